@@ -34,6 +34,9 @@ struct GpuInfo {
   std::optional<Bytes> reserved;  // driver-reserved memory (memory info v2 only)
   std::optional<unsigned> utilization_percent;
   std::vector<GpuProcess> processes;
+  // Set when the driver failed to answer for this GPU (e.g. GPU_IS_LOST); other fields may be
+  // partial. The rest of the snapshot is still valid.
+  std::optional<std::string> problem;
 };
 
 struct GpuSnapshot {

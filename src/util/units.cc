@@ -95,7 +95,12 @@ Result<Millis> ParseDuration(std::string_view text) {
 
 std::string FormatSeconds(std::chrono::nanoseconds d) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f s", ToSeconds(d));
+  double s = ToSeconds(d);
+  if (s < 0.1) {
+    std::snprintf(buf, sizeof buf, "%.1f ms", s * 1e3);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.2f s", s);
+  }
   return buf;
 }
 

@@ -1,0 +1,40 @@
+# Entry points. Every target installs missing Debian packages first (scripts/setup.sh).
+BUILD ?= build
+JOBS ?= $(shell nproc)
+
+.PHONY: all setup build demo test test-unit test-e2e test-gpu bench format clean
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# The main job: the ghost scene on the simulated GPU (docs/simulated-gpu.md).
+demo: build
+	@bash scripts/demo.sh
+
+# Every test: unit, simulated-GPU end-to-end scenarios, and GPU scenarios (skipped without a GPU).
+test: build
+	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+test-unit: build
+	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -LE 'e2e|gpu'
+
+test-e2e: build
+	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -L e2e
+
+test-gpu: build
+	@bash tests/gpu/run.sh
+
+bench: build
+	@bash bench/run.sh
+
+format:
+	@git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD)

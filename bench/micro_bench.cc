@@ -1,0 +1,44 @@
+// Micro-benchmarks of the pieces `vramguard ps` spends its time in, on this machine's real /proc.
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include "core/vram_view.h"
+#include "proc/procfs.h"
+
+namespace {
+
+void BM_ProcessTableBasic(benchmark::State& state) {
+  vg::ProcfsSource procs;
+  for (auto _ : state) {
+    auto list = procs.List(vg::Detail::kBasic);
+    benchmark::DoNotOptimize(list);
+    state.counters["processes"] = list ? static_cast<double>(list->size()) : 0;
+  }
+}
+BENCHMARK(BM_ProcessTableBasic)->Unit(benchmark::kMillisecond);
+
+void BM_DeviceHolderScan(benchmark::State& state) {
+  vg::ProcfsSource procs;
+  for (auto _ : state) benchmark::DoNotOptimize(procs.ScanDeviceHolders());
+}
+BENCHMARK(BM_DeviceHolderScan)->Unit(benchmark::kMillisecond);
+
+void BM_BuildVramView(benchmark::State& state) {
+  vg::ProcfsSource procs;
+  vg::VramViewInput in;
+  in.processes = procs.List(vg::Detail::kBasic).value();
+  in.self = getpid();
+  vg::GpuInfo g;
+  g.total = vg::Bytes::GiB(80);
+  for (std::size_t i = 0; i < in.processes.size(); i += 10) {
+    g.processes.push_back({static_cast<std::uint32_t>(in.processes[i].pid), vg::Bytes::GiB(1)});
+    in.holders.holders.push_back({in.processes[i].pid, {0}, {0}, true});
+  }
+  in.snapshot.gpus.push_back(g);
+  for (auto _ : state) benchmark::DoNotOptimize(vg::BuildVramView(in));
+}
+BENCHMARK(BM_BuildVramView)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

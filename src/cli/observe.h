@@ -1,0 +1,31 @@
+// Observation: one consistent look at the machine for `ps` and `reap` — the driver's snapshot,
+// the process table, the device-node holders — joined into a VramView.
+//
+// Works without a driver where it can: when NVML is unavailable, GPUs are inferred from the
+// device nodes processes hold (memory unknown) and the reason becomes a warning.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "core/vram_view.h"
+#include "gpu/gpu_probe.h"
+#include "proc/process.h"
+
+namespace vg {
+
+struct Observation {
+  GpuSnapshot snapshot;
+  std::vector<ProcessInfo> table;
+  VramView view;
+  std::optional<Error> driver_error;  // NVML could not be used; the view is from /proc alone
+};
+
+// gpu may be null (no driver: pass the reason in gpu_error).
+Result<Observation> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error,
+                            ProcessSource& procs, pid_t self);
+
+// "/dev", or "$VRAMGUARD_FAKE_GPU_DIR/dev" on the simulated GPU.
+std::string DeviceDir();
+
+}  // namespace vg
