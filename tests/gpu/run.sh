@@ -1,9 +1,111 @@
 #!/usr/bin/env bash
-# GPU scenarios on real hardware. Skips (exit 77) with the reason where there is no NVIDIA GPU.
-set -u
+# GPU scenarios: the end-to-end scenarios on real hardware with real CUDA processes
+# (vg-cudahold), plus `gpus` against nvidia-smi. Skips (exit 77) with the reason where there is no
+# NVIDIA GPU or no CUDA driver. Figures go to $OUT/gpu-results.md when OUT is set (device runs),
+# else tests/gpu/results/latest.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+VG=${VG_BIN:-build/vramguard}
+HOLD=${VG_CUDAHOLD:-build/vg-cudahold}
+GPU=${VG_GPU:-0}
+unset VRAMGUARD_FAKE_GPU_DIR VRAMGUARD_NVML_LIBRARY
+
 if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
-  echo "SKIP: no NVIDIA GPU on this machine (nvidia-smi missing or reports none)"
+  echo "SKIP: no NVIDIA GPU here (nvidia-smi missing or lists no GPU)"
   exit 77
 fi
-echo "SKIP: placeholder until the GPU scenarios land"
-exit 77
+[ -x "$VG" ] && [ -x "$HOLD" ] || { echo "FAIL: build first ($VG, $HOLD)"; exit 1; }
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+results=${OUT:+$OUT/gpu-results.md}
+results=${results:-tests/gpu/results/latest.md}
+mkdir -p "$(dirname "$results")"
+log() { echo "$*" | tee -a "$results"; }
+: >"$results"
+
+hold() {  # hold NAME ARGS…: start a real CUDA process; sets NAME_PID, NAME_WORKER
+  local name=$1; shift
+  "$HOLD" --gpu "$GPU" --ready-file "$WORK/$name.ready" "$@" >"$WORK/$name.out" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 3000); do [ -s "$WORK/$name.ready" ] && break; sleep 0.01; done
+  if [ ! -s "$WORK/$name.ready" ]; then
+    if grep -q "no CUDA driver" "$WORK/$name.out"; then
+      echo "SKIP: NVML works but libcuda.so.1 does not load: $(cat "$WORK/$name.out")"
+      exit 77
+    fi
+    fail "vg-cudahold $name did not start: $(cat "$WORK/$name.out")"
+  fi
+  local p w; read -r p w <"$WORK/$name.ready"
+  PIDS+=("$p" ${w:+"$w"})
+  printf -v "${name}_PID" '%s' "$p"; printf -v "${name}_WORKER" '%s' "${w:-}"
+}
+alive() { local s; s=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1; [ "$s" != Z ]; }
+
+log "# GPU scenarios — $(date -u +%Y-%m-%dT%H:%MZ)"
+log ""
+log "card: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader -i "$GPU")"
+log ""
+
+# 1. gpus agrees with nvidia-smi.
+"$VG" gpus --json >"$WORK/gpus.json"
+total=$(jq ".gpus[$GPU].total_bytes" "$WORK/gpus.json")
+smi_total=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits -i "$GPU")
+[ $((total / 1048576)) -ge $((smi_total - 1)) ] && [ $((total / 1048576)) -le $((smi_total + 1)) ] ||
+  fail "total $total B vs nvidia-smi $smi_total MiB"
+log "- gpus: total $(( total / 1048576 )) MiB = nvidia-smi $smi_total MiB; reserved $(jq ".gpus[$GPU].reserved_bytes" "$WORK/gpus.json") B"
+
+# 2. A plain holder reaped by --pid.
+hold plain --alloc 2GiB
+"$VG" ps --json >"$WORK/ps.json"
+state=$(jq -r ".gpus[$GPU].processes[] | select(.pid == $plain_PID) | .state" "$WORK/ps.json")
+[ "$state" = running ] || fail "plain holder state '$state'"
+"$VG" reap --pid "$plain_PID" --yes --json >"$WORK/r.json" || fail "reap --pid: $(cat "$WORK/r.json")"
+[ "$(jq .result.verified "$WORK/r.json")" = true ] || fail "plain: not verified"
+log "- reap --pid (2 GiB): freed $(jq .result.freed_bytes "$WORK/r.json") B; exit $(jq .result.exit_s "$WORK/r.json") s; back after exit $(jq '.result.gpus[0].back_s' "$WORK/r.json") s"
+
+# 3. The ghost: fork after CUDA init, parent crashes, worker keeps the memory.
+hold ghost --alloc 4GiB --fork-worker --new-session --crash-after 1s
+for _ in $(seq 500); do alive "$ghost_PID" || break; sleep 0.01; done
+sleep 0.5
+"$VG" ps --json >"$WORK/ps.json"
+gstate=$(jq -r ".gpus[$GPU].processes[] | select(.pid == $ghost_PID) | .state" "$WORK/ps.json")
+holders=$(jq -r ".gpus[$GPU].processes[] | select(.pid == $ghost_PID) | .holders | join(\",\")" "$WORK/ps.json")
+[ "$gstate" = exited ] || fail "ghost state '$gstate' (NVML did not keep listing the dead pid?)"
+[ "$holders" = "$ghost_WORKER" ] || fail "ghost holders '$holders', expected $ghost_WORKER"
+"$VG" reap --ghosts --yes --json >"$WORK/r.json" || fail "reap --ghosts: $(cat "$WORK/r.json")"
+[ "$(jq .result.verified "$WORK/r.json")" = true ] || fail "ghost: not verified"
+log "- ghost (4 GiB, forked worker, parent crashed): held by $holders; reap --ghosts freed $(jq .result.freed_bytes "$WORK/r.json") B; back after exit $(jq '.result.gpus[0].back_s' "$WORK/r.json") s"
+
+# 4. SIGTERM ignored → SIGKILL after grace.
+hold stubborn --alloc 1GiB --ignore-term
+"$VG" reap --pid "$stubborn_PID" --grace 500ms --yes --json >"$WORK/r.json" || fail "reap stubborn"
+[ "$(jq -r '.result.killed[0]' "$WORK/r.json")" = "$stubborn_PID" ] || fail "stubborn not killed"
+log "- TERM ignored: SIGKILL after 0.5 s grace; exit $(jq .result.exit_s "$WORK/r.json") s; back after exit $(jq '.result.gpus[0].back_s' "$WORK/r.json") s"
+
+# 5. Dry run changes nothing.
+hold dry --alloc 1GiB
+"$VG" reap --pid "$dry_PID" --dry-run --json >/dev/null
+alive "$dry_PID" || fail "dry run killed"
+kill -KILL "$dry_PID"
+
+# 6. vramguard gpus vs nvidia-smi, side by side.
+if command -v hyperfine >/dev/null; then
+  hyperfine -N --warmup 3 --runs 30 --export-json "$WORK/h.json" \
+    "$VG gpus --json" \
+    "nvidia-smi --query-gpu=index,name,memory.total,memory.used,memory.free --format=csv" \
+    "$VG ps --json" "nvidia-smi" >/dev/null 2>&1
+  log ""
+  log "| command | median | mean |"
+  log "|---|---|---|"
+  jq -r '.results[] | "| \(.command) | \(.median*1000|.*10|round/10) ms | \(.mean*1000|.*10|round/10) ms |"' "$WORK/h.json" | tee -a "$results"
+  b=$(jq '.results[0].median' "$WORK/h.json")
+  log "ratio nvidia-smi --query-gpu / vramguard gpus --json: $(jq --argjson b "$b" '.results[1].median/$b*100|round/100' "$WORK/h.json")"
+fi
+echo "PASS"

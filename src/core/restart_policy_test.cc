@@ -1,0 +1,91 @@
+#include "core/restart_policy.h"
+
+#include <gtest/gtest.h>
+
+namespace vg {
+namespace {
+
+using namespace std::chrono_literals;
+using Action = RestartDecision::Action;
+
+SteadyTime T(int seconds) { return SteadyTime(std::chrono::seconds(seconds)); }
+
+TEST(RestartPolicy, BackoffDoublesAndCaps) {
+  RestartPolicy p;
+  p.backoff_min = 1s;
+  p.backoff_max = 60s;
+  EXPECT_EQ(BackoffFor(p, 1), 1s);
+  EXPECT_EQ(BackoffFor(p, 2), 2s);
+  EXPECT_EQ(BackoffFor(p, 4), 8s);
+  EXPECT_EQ(BackoffFor(p, 7), 60s);
+  EXPECT_EQ(BackoffFor(p, 100), 60s);
+}
+
+TEST(RestartPolicy, CrashLoopBacksOffThenGivesUp) {
+  RestartPolicy p;
+  p.limit_count = 3;
+  p.limit_window = 10min;
+  RestartState s;
+  std::vector<Millis> delays;
+  int t = 0;
+  for (int i = 0; i < 3; ++i) {
+    RecordStart(&s, p, T(t));
+    if (i == 2) break;  // the third start: its crash is judged below
+    RestartDecision d = DecideRestart(&s, p, {false, false, 1s}, T(t + 1));
+    ASSERT_EQ(d.action, Action::kRestart) << i;
+    delays.push_back(d.delay);
+    t += 10;
+  }
+  EXPECT_EQ(delays, (std::vector<Millis>{1s, 2s}));
+  // Three starts inside the window: the third crash gives up instead of restarting.
+  RestartDecision d = DecideRestart(&s, p, {false, false, 1s}, T(t));
+  EXPECT_EQ(d.action, Action::kGiveUp);
+  EXPECT_NE(d.reason.find("start limit"), std::string::npos);
+}
+
+TEST(RestartPolicy, StartsOutsideTheWindowDoNotCount) {
+  RestartPolicy p;
+  p.limit_count = 2;
+  p.limit_window = 60s;
+  RestartState s;
+  RecordStart(&s, p, T(0));
+  RecordStart(&s, p, T(100));
+  EXPECT_EQ(DecideRestart(&s, p, {false, false, 1s}, T(101)).action, Action::kRestart);
+}
+
+TEST(RestartPolicy, StableRunResetsTheStreak) {
+  RestartPolicy p;
+  p.reset_after = 5min;
+  RestartState s;
+  DecideRestart(&s, p, {false, false, 1s}, T(1));
+  DecideRestart(&s, p, {false, false, 1s}, T(2));
+  EXPECT_EQ(s.failure_streak, 2);
+  RestartDecision d = DecideRestart(&s, p, {false, false, 10min}, T(1000));
+  EXPECT_EQ(s.failure_streak, 1);
+  EXPECT_EQ(d.delay, p.backoff_min);
+}
+
+TEST(RestartPolicy, OnFailureDoesNotRestartACleanExit) {
+  RestartPolicy p;
+  RestartState s;
+  EXPECT_EQ(DecideRestart(&s, p, {false, true, 1s}, T(1)).action, Action::kNone);
+  p.mode = RestartMode::kAlways;
+  EXPECT_EQ(DecideRestart(&s, p, {false, true, 1s}, T(2)).action, Action::kRestart);
+}
+
+TEST(RestartPolicy, RequestedStopIsNeverRestarted) {
+  RestartPolicy p;
+  p.mode = RestartMode::kAlways;
+  RestartState s;
+  EXPECT_EQ(DecideRestart(&s, p, {true, false, 1s}, T(1)).action, Action::kNone);
+}
+
+TEST(RestartPolicy, NoMeansNo) {
+  RestartPolicy p;
+  p.mode = RestartMode::kNo;
+  RestartState s;
+  EXPECT_EQ(DecideRestart(&s, p, {false, false, 1s}, T(1)).action, Action::kNone);
+}
+
+}  // namespace
+}  // namespace vg

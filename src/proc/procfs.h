@@ -1,0 +1,56 @@
+// ProcessSource backed by procfs: the process table, one process in full detail, and the holders
+// of the NVIDIA device nodes, read from `proc_root` ("/proc", or a fixture tree in tests).
+//
+// Contract:
+//  - List/Get/ScanDeviceHolders never throw; a process that vanishes while it is read (ENOENT or
+//    ESRCH) is skipped, so results are a consistent "who existed during the call".
+//  - Each process's files are read through a descriptor of its /proc/<pid> directory, so the
+//    fields of one ProcessInfo all come from one process even if its pid is recycled meanwhile.
+//  - List(kBasic) reads stat, status and cmdline; kFull (and Get) also cwd and environ (for
+//    kInstanceTagVar). Fields the caller may not read (cwd, environ of another user's process)
+//    stay nullopt. comm comes from stat (identical to /proc/<pid>/comm).
+//  - ScanDeviceHolders reads every /proc/<pid>/fd (readlink only) and then /proc/<pid>/maps only
+//    for processes holding a node. `device_dir` is canonicalised (realpath) at construction
+//    when it exists, because the kernel shows resolved paths in fd links and maps. The calling
+//    process itself is reported like any other.
+//  - Not thread-safe; a ProcfsSource holds no descriptors between calls.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "proc/process.h"
+#include "proc/procfs_parse.h"
+#include "util/error.h"
+
+namespace vg {
+
+class ProcfsSource final : public ProcessSource {
+ public:
+  explicit ProcfsSource(std::string proc_root = "/proc", std::string device_dir = "/dev");
+
+  Result<std::vector<ProcessInfo>> List(Detail detail) override;
+  Result<ProcessInfo> Get(pid_t pid) override;
+  Result<HolderScan> ScanDeviceHolders() override;
+
+  // The (canonical) directory searched for nvidia<N> / nvidiactl, for messages.
+  const std::string& device_dir() const { return device_dir_; }
+  const std::string& proc_root() const { return proc_root_; }
+
+ private:
+  std::string proc_root_;
+  std::string device_dir_;
+};
+
+// Reads <proc_root>/<pid>/stat. kNotFound when the process does not exist.
+Result<procfs::StatFields> ReadProcStat(const std::string& proc_root, pid_t pid);
+
+// Reads <proc_root>/<pid>/status. kNotFound when the process does not exist.
+Result<procfs::StatusFields> ReadProcStatus(const std::string& proc_root, pid_t pid);
+
+// The user name for uid (getpwuid_r), or the number as a string when it has none.
+std::string UserNameForUid(uid_t uid);
+
+}  // namespace vg

@@ -1,0 +1,586 @@
+#include "proc/procfs.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace vg {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+// A directory under the test temp dir, removed with everything in it. Fixture trees hold
+// thousands of files: they go to tmpfs (/dev/shm) when there is one and TEST_TMPDIR is not set.
+class TempDir {
+ public:
+  TempDir() {
+    std::string base = ::testing::TempDir();
+    if (std::getenv("TEST_TMPDIR") == nullptr && ::access("/dev/shm", W_OK | X_OK) == 0) {
+      base = "/dev/shm/";
+    }
+    std::string tmpl = base + "vg_proc_XXXXXX";
+    char* made = ::mkdtemp(tmpl.data());
+    EXPECT_NE(made, nullptr);
+    path_ = fs::canonical(tmpl).string();
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+void WriteFile(const std::string& path, std::string_view content) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream out(path, std::ios::binary);
+  out.write(content.data(), static_cast<std::streamsize>(content.size()));
+}
+
+std::string StatLine(pid_t pid, std::string_view comm, char state, pid_t ppid, pid_t pgrp,
+                     pid_t sid, std::uint64_t start_time) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "%d (%.*s) %c %d %d %d 0 -1 4194560 100 0 0 0 5 2 0 0 20 0 1 0 %llu 1000 10 "
+                "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+                pid, static_cast<int>(comm.size()), comm.data(), state, ppid, pgrp, sid,
+                static_cast<unsigned long long>(start_time));
+  return buf;
+}
+
+std::string StatusText(std::string_view name, pid_t pid, uid_t uid) {
+  return "Name:\t" + std::string(name) + "\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t" +
+         std::to_string(pid) + "\nPid:\t" + std::to_string(pid) + "\nUid:\t" + std::to_string(uid) +
+         "\t" + std::to_string(uid) + "\t" + std::to_string(uid) + "\t" + std::to_string(uid) +
+         "\nGroups:\t\nNStgid:\t" + std::to_string(pid) + "\nNSpid:\t" + std::to_string(pid) +
+         "\nVmPeak:\t 1000 kB\n";
+}
+
+std::string Joined(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const std::string& p : parts) {
+    out += p;
+    out.push_back('\0');
+  }
+  return out;
+}
+
+std::string MapsLine(const std::string& path) {
+  return "7f1c2a001000-7f1c2a002000 rw-s 00000000 00:05 1036                       " + path + "\n";
+}
+
+struct FakeProcess {
+  pid_t pid = 0;
+  std::string comm;
+  pid_t ppid = 1;
+  uid_t uid = 0;
+  std::uint64_t start_time = 100;
+  char state = 'S';
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // environ file written only when non-empty
+  std::string cwd;               // cwd symlink written only when non-empty
+  std::vector<std::string> fds;  // fd/<3+i> → fds[i]
+  bool has_fd_dir = true;
+  std::string maps;
+};
+
+// A /proc tree under <tmp>/proc with device nodes named under <tmp>/dev.
+class ProcFixture {
+ public:
+  ProcFixture() {
+    fs::create_directories(proc());
+    fs::create_directories(dev());
+    fs::create_directory_symlink(dev(), dir_.path() + "/devlink");
+  }
+  std::string proc() const { return dir_.path() + "/proc"; }
+  std::string dev() const { return dir_.path() + "/dev"; }
+  std::string devlink() const { return dir_.path() + "/devlink"; }
+  std::string Node(std::string_view name) const { return dev() + "/" + std::string(name); }
+
+  void Add(const FakeProcess& p) {
+    const std::string root = proc() + "/" + std::to_string(p.pid);
+    WriteFile(root + "/stat", StatLine(p.pid, p.comm, p.state, p.ppid, p.pid, p.pid, p.start_time));
+    WriteFile(root + "/status", StatusText(p.comm, p.pid, p.uid));
+    WriteFile(root + "/cmdline", Joined(p.argv));
+    WriteFile(root + "/maps", p.maps);
+    if (!p.env.empty()) WriteFile(root + "/environ", Joined(p.env));
+    if (!p.cwd.empty()) fs::create_symlink(p.cwd, root + "/cwd");
+    if (p.has_fd_dir) {
+      fs::create_directories(root + "/fd");
+      for (std::size_t i = 0; i < p.fds.size(); ++i) {
+        fs::create_symlink(p.fds[i], root + "/fd/" + std::to_string(3 + i));
+      }
+    }
+  }
+
+ private:
+  TempDir dir_;
+};
+
+class ProcfsFixtureTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string maps_libc =
+        "55d0c8a00000-55d0c8a2c000 r--p 00000000 08:01 1310795   /usr/bin/python3.11\n"
+        "7f1c00000000-7f1c00021000 rw-p 00000000 00:00 0 \n";
+    f_.Add({.pid = 1,
+            .comm = "systemd",
+            .ppid = 0,
+            .argv = {"/sbin/init"},
+            .fds = {"/dev/null", "socket:[1001]"}});
+    f_.Add({.pid = 2, .comm = "kthreadd", .ppid = 0, .start_time = 1});
+    // nvidia-smi dmon: nodes open, only nvidiactl mapped.
+    f_.Add({.pid = 100,
+            .comm = "nvidia-smi",
+            .argv = {"nvidia-smi", "dmon"},
+            .fds = {f_.Node("nvidiactl"), f_.Node("nvidia0"), f_.Node("nvidia-uvm"),
+                    f_.Node("nvidia-caps/nvidia-cap1")},
+            .maps = maps_libc + MapsLine(f_.Node("nvidiactl"))});
+    // A CUDA process: context on GPU 0, GPU 1 open but not mapped.
+    f_.Add({.pid = 200,
+            .comm = "python3",
+            .uid = 65534,
+            .start_time = 5000,
+            .argv = {"python3", "main.py", "--port", "7860"},
+            .env = {"PATH=/usr/bin", "VRAMGUARD_INSTANCE=i2v@1"},
+            .cwd = "/srv/image to video",
+            .fds = {"/dev/null", f_.Node("nvidiactl"), f_.Node("nvidia0"), f_.Node("nvidia1"),
+                    f_.Node("nvidia0"), f_.Node("nvidia-uvm")},
+            .maps = maps_libc + MapsLine(f_.Node("nvidiactl")) + MapsLine(f_.Node("nvidia0")) +
+                    MapsLine(f_.Node("nvidia-uvm"))});
+    // Its forked DataLoader worker (no CUDA calls): inherited fds and mapping.
+    f_.Add({.pid = 201,
+            .comm = "pt_data_worker",
+            .ppid = 200,
+            .uid = 4242,
+            .start_time = 5100,
+            .argv = {"python3", "main.py", "--port", "7860"},
+            .env = {"VRAMGUARD_INSTANCE=i2v@1"},
+            .fds = {f_.Node("nvidiactl"), f_.Node("nvidia0")},
+            .maps = maps_libc + MapsLine(f_.Node("nvidia0"))});
+    // Holds a context, but its fd directory is missing (treated like a vanished process).
+    f_.Add({.pid = 300,
+            .comm = "python3",
+            .argv = {"python3"},
+            .has_fd_dir = false,
+            .maps = MapsLine(f_.Node("nvidia0"))});
+    // Everything but a GPU node.
+    f_.Add(
+        {.pid = 400,
+         .comm = "sh",
+         .argv = {"sh"},
+         .fds = {"socket:[1234]", "pipe:[99]", "anon_inode:[eventfd]", f_.Node("nvidia-uvm"),
+                 f_.Node("nvidia-modeset"), f_.Node("nvidia-caps/nvidia-cap2"), "/dev/nvidia0"}});
+    // Only nvidiactl open.
+    f_.Add({.pid = 600, .comm = "persistenced", .fds = {f_.Node("nvidiactl")}});
+    // The node was unlinked while held.
+    f_.Add({.pid = 700,
+            .comm = "python3",
+            .argv = {"python3", "x.py"},
+            .fds = {f_.Node("nvidia2") + " (deleted)"},
+            .maps = MapsLine(f_.Node("nvidia2") + " (deleted)")});
+    // A process that vanished: its directory is there, its files are not.
+    fs::create_directories(f_.proc() + "/500");
+    // Entries that are not processes.
+    fs::create_directories(f_.proc() + "/sys");
+    fs::create_directories(f_.proc() + "/12ab");
+    fs::create_directory_symlink(f_.proc() + "/1", f_.proc() + "/self");
+    WriteFile(f_.proc() + "/uptime", "1.00 1.00\n");
+  }
+
+  ProcFixture f_;
+};
+
+std::vector<pid_t> Pids(const std::vector<ProcessInfo>& list) {
+  std::vector<pid_t> out;
+  for (const ProcessInfo& p : list) out.push_back(p.pid);
+  return out;
+}
+
+const ProcessInfo* Find(const std::vector<ProcessInfo>& list, pid_t pid) {
+  for (const ProcessInfo& p : list) {
+    if (p.pid == pid) return &p;
+  }
+  return nullptr;
+}
+
+TEST_F(ProcfsFixtureTest, ListBasicReadsEveryProcessSortedAndSkipsVanished) {
+  ProcfsSource source(f_.proc(), f_.dev());
+  Result<std::vector<ProcessInfo>> list = source.List(Detail::kBasic);
+  ASSERT_TRUE(list.has_value()) << list.error().message;
+  EXPECT_THAT(Pids(*list), ElementsAre(1, 2, 100, 200, 201, 300, 400, 600, 700));
+
+  const ProcessInfo* worker = Find(*list, 201);
+  ASSERT_NE(worker, nullptr);
+  EXPECT_EQ(worker->ppid, 200);
+  EXPECT_EQ(worker->pgid, 201);
+  EXPECT_EQ(worker->sid, 201);
+  EXPECT_EQ(worker->uid, 4242u);
+  EXPECT_EQ(worker->user, "4242");  // no such user: the number
+  EXPECT_EQ(worker->start_time, 5100u);
+  EXPECT_EQ(worker->state, 'S');
+  EXPECT_EQ(worker->comm, "pt_data_worker");
+  EXPECT_THAT(worker->argv, ElementsAre("python3", "main.py", "--port", "7860"));
+  EXPECT_THAT(worker->nspid, ElementsAre(201));
+  EXPECT_EQ(worker->cwd, std::nullopt);  // kBasic
+  EXPECT_EQ(worker->instance_tag, std::nullopt);
+
+  EXPECT_EQ(Find(*list, 200)->user, "nobody");
+  EXPECT_EQ(Find(*list, 1)->user, "root");
+  EXPECT_THAT(Find(*list, 2)->argv, IsEmpty());
+  EXPECT_EQ(Find(*list, 2)->CommandLine(), "[kthreadd]");
+}
+
+TEST_F(ProcfsFixtureTest, ListFullReadsCwdAndInstanceTag) {
+  ProcfsSource source(f_.proc(), f_.dev());
+  Result<std::vector<ProcessInfo>> list = source.List(Detail::kFull);
+  ASSERT_TRUE(list.has_value()) << list.error().message;
+  EXPECT_EQ(Find(*list, 200)->cwd, "/srv/image to video");
+  EXPECT_EQ(Find(*list, 200)->instance_tag, "i2v@1");
+  EXPECT_EQ(Find(*list, 201)->instance_tag, "i2v@1");
+  EXPECT_EQ(Find(*list, 201)->cwd, std::nullopt);  // no cwd link
+  EXPECT_EQ(Find(*list, 1)->instance_tag, std::nullopt);
+}
+
+TEST_F(ProcfsFixtureTest, GetOneProcess) {
+  ProcfsSource source(f_.proc(), f_.dev());
+  Result<ProcessInfo> p = source.Get(200);
+  ASSERT_TRUE(p.has_value()) << p.error().message;
+  EXPECT_EQ(p->comm, "python3");
+  EXPECT_EQ(p->start_time, 5000u);
+  EXPECT_EQ(p->cwd, "/srv/image to video");
+  EXPECT_EQ(p->instance_tag, "i2v@1");
+  EXPECT_EQ(p->CommandLine(), "python3 main.py --port 7860");
+
+  for (const pid_t missing : {999, 500}) {
+    Result<ProcessInfo> gone = source.Get(missing);
+    ASSERT_FALSE(gone.has_value());
+    EXPECT_EQ(gone.error().code, ErrorCode::kNotFound);
+    EXPECT_THAT(gone.error().message, ::testing::HasSubstr(std::to_string(missing)));
+  }
+  EXPECT_EQ(source.Get(0).error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(ProcfsFixtureTest, ScanTellsMonitorsFromContextHolders) {
+  ProcfsSource source(f_.proc(), f_.dev());
+  Result<HolderScan> scan = source.ScanDeviceHolders();
+  ASSERT_TRUE(scan.has_value()) << scan.error().message;
+  EXPECT_EQ(scan->unreadable, 0);
+  std::map<pid_t, DeviceHolder> by_pid;
+  std::vector<pid_t> pids;
+  for (const DeviceHolder& h : scan->holders) {
+    by_pid[h.pid] = h;
+    pids.push_back(h.pid);
+  }
+  EXPECT_THAT(pids, ElementsAre(100, 200, 201, 600, 700));
+
+  // Monitor: node open, not mapped.
+  EXPECT_THAT(by_pid[100].open_minors, ElementsAre(0u));
+  EXPECT_THAT(by_pid[100].mapped_minors, IsEmpty());
+  EXPECT_TRUE(by_pid[100].opens_ctl);
+  // Context holder: GPU 0 mapped, GPU 1 only open; duplicates collapsed.
+  EXPECT_THAT(by_pid[200].open_minors, ElementsAre(0u, 1u));
+  EXPECT_THAT(by_pid[200].mapped_minors, ElementsAre(0u));
+  EXPECT_TRUE(by_pid[200].opens_ctl);
+  // Forked child sharing the context.
+  EXPECT_THAT(by_pid[201].open_minors, ElementsAre(0u));
+  EXPECT_THAT(by_pid[201].mapped_minors, ElementsAre(0u));
+  // nvidiactl only.
+  EXPECT_THAT(by_pid[600].open_minors, IsEmpty());
+  EXPECT_THAT(by_pid[600].mapped_minors, IsEmpty());
+  EXPECT_TRUE(by_pid[600].opens_ctl);
+  // Deleted node still counts.
+  EXPECT_THAT(by_pid[700].open_minors, ElementsAre(2u));
+  EXPECT_THAT(by_pid[700].mapped_minors, ElementsAre(2u));
+  EXPECT_FALSE(by_pid[700].opens_ctl);
+}
+
+TEST_F(ProcfsFixtureTest, DeviceDirIsCanonicalised) {
+  ProcfsSource source(f_.proc(), f_.devlink() + "/");
+  EXPECT_EQ(source.device_dir(), f_.dev());
+  Result<HolderScan> scan = source.ScanDeviceHolders();
+  ASSERT_TRUE(scan.has_value()) << scan.error().message;
+  EXPECT_EQ(scan->holders.size(), 5u);
+
+  // A directory that does not exist is kept as given (without a trailing slash).
+  EXPECT_EQ(ProcfsSource(f_.proc(), "/no/such/dev/").device_dir(), "/no/such/dev");
+  // The real /dev has no process in the fixture holding its nodes (pid 400's "/dev/nvidia0"
+  // is the only one, and does count there).
+  Result<HolderScan> real_dev = ProcfsSource(f_.proc(), "/dev").ScanDeviceHolders();
+  ASSERT_TRUE(real_dev.has_value());
+  ASSERT_EQ(real_dev->holders.size(), 1u);
+  EXPECT_EQ(real_dev->holders[0].pid, 400);
+}
+
+// Large tables are read in chunks on several threads (on machines with several CPUs): the
+// result must still be complete and sorted.
+TEST(ProcfsSourceTest, LargeTableIsCompleteAndSorted) {
+  ProcFixture f;
+  constexpr pid_t kCount = 600;
+  std::vector<pid_t> expected_holders;
+  for (pid_t pid = 10; pid < 10 + kCount; ++pid) {
+    FakeProcess p{.pid = pid, .comm = "w" + std::to_string(pid), .start_time = 1000u + pid};
+    p.argv = {"worker", std::to_string(pid)};
+    if (pid % 7 == 0) {
+      p.fds = {f.Node("nvidia" + std::to_string(pid % 3))};
+      p.maps = MapsLine(f.Node("nvidia" + std::to_string(pid % 3)));
+      expected_holders.push_back(pid);
+    }
+    f.Add(p);
+  }
+  ProcfsSource source(f.proc(), f.dev());
+  Result<std::vector<ProcessInfo>> list = source.List(Detail::kBasic);
+  ASSERT_TRUE(list.has_value()) << list.error().message;
+  ASSERT_EQ(list->size(), static_cast<std::size_t>(kCount));
+  for (pid_t i = 0; i < kCount; ++i) {
+    const ProcessInfo& p = (*list)[static_cast<std::size_t>(i)];
+    ASSERT_EQ(p.pid, 10 + i);
+    EXPECT_EQ(p.start_time, 1010u + static_cast<std::uint64_t>(i));
+    EXPECT_EQ(p.CommandLine(), "worker " + std::to_string(p.pid));
+  }
+  Result<HolderScan> scan = source.ScanDeviceHolders();
+  ASSERT_TRUE(scan.has_value()) << scan.error().message;
+  std::vector<pid_t> holders;
+  for (const DeviceHolder& h : scan->holders) {
+    holders.push_back(h.pid);
+    EXPECT_THAT(h.mapped_minors, ElementsAre(static_cast<unsigned>(h.pid % 3)));
+  }
+  EXPECT_EQ(holders, expected_holders);
+}
+
+TEST(ProcfsSourceTest, MissingProcRootIsAnError) {
+  ProcfsSource source("/no/such/proc", "/dev");
+  Result<std::vector<ProcessInfo>> list = source.List(Detail::kBasic);
+  ASSERT_FALSE(list.has_value());
+  EXPECT_EQ(list.error().code, ErrorCode::kNotFound);
+  EXPECT_THAT(list.error().message, ::testing::HasSubstr("/no/such/proc"));
+  EXPECT_FALSE(source.ScanDeviceHolders().has_value());
+  EXPECT_FALSE(source.Get(1).has_value());
+}
+
+// ---- The real /proc ----
+
+// Clock ticks since boot now, from /proc/uptime.
+std::uint64_t UptimeTicks() {
+  std::ifstream in("/proc/uptime");
+  double seconds = 0;
+  in >> seconds;
+  return static_cast<std::uint64_t>(seconds * static_cast<double>(::sysconf(_SC_CLK_TCK))) + 1;
+}
+
+TEST(ProcfsRealTest, FindsItself) {
+  ProcfsSource source;
+  Result<std::vector<ProcessInfo>> list = source.List(Detail::kBasic);
+  ASSERT_TRUE(list.has_value()) << list.error().message;
+  EXPECT_TRUE(std::is_sorted(list->begin(), list->end(),
+                             [](const auto& a, const auto& b) { return a.pid < b.pid; }));
+  const ProcessInfo* self = Find(*list, ::getpid());
+  ASSERT_NE(self, nullptr);
+  EXPECT_EQ(self->ppid, ::getppid());
+  EXPECT_EQ(self->uid, ::getuid());
+  EXPECT_EQ(self->user, UserNameForUid(::getuid()));
+  EXPECT_EQ(self->pgid, ::getpgrp());
+  EXPECT_EQ(self->sid, ::getsid(0));
+  EXPECT_EQ(self->state, 'R');
+  EXPECT_THAT(self->argv, ::testing::ContainerEq(::testing::internal::GetArgvs()));
+  EXPECT_GT(self->start_time, 0u);
+  EXPECT_LE(self->start_time, UptimeTicks());
+  ASSERT_FALSE(self->nspid.empty());
+  EXPECT_EQ(self->nspid.front(), ::getpid());
+
+  Result<ProcessInfo> full = source.Get(::getpid());
+  ASSERT_TRUE(full.has_value()) << full.error().message;
+  EXPECT_EQ(full->start_time, self->start_time);
+  EXPECT_EQ(full->cwd, fs::current_path().string());
+  EXPECT_EQ(full->instance_tag, std::nullopt);
+}
+
+// Forks a child that runs `body` (async-signal-safe calls only), which writes one byte to
+// `ready` when it is set up, or execs (the O_CLOEXEC pipe then reads EOF once the exec is done).
+// The destructor kills and reaps it.
+class ChildProcess {
+ public:
+  template <class F>
+  explicit ChildProcess(F body, bool execs = false) {
+    int fds[2];
+    EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(fds[0]);
+      body(fds[1]);
+      ::_exit(0);
+    }
+    ::close(fds[1]);
+    char byte = 0;
+    EXPECT_EQ(::read(fds[0], &byte, 1), execs ? 0 : 1) << "child did not get ready";
+    ::close(fds[0]);
+  }
+  ~ChildProcess() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+TEST(ProcfsRealTest, InstanceTagFromEnvironment) {
+  ChildProcess child(
+      [](int ready) {
+        char arg0[] = "sleep";
+        char arg1[] = "30";
+        char* argv[] = {arg0, arg1, nullptr};
+        char env0[] = "VRAMGUARD_INSTANCE=svc@7";
+        char env1[] = "PATH=/usr/bin:/bin";
+        char* envp[] = {env0, env1, nullptr};
+        ::execve("/bin/sleep", argv, envp);
+        ::write(ready, "x", 1);  // exec failed
+        ::_exit(127);
+      },
+      /*execs=*/true);
+  // The pipe closes during exec, slightly before the new argv is in place: poll for it.
+  ProcfsSource source;
+  Result<ProcessInfo> info = source.Get(child.pid());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (info && info->argv != std::vector<std::string>{"sleep", "30"} &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    info = source.Get(child.pid());
+  }
+  ASSERT_TRUE(info.has_value()) << info.error().message;
+  EXPECT_THAT(info->argv, ElementsAre("sleep", "30"));
+  EXPECT_EQ(info->instance_tag, "svc@7");
+  EXPECT_EQ(info->ppid, ::getpid());
+}
+
+// The simulated driver's way to "hold a context": open the node file and map it.
+TEST(ProcfsRealTest, ScanFindsChildThatMapsTheNode) {
+  TempDir dir;
+  const std::string dev = dir.path() + "/dev";
+  fs::create_directories(dev);
+  const std::string node = dev + "/nvidia0";
+  WriteFile(node, std::string(4096, '\0'));
+  WriteFile(dev + "/nvidiactl", std::string(4096, '\0'));
+
+  ChildProcess holder([&node](int ready) {
+    const int fd = ::open(node.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) ::_exit(1);
+    void* map = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) ::_exit(1);
+    ::write(ready, "x", 1);
+    for (;;) ::pause();
+  });
+  // The parent only opens it: a monitor.
+  const int fd = ::open(node.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+
+  ProcfsSource source("/proc", dev);
+  Result<HolderScan> scan = source.ScanDeviceHolders();
+  ::close(fd);
+  ASSERT_TRUE(scan.has_value()) << scan.error().message;
+  std::map<pid_t, DeviceHolder> by_pid;
+  for (const DeviceHolder& h : scan->holders) by_pid[h.pid] = h;
+  ASSERT_EQ(by_pid.count(holder.pid()), 1u);
+  EXPECT_THAT(by_pid[holder.pid()].open_minors, ElementsAre(0u));
+  EXPECT_THAT(by_pid[holder.pid()].mapped_minors, ElementsAre(0u));
+  EXPECT_FALSE(by_pid[holder.pid()].opens_ctl);
+  ASSERT_EQ(by_pid.count(::getpid()), 1u);
+  EXPECT_THAT(by_pid[::getpid()].open_minors, ElementsAre(0u));
+  EXPECT_THAT(by_pid[::getpid()].mapped_minors, IsEmpty());
+  EXPECT_EQ(scan->holders.size(), 2u);  // nobody else uses this temp dir
+}
+
+// Kernel threads are listed with an empty argv. On Linux 6.18 opening their environ fails with
+// ESRCH (as for a vanished process): that must not drop them from a kFull listing.
+TEST(ProcfsRealTest, KernelThreadsAreListed) {
+  Result<procfs::StatFields> kthreadd = ReadProcStat("/proc", 2);
+  if (!kthreadd || kthreadd->comm != "kthreadd")
+    GTEST_SKIP() << "no kthreadd in this pid namespace";
+  ProcfsSource source;
+  for (const Detail detail : {Detail::kBasic, Detail::kFull}) {
+    Result<std::vector<ProcessInfo>> list = source.List(detail);
+    ASSERT_TRUE(list.has_value()) << list.error().message;
+    const ProcessInfo* p = Find(*list, 2);
+    ASSERT_NE(p, nullptr);
+    EXPECT_THAT(p->argv, IsEmpty());
+    EXPECT_EQ(p->CommandLine(), "[kthreadd]");
+    EXPECT_EQ(p->instance_tag, std::nullopt);
+  }
+  Result<ProcessInfo> got = source.Get(2);
+  ASSERT_TRUE(got.has_value()) << got.error().message;
+  EXPECT_EQ(got->comm, "kthreadd");
+}
+
+// Processes that exit while being read are skipped, never an error.
+TEST(ProcfsRealTest, ChurnNeverFailsAListing) {
+  int stop[2];
+  ASSERT_EQ(::pipe2(stop, O_CLOEXEC), 0);
+  const pid_t churner = ::fork();
+  ASSERT_GE(churner, 0);
+  if (churner == 0) {
+    ::close(stop[1]);
+    pollfd until_stopped{stop[0], POLLIN, 0};
+    while (::poll(&until_stopped, 1, 0) == 0) {  // EOF once the parent closes its end
+      const pid_t kid = ::fork();                // short-lived, reaped at once
+      if (kid == 0) ::_exit(0);
+      if (kid > 0) ::waitpid(kid, nullptr, 0);
+    }
+    ::_exit(0);
+  }
+  ::close(stop[0]);
+  ProcfsSource source;
+  int failures = 0;
+  for (int i = 0; i < 30; ++i) {
+    if (!source.List(i % 2 == 0 ? Detail::kBasic : Detail::kFull)) ++failures;
+    if (!source.ScanDeviceHolders()) ++failures;
+  }
+  ::close(stop[1]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(churner, &status, 0), churner);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ(failures, 0);
+}
+
+// As an unprivileged user, other users' fd directories cannot be read: counted, not fatal.
+TEST(ProcfsRealTest, UnreadableFdDirsAreCounted) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to drop to another user";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+    ProcfsSource source;
+    Result<HolderScan> scan = source.ScanDeviceHolders();
+    if (!scan) ::_exit(3);
+    if (scan->unreadable < 1) ::_exit(4);  // at least this test's own (root) process
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+}  // namespace
+}  // namespace vg
