@@ -7,7 +7,10 @@
 #include <functional>
 #include <string>
 
+#include "cli/check_config.h"
 #include "cli/commands.h"
+#include "cli/daemon_client.h"
+#include "daemon/daemon_main.h"
 
 namespace {
 
@@ -62,6 +65,65 @@ int main(int argc, char** argv) {
   c_reap->add_flag("--yes,-y", reap.yes, "Do not ask for confirmation (required without a terminal)");
   c_reap->add_flag("--json", reap.json, "One JSON document on stdout");
   c_reap->callback([&] { run = [&] { return vg::RunReap(reap); }; });
+
+  vg::UpOptions up;
+  auto* c_up = app.add_subcommand("up", "Run the supervisor daemon in the foreground");
+  c_up->add_option("--config,-c", up.config, "Config file (default: $VRAMGUARD_CONFIG or the per-user path)");
+  c_up->add_flag("--keep-services", up.keep_services, "On exit, leave services running (daemon upgrade)");
+  c_up->callback([&] { run = [&] { return vg::RunUp(up); }; });
+
+  std::string check_file;
+  bool check_json = false;
+  auto* c_check = app.add_subcommand("check-config", "Validate a config file; errors as file:line:col");
+  c_check->add_option("file", check_file, "The config file")->required();
+  c_check->add_flag("--json", check_json, "One JSON document on stdout");
+  c_check->callback([&] { run = [&] { return vg::RunCheckConfig(check_file, check_json); }; });
+
+  vg::ClientOptions client;
+  std::string service;
+  auto* c_status = app.add_subcommand("status", "Services of the running daemon, or one in detail");
+  c_status->add_option("service", service, "One service");
+  c_status->add_flag("--json", client.json, "One JSON document on stdout");
+  c_status->callback([&] { run = [&] { return vg::RunStatus(service, client); }; });
+
+  bool no_wait = false;
+  std::string op_timeout = "15m";
+  for (const char* op : {"start", "stop", "restart"}) {
+    auto* c = app.add_subcommand(op, std::string(op) == "start"     ? "Start a service (sweep, port, VRAM, spawn, ready)"
+                                     : std::string(op) == "stop" ? "Stop a service and verify its VRAM came back"
+                                                                 : "Stop then start a service (never exec)");
+    c->add_option("service", service, "The service")->required();
+    c->add_flag("--json", client.json, "One JSON document on stdout");
+    c->add_flag("--no-wait", no_wait, "Return once the daemon accepted the request");
+    c->add_option("--timeout", op_timeout, "Give up waiting after this long (default 15m)");
+    std::string name = op;
+    c->callback([&, name] {
+      run = [&, name] { return vg::RunServiceOp(name, service, !no_wait, op_timeout, client); };
+    });
+  }
+
+  bool follow = false;
+  int lines = 100;
+  auto* c_logs = app.add_subcommand("logs", "A service's output");
+  c_logs->add_option("service", service, "The service")->required();
+  c_logs->add_flag("-f,--follow", follow, "Keep printing new lines");
+  c_logs->add_option("-n,--lines", lines, "How many recent lines (default 100)");
+  c_logs->add_flag("--json", client.json, "JSON output");
+  c_logs->callback([&] { run = [&] { return vg::RunLogs(service, follow, lines, client); }; });
+
+  std::string kind;
+  int limit = 100;
+  auto* c_events = app.add_subcommand("events", "What the daemon did and why");
+  c_events->add_flag("-f,--follow", follow, "Keep printing new events");
+  c_events->add_option("--service", service, "Only this service");
+  c_events->add_option("--kind", kind, "Only this kind (crashed, stopped, waiting-for-vram, …)");
+  c_events->add_option("-n,--limit", limit, "How many recent events (default 100)");
+  c_events->add_flag("--json", client.json, "JSON output");
+  c_events->callback([&] { run = [&] { return vg::RunEvents(follow, service, kind, limit, client); }; });
+
+  auto* c_reload = app.add_subcommand("reload", "Re-read the daemon's config file (like SIGHUP)");
+  c_reload->add_flag("--json", client.json, "One JSON document on stdout");
+  c_reload->callback([&] { run = [&] { return vg::RunReload(client); }; });
 
   try {
     app.parse(argc, argv);

@@ -101,3 +101,97 @@ jqo() { printf '%s' "$OUT" | jq -r "$@"; }
 gpu_used() {
   "$VG_BIN" gpus --json | jq -r ".gpus[${1:-0}].used_bytes"
 }
+
+# ---- The supervisor daemon -----------------------------------------------------------------
+# Services are found on PATH next to vramguard (vg-demo-service, vg-simgpu).
+export PATH="$(dirname "$VG_BIN"):$(dirname "$VG_SIMGPU"):${VG_DEMO:+$(dirname "$VG_DEMO"):}$PATH"
+export VRAMGUARD_SOCKET="$WORK/vramguard.sock"
+PORT=$((20000 + RANDOM % 20000))
+DAEMON_PID=""
+
+# write_config: stdin → $WORK/vramguard.toml with a [daemon] section pointing into $WORK.
+write_config() {
+  {
+    printf '[daemon]\nstate_dir = "%s"\nsocket = "%s"\nreserve = "1GiB"\npoll = "20ms"\n\n' \
+      "$WORK/state" "$VRAMGUARD_SOCKET"
+    cat
+  } >"$WORK/vramguard.toml"
+}
+
+# start_daemon: `vramguard up` in the background; waits until its socket answers.
+start_daemon() {
+  "$VG_BIN" up --config "$WORK/vramguard.toml" >>"$WORK/daemon.log" 2>&1 &
+  DAEMON_PID=$!
+  local i
+  for ((i = 0; i < 500; i++)); do
+    "$VG_BIN" status --json >/dev/null 2>&1 && return 0
+    kill -0 "$DAEMON_PID" 2>/dev/null || fail "daemon exited: $(cat "$WORK/daemon.log")"
+    sleep 0.02
+  done
+  fail "daemon did not answer: $(cat "$WORK/daemon.log")"
+}
+
+stop_daemon() {
+  [ -n "$DAEMON_PID" ] || return 0
+  kill -TERM "$DAEMON_PID" 2>/dev/null || true
+  local i
+  for ((i = 0; i < 1000; i++)); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.01; done
+  wait "$DAEMON_PID" 2>/dev/null || true
+  DAEMON_PID=""
+}
+
+# wait_state SERVICE STATE [SECONDS]
+wait_state() {
+  local i st
+  for ((i = 0; i < ${3:-10} * 50; i++)); do
+    st=$("$VG_BIN" status "$1" --json 2>/dev/null | jq -r .state)
+    [ "$st" == "$2" ] && return 0
+    sleep 0.02
+  done
+  fail "$1 did not reach state $2 (is $st): $(tail -20 "$WORK/daemon.log")"
+}
+
+# wait_event SERVICE KIND [SECONDS]: until the daemon recorded such an event.
+wait_event() {
+  local i n
+  for ((i = 0; i < ${3:-10} * 50; i++)); do
+    n=$("$VG_BIN" events --json --service "$1" --kind "$2" 2>/dev/null | jq '.events | length')
+    [ "${n:-0}" -gt 0 ] && return 0
+    sleep 0.02
+  done
+  fail "no '$2' event for $1: $(tail -20 "$WORK/daemon.log")"
+}
+
+event_message() {
+  "$VG_BIN" events --json --service "$1" --kind "$2" | jq -r '.events[-1].message'
+}
+
+service_pid() { "$VG_BIN" status "$1" --json | jq -r .pid; }
+
+# Processes started for this scenario (they inherit VRAMGUARD_FAKE_GPU_DIR=$WORK/…).
+# This script's own subshells (same command line as $$) are not counted.
+scenario_processes() {
+  local p self
+  self=$(tr '\0' ' ' </proc/$$/cmdline)
+  for p in /proc/[0-9]*; do
+    p=${p#/proc/}
+    [ "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" == "$self" ] && continue
+    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "VRAMGUARD_FAKE_GPU_DIR=$VRAMGUARD_FAKE_GPU_DIR" &&
+      alive "$p" && echo "$p"
+  done
+  return 0
+}
+
+cleanup_daemon() {
+  stop_daemon
+  local p
+  for p in $(scenario_processes); do kill -KILL "$p" 2>/dev/null || true; done
+}
+cleanup() {
+  local status=$?
+  cleanup_daemon
+  for pid in "${STARTED_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  [ $status -ne 0 ] && [ -f "$WORK/daemon.log" ] && { echo "--- daemon log:"; tail -40 "$WORK/daemon.log"; } >&2
+  rm -rf "$WORK"
+  exit $status
+}

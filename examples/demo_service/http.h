@@ -1,0 +1,72 @@
+// A deliberately small HTTP/1.1 server side for the demo service: read one request from a
+// connected socket with strict limits and a deadline, write one response, close.
+//
+// Limits: the request line and headers at most HttpLimits::max_head bytes (else 431), a body at
+// most max_body bytes (else 413) announced by Content-Length (Transfer-Encoding is refused with
+// 411: this server reads no chunked bodies), and the whole request within the deadline (else 408),
+// so a slow or silent client cannot hold a worker. Every response says "Connection: close".
+//
+// Functions are thread-safe; each socket belongs to one caller at a time.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <expected>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace vg::demo {
+
+struct HttpLimits {
+  std::size_t max_head = 8 * 1024;
+  std::size_t max_body = 64 * 1024;
+};
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", … as sent
+  std::string target;  // "/generate"; any query string stays attached
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  std::size_t content_length = 0;
+
+  // The path without the query string.
+  std::string_view Path() const;
+  // The value of header `name` (lower-case), or empty.
+  std::string_view Header(std::string_view name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers, e.g. Allow
+};
+
+// Why a request could not be read: the status to answer with (0: the peer went away, answer
+// nothing) and a message for the error body.
+struct HttpError {
+  int status = 400;
+  std::string message;
+};
+
+// Parses a request head: the text up to and including the blank line. Fills method, target,
+// headers and content_length; leaves body empty.
+std::expected<HttpRequest, HttpError> ParseHead(std::string_view head, const HttpLimits& limits);
+
+// Reads one request from `fd` (a connected stream socket), waiting at most until `deadline`.
+std::expected<HttpRequest, HttpError> ReadRequest(int fd, const HttpLimits& limits,
+                                                  std::chrono::steady_clock::time_point deadline);
+
+// "HTTP/1.1 200 OK\r\n…\r\n\r\nbody" with Content-Length and Connection: close.
+std::string SerializeResponse(const HttpResponse& response);
+
+// Writes the response, giving up at `deadline` (a client that does not read).
+void WriteResponse(int fd, const HttpResponse& response,
+                   std::chrono::steady_clock::time_point deadline);
+
+// The reason phrase for a status code ("Not Found").
+std::string_view ReasonPhrase(int status);
+
+}  // namespace vg::demo

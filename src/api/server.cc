@@ -1,0 +1,692 @@
+// ApiServer: Beast parses requests (limits enforced by its parser); responses, chunked streams
+// and SSE events are serialised here by hand into one ordered write queue per connection.
+#include "api/server.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/socket_base.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+namespace vg {
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+using boost::system::error_code;
+using Socket = net::generic::stream_protocol::socket;
+using Acceptor = net::basic_socket_acceptor<net::generic::stream_protocol>;
+
+namespace {
+constexpr std::uint32_t kHeaderLimit = 16 * 1024;
+constexpr auto kLingerTime = std::chrono::seconds(1);  // draining an unread body before close
+constexpr std::size_t kMaxBufferedWhileStreaming = 64 * 1024;
+class Connection;
+}  // namespace
+
+namespace api_internal {
+
+struct ServerState {
+  const Router* router = nullptr;
+  ApiServerOptions options;
+  std::map<Connection*, std::weak_ptr<Connection>> connections;
+  bool stopped = false;
+};
+
+struct Listener {
+  explicit Listener(net::io_context& io) : acceptor(io), retry(io) {}
+  Acceptor acceptor;
+  net::steady_timer retry;  // after a failed accept (EMFILE), so the loop does not spin
+  bool tcp = false;
+};
+
+}  // namespace api_internal
+
+namespace {
+using api_internal::Listener;
+using api_internal::ServerState;
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Header names and values come from handlers; never let them split the response.
+std::string HeaderSafe(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c != '\r' && c != '\n') out.push_back(c);
+  }
+  return out;
+}
+
+bool ConstantTimeEquals(std::string_view given, std::string_view expected) {
+  unsigned char diff = given.size() == expected.size() ? 0 : 1;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    unsigned char g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
+    diff |= static_cast<unsigned char>(g ^ static_cast<unsigned char>(expected[i]));
+  }
+  return diff == 0;
+}
+
+bool BearerMatches(std::string_view authorization, std::string_view token) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (authorization.size() < kScheme.size() ||
+      Lower(authorization.substr(0, kScheme.size())) != kScheme) {
+    return false;
+  }
+  std::string_view given = authorization.substr(kScheme.size());
+  while (!given.empty() && given.front() == ' ') given.remove_prefix(1);
+  return ConstantTimeEquals(given, token);
+}
+
+// "localhost", "localhost:7861", "127.0.0.1:7861", "[::1]:7861".
+bool IsLoopbackHost(std::string_view host) {
+  std::string_view name = host;
+  if (name.starts_with('[')) {
+    std::size_t close = name.find(']');
+    if (close == std::string_view::npos) return false;
+    name = name.substr(1, close - 1);
+  } else if (std::size_t colon = name.find(':'); colon != std::string_view::npos) {
+    name = name.substr(0, colon);
+  }
+  if (Lower(name) == "localhost") return true;
+  error_code ec;
+  net::ip::address address = net::ip::make_address(std::string(name), ec);
+  return !ec && address.is_loopback();
+}
+
+// One event: a `data:` line per line of the chunk, then a blank line.
+std::string FormatSse(std::string_view chunk) {
+  if (chunk.ends_with('\n')) chunk.remove_suffix(1);
+  std::string out;
+  out.reserve(chunk.size() + 16);
+  while (true) {
+    std::size_t nl = chunk.find('\n');
+    std::string_view line = chunk.substr(0, nl);
+    if (line.ends_with('\r')) line.remove_suffix(1);
+    out += "data: ";
+    out += line;
+    out += '\n';
+    if (nl == std::string_view::npos) break;
+    chunk.remove_prefix(nl + 1);
+  }
+  out += '\n';
+  return out;
+}
+
+std::string StatusLine(int status) {
+  std::string_view reason =
+      http::obsolete_reason(http::int_to_status(static_cast<unsigned>(status)));
+  return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
+}
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(std::shared_ptr<ServerState> state, Socket socket, bool tcp)
+      : state_(std::move(state)),
+        socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        tcp_(tcp) {}
+
+  void Start() {
+    state_->connections[this] = weak_from_this();
+    ReadHeader();
+  }
+
+  // Closes the socket; pending operations complete with errors and release the connection.
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    error_code ignored;
+    socket_.shutdown(net::socket_base::shutdown_both, ignored);
+    socket_.close(ignored);
+    timer_.cancel();
+    queue_.clear();
+    queued_bytes_ = 0;
+    state_->connections.erase(this);
+  }
+
+  // ResponseStream operations (StreamHandle forwards here).
+  bool StreamWrite(std::string_view chunk) {
+    if (closed_ || phase_ != Phase::kStreaming) return false;
+    if (chunk.empty()) return true;
+    std::string payload = stream_sse_ ? FormatSse(chunk) : std::string(chunk);
+    if (stream_chunked_) {
+      char size[20];
+      auto [end, ec] = std::to_chars(size, size + sizeof size, payload.size(), 16);
+      payload = std::string(size, end) + "\r\n" + payload + "\r\n";
+    }
+    Queue(std::move(payload));
+    if (queued_bytes_ > kMaxStreamQueue) {
+      Close();  // a client that does not read must not grow the daemon's memory
+      return false;
+    }
+    return true;
+  }
+
+  void StreamClose() {
+    if (closed_ || phase_ != Phase::kStreaming) return;
+    phase_ = Phase::kStreamEnding;
+    if (stream_chunked_) {
+      Queue("0\r\n\r\n");
+    } else {
+      close_after_write_ = true;
+    }
+    if (!writing_) OnDrained();
+  }
+
+  bool StreamClosed() const { return closed_ || phase_ != Phase::kStreaming; }
+
+ private:
+  enum class Phase { kReading, kResponding, kStreaming, kStreamEnding, kLingering };
+
+  void ArmTimer(std::chrono::milliseconds after) {
+    timer_.expires_after(after);
+    timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec || self->closed_) return;
+      // A wait that completed just before a re-arm is stale: only a passed expiry closes.
+      if (self->timer_.expiry() <= std::chrono::steady_clock::now()) self->Close();
+    });
+  }
+
+  void ReadHeader() {
+    phase_ = Phase::kReading;
+    close_after_write_ = false;
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    parser_->body_limit(state_->options.body_limit);
+    ArmTimer(state_->options.idle_timeout);
+    http::async_read_header(
+        socket_, buffer_, *parser_,
+        [self = shared_from_this()](error_code ec, std::size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(error_code ec) {
+    if (closed_) return;
+    if (ec) return OnReadError(ec);
+    const auto& request = parser_->get();
+    if (tcp_ && !state_->options.token.empty()) {
+      auto authorization = request[http::field::authorization];
+      if (!BearerMatches(std::string_view(authorization.data(), authorization.size()),
+                         state_->options.token)) {
+        HttpResponse response =
+            HttpResponse::Error(401, "missing or wrong API token",
+                                "send the daemon's token as `Authorization: Bearer <token>`");
+        response.headers["WWW-Authenticate"] = "Bearer";
+        return Respond(response, /*keep_alive=*/false);
+      }
+    } else if (tcp_) {
+      auto host = request[http::field::host];
+      if (!host.empty() && !IsLoopbackHost(std::string_view(host.data(), host.size()))) {
+        return Respond(HttpResponse::Error(403, "Host " + std::string(host) + " is not allowed",
+                                           "connect through localhost or 127.0.0.1, or give "
+                                           "the daemon an API token"),
+                       false);
+      }
+    }
+    if (parser_->is_done()) return OnRequest();
+    auto expect = request[http::field::expect];
+    if (Lower(std::string_view(expect.data(), expect.size())) == "100-continue") {
+      Queue("HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    http::async_read(socket_, buffer_, *parser_,
+                     [self = shared_from_this()](error_code ec, std::size_t) {
+                       if (self->closed_) return;
+                       if (ec) return self->OnReadError(ec);
+                       self->OnRequest();
+                     });
+  }
+
+  void OnReadError(error_code ec) {
+    if (ec == http::error::body_limit) {
+      return Respond(HttpResponse::Error(413,
+                                         "request body larger than " +
+                                             std::to_string(state_->options.body_limit) + " bytes",
+                                         "send a smaller request"),
+                     false);
+    }
+    if (ec == http::error::header_limit) {
+      return Respond(HttpResponse::Error(431, "request headers larger than " +
+                                                  std::to_string(kHeaderLimit) + " bytes"),
+                     false);
+    }
+    bool parse_error = ec.category() == http::make_error_code(http::error::bad_method).category();
+    if (parse_error && ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      return Respond(HttpResponse::Error(400, "malformed HTTP request", "speak HTTP/1.1"), false);
+    }
+    Close();  // the peer went away, the idle timer fired, or the server stopped
+  }
+
+  void OnRequest() {
+    auto message = parser_->release();
+    parser_.reset();
+    bool keep_alive = message.keep_alive();
+    HttpRequest request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    request.trusted_transport = !tcp_;
+    for (const auto& field : message) {
+      std::string name =
+          Lower(std::string_view(field.name_string().data(), field.name_string().size()));
+      std::string value(field.value());
+      auto [it, inserted] = request.headers.emplace(name, value);
+      if (!inserted) it->second += ", " + value;
+    }
+    request.body = std::move(message.body());
+    if (!SplitTarget(request.target, request.path, request.query)) {
+      return Respond(HttpResponse::Error(400, "malformed percent-encoding in the request target"),
+                     keep_alive);
+    }
+
+    HandlerResult result;
+    try {
+      result = state_->router->Dispatch(request);
+    } catch (const std::exception& e) {  // Dispatch itself catches handlers; this is bad_alloc
+      state_->router->ReportException(request.path, e.what());
+      result = HttpResponse::Error(500, "internal error");
+    }
+    if (auto* response = std::get_if<HttpResponse>(&result)) return Respond(*response, keep_alive);
+
+    bool sse = request.Header("accept").find("text/event-stream") != std::string_view::npos;
+    StartStream(std::get<StreamStarter>(std::move(result)), sse, message.version() >= 11,
+                keep_alive, request.path);
+  }
+
+  void Respond(const HttpResponse& response, bool keep_alive) {
+    phase_ = Phase::kResponding;
+    close_after_write_ = !keep_alive;
+    std::string out = StatusLine(response.status);
+    out += "Content-Type: " + HeaderSafe(response.content_type) + "\r\n";
+    out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
+    for (const auto& [name, value] : response.headers) {
+      out += HeaderSafe(name) + ": " + HeaderSafe(value) + "\r\n";
+    }
+    out += keep_alive ? "" : "Connection: close\r\n";
+    out += "\r\n";
+    out += response.body;
+    ArmTimer(state_->options.idle_timeout);  // a client that does not take its response
+    Queue(std::move(out));
+  }
+
+  void StartStream(StreamStarter starter, bool sse, bool chunked, bool keep_alive,
+                   const std::string& where);
+
+  // While streaming, a pending read notices the client leaving (EOF or reset). Bytes it reads
+  // (a pipelined request) stay in buffer_ for the parser.
+  void Watch() {
+    watching_ = true;
+    socket_.async_read_some(
+        buffer_.prepare(4096), [self = shared_from_this()](error_code ec, std::size_t n) {
+          self->watching_ = false;
+          if (self->closed_) return;
+          if (!ec) {
+            self->buffer_.commit(n);
+            if (self->buffer_.size() > kMaxBufferedWhileStreaming) {
+              return self->Close();
+            }
+            if (self->phase_ == Phase::kStreaming) return self->Watch();
+            if (!self->writing_) return self->OnDrained();
+            return;
+          }
+          if (ec == net::error::operation_aborted && self->phase_ == Phase::kStreamEnding) {
+            if (!self->writing_) self->OnDrained();
+            return;
+          }
+          self->Close();  // the client is gone
+        });
+  }
+
+  void Queue(std::string bytes) {
+    queued_bytes_ += bytes.size();
+    queue_.push_back(std::move(bytes));
+    if (!writing_) WriteNext();
+  }
+
+  void WriteNext() {
+    writing_ = true;
+    net::async_write(socket_, net::buffer(queue_.front()),
+                     [self = shared_from_this()](error_code ec, std::size_t) {
+                       self->writing_ = false;
+                       if (self->closed_) return;
+                       if (ec) return self->Close();
+                       self->queued_bytes_ -= self->queue_.front().size();
+                       self->queue_.pop_front();
+                       if (!self->queue_.empty()) return self->WriteNext();
+                       self->OnDrained();
+                     });
+  }
+
+  // Everything queued is on the wire: read the next request, or finish the connection.
+  void OnDrained() {
+    if (phase_ == Phase::kStreamEnding) {
+      if (watching_) {
+        socket_.cancel();  // the watch completes with operation_aborted and comes back here
+        return;
+      }
+      if (close_after_write_) return Close();
+      return ReadHeader();
+    }
+    if (phase_ != Phase::kResponding) return;  // e.g. a 100 Continue went out while reading
+    if (close_after_write_) return Linger();
+    ReadHeader();
+  }
+
+  // Before closing after an error, drain what the client is still sending for a moment, so it
+  // gets to read our response instead of a connection reset.
+  void Linger() {
+    phase_ = Phase::kLingering;
+    error_code ignored;
+    socket_.shutdown(net::socket_base::shutdown_send, ignored);
+    ArmTimer(std::min<std::chrono::milliseconds>(kLingerTime, state_->options.idle_timeout));
+    Drain();
+  }
+
+  void Drain() {
+    drain_buffer_.resize(16 * 1024);
+    socket_.async_read_some(net::buffer(drain_buffer_),
+                            [self = shared_from_this()](error_code ec, std::size_t n) {
+                              if (self->closed_) return;
+                              self->drained_ += n;
+                              if (ec || self->drained_ > 4 * self->state_->options.body_limit) {
+                                return self->Close();
+                              }
+                              self->Drain();
+                            });
+  }
+
+  std::shared_ptr<ServerState> state_;
+  Socket socket_;
+  net::steady_timer timer_;
+  bool tcp_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  Phase phase_ = Phase::kReading;
+  bool closed_ = false;
+  bool close_after_write_ = false;
+  std::deque<std::string> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool watching_ = false;
+  bool stream_sse_ = false;
+  bool stream_chunked_ = false;
+  std::vector<char> drain_buffer_;
+  std::size_t drained_ = 0;
+};
+
+class StreamHandle final : public ResponseStream {
+ public:
+  explicit StreamHandle(std::shared_ptr<Connection> connection)
+      : connection_(std::move(connection)) {}
+  ~StreamHandle() override { connection_->StreamClose(); }
+  bool Write(std::string_view chunk) override { return connection_->StreamWrite(chunk); }
+  void Close() override { connection_->StreamClose(); }
+  bool closed() const override { return connection_->StreamClosed(); }
+
+ private:
+  std::shared_ptr<Connection> connection_;
+};
+
+void Connection::StartStream(StreamStarter starter, bool sse, bool chunked, bool keep_alive,
+                             const std::string& where) {
+  phase_ = Phase::kStreaming;
+  stream_sse_ = sse;
+  stream_chunked_ = chunked;
+  close_after_write_ = !keep_alive || !chunked;
+  // Streams are long-lived; the queue limit bounds a client that stalls. (An expiry of max,
+  // not cancel(): a wait that already completed must not see a passed expiry.)
+  timer_.expires_at(std::chrono::steady_clock::time_point::max());
+  std::string head = StatusLine(200);
+  head += sse ? "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+              : "Content-Type: text/plain; charset=utf-8\r\n";
+  head += chunked ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n";
+  head += "\r\n";
+  Queue(std::move(head));
+  Watch();
+  try {
+    starter(std::make_shared<StreamHandle>(shared_from_this()));
+  } catch (const std::exception& e) {
+    state_->router->ReportException(where, e.what());
+    Close();  // the headers may be out already: all that can be said is a broken response
+  } catch (...) {
+    state_->router->ReportException(where, "unknown exception");
+    Close();
+  }
+}
+
+void Accept(const std::shared_ptr<ServerState>& state, const std::shared_ptr<Listener>& listener) {
+  listener->acceptor.async_accept([state, listener](error_code ec, Socket socket) {
+    if (state->stopped || ec == net::error::operation_aborted) return;
+    if (ec) {  // EMFILE and friends: try again shortly instead of spinning
+      listener->retry.expires_after(std::chrono::milliseconds(100));
+      listener->retry.async_wait([state, listener](error_code wait_ec) {
+        if (!wait_ec && !state->stopped) Accept(state, listener);
+      });
+      return;
+    }
+    if (state->connections.size() >= state->options.max_connections) {
+      error_code ignored;
+      socket.close(ignored);
+    } else {
+      std::make_shared<Connection>(state, std::move(socket), listener->tcp)->Start();
+    }
+    Accept(state, listener);
+  });
+}
+
+Result<void> MakeParentDirs(const std::string& path) {
+  std::filesystem::path current;
+  for (const auto& part : std::filesystem::path(path).parent_path()) {
+    current /= part;
+    if (part == current.root_path()) continue;
+    if (::mkdir(current.c_str(), 0700) != 0 && errno != EEXIST) {
+      return std::unexpected(
+          ErrnoError("cannot create the socket directory " + current.string(), errno));
+    }
+  }
+  return {};
+}
+
+// Whether a daemon answers on the socket file at `path`: kRefused if one does.
+Result<void> CheckNoLiveDaemon(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::unexpected(ErrnoError("socket", errno));
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::copy(path.begin(), path.end(), address.sun_path);
+  int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address);
+  int err = errno;
+  ::close(fd);
+  if (rc == 0) {
+    return Fail(ErrorCode::kRefused, "another vramguard daemon is listening on " + path,
+                "stop it first, or give this daemon another socket with VRAMGUARD_SOCKET");
+  }
+  if (err == ECONNREFUSED || err == ENOENT) return {};  // stale: nobody accepts on it
+  return std::unexpected(ErrnoError("cannot probe the existing socket " + path, err));
+}
+
+Result<std::pair<std::string, int>> SplitHostPort(const std::string& host_port) {
+  std::string host;
+  std::string_view port_text;
+  if (host_port.starts_with('[')) {
+    std::size_t close = host_port.find(']');
+    if (close != std::string::npos && close + 1 < host_port.size() && host_port[close + 1] == ':') {
+      host = host_port.substr(1, close - 1);
+      port_text = std::string_view(host_port).substr(close + 2);
+    }
+  } else if (std::size_t colon = host_port.rfind(':'); colon != std::string::npos) {
+    host = host_port.substr(0, colon);
+    port_text = std::string_view(host_port).substr(colon + 1);
+  }
+  int port = -1;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (host.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || port < 0 ||
+      port > 65535) {
+    return Fail(ErrorCode::kInvalidArgument, "malformed listen address \"" + host_port + "\"",
+                "write HOST:PORT, e.g. 127.0.0.1:7861 or [::1]:7861");
+  }
+  return std::make_pair(host == "localhost" ? std::string("127.0.0.1") : host, port);
+}
+
+}  // namespace
+
+ApiServer::ApiServer(net::io_context& io, const Router& router, ApiServerOptions options)
+    : io_(io), state_(std::make_shared<ServerState>()) {
+  state_->router = &router;
+  state_->options = std::move(options);
+}
+
+ApiServer::~ApiServer() { Stop(); }
+
+Result<void> ApiServer::ListenUnix(const std::string& path) {
+  if (!unix_path_.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "already listening on " + unix_path_);
+  }
+  // Bound under a temporary name first: it must fit sun_path too.
+  std::string temporary = path + "." + std::to_string(::getpid()) + ".new";
+  if (path.empty() || temporary.size() >= sizeof(sockaddr_un{}.sun_path)) {
+    return Fail(
+        ErrorCode::kInvalidArgument,
+        "socket path \"" + path + "\" is empty or too long (Unix sockets allow " +
+            std::to_string(sizeof(sockaddr_un{}.sun_path) - 1 - (temporary.size() - path.size())) +
+            " bytes here)",
+        "choose a shorter path with VRAMGUARD_SOCKET");
+  }
+  if (Result<void> made = MakeParentDirs(path); !made) return made;
+
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return Fail(ErrorCode::kRefused, path + " exists and is not a socket",
+                  "remove it, or choose another path with VRAMGUARD_SOCKET");
+    }
+    if (Result<void> free = CheckNoLiveDaemon(path); !free) return free;
+  }
+  if (::lstat(temporary.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(temporary.c_str());
+
+  auto listener = std::make_shared<Listener>(io_);
+  net::generic::stream_protocol::endpoint endpoint{
+      net::local::stream_protocol::endpoint(temporary)};
+  error_code ec;
+  listener->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) listener->acceptor.bind(endpoint, ec);
+  if (ec) return Fail(ErrorCode::kIo, "cannot bind " + temporary + ": " + ec.message());
+  auto fail = [&](const std::string& what, int err) -> Result<void> {
+    ::unlink(temporary.c_str());
+    return std::unexpected(ErrnoError(what, err));
+  };
+  if (::chmod(temporary.c_str(), 0600) != 0) return fail("chmod " + temporary, errno);
+  listener->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen on " + temporary, ec.value());
+  // rename() replaces a stale socket atomically; connections follow the inode.
+  if (::rename(temporary.c_str(), path.c_str()) != 0) return fail("rename to " + path, errno);
+  if (::stat(path.c_str(), &st) == 0) {
+    unix_dev_ = st.st_dev;
+    unix_ino_ = st.st_ino;
+  }
+  unix_path_ = path;
+  state_->stopped = false;
+  listeners_.push_back(listener);
+  Accept(state_, listener);
+  return {};
+}
+
+Result<void> ApiServer::ListenTcp(const std::string& host_port) {
+  Result<std::pair<std::string, int>> split = SplitHostPort(host_port);
+  if (!split) return std::unexpected(split.error());
+  error_code ec;
+  net::ip::address address = net::ip::make_address(split->first, ec);
+  if (ec) {
+    return Fail(ErrorCode::kInvalidArgument, "\"" + split->first + "\" is not an IP address",
+                "listen on 127.0.0.1, ::1, or an address of this machine");
+  }
+  if (!address.is_loopback() && state_->options.token.empty()) {
+    return Fail(ErrorCode::kRefused, "refusing to listen on " + host_port + " without an API token",
+                "set an API token in the daemon's config, or listen on 127.0.0.1");
+  }
+  auto listener = std::make_shared<Listener>(io_);
+  listener->tcp = true;
+  net::generic::stream_protocol::endpoint endpoint{
+      net::ip::tcp::endpoint(address, static_cast<unsigned short>(split->second))};
+  listener->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) listener->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) listener->acceptor.bind(endpoint, ec);
+  if (!ec) listener->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec == net::error::address_in_use) {
+    return Fail(ErrorCode::kRefused, host_port + " is already in use",
+                "stop what listens there, or choose another address");
+  }
+  if (ec) return Fail(ErrorCode::kIo, "cannot listen on " + host_port + ": " + ec.message());
+
+  auto bound = listener->acceptor.local_endpoint(ec);
+  if (!ec && !tcp_port_) {
+    const sockaddr* sa = bound.data();
+    if (sa->sa_family == AF_INET) {
+      tcp_port_ = ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+      tcp_port_ = ntohs(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
+    }
+  }
+  state_->stopped = false;
+  listeners_.push_back(listener);
+  Accept(state_, listener);
+  return {};
+}
+
+void ApiServer::Stop() {
+  state_->stopped = true;
+  for (const auto& listener : listeners_) {
+    error_code ignored;
+    listener->acceptor.close(ignored);
+    listener->retry.cancel();
+  }
+  listeners_.clear();
+  std::vector<std::weak_ptr<Connection>> open;
+  for (const auto& [pointer, weak] : state_->connections) open.push_back(weak);
+  for (const auto& weak : open) {
+    if (auto connection = weak.lock()) connection->Close();
+  }
+  state_->connections.clear();
+  if (!unix_path_.empty()) {
+    struct stat st {};
+    // Remove the socket only if it is still ours (not a successor daemon's).
+    if (::lstat(unix_path_.c_str(), &st) == 0 && st.st_dev == unix_dev_ && st.st_ino == unix_ino_) {
+      ::unlink(unix_path_.c_str());
+    }
+    unix_path_.clear();
+  }
+}
+
+std::optional<int> ApiServer::tcp_port() const { return tcp_port_; }
+
+std::size_t ApiServer::connection_count() const { return state_->connections.size(); }
+
+}  // namespace vg

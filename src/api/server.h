@@ -1,0 +1,87 @@
+// The control API's HTTP server: the Router's handlers served on a Unix socket (the CLI's
+// transport) and optionally on TCP (dashboard, remote API), on the daemon's one io_context.
+//
+// Contract:
+//  - Everything is asynchronous on the io_context given to the constructor: many idle
+//    connections cost no threads. Call every method on that io_context's thread, or while it is
+//    not running. The Router must outlive the server; handlers run on the io_context thread.
+//  - ListenUnix(path): creates the parent directory (0700) when missing; refuses a path that
+//    exists and is not a socket; a socket nobody answers on (ECONNREFUSED) is stale and replaced;
+//    one that answers → kRefused "another vramguard daemon is listening on PATH". The socket is
+//    bound under a temporary name, chmod 0600, then renamed into place, so it is never reachable
+//    with looser permissions. Stop() removes it (only if it is still this server's socket).
+//    Requests on it have trusted_transport = true.
+//  - ListenTcp("HOST:PORT", IPv6 as "[::1]:PORT", port 0 = ephemeral, see tcp_port()): refuses
+//    (kRefused) a non-loopback HOST when options.token is empty. With a token, every TCP request
+//    needs `Authorization: Bearer <token>` (compared in constant time) or gets 401 before its
+//    body is read. Without a token (loopback only), a Host header that is not a loopback name
+//    gets 403, so web pages cannot reach the API through DNS rebinding.
+//  - Limits: request headers 16 KiB (431), body options.body_limit (413), malformed HTTP → 400,
+//    each with a JSON error body and the connection closed. A connection that sends nothing for
+//    options.idle_timeout (or does not take its response in that time) is closed; streams are
+//    exempt (their queue limit, kMaxStreamQueue, applies instead). Keep-alive and pipelining
+//    are supported; `Expect: 100-continue` is answered.
+//  - Stop() closes listeners and every connection (open streams see closed()); the destructor
+//    calls it. Streams a handler still holds stay safe to call and return false; they hold
+//    their connection's socket, so drop them before destroying the io_context.
+#pragma once
+
+#include <sys/types.h>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/http.h"
+#include "util/error.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace vg {
+
+namespace api_internal {
+struct ServerState;
+struct Listener;
+}  // namespace api_internal
+
+struct ApiServerOptions {
+  std::size_t body_limit = std::size_t{1} << 20;
+  // Required for TCP off loopback; when set, required for every TCP request.
+  std::string token;
+  // Milliseconds so tests can use short ones; assigning std::chrono::seconds works too.
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
+  // Connections beyond this are closed as soon as they are accepted.
+  std::size_t max_connections = 1024;
+};
+
+class ApiServer {
+ public:
+  ApiServer(boost::asio::io_context& io, const Router& router, ApiServerOptions options);
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  Result<void> ListenUnix(const std::string& path);
+  Result<void> ListenTcp(const std::string& host_port);
+  void Stop();
+
+  // The port the first TCP listener is bound to (useful after ListenTcp("127.0.0.1:0")).
+  std::optional<int> tcp_port() const;
+  // Connections currently open (for tests and the daemon's status).
+  std::size_t connection_count() const;
+
+ private:
+  boost::asio::io_context& io_;
+  std::shared_ptr<api_internal::ServerState> state_;
+  std::vector<std::shared_ptr<api_internal::Listener>> listeners_;
+  std::optional<int> tcp_port_;
+  std::string unix_path_;  // empty when not listening on a Unix socket
+  dev_t unix_dev_ = 0;     // identity of the socket file this server created
+  ino_t unix_ino_ = 0;
+};
+
+}  // namespace vg

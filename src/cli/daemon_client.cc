@@ -1,0 +1,251 @@
+#include "cli/daemon_client.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "api/client.h"
+#include "api/http.h"
+#include "config/config.h"
+#include "util/units.h"
+
+namespace vg {
+namespace {
+
+using nlohmann::json;
+
+ApiClient Client() { return ApiClient::ForUnixSocket(ResolveSocketPath()); }
+
+// A non-2xx answer becomes the daemon's {"error","hint"} as an Error.
+Result<json> Call(std::string_view method, const std::string& target) {
+  auto r = Client().Request(method, target);
+  if (!r) return std::unexpected(r.error());
+  if (r->status < 200 || r->status >= 300) return std::unexpected(ErrorFromResponse(r->status, r->json));
+  return r->json;
+}
+
+std::string Uptime(const json& v) {
+  if (!v.is_number()) return "-";
+  long s = static_cast<long>(v.get<double>());
+  if (s < 60) return std::to_string(s) + "s";
+  if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  if (s < 86400) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
+  return fmt::format("{}d{:02}h", s / 86400, (s % 86400) / 3600);
+}
+
+std::string Vram(const json& by_gpu) {
+  if (!by_gpu.is_object() || by_gpu.empty()) return "-";
+  std::uint64_t total = 0;
+  for (auto& [gpu, b] : by_gpu.items()) total += b.get<std::uint64_t>();
+  return FormatBytes(Bytes(total));
+}
+
+std::string UrlEncode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+// Terminal event kinds per operation: true = success.
+bool Terminal(const std::string& op, const std::string& kind, bool* ok) {
+  static const std::set<std::string> start_fail = {"failed",       "port-held",     "vram-timeout",
+                                                   "start-failed", "ready-timeout", "crashed"};
+  if (op == "stop") {
+    if (kind == "stopped") return *ok = true;
+    if (kind == "stop-incomplete") return !(*ok = false);
+    return false;
+  }
+  if (kind == "ready" || kind == "noop") return *ok = true;
+  if (start_fail.count(kind)) return !(*ok = false);
+  return false;
+}
+
+}  // namespace
+
+std::string ResolveSocketPath() {
+  if (const char* s = std::getenv("VRAMGUARD_SOCKET"); s && *s) return s;
+  std::string config = DefaultConfigPath();
+  if (::access(config.c_str(), R_OK) == 0) {
+    if (auto cfg = LoadConfig(config)) {
+      ApplyDefaults(&*cfg, DefaultPathsForCurrentUser());
+      if (!cfg->daemon.socket.empty()) return cfg->daemon.socket;
+    }
+  }
+  return DefaultPathsForCurrentUser().socket;
+}
+
+Result<int> RunStatus(const std::string& service, const ClientOptions& o) {
+  if (!service.empty()) {
+    auto s = Call("GET", "/v1/services/" + UrlEncode(service));
+    if (!s) return std::unexpected(s.error());
+    if (o.json) {
+      std::cout << s->dump(2) << "\n";
+      return 0;
+    }
+    const json& j = *s;
+    std::cout << fmt::format("{}: {}", j.value("name", ""), j.value("state", "")) << "\n";
+    if (!j.value("detail", "").empty()) std::cout << "  " << j.value("detail", "") << "\n";
+    if (j["pid"].is_number()) {
+      std::cout << fmt::format("  pid {}  instance {}  up {}  VRAM {}\n", j["pid"].get<int>(),
+                               j.value("instance", ""), Uptime(j["uptime_s"]), Vram(j["vram_bytes"]));
+    }
+    if (!j.value("url", "").empty()) std::cout << "  url " << j.value("url", "") << "\n";
+    if (j.contains("log_file")) std::cout << "  log " << j["log_file"].get<std::string>() << "\n";
+    if (j.contains("last_event")) {
+      std::cout << "  last event: " << j["last_event"].value("time", "") << " "
+                << j["last_event"].value("kind", "") << ": " << j["last_event"].value("message", "")
+                << "\n";
+    }
+    return 0;
+  }
+  auto s = Call("GET", "/v1/status");
+  if (!s) return std::unexpected(s.error());
+  if (o.json) {
+    std::cout << s->dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "daemon pid " << (*s)["daemon"].value("pid", 0) << ", up "
+            << Uptime((*s)["daemon"]["uptime_s"]) << ", " << (*s)["daemon"].value("summary", "") << "\n";
+  std::vector<std::vector<std::string>> rows = {{"SERVICE", "STATE", "PID", "VRAM", "UPTIME", "RESTARTS", "DETAIL"}};
+  for (const json& j : (*s)["services"]) {
+    rows.push_back({j.value("name", ""), j.value("state", ""),
+                    j["pid"].is_number() ? std::to_string(j["pid"].get<int>()) : "-", Vram(j["vram_bytes"]),
+                    Uptime(j["uptime_s"]), std::to_string(j.value("restarts", 0)), j.value("detail", "")});
+  }
+  std::vector<std::size_t> w(rows[0].size(), 0);
+  for (auto& r : rows) {
+    for (std::size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  }
+  for (auto& r : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      line += r[i] + (i + 1 < r.size() ? std::string(w[i] - r[i].size() + 2, ' ') : "");
+    }
+    std::cout << line << "\n";
+  }
+  return 0;
+}
+
+Result<int> RunServiceOp(const std::string& op, const std::string& service, bool wait,
+                         const std::string& timeout, const ClientOptions& o) {
+  auto limit = ParseDuration(timeout);
+  if (!limit) return std::unexpected(limit.error());
+  auto accepted = Call("POST", "/v1/services/" + UrlEncode(service) + "/" + op);
+  if (!accepted) return std::unexpected(accepted.error());
+  std::int64_t after = accepted->value("after_id", 0);
+  if (!wait) {
+    if (o.json) std::cout << accepted->dump(2) << "\n";
+    return 0;
+  }
+  json seen = json::array();
+  bool ok = false, done = false;
+  std::string last_message;
+  const auto deadline = std::chrono::steady_clock::now() + *limit;
+  auto r = Client().Stream("/v1/events?follow=1&service=" + UrlEncode(service) +
+                               "&after_id=" + std::to_string(after),
+                           [&](std::string_view line) {
+                             json e = json::parse(line, nullptr, false);
+                             if (e.is_discarded()) return true;
+                             seen.push_back(e);
+                             last_message = e.value("message", "");
+                             if (!o.json) std::cout << last_message << "\n" << std::flush;
+                             // "stopped" is only a step of a restart.
+                             std::string kind = e.value("kind", "");
+                             if (Terminal(op, kind, &ok) && !(op == "restart" && kind == "stopped")) {
+                               done = true;
+                               return false;
+                             }
+                             return std::chrono::steady_clock::now() < deadline;
+                           });
+  if (!r && !done) return std::unexpected(r.error());
+  if (o.json) std::cout << json{{"service", service}, {"operation", op}, {"ok", ok}, {"events", seen}}.dump(2) << "\n";
+  if (!done) {
+    return Fail(ErrorCode::kTimeout, op + " " + service + " did not finish within " + timeout,
+                "it goes on in the daemon; follow it with `vramguard events --follow --service " + service + "`");
+  }
+  if (!ok) return Fail(ErrorCode::kRefused, op + " " + service + " failed: " + last_message,
+                       "see `vramguard status " + service + "` and `vramguard logs " + service + "`");
+  return 0;
+}
+
+Result<int> RunLogs(const std::string& service, bool follow, int lines, const ClientOptions& o) {
+  std::string target = "/v1/services/" + UrlEncode(service) + "/logs?lines=" + std::to_string(lines);
+  if (!follow) {
+    auto r = Call("GET", target);
+    if (!r) return std::unexpected(r.error());
+    if (o.json) {
+      std::cout << r->dump(2) << "\n";
+    } else {
+      for (const json& l : (*r)["lines"]) std::cout << l.get<std::string>() << "\n";
+    }
+    return 0;
+  }
+  auto r = Client().Stream(target + "&follow=1", [&](std::string_view line) {
+    if (o.json) {
+      std::cout << json{{"service", service}, {"line", std::string(line)}}.dump() << "\n" << std::flush;
+    } else {
+      std::cout << line << "\n" << std::flush;
+    }
+    return true;
+  });
+  if (!r) return std::unexpected(r.error());
+  return 0;
+}
+
+Result<int> RunEvents(bool follow, const std::string& service, const std::string& kind, int limit,
+                      const ClientOptions& o) {
+  std::string target = "/v1/events?limit=" + std::to_string(limit);
+  if (!service.empty()) target += "&service=" + UrlEncode(service);
+  if (!kind.empty()) target += "&kind=" + UrlEncode(kind);
+  auto print = [&](const json& e) {
+    if (o.json && follow) {
+      std::cout << e.dump() << "\n" << std::flush;
+    } else if (!o.json) {
+      std::cout << e.value("time", "") << "  " << (e.value("service", "").empty() ? "daemon" : e.value("service", ""))
+                << "  " << e.value("kind", "") << "  " << e.value("message", "") << "\n" << std::flush;
+    }
+  };
+  if (!follow) {
+    auto r = Call("GET", target);
+    if (!r) return std::unexpected(r.error());
+    if (o.json) {
+      std::cout << r->dump(2) << "\n";
+    } else {
+      for (const json& e : (*r)["events"]) print(e);
+    }
+    return 0;
+  }
+  auto r = Client().Stream(target + "&follow=1", [&](std::string_view line) {
+    json e = json::parse(line, nullptr, false);
+    if (!e.is_discarded()) print(e);
+    return true;
+  });
+  if (!r) return std::unexpected(r.error());
+  return 0;
+}
+
+Result<int> RunReload(const ClientOptions& o) {
+  auto r = Call("POST", "/v1/reload");
+  if (!r) return std::unexpected(r.error());
+  if (o.json) {
+    std::cout << r->dump(2) << "\n";
+  } else {
+    std::cout << "configuration reloaded\n";
+  }
+  return 0;
+}
+
+}  // namespace vg

@@ -1,0 +1,30 @@
+// The CLI commands that talk to the daemon (`vramguard up`) over its control socket: thin
+// clients of the HTTP API (docs/api.md). Operations follow the daemon's events until the outcome
+// is known, printing each step, so `vramguard stop i2v` ends with what happened and how long it
+// took.
+#pragma once
+
+#include <string>
+
+#include "util/error.h"
+
+namespace vg {
+
+struct ClientOptions {
+  bool json = false;
+};
+
+// Where the daemon listens: $VRAMGUARD_SOCKET, else [daemon] socket of the config file
+// ($VRAMGUARD_CONFIG or the default path) when it exists, else the per-user default.
+std::string ResolveSocketPath();
+
+Result<int> RunStatus(const std::string& service, const ClientOptions& o);
+// op: "start", "stop" or "restart". wait: follow events until the outcome (else return at once).
+Result<int> RunServiceOp(const std::string& op, const std::string& service, bool wait,
+                         const std::string& timeout, const ClientOptions& o);
+Result<int> RunLogs(const std::string& service, bool follow, int lines, const ClientOptions& o);
+Result<int> RunEvents(bool follow, const std::string& service, const std::string& kind, int limit,
+                      const ClientOptions& o);
+Result<int> RunReload(const ClientOptions& o);
+
+}  // namespace vg

@@ -1,0 +1,220 @@
+// ParseConfig and LoadConfig: the document's top level, [daemon] and [gpu], and the checks that
+// span services (unique names).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "config/config.h"
+#include "config/config_reader.h"
+#include "config/config_service.h"
+#include "config/config_values.h"
+
+namespace vg {
+namespace {
+
+using config_internal::Diagnostics;
+using config_internal::TableReader;
+
+constexpr std::size_t kMaxConfigBytes = 4 << 20;
+constexpr std::size_t kMaxSocketPath = 107;  // sizeof(sockaddr_un::sun_path) - 1
+
+// The config file's directory, absolute and without a trailing slash.
+std::string BaseDir(const std::string& file_name) {
+  std::filesystem::path dir = std::filesystem::path(file_name).parent_path();
+  if (dir.empty()) dir = ".";
+  std::error_code ec;
+  std::filesystem::path absolute = std::filesystem::absolute(dir, ec);
+  std::string out = (ec ? dir : absolute).lexically_normal().string();
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
+
+void ParseDaemon(TableReader& r, const std::string& base_dir, DaemonConfig* d) {
+  Diagnostics& diags = r.diags();
+  if (const toml::node* node = r.Node("state_dir")) {
+    if (auto path = config_internal::ResolvePath(*node, "daemon.state_dir", base_dir, &diags)) {
+      d->state_dir = *path;
+    }
+  }
+  if (const toml::node* node = r.Node("socket")) {
+    if (auto path = config_internal::ResolvePath(*node, "daemon.socket", base_dir, &diags)) {
+      if (path->size() > kMaxSocketPath) {
+        diags.Add(node->source(), "'daemon.socket' resolves to " + std::to_string(path->size()) +
+                                      " bytes, more than the 107 a Unix socket path may have");
+      } else {
+        d->socket = *path;
+      }
+    }
+  }
+  const toml::node* token = r.Node("token");
+  if (std::optional<std::string> value = r.String("token")) {
+    if (value->empty()) {
+      diags.Add(token->source(), "'daemon.token' must not be empty");
+    } else {
+      d->token = *value;
+    }
+  }
+  if (const toml::node* node = r.Node("token_file")) {
+    if (token != nullptr) {
+      diags.Add(node->source(), "set 'daemon.token' or 'daemon.token_file', not both");
+    } else if (auto path =
+                   config_internal::ResolvePath(*node, "daemon.token_file", base_dir, &diags)) {
+      d->token_file = *path;
+    }
+  }
+  if (std::optional<std::string> http = r.String("http")) {
+    const toml::node* node = r.Node("http");
+    Result<ListenAddress> address = ParseListenAddress(*http);
+    if (!address) {
+      diags.Add(node->source(), "daemon.http", address.error());
+    } else if (!address->loopback && token == nullptr && r.Node("token_file") == nullptr) {
+      diags.Add(node->source(), "'daemon.http' listens on " + address->host +
+                                    ", off loopback: set daemon.token or daemon.token_file so "
+                                    "that clients must send a bearer token");
+    } else {
+      d->http = *http;
+    }
+  }
+  if (std::optional<bool> keep = r.Bool("keep_services")) d->keep_services = *keep;
+}
+
+// reserve and poll: canonical in [gpu], also accepted in [daemon]; `seen` catches both.
+void ParseGpuKnobs(TableReader& r, DaemonConfig* d, std::map<std::string, bool>* seen) {
+  if (std::optional<Bytes> reserve = r.Size("reserve")) {
+    if ((*seen)["reserve"]) {
+      r.diags().Add(r.Node("reserve")->source(),
+                    "'reserve' is set in both [daemon] and [gpu]; keep the one in [gpu]");
+    }
+    d->reserve = *reserve;
+  }
+  if (r.Node("reserve") != nullptr) (*seen)["reserve"] = true;
+  if (std::optional<Millis> poll = r.Duration("poll")) {
+    if ((*seen)["poll"]) {
+      r.diags().Add(r.Node("poll")->source(),
+                    "'poll' is set in both [daemon] and [gpu]; keep the one in [gpu]");
+    } else if (*poll < Millis(10)) {
+      r.diags().Add(r.Node("poll")->source(), "'" + r.Name("poll") + "' must be at least 10ms");
+    }
+    d->poll = *poll;
+  }
+  if (r.Node("poll") != nullptr) (*seen)["poll"] = true;
+}
+
+void ParseServices(const toml::node& node, const std::string& base_dir, Diagnostics* diags,
+                   Config* config) {
+  if (node.is_table()) {
+    diags->Add(node.source(),
+               "'service' must be an array of tables: write each service as [[service]], not "
+               "[service]");
+    return;
+  }
+  const auto* array = node.as_array();
+  if (array == nullptr) {
+    diags->Add(node.source(),
+               "'service' must be an array of tables: write each service as "
+               "[[service]], not " +
+                   std::string(config_internal::TypeName(node)));
+    return;
+  }
+  std::map<std::string, int> first_line;
+  for (const toml::node& element : *array) {
+    const auto* table = element.as_table();
+    if (table == nullptr) {
+      diags->Add(element.source(), "each service must be a table ([[service]]), not " +
+                                       std::string(config_internal::TypeName(element)));
+      continue;
+    }
+    ServiceConfig service = config_internal::ParseService(*table, base_dir, diags);
+    if (!service.name.empty()) {
+      const toml::node* name = table->get("name");
+      int line = static_cast<int>(name->source().begin.line);
+      auto [it, inserted] = first_line.emplace(service.name, line);
+      if (!inserted) {
+        diags->Add(name->source(), "duplicate service name '" + service.name +
+                                       "' (first defined at line " + std::to_string(it->second) +
+                                       ")");
+      }
+    }
+    config->services.push_back(std::move(service));
+  }
+}
+
+}  // namespace
+
+ConfigResult ParseConfig(std::string_view text, const std::string& file_name) {
+  Diagnostics diags(file_name);
+  toml::table root;
+  try {
+    root = toml::parse(text, std::string_view(file_name));
+  } catch (const toml::parse_error& e) {
+    diags.Add(e.source(), std::string(e.description()));
+    return std::unexpected(diags.Take());
+  }
+
+  Config config;
+  config.file = file_name;
+  std::string base_dir = BaseDir(file_name);
+  TableReader top(root, "", "at the top level", &diags);
+  std::map<std::string, bool> seen;
+  if (const toml::table* daemon = top.Table("daemon", "[daemon]")) {
+    TableReader r(*daemon, "daemon.", "in [daemon]", &diags);
+    ParseDaemon(r, base_dir, &config.daemon);
+    ParseGpuKnobs(r, &config.daemon, &seen);
+    r.RejectUnknownKeys();
+  }
+  if (const toml::table* gpu = top.Table("gpu", "[gpu]")) {
+    TableReader r(*gpu, "gpu.", "in [gpu]", &diags);
+    ParseGpuKnobs(r, &config.daemon, &seen);
+    r.RejectUnknownKeys();
+  }
+  if (const toml::node* services = top.Node("service")) {
+    ParseServices(*services, base_dir, &diags, &config);
+  }
+  top.RejectUnknownKeys();
+
+  if (!diags.empty()) return std::unexpected(diags.Take());
+  return config;
+}
+
+ConfigResult LoadConfig(const std::string& path) {
+  auto fail = [&](std::string message) {
+    return std::unexpected(
+        std::vector<ConfigDiagnostic>{ConfigDiagnostic{ConfigLocation{path, 0, 0}, message}});
+  };
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    std::string message = "cannot read the config file: " + std::string(std::strerror(err));
+    if (err == ENOENT) message += " (create it, or name another one with --config FILE)";
+    return fail(message);
+  }
+  std::string text;
+  struct stat st {};
+  int err = 0;
+  if (::fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return fail("cannot read the config file: not a regular file");
+  }
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) err = errno;
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    if (text.size() > kMaxConfigBytes) {
+      ::close(fd);
+      return fail("the config file is larger than 4 MiB; is it the right file?");
+    }
+  }
+  ::close(fd);
+  if (err != 0) return fail("cannot read the config file: " + std::string(std::strerror(err)));
+  return ParseConfig(text, path);
+}
+
+}  // namespace vg

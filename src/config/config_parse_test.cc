@@ -1,0 +1,260 @@
+#include <gtest/gtest.h>
+
+#include <csignal>
+
+#include "config/config.h"
+
+namespace vg {
+namespace {
+
+// Every key there is, set to something other than its default.
+constexpr std::string_view kFull = R"([daemon]
+state_dir = "state"
+socket = "/run/vg/api.sock"
+http = "0.0.0.0:7861"
+token_file = "/etc/vramguard/token"
+keep_services = true
+
+[gpu]
+reserve = "3GiB"
+poll = "250ms"
+
+[[service]]
+name = "i2v"
+command = ["python", "main.py", "--port", "7860", ""]
+cwd = "/srv/image-to-video"
+env = { HF_HOME = "/srv/hf", CUDA_LAUNCH_BLOCKING = 1, DEBUG = false }
+user = "ml"
+gpus = [0, "GPU-5a1e0c2d-aaaa-bbbb-cccc-0123456789ab"]
+vram = "14GiB"
+ports = [7860, 7861]
+url = "https://i2v.example/"
+ready = { log = "Running on local URL", timeout = "180s" }
+liveness = { http = "/health", status = 204, interval = "15s", failures = 4, timeout = "2s" }
+stop = { signal = "SIGINT", grace = "20s", release = { http = "PUT http://127.0.0.1:8188/free", timeout = "3s" }, release_timeout = "30s" }
+restart = { when = "always", backoff = "2s..90s", reset_after = "10m", limit = "7 in 15m" }
+autostart = false
+logs = { max_size = "20MiB", keep = 9 }
+vram_wait = "2m"
+
+[[service]]
+name = "comfy"
+command = ["python3", "ComfyUI/main.py"]
+port = 8188
+ready = { http = "/", status = 200 }
+stop.release.command = ["curl", "-X", "POST", "http://127.0.0.1:8188/free"]
+restart = "no"
+)";
+
+TEST(ConfigParse, FullConfigFillsEveryField) {
+  ConfigResult parsed = ParseConfig(kFull, "/etc/vramguard/vramguard.toml");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().front().ToString();
+  const Config& c = *parsed;
+  EXPECT_EQ(c.file, "/etc/vramguard/vramguard.toml");
+
+  EXPECT_EQ(c.daemon.state_dir, "/etc/vramguard/state");
+  EXPECT_EQ(c.daemon.socket, "/run/vg/api.sock");
+  EXPECT_EQ(c.daemon.http, "0.0.0.0:7861");
+  EXPECT_EQ(c.daemon.token, "");
+  EXPECT_EQ(c.daemon.token_file, "/etc/vramguard/token");
+  EXPECT_TRUE(c.daemon.keep_services);
+  EXPECT_EQ(c.daemon.reserve, Bytes::GiB(3));
+  EXPECT_EQ(c.daemon.poll, Millis(250));
+
+  ASSERT_EQ(c.services.size(), 2u);
+  const ServiceConfig& s = c.services[0];
+  EXPECT_EQ(s.name, "i2v");
+  EXPECT_EQ(s.command, (std::vector<std::string>{"python", "main.py", "--port", "7860", ""}));
+  EXPECT_EQ(s.cwd, "/srv/image-to-video");
+  EXPECT_EQ(s.env, (std::map<std::string, std::string>{
+                       {"HF_HOME", "/srv/hf"}, {"CUDA_LAUNCH_BLOCKING", "1"}, {"DEBUG", "false"}}));
+  EXPECT_EQ(s.user, std::optional<std::string>("ml"));
+  ASSERT_EQ(s.gpus.size(), 2u);
+  EXPECT_EQ(s.gpus[0].index, std::optional<unsigned>(0));
+  EXPECT_EQ(s.gpus[0].uuid, "");
+  EXPECT_EQ(s.gpus[1].index, std::nullopt);
+  EXPECT_EQ(s.gpus[1].uuid, "GPU-5a1e0c2d-aaaa-bbbb-cccc-0123456789ab");
+  EXPECT_EQ(s.vram, Bytes::GiB(14));
+  EXPECT_EQ(s.ports, (std::vector<int>{7860, 7861}));
+  EXPECT_EQ(s.url, "https://i2v.example/");
+
+  EXPECT_EQ(s.ready.kind, ReadyCheck::Kind::kLog);
+  EXPECT_EQ(s.ready.log_regex, "Running on local URL");
+  EXPECT_EQ(s.ready.timeout, Millis(180000));
+
+  EXPECT_TRUE(s.liveness.enabled);
+  EXPECT_EQ(s.liveness.http_url, "http://127.0.0.1:7860/health");
+  EXPECT_EQ(s.liveness.expect_status, 204);
+  EXPECT_EQ(s.liveness.interval, Millis(15000));
+  EXPECT_EQ(s.liveness.failures, 4);
+  EXPECT_EQ(s.liveness.timeout, Millis(2000));
+
+  EXPECT_EQ(s.stop.signal, SIGINT);
+  EXPECT_EQ(s.stop.grace, Millis(20000));
+  EXPECT_EQ(s.stop.release.kind, ReleaseHook::Kind::kHttp);
+  EXPECT_EQ(s.stop.release.method, "PUT");
+  EXPECT_EQ(s.stop.release.url, "http://127.0.0.1:8188/free");
+  EXPECT_EQ(s.stop.release.timeout, Millis(3000));
+  EXPECT_EQ(s.stop.release_timeout, Millis(30000));
+
+  EXPECT_EQ(s.restart.when, RestartWhen::kAlways);
+  EXPECT_EQ(s.restart.backoff_min, Millis(2000));
+  EXPECT_EQ(s.restart.backoff_max, Millis(90000));
+  EXPECT_EQ(s.restart.reset_after, Millis(600000));
+  EXPECT_EQ(s.restart.limit_count, 7);
+  EXPECT_EQ(s.restart.limit_window, Millis(900000));
+
+  EXPECT_FALSE(s.autostart);
+  EXPECT_EQ(s.logs.max_size, Bytes::MiB(20));
+  EXPECT_EQ(s.logs.keep, 9);
+  EXPECT_EQ(s.vram_wait, Millis(120000));
+  EXPECT_EQ(s.where.file, "/etc/vramguard/vramguard.toml");
+  EXPECT_EQ(s.where.line, 12);
+  EXPECT_EQ(s.where.column, 1);
+
+  const ServiceConfig& comfy = c.services[1];
+  EXPECT_EQ(comfy.name, "comfy");
+  EXPECT_EQ(comfy.where.line, 30);
+  EXPECT_EQ(comfy.ports, std::vector<int>{8188});
+  EXPECT_EQ(comfy.url, "http://127.0.0.1:8188/");
+  EXPECT_EQ(comfy.ready.kind, ReadyCheck::Kind::kHttp);
+  EXPECT_EQ(comfy.ready.http_url, "http://127.0.0.1:8188/");
+  EXPECT_EQ(comfy.ready.http_status, 200);
+  EXPECT_EQ(comfy.stop.release.kind, ReleaseHook::Kind::kCommand);
+  EXPECT_EQ(comfy.stop.release.command,
+            (std::vector<std::string>{"curl", "-X", "POST", "http://127.0.0.1:8188/free"}));
+  EXPECT_EQ(comfy.restart.when, RestartWhen::kNo);
+
+  EXPECT_EQ(c.Find("comfy"), &c.services[1]);
+  EXPECT_EQ(c.Find("nope"), nullptr);
+}
+
+TEST(ConfigParse, MinimalServiceGetsDocumentedDefaults) {
+  ConfigResult parsed = ParseConfig(R"([[service]]
+name = "a"
+command = ["./server"]
+)",
+                                    "/home/u/vg/vramguard.toml");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().front().ToString();
+  const ServiceConfig& s = parsed->services.at(0);
+  EXPECT_EQ(s.cwd, "/home/u/vg");  // the config file's directory
+  EXPECT_TRUE(s.env.empty());
+  EXPECT_FALSE(s.user.has_value());
+  EXPECT_TRUE(s.gpus.empty());
+  EXPECT_EQ(s.vram, Bytes(0));
+  EXPECT_TRUE(s.ports.empty());
+  EXPECT_EQ(s.url, "");
+  EXPECT_EQ(s.ready.kind, ReadyCheck::Kind::kNone);
+  EXPECT_EQ(s.ready.timeout, Millis(180000));
+  EXPECT_FALSE(s.liveness.enabled);
+  EXPECT_EQ(s.stop.signal, SIGTERM);
+  EXPECT_EQ(s.stop.grace, Millis(10000));
+  EXPECT_EQ(s.stop.release.kind, ReleaseHook::Kind::kNone);
+  EXPECT_EQ(s.stop.release_timeout, Millis(10000));
+  EXPECT_EQ(s.restart.when, RestartWhen::kOnFailure);
+  EXPECT_EQ(s.restart.backoff_min, Millis(1000));
+  EXPECT_EQ(s.restart.backoff_max, Millis(60000));
+  EXPECT_EQ(s.restart.reset_after, Millis(300000));
+  EXPECT_EQ(s.restart.limit_count, 5);
+  EXPECT_EQ(s.restart.limit_window, Millis(600000));
+  EXPECT_TRUE(s.autostart);
+  EXPECT_EQ(s.logs.max_size, Bytes::MiB(10));
+  EXPECT_EQ(s.logs.keep, 5);
+  EXPECT_EQ(s.vram_wait, Millis(600000));
+
+  const DaemonConfig& d = parsed->daemon;
+  EXPECT_EQ(d.state_dir, "");  // left to ApplyDefaults
+  EXPECT_EQ(d.socket, "");
+  EXPECT_EQ(d.http, "");
+  EXPECT_EQ(d.reserve, Bytes::GiB(2));
+  EXPECT_EQ(d.poll, Millis(100));
+  EXPECT_FALSE(d.keep_services);
+}
+
+TEST(ConfigParse, EmptyFileIsAValidConfigWithoutServices) {
+  ConfigResult parsed = ParseConfig("", "x.toml");
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_TRUE(parsed->services.empty());
+}
+
+TEST(ConfigParse, DesignSketchShapesParse) {
+  // design.md's sketch (less the keys of later issues): single port, inline tables, release hook.
+  ConfigResult parsed = ParseConfig(R"([daemon]
+state_dir = "/var/lib/vramguard"
+http = "127.0.0.1:7861"
+
+[gpu]
+reserve = "2GiB"
+poll = "100ms"
+
+[[service]]
+name = "i2v"
+command = ["python", "main.py", "--port", "7860"]
+cwd = "/srv/image-to-video"
+gpus = [0]
+vram = "14GiB"
+port = 7860
+ready = { log = "Running on local URL", timeout = "180s" }
+stop = { grace = "10s", release = { http = "POST http://127.0.0.1:8188/free" } }
+restart = { when = "on-failure", backoff = "1s..60s", limit = "5 in 10m" }
+)",
+                                    "/etc/vramguard/vramguard.toml");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().front().ToString();
+  const ServiceConfig& s = parsed->services.at(0);
+  EXPECT_EQ(s.url, "http://127.0.0.1:7860/");
+  EXPECT_EQ(s.stop.release.method, "POST");
+  EXPECT_EQ(parsed->daemon.http, "127.0.0.1:7861");
+}
+
+TEST(ConfigParse, ReadyTcpAndHttpWithoutMethod) {
+  ConfigResult parsed = ParseConfig(R"([[service]]
+name = "a"
+command = ["a"]
+ready = { tcp = 9000 }
+stop = { signal = 2, release = { http = "http://127.0.0.1:1/x" } }
+
+[[service]]
+name = "b"
+command = ["b"]
+ready = { http = "http://127.0.0.1:9/ok", status = 204 }
+)",
+                                    "/x/c.toml");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().front().ToString();
+  EXPECT_EQ(parsed->services[0].ready.kind, ReadyCheck::Kind::kTcp);
+  EXPECT_EQ(parsed->services[0].ready.tcp_port, 9000);
+  EXPECT_EQ(parsed->services[0].stop.signal, 2);
+  EXPECT_EQ(parsed->services[0].stop.release.method, "POST");
+  EXPECT_EQ(parsed->services[0].stop.release.url, "http://127.0.0.1:1/x");
+  EXPECT_EQ(parsed->services[1].ready.http_url, "http://127.0.0.1:9/ok");
+  EXPECT_EQ(parsed->services[1].ready.http_status, 204);
+}
+
+TEST(ConfigParse, ReserveAndPollMayAlsoBeInDaemon) {
+  ConfigResult parsed = ParseConfig("[daemon]\nreserve = 0\npoll = \"1s\"\n", "c.toml");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().front().ToString();
+  EXPECT_EQ(parsed->daemon.reserve, Bytes(0));
+  EXPECT_EQ(parsed->daemon.poll, Millis(1000));
+}
+
+TEST(ConfigParse, RelativePathsResolveAgainstTheConfigDirectory) {
+  ConfigResult parsed = ParseConfig(R"([daemon]
+state_dir = "../state"
+socket = "run/vg.sock"
+token_file = "./token"
+
+[[service]]
+name = "a"
+command = ["./bin/server"]
+cwd = "apps/a/"
+)",
+                                    "/opt/vg/etc/vramguard.toml");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().front().ToString();
+  EXPECT_EQ(parsed->daemon.state_dir, "/opt/vg/state");
+  EXPECT_EQ(parsed->daemon.socket, "/opt/vg/etc/run/vg.sock");
+  EXPECT_EQ(parsed->daemon.token_file, "/opt/vg/etc/token");
+  EXPECT_EQ(parsed->services[0].cwd, "/opt/vg/etc/apps/a");
+  EXPECT_EQ(parsed->services[0].command[0], "./bin/server");  // argv is never rewritten
+}
+
+}  // namespace
+}  // namespace vg

@@ -1,0 +1,221 @@
+// One [[service]] table: its top-level keys. The sub-tables are in config_service_parts.cc.
+#include <algorithm>
+#include <set>
+
+#include "config/config_service.h"
+#include "config/config_values.h"
+
+namespace vg::config_internal {
+namespace {
+
+constexpr std::string_view kCommandExample = R"(["python", "main.py", "--port", "7860"])";
+
+void ParseName(TableReader& r, ServiceConfig* s) {
+  const toml::node* node = r.Node("name");
+  if (node == nullptr) {
+    r.diags().Add(r.table().source(), "[[service]] has no 'name' (write name = \"my-service\")");
+    return;
+  }
+  const auto* str = node->as_string();
+  if (str == nullptr) {
+    r.diags().Add(node->source(), "'name' must be a string, not " + std::string(TypeName(*node)));
+  } else if (!IsValidServiceName(str->get())) {
+    r.diags().Add(node->source(), "invalid service name '" + str->get() +
+                                      "': use 1-63 lowercase letters, digits, '_', '.' or '-', "
+                                      "starting with a letter or a digit");
+  } else {
+    s->name = str->get();
+  }
+}
+
+void ParseCommand(TableReader& r, ServiceConfig* s) {
+  const toml::node* node = r.Node("command");
+  if (node == nullptr) {
+    r.diags().Add(r.table().source(),
+                  "[[service]] " + (s->name.empty() ? "" : "'" + s->name + "' ") +
+                      "has no 'command' (write command = " + std::string(kCommandExample) + ")");
+    return;
+  }
+  if (node->is_string()) {
+    r.diags().Add(node->source(),
+                  "'command' must be an array of strings, like " + std::string(kCommandExample) +
+                      ": there is no implicit shell (for a shell line write [\"sh\", \"-c\", "
+                      "\"...\"])");
+    return;
+  }
+  std::optional<std::vector<std::string>> argv =
+      StringArray(*node, "command", kCommandExample, &r.diags());
+  if (!argv) return;
+  if (argv->empty() || argv->front().empty()) {
+    r.diags().Add(node->source(), "'command' must start with the program to run, like " +
+                                      std::string(kCommandExample));
+    return;
+  }
+  s->command = std::move(*argv);
+}
+
+bool IsEnvName(std::string_view name) {
+  return !name.empty() && name.find('=') == std::string_view::npos &&
+         name.find('\0') == std::string_view::npos;
+}
+
+void ParseEnv(TableReader& r, ServiceConfig* s) {
+  const toml::table* env = r.Table("env", R"({ CUDA_LAUNCH_BLOCKING = "1" })");
+  if (env == nullptr) return;
+  for (const auto& [key, value] : *env) {
+    if (!IsEnvName(key.str())) {
+      r.diags().Add(key.source(), "invalid environment variable name '" + std::string(key.str()) +
+                                      "': it must be non-empty and hold no '='");
+      continue;
+    }
+    std::string name = "env." + std::string(key.str());
+    if (const auto* str = value.as_string()) {
+      s->env[std::string(key.str())] = str->get();
+    } else if (const auto* i = value.as_integer()) {
+      s->env[std::string(key.str())] = std::to_string(i->get());
+    } else if (const auto* b = value.as_boolean()) {
+      s->env[std::string(key.str())] = b->get() ? "true" : "false";
+    } else {
+      r.diags().Add(value.source(),
+                    "'" + name + "' must be a string, not " + std::string(TypeName(value)));
+    }
+  }
+}
+
+void ParseGpus(TableReader& r, ServiceConfig* s) {
+  const toml::node* node = r.Node("gpus");
+  if (node == nullptr) return;
+  const auto* array = node->as_array();
+  if (array == nullptr) {
+    r.diags().Add(node->source(),
+                  "'gpus' must be an array of GPU indexes or UUIDs, like [0] or "
+                  "[\"GPU-5a1e…\"], not " +
+                      std::string(TypeName(*node)));
+    return;
+  }
+  std::set<std::string> seen;
+  for (const toml::node& element : *array) {
+    GpuSelector gpu;
+    std::string key;
+    if (const auto* i = element.as_integer()) {
+      if (i->get() < 0 || i->get() > 1023) {
+        r.diags().Add(element.source(),
+                      "'gpus': invalid GPU index " + std::to_string(i->get()) +
+                          " (indexes count from 0, as `vramguard gpus` lists them)");
+        continue;
+      }
+      gpu.index = static_cast<unsigned>(i->get());
+      key = "#" + std::to_string(i->get());
+    } else if (const auto* str = element.as_string();
+               str != nullptr && str->get().starts_with("GPU-") && str->get().size() > 4) {
+      gpu.uuid = str->get();
+      key = str->get();
+    } else {
+      std::string shown = element.as_string() ? "'" + element.as_string()->get() + "'"
+                                              : std::string(TypeName(element));
+      r.diags().Add(element.source(),
+                    "'gpus' holds GPU indexes (0, 1, ...) or UUIDs (\"GPU-...\", "
+                    "as `vramguard gpus` lists them), not " +
+                        shown);
+      continue;
+    }
+    if (!seen.insert(key).second) {
+      r.diags().Add(element.source(), "'gpus' names the same GPU twice");
+      continue;
+    }
+    s->gpus.push_back(std::move(gpu));
+  }
+}
+
+void ParsePorts(TableReader& r, ServiceConfig* s) {
+  const toml::node* port = r.Node("port");
+  const toml::node* ports = r.Node("ports");
+  if (port != nullptr && ports != nullptr) {
+    r.diags().Add(ports->source(), "set 'port' or 'ports', not both");
+    return;
+  }
+  if (port != nullptr) {
+    if (std::optional<std::int64_t> p = r.Integer("port", 1, 65535)) {
+      s->ports.push_back(static_cast<int>(*p));
+    }
+    return;
+  }
+  if (ports == nullptr) return;
+  const auto* array = ports->as_array();
+  if (array == nullptr) {
+    r.diags().Add(ports->source(),
+                  "'ports' must be an array of port numbers, like [7860, 7861], "
+                  "not " +
+                      std::string(TypeName(*ports)));
+    return;
+  }
+  for (const toml::node& element : *array) {
+    const auto* i = element.as_integer();
+    if (i == nullptr || i->get() < 1 || i->get() > 65535) {
+      r.diags().Add(element.source(), "'ports' must hold port numbers 1..65535");
+    } else if (std::find(s->ports.begin(), s->ports.end(), i->get()) != s->ports.end()) {
+      r.diags().Add(element.source(), "'ports' lists " + std::to_string(i->get()) + " twice");
+    } else {
+      s->ports.push_back(static_cast<int>(i->get()));
+    }
+  }
+}
+
+void ParseUrl(TableReader& r, ServiceConfig* s) {
+  const toml::node* node = r.Node("url");
+  if (node != nullptr) {
+    std::optional<std::string> url = r.String("url");
+    if (url && (IsHttpUrl(*url) || (url->starts_with("https://") && url->size() > 8))) {
+      s->url = *url;
+    } else if (url) {
+      r.diags().Add(node->source(),
+                    "'url' must start with http:// or https://, not '" + *url + "'");
+    }
+  } else if (!s->ports.empty()) {
+    s->url = "http://127.0.0.1:" + std::to_string(s->ports.front()) + "/";
+  }
+}
+
+}  // namespace
+
+ServiceConfig ParseService(const toml::table& table, const std::string& base_dir,
+                           Diagnostics* diags) {
+  TableReader r(table, "", "in [[service]]", diags);
+  ServiceConfig s;
+  s.where = diags->Where(table.source());
+  ParseName(r, &s);
+  ParseCommand(r, &s);
+  s.cwd = base_dir;
+  if (const toml::node* cwd = r.Node("cwd")) {
+    if (std::optional<std::string> path = ResolvePath(*cwd, "cwd", base_dir, diags)) s.cwd = *path;
+  }
+  ParseEnv(r, &s);
+  if (const toml::node* user = r.Node("user")) {
+    std::optional<std::string> name = r.String("user");
+    if (name && name->empty()) diags->Add(user->source(), "'user' must not be empty");
+    if (name && !name->empty()) s.user = *name;
+  }
+  ParseGpus(r, &s);
+  if (std::optional<Bytes> vram = r.Size("vram")) {
+    s.vram = *vram;
+    if (s.vram.count() > 0 && s.gpus.empty() && r.Node("gpus") == nullptr) {
+      diags->Add(r.Node("vram")->source(),
+                 "'vram' needs 'gpus' to say on which GPU it must be free (write gpus = [0])");
+    }
+  }
+  ParsePorts(r, &s);
+  ParseUrl(r, &s);
+  if (const toml::node* ready = r.Node("ready")) s.ready = ParseReady(*ready, s.ports, diags);
+  if (const toml::node* live = r.Node("liveness")) {
+    s.liveness = ParseLiveness(*live, s.ports, diags);
+  }
+  if (const toml::node* stop = r.Node("stop")) s.stop = ParseStop(*stop, s.ports, diags);
+  if (const toml::node* restart = r.Node("restart")) s.restart = ParseRestart(*restart, diags);
+  if (std::optional<bool> autostart = r.Bool("autostart")) s.autostart = *autostart;
+  if (const toml::node* logs = r.Node("logs")) s.logs = ParseLogs(*logs, diags);
+  if (std::optional<Millis> wait = r.Duration("vram_wait")) s.vram_wait = *wait;
+  r.RejectUnknownKeys();
+  return s;
+}
+
+}  // namespace vg::config_internal

@@ -1,0 +1,201 @@
+// The daemon's start-up, as a list of steps, each with its reason.
+#include "daemon/daemon_main.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <utility>
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+
+#include "api/server.h"
+#include "cli/observe.h"
+#include "config/config.h"
+#include "daemon/api_routes.h"
+#include "daemon/event_hub.h"
+#include "daemon/sd_notify.h"
+#include "daemon/supervisor.h"
+#include "gpu/nvml_probe.h"
+#include "proc/cgroup.h"
+#include "proc/procfs.h"
+#include "proc/spawner.h"
+#include "store/sqlite_store.h"
+#include "store/state_path.h"
+
+namespace vg {
+namespace {
+
+namespace asio = boost::asio;
+
+std::string Diagnostics(const std::vector<ConfigDiagnostic>& diags) {
+  std::string out;
+  for (const ConfigDiagnostic& d : diags) out += (out.empty() ? "" : "; ") + d.ToString();
+  return out;
+}
+
+Result<Config> Load(const std::string& path) {
+  auto cfg = LoadConfig(path);
+  if (!cfg) {
+    for (const ConfigDiagnostic& d : cfg.error()) std::fprintf(stderr, "%s\n", d.ToString().c_str());
+    return Fail(ErrorCode::kInvalidArgument, "the configuration " + path + " has errors (above)",
+                "fix them; `vramguard check-config " + path + "` checks without starting");
+  }
+  ApplyDefaults(&*cfg, DefaultPathsForCurrentUser());
+  return std::move(*cfg);
+}
+
+}  // namespace
+
+Result<int> RunUp(const UpOptions& options) {
+  // 1. The configuration: a broken file refuses to start, naming every error with line:col.
+  const std::string path = options.config.empty() ? DefaultConfigPath() : options.config;
+  auto config = Load(path);
+  if (!config) return std::unexpected(config.error());
+  const bool keep_services = options.keep_services || config->daemon.keep_services;
+
+  // 2. Log lines without timestamps under systemd (the journal stamps them).
+  const bool under_systemd = std::getenv("JOURNAL_STREAM") || std::getenv("INVOCATION_ID");
+  std::error_code ec;
+  std::filesystem::create_directories(config->daemon.state_dir, ec);
+  if (ec) {
+    return Fail(ErrorCode::kIo, "cannot create the state directory " + config->daemon.state_dir + ": " + ec.message(),
+                "set [daemon] state_dir to a writable directory");
+  }
+
+  // 3. One daemon per state directory: a second one would start every service twice.
+  const std::string lock_path = config->daemon.state_dir + "/daemon.lock";
+  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    return Fail(ErrorCode::kRefused,
+                "another vramguard daemon is running with state directory " + config->daemon.state_dir,
+                "stop it first, or give this one its own [daemon] state_dir");
+  }
+
+  // Durable state, so a restarted daemon re-adopts its services instead of duplicating them.
+  auto store = SqliteStore::Open(StateDbPath(config->daemon.state_dir));
+  if (!store) return std::unexpected(store.error());
+  EventHub events(**store, !under_systemd);
+
+  // 4. Orphans of services are reparented to us, not to init: we reap and account for them.
+  if (auto r = BecomeChildSubreaper(); !r) events.Log("warning: " + r.error().message);
+
+  // 5. Adapters. No driver is a warning: services still run, VRAM checks are skipped.
+  std::unique_ptr<NvmlProbe> nvml;
+  std::string gpu_problem;
+  if (auto probe = NvmlProbe::Open(NvmlOptions{.library = {}, .shutdown_on_close = true})) {
+    nvml = std::move(*probe);
+  } else {
+    gpu_problem = probe.error().message;
+    events.Log("warning: " + gpu_problem + "; VRAM checks are off");
+  }
+  ProcfsSource procs("/proc", DeviceDir());
+  PosixSpawner spawner;
+  std::optional<CgroupManager> cgroups;
+  if (auto cg = CgroupManager::Detect()) {
+    cgroups = std::move(*cg);
+  } else {
+    events.Log("note: no per-service cgroups (" + cg.error().message + "); tracking by tree and tag");
+  }
+
+  asio::io_context io;
+  SupervisorDeps deps{nvml.get(), &procs, &spawner, cgroups ? &*cgroups : nullptr, &events, store->get()};
+  Supervisor supervisor(io, deps, *config);
+
+  // 6. The control API on a Unix socket (0600); TCP only when configured.
+  Router router;
+  DaemonInfo info{static_cast<int>(getpid()), VRAMGUARD_VERSION, path, config->daemon.socket,
+                  config->daemon.state_dir,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count(),
+                  nvml != nullptr, gpu_problem};
+  auto reload = [&]() -> std::string {
+    auto next = LoadConfig(path);
+    if (!next) {
+      std::string why = Diagnostics(next.error());
+      events.Emit("", "", "config-error", "reload refused, the old configuration keeps running: " + why);
+      return why;
+    }
+    ApplyDefaults(&*next, DefaultPathsForCurrentUser());
+    supervisor.Reload(std::move(*next));
+    return "";
+  };
+  AddApiRoutes(router, supervisor, events, info, reload);
+  ApiServerOptions api_options;
+  api_options.token = config->daemon.token;
+  if (!config->daemon.token_file.empty()) {
+    if (FILE* f = std::fopen(config->daemon.token_file.c_str(), "r")) {
+      char buf[512] = {};
+      std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+      std::fclose(f);
+      std::string t(buf, n);
+      while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
+      api_options.token = t;
+    } else {
+      return Fail(ErrorCode::kIo, "cannot read token_file " + config->daemon.token_file);
+    }
+  }
+  ApiServer server(io, router, api_options);
+  if (auto r = server.ListenUnix(config->daemon.socket); !r) return std::unexpected(r.error());
+  if (!config->daemon.http.empty()) {
+    if (auto r = server.ListenTcp(config->daemon.http); !r) return std::unexpected(r.error());
+  }
+
+  // 7. Signals: TERM/INT stop everything cleanly (or leave it, with --keep-services); HUP reloads.
+  ::signal(SIGPIPE, SIG_IGN);
+  SdNotifier notifier;
+  asio::signal_set stop_signals(io, SIGTERM, SIGINT);
+  asio::signal_set hup(io, SIGHUP);
+  bool stopping = false;
+  stop_signals.async_wait([&](const boost::system::error_code& e, int sig) {
+    if (e) return;
+    stopping = true;
+    notifier.Notify("STOPPING=1");
+    events.Log(std::string("received SIG") + sigabbrev_np(sig) +
+               (keep_services ? ": exiting, services keep running" : ": stopping every service"));
+    supervisor.Shutdown(keep_services, [&] {
+      server.Stop();
+      io.stop();
+    });
+    // A second signal while stopping: leave at once.
+    stop_signals.async_wait([&](const boost::system::error_code& e2, int) {
+      if (!e2) io.stop();
+    });
+  });
+  std::function<void()> arm_hup = [&] {
+    hup.async_wait([&](const boost::system::error_code& e, int) {
+      if (e) return;
+      events.Log("received SIGHUP: reloading " + path);
+      reload();
+      arm_hup();
+    });
+  };
+  arm_hup();
+  asio::steady_timer watchdog(io);
+  std::function<void()> pet = [&] {
+    if (!notifier.watchdog_interval() || stopping) return;
+    notifier.Notify("WATCHDOG=1\nSTATUS=" + supervisor.Summary());
+    watchdog.expires_after(*notifier.watchdog_interval());
+    watchdog.async_wait([&](const boost::system::error_code& e) {
+      if (!e) pet();
+    });
+  };
+
+  // 8. Re-adopt what an earlier daemon left running, start the rest, and say we are ready.
+  supervisor.Boot();
+  events.Emit("", "", "daemon-started",
+              "vramguard up: " + std::to_string(config->services.size()) + " services; control socket " +
+                  config->daemon.socket + (config->daemon.http.empty() ? "" : "; http " + config->daemon.http));
+  notifier.Notify("READY=1\nSTATUS=" + supervisor.Summary());
+  pet();
+  io.run();
+  return 0;
+}
+
+}  // namespace vg

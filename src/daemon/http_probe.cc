@@ -1,0 +1,113 @@
+#include "daemon/http_probe.h"
+
+#include <charconv>
+#include <memory>
+
+namespace vg {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+struct Url {
+  std::string host;
+  std::string port = "80";
+  std::string path = "/";
+};
+
+bool ParseUrl(const std::string& url, Url* out) {
+  const std::string scheme = "http://";
+  if (url.rfind(scheme, 0) != 0) return false;
+  std::string rest = url.substr(scheme.size());
+  auto slash = rest.find('/');
+  std::string authority = rest.substr(0, slash);
+  if (slash != std::string::npos) out->path = rest.substr(slash);
+  if (!authority.empty() && authority[0] == '[') {
+    auto close = authority.find(']');
+    if (close == std::string::npos) return false;
+    out->host = authority.substr(1, close - 1);
+    if (close + 1 < authority.size() && authority[close + 1] == ':') out->port = authority.substr(close + 2);
+  } else {
+    auto colon = authority.rfind(':');
+    out->host = authority.substr(0, colon);
+    if (colon != std::string::npos) out->port = authority.substr(colon + 1);
+  }
+  return !out->host.empty();
+}
+
+}  // namespace
+
+asio::awaitable<HttpProbeResult> HttpRequestOnce(asio::io_context& io, std::string method,
+                                                 std::string url, Millis timeout) {
+  HttpProbeResult result;
+  Url u;
+  if (!ParseUrl(url, &u)) {
+    result.error = "not an http:// URL: " + url;
+    co_return result;
+  }
+  auto socket = std::make_shared<tcp::socket>(io);
+  asio::steady_timer deadline(io, timeout);
+  auto timed_out = std::make_shared<bool>(false);
+  deadline.async_wait([socket, timed_out](const boost::system::error_code& ec) {
+    if (ec) return;
+    *timed_out = true;
+    boost::system::error_code ignored;
+    socket->close(ignored);
+  });
+  boost::system::error_code ec;
+  tcp::resolver resolver(io);
+  auto endpoints = co_await resolver.async_resolve(u.host, u.port, asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec) co_await asio::async_connect(*socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec) {
+    std::string request = method + " " + u.path + " HTTP/1.1\r\nHost: " + u.host + ":" + u.port +
+                          "\r\nConnection: close\r\nContent-Length: 0\r\nUser-Agent: vramguard\r\n\r\n";
+    co_await asio::async_write(*socket, asio::buffer(request), asio::redirect_error(asio::use_awaitable, ec));
+  }
+  std::string response;
+  if (!ec) {
+    std::vector<char> buf(4096);  // not a C array: GCC 12 cannot keep one in a coroutine frame
+    for (;;) {
+      std::size_t n = co_await socket->async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+      response.append(buf.data(), n);
+      if (ec || response.size() > 65536) break;
+    }
+    if (ec == asio::error::eof) ec = {};
+  }
+  deadline.cancel();
+  if (*timed_out) {
+    result.error = "no answer within " + FormatSeconds(timeout);
+    co_return result;
+  }
+  // "HTTP/1.1 200 OK"
+  if (response.rfind("HTTP/", 0) == 0) {
+    auto sp = response.find(' ');
+    if (sp != std::string::npos && sp + 4 <= response.size()) {
+      int status = 0;
+      std::from_chars(response.data() + sp + 1, response.data() + sp + 4, status);
+      result.status = status;
+      auto body = response.find("\r\n\r\n");
+      if (body != std::string::npos) result.body = response.substr(body + 4);
+      co_return result;
+    }
+  }
+  result.error = ec ? ec.message() : "malformed HTTP answer";
+  co_return result;
+}
+
+asio::awaitable<bool> TcpConnectOnce(asio::io_context& io, std::string host, int port, Millis timeout) {
+  auto socket = std::make_shared<tcp::socket>(io);
+  asio::steady_timer deadline(io, timeout);
+  deadline.async_wait([socket](const boost::system::error_code& ec) {
+    if (ec) return;
+    boost::system::error_code ignored;
+    socket->close(ignored);
+  });
+  boost::system::error_code ec;
+  tcp::endpoint ep(asio::ip::make_address(host, ec), static_cast<unsigned short>(port));
+  if (ec) co_return false;
+  co_await socket->async_connect(ep, asio::redirect_error(asio::use_awaitable, ec));
+  deadline.cancel();
+  co_return !ec;
+}
+
+}  // namespace vg

@@ -1,0 +1,685 @@
+// The service lifecycle as coroutines: start (sweep → port → VRAM → spawn → ready), stop
+// (release hook → signal the tree → grace → KILL → exited → memory verified back), crash
+// handling (reap leftovers and verify before the restart policy runs), liveness.
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <poll.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <random>
+
+#include "core/membership.h"
+#include "core/vram_need.h"
+#include "daemon/http_probe.h"
+#include "daemon/supervisor_impl.h"
+#include "proc/ports.h"
+
+namespace vg {
+namespace {
+
+using namespace std::chrono_literals;
+
+int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int PidfdSignal(int fd, int sig) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0));
+}
+bool PidfdExited(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP)) != 0;
+}
+
+// Outside any coroutine: GCC 12 cannot keep a C array in a coroutine frame.
+std::optional<std::pair<uid_t, gid_t>> LookupUser(const std::string& name) {
+  passwd pw{};
+  passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  if (getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found) return std::nullopt;
+  return std::make_pair(pw.pw_uid, pw.pw_gid);
+}
+
+// (Not inline in the coroutines: GCC 12 cannot keep an initializer list's array in a frame.)
+void CloseOutputs(const SpawnedProcess& p) {
+  if (p.stdout_fd >= 0) ::close(p.stdout_fd);
+  if (p.stderr_fd >= 0) ::close(p.stderr_fd);
+}
+
+nlohmann::json PidsData(const std::vector<pid_t>& pids) {
+  nlohmann::json j = nlohmann::json::object();
+  j["pids"] = pids;
+  return j;
+}
+
+nlohmann::json PortData(int port, pid_t pid) {
+  nlohmann::json j = nlohmann::json::object();
+  j["port"] = port;
+  j["pid"] = pid;
+  return j;
+}
+
+nlohmann::json ReadyData(const std::string& url, double seconds) {
+  nlohmann::json j = nlohmann::json::object();
+  j["url"] = url;
+  j["startup_s"] = seconds;
+  return j;
+}
+
+std::string DescribeHolder(pid_t pid, const std::optional<ProcessInfo>& p) {
+  if (pid <= 0) return "a process vramguard cannot see (another user's; run as root)";
+  std::string s = "pid " + std::to_string(pid);
+  if (p) s += " (" + p->CommandLine() + ", user " + p->user + ")";
+  return s;
+}
+
+std::string RandomTag(const std::string& service) {
+  static std::mt19937_64 rng{std::random_device{}()};
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  return service + "." + std::string(buf, 12);
+}
+
+std::string SignalName(int sig) {
+  switch (sig) {
+    case SIGTERM: return "TERM";
+    case SIGINT: return "INT";
+    case SIGQUIT: return "QUIT";
+    case SIGHUP: return "HUP";
+    case SIGKILL: return "KILL";
+    case SIGUSR1: return "USR1";
+    case SIGUSR2: return "USR2";
+    default: return std::to_string(sig);
+  }
+}
+
+std::string ExitText(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    const char* name = sigabbrev_np(WTERMSIG(status));
+    return std::string("killed by SIG") + (name ? name : std::to_string(WTERMSIG(status)));
+  }
+  return "ended (status " + std::to_string(status) + ")";
+}
+
+// GPU indices for a service's selectors; UUIDs resolved against the snapshot.
+std::vector<unsigned> ResolveGpus(const ServiceConfig& cfg, const VramView& view) {
+  std::vector<unsigned> out;
+  for (const GpuSelector& sel : cfg.gpus) {
+    if (sel.index) {
+      out.push_back(*sel.index);
+      continue;
+    }
+    for (const GpuView& g : view.gpus) {
+      if (g.gpu.uuid == sel.uuid) out.push_back(g.gpu.index);
+    }
+  }
+  return out;
+}
+
+std::string VisibleDevices(const ServiceConfig& cfg, const VramView& view) {
+  std::string out;
+  for (const GpuSelector& sel : cfg.gpus) {
+    std::string id = sel.uuid;
+    if (sel.index) {
+      for (const GpuView& g : view.gpus) {
+        if (g.gpu.index == *sel.index && !g.gpu.uuid.empty()) id = g.gpu.uuid;
+      }
+      if (id.empty()) id = std::to_string(*sel.index);
+    }
+    out += (out.empty() ? "" : ",") + id;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string StopReport::Summary(const std::string& signal_name) const {
+  std::string s = signal_name + " → ";
+  if (signalled == 0) {
+    s = "no process was running";
+  } else if (killed.empty()) {
+    s += "exited in " + FormatSeconds(exit_time);
+  } else {
+    s += "KILL after grace → exited in " + FormatSeconds(exit_time);
+  }
+  if (!survivors.empty()) s += "; " + std::to_string(survivors.size()) + " survived SIGKILL";
+  if (expected.count() > 0) {
+    s += verified ? "; " + FormatBytes(expected) + " back in " + FormatSeconds(back_after)
+                  : "; memory NOT back after " + FormatSeconds(back_after);
+  }
+  for (const std::string& h : still_held) s += "; " + h;
+  return s;
+}
+
+nlohmann::json StopReport::Json() const {
+  return {{"signalled", signalled},           {"killed", killed},
+          {"survivors", survivors},           {"exit_s", ToSeconds(exit_time)},
+          {"expected_bytes", expected.count()}, {"verified", verified},
+          {"back_s", ToSeconds(back_after)},  {"still_held", still_held}};
+}
+
+void Supervisor::Impl::Spawn(Task<> t) {
+  asio::co_spawn(io, std::move(t), [this](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      deps.events->Log(std::string("internal error in a service operation: ") + ex.what());
+    }
+  });
+}
+
+Task<> Supervisor::Impl::Sleep(std::chrono::nanoseconds d) {
+  asio::steady_timer t(io, d);
+  boost::system::error_code ec;
+  co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+// Sleeps, but a state change of the service (stop, restart) cuts it short.
+Task<> Supervisor::Impl::SleepOrWake(ServiceRt& s, std::chrono::nanoseconds d) {
+  if (!s.wake) s.wake = std::make_unique<asio::steady_timer>(io);
+  s.wake->expires_after(d);
+  boost::system::error_code ec;
+  co_await s.wake->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+Task<StopReport> Supervisor::Impl::StopProcesses(ServiceRt& s, std::vector<pid_t> pids, int signal,
+                                                  Millis grace) {
+  StopReport r;
+  // What the driver says these processes hold now: it must be gone when they are.
+  std::set<pid_t> members(pids.begin(), pids.end());
+  std::vector<std::pair<unsigned, pid_t>> expected;
+  if (auto view = Look()) {
+    for (const GpuView& g : view->gpus) {
+      for (const VramEntry& e : g.entries) {
+        bool ours = (e.role == Role::kRunning || e.role == Role::kOrphan) && members.count(e.pid);
+        if (e.role == Role::kGhost && !e.holders.empty()) {
+          ours = std::all_of(e.holders.begin(), e.holders.end(),
+                             [&](pid_t h) { return members.count(h) > 0; });
+        }
+        if (!ours) continue;
+        expected.emplace_back(g.gpu.index, e.pid);
+        r.expected += e.used.value_or(Bytes());
+      }
+    }
+  }
+  // Attach with start-time checks happen implicitly: pidfds are opened now, while the pids were
+  // read from /proc moments ago by the same loop iteration; a recycled pid would not carry the
+  // service's tag or be in its tree at the next membership scan.
+  std::map<pid_t, int> fds;
+  for (pid_t p : pids) {
+    int fd = PidfdOpen(p);
+    if (fd >= 0) fds[p] = fd;
+  }
+  const SteadyTime t0 = clock.Now();
+  for (auto& [p, fd] : fds) {
+    if (PidfdSignal(fd, signal) == 0) ++r.signalled;
+  }
+  if (s.inst && !s.inst->cgroup.empty() && signal == SIGKILL && deps.cgroups) {
+    (void)deps.cgroups->KillAll(s.inst->cgroup);
+  }
+  auto alive = [&] {
+    std::vector<pid_t> out;
+    for (auto& [p, fd] : fds) {
+      if (!PidfdExited(fd)) out.push_back(p);
+    }
+    return out;
+  };
+  auto wait_until = [&](SteadyTime deadline) -> Task<std::vector<pid_t>> {
+    std::vector<pid_t> left = alive();
+    while (!left.empty() && clock.Now() < deadline) {
+      co_await Sleep(clock.Now() - t0 < 100ms ? 1ms : 5ms);
+      left = alive();
+    }
+    co_return left;
+  };
+  std::vector<pid_t> left = co_await wait_until(t0 + grace);
+  if (!left.empty()) {
+    Emit(s, "stop-escalated",
+         std::to_string(left.size()) + " process(es) still alive after " + FormatSeconds(grace) +
+             " grace: SIGKILL",
+         {{"pids", left}});
+    if (s.inst && !s.inst->cgroup.empty() && deps.cgroups) (void)deps.cgroups->KillAll(s.inst->cgroup);
+    for (pid_t p : left) PidfdSignal(fds[p], SIGKILL);
+    r.killed = left;
+    r.survivors = co_await wait_until(clock.Now() + 5s);
+  }
+  r.exit_time = clock.Now() - t0;
+  for (auto& [p, fd] : fds) ::close(fd);
+
+  // Verify from the driver: poll every 2 ms until none of the expected entries is listed.
+  const SteadyTime exited = clock.Now();
+  const SteadyTime deadline = exited + s.cfg.stop.release_timeout;
+  while (!expected.empty() && deps.gpu) {
+    auto snap = deps.gpu->Snapshot();
+    if (snap) {
+      std::erase_if(expected, [&](const std::pair<unsigned, pid_t>& x) {
+        for (const GpuInfo& g : snap->gpus) {
+          if (g.index != x.first) continue;
+          for (const GpuProcess& p : g.processes) {
+            if (static_cast<pid_t>(p.pid) == x.second) return false;
+          }
+        }
+        return true;
+      });
+    }
+    if (expected.empty() || clock.Now() >= deadline) break;
+    co_await Sleep(2ms);
+  }
+  r.back_after = clock.Now() - exited;
+  if (!expected.empty()) {
+    r.verified = false;
+    if (auto view = Look()) {
+      for (auto [gpu, pid] : expected) {
+        for (auto [gv, e] : view->EntriesFor(pid)) {
+          std::string who = "GPU " + std::to_string(gpu) + ": " + std::to_string(pid);
+          if (e->role == Role::kGhost && !e->holders.empty()) {
+            who += " held by";
+            for (pid_t h : e->holders) who += " " + std::to_string(h);
+          }
+          r.still_held.push_back(who + " (not ours: reap it with `vramguard reap`)");
+        }
+      }
+    }
+  }
+  co_return r;
+}
+
+Task<> Supervisor::Impl::RunReleaseHook(ServiceRt& s) {
+  const ReleaseHook& hook = s.cfg.stop.release;
+  if (hook.kind == ReleaseHook::Kind::kHttp) {
+    HttpProbeResult r = co_await HttpRequestOnce(io, hook.method, hook.url, hook.timeout);
+    Emit(s, "release-hook",
+         r.ok() ? "release hook " + hook.method + " " + hook.url + " answered " +
+                      std::to_string(r.status)
+                : "release hook " + hook.method + " " + hook.url + " failed: " + r.error,
+         {{"status", r.status}, {"error", r.error}});
+  } else if (hook.kind == ReleaseHook::Kind::kCommand) {
+    SpawnSpec spec;
+    spec.argv = hook.command;
+    spec.cwd = s.cfg.cwd;
+    spec.instance_tag = s.inst ? s.inst->tag + ".hook" : s.cfg.name + ".hook";
+    auto child = deps.spawner->Spawn(spec);
+    if (!child) {
+      Emit(s, "release-hook", "release hook failed to start: " + child.error().message);
+      co_return;
+    }
+    CloseOutputs(*child);
+    const SteadyTime deadline = clock.Now() + hook.timeout;
+    while (!PidfdExited(child->pidfd) && clock.Now() < deadline) co_await Sleep(5ms);
+    bool done = PidfdExited(child->pidfd);
+    if (!done) PidfdSignal(child->pidfd, SIGKILL);
+    ::close(child->pidfd);
+    Emit(s, "release-hook", done ? "release hook command finished" : "release hook command timed out; killed");
+  }
+}
+
+Task<> Supervisor::Impl::StopSequence(ServiceRt& s, std::uint64_t gen, bool then_start) {
+  if (s.inst) {
+    SetState(s, SvcState::kStopping, "stopping");
+    Emit(s, "stopping", "stopping " + s.cfg.name);
+    co_await RunReleaseHook(s);
+    std::vector<pid_t> members = Members(s);
+    StopReport r = co_await StopProcesses(s, members, s.cfg.stop.signal, s.cfg.stop.grace);
+    // Children forked during shutdown: one more sweep.
+    std::vector<pid_t> late = Members(s);
+    if (!late.empty()) {
+      StopReport r2 = co_await StopProcesses(s, late, SIGKILL, 0ms);
+      r.signalled += r2.signalled;
+      r.killed.insert(r.killed.end(), r2.killed.begin(), r2.killed.end());
+    }
+    if (s.inst && s.inst->exit_watch) s.inst->exit_watch->cancel();
+    if (s.inst && !s.inst->cgroup.empty() && deps.cgroups) (void)deps.cgroups->Remove(s.inst->cgroup);
+    if (s.inst && s.inst->pidfd >= 0) ::close(s.inst->pidfd);
+    s.inst.reset();
+    (void)deps.store->RemoveInstance(s.cfg.name);
+    const std::string summary = "stopped " + s.cfg.name + ": " + r.Summary(SignalName(s.cfg.stop.signal));
+    SetState(s, SvcState::kStopped, summary);
+    Emit(s, r.verified && r.survivors.empty() ? "stopped" : "stop-incomplete", summary, r.Json());
+  } else {
+    SetState(s, SvcState::kStopped, "stopped");
+    Emit(s, "stopped", s.cfg.name + " was not running");
+  }
+  if (then_start && s.generation == gen && !s.removed) co_await StartSequence(s, gen);
+}
+
+Task<> Supervisor::Impl::StartSequence(ServiceRt& s, std::uint64_t gen) {
+  auto stale = [&] { return s.generation != gen || s.removed; };
+  SetState(s, SvcState::kStarting, "sweeping leftovers");
+  Emit(s, "starting", "starting " + s.cfg.name);
+  co_await SweepLeftovers(s);
+  if (stale()) co_return;
+  if (!(co_await CheckPorts(s)) || stale()) co_return;
+  std::optional<std::string> visible = co_await WaitForVram(s, gen);
+  if (!visible || stale()) co_return;
+  if (!SpawnInstance(s, gen, *visible)) co_return;
+
+  SetState(s, SvcState::kStarting, "waiting for readiness");
+  bool ready = co_await WaitReady(s, gen);
+  if (stale() || !s.inst) co_return;
+  if (!ready) {
+    Emit(s, "ready-timeout",
+         s.cfg.name + " did not become ready within " + FormatSeconds(s.cfg.ready.timeout));
+    co_await EndInstance(s, "stopped the unready instance");
+    co_return;
+  }
+  s.inst->ready_at = clock.Now();
+  const double took = ToSeconds(*s.inst->ready_at - s.inst->spawned);
+  const std::string url = s.cfg.url;
+  SetState(s, SvcState::kRunning, url.empty() ? "ready" : "ready at " + url);
+  Emit(s, "ready",
+       s.cfg.name + " is ready" + (url.empty() ? "" : " at " + url) + " (in " +
+           FormatSeconds(*s.inst->ready_at - s.inst->spawned) + ")",
+       ReadyData(url, took));
+  if (s.cfg.liveness.enabled) Spawn(Liveness(s, gen));
+}
+
+// Stops the current instance as a failure (not ready in time, unhealthy) and lets the restart
+// policy decide what comes next.
+Task<> Supervisor::Impl::EndInstance(ServiceRt& s, std::string what) {
+  const std::uint64_t g2 = ++s.generation;
+  std::vector<pid_t> members = Members(s);
+  StopReport r = co_await StopProcesses(s, members, s.cfg.stop.signal, s.cfg.stop.grace);
+  Emit(s, "reaped", what + ": " + r.Summary(SignalName(s.cfg.stop.signal)), r.Json());
+  ForgetInstance(s);
+  RestartDecision d =
+      DecideRestart(&s.restart, RestartPolicyFor(s.cfg), InstanceEnd{false, false, Millis(0)}, clock.Now());
+  co_await ApplyRestart(s, g2, d);
+}
+
+// Leftovers of earlier instances (by tag) go first, with verification.
+Task<> Supervisor::Impl::SweepLeftovers(ServiceRt& s) {
+  std::vector<pid_t> leftovers = Leftovers(s);
+  if (leftovers.empty()) co_return;
+  Emit(s, "sweeping",
+       std::to_string(leftovers.size()) + " leftover process(es) of an earlier " + s.cfg.name +
+           " instance: reaping",
+       PidsData(leftovers));
+  StopReport r = co_await StopProcesses(s, leftovers, SIGTERM, s.cfg.stop.grace);
+  Emit(s, "swept", "leftovers reaped: " + r.Summary("TERM"), r.Json());
+}
+
+// Ports: a holder that is ours is reaped; anyone else's is named and the start refused.
+Task<bool> Supervisor::Impl::CheckPorts(ServiceRt& s) {
+  for (int port : s.cfg.ports) {
+    auto listeners = FindPortListeners(port);
+    if (!listeners || listeners->empty()) continue;
+    for (const PortListener& l : *listeners) {
+      std::optional<ProcessInfo> p;
+      if (l.pid > 0) {
+        if (auto got = deps.procs->Get(l.pid)) p = std::move(*got);
+      }
+      const bool ours = p && p->instance_tag && p->instance_tag->rfind(s.cfg.name + ".", 0) == 0;
+      if (ours) {
+        StopReport r = co_await StopProcesses(s, std::vector<pid_t>(1, l.pid), SIGTERM, s.cfg.stop.grace);
+        Emit(s, "swept",
+             "port " + std::to_string(port) + " was held by our own leftover " +
+                 std::to_string(l.pid) + ": " + r.Summary("TERM"));
+        continue;
+      }
+      const std::string msg = "port " + std::to_string(port) + " is held by " + DescribeHolder(l.pid, p) +
+                              ", not by vramguard; refusing to start " + s.cfg.name;
+      SetState(s, SvcState::kFailed, msg);
+      Emit(s, "port-held", msg, PortData(port, l.pid));
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+// VRAM: free − reserve ≥ need on every GPU of the service, or wait. The driver is polled and the
+// start goes ahead the moment the memory is there. Returns CUDA_VISIBLE_DEVICES, or nullopt when
+// the start was abandoned.
+Task<std::optional<std::string>> Supervisor::Impl::WaitForVram(ServiceRt& s, std::uint64_t gen) {
+  if (s.cfg.gpus.empty()) co_return std::string();
+  const SteadyTime begin = clock.Now();
+  bool announced = false;
+  for (;;) {
+    auto view = Look();
+    if (!view) {
+      Emit(s, "warning", "cannot read the GPU: " + view.error().message + "; starting without a VRAM check");
+      co_return std::string();
+    }
+    const std::string visible = VisibleDevices(s.cfg, *view);
+    VramFit fit = CheckVramFit(*view, VramNeed{ResolveGpus(s.cfg, *view), s.cfg.vram, config.daemon.reserve});
+    if (fit.fits) {
+      if (announced) Emit(s, "vram-free", "VRAM is free after " + FormatSeconds(clock.Now() - begin));
+      co_return visible;
+    }
+    if (!announced) {
+      SetState(s, SvcState::kWaitingForVram, fit.Describe());
+      Emit(s, "waiting-for-vram", "waiting for VRAM: " + fit.Describe());
+      announced = true;
+    } else {
+      s.detail = fit.Describe();
+    }
+    if (clock.Now() - begin >= s.cfg.vram_wait) {
+      const std::string msg =
+          "gave up waiting for VRAM after " + FormatSeconds(s.cfg.vram_wait) + ": " + fit.Describe();
+      SetState(s, SvcState::kFailed, msg);
+      Emit(s, "vram-timeout", msg);
+      co_return std::nullopt;
+    }
+    co_await SleepOrWake(s, std::min<std::chrono::nanoseconds>(config.daemon.poll, 20ms));
+    if (s.generation != gen || s.removed) co_return std::nullopt;
+  }
+}
+
+// Spawn: new session, instance tag, output to the log file, own cgroup where possible.
+bool Supervisor::Impl::SpawnInstance(ServiceRt& s, std::uint64_t gen, const std::string& visible) {
+  SetState(s, SvcState::kStarting, "spawning");
+  SpawnSpec spec;
+  spec.argv = s.cfg.command;
+  spec.cwd = s.cfg.cwd;
+  spec.env = s.cfg.env;
+  if (!visible.empty()) {
+    spec.env["CUDA_VISIBLE_DEVICES"] = visible;
+    spec.env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID";
+  }
+  if (s.cfg.user) {
+    auto ids = LookupUser(*s.cfg.user);
+    if (!ids) {
+      std::string msg = "user '" + *s.cfg.user + "' does not exist; cannot start " + s.cfg.name;
+      SetState(s, SvcState::kFailed, msg);
+      Emit(s, "start-failed", msg);
+      return false;
+    }
+    spec.uid = ids->first;
+    spec.gid = ids->second;
+  }
+  spec.instance_tag = RandomTag(s.cfg.name);
+  spec.output_path = s.log->path();
+  if (deps.cgroups) {
+    if (auto cg = deps.cgroups->Create(s.cfg.name)) spec.cgroup = *cg;
+  }
+  RecordStart(&s.restart, RestartPolicyFor(s.cfg), clock.Now());
+  auto child = deps.spawner->Spawn(spec);
+  if (!child) {
+    std::string msg = "cannot start " + s.cfg.name + ": " + child.error().message;
+    SetState(s, SvcState::kFailed, msg);
+    Emit(s, "start-failed", msg);
+    return false;
+  }
+  CloseOutputs(*child);
+  Instance inst;
+  inst.tag = spec.instance_tag;
+  inst.pid = child->pid;
+  inst.start_time = child->start_time;
+  inst.cgroup = spec.cgroup;
+  inst.spawned = clock.Now();
+  inst.started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  inst.pidfd = child->pidfd;
+  s.inst = std::move(inst);
+  s.ready_seen = false;
+  InstanceRecord rec;
+  rec.service = s.cfg.name;
+  rec.tag = s.inst->tag;
+  rec.pid = s.inst->pid;
+  rec.start_time = s.inst->start_time;
+  rec.cgroup = s.inst->cgroup;
+  rec.started_unix_ms = s.inst->started_unix_ms;
+  rec.fingerprint = s.cfg.Fingerprint();
+  if (auto r = deps.store->PutInstance(rec); !r) Emit(s, "warning", "instance not recorded: " + r.error().message);
+  nlohmann::json data = nlohmann::json::object();
+  data["pid"] = child->pid;
+  data["instance"] = spec.instance_tag;
+  data["cgroup"] = spec.cgroup;
+  Emit(s, "spawned", "started " + s.cfg.name + " (pid " + std::to_string(child->pid) + ")", data);
+  WatchExit(s, gen);
+  return true;
+}
+
+void Supervisor::Impl::ForgetInstance(ServiceRt& s) {
+  if (!s.inst) return;
+  if (s.inst->exit_watch) s.inst->exit_watch->cancel();
+  if (!s.inst->cgroup.empty() && deps.cgroups) (void)deps.cgroups->Remove(s.inst->cgroup);
+  if (s.inst->pidfd >= 0) ::close(s.inst->pidfd);
+  s.inst.reset();
+  (void)deps.store->RemoveInstance(s.cfg.name);
+}
+
+Task<bool> Supervisor::Impl::WaitReady(ServiceRt& s, std::uint64_t gen) {
+  const ReadyCheck& rc = s.cfg.ready;
+  if (rc.kind == ReadyCheck::Kind::kNone) co_return true;
+  const SteadyTime deadline = clock.Now() + rc.timeout;
+  while (clock.Now() < deadline) {
+    if (s.generation != gen || !s.inst) co_return false;
+    switch (rc.kind) {
+      case ReadyCheck::Kind::kLog:
+        if (s.ready_seen) co_return true;
+        co_await SleepOrWake(s, 250ms);  // the log listener wakes us on a match
+        break;
+      case ReadyCheck::Kind::kHttp: {
+        HttpProbeResult r = co_await HttpRequestOnce(io, "GET", rc.http_url, 1000ms);
+        if (r.status == rc.http_status) co_return true;
+        co_await Sleep(100ms);
+        break;
+      }
+      case ReadyCheck::Kind::kTcp: {
+        if (co_await TcpConnectOnce(io, "127.0.0.1", rc.tcp_port, 500ms)) co_return true;
+        co_await Sleep(100ms);
+        break;
+      }
+      default:
+        co_return true;
+    }
+  }
+  co_return s.ready_seen;
+}
+
+Task<> Supervisor::Impl::Liveness(ServiceRt& s, std::uint64_t gen) {
+  const LivenessCheck& lc = s.cfg.liveness;
+  int failures = 0;
+  while (s.generation == gen && s.inst && s.state == SvcState::kRunning) {
+    co_await Sleep(lc.interval);
+    if (s.generation != gen || !s.inst) co_return;
+    HttpProbeResult r = co_await HttpRequestOnce(io, "GET", lc.http_url, lc.timeout);
+    if (r.status == lc.expect_status) {
+      failures = 0;
+      continue;
+    }
+    ++failures;
+    if (failures < lc.failures) continue;
+    Emit(s, "unhealthy",
+         s.cfg.name + " failed " + std::to_string(failures) + " liveness probes (" +
+             (r.error.empty() ? "status " + std::to_string(r.status) : r.error) + "): restarting");
+    ++s.generation;
+    const std::uint64_t g2 = s.generation;
+    std::vector<pid_t> members = Members(s);
+    StopReport rep = co_await StopProcesses(s, members, s.cfg.stop.signal, s.cfg.stop.grace);
+    Emit(s, "reaped", "stopped the unhealthy instance: " + rep.Summary(SignalName(s.cfg.stop.signal)), rep.Json());
+    s.inst.reset();
+    (void)deps.store->RemoveInstance(s.cfg.name);
+    RestartDecision d = DecideRestart(&s.restart, RestartPolicyFor(s.cfg), {false, false, 0ms}, clock.Now());
+    co_await ApplyRestart(s, g2, d);
+    co_return;
+  }
+}
+
+void Supervisor::Impl::WatchExit(ServiceRt& s, std::uint64_t gen) {
+  if (!s.inst || s.inst->pidfd < 0) return;
+  int fd = ::dup(s.inst->pidfd);
+  s.inst->exit_watch = std::make_unique<asio::posix::stream_descriptor>(io, fd);
+  ServiceRt* sp = &s;
+  const std::string tag = s.inst->tag;
+  s.inst->exit_watch->async_wait(asio::posix::stream_descriptor::wait_read,
+                                 [this, sp, gen, tag](const boost::system::error_code& ec) {
+                                   if (ec || sp->removed || !sp->inst || sp->inst->tag != tag) return;
+                                   Spawn(OnMainExit(*sp, gen));
+                                 });
+}
+
+Task<> Supervisor::Impl::OnMainExit(ServiceRt& s, std::uint64_t gen) {
+  if (!s.inst) co_return;
+  if (s.state == SvcState::kStopping) co_return;  // the stop sequence handles it
+  // Collect the exit status (the SIGCHLD handler may have reaped it already).
+  int status = -1;
+  pid_t pid = s.inst->pid;
+  if (auto it = reaped.find(pid); it != reaped.end()) {
+    status = it->second;
+    reaped.erase(it);
+  } else if (!s.inst->adopted) {
+    int st = 0;
+    if (::waitpid(pid, &st, WNOHANG) == pid) status = st;
+  }
+  const Millis ran = std::chrono::duration_cast<Millis>(clock.Now() - s.inst->spawned);
+  const bool clean = status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  std::string how = status >= 0 ? ExitText(status) : "exited (status unknown: adopted instance)";
+  std::vector<std::string> last = s.log ? s.log->Last(20) : std::vector<std::string>{};
+  if (s.log) {
+    for (const std::string& l : s.log->Poll()) last.push_back(l);
+  }
+  nlohmann::json data = {{"pid", pid}, {"ran_s", ToSeconds(ran)}, {"last_lines", last}};
+  if (status >= 0 && WIFEXITED(status)) data["exit_code"] = WEXITSTATUS(status);
+  if (status >= 0 && WIFSIGNALED(status)) data["signal"] = WTERMSIG(status);
+  ++s.generation;
+  const std::uint64_t g2 = s.generation;
+  Emit(s, clean ? "exited" : "crashed", s.cfg.name + " (pid " + std::to_string(pid) + ") " + how +
+                                            " after " + FormatSeconds(ran),
+       data);
+
+  // Leftovers (forked workers holding the context) are reaped and the memory verified before
+  // the restart policy runs, so the next instance never starts into a ghost.
+  std::vector<pid_t> members = Members(s);
+  if (!members.empty()) {
+    StopReport r = co_await StopProcesses(s, members, s.cfg.stop.signal, s.cfg.stop.grace);
+    Emit(s, "reaped", "reaped " + std::to_string(members.size()) + " leftover process(es) of " +
+                          s.cfg.name + ": " + r.Summary(SignalName(s.cfg.stop.signal)),
+         r.Json());
+  }
+  if (s.inst && !s.inst->cgroup.empty() && deps.cgroups) (void)deps.cgroups->Remove(s.inst->cgroup);
+  if (s.inst && s.inst->pidfd >= 0) ::close(s.inst->pidfd);
+  s.inst.reset();
+  (void)deps.store->RemoveInstance(s.cfg.name);
+  if (s.generation != g2 || s.removed) co_return;
+  RestartDecision d = DecideRestart(&s.restart, RestartPolicyFor(s.cfg), {false, clean, ran}, clock.Now());
+  co_await ApplyRestart(s, g2, d);
+  (void)gen;
+}
+
+Task<> Supervisor::Impl::ApplyRestart(ServiceRt& s, std::uint64_t gen, const RestartDecision& d) {
+  switch (d.action) {
+    case RestartDecision::Action::kNone:
+      SetState(s, SvcState::kStopped, d.reason);
+      co_return;
+    case RestartDecision::Action::kGiveUp: {
+      std::string msg = s.cfg.name + " failed: " + d.reason + "; start it again with `vramguard start " +
+                        s.cfg.name + "`";
+      SetState(s, SvcState::kFailed, msg);
+      Emit(s, "failed", msg);
+      co_return;
+    }
+    case RestartDecision::Action::kRestart:
+      ++s.restarts;
+      SetState(s, SvcState::kBackoff, d.reason);
+      Emit(s, "backoff", s.cfg.name + ": " + d.reason, {{"delay_s", ToSeconds(d.delay)}});
+      co_await SleepOrWake(s, d.delay);
+      if (s.generation != gen || s.removed) co_return;
+      co_await StartSequence(s, gen);
+  }
+}
+
+}  // namespace vg

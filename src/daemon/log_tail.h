@@ -1,0 +1,54 @@
+// LogTail: a service's captured output. The service writes straight into its log file (O_APPEND,
+// set up at spawn), so its output survives a daemon restart and never hits a closed pipe; the
+// daemon reads what was appended (on inotify wake-ups), splits it into lines, keeps the last ones
+// and hands them to listeners (readiness regex, `logs -f`). Rotation is copy-then-truncate at
+// `max_size`, keeping `keep` old files; a line written between the copy and the truncation can
+// be lost (the price of never touching the service's descriptor).
+//
+// Single-threaded (daemon loop).
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "logs/line_ring.h"
+#include "logs/line_splitter.h"
+#include "util/units.h"
+
+namespace vg {
+
+class LogTail {
+ public:
+  LogTail(std::string path, Bytes max_size, int keep, std::size_t ring = 1000);
+
+  // Reads everything appended since the last call; returns the complete lines, which are also
+  // pushed to the ring and to every listener.
+  std::vector<std::string> Poll();
+  // Starts reading at the current end (adopting a running service: old output is history).
+  void SkipToEnd();
+
+  using Listener = std::function<void(const std::string& line)>;
+  int AddListener(Listener l);
+  void RemoveListener(int id);
+
+  std::vector<std::string> Last(std::size_t n) const { return ring_.Last(n); }
+  const std::string& path() const { return path_; }
+
+ private:
+  void Rotate();
+
+  std::string path_;
+  Bytes max_size_;
+  int keep_;
+  off_t offset_ = 0;
+  LineSplitter splitter_;
+  LineRing ring_;
+  int next_listener_ = 1;
+  std::map<int, Listener> listeners_;
+};
+
+}  // namespace vg

@@ -1,0 +1,478 @@
+// The supervisor's state and its public face: boot (re-adopt or autostart), operations queued as
+// coroutines (lifecycle.cc), status, logs, reload and shutdown.
+#include "daemon/supervisor.h"
+
+#include <signal.h>
+#include <sys/inotify.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "cli/observe.h"
+#include "core/membership.h"
+#include "core/vram_need.h"
+#include "daemon/supervisor_impl.h"
+
+namespace vg {
+
+const char* SvcStateName(SvcState s) {
+  switch (s) {
+    case SvcState::kStopped: return "stopped";
+    case SvcState::kStarting: return "starting";
+    case SvcState::kWaitingForVram: return "waiting-for-vram";
+    case SvcState::kRunning: return "running";
+    case SvcState::kStopping: return "stopping";
+    case SvcState::kBackoff: return "backoff";
+    case SvcState::kFailed: return "failed";
+  }
+  return "?";
+}
+
+RestartPolicy RestartPolicyFor(const ServiceConfig& cfg) {
+  RestartPolicy p;
+  p.mode = cfg.restart.when == RestartWhen::kNo       ? RestartMode::kNo
+           : cfg.restart.when == RestartWhen::kAlways ? RestartMode::kAlways
+                                                      : RestartMode::kOnFailure;
+  p.backoff_min = cfg.restart.backoff_min;
+  p.backoff_max = cfg.restart.backoff_max;
+  p.reset_after = cfg.restart.reset_after;
+  p.limit_count = cfg.restart.limit_count;
+  p.limit_window = cfg.restart.limit_window;
+  return p;
+}
+
+Supervisor::Impl::Impl(asio::io_context& io_, SupervisorDeps deps_, Config config_)
+    : io(io_), deps(deps_), config(std::move(config_)), sigchld(io_, SIGCHLD) {
+  inotify_fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (inotify_fd >= 0) {
+    inotify = std::make_unique<asio::posix::stream_descriptor>(io, inotify_fd);
+    ArmInotify();
+  }
+  ArmSigchld();
+}
+
+ServiceRt* Supervisor::Impl::Find(const std::string& name) {
+  auto it = services.find(name);
+  return it == services.end() || it->second->removed ? nullptr : it->second.get();
+}
+
+void Supervisor::Impl::SetState(ServiceRt& s, SvcState state, std::string detail) {
+  s.state = state;
+  s.detail = std::move(detail);
+}
+
+std::int64_t Supervisor::Impl::Emit(ServiceRt& s, const std::string& kind, const std::string& message,
+                                    nlohmann::json data) {
+  data["state"] = SvcStateName(s.state);
+  return deps.events->Emit(s.cfg.name, s.inst ? s.inst->tag : "", kind, message, std::move(data));
+}
+
+Result<VramView> Supervisor::Impl::Look() {
+  if (!deps.gpu) return Fail(ErrorCode::kNoDriver, "no NVIDIA driver");
+  auto obs = Observe(deps.gpu, std::nullopt, *deps.procs, getpid());
+  if (!obs) return std::unexpected(obs.error());
+  if (obs->driver_error) return std::unexpected(*obs->driver_error);
+  return std::move(obs->view);
+}
+
+std::vector<pid_t> Supervisor::Impl::Members(const ServiceRt& s) {
+  if (!s.inst) return {};
+  MembershipInput in;
+  auto list = deps.procs->List(Detail::kFull);
+  if (list) in.processes = std::move(*list);
+  in.main_pid = s.inst->pid;
+  in.tag = s.inst->tag;
+  if (!s.inst->cgroup.empty() && deps.cgroups) {
+    if (auto m = deps.cgroups->Members(s.inst->cgroup)) in.cgroup_members = *m;
+  }
+  in.daemon_pid = getpid();
+  // The main pid counts only while it is the process we started (start time check).
+  auto main = std::find_if(in.processes.begin(), in.processes.end(),
+                           [&](const ProcessInfo& p) { return p.pid == s.inst->pid; });
+  if (main == in.processes.end() || main->start_time != s.inst->start_time) in.main_pid = 0;
+  return ServiceMembers(in);
+}
+
+// Processes of earlier instances of this service: tagged "<name>.*" but not the current tag.
+std::vector<pid_t> Supervisor::Impl::Leftovers(const ServiceRt& s) {
+  std::vector<pid_t> out;
+  auto list = deps.procs->List(Detail::kFull);
+  if (!list) return out;
+  const std::string prefix = s.cfg.name + ".";
+  for (const ProcessInfo& p : *list) {
+    if (p.IsZombie() || p.pid == getpid() || !p.instance_tag) continue;
+    if (p.instance_tag->rfind(prefix, 0) != 0) continue;
+    if (s.inst && *p.instance_tag == s.inst->tag) continue;
+    // "<name>.<hex>" exactly (and hooks "<name>.<hex>.hook"): not another service "<name>.x.y".
+    std::string rest = p.instance_tag->substr(prefix.size());
+    if (rest.size() < 12) continue;
+    out.push_back(p.pid);
+  }
+  return out;
+}
+
+void Supervisor::Impl::OpenLog(ServiceRt& s, bool from_end) {
+  std::filesystem::path dir = std::filesystem::path(config.daemon.state_dir) / "logs";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  std::string path = (dir / (s.cfg.name + ".log")).string();
+  if (!s.log || s.log->path() != path) {
+    s.log = std::make_unique<LogTail>(path, s.cfg.logs.max_size, s.cfg.logs.keep);
+  }
+  if (from_end) s.log->SkipToEnd();
+  // The file must exist for inotify; the service appends to it.
+  if (FILE* f = std::fopen(path.c_str(), "a")) std::fclose(f);
+  if (inotify_fd >= 0) {
+    int wd = ::inotify_add_watch(inotify_fd, path.c_str(), IN_MODIFY | IN_ATTRIB);
+    if (wd >= 0) watches[wd] = &s;
+  }
+  if (s.cfg.ready.kind == ReadyCheck::Kind::kLog) {
+    s.ready_regex.emplace(s.cfg.ready.log_regex, std::regex::ECMAScript);
+    ServiceRt* sp = &s;
+    s.log->AddListener([sp](const std::string& line) {
+      if (sp->ready_regex && !sp->ready_seen && std::regex_search(line, *sp->ready_regex)) {
+        sp->ready_seen = true;
+        if (sp->wake) sp->wake->cancel();
+      }
+    });
+  }
+}
+
+void Supervisor::Impl::ArmInotify() {
+  inotify->async_wait(asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
+    if (ec) return;
+    alignas(inotify_event) char buf[4096];
+    std::set<ServiceRt*> touched;
+    for (;;) {
+      ssize_t n = ::read(inotify_fd, buf, sizeof buf);
+      if (n <= 0) break;
+      for (char* p = buf; p < buf + n;) {
+        auto* ev = reinterpret_cast<inotify_event*>(p);
+        if (auto it = watches.find(ev->wd); it != watches.end()) touched.insert(it->second);
+        p += sizeof(inotify_event) + ev->len;
+      }
+    }
+    for (ServiceRt* s : touched) {
+      if (s->log && !s->removed) s->log->Poll();
+    }
+    ArmInotify();
+  });
+}
+
+// The daemon is a child subreaper: every orphan of a service becomes our child and is reaped
+// here; exit statuses of main processes are kept for OnMainExit.
+void Supervisor::Impl::ArmSigchld() {
+  sigchld.async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    OnSigchld();
+    ArmSigchld();
+  });
+}
+
+void Supervisor::Impl::OnSigchld() {
+  std::set<pid_t> mains;
+  for (auto& [name, s] : services) {
+    if (s->inst) mains.insert(s->inst->pid);
+  }
+  for (;;) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) break;
+    if (mains.count(pid)) reaped[pid] = status;
+  }
+}
+
+void Supervisor::Impl::Adopt(ServiceRt& s, const InstanceRecord& rec) {
+  Instance inst;
+  inst.tag = rec.tag;
+  inst.pid = rec.pid;
+  inst.start_time = rec.start_time;
+  inst.cgroup = rec.cgroup;
+  inst.spawned = clock.Now();
+  inst.started_unix_ms = rec.started_unix_ms;
+  inst.adopted = true;
+  inst.ready_at = clock.Now();
+  inst.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, rec.pid, 0));
+  s.inst = std::move(inst);
+  OpenLog(s, /*from_end=*/true);
+  SetState(s, SvcState::kRunning, "adopted from an earlier daemon");
+  Emit(s, "adopted", "re-adopted " + s.cfg.name + " (pid " + std::to_string(rec.pid) + ")",
+       {{"pid", rec.pid}});
+  WatchExit(s, s.generation);
+  if (s.cfg.liveness.enabled) Spawn(Liveness(s, s.generation));
+}
+
+// ---- Public face ----------------------------------------------------------------------------
+
+Supervisor::Supervisor(asio::io_context& io, SupervisorDeps deps, Config config)
+    : impl_(std::make_unique<Impl>(io, deps, std::move(config))) {
+  for (const ServiceConfig& c : impl_->config.services) {
+    auto s = std::make_unique<ServiceRt>();
+    s->cfg = c;
+    impl_->services.emplace(c.name, std::move(s));
+  }
+}
+
+Supervisor::~Supervisor() = default;
+
+void Supervisor::Boot() {
+  Impl& im = *impl_;
+  std::map<std::string, InstanceRecord> records;
+  if (auto list = im.deps.store->ListInstances()) {
+    for (InstanceRecord& r : *list) records.emplace(r.service, std::move(r));
+  }
+  for (auto& [name, s] : im.services) {
+    auto rec = records.find(name);
+    bool adopted = false;
+    if (rec != records.end()) {
+      auto p = im.deps.procs->Get(rec->second.pid);
+      if (p && !p->IsZombie() && p->start_time == rec->second.start_time) {
+        im.Adopt(*s, rec->second);
+        adopted = true;
+      } else {
+        im.deps.events->Emit(name, rec->second.tag, "exited",
+                             name + " (pid " + std::to_string(rec->second.pid) +
+                                 ") ended while the daemon was down");
+        (void)im.deps.store->RemoveInstance(name);
+      }
+      records.erase(rec);
+    }
+    if (!adopted) {
+      im.OpenLog(*s, /*from_end=*/true);
+      if (s->cfg.autostart) im.Spawn(im.StartSequence(*s, ++s->generation));
+    }
+  }
+  // Instances of services no longer configured: stop them (they would hold VRAM forever).
+  for (auto& [name, rec] : records) {
+    auto p = im.deps.procs->Get(rec.pid);
+    if (!p || p->start_time != rec.start_time) {
+      (void)im.deps.store->RemoveInstance(name);
+      continue;
+    }
+    auto s = std::make_unique<ServiceRt>();
+    s->cfg.name = name;
+    s->removed = false;
+    ServiceRt& ref = *s;
+    im.services.emplace(name, std::move(s));
+    im.Adopt(ref, rec);
+    im.Spawn([](Impl& im2, ServiceRt& r) -> Task<> {
+      co_await im2.StopSequence(r, ++r.generation, false);
+      r.removed = true;
+    }(im, ref));
+  }
+}
+
+Result<std::int64_t> Supervisor::Start(const std::string& name) {
+  Impl& im = *impl_;
+  ServiceRt* s = im.Find(name);
+  if (!s) return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
+  std::int64_t mark = im.deps.events->last_id();
+  if (s->state == SvcState::kRunning || s->state == SvcState::kStarting ||
+      s->state == SvcState::kWaitingForVram || s->state == SvcState::kStopping) {
+    im.Emit(*s, "noop", name + " is already " + SvcStateName(s->state));
+    return mark;
+  }
+  std::uint64_t gen = ++s->generation;
+  if (s->wake) s->wake->cancel();
+  s->restart.starts.clear();  // an operator's start resets the start limit
+  s->restart.failure_streak = 0;
+  im.Spawn(im.StartSequence(*s, gen));
+  return mark;
+}
+
+Result<std::int64_t> Supervisor::Stop(const std::string& name) {
+  Impl& im = *impl_;
+  ServiceRt* s = im.Find(name);
+  if (!s) return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
+  std::int64_t mark = im.deps.events->last_id();
+  std::uint64_t gen = ++s->generation;
+  if (s->wake) s->wake->cancel();
+  im.Spawn(im.StopSequence(*s, gen, false));
+  return mark;
+}
+
+Result<std::int64_t> Supervisor::Restart(const std::string& name) {
+  Impl& im = *impl_;
+  ServiceRt* s = im.Find(name);
+  if (!s) return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
+  std::int64_t mark = im.deps.events->last_id();
+  std::uint64_t gen = ++s->generation;
+  if (s->wake) s->wake->cancel();
+  s->restart.starts.clear();
+  s->restart.failure_streak = 0;
+  im.Spawn(im.StopSequence(*s, gen, true));
+  return mark;
+}
+
+void Supervisor::Reload(Config next) {
+  Impl& im = *impl_;
+  std::set<std::string> seen;
+  int changed = 0, added = 0, removed = 0;
+  for (const ServiceConfig& c : next.services) {
+    seen.insert(c.name);
+    ServiceRt* s = im.Find(c.name);
+    if (!s) {
+      auto fresh = std::make_unique<ServiceRt>();
+      fresh->cfg = c;
+      ServiceRt& ref = *fresh;
+      im.services[c.name] = std::move(fresh);
+      im.OpenLog(ref, true);
+      ++added;
+      if (c.autostart) im.Spawn(im.StartSequence(ref, ++ref.generation));
+      continue;
+    }
+    if (s->cfg.Fingerprint() == c.Fingerprint()) {
+      s->cfg = c;  // stop, restart, liveness, logs: take effect without a restart
+      continue;
+    }
+    ++changed;
+    bool was_running = s->inst.has_value();
+    s->cfg = c;
+    im.OpenLog(*s, true);
+    if (was_running || c.autostart) {
+      std::uint64_t gen = ++s->generation;
+      if (s->wake) s->wake->cancel();
+      im.Spawn(im.StopSequence(*s, gen, true));
+    }
+  }
+  for (auto& [name, s] : im.services) {
+    if (seen.count(name) || s->removed) continue;
+    ++removed;
+    std::uint64_t gen = ++s->generation;
+    if (s->wake) s->wake->cancel();
+    ServiceRt& ref = *s;
+    im.Spawn([](Impl& im2, ServiceRt& r, std::uint64_t g) -> Task<> {
+      co_await im2.StopSequence(r, g, false);
+      r.removed = true;
+    }(im, ref, gen));
+  }
+  next.daemon = im.config.daemon;  // listener, state dir and socket need a daemon restart
+  im.config = std::move(next);
+  im.deps.events->Emit("", "", "config", "configuration reloaded: " + std::to_string(added) +
+                                             " added, " + std::to_string(changed) + " changed, " +
+                                             std::to_string(removed) + " removed");
+}
+
+void Supervisor::Shutdown(bool keep_services, std::function<void()> done) {
+  Impl& im = *impl_;
+  if (keep_services) {
+    im.deps.events->Emit("", "", "shutdown", "daemon exiting; services keep running (--keep-services)");
+    done();
+    return;
+  }
+  auto pending = std::make_shared<int>(0);
+  auto finish = std::make_shared<std::function<void()>>(std::move(done));
+  for (auto& [name, s] : im.services) {
+    if (!s->inst) {
+      if (s->wake) s->wake->cancel();
+      ++s->generation;
+      continue;
+    }
+    ++*pending;
+    std::uint64_t gen = ++s->generation;
+    if (s->wake) s->wake->cancel();
+    im.Spawn([](Impl& im2, ServiceRt& r, std::uint64_t g, std::shared_ptr<int> left,
+                std::shared_ptr<std::function<void()>> f) -> Task<> {
+      co_await im2.StopSequence(r, g, false);
+      if (--*left == 0) (*f)();
+    }(im, *s, gen, pending, finish));
+  }
+  if (*pending == 0) (*finish)();
+}
+
+namespace {
+
+nlohmann::json ServiceJson(Supervisor::Impl& im, ServiceRt& s, const VramView* view) {
+  nlohmann::json j = {{"name", s.cfg.name},
+                      {"state", SvcStateName(s.state)},
+                      {"detail", s.detail},
+                      {"url", s.cfg.url},
+                      {"restarts", s.restarts},
+                      {"vram_need_bytes", s.cfg.vram.count()},
+                      {"ports", s.cfg.ports},
+                      {"pid", nullptr},
+                      {"instance", nullptr},
+                      {"uptime_s", nullptr},
+                      {"vram_bytes", nlohmann::json::object()}};
+  nlohmann::json gpus = nlohmann::json::array();
+  for (const GpuSelector& g : s.cfg.gpus) {
+    gpus.push_back(g.index ? nlohmann::json(*g.index) : nlohmann::json(g.uuid));
+  }
+  j["gpus"] = gpus;
+  if (s.inst) {
+    j["pid"] = s.inst->pid;
+    j["instance"] = s.inst->tag;
+    j["adopted"] = s.inst->adopted;
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    j["uptime_s"] = static_cast<double>(now_ms - s.inst->started_unix_ms) / 1000.0;
+    std::vector<pid_t> members = im.Members(s);
+    j["members"] = members;
+    if (view) {
+      std::set<pid_t> set(members.begin(), members.end());
+      for (auto& [gpu, bytes] : MembersVram(*view, set)) j["vram_bytes"][std::to_string(gpu)] = bytes.count();
+    }
+  }
+  if (auto last = im.deps.store->LastEvent(s.cfg.name); last && *last) j["last_event"] = EventJson(**last);
+  return j;
+}
+
+}  // namespace
+
+nlohmann::json Supervisor::StatusAll() {
+  Impl& im = *impl_;
+  auto view = im.Look();
+  nlohmann::json list = nlohmann::json::array();
+  for (auto& [name, s] : im.services) {
+    if (!s->removed) list.push_back(ServiceJson(im, *s, view ? &*view : nullptr));
+  }
+  return list;
+}
+
+Result<nlohmann::json> Supervisor::Status(const std::string& name) {
+  Impl& im = *impl_;
+  ServiceRt* s = im.Find(name);
+  if (!s) return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
+  auto view = im.Look();
+  nlohmann::json j = ServiceJson(im, *s, view ? &*view : nullptr);
+  if (s->log) j["log_file"] = s->log->path();
+  return j;
+}
+
+Result<std::vector<std::string>> Supervisor::LogLines(const std::string& name, std::size_t n) {
+  ServiceRt* s = impl_->Find(name);
+  if (!s) return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
+  if (!s->log) return std::vector<std::string>{};
+  s->log->Poll();
+  return s->log->Last(n);
+}
+
+Result<int> Supervisor::SubscribeLogs(const std::string& name, std::function<void(const std::string&)> f) {
+  ServiceRt* s = impl_->Find(name);
+  if (!s) return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
+  if (!s->log) impl_->OpenLog(*s, true);
+  return s->log->AddListener(std::move(f));
+}
+
+void Supervisor::UnsubscribeLogs(const std::string& name, int id) {
+  if (ServiceRt* s = impl_->Find(name); s && s->log) s->log->RemoveListener(id);
+}
+
+std::string Supervisor::Summary() const {
+  std::map<std::string, int> counts;
+  int total = 0;
+  for (auto& [name, s] : impl_->services) {
+    if (s->removed) continue;
+    ++total;
+    ++counts[SvcStateName(s->state)];
+  }
+  std::string out = std::to_string(total) + " service" + (total == 1 ? "" : "s");
+  std::string parts;
+  for (auto& [state, n] : counts) parts += (parts.empty() ? "" : ", ") + std::to_string(n) + " " + state;
+  return parts.empty() ? out : out + ": " + parts;
+}
+
+}  // namespace vg

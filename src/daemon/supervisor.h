@@ -1,0 +1,81 @@
+// Supervisor: runs the configured services so that they start only when their VRAM (and port)
+// is free and never leave VRAM behind.
+//
+// Every operation (start, stop, restart, crash handling, reload) is a coroutine on the daemon's
+// single Boost.Asio io_context; public methods only queue work and return at once with the id of
+// the last event before it, so a client can follow the events that tell how it went. Not
+// thread-safe: call only from the io_context's thread. Asio stays out of this header.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.h"
+#include "util/error.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace vg {
+
+class GpuProbe;
+class ProcessSource;
+class Spawner;
+class CgroupManager;
+class EventHub;
+class StateStore;
+
+struct SupervisorDeps {
+  GpuProbe* gpu = nullptr;          // null: no driver; VRAM checks are skipped with a warning
+  ProcessSource* procs = nullptr;
+  Spawner* spawner = nullptr;
+  CgroupManager* cgroups = nullptr;  // null: no writable cgroup v2 here
+  EventHub* events = nullptr;
+  StateStore* store = nullptr;
+};
+
+class Supervisor {
+ public:
+  Supervisor(boost::asio::io_context& io, SupervisorDeps deps, Config config);
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Re-adopts instances recorded by a previous daemon, then starts autostart services.
+  void Boot();
+
+  // Queue an operation; the result is the id of the last event before it (follow from there).
+  Result<std::int64_t> Start(const std::string& name);
+  Result<std::int64_t> Stop(const std::string& name);
+  Result<std::int64_t> Restart(const std::string& name);
+
+  // Applies a new configuration: removed services stop, changed ones restart, new autostart
+  // ones start, unchanged ones are untouched.
+  void Reload(Config next);
+
+  // Stops every service (unless keep_services) and then calls done.
+  void Shutdown(bool keep_services, std::function<void()> done);
+
+  nlohmann::json StatusAll();
+  Result<nlohmann::json> Status(const std::string& name);
+  Result<std::vector<std::string>> LogLines(const std::string& name, std::size_t n);
+  // Live output lines of a service; returns a subscription id.
+  Result<int> SubscribeLogs(const std::string& name, std::function<void(const std::string&)> f);
+  void UnsubscribeLogs(const std::string& name, int id);
+
+  // One line for systemd's STATUS=: "3 services: 2 running, 1 waiting-for-vram".
+  std::string Summary() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vg

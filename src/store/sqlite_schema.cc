@@ -1,0 +1,103 @@
+#include "store/sqlite_schema.h"
+
+#include <sqlite3.h>
+
+#include <array>
+#include <cstdint>
+
+#include <fmt/format.h>
+
+#include "store/sqlite_error.h"
+
+namespace vg {
+namespace {
+
+// One entry per schema version. Append only; never edit an entry that has been released.
+constexpr std::array<std::string_view, 1> kMigrations = {
+    // 1: instances, events, key/value settings.
+    R"sql(
+CREATE TABLE instances (
+  service         TEXT PRIMARY KEY NOT NULL,
+  tag             TEXT NOT NULL UNIQUE,
+  pid             INTEGER NOT NULL,
+  start_time      INTEGER NOT NULL,
+  cgroup          TEXT NOT NULL,
+  started_unix_ms INTEGER NOT NULL,
+  fingerprint     TEXT NOT NULL
+) STRICT;
+CREATE TABLE events (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  time_unix_ms INTEGER NOT NULL,
+  service      TEXT NOT NULL,
+  instance     TEXT NOT NULL,
+  kind         TEXT NOT NULL,
+  message      TEXT NOT NULL,
+  data         TEXT NOT NULL
+) STRICT;
+CREATE INDEX events_by_service ON events (service, id);
+CREATE INDEX events_by_kind ON events (kind, id);
+CREATE TABLE kv (
+  key   TEXT PRIMARY KEY NOT NULL,
+  value BLOB NOT NULL
+) STRICT;
+)sql",
+};
+
+Result<void> Exec(sqlite3* db, const std::string& path, const char* sql, std::string_view what) {
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return std::unexpected(SqliteError(db, rc, path, what));
+  return {};
+}
+
+Result<std::int64_t> CurrentVersion(sqlite3* db, const std::string& path) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db, "SELECT MAX(version) FROM schema_version", -1, &raw, nullptr);
+  if (rc != SQLITE_OK) return std::unexpected(SqliteError(db, rc, path, "read schema version"));
+  rc = sqlite3_step(raw);
+  std::int64_t version = 0;
+  if (rc == SQLITE_ROW) version = sqlite3_column_int64(raw, 0);  // NULL (no row) reads as 0
+  sqlite3_finalize(raw);
+  if (rc != SQLITE_ROW) return std::unexpected(SqliteError(db, rc, path, "read schema version"));
+  return version;
+}
+
+Result<void> MigrateLocked(sqlite3* db, const std::string& path) {
+  auto ok =
+      Exec(db, path, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT",
+           "create schema_version");
+  if (!ok) return ok;
+  auto version = CurrentVersion(db, path);
+  if (!version) return std::unexpected(version.error());
+  const auto latest = static_cast<std::int64_t>(kMigrations.size());
+  if (*version > latest) {
+    return Fail(ErrorCode::kRefused,
+                fmt::format("state database {} has schema version {}, newer than this vramguard "
+                            "knows ({})",
+                            path, *version, latest),
+                "run the newer vramguard, or point state_dir at another directory");
+  }
+  for (std::int64_t v = *version; v < latest; ++v) {
+    const std::string sql(kMigrations[static_cast<std::size_t>(v)]);
+    ok = Exec(db, path, sql.c_str(), fmt::format("migrate schema to version {}", v + 1));
+    if (!ok) return ok;
+  }
+  if (*version == latest) return {};
+  const std::string record =
+      fmt::format("DELETE FROM schema_version; INSERT INTO schema_version VALUES ({})", latest);
+  return Exec(db, path, record.c_str(), "record schema version");
+}
+
+}  // namespace
+
+std::span<const std::string_view> SqliteMigrations() { return kMigrations; }
+
+Result<void> MigrateSchema(sqlite3* db, const std::string& path) {
+  auto ok = Exec(db, path, "BEGIN IMMEDIATE", "begin schema migration");
+  if (!ok) return ok;
+  ok = MigrateLocked(db, path);
+  if (ok) ok = Exec(db, path, "COMMIT", "commit schema migration");
+  if (!ok) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);  // nothing to keep
+  return ok;
+}
+
+}  // namespace vg

@@ -1,0 +1,361 @@
+#include "store/sqlite_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "store/sqlite_error.h"
+#include "store/sqlite_schema.h"
+
+namespace vg {
+
+// One use of a cached prepared statement: binds, steps, reads columns, and on destruction resets
+// the statement and clears its bindings so the cache hands it out clean next time.
+class SqliteStore::Query {
+ public:
+  Query(const SqliteStore& store, sqlite3_stmt* stmt) : store_(&store), stmt_(stmt) {}
+  Query(Query&& other) noexcept
+      : store_(other.store_), stmt_(std::exchange(other.stmt_, nullptr)), rc_(other.rc_) {}
+  Query& operator=(Query&&) = delete;
+  ~Query() {
+    if (stmt_ == nullptr) return;
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  // Bind errors are remembered and reported by the next Step.
+  Query& Bind(int index, std::int64_t value) {
+    Check(sqlite3_bind_int64(stmt_, index, value));
+    return *this;
+  }
+  Query& Bind(int index, std::string_view text) {
+    // A non-null pointer even for an empty string: a null one would bind SQL NULL.
+    const char* data = text.empty() ? "" : text.data();
+    Check(sqlite3_bind_text(stmt_, index, data, static_cast<int>(text.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Query& BindBlob(int index, std::string_view bytes) {
+    // A non-null pointer even for zero bytes: a null one would bind SQL NULL.
+    const char* data = bytes.empty() ? "" : bytes.data();
+    Check(sqlite3_bind_blob(stmt_, index, data, static_cast<int>(bytes.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+
+  // True when a row is ready, false when the statement is done.
+  Result<bool> Step(std::string_view what) {
+    if (rc_ != SQLITE_OK) return std::unexpected(store_->SqlError(rc_, what));
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return std::unexpected(store_->SqlError(rc, what));
+  }
+  // Runs a statement that returns no rows.
+  Result<void> Run(std::string_view what) {
+    auto row = Step(what);
+    if (!row) return std::unexpected(row.error());
+    return {};
+  }
+
+  std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::string Text(int col) const {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    if (text == nullptr) return {};
+    return std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+  std::string Blob(int col) const {
+    const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
+    if (data == nullptr) return {};
+    return std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+
+ private:
+  void Check(int rc) {
+    if (rc != SQLITE_OK && rc_ == SQLITE_OK) rc_ = rc;
+  }
+
+  const SqliteStore* store_;
+  sqlite3_stmt* stmt_;
+  int rc_ = SQLITE_OK;
+};
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// mkdir -p with mode 0700 for the directories it creates; existing ones are left as they are.
+Result<void> MakeDirs(const fs::path& dir) {
+  fs::path prefix;
+  for (const fs::path& part : dir) {
+    prefix /= part;
+    if (::mkdir(prefix.c_str(), 0700) == 0) continue;
+    const int err = errno;
+    struct stat st {};
+    if (::stat(prefix.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
+    return std::unexpected(
+        ErrnoError("create state directory " + prefix.string(), err == EEXIST ? ENOTDIR : err));
+  }
+  return {};
+}
+
+// Creates the file owner-only before SQLite does (SQLite would use 0644), so the WAL and
+// shared-memory files, which copy its mode, are owner-only too. An existing file is untouched.
+Result<void> CreateFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return std::unexpected(ErrnoError("open state database " + path, errno));
+  ::close(fd);
+  return {};
+}
+
+// Runs one pragma or script; returns the first column of the first row, if any.
+Result<std::string> ExecScalar(sqlite3* db, const std::string& path, const char* sql) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
+  if (rc != SQLITE_OK) return std::unexpected(SqliteError(db, rc, path, sql));
+  std::string first;
+  rc = sqlite3_step(raw);
+  if (rc == SQLITE_ROW && sqlite3_column_text(raw, 0) != nullptr) {
+    first = reinterpret_cast<const char*>(sqlite3_column_text(raw, 0));
+  }
+  sqlite3_finalize(raw);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return std::unexpected(SqliteError(db, rc, path, sql));
+  return first;
+}
+
+}  // namespace
+
+void SqliteStore::CloseDb::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+void SqliteStore::FinalizeStmt::operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+  return Open(path, Options{});
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, Options options) {
+  if (path.empty()) return Fail(ErrorCode::kInvalidArgument, "state database path is empty");
+  if (options.max_events < 1 || options.prune_every < 1) {
+    return Fail(ErrorCode::kInvalidArgument, "max_events and prune_every must be at least 1");
+  }
+  if (const fs::path parent = fs::path(path).parent_path(); !parent.empty()) {
+    if (auto ok = MakeDirs(parent); !ok) return std::unexpected(ok.error());
+  }
+  if (auto ok = CreateFile(path); !ok) return std::unexpected(ok.error());
+
+  sqlite3* raw = nullptr;
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  DbPtr db(raw);  // closed on every path out, even when the open failed
+  if (rc != SQLITE_OK) return std::unexpected(SqliteError(db.get(), rc, path, "open"));
+  sqlite3_extended_result_codes(db.get(), 1);
+  sqlite3_busy_timeout(db.get(), options.busy_timeout_ms);
+
+  // The first read of the file: a damaged or foreign file fails here, before anything is written.
+  auto mode = ExecScalar(db.get(), path, "PRAGMA journal_mode=WAL");
+  if (!mode) return std::unexpected(mode.error());
+  if (*mode != "wal") {
+    return Fail(
+        ErrorCode::kIo,
+        fmt::format("state database {}: cannot switch to WAL (journal mode is {})", path, *mode),
+        "keep the state directory on a local file system");
+  }
+  for (const char* pragma : {"PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"}) {
+    if (auto ok = ExecScalar(db.get(), path, pragma); !ok) return std::unexpected(ok.error());
+  }
+  if (auto ok = MigrateSchema(db.get(), path); !ok) return std::unexpected(ok.error());
+  return std::unique_ptr<SqliteStore>(new SqliteStore(path, std::move(db), options));
+}
+
+SqliteStore::SqliteStore(std::string path, DbPtr db, Options options)
+    : path_(std::move(path)), options_(options), db_(std::move(db)) {}
+
+SqliteStore::~SqliteStore() = default;
+
+Error SqliteStore::SqlError(int rc, std::string_view what) const {
+  return SqliteError(db_.get(), rc, path_, what);
+}
+
+Result<SqliteStore::Query> SqliteStore::Prepare(std::string_view sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    sqlite3_stmt* raw = nullptr;
+    const int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
+                                      SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+    if (rc != SQLITE_OK) return std::unexpected(SqlError(rc, "prepare statement"));
+    it = statements_.emplace(std::string(sql), StmtPtr(raw)).first;
+  }
+  return Query(*this, it->second.get());
+}
+
+Result<void> SqliteStore::PutInstance(const InstanceRecord& instance) {
+  std::lock_guard lock(mu_);
+  auto q = Prepare(
+      "INSERT INTO instances (service, tag, pid, start_time, cgroup, started_unix_ms, fingerprint) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (service) DO UPDATE SET tag = excluded.tag, "
+      "pid = excluded.pid, start_time = excluded.start_time, cgroup = excluded.cgroup, "
+      "started_unix_ms = excluded.started_unix_ms, fingerprint = excluded.fingerprint");
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, instance.service)
+      .Bind(2, instance.tag)
+      .Bind(3, std::int64_t{instance.pid})
+      .Bind(4, static_cast<std::int64_t>(instance.start_time))
+      .Bind(5, instance.cgroup)
+      .Bind(6, instance.started_unix_ms)
+      .Bind(7, instance.fingerprint);
+  auto ok = q->Run("record instance of " + instance.service);
+  if (!ok && ok.error().code == ErrorCode::kInvalidArgument) {
+    // The only constraint an upsert by service can break is the unique tag: name its owner.
+    auto owner = Prepare("SELECT service FROM instances WHERE tag = ?1");
+    if (!owner) return std::unexpected(owner.error());
+    owner->Bind(1, instance.tag);
+    auto row = owner->Step("look up instance tag " + instance.tag);
+    if (!row) return std::unexpected(row.error());
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("instance tag {} is already recorded for service {}", instance.tag,
+                            *row ? owner->Text(0) : "(unknown)"));
+  }
+  return ok;
+}
+
+Result<void> SqliteStore::RemoveInstance(const std::string& service) {
+  std::lock_guard lock(mu_);
+  auto q = Prepare("DELETE FROM instances WHERE service = ?1");
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, service);
+  return q->Run("remove instance of " + service);
+}
+
+Result<std::vector<InstanceRecord>> SqliteStore::ListInstances() {
+  std::lock_guard lock(mu_);
+  auto q = Prepare(
+      "SELECT service, tag, pid, start_time, cgroup, started_unix_ms, fingerprint FROM instances "
+      "ORDER BY service");
+  if (!q) return std::unexpected(q.error());
+  std::vector<InstanceRecord> out;
+  while (true) {
+    auto row = q->Step("list instances");
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    out.push_back(InstanceRecord{
+        .service = q->Text(0),
+        .tag = q->Text(1),
+        .pid = static_cast<pid_t>(q->Int(2)),
+        .start_time = static_cast<std::uint64_t>(q->Int(3)),
+        .cgroup = q->Text(4),
+        .started_unix_ms = q->Int(5),
+        .fingerprint = q->Text(6),
+    });
+  }
+  return out;
+}
+
+Result<std::int64_t> SqliteStore::AppendEvent(EventRecord event) {
+  std::lock_guard lock(mu_);
+  // Invalid UTF-8 in a string (a service's raw log line) is replaced rather than thrown about.
+  const std::string data =
+      event.data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::int64_t id = 0;
+  {
+    auto q = Prepare(
+        "INSERT INTO events (time_unix_ms, service, instance, kind, message, data) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    if (!q) return std::unexpected(q.error());
+    q->Bind(1, event.time_unix_ms)
+        .Bind(2, event.service)
+        .Bind(3, event.instance)
+        .Bind(4, event.kind)
+        .Bind(5, event.message)
+        .Bind(6, data);
+    if (auto ok = q->Run("append event"); !ok) return std::unexpected(ok.error());
+    id = sqlite3_last_insert_rowid(db_.get());
+  }
+  // Ids increase by one per event, so deleting below a threshold now and then keeps the table at
+  // most prune_every rows over max_events without counting rows.
+  if (id % options_.prune_every == 0 && id > options_.max_events) {
+    auto q = Prepare("DELETE FROM events WHERE id <= ?1");
+    if (!q) return std::unexpected(q.error());
+    q->Bind(1, id - options_.max_events);
+    if (auto ok = q->Run("prune events"); !ok) return std::unexpected(ok.error());
+  }
+  return id;
+}
+
+Result<std::vector<EventRecord>> SqliteStore::ListEvents(const EventFilter& filter) {
+  std::lock_guard lock(mu_);
+  return ListEventsLocked(filter);
+}
+
+Result<std::vector<EventRecord>> SqliteStore::ListEventsLocked(const EventFilter& filter) {
+  if (filter.limit < 1) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("event limit must be at least 1, not {}", filter.limit));
+  }
+  // One cached statement per combination of filters, so each can use its index.
+  std::string sql =
+      "SELECT id, time_unix_ms, service, instance, kind, message, data FROM events WHERE id > ?1";
+  if (!filter.service.empty()) sql += " AND service = ?2";
+  if (!filter.kind.empty()) sql += " AND kind = ?3";
+  sql += " ORDER BY id DESC LIMIT ?4";
+  auto q = Prepare(sql);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, filter.after_id).Bind(4, std::int64_t{filter.limit});
+  if (!filter.service.empty()) q->Bind(2, filter.service);
+  if (!filter.kind.empty()) q->Bind(3, filter.kind);
+  std::vector<EventRecord> out;
+  while (true) {
+    auto row = q->Step("list events");
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    // The store wrote the data itself; a value that no longer parses reads as null.
+    nlohmann::json data = nlohmann::json::parse(q->Text(6), nullptr, false);
+    if (data.is_discarded()) data = nullptr;
+    out.push_back(EventRecord{
+        .id = q->Int(0),
+        .time_unix_ms = q->Int(1),
+        .service = q->Text(2),
+        .instance = q->Text(3),
+        .kind = q->Text(4),
+        .message = q->Text(5),
+        .data = std::move(data),
+    });
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+Result<std::optional<EventRecord>> SqliteStore::LastEvent(const std::string& service) {
+  std::lock_guard lock(mu_);
+  auto events = ListEventsLocked(EventFilter{.service = service, .limit = 1});
+  if (!events) return std::unexpected(events.error());
+  if (events->empty()) return std::optional<EventRecord>();
+  return std::optional<EventRecord>(std::move(events->front()));
+}
+
+Result<void> SqliteStore::PutValue(const std::string& key, const std::string& value) {
+  std::lock_guard lock(mu_);
+  auto q = Prepare(
+      "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = "
+      "excluded.value");
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, key).BindBlob(2, value);
+  return q->Run("store value " + key);
+}
+
+Result<std::optional<std::string>> SqliteStore::GetValue(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto q = Prepare("SELECT value FROM kv WHERE key = ?1");
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, key);
+  auto row = q->Step("read value " + key);
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(q->Blob(0));
+}
+
+}  // namespace vg

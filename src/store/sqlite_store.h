@@ -1,0 +1,84 @@
+// SqliteStore: the production StateStore, one SQLite database file in the state directory
+// (docs/state.md: where it lives, the schema, what deleting it loses).
+//
+// Open creates the parent directories (mode 0700) and the file (0600) when missing, switches the
+// file to WAL with synchronous=NORMAL — a commit survives the writer's SIGKILL, and readers in
+// other processes see it at once without blocking the writer — sets a busy timeout and foreign
+// keys, and migrates the schema (sqlite_schema.h). A damaged file or one that is not a database is
+// refused with an Error that names the file; nothing is overwritten.
+//
+// Ownership: the object owns its connection and its cached prepared statements; destroying it
+// closes them. Do not carry one across fork(): the child opens its own.
+// Thread-safety: thread-safe; a mutex serialises every call on one connection. Other connections
+// and other processes may open the same file at the same time.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/state_store.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace vg {
+
+class SqliteStore final : public StateStore {
+ public:
+  struct Options {
+    std::int64_t max_events = kMaxEvents;  // keep at least this many newest events
+    std::int64_t prune_every = 1000;       // prune when an event id is a multiple of this
+    int busy_timeout_ms = 5000;            // wait this long for another writer's lock
+  };
+
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path, Options options);
+
+  ~SqliteStore() override;
+
+  const std::string& path() const { return path_; }
+
+  Result<void> PutInstance(const InstanceRecord& instance) override;
+  Result<void> RemoveInstance(const std::string& service) override;
+  Result<std::vector<InstanceRecord>> ListInstances() override;
+
+  Result<std::int64_t> AppendEvent(EventRecord event) override;
+  Result<std::vector<EventRecord>> ListEvents(const EventFilter& filter) override;
+  Result<std::optional<EventRecord>> LastEvent(const std::string& service) override;
+
+  Result<void> PutValue(const std::string& key, const std::string& value) override;
+  Result<std::optional<std::string>> GetValue(const std::string& key) override;
+
+ private:
+  struct CloseDb {
+    void operator()(sqlite3* db) const;
+  };
+  struct FinalizeStmt {
+    void operator()(sqlite3_stmt* stmt) const;
+  };
+  using DbPtr = std::unique_ptr<sqlite3, CloseDb>;
+  using StmtPtr = std::unique_ptr<sqlite3_stmt, FinalizeStmt>;
+  class Query;
+
+  SqliteStore(std::string path, DbPtr db, Options options);
+
+  // The cached statement for `sql`, reset and ready to bind. Caller holds mu_.
+  Result<Query> Prepare(std::string_view sql);
+  Result<std::vector<EventRecord>> ListEventsLocked(const EventFilter& filter);
+  Error SqlError(int rc, std::string_view what) const;
+
+  std::mutex mu_;
+  const std::string path_;
+  const Options options_;
+  DbPtr db_;                                                // declared before the statements:
+  std::map<std::string, StmtPtr, std::less<>> statements_;  // they are finalized first
+};
+
+}  // namespace vg

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The daemon is SIGKILLed and started again: it re-adopts the running service (no duplicate),
+# keeps tracking it, and notices when it exits.
+source "$(dirname "$0")/lib.sh"
+make_gpus --total 24GiB
+write_config <<EOF2
+[[service]]
+name = "svc"
+command = ["vg-simgpu", "run", "--alloc", "2GiB"]
+gpus = [0]
+vram = "2GiB"
+restart = { when = "on-failure", backoff = "100ms..1s" }
+EOF2
+start_daemon
+wait_state svc running
+pid=$(service_pid svc)
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null || true
+DAEMON_PID=""
+alive "$pid" || fail "the service died with the daemon"
+
+start_daemon
+wait_state svc running
+expect_eq "$(service_pid svc)" "$pid" "re-adopted pid"
+wait_event svc adopted 5
+count=$(vg ps --json; jqo '[.gpus[0].processes[] | select(.state == "running")] | length')
+expect_eq "$count" 1 "instances after re-adoption"
+
+kill -KILL "$pid"
+wait_event svc crashed 5
+wait_state svc running 10
+[ "$(service_pid svc)" != "$pid" ] || fail "not restarted"
+echo "PASS"
