@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build demo test test-unit test-e2e test-gpu bench format clean
+.PHONY: all setup build up demo test test-unit test-e2e test-gpu bench format clean
 
 all: build
 
@@ -13,7 +13,12 @@ build: setup
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# The main job: the ghost scene on the simulated GPU (docs/simulated-gpu.md).
+# The main job: `vramguard up` in the foreground with the demo service (examples/demo.toml), on
+# the simulated GPU where there is no NVIDIA driver. Ctrl-C to stop.
+up: build
+	@bash scripts/up.sh
+
+# A scripted tour that ends by itself (CI runs it): the ghost and reap, then the supervisor.
 demo: build
 	@bash scripts/demo.sh
 
@@ -32,6 +37,7 @@ test-gpu: build
 
 bench: build
 	@bash bench/run.sh
+	@bash bench/supervisor_bench.sh
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The main job until the supervisor lands: the ghost scene, end to end, on the simulated GPU.
-#   A "service" allocates 10 GiB, forks a worker (like a DataLoader), and crashes.
-#   NVML keeps listing the dead PID; `vramguard ps` names the worker that holds the memory;
-#   `vramguard reap --ghosts --yes` kills exactly that worker and proves the memory came back.
+# A scripted tour on the simulated GPU that ends by itself (CI runs it; `make up` is the
+# interactive daemon):
+#  1. The ghost: a "service" allocates 10 GiB, forks a worker (like a DataLoader), and crashes.
+#     NVML keeps listing the dead PID; `vramguard ps` names the worker that holds the memory;
+#     `vramguard reap --ghosts --yes` kills exactly that worker and proves the memory came back.
+#  2. The supervisor: `vramguard up` with examples/demo.toml runs the demo WebUI; a job leaves
+#     cached memory; restart, a crash and a stop all end with the memory verified back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -22,6 +25,11 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/vramguard-demo.XXXXXX")
 cleanup() {
   [ -n "${worker:-}" ] && kill -KILL "$worker" 2>/dev/null || true
   [ -n "${service:-}" ] && kill -KILL "$service" 2>/dev/null || true
+  if [ -n "${daemon:-}" ]; then
+    kill -TERM "$daemon" 2>/dev/null || true
+    for _ in $(seq 500); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.01; done
+    kill -KILL "$daemon" 2>/dev/null || true
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -51,3 +59,44 @@ step "vramguard gpus"
 "$VG" gpus
 echo
 echo "The memory is back, and only the process that held it was touched."
+
+echo
+echo "== The supervisor: vramguard up with examples/demo.toml"
+export PATH="$PWD/$BUILD:$PATH" VRAMGUARD_SOCKET="$WORK/vramguard.sock" XDG_STATE_HOME="$WORK/state"
+step "vramguard up --config examples/demo.toml &"
+"$VG" up --config examples/demo.toml >"$WORK/daemon.log" 2>&1 &
+daemon=$!
+for _ in $(seq 1000); do
+  [ "$("$VG" status i2v --json 2>/dev/null | jq -r .state)" == running ] && break
+  kill -0 "$daemon" 2>/dev/null || { cat "$WORK/daemon.log"; exit 1; }
+  sleep 0.02
+done
+sed 's/^/  | /' "$WORK/daemon.log"
+step "vramguard status"
+"$VG" status
+step "curl -X POST http://127.0.0.1:7860/generate -d '{\"resolution\":768,\"frames\":24,\"steps\":20}'"
+curl -sf -X POST -H 'Content-Type: application/json' -d '{"resolution":768,"frames":24,"steps":20}' \
+  http://127.0.0.1:7860/generate
+echo
+step "vramguard ps   # the service keeps its high-water mark, like PyTorch's caching allocator"
+"$VG" ps
+step "vramguard restart i2v   # release hook frees the cache, TERM, memory verified, start"
+"$VG" restart i2v
+step "kill -9 <i2v>   # a crash"
+kill -KILL "$("$VG" status i2v --json | jq .pid)"
+sleep 0.2
+for _ in $(seq 1000); do
+  [ "$("$VG" status i2v --json | jq -r .state)" == running ] && break
+  sleep 0.02
+done
+step "vramguard events -n 6"
+"$VG" events -n 6
+step "vramguard stop i2v"
+"$VG" stop i2v
+step "vramguard gpus"
+"$VG" gpus
+kill -TERM "$daemon"
+wait "$daemon" 2>/dev/null || true
+daemon=""
+echo
+echo "Every stop ended with the driver confirming the memory was back."

@@ -73,10 +73,11 @@ inline constexpr std::size_t kMaxStreamQueue = std::size_t{4} << 20;
 class ResponseStream {
  public:
   virtual ~ResponseStream() = default;
-  // Queues one event (SSE: one `data:` event, one `data:` line per line of `chunk`, a trailing
-  // newline dropped) or one chunk (text/plain). Returns false once the client is gone, the
-  // stream was closed, or this write pushed the queue past kMaxStreamQueue (the client is then
-  // disconnected). An empty chunk sends nothing.
+  // Queues one event (SSE: one `data:` event, one `data:` line per line of `chunk` — lines end
+  // at LF, CRLF or a lone CR — with a trailing line end dropped) or one chunk (text/plain).
+  // Returns false once the client is gone, the stream was closed, or this write pushed the queue
+  // past kMaxStreamQueue (the client is then disconnected). An empty chunk is an empty event in
+  // SSE and sends nothing in plain text.
   virtual bool Write(std::string_view chunk) = 0;
   // Ends the response after what is queued; the connection may then serve another request.
   virtual void Close() = 0;

@@ -124,20 +124,24 @@ bool IsLoopbackHost(std::string_view host) {
   return !ec && address.is_loopback();
 }
 
-// One event: a `data:` line per line of the chunk, then a blank line.
+// One event: a `data:` line per line of the chunk, then a blank line. SSE ends lines at CR, LF or
+// CRLF, so a lone CR (progress bars) starts a new data line too rather than corrupting the event.
 std::string FormatSse(std::string_view chunk) {
-  if (chunk.ends_with('\n')) chunk.remove_suffix(1);
+  if (chunk.ends_with("\r\n")) {
+    chunk.remove_suffix(2);
+  } else if (chunk.ends_with('\n') || chunk.ends_with('\r')) {
+    chunk.remove_suffix(1);
+  }
   std::string out;
   out.reserve(chunk.size() + 16);
   while (true) {
-    std::size_t nl = chunk.find('\n');
-    std::string_view line = chunk.substr(0, nl);
-    if (line.ends_with('\r')) line.remove_suffix(1);
+    std::size_t eol = chunk.find_first_of("\r\n");
     out += "data: ";
-    out += line;
+    out += chunk.substr(0, eol);
     out += '\n';
-    if (nl == std::string_view::npos) break;
-    chunk.remove_prefix(nl + 1);
+    if (eol == std::string_view::npos) break;
+    bool crlf = chunk[eol] == '\r' && eol + 1 < chunk.size() && chunk[eol + 1] == '\n';
+    chunk.remove_prefix(eol + (crlf ? 2 : 1));
   }
   out += '\n';
   return out;
@@ -178,7 +182,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // ResponseStream operations (StreamHandle forwards here).
   bool StreamWrite(std::string_view chunk) {
     if (closed_ || phase_ != Phase::kStreaming) return false;
-    if (chunk.empty()) return true;
+    if (chunk.empty() && !stream_sse_) return true;  // an empty chunk would end the body
     std::string payload = stream_sse_ ? FormatSse(chunk) : std::string(chunk);
     if (stream_chunked_) {
       char size[20];

@@ -459,6 +459,30 @@ TEST_F(ApiServerTest, StreamWireFormats) {
   EXPECT_EQ(nlohmann::json::parse(next->body)["name"], "z");
 }
 
+TEST_F(ApiServerTest, SseSplitsLinesAtCrLfAndLoneCr) {
+  router_.Add("GET", "/v1/progress", [](const HttpRequest&, const PathParams&) -> HandlerResult {
+    return StreamStarter([](std::shared_ptr<ResponseStream> stream) {
+      stream->Write("10%\r20%\r\n");  // a progress bar
+      stream->Write("");              // an empty log line
+      stream->Write("x\r\ny");
+      stream->Close();
+    });
+  });
+  StartServer();
+  RunLoop();
+  RawConnection raw = RawConnection::Unix(socket_path_);
+  ASSERT_TRUE(raw.Send(Request("GET", "/v1/progress", "", "", "Accept: text/event-stream\r\n")));
+  auto response = raw.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->body, "data: 10%\ndata: 20%\n\ndata: \n\ndata: x\ndata: y\n\n");
+  std::vector<std::string> lines;
+  ASSERT_TRUE(Client().Stream("/v1/progress", [&](std::string_view line) {
+    lines.emplace_back(line);
+    return true;
+  }));
+  EXPECT_EQ(lines, (std::vector<std::string>{"10%", "20%", "", "x", "y"}));
+}
+
 TEST_F(ApiServerTest, ClientDisconnectIsSeenByTheHandler) {
   StartServer();
   RunLoop();

@@ -96,7 +96,9 @@ Result<Millis> ParseDuration(std::string_view text) {
 std::string FormatSeconds(std::chrono::nanoseconds d) {
   char buf[32];
   double s = ToSeconds(d);
-  if (s < 0.1) {
+  if (s < 0.001) {
+    std::snprintf(buf, sizeof buf, "%.0f µs", s * 1e6);
+  } else if (s < 0.1) {
     std::snprintf(buf, sizeof buf, "%.1f ms", s * 1e3);
   } else {
     std::snprintf(buf, sizeof buf, "%.2f s", s);

@@ -42,6 +42,7 @@ TEST(Units, ParsesDurations) {
 TEST(Units, FormatsSecondsAndMilliseconds) {
   EXPECT_EQ(FormatSeconds(std::chrono::milliseconds(120)), "0.12 s");
   EXPECT_EQ(FormatSeconds(std::chrono::microseconds(3400)), "3.4 ms");
+  EXPECT_EQ(FormatSeconds(std::chrono::microseconds(42)), "42 µs");
 }
 
 TEST(Units, BytesSubtractionSaturates) {

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The main job: `vramguard up` in the foreground, supervising the demo image-to-video service
+# (examples/demo.toml). Without an NVIDIA driver it runs on a simulated 24 GiB GPU; with one,
+# on the real GPU 0. Ctrl-C stops the service and verifies its VRAM came back.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+[ -x "$BUILD/vramguard" ] && [ -x "$BUILD/vg-demo-service" ] || { echo "up: build first (make up does)" >&2; exit 1; }
+export PATH="$PWD/$BUILD:$PATH"
+
+RUN=${VRAMGUARD_DEMO_DIR:-${XDG_RUNTIME_DIR:-/tmp}/vramguard-demo}
+mkdir -p "$RUN"
+export VRAMGUARD_SOCKET="$RUN/vramguard.sock"
+export XDG_STATE_HOME="$RUN/state"
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  where="your real GPU 0"
+else
+  export VRAMGUARD_FAKE_GPU_DIR="$RUN/gpu"
+  export VRAMGUARD_NVML_LIBRARY="$PWD/$BUILD/sim/libnvidia-ml.so.1"
+  [ -d "$VRAMGUARD_FAKE_GPU_DIR/gpu0" ] ||
+    vg-simgpu create --gpus 1 --total 24GiB --name "NVIDIA GeForce RTX 4090 (simulated)" >/dev/null
+  where="a simulated 24 GiB GPU ($VRAMGUARD_FAKE_GPU_DIR)"
+fi
+
+cat <<MSG
+vramguard up: supervising the demo image-to-video service on $where.
+From a second terminal (paste these first):
+  export PATH="$PWD/$BUILD:\$PATH" VRAMGUARD_SOCKET="$VRAMGUARD_SOCKET"${VRAMGUARD_FAKE_GPU_DIR:+ VRAMGUARD_FAKE_GPU_DIR="$VRAMGUARD_FAKE_GPU_DIR" VRAMGUARD_NVML_LIBRARY="$VRAMGUARD_NVML_LIBRARY"}
+then try:
+  vramguard status                      # services, VRAM, uptime
+  curl -XPOST -H 'Content-Type: application/json' -d '{"resolution":768,"frames":24,"steps":20}' http://127.0.0.1:7860/generate
+  vramguard ps                          # the service keeps its high-water mark, like PyTorch
+  vramguard restart i2v                 # release hook → TERM → memory verified back → start
+  kill -9 \$(vramguard status i2v --json | jq .pid)   # a crash: reaped, verified, restarted
+  vramguard events                      # what happened and why
+  vramguard logs i2v -f
+Ctrl-C here stops the service and checks its VRAM came back.
+
+MSG
+exec vramguard up --config examples/demo.toml
