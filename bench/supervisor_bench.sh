@@ -34,12 +34,29 @@ for t in jq curl; do
 done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vg-sbench.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+# A snapshot of the binaries: a rebuild during the run must not swap them (or make them briefly
+# unreadable) under the benchmark.
+BUILT=$(date -u -r "$VG" +%Y-%m-%dT%H:%MZ)
+mkdir -p "$WORK/bin/sim"
+for try in $(seq 30); do
+  if cp "$VG" "$SIMGPU" "$DEMO" "$WORK/bin/" 2>/dev/null && cp "$FAKE_NVML" "$WORK/bin/sim/" 2>/dev/null &&
+    "$WORK/bin/vramguard" --version >/dev/null 2>&1 && "$WORK/bin/vg-simgpu" state --dir "$WORK/none" >/dev/null 2>&1; then
+    break
+  fi
+  [ "$try" == 30 ] && { echo "bench: cannot copy working binaries from $BUILD (a rebuild in progress?)" >&2; exit 1; }
+  sleep 2
+done
+VG="$WORK/bin/vramguard"
+SIMGPU="$WORK/bin/vg-simgpu"
+DEMO="$WORK/bin/vg-demo-service"
+FAKE_NVML="$WORK/bin/sim/libnvidia-ml.so.1"
 # Every process this benchmark starts carries this variable: cleanup finds them by it.
 export VG_BENCH_WORK="$WORK"
 export VRAMGUARD_FAKE_GPU_DIR="$WORK/gpu"
 export VRAMGUARD_NVML_LIBRARY="$FAKE_NVML"
 export VRAMGUARD_SOCKET="$WORK/vg.sock"
-export PATH="$PWD/$BUILD:$PATH"
+export PATH="$WORK/bin:$PATH"
 DAEMON_PID=""
 SUPD_PID=""
 
@@ -96,6 +113,9 @@ demo_pids() {
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
+  if [ "$status" != 0 ] && [ -s "$WORK/daemon.log" ]; then
+    { echo "--- daemon log (last 30 lines):"; tail -30 "$WORK/daemon.log"; } >&2
+  fi
   stop_pid "$DAEMON_PID" 20
   stop_pid "$SUPD_PID" 20
   kill_marked
@@ -188,7 +208,7 @@ REPORT="$WORK/report.md"
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (working tree modified)')"
   build_type=$(grep -m1 '^CMAKE_BUILD_TYPE' "$BUILD/CMakeCache.txt" 2>/dev/null | cut -d= -f2 || true)
-  echo "build: $BUILD (${build_type:-RelWithDebInfo, the project default})"
+  echo "build: $BUILD (${build_type:-RelWithDebInfo, the project default}), vramguard linked $BUILT, copied at start"
   echo "load average at start (1/5/15 min): $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "simulated GPU (vg-simgpu); N_STOP=$N_STOP, N_RESTART=$N_RESTART, DURATION=${DURATION}s"
   echo
@@ -375,15 +395,20 @@ cpu_ns() {
 }
 proc_rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-# measure PID: sleeps DURATION; prints "rss_kib cpu_percent_of_one_core".
+# measure PID: sleeps DURATION (interruptibly: a signal ends the run at once), then sets M_RSS_KIB
+# and M_CPU (percent of one core).
 measure() {
   local pid=$1 c0 c1 t0 t1
   c0=$(cpu_ns "$pid")
   t0=$(now_us)
-  sleep "$DURATION"
+  sleep "$DURATION" &
+  wait $!
   c1=$(cpu_ns "$pid")
   t1=$(now_us)
-  echo "$(proc_rss_kib "$pid") $(awk -v d=$((c1 - c0)) -v us=$((t1 - t0)) 'BEGIN{printf "%.3f", d/1e3/us*100}')"
+  M_RSS_KIB=$(proc_rss_kib "$pid")
+  M_CPU=$(awk -v d=$((c1 - c0)) -v us=$((t1 - t0)) 'BEGIN{printf "%.3f", d/1e3/us*100}')
+  M_CPU_MS=$(awk -v d=$((c1 - c0)) 'BEGIN{printf "%.1f", d/1e6}')
+  M_THREADS=$(awk '/^Threads:/ {print $2}' "/proc/$pid/status")
 }
 
 if ! command -v supervisord >/dev/null; then
@@ -419,7 +444,11 @@ EOF
   start_daemon "$WORK/vg8.toml"
   for i in $(seq 0 7); do wait_state "idle$i" running 60; wait_health $((Q + i)) 30; done
   sleep 1
-  read -r vg_rss vg_cpu <<<"$(measure "$DAEMON_PID")"
+  measure "$DAEMON_PID"
+  vg_rss=$M_RSS_KIB
+  vg_cpu=$M_CPU
+  vg_cpu_ms=$M_CPU_MS
+  vg_threads=$M_THREADS
   n=$(demo_pids | wc -l)
   [ "$n" == 8 ] || log "warning: $n demo services under vramguard at the end (expected 8)"
   stop_pid "$DAEMON_PID" 30
@@ -469,7 +498,11 @@ EOF
     wait_health $((Q + i)) 60 || { log "supervisord's idle$i did not answer: $(tail -5 "$S/supervisord.log")"; exit 1; }
   done
   sleep 1
-  read -r sd_rss sd_cpu <<<"$(measure "$SUPD_PID")"
+  measure "$SUPD_PID"
+  sd_rss=$M_RSS_KIB
+  sd_cpu=$M_CPU
+  sd_cpu_ms=$M_CPU_MS
+  sd_threads=$M_THREADS
   n=$(demo_pids | wc -l)
   [ "$n" == 8 ] || log "warning: $n demo services under supervisord at the end (expected 8)"
   sd_version=$(supervisord --version)
@@ -485,10 +518,10 @@ EOF
     echo
     echo "The supervisor's own process only (children excluded): VmRSS at the end, CPU time over the window as a share of one core, from $CPU_SOURCE."
     echo
-    echo "| supervisor | RSS | CPU (one core) |"
-    echo "|---|---|---|"
-    echo "| \`vramguard up\` (log readiness, VRAM and port checks; no liveness probes) | $(mib "$vg_rss") MiB | $vg_cpu % |"
-    echo "| supervisord $sd_version (autorestart=true) | $(mib "$sd_rss") MiB | $sd_cpu % |"
+    echo "| supervisor | RSS | CPU (one core) | CPU time in the window | threads |"
+    echo "|---|---|---|---|---|"
+    echo "| \`vramguard up\` (log readiness, VRAM and port checks; no liveness probes) | $(mib "$vg_rss") MiB | $vg_cpu % | $vg_cpu_ms ms | $vg_threads |"
+    echo "| supervisord $sd_version (autorestart=true) | $(mib "$sd_rss") MiB | $sd_cpu % | $sd_cpu_ms ms | $sd_threads |"
     echo
     echo "ratios: RSS vramguard / supervisord = $(awk -v a="$vg_rss" -v b="$sd_rss" 'BEGIN{printf "%.2f", a/b}') (target < 0.5); CPU vramguard / supervisord = $(awk -v a="$vg_cpu" -v b="$sd_cpu" 'BEGIN{if (b > 0) printf "%.2f", a/b; else print "n/a (supervisord used no measurable CPU)"}') (target: vramguard < 0.5 % of a core)"
     echo

@@ -608,12 +608,14 @@ void Supervisor::Impl::WatchExit(ServiceRt& s, std::uint64_t gen) {
   s.inst->exit_watch->async_wait(asio::posix::stream_descriptor::wait_read,
                                  [this, sp, gen, tag](const boost::system::error_code& ec) {
                                    if (ec || sp->removed || !sp->inst || sp->inst->tag != tag) return;
-                                   Spawn(OnMainExit(*sp, gen));
+                                   Spawn(OnMainExit(*sp, tag));
                                  });
 }
 
-Task<> Supervisor::Impl::OnMainExit(ServiceRt& s, std::uint64_t gen) {
-  if (!s.inst) co_return;
+Task<> Supervisor::Impl::OnMainExit(ServiceRt& s, std::string tag) {
+  // The coroutine starts a moment after the exit was seen: by then a stop may have handled it and
+  // even started a new instance, which must not be mistaken for the one that exited.
+  if (!s.inst || s.inst->tag != tag) co_return;
   if (s.state == SvcState::kStopping) co_return;  // the stop sequence handles it
   // Collect the exit status (the SIGCHLD handler may have reaped it already).
   int status = -1;
@@ -657,7 +659,6 @@ Task<> Supervisor::Impl::OnMainExit(ServiceRt& s, std::uint64_t gen) {
   if (s.generation != g2 || s.removed) co_return;
   RestartDecision d = DecideRestart(&s.restart, RestartPolicyFor(s.cfg), {false, clean, ran}, clock.Now());
   co_await ApplyRestart(s, g2, d);
-  (void)gen;
 }
 
 Task<> Supervisor::Impl::ApplyRestart(ServiceRt& s, std::uint64_t gen, const RestartDecision& d) {

@@ -264,45 +264,50 @@ void Supervisor::Boot() {
   }
 }
 
+// Looks a service up for an operator's request: the returned mark is the last event before it.
+Result<std::int64_t> Supervisor::Impl::Mark(const std::string& name, ServiceRt** out) {
+  *out = Find(name);
+  if (!*out) return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
+  return deps.events->last_id();
+}
+
+// A new operation supersedes whatever the service was doing (stale coroutines see the generation
+// change and stop); an operator's start also resets the crash-loop bookkeeping.
+std::uint64_t Supervisor::Impl::Supersede(ServiceRt& s, bool reset_limits) {
+  if (s.wake) s.wake->cancel();
+  if (reset_limits) {
+    s.restart.starts.clear();
+    s.restart.failure_streak = 0;
+  }
+  return ++s.generation;
+}
+
 Result<std::int64_t> Supervisor::Start(const std::string& name) {
-  Impl& im = *impl_;
-  ServiceRt* s = im.Find(name);
-  if (!s) return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
-  std::int64_t mark = im.deps.events->last_id();
+  ServiceRt* s = nullptr;
+  auto mark = impl_->Mark(name, &s);
+  if (!mark) return mark;
   if (s->state == SvcState::kRunning || s->state == SvcState::kStarting ||
       s->state == SvcState::kWaitingForVram || s->state == SvcState::kStopping) {
-    im.Emit(*s, "noop", name + " is already " + SvcStateName(s->state));
+    impl_->Emit(*s, "noop", name + " is already " + SvcStateName(s->state));
     return mark;
   }
-  std::uint64_t gen = ++s->generation;
-  if (s->wake) s->wake->cancel();
-  s->restart.starts.clear();  // an operator's start resets the start limit
-  s->restart.failure_streak = 0;
-  im.Spawn(im.StartSequence(*s, gen));
+  impl_->Spawn(impl_->StartSequence(*s, impl_->Supersede(*s, true)));
   return mark;
 }
 
 Result<std::int64_t> Supervisor::Stop(const std::string& name) {
-  Impl& im = *impl_;
-  ServiceRt* s = im.Find(name);
-  if (!s) return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
-  std::int64_t mark = im.deps.events->last_id();
-  std::uint64_t gen = ++s->generation;
-  if (s->wake) s->wake->cancel();
-  im.Spawn(im.StopSequence(*s, gen, false));
+  ServiceRt* s = nullptr;
+  auto mark = impl_->Mark(name, &s);
+  if (!mark) return mark;
+  impl_->Spawn(impl_->StopSequence(*s, impl_->Supersede(*s, false), false));
   return mark;
 }
 
 Result<std::int64_t> Supervisor::Restart(const std::string& name) {
-  Impl& im = *impl_;
-  ServiceRt* s = im.Find(name);
-  if (!s) return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
-  std::int64_t mark = im.deps.events->last_id();
-  std::uint64_t gen = ++s->generation;
-  if (s->wake) s->wake->cancel();
-  s->restart.starts.clear();
-  s->restart.failure_streak = 0;
-  im.Spawn(im.StopSequence(*s, gen, true));
+  ServiceRt* s = nullptr;
+  auto mark = impl_->Mark(name, &s);
+  if (!mark) return mark;
+  impl_->Spawn(impl_->StopSequence(*s, impl_->Supersede(*s, true), true));
   return mark;
 }
 
@@ -332,16 +337,14 @@ void Supervisor::Reload(Config next) {
     s->cfg = c;
     im.OpenLog(*s, true);
     if (was_running || c.autostart) {
-      std::uint64_t gen = ++s->generation;
-      if (s->wake) s->wake->cancel();
+      std::uint64_t gen = im.Supersede(*s, false);
       im.Spawn(im.StopSequence(*s, gen, true));
     }
   }
   for (auto& [name, s] : im.services) {
     if (seen.count(name) || s->removed) continue;
     ++removed;
-    std::uint64_t gen = ++s->generation;
-    if (s->wake) s->wake->cancel();
+    std::uint64_t gen = im.Supersede(*s, false);
     ServiceRt& ref = *s;
     im.Spawn([](Impl& im2, ServiceRt& r, std::uint64_t g) -> Task<> {
       co_await im2.StopSequence(r, g, false);
@@ -366,13 +369,11 @@ void Supervisor::Shutdown(bool keep_services, std::function<void()> done) {
   auto finish = std::make_shared<std::function<void()>>(std::move(done));
   for (auto& [name, s] : im.services) {
     if (!s->inst) {
-      if (s->wake) s->wake->cancel();
-      ++s->generation;
+      im.Supersede(*s, false);
       continue;
     }
     ++*pending;
-    std::uint64_t gen = ++s->generation;
-    if (s->wake) s->wake->cancel();
+    std::uint64_t gen = im.Supersede(*s, false);
     im.Spawn([](Impl& im2, ServiceRt& r, std::uint64_t g, std::shared_ptr<int> left,
                 std::shared_ptr<std::function<void()>> f) -> Task<> {
       co_await im2.StopSequence(r, g, false);

@@ -97,6 +97,8 @@ struct Supervisor::Impl {
   std::map<int, ServiceRt*> watches;  // inotify wd → service
 
   ServiceRt* Find(const std::string& name);
+  Result<std::int64_t> Mark(const std::string& name, ServiceRt** out);
+  std::uint64_t Supersede(ServiceRt& s, bool reset_limits);
   void SetState(ServiceRt& s, SvcState state, std::string detail = {});
   std::int64_t Emit(ServiceRt& s, const std::string& kind, const std::string& message,
                     nlohmann::json data = nlohmann::json::object());
@@ -115,7 +117,7 @@ struct Supervisor::Impl {
   Task<> EndInstance(ServiceRt& s, std::string what);
   void ForgetInstance(ServiceRt& s);
   Task<> StopSequence(ServiceRt& s, std::uint64_t gen, bool then_start);
-  Task<> OnMainExit(ServiceRt& s, std::uint64_t gen);
+  Task<> OnMainExit(ServiceRt& s, std::string tag);
   Task<StopReport> StopProcesses(ServiceRt& s, std::vector<pid_t> pids, int signal, Millis grace);
   Task<> RunReleaseHook(ServiceRt& s);
   Task<bool> WaitReady(ServiceRt& s, std::uint64_t gen);

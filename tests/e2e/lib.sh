@@ -173,12 +173,14 @@ service_pid() { "$VG_BIN" status "$1" --json | jq -r .pid; }
 scenario_processes() {
   local p self
   self=$(tr '\0' ' ' </proc/$$/cmdline)
+  exec 3>&2 2>/dev/null  # processes vanish while we look: not worth a line each
   for p in /proc/[0-9]*; do
     p=${p#/proc/}
     [ "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" == "$self" ] && continue
     tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "VRAMGUARD_FAKE_GPU_DIR=$VRAMGUARD_FAKE_GPU_DIR" &&
       alive "$p" && echo "$p"
   done
+  exec 2>&3 3>&-
   return 0
 }
 
