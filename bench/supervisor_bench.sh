@@ -147,8 +147,8 @@ health() { curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$1/health"; }
 
 # wait_health PORT SECONDS: poll every 10 ms.
 wait_health() {
-  local i
-  for ((i = 0; i < $2 * 100; i++)); do health "$1" && return 0; sleep 0.01; done
+  local deadline=$(($(now_us) + $2 * 1000000))
+  while [ "$(now_us)" -lt "$deadline" ]; do health "$1" && return 0; sleep 0.01; done
   return 1
 }
 

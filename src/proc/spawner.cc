@@ -150,6 +150,14 @@ class Fd {
   int fd_ = -1;
 };
 
+// The kernel's struct sigaction for rt_sigaction (x86-64 and arm64 share this layout).
+struct KernelSigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)();
+  std::uint64_t mask;
+};
+
 // Moves fd to a number >= 3 (keeping O_CLOEXEC) so the child's dup2 onto 0, 1, 2 can never
 // overwrite a descriptor it still needs, even when the daemon runs with 0-2 closed.
 Result<Fd> AboveStdio(int fd, const char* what) {
@@ -237,7 +245,13 @@ bool Dup2(int from, int to) {
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
-    ::sigaction(sig, &dfl, nullptr);  // EINVAL for the libc-internal signals: harmless
+    if (::sigaction(sig, &dfl, nullptr) != 0) {
+      // glibc refuses its internal signals (32, 33) with EINVAL, but a SIG_IGN on them that the
+      // daemon inherited would survive exec: reset them with the raw system call.
+      KernelSigaction k{};
+      k.handler = SIG_DFL;
+      (void)::syscall(SYS_rt_sigaction, sig, &k, nullptr, sizeof(k.mask));
+    }
   }
 
   if (!Dup2(plan.devnull, STDIN_FILENO)) ChildFail(plan, Step::kStdin, errno);

@@ -95,7 +95,52 @@ hold dry --alloc 1GiB
 alive "$dry_PID" || fail "dry run killed"
 kill -KILL "$dry_PID"
 
-# 6. vramguard gpus vs nvidia-smi, side by side.
+# 6. The supervisor on real CUDA: the demo service starts when its VRAM is free, a job leaves
+#    cached memory, stop (release hook, TERM) verifies it all came back, a crash with a forked
+#    worker is reaped before the restart.
+DEMO=${VG_DEMO:-build/vg-demo-service}
+if [ -x "$DEMO" ]; then
+  port=$((20000 + RANDOM % 20000))
+  export VRAMGUARD_SOCKET="$WORK/vg.sock" PATH="$(dirname "$DEMO"):$PATH"
+  cat >"$WORK/gpu.toml" <<EOF2
+[daemon]
+state_dir = "$WORK/state"
+socket = "$WORK/vg.sock"
+
+[[service]]
+name = "i2v"
+command = ["vg-demo-service", "--backend", "cuda", "--port", "$port", "--model", "2GiB", "--load-time", "0s"]
+gpus = [$GPU]
+vram = "3GiB"
+port = $port
+ready = { log = "Running on local URL", timeout = "60s" }
+stop = { grace = "5s", release = { http = "POST http://127.0.0.1:$port/free" } }
+restart = { when = "on-failure", backoff = "200ms..1s", limit = "3 in 1m" }
+EOF2
+  "$VG" up --config "$WORK/gpu.toml" >"$WORK/daemon.log" 2>&1 &
+  PIDS+=($!)
+  daemon=$!
+  for _ in $(seq 3000); do
+    [ "$("$VG" status i2v --json 2>/dev/null | jq -r .state)" == running ] && break
+    sleep 0.02
+  done
+  [ "$("$VG" status i2v --json | jq -r .state)" == running ] || fail "daemon: i2v not running: $(tail "$WORK/daemon.log")"
+  curl -sf -X POST -H 'Content-Type: application/json' -d '{"resolution":512,"frames":16,"steps":2}' \
+    "http://127.0.0.1:$port/generate" >/dev/null || log "- daemon: the demo job failed (GPU too small?)"
+  "$VG" stop i2v --json >"$WORK/stop.json" || fail "daemon stop: $(cat "$WORK/stop.json")"
+  [ "$(jq -r '.events[-1].kind' "$WORK/stop.json")" == stopped ] || fail "daemon stop did not verify"
+  log "- daemon stop (real CUDA): $(jq -r '.events[-1].message' "$WORK/stop.json")"
+  "$VG" start i2v >/dev/null || fail "daemon start"
+  "$VG" restart i2v --json >"$WORK/restart.json" || fail "daemon restart"
+  log "- daemon restart (real CUDA): $(jq -r '[.events[] | select(.kind == "stopped" or .kind == "ready") | .message] | join(" / ")' "$WORK/restart.json")"
+  kill -TERM "$daemon"
+  for _ in $(seq 1000); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.01; done
+  log "- daemon exit: $(grep -c 'stopped i2v' "$WORK/daemon.log") verified stop(s) in its log"
+else
+  log "- daemon scenarios skipped: $DEMO not built"
+fi
+
+# 7. vramguard gpus vs nvidia-smi, side by side.
 if command -v hyperfine >/dev/null; then
   hyperfine -N --warmup 3 --runs 30 --export-json "$WORK/h.json" \
     "$VG gpus --json" \
