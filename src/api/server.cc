@@ -15,7 +15,6 @@
 #include <charconv>
 #include <cstdio>
 #include <deque>
-#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -36,6 +35,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
+
+#include "api/access.h"
 
 namespace vg {
 namespace net = boost::asio;
@@ -86,42 +87,6 @@ std::string HeaderSafe(std::string_view s) {
     if (c != '\r' && c != '\n') out.push_back(c);
   }
   return out;
-}
-
-bool ConstantTimeEquals(std::string_view given, std::string_view expected) {
-  unsigned char diff = given.size() == expected.size() ? 0 : 1;
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    unsigned char g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
-    diff |= static_cast<unsigned char>(g ^ static_cast<unsigned char>(expected[i]));
-  }
-  return diff == 0;
-}
-
-bool BearerMatches(std::string_view authorization, std::string_view token) {
-  constexpr std::string_view kScheme = "bearer ";
-  if (authorization.size() < kScheme.size() ||
-      Lower(authorization.substr(0, kScheme.size())) != kScheme) {
-    return false;
-  }
-  std::string_view given = authorization.substr(kScheme.size());
-  while (!given.empty() && given.front() == ' ') given.remove_prefix(1);
-  return ConstantTimeEquals(given, token);
-}
-
-// "localhost", "localhost:7861", "127.0.0.1:7861", "[::1]:7861".
-bool IsLoopbackHost(std::string_view host) {
-  std::string_view name = host;
-  if (name.starts_with('[')) {
-    std::size_t close = name.find(']');
-    if (close == std::string_view::npos) return false;
-    name = name.substr(1, close - 1);
-  } else if (std::size_t colon = name.find(':'); colon != std::string_view::npos) {
-    name = name.substr(0, colon);
-  }
-  if (Lower(name) == "localhost") return true;
-  error_code ec;
-  net::ip::address address = net::ip::make_address(std::string(name), ec);
-  return !ec && address.is_loopback();
 }
 
 // One event: a `data:` line per line of the chunk, then a blank line. SSE ends lines at CR, LF or
@@ -506,60 +471,6 @@ void Accept(const std::shared_ptr<ServerState>& state, const std::shared_ptr<Lis
   });
 }
 
-Result<void> MakeParentDirs(const std::string& path) {
-  std::filesystem::path current;
-  for (const auto& part : std::filesystem::path(path).parent_path()) {
-    current /= part;
-    if (part == current.root_path()) continue;
-    if (::mkdir(current.c_str(), 0700) != 0 && errno != EEXIST) {
-      return std::unexpected(
-          ErrnoError("cannot create the socket directory " + current.string(), errno));
-    }
-  }
-  return {};
-}
-
-// Whether a daemon answers on the socket file at `path`: kRefused if one does.
-Result<void> CheckNoLiveDaemon(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::unexpected(ErrnoError("socket", errno));
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::copy(path.begin(), path.end(), address.sun_path);
-  int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address);
-  int err = errno;
-  ::close(fd);
-  if (rc == 0) {
-    return Fail(ErrorCode::kRefused, "another vramguard daemon is listening on " + path,
-                "stop it first, or give this daemon another socket with VRAMGUARD_SOCKET");
-  }
-  if (err == ECONNREFUSED || err == ENOENT) return {};  // stale: nobody accepts on it
-  return std::unexpected(ErrnoError("cannot probe the existing socket " + path, err));
-}
-
-Result<std::pair<std::string, int>> SplitHostPort(const std::string& host_port) {
-  std::string host;
-  std::string_view port_text;
-  if (host_port.starts_with('[')) {
-    std::size_t close = host_port.find(']');
-    if (close != std::string::npos && close + 1 < host_port.size() && host_port[close + 1] == ':') {
-      host = host_port.substr(1, close - 1);
-      port_text = std::string_view(host_port).substr(close + 2);
-    }
-  } else if (std::size_t colon = host_port.rfind(':'); colon != std::string::npos) {
-    host = host_port.substr(0, colon);
-    port_text = std::string_view(host_port).substr(colon + 1);
-  }
-  int port = -1;
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (host.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || port < 0 ||
-      port > 65535) {
-    return Fail(ErrorCode::kInvalidArgument, "malformed listen address \"" + host_port + "\"",
-                "write HOST:PORT, e.g. 127.0.0.1:7861 or [::1]:7861");
-  }
-  return std::make_pair(host == "localhost" ? std::string("127.0.0.1") : host, port);
-}
-
 }  // namespace
 
 ApiServer::ApiServer(net::io_context& io, const Router& router, ApiServerOptions options)
@@ -584,16 +495,8 @@ Result<void> ApiServer::ListenUnix(const std::string& path) {
             " bytes here)",
         "choose a shorter path with VRAMGUARD_SOCKET");
   }
-  if (Result<void> made = MakeParentDirs(path); !made) return made;
-
+  if (Result<void> ready = PrepareUnixSocketPath(path); !ready) return ready;
   struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) {
-      return Fail(ErrorCode::kRefused, path + " exists and is not a socket",
-                  "remove it, or choose another path with VRAMGUARD_SOCKET");
-    }
-    if (Result<void> free = CheckNoLiveDaemon(path); !free) return free;
-  }
   if (::lstat(temporary.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(temporary.c_str());
 
   auto listener = std::make_shared<Listener>(io_);
@@ -624,12 +527,12 @@ Result<void> ApiServer::ListenUnix(const std::string& path) {
 }
 
 Result<void> ApiServer::ListenTcp(const std::string& host_port) {
-  Result<std::pair<std::string, int>> split = SplitHostPort(host_port);
+  Result<HostPort> split = ParseHostPort(host_port);
   if (!split) return std::unexpected(split.error());
   error_code ec;
-  net::ip::address address = net::ip::make_address(split->first, ec);
+  net::ip::address address = net::ip::make_address(split->host, ec);
   if (ec) {
-    return Fail(ErrorCode::kInvalidArgument, "\"" + split->first + "\" is not an IP address",
+    return Fail(ErrorCode::kInvalidArgument, "\"" + split->host + "\" is not an IP address",
                 "listen on 127.0.0.1, ::1, or an address of this machine");
   }
   if (!address.is_loopback() && state_->options.token.empty()) {
@@ -639,7 +542,7 @@ Result<void> ApiServer::ListenTcp(const std::string& host_port) {
   auto listener = std::make_shared<Listener>(io_);
   listener->tcp = true;
   net::generic::stream_protocol::endpoint endpoint{
-      net::ip::tcp::endpoint(address, static_cast<unsigned short>(split->second))};
+      net::ip::tcp::endpoint(address, static_cast<unsigned short>(split->port))};
   listener->acceptor.open(endpoint.protocol(), ec);
   if (!ec) listener->acceptor.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) listener->acceptor.bind(endpoint, ec);

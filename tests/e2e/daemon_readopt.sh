@@ -29,5 +29,19 @@ expect_eq "$count" 1 "instances after re-adoption"
 kill -KILL "$pid"
 wait_event svc crashed 5
 wait_state svc running 10
-[ "$(service_pid svc)" != "$pid" ] || fail "not restarted"
+pid2=$(service_pid svc)
+[ "$pid2" != "$pid" ] || fail "not restarted"
+
+# --keep-services: the daemon exits on SIGTERM and leaves the service for the next one to adopt.
+stop_daemon
+"$VG_BIN" up --config "$WORK/vramguard.toml" --keep-services >>"$WORK/daemon.log" 2>&1 &
+DAEMON_PID=$!
+for _ in $(seq 500); do "$VG_BIN" status --json >/dev/null 2>&1 && break; sleep 0.02; done
+wait_state svc running
+pid3=$(service_pid svc)
+stop_daemon
+alive "$pid3" || fail "--keep-services stopped the service"
+start_daemon
+wait_state svc running
+expect_eq "$(service_pid svc)" "$pid3" "adopted after --keep-services"
 echo "PASS"

@@ -1,0 +1,131 @@
+#include "api/access.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <filesystem>
+
+namespace vg {
+namespace {
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool ConstantTimeEquals(std::string_view given, std::string_view expected) {
+  unsigned char diff = given.size() == expected.size() ? 0 : 1;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    unsigned char g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
+    diff |= static_cast<unsigned char>(g ^ static_cast<unsigned char>(expected[i]));
+  }
+  return diff == 0;
+}
+
+Result<void> MakeParentDirs(const std::string& path) {
+  std::filesystem::path current;
+  for (const auto& part : std::filesystem::path(path).parent_path()) {
+    current /= part;
+    if (part == current.root_path()) continue;
+    if (::mkdir(current.c_str(), 0700) != 0 && errno != EEXIST) {
+      return std::unexpected(
+          ErrnoError("cannot create the socket directory " + current.string(), errno));
+    }
+  }
+  return {};
+}
+
+// kRefused if a daemon accepts on the socket file at `path`.
+Result<void> CheckNoLiveDaemon(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::unexpected(ErrnoError("socket", errno));
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  path.copy(address.sun_path, sizeof address.sun_path - 1);
+  int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address);
+  int err = errno;
+  ::close(fd);
+  if (rc == 0) {
+    return Fail(ErrorCode::kRefused, "another vramguard daemon is listening on " + path,
+                "stop it first, or give this daemon another socket with VRAMGUARD_SOCKET");
+  }
+  if (err == ECONNREFUSED || err == ENOENT) return {};  // stale: nobody accepts on it
+  return std::unexpected(ErrnoError("cannot probe the existing socket " + path, err));
+}
+
+}  // namespace
+
+Result<HostPort> ParseHostPort(std::string_view host_port) {
+  std::string_view host;
+  std::string_view port_text;
+  if (host_port.starts_with('[')) {
+    std::size_t close = host_port.find(']');
+    if (close != std::string_view::npos && close + 1 < host_port.size() &&
+        host_port[close + 1] == ':') {
+      host = host_port.substr(1, close - 1);
+      port_text = host_port.substr(close + 2);
+    }
+  } else if (std::size_t colon = host_port.rfind(':'); colon != std::string_view::npos) {
+    host = host_port.substr(0, colon);
+    port_text = host_port.substr(colon + 1);
+  }
+  int port = -1;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (host.empty() || port_text.empty() || ec != std::errc() ||
+      end != port_text.data() + port_text.size() || port < 0 || port > 65535) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "malformed listen address \"" + std::string(host_port) + "\"",
+                "write HOST:PORT, e.g. 127.0.0.1:7861 or [::1]:7861");
+  }
+  return HostPort{Lower(host) == "localhost" ? std::string("127.0.0.1") : std::string(host), port};
+}
+
+bool IsLoopbackHost(std::string_view host_header) {
+  std::string_view name = host_header;
+  if (name.starts_with('[')) {
+    std::size_t close = name.find(']');
+    if (close == std::string_view::npos) return false;
+    name = name.substr(1, close - 1);
+  } else if (std::size_t colon = name.find(':'); colon != std::string_view::npos) {
+    name = name.substr(0, colon);
+  }
+  if (Lower(name) == "localhost") return true;
+  std::string text(name);
+  in_addr v4{};
+  if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return ::inet_pton(AF_INET6, text.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+bool BearerMatches(std::string_view authorization, std::string_view token) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (token.empty() || authorization.size() < kScheme.size() ||
+      Lower(authorization.substr(0, kScheme.size())) != kScheme) {
+    return false;
+  }
+  std::string_view given = authorization.substr(kScheme.size());
+  while (!given.empty() && given.front() == ' ') given.remove_prefix(1);
+  return ConstantTimeEquals(given, token);
+}
+
+Result<void> PrepareUnixSocketPath(const std::string& path) {
+  if (Result<void> made = MakeParentDirs(path); !made) return made;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return {};
+  if (!S_ISSOCK(st.st_mode)) {
+    return Fail(ErrorCode::kRefused, path + " exists and is not a socket",
+                "remove it, or choose another path with VRAMGUARD_SOCKET");
+  }
+  return CheckNoLiveDaemon(path);
+}
+
+}  // namespace vg
