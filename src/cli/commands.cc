@@ -153,6 +153,9 @@ Result<int> RunReap(const ReapOptionsCli& o) {
   Caller caller{getpid(), geteuid(), AncestorsOf(getpid(), obs->table)};
   auto plan = PlanReap(obs->view, obs->table, request, caller);
   if (!plan) return std::unexpected(plan.error());
+  for (ReapTarget& t : plan->targets) {  // descendants were planned from the cheap table
+    if (auto p = m.procs.Get(t.pid); p && p->start_time == t.start_time) t.command = p->CommandLine();
+  }
 
   const std::string mode = request.mode == ReapMode::kGhosts    ? "ghosts"
                            : request.mode == ReapMode::kOrphans ? "orphans"

@@ -16,7 +16,8 @@ Result<Observation> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error
   Observation obs;
   // Processes first, then holders, then the driver: a process that starts in between shows up
   // in NVML without /proc details (harmless), never the other way round as a false ghost.
-  auto table = procs.List(Detail::kBasic);
+  // The whole table cheaply (stat only); full details only for the processes the view names.
+  auto table = procs.List(Detail::kTree);
   if (!table) return std::unexpected(table.error());
   obs.table = std::move(*table);
   auto holders = procs.ScanDeviceHolders();
@@ -56,6 +57,12 @@ Result<Observation> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error
   in.self = self;
   if (auto me = procs.Get(self)) in.nested_pid_namespace = me->nspid.size() > 1;
   obs.view = BuildVramView(in);
+  for (auto& [pid, info] : obs.view.processes) {
+    if (auto full = procs.Get(pid)) info = std::move(*full);
+  }
+  for (ProcessInfo& p : obs.table) {
+    if (const ProcessInfo* full = obs.view.Find(p.pid)) p = *full;
+  }
   if (obs.driver_error) {
     obs.view.warnings.insert(obs.view.warnings.begin(), obs.driver_error->message);
   }

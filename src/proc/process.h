@@ -53,9 +53,11 @@ struct HolderScan {
   int unreadable = 0;                 // processes whose fds could not be read (permission)
 };
 
-// How much List reads per process. kBasic: stat, status and cmdline (enough for trees, owners
-// and command lines; cwd and instance_tag stay nullopt). kFull: also cwd and the environment.
-enum class Detail { kBasic, kFull };
+// How much List reads per process. kTree: stat only, the owner from /proc/<pid> itself (the
+// effective uid); argv and nspid stay empty — the cheapest whole-table read, for trees and
+// orphan checks. kBasic: stat, status and cmdline (owners and command lines; cwd and
+// instance_tag stay nullopt). kFull: also cwd and the environment.
+enum class Detail { kTree, kBasic, kFull };
 
 class ProcessSource {
  public:

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
@@ -181,6 +182,14 @@ int ReadProcess(int proc_fd, pid_t pid, Detail detail, ReadBuffer* buf, UserName
   info->state = stat->state;
   info->start_time = stat->start_time;
   info->comm = std::move(stat->comm);
+
+  if (detail == Detail::kTree) {
+    struct stat st {};
+    if (::fstatat(dir.get(), "", &st, AT_EMPTY_PATH) != 0) return errno;
+    info->uid = st.st_uid;
+    info->user = users->For(info->uid);
+    return 0;
+  }
 
   if (const int err = buf->Read(dir.get(), "status", true)) return err;
   std::optional<procfs::StatusFields> status = procfs::ParseStatus(buf->view());

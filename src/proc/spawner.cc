@@ -59,7 +59,7 @@ struct CloneArgs {
   std::uint64_t cgroup = 0;
 };
 
-// The step of the child's set-up that failed, sent back with errno.
+// The step of the child's set-up that failed, sent back with errno; indexes kSteps.
 enum class Step : int {
   kCgroup,
   kSetsid,
@@ -70,54 +70,34 @@ enum class Step : int {
   kSetgroups,
   kSetgid,
   kSetuid,
-  kCloseFds,
   kExec,
 };
 
-const char* StepName(Step step) {
-  switch (step) {
-    case Step::kCgroup:
-      return "cgroup";
-    case Step::kSetsid:
-      return "setsid";
-    case Step::kStdin:
-      return "stdin";
-    case Step::kStdout:
-      return "stdout";
-    case Step::kStderr:
-      return "stderr";
-    case Step::kChdir:
-      return "chdir";
-    case Step::kSetgroups:
-      return "setgroups";
-    case Step::kSetgid:
-      return "setgid";
-    case Step::kSetuid:
-      return "setuid";
-    case Step::kCloseFds:
-      return "close fds";
-    case Step::kExec:
-      return "exec";
-  }
-  return "?";
-}
+struct StepText {
+  const char* name;  // shown in parentheses after the error
+  const char* hint;
+};
 
-const char* StepHint(Step step) {
-  switch (step) {
-    case Step::kExec:
-      return "check the service's command: the program must exist and be executable "
-             "(a name without '/' is searched in PATH)";
-    case Step::kChdir:
-      return "check the service's cwd: it must be an existing directory the user can enter";
-    case Step::kSetgroups:
-    case Step::kSetgid:
-    case Step::kSetuid:
-      return "check the service's user and group";
-    case Step::kCgroup:
-      return "the cgroup could not be joined; the daemon can run services without cgroups";
-    default:
-      return "";
-  }
+constexpr const char* kUserHint = "check the service's user and group";
+constexpr StepText kSteps[] = {
+    {"cgroup", "the cgroup could not be joined; the daemon can run services without cgroups"},
+    {"setsid", ""},
+    {"stdin", ""},
+    {"stdout", ""},
+    {"stderr", ""},
+    {"chdir", "check the service's cwd: it must be an existing directory the user can enter"},
+    {"setgroups", kUserHint},
+    {"setgid", kUserHint},
+    {"setuid", kUserHint},
+    {"exec",
+     "check the service's command: the program must exist and be executable (a name without "
+     "'/' is searched in PATH)"},
+};
+
+const StepText& TextOf(Step step) {
+  static constexpr StepText kUnknown{"?", ""};
+  const auto i = static_cast<std::size_t>(step);
+  return i < std::size(kSteps) ? kSteps[i] : kUnknown;
 }
 
 struct ChildFailure {
@@ -512,7 +492,7 @@ Result<SpawnedProcess> PosixSpawner::Spawn(const SpawnSpec& spec) {
     cgroup_dir = Fd(::open(spec.cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (cgroup_dir.get() < 0) {
       Error e = ErrnoError("cannot start " + who + ": cgroup " + spec.cgroup, errno);
-      e.hint = StepHint(Step::kCgroup);
+      e.hint = TextOf(Step::kCgroup).hint;
       return std::unexpected(e);
     }
   }
@@ -549,7 +529,7 @@ Result<SpawnedProcess> PosixSpawner::Spawn(const SpawnSpec& spec) {
         cgroup_procs = Fd(::openat(cgroup_dir.get(), "cgroup.procs", O_WRONLY | O_CLOEXEC));
         if (cgroup_procs.get() < 0) {
           Error e = ErrnoError("cannot start " + who + ": " + spec.cgroup + "/cgroup.procs", errno);
-          e.hint = StepHint(Step::kCgroup);
+          e.hint = TextOf(Step::kCgroup).hint;
           return std::unexpected(e);
         }
         plan.cgroup_procs = cgroup_procs.get();
@@ -572,8 +552,8 @@ Result<SpawnedProcess> PosixSpawner::Spawn(const SpawnSpec& spec) {
     ReapBlocking(pid);
     const Step step = static_cast<Step>(failure->step);
     Error e = ErrnoError("cannot start " + who, failure->err);
-    e.message += std::string(" (") + StepName(step) + ")";
-    e.hint = StepHint(step);
+    e.message += std::string(" (") + TextOf(step).name + ")";
+    e.hint = TextOf(step).hint;
     return std::unexpected(e);
   }
 

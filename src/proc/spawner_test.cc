@@ -227,6 +227,26 @@ TEST_P(SpawnTest, StdinIsDevNullAndOnlyStdioInherited) {
   EXPECT_NE(fs::read_symlink(proc + "/fd/1"), fs::read_symlink(proc + "/fd/2"));
 }
 
+TEST_P(SpawnTest, OutputPathReceivesBothStreamsWithoutPipes) {
+  TempDir dir;
+  const std::string path = (dir.path() / "svc.log").string();
+  std::ofstream(path) << "earlier run\n";
+  SpawnSpec spec = Sh("echo out; echo err >&2");
+  spec.output_path = path;
+  auto child = Start(spec);
+  ASSERT_TRUE(child);
+  EXPECT_EQ(child->proc().stdout_fd, -1);
+  EXPECT_EQ(child->proc().stderr_fd, -1);
+  EXPECT_TRUE(WIFEXITED(child->Wait()));
+  EXPECT_EQ(ReadText(path), "earlier run\nout\nerr\n");  // appended, both streams
+
+  spec.output_path = (dir.path() / "missing" / "svc.log").string();
+  auto r = Spawn(spec);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(NoChildrenLeft());
+}
+
 TEST_P(SpawnTest, CwdHonoured) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
