@@ -154,7 +154,8 @@ Result<int> RunReap(const ReapOptionsCli& o) {
   auto plan = PlanReap(obs->view, obs->table, request, caller);
   if (!plan) return std::unexpected(plan.error());
   for (ReapTarget& t : plan->targets) {  // descendants were planned from the cheap table
-    if (auto p = m.procs.Get(t.pid); p && p->start_time == t.start_time) t.command = p->CommandLine();
+    if (auto p = m.procs.Get(t.pid); p && p->start_time == t.start_time)
+      t.command = p->CommandLine();
   }
 
   const std::string mode = request.mode == ReapMode::kGhosts    ? "ghosts"
@@ -215,7 +216,8 @@ Result<int> RunReap(const ReapOptionsCli& o) {
                   "see `vramguard ps`; a process in D state exits when its I/O completes");
     }
     std::fprintf(stderr, "vramguard: memory did not come back in time;%s%s\n",
-                 holders.empty() ? " " : " still held:", holders.empty() ? "see `vramguard ps`" : holders.c_str());
+                 holders.empty() ? " " : " still held:",
+                 holders.empty() ? "see `vramguard ps`" : holders.c_str());
     return kExitMemoryNotBack;
   }
   return 0;

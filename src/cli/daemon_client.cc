@@ -27,7 +27,8 @@ ApiClient Client() { return ApiClient::ForUnixSocket(ResolveSocketPath()); }
 Result<json> Call(std::string_view method, const std::string& target) {
   auto r = Client().Request(method, target);
   if (!r) return std::unexpected(r.error());
-  if (r->status < 200 || r->status >= 300) return std::unexpected(ErrorFromResponse(r->status, r->json));
+  if (r->status < 200 || r->status >= 300)
+    return std::unexpected(ErrorFromResponse(r->status, r->json));
   return r->json;
 }
 
@@ -100,7 +101,8 @@ Result<int> RunStatus(const std::string& service, const ClientOptions& o) {
     if (!j.value("detail", "").empty()) std::cout << "  " << j.value("detail", "") << "\n";
     if (j["pid"].is_number()) {
       std::cout << fmt::format("  pid {}  instance {}  up {}  VRAM {}\n", j["pid"].get<int>(),
-                               j.value("instance", ""), Uptime(j["uptime_s"]), Vram(j["vram_bytes"]));
+                               j.value("instance", ""), Uptime(j["uptime_s"]),
+                               Vram(j["vram_bytes"]));
     }
     if (!j.value("url", "").empty()) std::cout << "  url " << j.value("url", "") << "\n";
     if (j.contains("log_file")) std::cout << "  log " << j["log_file"].get<std::string>() << "\n";
@@ -118,12 +120,15 @@ Result<int> RunStatus(const std::string& service, const ClientOptions& o) {
     return 0;
   }
   std::cout << "daemon pid " << (*s)["daemon"].value("pid", 0) << ", up "
-            << Uptime((*s)["daemon"]["uptime_s"]) << ", " << (*s)["daemon"].value("summary", "") << "\n";
-  std::vector<std::vector<std::string>> rows = {{"SERVICE", "STATE", "PID", "VRAM", "UPTIME", "RESTARTS", "DETAIL"}};
+            << Uptime((*s)["daemon"]["uptime_s"]) << ", " << (*s)["daemon"].value("summary", "")
+            << "\n";
+  std::vector<std::vector<std::string>> rows = {
+      {"SERVICE", "STATE", "PID", "VRAM", "UPTIME", "RESTARTS", "DETAIL"}};
   for (const json& j : (*s)["services"]) {
     rows.push_back({j.value("name", ""), j.value("state", ""),
-                    j["pid"].is_number() ? std::to_string(j["pid"].get<int>()) : "-", Vram(j["vram_bytes"]),
-                    Uptime(j["uptime_s"]), std::to_string(j.value("restarts", 0)), j.value("detail", "")});
+                    j["pid"].is_number() ? std::to_string(j["pid"].get<int>()) : "-",
+                    Vram(j["vram_bytes"]), Uptime(j["uptime_s"]),
+                    std::to_string(j.value("restarts", 0)), j.value("detail", "")});
   }
   std::vector<std::size_t> w(rows[0].size(), 0);
   for (auto& r : rows) {
@@ -154,35 +159,40 @@ Result<int> RunServiceOp(const std::string& op, const std::string& service, bool
   bool ok = false, done = false;
   std::string last_message;
   const auto deadline = std::chrono::steady_clock::now() + *limit;
-  auto r = Client().Stream("/v1/events?follow=1&service=" + UrlEncode(service) +
-                               "&after_id=" + std::to_string(after),
-                           [&](std::string_view line) {
-                             json e = json::parse(line, nullptr, false);
-                             if (e.is_discarded()) return true;
-                             seen.push_back(e);
-                             last_message = e.value("message", "");
-                             if (!o.json) std::cout << last_message << "\n" << std::flush;
-                             // "stopped" is only a step of a restart.
-                             std::string kind = e.value("kind", "");
-                             if (Terminal(op, kind, &ok) && !(op == "restart" && kind == "stopped")) {
-                               done = true;
-                               return false;
-                             }
-                             return std::chrono::steady_clock::now() < deadline;
-                           });
+  auto r = Client().Stream(
+      "/v1/events?follow=1&service=" + UrlEncode(service) + "&after_id=" + std::to_string(after),
+      [&](std::string_view line) {
+        json e = json::parse(line, nullptr, false);
+        if (e.is_discarded()) return true;
+        seen.push_back(e);
+        last_message = e.value("message", "");
+        if (!o.json) std::cout << last_message << "\n" << std::flush;
+        // "stopped" is only a step of a restart.
+        std::string kind = e.value("kind", "");
+        if (Terminal(op, kind, &ok) && !(op == "restart" && kind == "stopped")) {
+          done = true;
+          return false;
+        }
+        return std::chrono::steady_clock::now() < deadline;
+      });
   if (!r && !done) return std::unexpected(r.error());
-  if (o.json) std::cout << json{{"service", service}, {"operation", op}, {"ok", ok}, {"events", seen}}.dump(2) << "\n";
+  if (o.json)
+    std::cout << json{{"service", service}, {"operation", op}, {"ok", ok}, {"events", seen}}.dump(2)
+              << "\n";
   if (!done) {
     return Fail(ErrorCode::kTimeout, op + " " + service + " did not finish within " + timeout,
-                "it goes on in the daemon; follow it with `vramguard events --follow --service " + service + "`");
+                "it goes on in the daemon; follow it with `vramguard events --follow --service " +
+                    service + "`");
   }
-  if (!ok) return Fail(ErrorCode::kRefused, op + " " + service + " failed: " + last_message,
-                       "see `vramguard status " + service + "` and `vramguard logs " + service + "`");
+  if (!ok)
+    return Fail(ErrorCode::kRefused, op + " " + service + " failed: " + last_message,
+                "see `vramguard status " + service + "` and `vramguard logs " + service + "`");
   return 0;
 }
 
 Result<int> RunLogs(const std::string& service, bool follow, int lines, const ClientOptions& o) {
-  std::string target = "/v1/services/" + UrlEncode(service) + "/logs?lines=" + std::to_string(lines);
+  std::string target =
+      "/v1/services/" + UrlEncode(service) + "/logs?lines=" + std::to_string(lines);
   if (!follow) {
     auto r = Call("GET", target);
     if (!r) return std::unexpected(r.error());
@@ -195,7 +205,8 @@ Result<int> RunLogs(const std::string& service, bool follow, int lines, const Cl
   }
   auto r = Client().Stream(target + "&follow=1", [&](std::string_view line) {
     if (o.json) {
-      std::cout << json{{"service", service}, {"line", std::string(line)}}.dump() << "\n" << std::flush;
+      std::cout << json{{"service", service}, {"line", std::string(line)}}.dump() << "\n"
+                << std::flush;
     } else {
       std::cout << line << "\n" << std::flush;
     }
@@ -214,8 +225,10 @@ Result<int> RunEvents(bool follow, const std::string& service, const std::string
     if (o.json && follow) {
       std::cout << e.dump() << "\n" << std::flush;
     } else if (!o.json) {
-      std::cout << e.value("time", "") << "  " << (e.value("service", "").empty() ? "daemon" : e.value("service", ""))
-                << "  " << e.value("kind", "") << "  " << e.value("message", "") << "\n" << std::flush;
+      std::cout << e.value("time", "") << "  "
+                << (e.value("service", "").empty() ? "daemon" : e.value("service", "")) << "  "
+                << e.value("kind", "") << "  " << e.value("message", "") << "\n"
+                << std::flush;
     }
   };
   if (!follow) {

@@ -41,12 +41,14 @@ int main(int argc, char** argv) {
 
   // The subcommand table (docs/cli.md). Each entry: its flags, and what runs.
   vg::GpusOptions gpus;
-  auto* c_gpus = app.add_subcommand("gpus", "Every GPU: memory total/used/free/reserved, utilisation");
+  auto* c_gpus =
+      app.add_subcommand("gpus", "Every GPU: memory total/used/free/reserved, utilisation");
   c_gpus->add_flag("--json", gpus.json, "One JSON document on stdout");
   c_gpus->callback([&] { run = [&] { return vg::RunGpus(gpus); }; });
 
   vg::PsOptions ps;
-  auto* c_ps = app.add_subcommand("ps", "Every process holding VRAM, ghosts and their holders included");
+  auto* c_ps =
+      app.add_subcommand("ps", "Every process holding VRAM, ghosts and their holders included");
   c_ps->add_flag("--json", ps.json, "One JSON document on stdout");
   c_ps->add_flag("--all", ps.all, "Also show monitors: device files open, no memory");
   c_ps->callback([&] { run = [&] { return vg::RunPs(ps); }; });
@@ -54,27 +56,34 @@ int main(int argc, char** argv) {
   vg::ReapOptionsCli reap;
   auto* c_reap = app.add_subcommand(
       "reap", "Kill exactly the processes that hold VRAM and verify the memory came back");
-  c_reap->add_option("--pid", reap.pids, "These processes (and their descendants)")->expected(1, -1);
+  c_reap->add_option("--pid", reap.pids, "These processes (and their descendants)")
+      ->expected(1, -1);
   c_reap->add_flag("--ghosts", reap.ghosts, "The live holders of exited processes' memory");
   c_reap->add_flag("--orphans", reap.orphans, "Orphaned processes that hold VRAM");
-  c_reap->add_option("--service", reap.service, "A supervised service's processes (needs the daemon)");
+  c_reap->add_option("--service", reap.service,
+                     "A supervised service's processes (needs the daemon)");
   c_reap->add_flag("--dry-run", reap.dry_run, "Show the plan; signal nothing");
-  c_reap->add_option("--grace", reap.grace, "Wait this long after SIGTERM before SIGKILL (default 10s)");
+  c_reap->add_option("--grace", reap.grace,
+                     "Wait this long after SIGTERM before SIGKILL (default 10s)");
   c_reap->add_option("--timeout", reap.timeout,
                      "Wait this long for the driver to give memory back (default 10s)");
-  c_reap->add_flag("--yes,-y", reap.yes, "Do not ask for confirmation (required without a terminal)");
+  c_reap->add_flag("--yes,-y", reap.yes,
+                   "Do not ask for confirmation (required without a terminal)");
   c_reap->add_flag("--json", reap.json, "One JSON document on stdout");
   c_reap->callback([&] { run = [&] { return vg::RunReap(reap); }; });
 
   vg::UpOptions up;
   auto* c_up = app.add_subcommand("up", "Run the supervisor daemon in the foreground");
-  c_up->add_option("--config,-c", up.config, "Config file (default: $VRAMGUARD_CONFIG or the per-user path)");
-  c_up->add_flag("--keep-services", up.keep_services, "On exit, leave services running (daemon upgrade)");
+  c_up->add_option("--config,-c", up.config,
+                   "Config file (default: $VRAMGUARD_CONFIG or the per-user path)");
+  c_up->add_flag("--keep-services", up.keep_services,
+                 "On exit, leave services running (daemon upgrade)");
   c_up->callback([&] { run = [&] { return vg::RunUp(up); }; });
 
   std::string check_file;
   bool check_json = false;
-  auto* c_check = app.add_subcommand("check-config", "Validate a config file; errors as file:line:col");
+  auto* c_check =
+      app.add_subcommand("check-config", "Validate a config file; errors as file:line:col");
   c_check->add_option("file", check_file, "The config file")->required();
   c_check->add_flag("--json", check_json, "One JSON document on stdout");
   c_check->callback([&] { run = [&] { return vg::RunCheckConfig(check_file, check_json); }; });
@@ -89,9 +98,10 @@ int main(int argc, char** argv) {
   bool no_wait = false;
   std::string op_timeout = "15m";
   for (const char* op : {"start", "stop", "restart"}) {
-    auto* c = app.add_subcommand(op, std::string(op) == "start"     ? "Start a service (sweep, port, VRAM, spawn, ready)"
-                                     : std::string(op) == "stop" ? "Stop a service and verify its VRAM came back"
-                                                                 : "Stop then start a service (never exec)");
+    auto* c = app.add_subcommand(
+        op, std::string(op) == "start"  ? "Start a service (sweep, port, VRAM, spawn, ready)"
+            : std::string(op) == "stop" ? "Stop a service and verify its VRAM came back"
+                                        : "Stop then start a service (never exec)");
     c->add_option("service", service, "The service")->required();
     c->add_flag("--json", client.json, "One JSON document on stdout");
     c->add_flag("--no-wait", no_wait, "Return once the daemon accepted the request");
@@ -119,7 +129,8 @@ int main(int argc, char** argv) {
   c_events->add_option("--kind", kind, "Only this kind (crashed, stopped, waiting-for-vram, …)");
   c_events->add_option("-n,--limit", limit, "How many recent events (default 100)");
   c_events->add_flag("--json", client.json, "JSON output");
-  c_events->callback([&] { run = [&] { return vg::RunEvents(follow, service, kind, limit, client); }; });
+  c_events->callback(
+      [&] { run = [&] { return vg::RunEvents(follow, service, kind, limit, client); }; });
 
   auto* c_reload = app.add_subcommand("reload", "Re-read the daemon's config file (like SIGHUP)");
   c_reload->add_flag("--json", client.json, "One JSON document on stdout");

@@ -1,7 +1,7 @@
 #include "cli/render.h"
 
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 
 namespace vg {
 namespace {
@@ -56,9 +56,7 @@ std::string HolderPhrase(const VramView& v, const GpuView& g, pid_t holder) {
   return s;
 }
 
-bool Shown(const VramEntry& e, bool all) {
-  return all || (e.role != Role::kMonitor);
-}
+bool Shown(const VramEntry& e, bool all) { return all || (e.role != Role::kMonitor); }
 
 }  // namespace
 
@@ -143,8 +141,8 @@ std::string RenderPs(const VramView& v, bool all, unsigned width) {
           break;
         }
         case Role::kHolder:
-          cmd = CommandOf(v, e.pid) +
-                (e.holds_for ? "  [holds " + Pid(*e.holds_for) + "'s memory]" : "  [unlisted context]");
+          cmd = CommandOf(v, e.pid) + (e.holds_for ? "  [holds " + Pid(*e.holds_for) + "'s memory]"
+                                                   : "  [unlisted context]");
           break;
         case Role::kPossible:
           cmd = CommandOf(v, e.pid) + "  [device open, not mapped: may hold " +
@@ -166,8 +164,9 @@ std::string RenderPs(const VramView& v, bool all, unsigned width) {
   }
   if (v.gpus.empty()) out += "no GPUs found\n";
   if (ghosts > 0) {
-    out += fmt::format("\n{} exited process{} still hold{} {}: reclaim with `vramguard reap --ghosts`\n",
-                       ghosts, ghosts == 1 ? "" : "es", ghosts == 1 ? "s" : "", FormatBytes(ghost_bytes));
+    out += fmt::format(
+        "\n{} exited process{} still hold{} {}: reclaim with `vramguard reap --ghosts`\n", ghosts,
+        ghosts == 1 ? "" : "es", ghosts == 1 ? "s" : "", FormatBytes(ghost_bytes));
   }
   if (hidden_monitors > 0 && !all) {
     out += fmt::format("({} monitor{} without VRAM hidden; --all shows them)\n", hidden_monitors,
@@ -197,10 +196,14 @@ json PsJson(const VramView& v, bool all) {
       if (e.is_self) j["self"] = true;
       procs.push_back(std::move(j));
     }
-    json gj = {{"index", g.gpu.index},   {"name", g.gpu.name},
-               {"uuid", g.gpu.uuid},     {"minor", g.minor},
-               {"total_bytes", g.gpu.total.count()}, {"used_bytes", g.gpu.used.count()},
-               {"free_bytes", g.gpu.free.count()},   {"processes", procs}};
+    json gj = {{"index", g.gpu.index},
+               {"name", g.gpu.name},
+               {"uuid", g.gpu.uuid},
+               {"minor", g.minor},
+               {"total_bytes", g.gpu.total.count()},
+               {"used_bytes", g.gpu.used.count()},
+               {"free_bytes", g.gpu.free.count()},
+               {"processes", procs}};
     if (g.gpu.problem) gj["problem"] = *g.gpu.problem;
     gpus.push_back(std::move(gj));
   }
@@ -218,7 +221,8 @@ std::string RenderReapPlan(const ReapPlan& plan, const std::string& what) {
     out += fmt::format("reap {}: {} process{}, expecting {} back\n", what, plan.targets.size(),
                        plan.targets.size() == 1 ? "" : "es", FormatBytes(plan.ExpectedBytes()));
     std::vector<std::vector<std::string>> rows = {{"PID", "USER", "WHY", "COMMAND"}};
-    for (const ReapTarget& t : plan.targets) rows.push_back({Pid(t.pid), t.user, t.reason, t.command});
+    for (const ReapTarget& t : plan.targets)
+      rows.push_back({Pid(t.pid), t.user, t.reason, t.command});
     out += Table(rows, 0, "  ");
   }
   for (const std::string& n : plan.notes) out += "note: " + n + "\n";
@@ -247,7 +251,8 @@ std::string RenderReapOutcome(const ReapOutcome& o) {
                          FormatSeconds(g.back_after), list(g.still_listed));
     }
     if (g.free_before && g.free_after) {
-      out += fmt::format(" (free {} → {})", FormatBytes(*g.free_before), FormatBytes(*g.free_after));
+      out +=
+          fmt::format(" (free {} → {})", FormatBytes(*g.free_before), FormatBytes(*g.free_after));
     }
     out += "\n";
   }
@@ -257,12 +262,16 @@ std::string RenderReapOutcome(const ReapOutcome& o) {
 json ReapJson(const std::string& mode, bool dry_run, const ReapPlan& plan, const ReapOutcome* o) {
   json targets = json::array();
   for (const ReapTarget& t : plan.targets) {
-    targets.push_back({{"pid", t.pid}, {"user", t.user}, {"uid", t.uid}, {"command", t.command},
+    targets.push_back({{"pid", t.pid},
+                       {"user", t.user},
+                       {"uid", t.uid},
+                       {"command", t.command},
                        {"reason", t.reason}});
   }
   json releases = json::array();
   for (const ExpectedRelease& r : plan.releases) {
-    releases.push_back({{"gpu", r.gpu}, {"listed_pid", r.listed_pid}, {"bytes", OptBytes(r.bytes)}});
+    releases.push_back(
+        {{"gpu", r.gpu}, {"listed_pid", r.listed_pid}, {"bytes", OptBytes(r.bytes)}});
   }
   json j = {{"mode", mode},
             {"dry_run", dry_run},
@@ -282,10 +291,14 @@ json ReapJson(const std::string& mode, bool dry_run, const ReapPlan& plan, const
                       {"free_after_bytes", OptBytes(g.free_after)},
                       {"still_listed", g.still_listed}});
     }
-    j["result"] = {{"terminated", o->terminated}, {"killed", o->killed},
-                   {"gone", o->gone},             {"survivors", o->survivors},
-                   {"problems", o->problems},     {"exit_s", ToSeconds(o->exit_time)},
-                   {"gpus", gpus},                {"freed_bytes", o->Freed().count()},
+    j["result"] = {{"terminated", o->terminated},
+                   {"killed", o->killed},
+                   {"gone", o->gone},
+                   {"survivors", o->survivors},
+                   {"problems", o->problems},
+                   {"exit_s", ToSeconds(o->exit_time)},
+                   {"gpus", gpus},
+                   {"freed_bytes", o->Freed().count()},
                    {"verified", o->verified}};
   }
   return j;

@@ -83,8 +83,8 @@ class Planner {
                  " on GPU " + std::to_string(gpu->gpu.index);
           break;
         case Role::kHolder:
-          part = entry->holds_for ? "holds the memory of " + Pid(*entry->holds_for) +
-                                        " on GPU " + std::to_string(gpu->gpu.index)
+          part = entry->holds_for ? "holds the memory of " + Pid(*entry->holds_for) + " on GPU " +
+                                        std::to_string(gpu->gpu.index)
                                   : "holds a context on GPU " + std::to_string(gpu->gpu.index);
           break;
         default:
@@ -114,9 +114,10 @@ class Planner {
                     "run as root (sudo vramguard reap …) to reap other users' processes");
       }
       if (!HoldsDeviceFiles(pid)) {
-        return Fail(ErrorCode::kRefused,
-                    "PID " + Pid(pid) + " (" + p->comm + ") holds no VRAM; refusing to reap it",
-                    "vramguard only reaps processes that have a GPU device open; see `vramguard ps`");
+        return Fail(
+            ErrorCode::kRefused,
+            "PID " + Pid(pid) + " (" + p->comm + ") holds no VRAM; refusing to reap it",
+            "vramguard only reaps processes that have a GPU device open; see `vramguard ps`");
       }
       AddTarget(*p, DescribeHolding(pid));
     }
@@ -137,11 +138,13 @@ class Planner {
                                 ": no process maps the device; see possible holders in `vramguard "
                                 "ps`, reap one by --pid");
         }
-        for (pid_t h : e.holders) AddIfAllowed(h, "holds the memory of exited " + Pid(e.pid) +
-                                                      " on GPU " + std::to_string(g.gpu.index));
+        for (pid_t h : e.holders)
+          AddIfAllowed(h, "holds the memory of exited " + Pid(e.pid) + " on GPU " +
+                              std::to_string(g.gpu.index));
       }
     }
-    if (plan_.targets.empty() && plan_.notes.empty()) plan_.notes.push_back("no ghosts: nothing to reap");
+    if (plan_.targets.empty() && plan_.notes.empty())
+      plan_.notes.push_back("no ghosts: nothing to reap");
     return {};
   }
 
@@ -168,8 +171,8 @@ class Planner {
       return;
     }
     if (!MaySignal(*p)) {
-      plan_.notes.push_back("skipped PID " + Pid(pid) + " (" + p->comm + "): belongs to " + p->user +
-                            "; run as root to reap it");
+      plan_.notes.push_back("skipped PID " + Pid(pid) + " (" + p->comm + "): belongs to " +
+                            p->user + "; run as root to reap it");
       return;
     }
     AddTarget(*p, std::move(reason));
@@ -211,7 +214,8 @@ class Planner {
         for (const VramEntry& h : g.entries) {
           if (h.role == Role::kHolder && h.holds_for == e.pid) keepers.push_back(h.pid);
         }
-        if (e.role == Role::kGhost) keepers.insert(keepers.end(), e.holders.begin(), e.holders.end());
+        if (e.role == Role::kGhost)
+          keepers.insert(keepers.end(), e.holders.begin(), e.holders.end());
         bool any = false;
         bool all = !keepers.empty();
         for (pid_t k : keepers) {

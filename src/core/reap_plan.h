@@ -25,7 +25,7 @@ struct ReapRequest {
 
 struct Caller {
   pid_t pid = 0;
-  uid_t uid = 0;  // effective uid; 0 = root, may signal anyone
+  uid_t uid = 0;                 // effective uid; 0 = root, may signal anyone
   std::vector<pid_t> ancestors;  // parent, grandparent, … (never signalled)
 };
 
@@ -41,8 +41,8 @@ struct ReapTarget {
 // An NVML entry the reap must make disappear: the memory the targets account for.
 struct ExpectedRelease {
   unsigned gpu = 0;
-  pid_t listed_pid = 0;         // the pid NVML lists (may be a ghost's)
-  std::optional<Bytes> bytes;   // NVML's figure; nullopt when the driver did not say
+  pid_t listed_pid = 0;        // the pid NVML lists (may be a ghost's)
+  std::optional<Bytes> bytes;  // NVML's figure; nullopt when the driver did not say
 };
 
 struct ReapPlan {

@@ -23,18 +23,24 @@ struct World {
 // caller (900, vramguard) under a shell (800).
 World MakeWorld() {
   World w;
-  w.in.snapshot.gpus.push_back(MakeGpu(0, Bytes::GiB(24),
-                                       {{100, Bytes::GiB(8)}, {526, Bytes::GiB(10)},
-                                        {600, Bytes::GiB(1)}, {700, Bytes::GiB(2)}}));
+  w.in.snapshot.gpus.push_back(MakeGpu(
+      0, Bytes::GiB(24),
+      {{100, Bytes::GiB(8)}, {526, Bytes::GiB(10)}, {600, Bytes::GiB(1)}, {700, Bytes::GiB(2)}}));
   ProcessInfo holder = MakeProcess(547, 1, "python3");
   holder.sid = 526;
   ProcessInfo orphan = MakeProcess(600, 1, "python");
   orphan.sid = 590;
-  w.in.processes = {MakeProcess(1, 0, "systemd", 0), MakeProcess(50, 1, "bash"),
-                    MakeProcess(100, 50, "python"), MakeProcess(101, 100, "python"),
-                    holder, MakeProcess(548, 547, "sh"), orphan,
-                    MakeProcess(700, 50, "python", 1001), MakeProcess(777, 1, "nvidia-smi"),
-                    MakeProcess(800, 1, "bash"), MakeProcess(900, 800, "vramguard"),
+  w.in.processes = {MakeProcess(1, 0, "systemd", 0),
+                    MakeProcess(50, 1, "bash"),
+                    MakeProcess(100, 50, "python"),
+                    MakeProcess(101, 100, "python"),
+                    holder,
+                    MakeProcess(548, 547, "sh"),
+                    orphan,
+                    MakeProcess(700, 50, "python", 1001),
+                    MakeProcess(777, 1, "nvidia-smi"),
+                    MakeProcess(800, 1, "bash"),
+                    MakeProcess(900, 800, "vramguard"),
                     MakeProcess(950, 50, "vim")};
   w.in.holders.holders = {{100, {0}, {0}, true}, {101, {0}, {0}, true}, {547, {0}, {0}, true},
                           {600, {0}, {0}, true}, {700, {0}, {0}, true}, {777, {0}, {}, true},

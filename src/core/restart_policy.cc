@@ -34,8 +34,8 @@ RestartDecision DecideRestart(RestartState* state, const RestartPolicy& policy,
     d.reason = "stopped on request";
     return d;
   }
-  const bool wanted = policy.mode == RestartMode::kAlways ||
-                      (policy.mode == RestartMode::kOnFailure && !end.clean);
+  const bool wanted =
+      policy.mode == RestartMode::kAlways || (policy.mode == RestartMode::kOnFailure && !end.clean);
   if (!wanted) {
     d.reason = policy.mode == RestartMode::kNo ? "restart = \"no\"" : "exited cleanly";
     return d;

@@ -28,21 +28,21 @@ struct RestartPolicy {
 
 // How an instance ended.
 struct InstanceEnd {
-  bool requested = false;   // stopped by an operator or by the daemon: never restarted
-  bool clean = false;       // exit status 0
-  Millis ran{0};            // from spawn to exit
+  bool requested = false;  // stopped by an operator or by the daemon: never restarted
+  bool clean = false;      // exit status 0
+  Millis ran{0};           // from spawn to exit
 };
 
 // What the policy remembers between instances of one service.
 struct RestartState {
-  int failure_streak = 0;          // consecutive unclean ends that did not run reset_after
-  std::deque<SteadyTime> starts;   // start times inside the current limit window
+  int failure_streak = 0;         // consecutive unclean ends that did not run reset_after
+  std::deque<SteadyTime> starts;  // start times inside the current limit window
 };
 
 struct RestartDecision {
   enum class Action { kNone, kRestart, kGiveUp } action = Action::kNone;
-  Millis delay{0};      // kRestart: wait this long first
-  std::string reason;   // one line for the event log
+  Millis delay{0};     // kRestart: wait this long first
+  std::string reason;  // one line for the event log
 };
 
 // Records a start at `now` (call on every spawn).

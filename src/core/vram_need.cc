@@ -74,9 +74,8 @@ std::map<unsigned, Bytes> MembersVram(const VramView& view, const std::set<pid_t
       if (e.role == Role::kRunning || e.role == Role::kOrphan) {
         ours = members.count(e.pid) > 0;
       } else if (e.role == Role::kGhost) {
-        ours = !e.holders.empty() &&
-               std::all_of(e.holders.begin(), e.holders.end(),
-                           [&](pid_t h) { return members.count(h) > 0; });
+        ours = !e.holders.empty() && std::all_of(e.holders.begin(), e.holders.end(),
+                                                 [&](pid_t h) { return members.count(h) > 0; });
       }
       if (ours && e.used) out[g.gpu.index] += *e.used;
     }

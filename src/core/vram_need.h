@@ -41,7 +41,8 @@ struct VramFit {
   bool fits = true;
   std::vector<GpuShortfall> shortfalls;
   std::vector<unsigned> missing_gpus;  // configured GPUs the driver does not show
-  // "GPU 0: needs 14.0 GiB, 9.5 GiB plannable (2.0 GiB reserve); held by comfyui (pid 4242) 9.8 GiB"
+  // "GPU 0: needs 14.0 GiB, 9.5 GiB plannable (2.0 GiB reserve); held by comfyui (pid 4242) 9.8
+  // GiB"
   std::string Describe() const;
 };
 

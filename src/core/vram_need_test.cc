@@ -12,8 +12,8 @@ using testing::MakeProcess;
 
 VramView View() {
   VramViewInput in;
-  in.snapshot.gpus.push_back(
-      MakeGpu(0, Bytes::GiB(24), {{4242, Bytes::GiB(9)}, {526, Bytes::GiB(3)}, {77, Bytes::GiB(1)}}));
+  in.snapshot.gpus.push_back(MakeGpu(
+      0, Bytes::GiB(24), {{4242, Bytes::GiB(9)}, {526, Bytes::GiB(3)}, {77, Bytes::GiB(1)}}));
   ProcessInfo holder = MakeProcess(547, 1, "python3");
   holder.sid = 526;
   in.processes = {MakeProcess(1, 0, "systemd", 0), MakeProcess(50, 1, "bash"),

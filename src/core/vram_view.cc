@@ -22,7 +22,8 @@ class Builder {
     view.nested_pid_namespace = in_.nested_pid_namespace;
     for (const GpuInfo& gpu : in_.snapshot.gpus) {
       view.gpus.push_back(BuildGpu(gpu));
-      if (gpu.problem) view.warnings.push_back("GPU " + std::to_string(gpu.index) + ": " + *gpu.problem);
+      if (gpu.problem)
+        view.warnings.push_back("GPU " + std::to_string(gpu.index) + ": " + *gpu.problem);
     }
     std::set<pid_t> mentioned;
     for (const GpuView& g : view.gpus) {
@@ -73,7 +74,8 @@ class Builder {
   }
 
   // The listed live pid among p's ancestors, if any (bounded walk: the tree may change under us).
-  std::optional<pid_t> ListedAncestor(const ProcessInfo& p, const std::set<pid_t>& listed_alive) const {
+  std::optional<pid_t> ListedAncestor(const ProcessInfo& p,
+                                      const std::set<pid_t>& listed_alive) const {
     pid_t cur = p.ppid;
     for (int depth = 0; depth < 64 && cur > 1; ++depth) {
       if (listed_alive.count(cur)) return cur;
@@ -178,20 +180,26 @@ class Builder {
 
 const char* RoleName(Role r) {
   switch (r) {
-    case Role::kRunning: return "running";
-    case Role::kOrphan: return "orphan";
-    case Role::kGhost: return "exited";
-    case Role::kHolder: return "holder";
-    case Role::kMonitor: return "monitor";
-    case Role::kPossible: return "possible";
+    case Role::kRunning:
+      return "running";
+    case Role::kOrphan:
+      return "orphan";
+    case Role::kGhost:
+      return "exited";
+    case Role::kHolder:
+      return "holder";
+    case Role::kMonitor:
+      return "monitor";
+    case Role::kPossible:
+      return "possible";
   }
   return "?";
 }
 
 bool IsKnownMonitor(const ProcessInfo& p) {
-  static const char* const kMonitors[] = {"nvidia-smi", "nv-hostengine", "nvidia-persistenced",
-                                          "dcgm-exporter", "nvtop", "nvitop", "gpustat",
-                                          "vramguard", "nvidia_gpu_expo", "Xorg"};
+  static const char* const kMonitors[] = {
+      "nvidia-smi", "nv-hostengine", "nvidia-persistenced", "dcgm-exporter",   "nvtop",
+      "nvitop",     "gpustat",       "vramguard",           "nvidia_gpu_expo", "Xorg"};
   for (const char* m : kMonitors) {
     if (p.comm == m) return true;
   }

@@ -38,13 +38,13 @@ const char* RoleName(Role r);
 struct VramEntry {
   pid_t pid = 0;
   Role role = Role::kRunning;
-  std::optional<Bytes> used;       // NVML's figure (kRunning, kOrphan, kGhost)
-  bool used_known = false;         // NVML listed the pid (used may still be unknown)
-  bool orphan = false;             // parent is init/foreign subreaper (for holders too)
-  std::optional<pid_t> holds_for;  // kHolder/kPossible: the listed pid whose context it holds
+  std::optional<Bytes> used;           // NVML's figure (kRunning, kOrphan, kGhost)
+  bool used_known = false;             // NVML listed the pid (used may still be unknown)
+  bool orphan = false;                 // parent is init/foreign subreaper (for holders too)
+  std::optional<pid_t> holds_for;      // kHolder/kPossible: the listed pid whose context it holds
   bool attributed_by_session = false;  // holds_for came from sid/pgid: it was forked by it
-  std::vector<pid_t> holders;      // kGhost: live processes holding its memory
-  bool is_self = false;            // vramguard itself (a monitor)
+  std::vector<pid_t> holders;          // kGhost: live processes holding its memory
+  bool is_self = false;                // vramguard itself (a monitor)
 };
 
 struct GpuView {
@@ -58,8 +58,8 @@ struct VramViewInput {
   std::vector<ProcessInfo> processes;  // the process table (Detail::kBasic is enough)
   HolderScan holders;
   pid_t self = 0;
-  std::vector<pid_t> our_subreapers;   // a child of one of these is not an orphan (the daemon)
-  bool nested_pid_namespace = false;   // NVML pids are host pids and may not be ours
+  std::vector<pid_t> our_subreapers;  // a child of one of these is not an orphan (the daemon)
+  bool nested_pid_namespace = false;  // NVML pids are host pids and may not be ours
 };
 
 struct VramView {
@@ -67,7 +67,7 @@ struct VramView {
   std::map<pid_t, ProcessInfo> processes;  // every process the view mentions that is alive
   int unreadable = 0;                      // processes whose fds could not be inspected
   bool nested_pid_namespace = false;
-  std::vector<std::string> warnings;       // shown to the user as they are
+  std::vector<std::string> warnings;  // shown to the user as they are
 
   const ProcessInfo* Find(pid_t pid) const;
   // Every entry on every GPU with this pid.

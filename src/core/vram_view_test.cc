@@ -92,7 +92,8 @@ TEST(VramView, UnexplainedGhostMakesOpenersPossibleHoldersButNotKnownMonitors) {
 
 TEST(VramView, TwoGhostsAreToldApartBySession) {
   VramViewInput in;
-  in.snapshot.gpus.push_back(MakeGpu(0, Bytes::GiB(24), {{10, Bytes::GiB(4)}, {20, Bytes::GiB(6)}}));
+  in.snapshot.gpus.push_back(
+      MakeGpu(0, Bytes::GiB(24), {{10, Bytes::GiB(4)}, {20, Bytes::GiB(6)}}));
   ProcessInfo a = MakeProcess(11, 1, "w");
   a.sid = 10;
   ProcessInfo b = MakeProcess(21, 1, "w");
@@ -130,7 +131,8 @@ TEST(VramView, ProcessOnSecondGpuUsesThatGpusMinor) {
 
 TEST(VramView, OrphanVersusDaemon) {
   VramViewInput in;
-  in.snapshot.gpus.push_back(MakeGpu(0, Bytes::GiB(24), {{500, Bytes::GiB(2)}, {510, Bytes::GiB(2)}}));
+  in.snapshot.gpus.push_back(
+      MakeGpu(0, Bytes::GiB(24), {{500, Bytes::GiB(2)}, {510, Bytes::GiB(2)}}));
   ProcessInfo orphan = MakeProcess(500, 1, "python");
   orphan.sid = 480;  // its session leader (a shell) is gone; it was a child of someone
   ProcessInfo daemon = MakeProcess(510, 1, "ollama");

@@ -42,95 +42,107 @@ bool Matches(const EventRecord& e, const std::string& service, const std::string
 
 void AddApiRoutes(Router& router, Supervisor& sup, EventHub& events, const DaemonInfo& info,
                   std::function<std::string()> reload) {
-  router.Add("GET", "/v1/status", [&sup, info](const HttpRequest&, const PathParams&) -> HandlerResult {
-    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
-    json daemon = {{"pid", info.pid},
-                   {"version", info.version},
-                   {"config_file", info.config_file},
-                   {"socket", info.socket},
-                   {"state_dir", info.state_dir},
-                   {"uptime_s", (now - info.started_unix_ms) / 1000.0},
-                   {"gpu_available", info.gpu_available},
-                   {"summary", sup.Summary()}};
-    if (!info.gpu_problem.empty()) daemon["gpu_problem"] = info.gpu_problem;
-    return HttpResponse::Json(200, {{"daemon", daemon}, {"services", sup.StatusAll()}});
-  });
+  router.Add("GET", "/v1/status",
+             [&sup, info](const HttpRequest&, const PathParams&) -> HandlerResult {
+               auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+               json daemon = {{"pid", info.pid},
+                              {"version", info.version},
+                              {"config_file", info.config_file},
+                              {"socket", info.socket},
+                              {"state_dir", info.state_dir},
+                              {"uptime_s", (now - info.started_unix_ms) / 1000.0},
+                              {"gpu_available", info.gpu_available},
+                              {"summary", sup.Summary()}};
+               if (!info.gpu_problem.empty()) daemon["gpu_problem"] = info.gpu_problem;
+               return HttpResponse::Json(200, {{"daemon", daemon}, {"services", sup.StatusAll()}});
+             });
 
-  router.Add("GET", "/v1/services/{name}", [&sup](const HttpRequest&, const PathParams& p) -> HandlerResult {
-    auto s = sup.Status(p.at("name"));
-    if (!s) return ErrorResponse(s.error());
-    return HttpResponse::Json(200, *s);
-  });
-  router.Add("POST", "/v1/services/{name}/start", [&sup](const HttpRequest&, const PathParams& p) -> HandlerResult {
-    return Accepted(sup.Start(p.at("name")));
-  });
-  router.Add("POST", "/v1/services/{name}/stop", [&sup](const HttpRequest&, const PathParams& p) -> HandlerResult {
-    return Accepted(sup.Stop(p.at("name")));
-  });
-  router.Add("POST", "/v1/services/{name}/restart", [&sup](const HttpRequest&, const PathParams& p) -> HandlerResult {
-    return Accepted(sup.Restart(p.at("name")));
-  });
+  router.Add("GET", "/v1/services/{name}",
+             [&sup](const HttpRequest&, const PathParams& p) -> HandlerResult {
+               auto s = sup.Status(p.at("name"));
+               if (!s) return ErrorResponse(s.error());
+               return HttpResponse::Json(200, *s);
+             });
+  router.Add("POST", "/v1/services/{name}/start",
+             [&sup](const HttpRequest&, const PathParams& p) -> HandlerResult {
+               return Accepted(sup.Start(p.at("name")));
+             });
+  router.Add("POST", "/v1/services/{name}/stop",
+             [&sup](const HttpRequest&, const PathParams& p) -> HandlerResult {
+               return Accepted(sup.Stop(p.at("name")));
+             });
+  router.Add("POST", "/v1/services/{name}/restart",
+             [&sup](const HttpRequest&, const PathParams& p) -> HandlerResult {
+               return Accepted(sup.Restart(p.at("name")));
+             });
 
-  router.Add("GET", "/v1/services/{name}/logs", [&sup](const HttpRequest& r, const PathParams& p) -> HandlerResult {
-    const std::string name = p.at("name");
-    auto lines = sup.LogLines(name, static_cast<std::size_t>(std::max<std::int64_t>(0, QueryInt(r, "lines", 100))));
-    if (!lines) return ErrorResponse(lines.error());
-    if (!QueryFlag(r, "follow")) return HttpResponse::Json(200, {{"service", name}, {"lines", *lines}});
-    std::vector<std::string> first = *lines;
-    return StreamStarter([&sup, name, first](std::shared_ptr<ResponseStream> out) {
-      for (const std::string& l : first) out->Write(l);
-      auto id = std::make_shared<int>(0);
-      auto sub = sup.SubscribeLogs(name, [&sup, name, out, id](const std::string& line) {
-        if (!out->Write(line)) sup.UnsubscribeLogs(name, *id);
+  router.Add("GET", "/v1/services/{name}/logs",
+             [&sup](const HttpRequest& r, const PathParams& p) -> HandlerResult {
+               const std::string name = p.at("name");
+               auto lines = sup.LogLines(name, static_cast<std::size_t>(std::max<std::int64_t>(
+                                                   0, QueryInt(r, "lines", 100))));
+               if (!lines) return ErrorResponse(lines.error());
+               if (!QueryFlag(r, "follow"))
+                 return HttpResponse::Json(200, {{"service", name}, {"lines", *lines}});
+               std::vector<std::string> first = *lines;
+               return StreamStarter([&sup, name, first](std::shared_ptr<ResponseStream> out) {
+                 for (const std::string& l : first) out->Write(l);
+                 auto id = std::make_shared<int>(0);
+                 auto sub = sup.SubscribeLogs(name, [&sup, name, out, id](const std::string& line) {
+                   if (!out->Write(line)) sup.UnsubscribeLogs(name, *id);
+                 });
+                 if (sub) *id = *sub;
+               });
+             });
+
+  router.Add(
+      "GET", "/v1/events", [&events](const HttpRequest& r, const PathParams&) -> HandlerResult {
+        EventFilter f;
+        f.after_id = QueryInt(r, "after_id", 0);
+        f.service = QueryString(r, "service");
+        f.kind = QueryString(r, "kind");
+        f.limit = static_cast<int>(std::clamp<std::int64_t>(QueryInt(r, "limit", 100), 1, 10000));
+        auto past = events.store().ListEvents(f);
+        if (!past) return ErrorResponse(past.error());
+        if (!QueryFlag(r, "follow")) {
+          json list = json::array();
+          for (const EventRecord& e : *past) list.push_back(EventJson(e));
+          return HttpResponse::Json(200, {{"events", list}, {"last_id", events.last_id()}});
+        }
+        std::vector<EventRecord> replay = std::move(*past);
+        std::string service = f.service, kind = f.kind;
+        std::int64_t after = f.after_id;
+        return StreamStarter(
+            [&events, replay, service, kind, after](std::shared_ptr<ResponseStream> out) {
+              std::int64_t last = after;
+              for (const EventRecord& e : replay) {
+                out->Write(EventJson(e).dump());
+                last = std::max(last, e.id);
+              }
+              auto id = std::make_shared<int>(0);
+              *id = events.Subscribe([&events, out, id, service, kind, last](const EventRecord& e) {
+                if (e.id <= last || !Matches(e, service, kind)) return;
+                if (!out->Write(EventJson(e).dump())) events.Unsubscribe(*id);
+              });
+            });
       });
-      if (sub) *id = *sub;
-    });
-  });
 
-  router.Add("GET", "/v1/events", [&events](const HttpRequest& r, const PathParams&) -> HandlerResult {
-    EventFilter f;
-    f.after_id = QueryInt(r, "after_id", 0);
-    f.service = QueryString(r, "service");
-    f.kind = QueryString(r, "kind");
-    f.limit = static_cast<int>(std::clamp<std::int64_t>(QueryInt(r, "limit", 100), 1, 10000));
-    auto past = events.store().ListEvents(f);
-    if (!past) return ErrorResponse(past.error());
-    if (!QueryFlag(r, "follow")) {
-      json list = json::array();
-      for (const EventRecord& e : *past) list.push_back(EventJson(e));
-      return HttpResponse::Json(200, {{"events", list}, {"last_id", events.last_id()}});
-    }
-    std::vector<EventRecord> replay = std::move(*past);
-    std::string service = f.service, kind = f.kind;
-    std::int64_t after = f.after_id;
-    return StreamStarter([&events, replay, service, kind, after](std::shared_ptr<ResponseStream> out) {
-      std::int64_t last = after;
-      for (const EventRecord& e : replay) {
-        out->Write(EventJson(e).dump());
-        last = std::max(last, e.id);
-      }
-      auto id = std::make_shared<int>(0);
-      *id = events.Subscribe([&events, out, id, service, kind, last](const EventRecord& e) {
-        if (e.id <= last || !Matches(e, service, kind)) return;
-        if (!out->Write(EventJson(e).dump())) events.Unsubscribe(*id);
+  router.Add(
+      "POST", "/v1/reload", [reload](const HttpRequest& r, const PathParams&) -> HandlerResult {
+        if (!r.body.empty()) {  // no parameters yet, but a body must still be well-formed JSON
+          auto body = ParseJsonBody(r);
+          if (!body) return body.error();
+        }
+        std::string problem = reload();
+        if (!problem.empty()) {
+          return HttpResponse::Error(
+              422, "the configuration has errors; the old one keeps running: " + problem,
+              "fix the file and reload again; `vramguard check-config` shows every error");
+        }
+        return HttpResponse::Json(200, {{"reloaded", true}});
       });
-    });
-  });
-
-  router.Add("POST", "/v1/reload", [reload](const HttpRequest& r, const PathParams&) -> HandlerResult {
-    if (!r.body.empty()) {  // no parameters yet, but a body must still be well-formed JSON
-      auto body = ParseJsonBody(r);
-      if (!body) return body.error();
-    }
-    std::string problem = reload();
-    if (!problem.empty()) {
-      return HttpResponse::Error(422, "the configuration has errors; the old one keeps running: " + problem,
-                                 "fix the file and reload again; `vramguard check-config` shows every error");
-    }
-    return HttpResponse::Json(200, {{"reloaded", true}});
-  });
 }
 
 }  // namespace vg

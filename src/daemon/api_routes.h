@@ -24,7 +24,8 @@ struct DaemonInfo {
   std::string gpu_problem;
 };
 
-// `reload` runs the SIGHUP path (re-read the config file); it returns the problem, or "" on success.
+// `reload` runs the SIGHUP path (re-read the config file); it returns the problem, or "" on
+// success.
 void AddApiRoutes(Router& router, Supervisor& supervisor, EventHub& events, const DaemonInfo& info,
                   std::function<std::string()> reload);
 

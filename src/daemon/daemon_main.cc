@@ -42,7 +42,8 @@ std::string Diagnostics(const std::vector<ConfigDiagnostic>& diags) {
 Result<Config> Load(const std::string& path) {
   auto cfg = LoadConfig(path);
   if (!cfg) {
-    for (const ConfigDiagnostic& d : cfg.error()) std::fprintf(stderr, "%s\n", d.ToString().c_str());
+    for (const ConfigDiagnostic& d : cfg.error())
+      std::fprintf(stderr, "%s\n", d.ToString().c_str());
     return Fail(ErrorCode::kInvalidArgument, "the configuration " + path + " has errors (above)",
                 "fix them; `vramguard check-config " + path + "` checks without starting");
   }
@@ -64,17 +65,20 @@ Result<int> RunUp(const UpOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(config->daemon.state_dir, ec);
   if (ec) {
-    return Fail(ErrorCode::kIo, "cannot create the state directory " + config->daemon.state_dir + ": " + ec.message(),
-                "set [daemon] state_dir to a writable directory");
+    return Fail(
+        ErrorCode::kIo,
+        "cannot create the state directory " + config->daemon.state_dir + ": " + ec.message(),
+        "set [daemon] state_dir to a writable directory");
   }
 
   // 3. One daemon per state directory: a second one would start every service twice.
   const std::string lock_path = config->daemon.state_dir + "/daemon.lock";
   int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    return Fail(ErrorCode::kRefused,
-                "another vramguard daemon is running with state directory " + config->daemon.state_dir,
-                "stop it first, or give this one its own [daemon] state_dir");
+    return Fail(
+        ErrorCode::kRefused,
+        "another vramguard daemon is running with state directory " + config->daemon.state_dir,
+        "stop it first, or give this one its own [daemon] state_dir");
   }
 
   // Durable state, so a restarted daemon re-adopts its services instead of duplicating them.
@@ -100,26 +104,33 @@ Result<int> RunUp(const UpOptions& options) {
   if (auto cg = CgroupManager::Detect()) {
     cgroups = std::move(*cg);
   } else {
-    events.Log("note: no per-service cgroups (" + cg.error().message + "); tracking by tree and tag");
+    events.Log("note: no per-service cgroups (" + cg.error().message +
+               "); tracking by tree and tag");
   }
 
   asio::io_context io;
-  SupervisorDeps deps{nvml.get(), &procs, &spawner, cgroups ? &*cgroups : nullptr, &events, store->get()};
+  SupervisorDeps deps{nvml.get(), &procs,      &spawner, cgroups ? &*cgroups : nullptr,
+                      &events,    store->get()};
   Supervisor supervisor(io, deps, *config);
 
   // 6. The control API on a Unix socket (0600); TCP only when configured.
   Router router;
-  DaemonInfo info{static_cast<int>(getpid()), VRAMGUARD_VERSION, path, config->daemon.socket,
+  DaemonInfo info{static_cast<int>(getpid()),
+                  VRAMGUARD_VERSION,
+                  path,
+                  config->daemon.socket,
                   config->daemon.state_dir,
                   std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
                       .count(),
-                  nvml != nullptr, gpu_problem};
+                  nvml != nullptr,
+                  gpu_problem};
   auto reload = [&]() -> std::string {
     auto next = LoadConfig(path);
     if (!next) {
       std::string why = Diagnostics(next.error());
-      events.Emit("", "", "config-error", "reload refused, the old configuration keeps running: " + why);
+      events.Emit("", "", "config-error",
+                  "reload refused, the old configuration keeps running: " + why);
       return why;
     }
     ApplyDefaults(&*next, DefaultPathsForCurrentUser());
@@ -190,8 +201,9 @@ Result<int> RunUp(const UpOptions& options) {
   // 8. Re-adopt what an earlier daemon left running, start the rest, and say we are ready.
   supervisor.Boot();
   events.Emit("", "", "daemon-started",
-              "vramguard up: " + std::to_string(config->services.size()) + " services; control socket " +
-                  config->daemon.socket + (config->daemon.http.empty() ? "" : "; http " + config->daemon.http));
+              "vramguard up: " + std::to_string(config->services.size()) +
+                  " services; control socket " + config->daemon.socket +
+                  (config->daemon.http.empty() ? "" : "; http " + config->daemon.http));
   notifier.Notify("READY=1\nSTATUS=" + supervisor.Summary());
   pet();
   io.run();

@@ -23,8 +23,9 @@ class EventHub {
   EventHub(StateStore& store, bool timestamps) : store_(store), timestamps_(timestamps) {}
 
   // Records and publishes an event; returns its id.
-  std::int64_t Emit(const std::string& service, const std::string& instance, const std::string& kind,
-                    const std::string& message, nlohmann::json data = nlohmann::json::object());
+  std::int64_t Emit(const std::string& service, const std::string& instance,
+                    const std::string& kind, const std::string& message,
+                    nlohmann::json data = nlohmann::json::object());
 
   using Subscriber = std::function<void(const EventRecord&)>;
   int Subscribe(Subscriber s);

@@ -26,7 +26,8 @@ bool ParseUrl(const std::string& url, Url* out) {
     auto close = authority.find(']');
     if (close == std::string::npos) return false;
     out->host = authority.substr(1, close - 1);
-    if (close + 1 < authority.size() && authority[close + 1] == ':') out->port = authority.substr(close + 2);
+    if (close + 1 < authority.size() && authority[close + 1] == ':')
+      out->port = authority.substr(close + 2);
   } else {
     auto colon = authority.rfind(':');
     out->host = authority.substr(0, colon);
@@ -56,18 +57,23 @@ asio::awaitable<HttpProbeResult> HttpRequestOnce(asio::io_context& io, std::stri
   });
   boost::system::error_code ec;
   tcp::resolver resolver(io);
-  auto endpoints = co_await resolver.async_resolve(u.host, u.port, asio::redirect_error(asio::use_awaitable, ec));
-  if (!ec) co_await asio::async_connect(*socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  auto endpoints = co_await resolver.async_resolve(u.host, u.port,
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec)
+    co_await asio::async_connect(*socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
   if (!ec) {
-    std::string request = method + " " + u.path + " HTTP/1.1\r\nHost: " + u.host + ":" + u.port +
-                          "\r\nConnection: close\r\nContent-Length: 0\r\nUser-Agent: vramguard\r\n\r\n";
-    co_await asio::async_write(*socket, asio::buffer(request), asio::redirect_error(asio::use_awaitable, ec));
+    std::string request =
+        method + " " + u.path + " HTTP/1.1\r\nHost: " + u.host + ":" + u.port +
+        "\r\nConnection: close\r\nContent-Length: 0\r\nUser-Agent: vramguard\r\n\r\n";
+    co_await asio::async_write(*socket, asio::buffer(request),
+                               asio::redirect_error(asio::use_awaitable, ec));
   }
   std::string response;
   if (!ec) {
     std::vector<char> buf(4096);  // not a C array: GCC 12 cannot keep one in a coroutine frame
     for (;;) {
-      std::size_t n = co_await socket->async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+      std::size_t n = co_await socket->async_read_some(
+          asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
       response.append(buf.data(), n);
       if (ec || response.size() > 65536) break;
     }
@@ -94,7 +100,8 @@ asio::awaitable<HttpProbeResult> HttpRequestOnce(asio::io_context& io, std::stri
   co_return result;
 }
 
-asio::awaitable<bool> TcpConnectOnce(asio::io_context& io, std::string host, int port, Millis timeout) {
+asio::awaitable<bool> TcpConnectOnce(asio::io_context& io, std::string host, int port,
+                                     Millis timeout) {
   auto socket = std::make_shared<tcp::socket>(io);
   asio::steady_timer deadline(io, timeout);
   deadline.async_wait([socket](const boost::system::error_code& ec) {

@@ -1,11 +1,11 @@
 // The service lifecycle as coroutines: start (sweep → port → VRAM → spawn → ready), stop
 // (release hook → signal the tree → grace → KILL → exited → memory verified back), crash
 // handling (reap leftovers and verify before the restart policy runs), liveness.
+#include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <poll.h>
-#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,7 +36,8 @@ std::optional<std::pair<uid_t, gid_t>> LookupUser(const std::string& name) {
   passwd pw{};
   passwd* found = nullptr;
   std::vector<char> buf(16384);
-  if (getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found) return std::nullopt;
+  if (getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found)
+    return std::nullopt;
   return std::make_pair(pw.pw_uid, pw.pw_gid);
 }
 
@@ -82,14 +83,22 @@ std::string RandomTag(const std::string& service) {
 
 std::string SignalName(int sig) {
   switch (sig) {
-    case SIGTERM: return "TERM";
-    case SIGINT: return "INT";
-    case SIGQUIT: return "QUIT";
-    case SIGHUP: return "HUP";
-    case SIGKILL: return "KILL";
-    case SIGUSR1: return "USR1";
-    case SIGUSR2: return "USR2";
-    default: return std::to_string(sig);
+    case SIGTERM:
+      return "TERM";
+    case SIGINT:
+      return "INT";
+    case SIGQUIT:
+      return "QUIT";
+    case SIGHUP:
+      return "HUP";
+    case SIGKILL:
+      return "KILL";
+    case SIGUSR1:
+      return "USR1";
+    case SIGUSR2:
+      return "USR2";
+    default:
+      return std::to_string(sig);
   }
 }
 
@@ -153,10 +162,14 @@ std::string StopReport::Summary(const std::string& signal_name) const {
 }
 
 nlohmann::json StopReport::Json() const {
-  return {{"signalled", signalled},           {"killed", killed},
-          {"survivors", survivors},           {"exit_s", ToSeconds(exit_time)},
-          {"expected_bytes", expected.count()}, {"verified", verified},
-          {"back_s", ToSeconds(back_after)},  {"still_held", still_held}};
+  return {{"signalled", signalled},
+          {"killed", killed},
+          {"survivors", survivors},
+          {"exit_s", ToSeconds(exit_time)},
+          {"expected_bytes", expected.count()},
+          {"verified", verified},
+          {"back_s", ToSeconds(back_after)},
+          {"still_held", still_held}};
 }
 
 void Supervisor::Impl::Spawn(Task<> t) {
@@ -185,7 +198,7 @@ Task<> Supervisor::Impl::SleepOrWake(ServiceRt& s, std::chrono::nanoseconds d) {
 }
 
 Task<StopReport> Supervisor::Impl::StopProcesses(ServiceRt& s, std::vector<pid_t> pids, int signal,
-                                                  Millis grace) {
+                                                 Millis grace) {
   StopReport r;
   // What the driver says these processes hold now: it must be gone when they are.
   std::set<pid_t> members(pids.begin(), pids.end());
@@ -240,7 +253,8 @@ Task<StopReport> Supervisor::Impl::StopProcesses(ServiceRt& s, std::vector<pid_t
          std::to_string(left.size()) + " process(es) still alive after " + FormatSeconds(grace) +
              " grace: SIGKILL",
          {{"pids", left}});
-    if (s.inst && !s.inst->cgroup.empty() && deps.cgroups) (void)deps.cgroups->KillAll(s.inst->cgroup);
+    if (s.inst && !s.inst->cgroup.empty() && deps.cgroups)
+      (void)deps.cgroups->KillAll(s.inst->cgroup);
     for (pid_t p : left) PidfdSignal(fds[p], SIGKILL);
     r.killed = left;
     r.survivors = co_await wait_until(clock.Now() + 5s);
@@ -311,7 +325,8 @@ Task<> Supervisor::Impl::RunReleaseHook(ServiceRt& s) {
     bool done = PidfdExited(child->pidfd);
     if (!done) PidfdSignal(child->pidfd, SIGKILL);
     ::close(child->pidfd);
-    Emit(s, "release-hook", done ? "release hook command finished" : "release hook command timed out; killed");
+    Emit(s, "release-hook",
+         done ? "release hook command finished" : "release hook command timed out; killed");
   }
 }
 
@@ -330,11 +345,13 @@ Task<> Supervisor::Impl::StopSequence(ServiceRt& s, std::uint64_t gen, bool then
       r.killed.insert(r.killed.end(), r2.killed.begin(), r2.killed.end());
     }
     if (s.inst && s.inst->exit_watch) s.inst->exit_watch->cancel();
-    if (s.inst && !s.inst->cgroup.empty() && deps.cgroups) (void)deps.cgroups->Remove(s.inst->cgroup);
+    if (s.inst && !s.inst->cgroup.empty() && deps.cgroups)
+      (void)deps.cgroups->Remove(s.inst->cgroup);
     if (s.inst && s.inst->pidfd >= 0) ::close(s.inst->pidfd);
     s.inst.reset();
     (void)deps.store->RemoveInstance(s.cfg.name);
-    const std::string summary = "stopped " + s.cfg.name + ": " + r.Summary(SignalName(s.cfg.stop.signal));
+    const std::string summary =
+        "stopped " + s.cfg.name + ": " + r.Summary(SignalName(s.cfg.stop.signal));
     SetState(s, SvcState::kStopped, summary);
     Emit(s, r.verified && r.survivors.empty() ? "stopped" : "stop-incomplete", summary, r.Json());
   } else {
@@ -383,8 +400,8 @@ Task<> Supervisor::Impl::EndInstance(ServiceRt& s, std::string what) {
   StopReport r = co_await StopProcesses(s, members, s.cfg.stop.signal, s.cfg.stop.grace);
   Emit(s, "reaped", what + ": " + r.Summary(SignalName(s.cfg.stop.signal)), r.Json());
   ForgetInstance(s);
-  RestartDecision d =
-      DecideRestart(&s.restart, RestartPolicyFor(s.cfg), InstanceEnd{false, false, Millis(0)}, clock.Now());
+  RestartDecision d = DecideRestart(&s.restart, RestartPolicyFor(s.cfg),
+                                    InstanceEnd{false, false, Millis(0)}, clock.Now());
   co_await ApplyRestart(s, g2, d);
 }
 
@@ -412,14 +429,16 @@ Task<bool> Supervisor::Impl::CheckPorts(ServiceRt& s) {
       }
       const bool ours = p && p->instance_tag && p->instance_tag->rfind(s.cfg.name + ".", 0) == 0;
       if (ours) {
-        StopReport r = co_await StopProcesses(s, std::vector<pid_t>(1, l.pid), SIGTERM, s.cfg.stop.grace);
+        StopReport r =
+            co_await StopProcesses(s, std::vector<pid_t>(1, l.pid), SIGTERM, s.cfg.stop.grace);
         Emit(s, "swept",
              "port " + std::to_string(port) + " was held by our own leftover " +
                  std::to_string(l.pid) + ": " + r.Summary("TERM"));
         continue;
       }
-      const std::string msg = "port " + std::to_string(port) + " is held by " + DescribeHolder(l.pid, p) +
-                              ", not by vramguard; refusing to start " + s.cfg.name;
+      const std::string msg = "port " + std::to_string(port) + " is held by " +
+                              DescribeHolder(l.pid, p) + ", not by vramguard; refusing to start " +
+                              s.cfg.name;
       SetState(s, SvcState::kFailed, msg);
       Emit(s, "port-held", msg, PortData(port, l.pid));
       co_return false;
@@ -438,13 +457,16 @@ Task<std::optional<std::string>> Supervisor::Impl::WaitForVram(ServiceRt& s, std
   for (;;) {
     auto view = Look();
     if (!view) {
-      Emit(s, "warning", "cannot read the GPU: " + view.error().message + "; starting without a VRAM check");
+      Emit(s, "warning",
+           "cannot read the GPU: " + view.error().message + "; starting without a VRAM check");
       co_return std::string();
     }
     const std::string visible = VisibleDevices(s.cfg, *view);
-    VramFit fit = CheckVramFit(*view, VramNeed{ResolveGpus(s.cfg, *view), s.cfg.vram, config.daemon.reserve});
+    VramFit fit =
+        CheckVramFit(*view, VramNeed{ResolveGpus(s.cfg, *view), s.cfg.vram, config.daemon.reserve});
     if (fit.fits) {
-      if (announced) Emit(s, "vram-free", "VRAM is free after " + FormatSeconds(clock.Now() - begin));
+      if (announced)
+        Emit(s, "vram-free", "VRAM is free after " + FormatSeconds(clock.Now() - begin));
       co_return visible;
     }
     if (!announced) {
@@ -455,8 +477,8 @@ Task<std::optional<std::string>> Supervisor::Impl::WaitForVram(ServiceRt& s, std
       s.detail = fit.Describe();
     }
     if (clock.Now() - begin >= s.cfg.vram_wait) {
-      const std::string msg =
-          "gave up waiting for VRAM after " + FormatSeconds(s.cfg.vram_wait) + ": " + fit.Describe();
+      const std::string msg = "gave up waiting for VRAM after " + FormatSeconds(s.cfg.vram_wait) +
+                              ": " + fit.Describe();
       SetState(s, SvcState::kFailed, msg);
       Emit(s, "vram-timeout", msg);
       co_return std::nullopt;
@@ -522,7 +544,8 @@ bool Supervisor::Impl::SpawnInstance(ServiceRt& s, std::uint64_t gen, const std:
   rec.cgroup = s.inst->cgroup;
   rec.started_unix_ms = s.inst->started_unix_ms;
   rec.fingerprint = s.cfg.Fingerprint();
-  if (auto r = deps.store->PutInstance(rec); !r) Emit(s, "warning", "instance not recorded: " + r.error().message);
+  if (auto r = deps.store->PutInstance(rec); !r)
+    Emit(s, "warning", "instance not recorded: " + r.error().message);
   nlohmann::json data = nlohmann::json::object();
   data["pid"] = child->pid;
   data["instance"] = spec.instance_tag;
@@ -590,10 +613,13 @@ Task<> Supervisor::Impl::Liveness(ServiceRt& s, std::uint64_t gen) {
     const std::uint64_t g2 = s.generation;
     std::vector<pid_t> members = Members(s);
     StopReport rep = co_await StopProcesses(s, members, s.cfg.stop.signal, s.cfg.stop.grace);
-    Emit(s, "reaped", "stopped the unhealthy instance: " + rep.Summary(SignalName(s.cfg.stop.signal)), rep.Json());
+    Emit(s, "reaped",
+         "stopped the unhealthy instance: " + rep.Summary(SignalName(s.cfg.stop.signal)),
+         rep.Json());
     s.inst.reset();
     (void)deps.store->RemoveInstance(s.cfg.name);
-    RestartDecision d = DecideRestart(&s.restart, RestartPolicyFor(s.cfg), {false, false, 0ms}, clock.Now());
+    RestartDecision d =
+        DecideRestart(&s.restart, RestartPolicyFor(s.cfg), {false, false, 0ms}, clock.Now());
     co_await ApplyRestart(s, g2, d);
     co_return;
   }
@@ -607,7 +633,8 @@ void Supervisor::Impl::WatchExit(ServiceRt& s, std::uint64_t gen) {
   const std::string tag = s.inst->tag;
   s.inst->exit_watch->async_wait(asio::posix::stream_descriptor::wait_read,
                                  [this, sp, gen, tag](const boost::system::error_code& ec) {
-                                   if (ec || sp->removed || !sp->inst || sp->inst->tag != tag) return;
+                                   if (ec || sp->removed || !sp->inst || sp->inst->tag != tag)
+                                     return;
                                    Spawn(OnMainExit(*sp, tag));
                                  });
 }
@@ -639,8 +666,8 @@ Task<> Supervisor::Impl::OnMainExit(ServiceRt& s, std::string tag) {
   if (status >= 0 && WIFSIGNALED(status)) data["signal"] = WTERMSIG(status);
   ++s.generation;
   const std::uint64_t g2 = s.generation;
-  Emit(s, clean ? "exited" : "crashed", s.cfg.name + " (pid " + std::to_string(pid) + ") " + how +
-                                            " after " + FormatSeconds(ran),
+  Emit(s, clean ? "exited" : "crashed",
+       s.cfg.name + " (pid " + std::to_string(pid) + ") " + how + " after " + FormatSeconds(ran),
        data);
 
   // Leftovers (forked workers holding the context) are reaped and the memory verified before
@@ -648,8 +675,9 @@ Task<> Supervisor::Impl::OnMainExit(ServiceRt& s, std::string tag) {
   std::vector<pid_t> members = Members(s);
   if (!members.empty()) {
     StopReport r = co_await StopProcesses(s, members, s.cfg.stop.signal, s.cfg.stop.grace);
-    Emit(s, "reaped", "reaped " + std::to_string(members.size()) + " leftover process(es) of " +
-                          s.cfg.name + ": " + r.Summary(SignalName(s.cfg.stop.signal)),
+    Emit(s, "reaped",
+         "reaped " + std::to_string(members.size()) + " leftover process(es) of " + s.cfg.name +
+             ": " + r.Summary(SignalName(s.cfg.stop.signal)),
          r.Json());
   }
   if (s.inst && !s.inst->cgroup.empty() && deps.cgroups) (void)deps.cgroups->Remove(s.inst->cgroup);
@@ -657,7 +685,8 @@ Task<> Supervisor::Impl::OnMainExit(ServiceRt& s, std::string tag) {
   s.inst.reset();
   (void)deps.store->RemoveInstance(s.cfg.name);
   if (s.generation != g2 || s.removed) co_return;
-  RestartDecision d = DecideRestart(&s.restart, RestartPolicyFor(s.cfg), {false, clean, ran}, clock.Now());
+  RestartDecision d =
+      DecideRestart(&s.restart, RestartPolicyFor(s.cfg), {false, clean, ran}, clock.Now());
   co_await ApplyRestart(s, g2, d);
 }
 
@@ -667,8 +696,8 @@ Task<> Supervisor::Impl::ApplyRestart(ServiceRt& s, std::uint64_t gen, const Res
       SetState(s, SvcState::kStopped, d.reason);
       co_return;
     case RestartDecision::Action::kGiveUp: {
-      std::string msg = s.cfg.name + " failed: " + d.reason + "; start it again with `vramguard start " +
-                        s.cfg.name + "`";
+      std::string msg = s.cfg.name + " failed: " + d.reason +
+                        "; start it again with `vramguard start " + s.cfg.name + "`";
       SetState(s, SvcState::kFailed, msg);
       Emit(s, "failed", msg);
       co_return;

@@ -12,7 +12,7 @@ LogTail::LogTail(std::string path, Bytes max_size, int keep, std::size_t ring)
     : path_(std::move(path)), max_size_(max_size), keep_(keep), ring_(ring) {}
 
 void LogTail::SkipToEnd() {
-  struct stat st{};
+  struct stat st {};
   offset_ = ::stat(path_.c_str(), &st) == 0 ? st.st_size : 0;
 }
 
@@ -20,7 +20,7 @@ std::vector<std::string> LogTail::Poll() {
   std::vector<std::string> lines;
   int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return lines;
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) == 0 && st.st_size < offset_) offset_ = 0;  // truncated under us
   char buf[65536];
   for (;;) {

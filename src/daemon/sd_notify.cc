@@ -26,7 +26,8 @@ void SdNotifier::Notify(const std::string& state) const {
   std::memcpy(addr.sun_path, socket_.data(), socket_.size());
   if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
   socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + socket_.size());
-  (void)::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr), len);
+  (void)::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr),
+                 len);
   ::close(fd);
 }
 

@@ -14,9 +14,9 @@ namespace vg {
 namespace {
 
 TEST(DaemonSdNotify, SendsDatagramsToNotifySocket) {
-  std::string path = (std::filesystem::temp_directory_path() /
-                      ("vg-notify-" + std::to_string(getpid()) + ".sock"))
-                         .string();
+  std::string path =
+      (std::filesystem::temp_directory_path() / ("vg-notify-" + std::to_string(getpid()) + ".sock"))
+          .string();
   ::unlink(path.c_str());
   int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   ASSERT_GE(fd, 0);
@@ -36,7 +36,8 @@ TEST(DaemonSdNotify, SendsDatagramsToNotifySocket) {
   char buf[256] = {};
   ssize_t got = ::recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
   ASSERT_GT(got, 0);
-  EXPECT_EQ(std::string(buf, static_cast<std::size_t>(got)), "READY=1\nSTATUS=1 service: 1 running");
+  EXPECT_EQ(std::string(buf, static_cast<std::size_t>(got)),
+            "READY=1\nSTATUS=1 service: 1 running");
   ::close(fd);
   ::unlink(path.c_str());
 }

@@ -19,13 +19,20 @@ namespace vg {
 
 const char* SvcStateName(SvcState s) {
   switch (s) {
-    case SvcState::kStopped: return "stopped";
-    case SvcState::kStarting: return "starting";
-    case SvcState::kWaitingForVram: return "waiting-for-vram";
-    case SvcState::kRunning: return "running";
-    case SvcState::kStopping: return "stopping";
-    case SvcState::kBackoff: return "backoff";
-    case SvcState::kFailed: return "failed";
+    case SvcState::kStopped:
+      return "stopped";
+    case SvcState::kStarting:
+      return "starting";
+    case SvcState::kWaitingForVram:
+      return "waiting-for-vram";
+    case SvcState::kRunning:
+      return "running";
+    case SvcState::kStopping:
+      return "stopping";
+    case SvcState::kBackoff:
+      return "backoff";
+    case SvcState::kFailed:
+      return "failed";
   }
   return "?";
 }
@@ -63,8 +70,8 @@ void Supervisor::Impl::SetState(ServiceRt& s, SvcState state, std::string detail
   s.detail = std::move(detail);
 }
 
-std::int64_t Supervisor::Impl::Emit(ServiceRt& s, const std::string& kind, const std::string& message,
-                                    nlohmann::json data) {
+std::int64_t Supervisor::Impl::Emit(ServiceRt& s, const std::string& kind,
+                                    const std::string& message, nlohmann::json data) {
   data["state"] = SvcStateName(s.state);
   return deps.events->Emit(s.cfg.name, s.inst ? s.inst->tag : "", kind, message, std::move(data));
 }
@@ -141,24 +148,26 @@ void Supervisor::Impl::OpenLog(ServiceRt& s, bool from_end) {
 }
 
 void Supervisor::Impl::ArmInotify() {
-  inotify->async_wait(asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
-    if (ec) return;
-    alignas(inotify_event) char buf[4096];
-    std::set<ServiceRt*> touched;
-    for (;;) {
-      ssize_t n = ::read(inotify_fd, buf, sizeof buf);
-      if (n <= 0) break;
-      for (char* p = buf; p < buf + n;) {
-        auto* ev = reinterpret_cast<inotify_event*>(p);
-        if (auto it = watches.find(ev->wd); it != watches.end()) touched.insert(it->second);
-        p += sizeof(inotify_event) + ev->len;
-      }
-    }
-    for (ServiceRt* s : touched) {
-      if (s->log && !s->removed) s->log->Poll();
-    }
-    ArmInotify();
-  });
+  inotify->async_wait(asio::posix::stream_descriptor::wait_read,
+                      [this](const boost::system::error_code& ec) {
+                        if (ec) return;
+                        alignas(inotify_event) char buf[4096];
+                        std::set<ServiceRt*> touched;
+                        for (;;) {
+                          ssize_t n = ::read(inotify_fd, buf, sizeof buf);
+                          if (n <= 0) break;
+                          for (char* p = buf; p < buf + n;) {
+                            auto* ev = reinterpret_cast<inotify_event*>(p);
+                            if (auto it = watches.find(ev->wd); it != watches.end())
+                              touched.insert(it->second);
+                            p += sizeof(inotify_event) + ev->len;
+                          }
+                        }
+                        for (ServiceRt* s : touched) {
+                          if (s->log && !s->removed) s->log->Poll();
+                        }
+                        ArmInotify();
+                      });
 }
 
 // The daemon is a child subreaper: every orphan of a service becomes our child and is reaped
@@ -267,7 +276,8 @@ void Supervisor::Boot() {
 // Looks a service up for an operator's request: the returned mark is the last event before it.
 Result<std::int64_t> Supervisor::Impl::Mark(const std::string& name, ServiceRt** out) {
   *out = Find(name);
-  if (!*out) return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
+  if (!*out)
+    return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
   return deps.events->last_id();
 }
 
@@ -353,15 +363,17 @@ void Supervisor::Reload(Config next) {
   }
   next.daemon = im.config.daemon;  // listener, state dir and socket need a daemon restart
   im.config = std::move(next);
-  im.deps.events->Emit("", "", "config", "configuration reloaded: " + std::to_string(added) +
-                                             " added, " + std::to_string(changed) + " changed, " +
-                                             std::to_string(removed) + " removed");
+  im.deps.events->Emit("", "", "config",
+                       "configuration reloaded: " + std::to_string(added) + " added, " +
+                           std::to_string(changed) + " changed, " + std::to_string(removed) +
+                           " removed");
 }
 
 void Supervisor::Shutdown(bool keep_services, std::function<void()> done) {
   Impl& im = *impl_;
   if (keep_services) {
-    im.deps.events->Emit("", "", "shutdown", "daemon exiting; services keep running (--keep-services)");
+    im.deps.events->Emit("", "", "shutdown",
+                         "daemon exiting; services keep running (--keep-services)");
     done();
     return;
   }
@@ -414,10 +426,12 @@ nlohmann::json ServiceJson(Supervisor::Impl& im, ServiceRt& s, const VramView* v
     j["members"] = members;
     if (view) {
       std::set<pid_t> set(members.begin(), members.end());
-      for (auto& [gpu, bytes] : MembersVram(*view, set)) j["vram_bytes"][std::to_string(gpu)] = bytes.count();
+      for (auto& [gpu, bytes] : MembersVram(*view, set))
+        j["vram_bytes"][std::to_string(gpu)] = bytes.count();
     }
   }
-  if (auto last = im.deps.store->LastEvent(s.cfg.name); last && *last) j["last_event"] = EventJson(**last);
+  if (auto last = im.deps.store->LastEvent(s.cfg.name); last && *last)
+    j["last_event"] = EventJson(**last);
   return j;
 }
 
@@ -436,7 +450,8 @@ nlohmann::json Supervisor::StatusAll() {
 Result<nlohmann::json> Supervisor::Status(const std::string& name) {
   Impl& im = *impl_;
   ServiceRt* s = im.Find(name);
-  if (!s) return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
+  if (!s)
+    return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
   auto view = im.Look();
   nlohmann::json j = ServiceJson(im, *s, view ? &*view : nullptr);
   if (s->log) j["log_file"] = s->log->path();
@@ -445,15 +460,18 @@ Result<nlohmann::json> Supervisor::Status(const std::string& name) {
 
 Result<std::vector<std::string>> Supervisor::LogLines(const std::string& name, std::size_t n) {
   ServiceRt* s = impl_->Find(name);
-  if (!s) return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
+  if (!s)
+    return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
   if (!s->log) return std::vector<std::string>{};
   s->log->Poll();
   return s->log->Last(n);
 }
 
-Result<int> Supervisor::SubscribeLogs(const std::string& name, std::function<void(const std::string&)> f) {
+Result<int> Supervisor::SubscribeLogs(const std::string& name,
+                                      std::function<void(const std::string&)> f) {
   ServiceRt* s = impl_->Find(name);
-  if (!s) return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
+  if (!s)
+    return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
   if (!s->log) impl_->OpenLog(*s, true);
   return s->log->AddListener(std::move(f));
 }
@@ -472,7 +490,8 @@ std::string Supervisor::Summary() const {
   }
   std::string out = std::to_string(total) + " service" + (total == 1 ? "" : "s");
   std::string parts;
-  for (auto& [state, n] : counts) parts += (parts.empty() ? "" : ", ") + std::to_string(n) + " " + state;
+  for (auto& [state, n] : counts)
+    parts += (parts.empty() ? "" : ", ") + std::to_string(n) + " " + state;
   return parts.empty() ? out : out + ": " + parts;
 }
 

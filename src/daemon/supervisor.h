@@ -32,7 +32,7 @@ class EventHub;
 class StateStore;
 
 struct SupervisorDeps {
-  GpuProbe* gpu = nullptr;          // null: no driver; VRAM checks are skipped with a warning
+  GpuProbe* gpu = nullptr;  // null: no driver; VRAM checks are skipped with a warning
   ProcessSource* procs = nullptr;
   Spawner* spawner = nullptr;
   CgroupManager* cgroups = nullptr;  // null: no writable cgroup v2 here

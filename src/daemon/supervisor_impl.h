@@ -33,21 +33,29 @@ namespace asio = boost::asio;
 template <class T = void>
 using Task = asio::awaitable<T>;
 
-enum class SvcState { kStopped, kStarting, kWaitingForVram, kRunning, kStopping, kBackoff, kFailed };
+enum class SvcState {
+  kStopped,
+  kStarting,
+  kWaitingForVram,
+  kRunning,
+  kStopping,
+  kBackoff,
+  kFailed
+};
 const char* SvcStateName(SvcState s);
 
 // The pure restart policy for a service's configuration.
 RestartPolicy RestartPolicyFor(const ServiceConfig& cfg);
 
 struct Instance {
-  std::string tag;                 // VRAMGUARD_INSTANCE of every member
-  pid_t pid = 0;                   // the main process
+  std::string tag;  // VRAMGUARD_INSTANCE of every member
+  pid_t pid = 0;    // the main process
   std::uint64_t start_time = 0;
-  std::string cgroup;              // empty without cgroups
+  std::string cgroup;  // empty without cgroups
   SteadyTime spawned{};
   std::int64_t started_unix_ms = 0;
   std::optional<SteadyTime> ready_at;
-  bool adopted = false;            // started by an earlier daemon: no exit status available
+  bool adopted = false;  // started by an earlier daemon: no exit status available
   int pidfd = -1;
   std::unique_ptr<asio::posix::stream_descriptor> exit_watch;
   std::optional<int> exit_status;  // waitpid status once reaped
@@ -56,14 +64,14 @@ struct Instance {
 struct ServiceRt {
   ServiceConfig cfg;
   SvcState state = SvcState::kStopped;
-  std::string detail;                  // why it is in that state, one line
+  std::string detail;  // why it is in that state, one line
   std::optional<Instance> inst;
   RestartState restart;
-  std::uint64_t generation = 0;        // bumped by every operation; stale coroutines stop
+  std::uint64_t generation = 0;              // bumped by every operation; stale coroutines stop
   std::unique_ptr<asio::steady_timer> wake;  // backoff / vram wait / readiness waits
   std::unique_ptr<LogTail> log;
   std::optional<std::regex> ready_regex;
-  bool ready_seen = false;             // the readiness line appeared
+  bool ready_seen = false;  // the readiness line appeared
   int restarts = 0;
   bool removed = false;
 };
@@ -71,11 +79,11 @@ struct ServiceRt {
 // The result of stopping a set of processes and verifying their memory came back.
 struct StopReport {
   int signalled = 0;
-  std::vector<pid_t> killed;          // needed SIGKILL
-  std::vector<pid_t> survivors;       // alive after SIGKILL
+  std::vector<pid_t> killed;     // needed SIGKILL
+  std::vector<pid_t> survivors;  // alive after SIGKILL
   std::chrono::nanoseconds exit_time{0};
-  Bytes expected;                     // memory the members held before
-  bool verified = true;               // the driver no longer lists any of it
+  Bytes expected;        // memory the members held before
+  bool verified = true;  // the driver no longer lists any of it
   std::chrono::nanoseconds back_after{0};
   std::vector<std::string> still_held;  // who holds what did not come back
   std::string Summary(const std::string& signal_name) const;

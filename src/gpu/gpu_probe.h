@@ -18,8 +18,8 @@ namespace vg {
 
 // One process the driver lists on a GPU (compute and graphics lists merged by pid).
 struct GpuProcess {
-  std::uint32_t pid = 0;        // as the driver reports it (host PID namespace on bare metal)
-  std::optional<Bytes> used;    // nullopt: the driver said NOT_AVAILABLE
+  std::uint32_t pid = 0;      // as the driver reports it (host PID namespace on bare metal)
+  std::optional<Bytes> used;  // nullopt: the driver said NOT_AVAILABLE
   bool operator==(const GpuProcess&) const = default;
 };
 

@@ -77,8 +77,7 @@ Result<DecodedList> DecodeProcessList(std::span<const unsigned char> buffer, uns
               "report the driver version; vramguard fell back to older NVML calls");
 }
 
-FetchResult FetchProcessList(const ListCall& call, unsigned expected_stride,
-                             Bytes device_total) {
+FetchResult FetchProcessList(const ListCall& call, unsigned expected_stride, Bytes device_total) {
   FetchResult result;
   unsigned needed = 0;
   nvmlReturn_t r = call(&needed, nullptr);
@@ -89,8 +88,7 @@ FetchResult FetchProcessList(const ListCall& call, unsigned expected_stride,
       return result;
     }
     unsigned capacity = needed + 8;
-    std::vector<unsigned char> buffer(static_cast<std::size_t>(capacity) * kMaxStride,
-                                      kFillByte);
+    std::vector<unsigned char> buffer(static_cast<std::size_t>(capacity) * kMaxStride, kFillByte);
     unsigned count = capacity;
     r = call(&count, buffer.data());
     if (r == kSuccess) {
@@ -121,36 +119,61 @@ std::vector<GpuProcess> MergeProcessLists(std::vector<GpuProcess> a,
       it->used = p.used;
     }
   }
-  std::sort(a.begin(), a.end(), [](const GpuProcess& x, const GpuProcess& y) { return x.pid < y.pid; });
+  std::sort(a.begin(), a.end(),
+            [](const GpuProcess& x, const GpuProcess& y) { return x.pid < y.pid; });
   return a;
 }
 
 const char* ReturnName(nvmlReturn_t r) {
   switch (r) {
-    case 0: return "SUCCESS";
-    case 1: return "UNINITIALIZED";
-    case 2: return "INVALID_ARGUMENT";
-    case 3: return "NOT_SUPPORTED";
-    case 4: return "NO_PERMISSION";
-    case 5: return "ALREADY_INITIALIZED";
-    case 6: return "NOT_FOUND";
-    case 7: return "INSUFFICIENT_SIZE";
-    case 8: return "INSUFFICIENT_POWER";
-    case 9: return "DRIVER_NOT_LOADED";
-    case 10: return "TIMEOUT";
-    case 11: return "IRQ_ISSUE";
-    case 12: return "LIBRARY_NOT_FOUND";
-    case 13: return "FUNCTION_NOT_FOUND";
-    case 14: return "CORRUPTED_INFOROM";
-    case 15: return "GPU_IS_LOST";
-    case 16: return "RESET_REQUIRED";
-    case 17: return "OPERATING_SYSTEM";
-    case 18: return "LIB_RM_VERSION_MISMATCH";
-    case 19: return "IN_USE";
-    case 20: return "MEMORY";
-    case 21: return "NO_DATA";
-    case 25: return "ARGUMENT_VERSION_MISMATCH";
-    default: return "UNKNOWN";
+    case 0:
+      return "SUCCESS";
+    case 1:
+      return "UNINITIALIZED";
+    case 2:
+      return "INVALID_ARGUMENT";
+    case 3:
+      return "NOT_SUPPORTED";
+    case 4:
+      return "NO_PERMISSION";
+    case 5:
+      return "ALREADY_INITIALIZED";
+    case 6:
+      return "NOT_FOUND";
+    case 7:
+      return "INSUFFICIENT_SIZE";
+    case 8:
+      return "INSUFFICIENT_POWER";
+    case 9:
+      return "DRIVER_NOT_LOADED";
+    case 10:
+      return "TIMEOUT";
+    case 11:
+      return "IRQ_ISSUE";
+    case 12:
+      return "LIBRARY_NOT_FOUND";
+    case 13:
+      return "FUNCTION_NOT_FOUND";
+    case 14:
+      return "CORRUPTED_INFOROM";
+    case 15:
+      return "GPU_IS_LOST";
+    case 16:
+      return "RESET_REQUIRED";
+    case 17:
+      return "OPERATING_SYSTEM";
+    case 18:
+      return "LIB_RM_VERSION_MISMATCH";
+    case 19:
+      return "IN_USE";
+    case 20:
+      return "MEMORY";
+    case 21:
+      return "NO_DATA";
+    case 25:
+      return "ARGUMENT_VERSION_MISMATCH";
+    default:
+      return "UNKNOWN";
   }
 }
 

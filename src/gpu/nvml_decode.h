@@ -38,7 +38,7 @@ using ListCall = std::function<nvmlReturn_t(unsigned* count, void* buffer)>;
 struct FetchResult {
   nvmlReturn_t status = kSuccess;  // kSuccess, or the driver's error (caller may fall back)
   DecodedList list;
-  std::string decode_error;        // set when the driver succeeded but the bytes were nonsense
+  std::string decode_error;  // set when the driver succeeded but the bytes were nonsense
 };
 
 // The INSUFFICIENT_SIZE protocol: ask with capacity 0 for the needed count, allocate that plus

@@ -162,7 +162,8 @@ TEST(NvmlFetch, DriverErrorIsPassedOn) {
 }
 
 TEST(NvmlMerge, SamePidInBothListsIsOneEntry) {
-  auto merged = MergeProcessLists({{5, Bytes(100)}, {9, std::nullopt}}, {{9, Bytes(50)}, {3, Bytes(1)}});
+  auto merged =
+      MergeProcessLists({{5, Bytes(100)}, {9, std::nullopt}}, {{9, Bytes(50)}, {3, Bytes(1)}});
   ASSERT_EQ(merged.size(), 3u);
   EXPECT_EQ(merged[0].pid, 3u);
   EXPECT_EQ(merged[2].pid, 9u);

@@ -140,21 +140,26 @@ Result<std::unique_ptr<NvmlProbe>> NvmlProbe::Open(const NvmlOptions& options) {
       {{"nvmlShutdown", nullptr, nullptr}, reinterpret_cast<void**>(&api->shutdown), true},
       {{"nvmlErrorString", nullptr, nullptr}, reinterpret_cast<void**>(&api->error_string), false},
       {{"nvmlDeviceGetCount_v2", "nvmlDeviceGetCount", nullptr},
-       reinterpret_cast<void**>(&api->device_count), true},
+       reinterpret_cast<void**>(&api->device_count),
+       true},
       {{"nvmlDeviceGetHandleByIndex_v2", "nvmlDeviceGetHandleByIndex", nullptr},
-       reinterpret_cast<void**>(&api->handle_by_index), true},
+       reinterpret_cast<void**>(&api->handle_by_index),
+       true},
       {{"nvmlDeviceGetName", nullptr, nullptr}, reinterpret_cast<void**>(&api->name), false},
       {{"nvmlDeviceGetUUID", nullptr, nullptr}, reinterpret_cast<void**>(&api->uuid), false},
       {{"nvmlSystemGetDriverVersion", nullptr, nullptr},
-       reinterpret_cast<void**>(&api->driver_version), false},
-      {{"nvmlDeviceGetMinorNumber", nullptr, nullptr}, reinterpret_cast<void**>(&api->minor),
+       reinterpret_cast<void**>(&api->driver_version),
        false},
-      {{"nvmlDeviceGetMemoryInfo", nullptr, nullptr}, reinterpret_cast<void**>(&api->memory),
-       true},
+      {{"nvmlDeviceGetMinorNumber", nullptr, nullptr},
+       reinterpret_cast<void**>(&api->minor),
+       false},
+      {{"nvmlDeviceGetMemoryInfo", nullptr, nullptr}, reinterpret_cast<void**>(&api->memory), true},
       {{"nvmlDeviceGetMemoryInfo_v2", nullptr, nullptr},
-       reinterpret_cast<void**>(&api->memory_v2), false},
+       reinterpret_cast<void**>(&api->memory_v2),
+       false},
       {{"nvmlDeviceGetUtilizationRates", nullptr, nullptr},
-       reinterpret_cast<void**>(&api->utilization), false},
+       reinterpret_cast<void**>(&api->utilization),
+       false},
   };
   for (const Symbol& s : table) {
     *s.slot = Resolve(api->handle, s.names, nullptr);
@@ -189,9 +194,11 @@ Result<std::unique_ptr<NvmlProbe>> NvmlProbe::Open(const NvmlOptions& options) {
     std::string hint = "check `nvidia-smi`; the driver may need a reload";
     if (r == nvml::kErrorDriverNotLoaded || r == nvml::kErrorLibraryNotFound) {
       code = ErrorCode::kNoDriver;
-      hint = "no NVIDIA GPU is usable on this machine; try the simulated GPU: docs/simulated-gpu.md";
+      hint =
+          "no NVIDIA GPU is usable on this machine; try the simulated GPU: docs/simulated-gpu.md";
     } else if (r == nvml::kErrorLibRmVersionMismatch) {
-      hint = "the driver was upgraded without a reboot: reboot, or reload the nvidia kernel modules";
+      hint =
+          "the driver was upgraded without a reboot: reboot, or reload the nvidia kernel modules";
     } else if (r == nvml::kErrorNoPermission) {
       code = ErrorCode::kPermissionDenied;
       hint = "check permissions on /dev/nvidia*";
@@ -275,8 +282,8 @@ Result<GpuSnapshot> NvmlProbe::Snapshot() {
     }
     auto compute = api.ListProcesses(api.compute, device, gpu.total);
     if (!compute) {
-      gpu.problem = "cannot list processes on GPU " + std::to_string(i) + ": " +
-                    compute.error().message;
+      gpu.problem =
+          "cannot list processes on GPU " + std::to_string(i) + ": " + compute.error().message;
     } else {
       gpu.processes = nvml::MergeProcessLists(std::move(*compute), {});
       auto graphics = api.ListProcesses(api.graphics, device, gpu.total);

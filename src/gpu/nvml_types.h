@@ -66,8 +66,8 @@ static_assert(sizeof(nvmlProcessInfo_t) == 24);
 // usedGpuMemory value meaning "not available".
 inline constexpr unsigned long long kValueNotAvailable = 0xFFFFFFFFFFFFFFFFull;
 
-inline constexpr unsigned kNameBufferSize = 96;   // NVML_DEVICE_NAME_V2_BUFFER_SIZE
-inline constexpr unsigned kUuidBufferSize = 96;   // NVML_DEVICE_UUID_V2_BUFFER_SIZE
+inline constexpr unsigned kNameBufferSize = 96;  // NVML_DEVICE_NAME_V2_BUFFER_SIZE
+inline constexpr unsigned kUuidBufferSize = 96;  // NVML_DEVICE_UUID_V2_BUFFER_SIZE
 inline constexpr unsigned kDriverVersionBufferSize = 80;
 
 }  // namespace vg::nvml

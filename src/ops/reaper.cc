@@ -70,8 +70,8 @@ ReapOutcome Reaper::Execute(const ReapPlan& plan, const GpuSnapshot& before,
     if (!after_term.count(pid)) out.terminated.push_back(pid);
   }
   if (!alive.empty()) {
-    say(ReapPhase::kKill, "still alive after " + FormatSeconds(options.grace) + " grace; SIGKILL → " +
-                              Join(alive));
+    say(ReapPhase::kKill,
+        "still alive after " + FormatSeconds(options.grace) + " grace; SIGKILL → " + Join(alive));
     for (pid_t pid : alive) {
       if (auto r = signaller_.Signal(pid, SIGKILL); !r) out.problems.push_back(r.error().message);
     }
@@ -87,9 +87,9 @@ ReapOutcome Reaper::Execute(const ReapPlan& plan, const GpuSnapshot& before,
 
   if (!plan.releases.empty()) say(ReapPhase::kVerify, "waiting for the driver to release memory");
   VerifyReleases(plan, before, options, &out);
-  out.verified = out.survivors.empty() && out.problems.empty() &&
-                 std::all_of(out.gpus.begin(), out.gpus.end(),
-                             [](const GpuRelease& g) { return g.verified; });
+  out.verified =
+      out.survivors.empty() && out.problems.empty() &&
+      std::all_of(out.gpus.begin(), out.gpus.end(), [](const GpuRelease& g) { return g.verified; });
   return out;
 }
 

@@ -22,27 +22,27 @@ namespace vg {
 
 struct ReapOptions {
   Millis grace{10000};
-  Millis exit_timeout{5000};     // after SIGKILL (a process in D state can take a while)
+  Millis exit_timeout{5000};  // after SIGKILL (a process in D state can take a while)
   Millis release_timeout{10000};
   std::chrono::microseconds poll{2000};
 };
 
 struct GpuRelease {
   unsigned gpu = 0;
-  Bytes expected;                 // what NVML said the vanished entries held
-  Bytes freed;                    // sum over entries that did vanish
+  Bytes expected;                                // what NVML said the vanished entries held
+  Bytes freed;                                   // sum over entries that did vanish
   std::optional<Bytes> free_before, free_after;  // device free memory around the reap
-  bool verified = false;          // every expected entry vanished
-  std::chrono::nanoseconds back_after{0};  // from all targets exited to memory back
-  std::vector<pid_t> still_listed;         // entries that did not vanish
+  bool verified = false;                         // every expected entry vanished
+  std::chrono::nanoseconds back_after{0};        // from all targets exited to memory back
+  std::vector<pid_t> still_listed;               // entries that did not vanish
 };
 
 struct ReapOutcome {
-  std::vector<pid_t> terminated;   // exited after SIGTERM
-  std::vector<pid_t> killed;       // needed SIGKILL
-  std::vector<pid_t> gone;         // had exited before vramguard got to them
-  std::vector<pid_t> survivors;    // still alive after SIGKILL and exit_timeout
-  std::vector<std::string> problems;  // per-target failures (recycled PID, permission)
+  std::vector<pid_t> terminated;          // exited after SIGTERM
+  std::vector<pid_t> killed;              // needed SIGKILL
+  std::vector<pid_t> gone;                // had exited before vramguard got to them
+  std::vector<pid_t> survivors;           // still alive after SIGKILL and exit_timeout
+  std::vector<std::string> problems;      // per-target failures (recycled PID, permission)
   std::chrono::nanoseconds exit_time{0};  // first signal → last target gone
   std::vector<GpuRelease> gpus;
   bool verified = false;  // every target gone and every expected release seen

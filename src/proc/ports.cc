@@ -18,7 +18,8 @@ std::vector<std::uint64_t> ParseListenInodes(std::string_view text, int port) {
   while (std::getline(in, line)) {
     std::istringstream f(line);
     std::string sl, local, remote, state, queues, timer, retr, uid, timeout, inode;
-    if (!(f >> sl >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >> inode)) {
+    if (!(f >> sl >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >>
+          inode)) {
       continue;
     }
     if (state != "0A") continue;

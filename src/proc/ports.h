@@ -26,6 +26,7 @@ struct PortListener {
 std::vector<std::uint64_t> ParseListenInodes(std::string_view proc_net_tcp, int port);
 
 // Listeners on `port` now, with owners where visible. proc_root: "/proc" or a fixture tree.
-Result<std::vector<PortListener>> FindPortListeners(int port, const std::string& proc_root = "/proc");
+Result<std::vector<PortListener>> FindPortListeners(int port,
+                                                    const std::string& proc_root = "/proc");
 
 }  // namespace vg

@@ -26,13 +26,13 @@ struct ProcessInfo {
   pid_t pgid = 0;
   pid_t sid = 0;
   uid_t uid = 0;
-  std::string user;                  // name for uid, or the number when it has none
-  std::uint64_t start_time = 0;      // /proc/<pid>/stat field 22, clock ticks since boot
-  char state = '?';                  // R, S, D, Z, T, …
-  std::string comm;                  // /proc/<pid>/comm
-  std::vector<std::string> argv;     // /proc/<pid>/cmdline; empty for kernel threads and zombies
-  std::optional<std::string> cwd;    // nullopt when unreadable (another user's process)
-  std::vector<pid_t> nspid;          // NSpid: from this namespace inward; size 1 when not nested
+  std::string user;                // name for uid, or the number when it has none
+  std::uint64_t start_time = 0;    // /proc/<pid>/stat field 22, clock ticks since boot
+  char state = '?';                // R, S, D, Z, T, …
+  std::string comm;                // /proc/<pid>/comm
+  std::vector<std::string> argv;   // /proc/<pid>/cmdline; empty for kernel threads and zombies
+  std::optional<std::string> cwd;  // nullopt when unreadable (another user's process)
+  std::vector<pid_t> nspid;        // NSpid: from this namespace inward; size 1 when not nested
   std::optional<std::string> instance_tag;  // value of VRAMGUARD_INSTANCE in its environment
 
   bool IsZombie() const { return state == 'Z' || state == 'X'; }

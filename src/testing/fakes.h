@@ -72,8 +72,8 @@ class FakeSignaller final : public Signaller {
     bool alive = true;
   };
   std::map<pid_t, Proc> procs;
-  std::vector<std::pair<pid_t, int>> sent;       // every signal sent, in order
-  std::function<void(pid_t)> on_exit;            // e.g. tell the FakeGpuProbe
+  std::vector<std::pair<pid_t, int>> sent;  // every signal sent, in order
+  std::function<void(pid_t)> on_exit;       // e.g. tell the FakeGpuProbe
 
   Result<void> Attach(pid_t pid, std::uint64_t start_time) override;
   Result<void> Signal(pid_t pid, int sig) override;

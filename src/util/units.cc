@@ -25,7 +25,8 @@ std::string_view Trim(std::string_view s) {
 bool SplitNumber(std::string_view text, double* number, std::string* unit) {
   text = Trim(text);
   std::size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+    ++i;
   if (i == 0) return false;
   std::string num(text.substr(0, i));
   char* end = nullptr;
@@ -46,16 +47,26 @@ Result<Bytes> ParseBytes(std::string_view text) {
   };
   if (!SplitNumber(text, &number, &unit)) return bad();
   double scale = 0;
-  if (unit.empty() || unit == "b") scale = 1;
-  else if (unit == "k" || unit == "kib") scale = 1024.0;
-  else if (unit == "m" || unit == "mib") scale = 1024.0 * 1024;
-  else if (unit == "g" || unit == "gib") scale = 1024.0 * 1024 * 1024;
-  else if (unit == "t" || unit == "tib") scale = 1024.0 * 1024 * 1024 * 1024;
-  else if (unit == "kb") scale = 1e3;
-  else if (unit == "mb") scale = 1e6;
-  else if (unit == "gb") scale = 1e9;
-  else if (unit == "tb") scale = 1e12;
-  else return bad();
+  if (unit.empty() || unit == "b")
+    scale = 1;
+  else if (unit == "k" || unit == "kib")
+    scale = 1024.0;
+  else if (unit == "m" || unit == "mib")
+    scale = 1024.0 * 1024;
+  else if (unit == "g" || unit == "gib")
+    scale = 1024.0 * 1024 * 1024;
+  else if (unit == "t" || unit == "tib")
+    scale = 1024.0 * 1024 * 1024 * 1024;
+  else if (unit == "kb")
+    scale = 1e3;
+  else if (unit == "mb")
+    scale = 1e6;
+  else if (unit == "gb")
+    scale = 1e9;
+  else if (unit == "tb")
+    scale = 1e12;
+  else
+    return bad();
   double bytes = number * scale;
   if (bytes > 1.8e19) return bad();
   return Bytes(static_cast<std::uint64_t>(std::llround(bytes)));
@@ -84,11 +95,16 @@ Result<Millis> ParseDuration(std::string_view text) {
   };
   if (!SplitNumber(text, &number, &unit)) return bad();
   double ms = 0;
-  if (unit == "ms") ms = number;
-  else if (unit == "s" || unit.empty()) ms = number * 1e3;
-  else if (unit == "m" || unit == "min") ms = number * 60e3;
-  else if (unit == "h") ms = number * 3600e3;
-  else return bad();
+  if (unit == "ms")
+    ms = number;
+  else if (unit == "s" || unit.empty())
+    ms = number * 1e3;
+  else if (unit == "m" || unit == "min")
+    ms = number * 60e3;
+  else if (unit == "h")
+    ms = number * 3600e3;
+  else
+    return bad();
   if (ms > 1e12) return bad();
   return Millis(static_cast<std::int64_t>(std::llround(ms)));
 }

@@ -26,7 +26,9 @@ class Bytes {
 
   constexpr Bytes operator+(Bytes o) const { return Bytes(count_ + o.count_); }
   // Saturates at zero: a negative amount of memory is always a measurement race.
-  constexpr Bytes operator-(Bytes o) const { return Bytes(count_ > o.count_ ? count_ - o.count_ : 0); }
+  constexpr Bytes operator-(Bytes o) const {
+    return Bytes(count_ > o.count_ ? count_ - o.count_ : 0);
+  }
   constexpr Bytes& operator+=(Bytes o) {
     count_ += o.count_;
     return *this;

@@ -45,9 +45,7 @@ TEST(Units, FormatsSecondsAndMilliseconds) {
   EXPECT_EQ(FormatSeconds(std::chrono::microseconds(42)), "42 µs");
 }
 
-TEST(Units, BytesSubtractionSaturates) {
-  EXPECT_EQ(Bytes(5) - Bytes(9), Bytes(0));
-}
+TEST(Units, BytesSubtractionSaturates) { EXPECT_EQ(Bytes(5) - Bytes(9), Bytes(0)); }
 
 }  // namespace
 }  // namespace vg

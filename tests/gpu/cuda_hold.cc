@@ -45,9 +45,11 @@ bool Load(void* lib, const char* name, F* out) {
 }
 
 int Usage(const std::string& why) {
-  std::fprintf(stderr, "vg-cudahold: %s; usage: vg-cudahold [--gpu K] [--alloc SIZE] [--fork-worker] "
-                       "[--ignore-term] [--new-session] [--crash-after DUR|--exit-after DUR] "
-                       "[--ready-file FILE]\n", why.c_str());
+  std::fprintf(stderr,
+               "vg-cudahold: %s; usage: vg-cudahold [--gpu K] [--alloc SIZE] [--fork-worker] "
+               "[--ignore-term] [--new-session] [--crash-after DUR|--exit-after DUR] "
+               "[--ready-file FILE]\n",
+               why.c_str());
   return 2;
 }
 
@@ -62,9 +64,12 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-    if (a == "--fork-worker") fork_worker = true;
-    else if (a == "--ignore-term") ignore_term = true;
-    else if (a == "--new-session") new_session = true;
+    if (a == "--fork-worker")
+      fork_worker = true;
+    else if (a == "--ignore-term")
+      ignore_term = true;
+    else if (a == "--new-session")
+      new_session = true;
     else if (a == "--gpu" || a == "--alloc" || a == "--crash-after" || a == "--exit-after" ||
              a == "--ready-file") {
       const char* v = value();
@@ -97,7 +102,8 @@ int main(int argc, char** argv) {
   Cuda cu;
   if (!Load(lib, "cuInit", &cu.init) || !Load(lib, "cuDeviceGet", &cu.device_get) ||
       !Load(lib, "cuDevicePrimaryCtxRetain", &cu.primary_retain) ||
-      !Load(lib, "cuCtxSetCurrent", &cu.set_current) || !Load(lib, "cuMemAlloc_v2", &cu.mem_alloc)) {
+      !Load(lib, "cuCtxSetCurrent", &cu.set_current) ||
+      !Load(lib, "cuMemAlloc_v2", &cu.mem_alloc)) {
     std::fprintf(stderr, "vg-cudahold: libcuda.so.1 lacks a driver API entry point\n");
     return 4;
   }
@@ -128,14 +134,17 @@ int main(int argc, char** argv) {
       for (;;) pause();  // no CUDA calls: holds the inherited device files and mappings
     }
   }
-  std::printf("vg-cudahold: pid %d holds %s on GPU %d%s\n", getpid(), vg::FormatBytes(alloc).c_str(),
-              gpu, worker ? (", worker pid " + std::to_string(worker)).c_str() : "");
+  std::printf("vg-cudahold: pid %d holds %s on GPU %d%s\n", getpid(),
+              vg::FormatBytes(alloc).c_str(), gpu,
+              worker ? (", worker pid " + std::to_string(worker)).c_str() : "");
   std::fflush(stdout);
   if (!ready_file.empty()) {
     std::string tmp = ready_file + ".tmp";
     if (FILE* f = std::fopen(tmp.c_str(), "w")) {
-      if (worker) std::fprintf(f, "%d %d\n", getpid(), worker);
-      else std::fprintf(f, "%d\n", getpid());
+      if (worker)
+        std::fprintf(f, "%d %d\n", getpid(), worker);
+      else
+        std::fprintf(f, "%d\n", getpid());
       std::fclose(f);
       std::rename(tmp.c_str(), ready_file.c_str());
     }
