@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cstdio>
 
 #include <algorithm>
 #include <array>
@@ -167,6 +168,27 @@ int ReadProcess(int proc_fd, pid_t pid, Detail detail, ReadBuffer* buf, UserName
                 ProcessInfo* info) {
   std::array<char, 16> name;
   PidToName(pid, &name);
+  if (detail == Detail::kTree) {
+    // The cheapest read, for whole tables: <pid>/stat and the owner of <pid>, two system calls
+    // fewer than through a directory descriptor (one file is read, so nothing can mix).
+    std::array<char, 32> stat_path;
+    std::snprintf(stat_path.data(), stat_path.size(), "%s/stat", name.data());
+    if (const int err = buf->Read(proc_fd, stat_path.data(), true)) return err;
+    std::optional<procfs::StatFields> stat = procfs::ParseStat(buf->view());
+    if (!stat) return EINVAL;
+    struct stat st {};
+    if (::fstatat(proc_fd, name.data(), &st, 0) != 0) return errno;
+    info->pid = pid;
+    info->ppid = stat->ppid;
+    info->pgid = stat->pgrp;
+    info->sid = stat->session;
+    info->state = stat->state;
+    info->start_time = stat->start_time;
+    info->comm = std::move(stat->comm);
+    info->uid = st.st_uid;
+    info->user = users->For(info->uid);
+    return 0;
+  }
   // Everything is read relative to this directory: if the pid is recycled meanwhile, the reads
   // fail (ESRCH/ENOENT) instead of mixing two processes.
   UniqueFd dir(::openat(proc_fd, name.data(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -182,14 +204,6 @@ int ReadProcess(int proc_fd, pid_t pid, Detail detail, ReadBuffer* buf, UserName
   info->state = stat->state;
   info->start_time = stat->start_time;
   info->comm = std::move(stat->comm);
-
-  if (detail == Detail::kTree) {
-    struct stat st {};
-    if (::fstatat(dir.get(), "", &st, AT_EMPTY_PATH) != 0) return errno;
-    info->uid = st.st_uid;
-    info->user = users->For(info->uid);
-    return 0;
-  }
 
   if (const int err = buf->Read(dir.get(), "status", true)) return err;
   std::optional<procfs::StatusFields> status = procfs::ParseStatus(buf->view());
