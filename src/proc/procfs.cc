@@ -162,6 +162,16 @@ class UserNames {
   std::vector<std::pair<uid_t, std::string>> names_;
 };
 
+void FillFromStat(pid_t pid, procfs::StatFields&& stat, ProcessInfo* info) {
+  info->pid = pid;
+  info->ppid = stat.ppid;
+  info->pgid = stat.pgrp;
+  info->sid = stat.session;
+  info->state = stat.state;
+  info->start_time = stat.start_time;
+  info->comm = std::move(stat.comm);
+}
+
 // Fills *info from the files of /proc/<pid>. Returns 0, or the errno that stopped it (EINVAL
 // when a file is malformed).
 int ReadProcess(int proc_fd, pid_t pid, Detail detail, ReadBuffer* buf, UserNames* users,
@@ -178,13 +188,7 @@ int ReadProcess(int proc_fd, pid_t pid, Detail detail, ReadBuffer* buf, UserName
     if (!stat) return EINVAL;
     struct stat st {};
     if (::fstatat(proc_fd, name.data(), &st, 0) != 0) return errno;
-    info->pid = pid;
-    info->ppid = stat->ppid;
-    info->pgid = stat->pgrp;
-    info->sid = stat->session;
-    info->state = stat->state;
-    info->start_time = stat->start_time;
-    info->comm = std::move(stat->comm);
+    FillFromStat(pid, std::move(*stat), info);
     info->uid = st.st_uid;
     info->user = users->For(info->uid);
     return 0;
@@ -197,13 +201,7 @@ int ReadProcess(int proc_fd, pid_t pid, Detail detail, ReadBuffer* buf, UserName
   if (const int err = buf->Read(dir.get(), "stat", true)) return err;
   std::optional<procfs::StatFields> stat = procfs::ParseStat(buf->view());
   if (!stat) return EINVAL;
-  info->pid = pid;
-  info->ppid = stat->ppid;
-  info->pgid = stat->pgrp;
-  info->sid = stat->session;
-  info->state = stat->state;
-  info->start_time = stat->start_time;
-  info->comm = std::move(stat->comm);
+  FillFromStat(pid, std::move(*stat), info);
 
   if (const int err = buf->Read(dir.get(), "status", true)) return err;
   std::optional<procfs::StatusFields> status = procfs::ParseStatus(buf->view());
