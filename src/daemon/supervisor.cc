@@ -84,11 +84,15 @@ Result<VramView> Supervisor::Impl::Look() {
   return std::move(obs->view);
 }
 
-std::vector<pid_t> Supervisor::Impl::Members(const ServiceRt& s) {
+std::vector<pid_t> Supervisor::Impl::Members(const ServiceRt& s,
+                                             const std::vector<ProcessInfo>* table) {
   if (!s.inst) return {};
   MembershipInput in;
-  auto list = deps.procs->List(Detail::kFull);
-  if (list) in.processes = std::move(*list);
+  if (table) {
+    in.processes = *table;
+  } else if (auto list = deps.procs->List(Detail::kFull)) {
+    in.processes = std::move(*list);
+  }
   in.main_pid = s.inst->pid;
   in.tag = s.inst->tag;
   if (!s.inst->cgroup.empty() && deps.cgroups) {
@@ -397,7 +401,8 @@ void Supervisor::Shutdown(bool keep_services, std::function<void()> done) {
 
 namespace {
 
-nlohmann::json ServiceJson(Supervisor::Impl& im, ServiceRt& s, const VramView* view) {
+nlohmann::json ServiceJson(Supervisor::Impl& im, ServiceRt& s, const VramView* view,
+                           const std::vector<ProcessInfo>* table) {
   nlohmann::json j = {{"name", s.cfg.name},
                       {"state", SvcStateName(s.state)},
                       {"detail", s.detail},
@@ -422,7 +427,7 @@ nlohmann::json ServiceJson(Supervisor::Impl& im, ServiceRt& s, const VramView* v
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
     j["uptime_s"] = static_cast<double>(now_ms - s.inst->started_unix_ms) / 1000.0;
-    std::vector<pid_t> members = im.Members(s);
+    std::vector<pid_t> members = im.Members(s, table);
     j["members"] = members;
     if (view) {
       std::set<pid_t> set(members.begin(), members.end());
@@ -440,9 +445,12 @@ nlohmann::json ServiceJson(Supervisor::Impl& im, ServiceRt& s, const VramView* v
 nlohmann::json Supervisor::StatusAll() {
   Impl& im = *impl_;
   auto view = im.Look();
+  auto table = im.deps.procs->List(Detail::kFull);  // one read of the table for every service
   nlohmann::json list = nlohmann::json::array();
   for (auto& [name, s] : im.services) {
-    if (!s->removed) list.push_back(ServiceJson(im, *s, view ? &*view : nullptr));
+    if (!s->removed) {
+      list.push_back(ServiceJson(im, *s, view ? &*view : nullptr, table ? &*table : nullptr));
+    }
   }
   return list;
 }
@@ -453,7 +461,7 @@ Result<nlohmann::json> Supervisor::Status(const std::string& name) {
   if (!s)
     return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
   auto view = im.Look();
-  nlohmann::json j = ServiceJson(im, *s, view ? &*view : nullptr);
+  nlohmann::json j = ServiceJson(im, *s, view ? &*view : nullptr, nullptr);
   if (s->log) j["log_file"] = s->log->path();
   return j;
 }

@@ -113,7 +113,8 @@ struct Supervisor::Impl {
 
   // Observation and membership.
   Result<VramView> Look();
-  std::vector<pid_t> Members(const ServiceRt& s);
+  // table: a Detail::kFull process list to reuse (nullptr: read it now).
+  std::vector<pid_t> Members(const ServiceRt& s, const std::vector<ProcessInfo>* table = nullptr);
   std::vector<pid_t> Leftovers(const ServiceRt& s);
 
   // Coroutines (lifecycle.cc).
