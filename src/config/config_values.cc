@@ -1,5 +1,7 @@
 #include "config/config_values.h"
 
+#include "util/strings.h"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -8,23 +10,9 @@
 namespace vg {
 namespace {
 
-std::string Upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
+std::string Upper(std::string_view s) { return AsciiUpper(s); }
+std::string Lower(std::string_view s) { return AsciiLower(s); }
+std::string_view Trim(std::string_view s) { return TrimSpace(s); }
 
 // A whole string of decimal digits as an int; nullopt otherwise (no sign, no spaces).
 std::optional<int> WholeNumber(std::string_view s) {

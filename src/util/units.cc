@@ -1,5 +1,7 @@
 #include "util/units.h"
 
+#include "util/strings.h"
+
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -9,17 +11,8 @@
 namespace vg {
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
+std::string Lower(std::string_view s) { return AsciiLower(s); }
+std::string_view Trim(std::string_view s) { return TrimSpace(s); }
 
 // Splits "12.5GiB" into 12.5 and "gib". Fails when there is no leading number.
 bool SplitNumber(std::string_view text, double* number, std::string* unit) {
