@@ -15,21 +15,13 @@
 #include "core/vram_need.h"
 #include "daemon/http_probe.h"
 #include "daemon/supervisor_impl.h"
+#include "proc/pidfd.h"
 #include "proc/ports.h"
 
 namespace vg {
 namespace {
 
 using namespace std::chrono_literals;
-
-int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-int PidfdSignal(int fd, int sig) {
-  return static_cast<int>(::syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0));
-}
-bool PidfdExited(int fd) {
-  pollfd p{fd, POLLIN, 0};
-  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP)) != 0;
-}
 
 // Outside any coroutine: GCC 12 cannot keep a C array in a coroutine frame.
 std::optional<std::pair<uid_t, gid_t>> LookupUser(const std::string& name) {
@@ -227,7 +219,7 @@ Task<StopReport> Supervisor::Impl::StopProcesses(ServiceRt& s, std::vector<pid_t
   }
   const SteadyTime t0 = clock.Now();
   for (auto& [p, fd] : fds) {
-    if (PidfdSignal(fd, signal) == 0) ++r.signalled;
+    if (PidfdSendSignal(fd, signal) == 0) ++r.signalled;
   }
   if (s.inst && !s.inst->cgroup.empty() && signal == SIGKILL && deps.cgroups) {
     (void)deps.cgroups->KillAll(s.inst->cgroup);
@@ -255,7 +247,7 @@ Task<StopReport> Supervisor::Impl::StopProcesses(ServiceRt& s, std::vector<pid_t
          {{"pids", left}});
     if (s.inst && !s.inst->cgroup.empty() && deps.cgroups)
       (void)deps.cgroups->KillAll(s.inst->cgroup);
-    for (pid_t p : left) PidfdSignal(fds[p], SIGKILL);
+    for (pid_t p : left) PidfdSendSignal(fds[p], SIGKILL);
     r.killed = left;
     r.survivors = co_await wait_until(clock.Now() + 5s);
   }
@@ -323,7 +315,7 @@ Task<> Supervisor::Impl::RunReleaseHook(ServiceRt& s) {
     const SteadyTime deadline = clock.Now() + hook.timeout;
     while (!PidfdExited(child->pidfd) && clock.Now() < deadline) co_await Sleep(5ms);
     bool done = PidfdExited(child->pidfd);
-    if (!done) PidfdSignal(child->pidfd, SIGKILL);
+    if (!done) PidfdSendSignal(child->pidfd, SIGKILL);
     ::close(child->pidfd);
     Emit(s, "release-hook",
          done ? "release hook command finished" : "release hook command timed out; killed");

@@ -14,6 +14,7 @@
 #include "core/membership.h"
 #include "core/vram_need.h"
 #include "daemon/supervisor_impl.h"
+#include "proc/pidfd.h"
 
 namespace vg {
 
@@ -207,7 +208,7 @@ void Supervisor::Impl::Adopt(ServiceRt& s, const InstanceRecord& rec) {
   inst.started_unix_ms = rec.started_unix_ms;
   inst.adopted = true;
   inst.ready_at = clock.Now();
-  inst.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, rec.pid, 0));
+  inst.pidfd = PidfdOpen(rec.pid);
   s.inst = std::move(inst);
   OpenLog(s, /*from_end=*/true);
   SetState(s, SvcState::kRunning, "adopted from an earlier daemon");

@@ -10,21 +10,11 @@
 #include <cerrno>
 #include <utility>
 
+#include "proc/pidfd.h"
 #include "proc/procfs.h"
 
 namespace vg {
 namespace {
-
-#ifdef SYS_pidfd_open
-constexpr long kSysPidfdOpen = SYS_pidfd_open;
-#else
-constexpr long kSysPidfdOpen = 434;
-#endif
-#ifdef SYS_pidfd_send_signal
-constexpr long kSysPidfdSendSignal = SYS_pidfd_send_signal;
-#else
-constexpr long kSysPidfdSendSignal = 424;
-#endif
 
 // While watching pids without a pidfd, /proc is checked this often.
 constexpr std::chrono::milliseconds kProcPollInterval{1};
@@ -63,7 +53,7 @@ Result<void> PidfdSignaller::Attach(pid_t pid, std::uint64_t start_time) {
   // the check sound.
   int fd = -1;
   if (use_pidfds_) {
-    fd = static_cast<int>(::syscall(kSysPidfdOpen, pid, 0));
+    fd = PidfdOpen(pid);
     if (fd < 0) {
       const int err = errno;
       switch (err) {
@@ -106,7 +96,7 @@ Result<void> PidfdSignaller::Signal(pid_t pid, int sig) {
   }
   const Attached& target = it->second;
   if (target.fd >= 0) {
-    if (::syscall(kSysPidfdSendSignal, target.fd, sig, nullptr, 0) == 0) return {};
+    if (PidfdSendSignal(target.fd, sig) == 0) return {};
     const int err = errno;
     if (err == ESRCH) return {};  // exited and reaped
     if (err == EPERM) return std::unexpected(PermissionError(pid));

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <utility>
 
+#include "proc/pidfd.h"
 #include "proc/procfs.h"
 
 extern char** environ;
@@ -27,11 +28,6 @@ namespace {
 constexpr long kSysClone3 = SYS_clone3;
 #else
 constexpr long kSysClone3 = 435;
-#endif
-#ifdef SYS_pidfd_open
-constexpr long kSysPidfdOpen = SYS_pidfd_open;
-#else
-constexpr long kSysPidfdOpen = 434;
 #endif
 #ifdef SYS_close_range
 constexpr long kSysCloseRange = SYS_close_range;
@@ -537,7 +533,7 @@ Result<SpawnedProcess> PosixSpawner::Spawn(const SpawnSpec& spec) {
       pid = ::fork();
       if (pid == 0) RunChild(plan);
       if (pid < 0) return std::unexpected(ErrnoError("cannot start " + who + " (fork)", errno));
-      pidfd = static_cast<int>(::syscall(kSysPidfdOpen, pid, 0));  // -1 without pidfds
+      pidfd = PidfdOpen(pid);  // -1 without pidfds
     }
   }
   Fd pidfd_owner(pidfd);
