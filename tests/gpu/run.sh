@@ -140,6 +140,55 @@ else
   log "- daemon scenarios skipped: $DEMO not built"
 fi
 
+# 8. A real PyTorch OOM: `explain` must parse what PyTorch printed, and the numbers must agree
+#    with NVML (capacity = total − reserved; this process's use; what was asked).
+PY=${VG_PYTHON:-python3}
+if "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  cat >"$WORK/oom.py" <<'EOF2'
+import sys, time, traceback, torch
+gpu, ready = int(sys.argv[1]), sys.argv[2]
+torch.cuda.set_device(gpu)
+keep = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")  # 1 GiB that stays
+free, total = torch.cuda.mem_get_info()
+print(f"asked={total} free_before={free}", flush=True)
+try:
+    torch.empty(total, dtype=torch.uint8, device="cuda")  # the whole card: cannot fit
+except torch.OutOfMemoryError:
+    traceback.print_exc()
+sys.stderr.flush()
+open(ready, "w").write("ok")
+time.sleep(600)
+EOF2
+  "$PY" "$WORK/oom.py" "$GPU" "$WORK/oom.ready" >"$WORK/oom.log" 2>&1 &
+  oom_pid=$!
+  PIDS+=("$oom_pid")
+  for _ in $(seq 6000); do [ -s "$WORK/oom.ready" ] && break; sleep 0.01; done
+  [ -s "$WORK/oom.ready" ] || fail "torch OOM script did not finish: $(tail -3 "$WORK/oom.log")"
+  "$VG" explain "$WORK/oom.log" --json >"$WORK/explain.json" || fail "explain failed"
+  "$VG" gpus --json >"$WORK/gpus.json"
+  "$VG" ps --json >"$WORK/ps.json"
+  kill -KILL "$oom_pid"
+  inc='[.incidents[] | select(.kind == "oom")][0]'
+  [ "$(jq -r "$inc.kind" "$WORK/explain.json")" = oom ] || fail "explain found no oom: $(cat "$WORK/oom.log")"
+  asked=$(sed -n 's/^asked=\([0-9]*\) .*/\1/p' "$WORK/oom.log")
+  req=$(jq "$inc.requested_bytes" "$WORK/explain.json")
+  cap=$(jq "$inc.capacity_bytes" "$WORK/explain.json")
+  own=$(jq "$inc.process_bytes" "$WORK/explain.json")
+  nv_total=$(jq ".gpus[$GPU].total_bytes" "$WORK/gpus.json")
+  nv_res=$(jq ".gpus[$GPU].reserved_bytes // 0" "$WORK/gpus.json")
+  nv_own=$(jq ".gpus[$GPU].processes[] | select(.pid == $oom_pid) | .used_bytes" "$WORK/ps.json")
+  within() { # within A B PERMILLE: |A − B| ≤ B·PERMILLE/1000
+    local d=$(($1 - $2)); d=${d#-}; [ "$d" -le $(($2 * $3 / 1000)) ]
+  }
+  within "$req" "$asked" 5 || fail "requested $req B vs asked $asked B"
+  within "$cap" $((nv_total - nv_res)) 10 || fail "capacity $cap B vs NVML total−reserved $((nv_total - nv_res)) B"
+  within "$own" "$nv_own" 50 || fail "this process $own B vs NVML $nv_own B"
+  log "- real PyTorch OOM: explain parsed asked $req B (script asked $asked), capacity $cap B (NVML total−reserved $((nv_total - nv_res)) B), this process $own B (NVML per-process $nv_own B)"
+  log "  sentence: $(jq -r "$inc.explanation" "$WORK/explain.json")"
+else
+  log "- real PyTorch OOM skipped: no python3 with torch and CUDA here"
+fi
+
 # 7. vramguard gpus vs nvidia-smi, side by side.
 if command -v hyperfine >/dev/null; then
   hyperfine -N --warmup 3 --runs 30 --export-json "$WORK/h.json" \
