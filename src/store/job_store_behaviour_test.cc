@@ -101,7 +101,8 @@ class JobStoreBehaviour : public ::testing::Test {
   }
   std::int64_t Total() {
     std::int64_t n = 0;
-    for (std::int64_t c : store_->Counts("").value().by_state) n += c;
+    const JobCounts counts = store_->Counts("").value();
+    for (std::int64_t c : counts.by_state) n += c;
     return n;
   }
 
