@@ -305,9 +305,9 @@ Result<SubmitOutcome> SqliteJobStore::Submit(JobRecord job) {
     }
     return SubmitOutcome{.job = std::move(existing->front()), .duplicate = true};
   }
-  // What a Get would return, without reading the payload back.
+  // What a Get would return, without reading anything back (params as passed: they were valid
+  // JSON values, so the stored text parses to the same).
   job.id = sqlite3_last_insert_rowid(db_.get());
-  job.params = nlohmann::json::parse(*params);
   job.payload_bytes = job.payload.size();
   job.attempts = 0;
   job.result = nullptr;

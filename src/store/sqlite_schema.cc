@@ -68,7 +68,6 @@ CREATE TABLE jobs (
 CREATE UNIQUE INDEX jobs_by_idempotency_key ON jobs (service, idempotency_key)
   WHERE idempotency_key IS NOT NULL;
 CREATE INDEX jobs_by_state ON jobs (state, priority DESC, id);
-CREATE INDEX jobs_by_service ON jobs (service, id);
 )sql",
 };
 
