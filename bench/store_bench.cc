@@ -5,7 +5,7 @@
 // POST /v1/jobs) is measured by a script, which calls `--raw-sqlite-rate` for its denominator.
 //
 //   vg_store_bench [--dir DIR] [--count N] [--rounds R] [--payload-bytes B] [--sync normal|full]
-//                  [--raw-sqlite-rate] [--json]
+//                  [--no-keys] [--raw-sqlite-rate] [--json]
 //
 // --dir: where the temporary databases go (default /var/tmp; use the state directory's disk).
 // --raw-sqlite-rate: measure only raw SQLite; print one JSON document.
@@ -52,15 +52,17 @@ struct Side {
   }
 };
 
-vg::JobRecord MakeJob(std::int64_t i, std::size_t payload_bytes) {
-  return vg::JobRecord{.service = "i2v",
-                       .params = {{"width", 768}, {"height", 768}, {"frames", 24}, {"steps", 80}},
-                       .payload = std::string(payload_bytes, 'p'),
-                       .priority = static_cast<int>(i % 3),
-                       .idempotency_key = "bench-" + std::to_string(i),
-                       .submitted_unix_ms = 1700000000000 + i,
-                       .estimate_bytes = vg::Bytes::GiB(12),
-                       .idempotent = true};
+vg::JobRecord MakeJob(std::int64_t i, std::size_t payload_bytes, bool keys) {
+  vg::JobRecord job{.service = "i2v",
+                    .params = {{"width", 768}, {"height", 768}, {"frames", 24}, {"steps", 80}},
+                    .payload = std::string(payload_bytes, 'p'),
+                    .priority = static_cast<int>(i % 3),
+                    .idempotency_key = "bench-" + std::to_string(i),
+                    .submitted_unix_ms = 1700000000000 + i,
+                    .estimate_bytes = vg::Bytes::GiB(12),
+                    .idempotent = true};
+  if (!keys) job.idempotency_key.reset();
+  return job;
 }
 
 // The baseline: one plain table, one INSERT per transaction (autocommit), same settings.
@@ -106,10 +108,11 @@ class RawSqlite {
 };
 
 template <class F>
-bool Measure(Side& side, std::int64_t first, int count, std::size_t payload, F&& insert) {
+bool Measure(Side& side, std::int64_t first, int count, std::size_t payload, bool keys,
+             F&& insert) {
   const auto start = Clock::now();
   for (int i = 0; i < count; ++i) {
-    const vg::JobRecord job = MakeJob(first + i, payload);
+    const vg::JobRecord job = MakeJob(first + i, payload, keys);
     const auto t0 = Clock::now();
     if (!insert(job)) return false;
     side.latencies_ms.push_back(
@@ -130,6 +133,7 @@ int main(int argc, char** argv) {
   std::string sync = "normal";
   bool raw_only = false;
   bool json = false;
+  bool no_keys = false;
   app.add_option("--dir", base, "directory for the temporary databases (same disk as the state)");
   app.add_option("--count", count, "inserts per side per round")->check(CLI::PositiveNumber);
   app.add_option("--rounds", rounds, "alternating rounds")->check(CLI::PositiveNumber);
@@ -137,8 +141,10 @@ int main(int argc, char** argv) {
   app.add_option("--sync", sync, "synchronous level")->check(CLI::IsMember({"normal", "full"}));
   app.add_flag("--raw-sqlite-rate", raw_only, "measure raw SQLite only, print JSON");
   app.add_flag("--json", json, "one JSON document on stdout");
+  app.add_flag("--no-keys", no_keys, "submit without idempotency keys");
   CLI11_PARSE(app, argc, argv);
   const bool full = sync == "full";
+  const bool keys = !no_keys;
 
   std::string dir = base + "/vg_store_bench_XXXXXX";
   if (::mkdtemp(dir.data()) == nullptr) {
@@ -175,13 +181,13 @@ int main(int argc, char** argv) {
   Side store_side;
   for (int r = 0; r < rounds; ++r) {
     const std::int64_t first = static_cast<std::int64_t>(r) * count;
-    if (!Measure(raw_side, first, count, payload,
+    if (!Measure(raw_side, first, count, payload, keys,
                  [&](const vg::JobRecord& job) { return raw->Insert(job); })) {
       fmt::print(stderr, "raw SQLite insert failed\n");
       return 1;
     }
     if (raw_only) continue;
-    bool ok = Measure(store_side, first, count, payload, [&](const vg::JobRecord& job) {
+    bool ok = Measure(store_side, first, count, payload, keys, [&](const vg::JobRecord& job) {
       auto out = store->Submit(job);
       return out.has_value() && !out->duplicate;
     });
@@ -194,6 +200,7 @@ int main(int argc, char** argv) {
   nlohmann::json raw_json = raw_side.Json();
   raw_json["synchronous"] = sync;
   raw_json["payload_bytes"] = payload;
+  raw_json["idempotency_keys"] = keys;
   if (raw_only) {
     fmt::print("{}\n", raw_json.dump(2));
     return 0;
