@@ -25,6 +25,19 @@ Bytes FromLog(double v) {
 
 }  // namespace
 
+Observation ObservationFromPeak(JobParams params, Bytes baseline, Bytes held_before, Bytes peak,
+                                bool concurrent) {
+  Observation o;
+  o.params = std::move(params);
+  o.bytes = peak - baseline;
+  o.kind = peak > held_before && !concurrent ? ObservationKind::kExact : ObservationKind::kAtMost;
+  return o;
+}
+
+Observation ObservationFromOom(JobParams params, Bytes baseline, Bytes held, Bytes requested) {
+  return {std::move(params), held + requested - baseline, ObservationKind::kAtLeast};
+}
+
 Estimator::Estimator(JobSchema schema, EstimatorOptions options)
     : schema_(std::move(schema)), options_(options) {
   std::map<double, double> by_u;

@@ -42,6 +42,18 @@ struct Observation {
   ObservationKind kind = ObservationKind::kExact;
 };
 
+// What a finished job's VRAM samples say (the caller samples the service's members every
+// ≤ 100 ms while the job runs). `baseline`: the service's resident memory (model + context);
+// `held_before`: its usage on the job's GPU when the job started (baseline + cache);
+// `peak`: the highest sample while it ran; `concurrent`: another job of the service overlapped.
+//   peak > held_before and alone → exact, need = peak − baseline;
+//   otherwise → at-most, need ≤ peak − baseline (the cache or the other job hid the growth).
+Observation ObservationFromPeak(JobParams params, Bytes baseline, Bytes held_before, Bytes peak,
+                                bool concurrent);
+// An OOM while the job ran: it needed more than `held` (the service's usage when it failed)
+// plus `requested` (PyTorch's "Tried to allocate") minus `baseline` → at-least.
+Observation ObservationFromOom(JobParams params, Bytes baseline, Bytes held, Bytes requested);
+
 struct Estimate {
   Bytes bytes;         // what to reserve for the job (upper quantile)
   Bytes prior;         // the sizing table's answer alone, without margin (0 without a table)

@@ -135,5 +135,24 @@ TEST(Estimator, OomBelowTheEstimateChangesNothing) {
   EXPECT_EQ(e.Predict(DemoParams(768, 24)).bytes, before);
 }
 
+TEST(Estimator, ObservationsFromSamples) {
+  Bytes model = Bytes::GiB(8);
+  // Usage rose from the model to 15.7 GiB: exact, 7.7 GiB.
+  Observation o =
+      ObservationFromPeak(DemoParams(768, 24), model, model, Bytes::MiB(8 * 1024 + 7885), false);
+  EXPECT_EQ(o.kind, ObservationKind::kExact);
+  EXPECT_EQ(o.bytes, Bytes::MiB(7885));
+  // 18 GiB of cache held before; usage stayed: at most 18 GiB.
+  o = ObservationFromPeak(DemoParams(512, 16), model, Bytes::GiB(26), Bytes::GiB(26), false);
+  EXPECT_EQ(o.kind, ObservationKind::kAtMost);
+  EXPECT_EQ(o.bytes, Bytes::GiB(18));
+  // Rose, but another job of the service ran too: only an upper bound.
+  o = ObservationFromPeak(DemoParams(512, 16), model, model, Bytes::GiB(20), true);
+  EXPECT_EQ(o.kind, ObservationKind::kAtMost);
+  o = ObservationFromOom(DemoParams(1024, 32), model, Bytes::GiB(12), Bytes::GiB(2));
+  EXPECT_EQ(o.kind, ObservationKind::kAtLeast);
+  EXPECT_EQ(o.bytes, Bytes::GiB(6));
+}
+
 }  // namespace
 }  // namespace vg

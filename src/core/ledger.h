@@ -76,6 +76,7 @@ struct ClusterSnapshot {
 class Ledger {
  public:
   explicit Ledger(const ClusterSnapshot& snapshot);
+  explicit Ledger(const ClusterSnapshot&& snapshot) = delete;  // it would dangle
 
   // Memory a job of `service` could newly take on `gpu` (plannable), 0 when none or unknown.
   Bytes Plannable(unsigned gpu) const;
