@@ -193,8 +193,9 @@ Decision Evaluate(Ledger& ledger, const ServiceSnapshot* svc, const QueuedJob& j
   if (ledger.RunningCount(svc->name) >= std::max(1u, svc->concurrency)) {
     d.verdict = Verdict::kWait;
     *cause = WaitCause::kConcurrency;
-    d.reason = svc->name + " runs " + std::to_string(ledger.RunningCount(svc->name)) +
-               " job(s), its concurrency limit";
+    if (!apply)  // Plan drops waiting decisions: no text for them
+      d.reason = svc->name + " runs " + std::to_string(ledger.RunningCount(svc->name)) +
+                 " job(s), its concurrency limit";
     return d;
   }
   // Fits now? Best fit: the GPU it leaves least room on.
@@ -234,13 +235,12 @@ Decision Evaluate(Ledger& ledger, const ServiceSnapshot* svc, const QueuedJob& j
     if (ctx.reserved->contains(g)) continue;
     Bytes extra = ledger.ExtraFor(svc->name, g, job.estimate);
     Bytes shortfall = extra - ledger.Plannable(g);
+    // Cheap bound first: all idle memory there is not enough.
+    if (ledger.IdleHeld(g, svc->name, *ctx.not_stoppable) < shortfall) continue;
+    // Memory a release or stop frees raises both driver free and total − claims by the same
+    // amount (an idle service's claim is what it holds), so plannable grows by p->bytes.
     std::optional<FreePlan> p = PlanFree(ledger, g, svc->name, shortfall, ctx);
     if (!p) continue;
-    // Check with the ledger that it really fits afterwards.
-    Ledger trial = ledger;
-    for (const auto& r : p->release) trial.Release(r);
-    for (const auto& s : p->stop) trial.Stop(s);
-    if (trial.ExtraFor(svc->name, g, job.estimate) > trial.Plannable(g)) continue;
     bool better =
         !chosen || (p->cost != chosen->cost ? p->cost < chosen->cost : p->bytes < chosen->bytes);
     if (better) {
@@ -271,6 +271,7 @@ Decision Evaluate(Ledger& ledger, const ServiceSnapshot* svc, const QueuedJob& j
   }
   d.verdict = Verdict::kWait;
   *cause = WaitCause::kMemory;
+  if (apply) return d;  // Plan drops waiting decisions: no text for them
   d.reason = any_unreserved
                  ? "needs ~" + Fmt(job.estimate) + ", " + Fmt(d.plannable) + " plannable now"
                  : "its GPUs are held for an earlier job that waited longer";
@@ -331,10 +332,7 @@ std::vector<Decision> Plan(const ClusterSnapshot& cluster, const JobQueue& queue
     Bytes smallest = *c.q->estimates.begin();
     for (unsigned g : c.svc->gpus) {
       if (reserved.contains(g)) continue;
-      Bytes room = ledger.Plannable(g);
-      for (const auto& h : ledger.IdleHolders(g, c.svc->name)) {
-        if (!waiting.contains(h.name)) room += h.held;
-      }
+      Bytes room = ledger.Plannable(g) + ledger.IdleHeld(g, c.svc->name, waiting);
       if (ledger.ExtraFor(c.svc->name, g, smallest) <= room) return false;
     }
     // Refusals must still be reported: only stuck when nothing ahead could be refused.
@@ -356,7 +354,7 @@ std::vector<Decision> Plan(const ClusterSnapshot& cluster, const JobQueue& queue
       }
     }
     ++c.it;
-    if (c.it != c.end && !stuck(c)) heap.push(c);
+    if (c.it != c.end && !(options.drop_stuck_services && stuck(c))) heap.push(c);
   }
   return out;
 }

@@ -45,6 +45,9 @@ struct QueuedJob {
 
 struct AdmissionOptions {
   Millis backfill_age_limit{30000};
+  // Plan drops a service from its walk once none of its remaining jobs can start. Off only to
+  // measure what that saves (bench/admission_bench.cc); the decisions are the same.
+  bool drop_stuck_services = true;
 };
 
 // Mean job duration per service, fed by the caller from finished jobs (absent: unknown).

@@ -106,6 +106,16 @@ class Ledger {
     std::optional<Millis> startup;
   };
   std::vector<IdleHolder> IdleHolders(unsigned gpu, const std::string& except) const;
+  // Σ held on `gpu` of the idle holders above not named in `excluded` (no allocation).
+  template <class Excluded>
+  Bytes IdleHeld(unsigned gpu, const std::string& except, const Excluded& excluded) const {
+    Bytes sum;
+    for (const auto& [name, s] : services_) {
+      if (name == except || s.state != ServiceRun::kRunning || s.running != 0) continue;
+      if (!excluded.contains(name)) sum += s.HeldOn(gpu);
+    }
+    return sum;
+  }
 
   // How many jobs the service runs (admitted in this pass included) and its limit.
   unsigned RunningCount(const std::string& service) const;
@@ -129,6 +139,7 @@ class Ledger {
   const SvcState* Find(const std::string& service) const;
 
   const ClusterSnapshot* snap_;
+  mutable std::map<unsigned, Bytes> plannable_cache_;  // cleared by every change
   std::map<std::string, SvcState> services_;
   std::map<unsigned, GpuState> gpus_;
 };
