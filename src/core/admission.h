@@ -37,10 +37,10 @@ namespace vg {
 struct QueuedJob {
   std::string id;
   std::string service;
-  int priority = 0;       // higher runs first
-  std::uint64_t seq = 0;  // submit order: unique, increasing
-  SteadyTime submitted{};
-  Bytes estimate;  // job bytes (Estimator::Predict(...).bytes)
+  int priority = 0;        // higher runs first
+  std::uint64_t seq = 0;   // submit order: unique, increasing
+  SteadyTime submitted{};  // non-decreasing with seq
+  Bytes estimate;          // job bytes (Estimator::Predict(...).bytes)
 };
 
 struct AdmissionOptions {

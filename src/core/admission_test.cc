@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 namespace vg {
 namespace {
 
@@ -224,6 +226,57 @@ TEST(Admission, EtaFromMeanDurations) {
   EXPECT_EQ(d.position, 2u);
   EXPECT_EQ(d.eta, Millis(6000 + 10000));  // the running one ends in 6 s, then "a" runs 10 s
   EXPECT_FALSE(DecideJob(c, q.queue, {"b", "video", 0, 99, kT0, GiB(4)}, {}, kT0).eta);
+}
+
+TEST(Admission, DroppingStuckServicesChangesNoDecision) {
+  // Random worlds: two GPUs, four services (some stopped, some with cache, some busy), queues
+  // of mixed sizes, priorities and ages; the planner's shortcut must give the same plan.
+  for (unsigned seed = 1; seed <= 600; ++seed) {
+    std::mt19937 rng(seed);
+    ClusterSnapshot c;
+    Bytes used[2];
+    for (int i = 0; i < 4; ++i) {
+      ServiceSnapshot s = Svc("s" + std::to_string(i), GiB(2 + rng() % 4), 1 + rng() % 4);
+      unsigned g = rng() % 2;
+      s.gpus = rng() % 4 == 0 ? std::vector<unsigned>{0, 1} : std::vector<unsigned>{g};
+      s.held.clear();
+      s.has_release_hook = rng() % 2;
+      s.startup_time = Millis(1000 * (1 + rng() % 30));
+      if (rng() % 4 == 0) {
+        s.state = ServiceRun::kStopped;
+      } else {
+        Bytes held = s.baseline + GiB(rng() % 6);  // cache
+        for (unsigned j = 0; j < rng() % 3 && j < s.concurrency; ++j) {
+          Bytes e = GiB(1 + rng() % 4);
+          s.running.push_back({"r" + std::to_string(j), s.gpus[0], e, rng() % 2 == 0, kT0});
+          held += e;
+        }
+        s.held[s.gpus[0]] = held;
+        used[s.gpus[0]] += held;
+      }
+      c.services.push_back(std::move(s));
+    }
+    for (unsigned g = 0; g < 2; ++g) {
+      Bytes total = GiB(24);
+      c.gpus.push_back({g, total, total - std::min(used[g], total), GiB(2)});
+    }
+    Q q;
+    for (int i = 0; i < 60; ++i) {
+      q.Add("j" + std::to_string(i), "s" + std::to_string(rng() % 4), GiB(1 + rng() % 14),
+            static_cast<int>(rng() % 3), kT0 + seconds(i));
+    }
+    AdmissionOptions walk_all;
+    walk_all.drop_stuck_services = false;
+    auto fast = Plan(c, q.queue, {}, kT0 + seconds(60));
+    auto full = Plan(c, q.queue, {}, kT0 + seconds(60), walk_all);
+    ASSERT_FALSE(full.empty() && seed % 50 == 0) << "worlds should admit something";
+    ASSERT_EQ(fast.size(), full.size()) << "seed " << seed;
+    for (std::size_t i = 0; i < fast.size(); ++i) {
+      EXPECT_EQ(fast[i].job_id, full[i].job_id) << "seed " << seed;
+      EXPECT_EQ(fast[i].verdict, full[i].verdict) << "seed " << seed;
+      EXPECT_EQ(fast[i].gpu, full[i].gpu) << "seed " << seed;
+    }
+  }
 }
 
 TEST(Admission, QueueRemoveKeepsIndexesConsistent) {
