@@ -21,6 +21,11 @@ std::string_view VerdictName(Verdict v) {
   return "wait";
 }
 
+void RecordDuration(DurationBook* book, const std::string& service, Millis took) {
+  auto [it, inserted] = book->emplace(service, took);
+  if (!inserted) it->second += (took - it->second) / 5;
+}
+
 // ---- JobQueue ----
 
 bool JobQueue::Add(QueuedJob job) {

@@ -53,6 +53,11 @@ struct AdmissionOptions {
 // Mean job duration per service, fed by the caller from finished jobs (absent: unknown).
 using DurationBook = std::map<std::string, Millis>;
 
+// Feeds one finished job's duration into the book: the first sets the mean, later ones move it
+// by a fifth of the difference (an exponentially weighted mean that follows a service whose jobs
+// change, yet is not thrown by one outlier).
+void RecordDuration(DurationBook* book, const std::string& service, Millis took);
+
 enum class Verdict {
   kAdmit,         // dispatch now on `gpu`
   kStartService,  // the service is stopped: start it; the job waits as `starting`, then runs

@@ -279,6 +279,17 @@ TEST(Admission, DroppingStuckServicesChangesNoDecision) {
   }
 }
 
+TEST(Admission, DurationBookFollowsRecentJobs) {
+  DurationBook book;
+  RecordDuration(&book, "video", Millis(10000));
+  EXPECT_EQ(book.at("video"), Millis(10000));
+  RecordDuration(&book, "video", Millis(20000));
+  EXPECT_EQ(book.at("video"), Millis(12000));
+  RecordDuration(&book, "video", Millis(2000));
+  EXPECT_EQ(book.at("video"), Millis(10000));
+  EXPECT_FALSE(book.contains("llm"));
+}
+
 TEST(Admission, QueueRemoveKeepsIndexesConsistent) {
   Q q;
   q.Add("a", "video", GiB(4));
