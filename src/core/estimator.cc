@@ -82,6 +82,9 @@ Bytes Estimator::Prior(const JobParams& params) const {
 void Estimator::Observe(const Observation& obs) {
   double u = std::log(MemoryFeature(schema_, obs.params));
   double v = LogBytes(obs.bytes);
+  // A job that seemed to need (almost) nothing is a baseline drift or a peak the sampling missed:
+  // no information, neither a point on the curve nor a bound.
+  if (obs.kind != ObservationKind::kAtLeast && obs.bytes < Bytes::MiB(1)) return;
   switch (obs.kind) {
     case ObservationKind::kExact: {
       ++n_;

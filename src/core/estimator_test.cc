@@ -128,6 +128,16 @@ TEST(Estimator, OomRaisesTheEstimateAtAndNearItsParams) {
   EXPECT_LT(Ratio(e.Predict(DemoParams(256, 1)).bytes, far_before), 1.05);   // far: barely
 }
 
+TEST(Estimator, AnExactZeroIsNotAPointOnTheCurve) {
+  Estimator e(DemoSchema());
+  Bytes before = e.Predict(DemoParams(256, 8)).bytes;
+  e.Observe({DemoParams(512, 16), Bytes(0), ObservationKind::kExact});
+  e.Observe({DemoParams(512, 16), Bytes(4096), ObservationKind::kAtMost});
+  EXPECT_EQ(e.exact_count(), 0);
+  EXPECT_EQ(e.Predict(DemoParams(256, 8)).bytes, before);  // not capped at nothing either
+  EXPECT_EQ(e.Predict(DemoParams(256, 8)).source, "prior");
+}
+
 TEST(Estimator, OomBelowTheEstimateChangesNothing) {
   Estimator e(DemoSchema());
   Bytes before = e.Predict(DemoParams(768, 24)).bytes;
