@@ -54,7 +54,8 @@ struct ServiceSnapshot {
   Bytes baseline;                  // resident per GPU when loaded and idle (model + context)
   std::vector<RunningJobSnapshot> running;
   unsigned concurrency = 1;
-  std::optional<SteadyTime> idle_since;  // set while running with no jobs
+  std::optional<SteadyTime> idle_since;  // set while running with no jobs (for the caller's
+                                         // idle unload; the planner does not use it)
   std::optional<Millis> startup_time;    // measured time from spawn to ready
   Bytes start_vram;                      // what a start needs per GPU (≥ baseline when known)
   bool has_release_hook = false;         // can give back its cache without a stop
