@@ -228,48 +228,57 @@ TEST(Admission, EtaFromMeanDurations) {
   EXPECT_FALSE(DecideJob(c, q.queue, {"b", "video", 0, 99, kT0, GiB(4)}, {}, kT0).eta);
 }
 
+// A random world: two GPUs, four services (some stopped, some with cache, some busy, one
+// maybe on both GPUs) and a queue of mixed sizes, priorities and ages.
+ClusterSnapshot RandomCluster(std::mt19937& rng) {
+  ClusterSnapshot c;
+  Bytes used[2];
+  for (int i = 0; i < 4; ++i) {
+    ServiceSnapshot s = Svc("s" + std::to_string(i), GiB(2 + rng() % 4), 1 + rng() % 4);
+    unsigned g = rng() % 2;
+    s.gpus = rng() % 4 == 0 ? std::vector<unsigned>{0, 1} : std::vector<unsigned>{g};
+    s.held.clear();
+    s.has_release_hook = rng() % 2;
+    s.startup_time = Millis(1000 * (1 + rng() % 30));
+    if (rng() % 4 == 0) {
+      s.state = ServiceRun::kStopped;
+    } else {
+      Bytes held = s.baseline + GiB(rng() % 6);  // cache
+      for (unsigned j = 0; j < rng() % 3 && j < s.concurrency; ++j) {
+        Bytes e = GiB(1 + rng() % 4);
+        s.running.push_back({"r" + std::to_string(j), s.gpus[0], e, rng() % 2 == 0, kT0});
+        held += e;
+      }
+      s.held[s.gpus[0]] = held;
+      used[s.gpus[0]] += held;
+    }
+    c.services.push_back(std::move(s));
+  }
+  for (unsigned g = 0; g < 2; ++g) {
+    Bytes total = GiB(24);
+    c.gpus.push_back({g, total, total - std::min(used[g], total), GiB(2)});
+  }
+  return c;
+}
+
+void RandomQueue(std::mt19937& rng, Q& q, int n) {
+  for (int i = 0; i < n; ++i) {
+    q.Add("j" + std::to_string(i), "s" + std::to_string(rng() % 4), GiB(1 + rng() % 14),
+          static_cast<int>(rng() % 3), kT0 + seconds(i));
+  }
+}
+
 TEST(Admission, DroppingStuckServicesChangesNoDecision) {
-  // Random worlds: two GPUs, four services (some stopped, some with cache, some busy), queues
-  // of mixed sizes, priorities and ages; the planner's shortcut must give the same plan.
+  // The planner's shortcut must give the same plan as walking every job.
   for (unsigned seed = 1; seed <= 600; ++seed) {
     std::mt19937 rng(seed);
-    ClusterSnapshot c;
-    Bytes used[2];
-    for (int i = 0; i < 4; ++i) {
-      ServiceSnapshot s = Svc("s" + std::to_string(i), GiB(2 + rng() % 4), 1 + rng() % 4);
-      unsigned g = rng() % 2;
-      s.gpus = rng() % 4 == 0 ? std::vector<unsigned>{0, 1} : std::vector<unsigned>{g};
-      s.held.clear();
-      s.has_release_hook = rng() % 2;
-      s.startup_time = Millis(1000 * (1 + rng() % 30));
-      if (rng() % 4 == 0) {
-        s.state = ServiceRun::kStopped;
-      } else {
-        Bytes held = s.baseline + GiB(rng() % 6);  // cache
-        for (unsigned j = 0; j < rng() % 3 && j < s.concurrency; ++j) {
-          Bytes e = GiB(1 + rng() % 4);
-          s.running.push_back({"r" + std::to_string(j), s.gpus[0], e, rng() % 2 == 0, kT0});
-          held += e;
-        }
-        s.held[s.gpus[0]] = held;
-        used[s.gpus[0]] += held;
-      }
-      c.services.push_back(std::move(s));
-    }
-    for (unsigned g = 0; g < 2; ++g) {
-      Bytes total = GiB(24);
-      c.gpus.push_back({g, total, total - std::min(used[g], total), GiB(2)});
-    }
+    ClusterSnapshot c = RandomCluster(rng);
     Q q;
-    for (int i = 0; i < 60; ++i) {
-      q.Add("j" + std::to_string(i), "s" + std::to_string(rng() % 4), GiB(1 + rng() % 14),
-            static_cast<int>(rng() % 3), kT0 + seconds(i));
-    }
+    RandomQueue(rng, q, 60);
     AdmissionOptions walk_all;
     walk_all.drop_stuck_services = false;
     auto fast = Plan(c, q.queue, {}, kT0 + seconds(60));
     auto full = Plan(c, q.queue, {}, kT0 + seconds(60), walk_all);
-    ASSERT_FALSE(full.empty() && seed % 50 == 0) << "worlds should admit something";
     ASSERT_EQ(fast.size(), full.size()) << "seed " << seed;
     for (std::size_t i = 0; i < fast.size(); ++i) {
       EXPECT_EQ(fast[i].job_id, full[i].job_id) << "seed " << seed;
@@ -277,6 +286,43 @@ TEST(Admission, DroppingStuckServicesChangesNoDecision) {
       EXPECT_EQ(fast[i].gpu, full[i].gpu) << "seed " << seed;
     }
   }
+}
+
+TEST(Admission, DecidingANewJobAgreesWithPlanningTheQueue) {
+  // On a planned queue (nothing can move), the decision for a new job equals what a re-plan
+  // with the job queued decides for it.
+  int compared = 0, moved = 0;
+  for (unsigned seed = 1; seed <= 2000 && compared < 300; ++seed) {
+    std::mt19937 rng(seed);
+    ClusterSnapshot c = RandomCluster(rng);
+    Q q;
+    RandomQueue(rng, q, 1 + rng() % 20);
+    const SteadyTime now = kT0 + seconds(rng() % 2 ? 10 : 40);  // young, or some aged
+    if (!Plan(c, q.queue, {}, now).empty()) continue;           // not a planned queue
+    ++compared;
+    QueuedJob job{"new",
+                  "s" + std::to_string(rng() % 4),
+                  static_cast<int>(rng() % 3),
+                  1000,
+                  now,
+                  GiB(1 + rng() % 14)};
+    Decision d = DecideJob(c, q.queue, job, {}, now);
+    q.queue.Add(job);
+    std::vector<Decision> plan = Plan(c, q.queue, {}, now);
+    ASSERT_LE(plan.size(), 1u) << "seed " << seed;
+    if (plan.empty()) {
+      EXPECT_EQ(d.verdict, Verdict::kWait) << "seed " << seed << ": " << d.reason;
+      continue;
+    }
+    ++moved;
+    EXPECT_EQ(plan[0].job_id, "new");
+    EXPECT_EQ(plan[0].verdict, d.verdict) << "seed " << seed;
+    EXPECT_EQ(plan[0].gpu, d.gpu) << "seed " << seed;
+    EXPECT_EQ(plan[0].stop, d.stop) << "seed " << seed;
+    EXPECT_EQ(plan[0].release, d.release) << "seed " << seed;
+  }
+  EXPECT_GE(compared, 100);
+  EXPECT_GE(moved, 20);  // the comparison covers decisions other than waiting
 }
 
 TEST(Admission, DurationBookFollowsRecentJobs) {
