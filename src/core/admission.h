@@ -15,7 +15,7 @@
 //
 // Cost: Plan walks the per-service queues merged in queue order and drops a service from the
 // walk as soon as none of its remaining jobs can start (concurrency limit reached, its GPUs
-// reserved, or its smallest queued estimate larger than anything it could get); DecideSubmit is
+// reserved, or its smallest queued estimate larger than anything it could get); DecideJob is
 // O(services × priority levels + ledger). Neither rescans waiting jobs of services that cannot
 // move.
 #pragma once
