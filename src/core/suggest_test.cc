@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "core/admission.h"
 #include "core/job_schema_testing.h"
 
@@ -95,6 +97,43 @@ TEST(Suggest, AfterLearningTheSuggestionsFollowTheModel) {
   ASSERT_FALSE(s.empty());
   EXPECT_EQ(s[0].params.at("resolution"), 1024);
   EXPECT_GE(s[0].params.at("frames").get<int>(), 32);
+}
+
+TEST(Suggest, FloatAndWideIntegerRangesAreBisectedToTheLargestFit) {
+  // need = 1 GiB × scale² × batch: at most 8 GiB → scale ≤ √(8 / batch).
+  JobSchema s;
+  ParamSpec scale{.name = "scale", .type = ParamSpec::Type::kFloat, .min = 0.1, .max = 4};
+  scale.default_value = 1.0;
+  scale.memory_exponent = 2;
+  ParamSpec batch{.name = "batch", .type = ParamSpec::Type::kInt, .min = 1, .max = 100000};
+  batch.default_value = 1;
+  batch.memory_exponent = 1;
+  s.params = {scale, batch};
+  s.sizing = {{{{"scale", 1.0}, {"batch", 1}}, Bytes::GiB(1)},
+              {{{"scale", 2.0}, {"batch", 1}}, Bytes::GiB(4)}};
+  Estimator e(s);
+  Bytes cap = Bytes::GiB(8);
+  std::vector<Suggestion> out = Suggest(e, {{"scale", 4.0}, {"batch", 2}}, cap, 10);
+  ASSERT_FALSE(out.empty());
+  const double margin = std::exp(0.2);  // prior-only estimates
+  bool saw_scale = false, saw_batch = false;
+  for (const Suggestion& x : out) {
+    EXPECT_LE(x.estimate, cap);
+    double sc = x.params.at("scale").get<double>();
+    long long b = x.params.at("batch").get<long long>();
+    if (b == 2) {
+      saw_scale = true;
+      EXPECT_NEAR(sc, std::sqrt(8.0 / 2 / margin), 1e-3);
+    }
+    if (sc == 4.0) saw_batch = true;  // batch 0 is not allowed: 4.0 alone never fits
+  }
+  EXPECT_TRUE(saw_scale);
+  EXPECT_FALSE(saw_batch);
+  // A wide integer range: the largest batch that fits at scale 1 is ⌊8 / 1.22⌋ = 6.
+  out = Suggest(e, {{"scale", 1.0}, {"batch", 90000}}, cap, 1);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].params.at("batch"), 6);
+  EXPECT_EQ(out[0].params.at("scale"), 1.0);
 }
 
 }  // namespace
