@@ -127,6 +127,21 @@ TEST(ClassifierTest, EveryRealMessageIsRecognised) {
   }
 }
 
+// The scan looks at every 4th byte: each message must be found at every alignment, with text
+// before and after it, and at the very end of the line.
+TEST(ClassifierTest, EveryRealMessageAtEveryAlignment) {
+  for (const Case& c : kRealMessages) {
+    for (std::size_t pad = 0; pad < 8; ++pad) {
+      for (const char* suffix : {"", " (more text)"}) {
+        std::string line = std::string(pad, '#') + " " + c.line + suffix;
+        auto found = Classify(line);
+        ASSERT_EQ(found.size(), 1u) << "pad " << pad << ": " << line;
+        EXPECT_EQ(found[0].incident.signature, c.signature) << "pad " << pad << ": " << line;
+      }
+    }
+  }
+}
+
 TEST(ClassifierTest, ProseThatMentionsOutOfMemoryIsNotAnIncident) {
   const char* prose[] = {
       "  --lowvram             Split the unet in parts to use less vram. Use this if you run out "
