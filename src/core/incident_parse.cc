@@ -161,7 +161,9 @@ std::optional<int> ParsePort(std::string_view s) {
   for (std::size_t p = s.find(':'); p != std::string_view::npos; p = s.find(':', p + 1)) {
     if (p + 1 < s.size() && IsDigit(s[p + 1])) {
       auto v = IntAfter(s.substr(p), ":", " :,;)");
-      if (v && *v >= 80 && *v <= 65535 && p > 0 && !IsDigit(s[p - 1]) && !IsAlpha(s[p - 1])) {
+      // >= 80 skips clock times ("02:31:07"); a letter before ':' is a label ("port:8080" is
+      // found above), not a host.
+      if (v && *v >= 80 && *v <= 65535 && p > 0 && !IsAlpha(s[p - 1])) {
         return static_cast<int>(*v);
       }
     }

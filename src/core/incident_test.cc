@@ -142,6 +142,8 @@ TEST(IncidentFieldsTest, Ports) {
             8000);
   EXPECT_EQ(port("Error: listen EADDRINUSE: address already in use :::3000"), 3000);
   EXPECT_EQ(port("listen tcp :8080: bind: address already in use"), 8080);
+  EXPECT_EQ(port("Error: listen EADDRINUSE: address already in use 127.0.0.1:3000"), 3000);
+  EXPECT_EQ(port("02:31:07 Error: listen EADDRINUSE: address already in use 0.0.0.0:8188"), 8188);
   EXPECT_EQ(port("couldn't bind HTTP server socket, hostname: 127.0.0.1, port: 8080"), 8080);
   EXPECT_FALSE(port("OSError: [Errno 98] Address already in use"));
   // A port is only read for port kinds: an assert's source line is no port.
