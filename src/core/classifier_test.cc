@@ -342,6 +342,14 @@ TEST(ClassifierTest, VeryLongLinesAreBounded) {
   EXPECT_EQ(Classify(long_prefix + "Got an OOM, unloading all loaded models.").size(), 1u);
 }
 
+TEST(ClassifierTest, UserRegexSeesOnlyTheHeadOfALine) {
+  Classifier c({Signature{"", IncidentKind::kOom, "", "VRAM gone$", true, "", ""}});
+  EXPECT_EQ(FeedAll(c, "engine: VRAM gone\n").size(), 1u);
+  Classifier far({Signature{"", IncidentKind::kOom, "", "VRAM gone$", true, "", ""}});
+  EXPECT_TRUE(FeedAll(far, std::string(8192, 'x') + "VRAM gone\n").empty())
+      << "a regex runs over the first 4 KiB of a line only (bounded work)";
+}
+
 TEST(ClassifierTest, ProgressBarSharingTheTracebackLine) {
   auto found = Classify(
       " 45%|████▌     | 9/20 [00:03<00:04]\rTraceback (most recent call last):\n"
