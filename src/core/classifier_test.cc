@@ -97,6 +97,16 @@ const Case kRealMessages[] = {
      "other processes.",
      IncidentKind::kOom, "vllm-startup-free-memory"},
     {"Got an OOM, unloading all loaded models.", IncidentKind::kOom, "comfyui-oom"},
+    {"ValueError: To serve at least one request with the models's max seq len (131072), (16.00 "
+     "GiB KV cache is needed, which is larger than the available KV cache memory (9.50 GiB).",
+     IncidentKind::kOom, "vllm-kv-cache-too-small"},
+    {"tensorflow.python.framework.errors_impl.ResourceExhaustedError: OOM when allocating tensor "
+     "with shape[8,4096,4096] and type float on /job:localhost/replica:0/task:0/device:GPU:0 by "
+     "allocator GPU_0_bfc",
+     IncidentKind::kOom, "tensorflow-oom"},
+    {"jaxlib.xla_extension.XlaRuntimeError: RESOURCE_EXHAUSTED: Out of memory while trying to "
+     "allocate 17179869184 bytes.",
+     IncidentKind::kOom, "xla-oom"},
     {"To see the GUI go to: http://127.0.0.1:8188", IncidentKind::kReady, "comfyui-ready"},
     {"* Running on local URL:  http://127.0.0.1:7860", IncidentKind::kReady, "gradio-ready"},
     {"OSError: Cannot find empty port in range: 7860-7860.", IncidentKind::kPortClash,

@@ -55,6 +55,15 @@ std::vector<Signature> MakeCatalogue() {
       Lit("vllm-startup-free-memory", K::kOom, "vllm",
           "on startup is less than desired GPU memory utilization",
           "less free memory at start-up than gpu_memory_utilization asks"),
+      // vLLM V1: the KV cache for one max-length request does not fit.
+      Lit("vllm-kv-cache-too-small", K::kOom, "vllm",
+          "which is larger than the available KV cache memory",
+          "the KV cache for one request does not fit"),
+      // TensorFlow and JAX/XLA.
+      Lit("tensorflow-oom", K::kOom, "tensorflow", "OOM when allocating tensor",
+          "out of memory allocating a tensor"),
+      Lit("xla-oom", K::kOom, "jax", "RESOURCE_EXHAUSTED: Out of memory while trying to allocate",
+          "XLA out of memory"),
       // ComfyUI recovers by itself after this line (it unloads its models).
       Lit("comfyui-oom", K::kOom, "comfyui", "Got an OOM, unloading all loaded models.",
           "out of memory, models unloaded"),
