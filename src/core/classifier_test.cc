@@ -199,6 +199,17 @@ TEST(ClassifierTest, ComfyUiTracebackIsOneIncidentWithTheFirstLinesNumbers) {
       << "outside a traceback the context is the lines before";
 }
 
+// ComfyUI on the cudaMallocAsync backend: the message says nothing but the exception type.
+TEST(ClassifierTest, ComfyUiAsyncOomIsOneIncidentAtTheExceptionLine) {
+  auto found = Classify(Fixture("comfyui_async_oom.log"));
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].line_no, 12);
+  EXPECT_EQ(found[0].incident.signature, "torch-oom-exception");
+  EXPECT_EQ(found[0].incident.line, "torch.OutOfMemoryError: Allocation on device");
+  EXPECT_EQ(found[0].incident.context.size(), 6u);
+  EXPECT_EQ(found[0].incident.fields.Count(), 0);
+}
+
 TEST(ClassifierTest, TracebackEndingInTheCauseCarriesItsLines) {
   auto found = Classify(Fixture("torch_sticky.log"));
   ASSERT_EQ(found.size(), 1u);
