@@ -14,6 +14,6 @@ cmake -S fuzz -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER="$cxx" >/dev/null
 ninja -C build-fuzz classifier_fuzz >/dev/null
 mkdir -p build-fuzz/corpus build-fuzz/artifacts
 build-fuzz/classifier_fuzz build-fuzz/corpus fuzz/corpus/classifier \
-  -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+  -dict=fuzz/classifier.dict -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
   -print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/ 2>&1 | tail -n 60
 echo "fuzz: no crash, no hang in ${seconds} s"
