@@ -63,7 +63,8 @@ void PrintHuman(const std::vector<Numbered>& found, long lines, const ExplainOpt
     out << "  " << ExplainIncident(i, options.service, {}) << "\n";
     std::size_t first =
         i.context.size() > kShownContextLines ? i.context.size() - kShownContextLines : 0;
-    if (first > 0) out << "  | … " << first << " earlier lines\n";
+    if (first > 0)
+      out << "  | … " << first << (first == 1 ? " earlier line\n" : " earlier lines\n");
     for (std::size_t k = first; k < i.context.size(); ++k) {
       out << "  | " << Shorten(i.context[k]) << "\n";
     }

@@ -180,8 +180,8 @@ struct Classifier::State {
     });
     if (candidates.empty() && always.empty()) return std::nullopt;  // the usual line
     candidates.insert(candidates.end(), always.begin(), always.end());
-    std::sort(candidates.begin(),
-              candidates.end());  // lowest id first: the first that matches wins
+    // Lowest id first: the first signature that matches wins.
+    std::sort(candidates.begin(), candidates.end());
     for (std::size_t id : candidates) {
       const Signature& sig = sigs[id];
       if (!sig.regex) {
