@@ -162,6 +162,8 @@ TEST(ClassifierTest, ProseThatMentionsOutOfMemoryIsNotAnIncident) {
       "help: --gpu-memory-utilization  fraction of GPU memory (out of memory errors: lower it)",
       "WARNING: the process may run out of memory on GPU 0",
       "Compile with `TORCH_USE_CUDA_DSA` to enable device-side assertions.",
+      "    except torch.OutOfMemoryError:",
+      "    except torch.cuda.OutOfMemoryError:",
       "INFO:     127.0.0.1:51234 - \"POST /generate HTTP/1.1\" 200 OK",
       "NVRM: Xid (PCI:0000:01:00): 13, Graphics Exception",
       "",

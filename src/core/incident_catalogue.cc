@@ -30,10 +30,12 @@ std::vector<Signature> MakeCatalogue() {
           "CUDA out of memory"),
       Lit("torch-oom-async", K::kOom, "pytorch", "would exceed allowed memory. (out of memory)",
           "CUDA out of memory (cudaMallocAsync)"),
+      // The exception type with a message (the trailing space): `except torch.OutOfMemoryError:`
+      // in a quoted source line is not one.
       Lit("torch-oom-exception", K::kOom, "pytorch",
-          "torch.OutOfMemoryError:", "CUDA out of memory"),
+          "torch.OutOfMemoryError: ", "CUDA out of memory"),
       Lit("torch-cuda-oom-exception", K::kOom, "pytorch",
-          "torch.cuda.OutOfMemoryError:", "CUDA out of memory"),
+          "torch.cuda.OutOfMemoryError: ", "CUDA out of memory"),
       // CUDA libraries and the runtime.
       Lit("cublas-alloc-failed", K::kOom, "cublas", "CUBLAS_STATUS_ALLOC_FAILED",
           "cuBLAS could not allocate its workspace"),
