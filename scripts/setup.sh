@@ -11,6 +11,8 @@ packages=(
   libsqlite3-dev libhiredis-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev hyperfine procps psmisc jq curl supervisor
+  # fuzzing (fuzz/run.sh): clang with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -1,0 +1,316 @@
+#include "core/classifier.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <regex>
+#include <unordered_map>
+
+namespace vg {
+namespace {
+
+constexpr std::size_t kRegexBytes = 4 * 1024;  // regexes see at most this much of a line
+constexpr std::string_view kTraceback = "Traceback (most recent call last):";
+
+// How rare a byte is in ordinary log text (higher is rarer); picks the anchor of each literal.
+int Rarity(unsigned char c) {
+  if (c == ' ') return 0;
+  if (c >= 'a' && c <= 'z') return 2;
+  if (c >= '0' && c <= '9') return 3;
+  if (c >= 'A' && c <= 'Z') return 4;
+  if (c == '_') return 7;
+  return 5;
+}
+
+std::uint32_t Load32(const char* p) {
+  std::uint32_t w;
+  std::memcpy(&w, p, 4);
+  return w;
+}
+std::uint32_t Slot(std::uint32_t w) { return (w * 0x9E3779B1u) >> 16; }  // 0..65535
+
+// Finds, in one pass, which of many literals occur in a line. Only every kStride-th position of
+// the line is looked at: each literal registers the kStride 4-byte windows that start in its
+// rarest kStride + 3 bytes, so whatever the alignment of an occurrence, one of them starts at a
+// looked-at position. A 64 Ki-bit filter rejects almost every position with one multiply and one
+// bit test; survivors are checked with memcmp. Literals need at least kMinLiteral bytes.
+class AnchorIndex {
+ public:
+  static constexpr std::size_t kStride = 4;
+  static constexpr std::size_t kMinLiteral = kStride + 3;
+
+  void Add(std::size_t id, std::string_view literal) {
+    std::size_t best = 0;
+    int best_score = -1;
+    for (std::size_t w = 0; w + kMinLiteral <= literal.size(); ++w) {
+      int score = 0;
+      for (std::size_t j = 0; j < kMinLiteral; ++j) {
+        score += Rarity(static_cast<unsigned char>(literal[w + j]));
+      }
+      if (score > best_score) best_score = score, best = w;
+    }
+    for (std::size_t k = best; k < best + kStride; ++k) {
+      std::uint32_t w = Load32(literal.data() + k);
+      filter_[Slot(w) >> 6] |= std::uint64_t{1} << (Slot(w) & 63);
+      entries_[w].push_back(Entry{id, k, std::string(literal)});
+    }
+  }
+
+  // Calls found(id, start) for each registered literal that occurs in `s` at `start`.
+  template <class F>
+  void Scan(std::string_view s, F&& found) const {
+    if (s.size() < 4) return;
+    const char* p = s.data();
+    const std::size_t last = s.size() - 4;
+    for (std::size_t i = 0; i <= last; i += kStride) {
+      std::uint32_t w = Load32(p + i);
+      std::uint32_t slot = Slot(w);
+      if (!(filter_[slot >> 6] >> (slot & 63) & 1)) continue;
+      auto it = entries_.find(w);
+      if (it == entries_.end()) continue;
+      for (const Entry& e : it->second) {
+        if (i < e.offset) continue;
+        std::size_t start = i - e.offset;
+        if (start + e.literal.size() > s.size()) continue;
+        if (std::memcmp(p + start, e.literal.data(), e.literal.size()) == 0) found(e.id, start);
+      }
+    }
+  }
+
+ private:
+  struct Entry {
+    std::size_t id;
+    std::size_t offset;
+    std::string literal;
+  };
+  std::array<std::uint64_t, 1024> filter_{};
+  std::unordered_map<std::uint32_t, std::vector<Entry>> entries_;
+};
+
+// A fixed-capacity ring of recent lines that reuses its strings (no allocation per line).
+class LineRing {
+ public:
+  explicit LineRing(std::size_t capacity) : lines_(capacity) {}
+  void Push(std::string_view line, std::size_t max_bytes) {
+    lines_[(start_ + size_) % lines_.size()].assign(line.substr(0, max_bytes));
+    if (size_ < lines_.size()) {
+      ++size_;
+    } else {
+      start_ = (start_ + 1) % lines_.size();
+    }
+  }
+  void Clear() { start_ = size_ = 0; }
+  std::vector<std::string> Copy() const {
+    std::vector<std::string> out;
+    out.reserve(size_);
+    for (std::size_t i = 0; i < size_; ++i) out.push_back(lines_[(start_ + i) % lines_.size()]);
+    return out;
+  }
+
+ private:
+  std::vector<std::string> lines_;
+  std::size_t start_ = 0, size_ = 0;
+};
+
+// oom and oom-probable are one cause family; every other kind is its own.
+std::size_t Family(IncidentKind kind) {
+  switch (kind) {
+    case IncidentKind::kOom:
+    case IncidentKind::kOomProbable:
+      return 0;
+    case IncidentKind::kSticky:
+      return 1;
+    case IncidentKind::kDeviceLost:
+      return 2;
+    case IncidentKind::kPortClash:
+      return 3;
+    case IncidentKind::kReady:
+      return 4;
+  }
+  return 0;
+}
+constexpr std::size_t kFamilies = 5;
+
+std::string_view TrimRight(std::string_view s) {
+  while (!s.empty() &&
+         (s.back() == '\r' || s.back() == ' ' || s.back() == '\t' || s.back() == '\n')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+}  // namespace
+
+struct Classifier::State {
+  std::vector<Signature> sigs;  // user patterns, then the built-in catalogue
+  std::vector<std::optional<std::regex>> regexes;
+  AnchorIndex index;
+  std::vector<std::size_t> always;  // checked on every line: short literals, unanchored regexes
+
+  long line_no = 0;
+  LineRing recent{kPlainContextLines};
+  LineRing traceback{kContextLines};
+  bool in_traceback = false;
+  std::string traceback_prefix;  // what precedes "Traceback" (a worker's log prefix)
+
+  struct Mark {
+    long last = 0;  // line of the last match of this family (0: none yet)
+    IncidentKind kind = IncidentKind::kOom;
+    bool attached = false;  // the open traceback began within kMergeLines of `last`
+  };
+  std::array<Mark, kFamilies> marks{};
+
+  std::string scratch;                  // the cleaned line when it had escapes
+  std::vector<std::size_t> candidates;  // signature ids the scan found (reused per line)
+  std::size_t traceback_id = 0;         // the index's id for kTraceback (one past the signatures)
+
+  // The first signature that matches; `traceback_at` gets where kTraceback occurs (its last
+  // occurrence), found in the same pass.
+  std::optional<std::size_t> Match(std::string_view line, std::size_t& traceback_at) {
+    candidates.clear();
+    traceback_at = std::string_view::npos;
+    index.Scan(line, [&](std::size_t id, std::size_t start) {
+      if (id == traceback_id) {
+        if (traceback_at == std::string_view::npos || start > traceback_at) traceback_at = start;
+      } else {
+        candidates.push_back(id);
+      }
+    });
+    if (candidates.empty() && always.empty()) return std::nullopt;  // the usual line
+    candidates.insert(candidates.end(), always.begin(), always.end());
+    // Lowest id first: the first signature that matches wins.
+    std::sort(candidates.begin(), candidates.end());
+    for (std::size_t id : candidates) {
+      const Signature& sig = sigs[id];
+      if (!sig.regex) {
+        // Indexed literals were verified by the scan; short ones are searched here.
+        if (sig.match.size() >= AnchorIndex::kMinLiteral ||
+            line.find(sig.match) != std::string_view::npos) {
+          return id;
+        }
+        continue;
+      }
+      if (!regexes[id]) continue;
+      std::string_view head = line.substr(0, kRegexBytes);
+      if (std::regex_search(head.begin(), head.end(), *regexes[id])) return id;
+    }
+    return std::nullopt;
+  }
+};
+
+Classifier::Classifier(std::vector<Signature> extra) : state_(std::make_unique<State>()) {
+  State& s = *state_;
+  for (std::size_t i = 0; i < extra.size(); ++i) {
+    if (!ValidateSignature(extra[i])) continue;
+    if (extra[i].id.empty()) extra[i].id = "user:" + std::to_string(i + 1);
+    if (extra[i].engine.empty()) extra[i].engine = "user";
+    s.sigs.push_back(std::move(extra[i]));
+  }
+  for (const Signature& sig : BuiltinCatalogue()) s.sigs.push_back(sig);
+  s.regexes.resize(s.sigs.size());
+  for (std::size_t id = 0; id < s.sigs.size(); ++id) {
+    const Signature& sig = s.sigs[id];
+    if (sig.regex) {
+      s.regexes[id].emplace(sig.match, std::regex::ECMAScript | std::regex::optimize);
+      if (sig.anchor.size() >= AnchorIndex::kMinLiteral) {
+        s.index.Add(id, sig.anchor);
+      } else {
+        s.always.push_back(id);
+      }
+    } else if (sig.match.size() >= AnchorIndex::kMinLiteral) {
+      s.index.Add(id, sig.match);
+    } else {
+      s.always.push_back(id);
+    }
+  }
+  s.traceback_id = s.sigs.size();
+  s.index.Add(s.traceback_id, kTraceback);
+}
+
+Classifier::~Classifier() = default;
+Classifier::Classifier(Classifier&&) noexcept = default;
+Classifier& Classifier::operator=(Classifier&&) noexcept = default;
+
+long Classifier::lines() const { return state_->line_no; }
+
+std::vector<Incident> Classifier::Feed(std::string_view raw) {
+  State& s = *state_;
+  ++s.line_no;
+  std::string_view line = TrimRight(raw);
+  if (line.find('\x1b') != std::string_view::npos) {
+    s.scratch = CleanLogLine(line);
+    line = s.scratch;
+  }
+  std::string_view head = line.substr(0, kMatchBytes);
+
+  // One pass finds the signature and a traceback header. A progress bar may share the line
+  // ("…\rTraceback"): the header counts only after the line's last '\r'.
+  std::size_t tb = std::string_view::npos;
+  std::optional<std::size_t> id = s.Match(head, tb);
+  // memrchr, not rfind: libstdc++'s rfind walks back one byte at a time.
+  const void* cr_at = memrchr(head.data(), '\r', head.size());
+  std::size_t cr = cr_at ? static_cast<std::size_t>(static_cast<const char*>(cr_at) - head.data())
+                         : std::string_view::npos;
+  std::string_view tail = head.substr(cr == std::string_view::npos ? 0 : cr + 1);
+  if (tb != std::string_view::npos && cr != std::string_view::npos) {
+    tb = tb > cr ? tb - (cr + 1) : std::string_view::npos;
+  }
+  bool in_traceback = false;  // this line belongs to a traceback (its last line included)
+  if (tb != std::string_view::npos) {
+    s.in_traceback = true;
+    s.traceback_prefix.assign(tail.substr(0, tb));
+    s.traceback.Clear();
+    for (State::Mark& m : s.marks) {
+      m.attached = m.last != 0 && s.line_no - m.last <= kMergeLines;
+    }
+    in_traceback = true;
+  } else if (s.in_traceback) {
+    std::string_view body = tail;
+    if (body.starts_with(s.traceback_prefix)) body.remove_prefix(s.traceback_prefix.size());
+    in_traceback = true;
+    if (!body.empty() && body[0] != ' ' && body[0] != '\t') {
+      s.in_traceback = false;  // the exception line ends the traceback
+    }
+  }
+
+  std::vector<Incident> out;
+  if (id) {
+    const Signature& sig = s.sigs[*id];
+    State::Mark& mark = s.marks[Family(sig.kind)];
+    bool upgrade = sig.kind == IncidentKind::kOom && mark.kind == IncidentKind::kOomProbable;
+    bool near = mark.last != 0 && s.line_no - mark.last <= kMergeLines;
+    bool same_traceback = in_traceback && mark.attached;
+    bool merged = mark.last != 0 && (near || same_traceback) && !upgrade;
+    if (!merged) {
+      Incident incident;
+      incident.kind = sig.kind;
+      incident.signature = sig.id;
+      incident.engine = sig.engine;
+      incident.what = sig.what;
+      incident.line.assign(line.substr(0, kLineBytes));
+      incident.context = in_traceback ? s.traceback.Copy() : s.recent.Copy();
+      incident.fields = ParseIncidentFields(head, sig.kind);
+      mark.kind = sig.kind;
+      out.push_back(std::move(incident));
+    }
+    mark.last = s.line_no;
+    if (in_traceback) mark.attached = true;
+  }
+
+  if (s.in_traceback) s.traceback.Push(line, kContextBytes);
+  s.recent.Push(line, kContextBytes);
+  return out;
+}
+
+std::vector<Incident> Classifier::Flush() {
+  State& s = *state_;
+  s.in_traceback = false;
+  s.traceback.Clear();
+  s.recent.Clear();
+  for (State::Mark& m : s.marks) m = State::Mark{};
+  return {};
+}
+
+}  // namespace vg
