@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build up demo test test-unit test-e2e test-gpu bench format clean
+.PHONY: all setup build up demo test test-unit test-e2e test-gpu fuzz bench format clean
 
 all: build
 
@@ -35,9 +35,15 @@ test-e2e: build
 test-gpu: build
 	@bash tests/gpu/run.sh
 
+# The OOM classifier under libFuzzer (clang), FUZZ_SECONDS long (CI runs 60 s).
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	@bash fuzz/run.sh $(FUZZ_SECONDS)
+
 bench: build
 	@bash bench/run.sh
 	@bash bench/supervisor_bench.sh
+	@bash bench/classify_bench.sh
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i
