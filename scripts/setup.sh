@@ -10,7 +10,7 @@ packages=(
   libboost-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
   libsqlite3-dev libhiredis-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev hyperfine procps psmisc jq curl supervisor
+  libgtest-dev libgmock-dev libbenchmark-dev hyperfine procps psmisc jq curl supervisor python3
 )
 
 missing=()
