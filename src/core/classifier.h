@@ -1,0 +1,63 @@
+// The classifier: a streaming matcher over one service's output lines that turns the lines that
+// say something went wrong (or that the service is ready) into Incidents.
+//
+// One Classifier per output stream (stdout and stderr of one instance each get their own); feed it
+// every line in order. Not thread-safe; no I/O, no clock. Feed returns the incidents that the line
+// completes, at once: the decisive line is never held back waiting for later lines.
+//
+// Matching: each line (ANSI escapes, trailing CR and spaces removed; at most kMatchBytes of it) is
+// checked against the user's signatures first, then the built-in catalogue; the first match wins.
+// Literals are found in one pass over the line by a 4-byte anchor filter, so ordinary lines cost
+// about one hash lookup per byte and never reach a regex.
+//
+// Merging (docs/oom.md): one cause yields one incident. A match is folded into the previous
+// incident of the same family (oom and oom-probable are one family; every other kind its own) when
+// it comes within kMergeLines lines of the last line of that family, or ends a Python traceback
+// (or a chain of them: "During handling of the above exception…") that began within kMergeLines
+// lines of it. A folded match is not returned; it extends the window. The one exception: an `oom`
+// after an `oom-probable` is returned (it upgrades a guess to a certainty).
+//
+// Context: a match inside or at the end of a traceback carries the traceback's lines (from
+// "Traceback (most recent call last):", at most kContextLines, the last ones kept); any other
+// match carries the kPlainContextLines lines before it.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "core/incident.h"
+
+namespace vg {
+
+class Classifier {
+ public:
+  static constexpr std::size_t kMatchBytes = 16 * 1024;  // of each line, matched
+  static constexpr std::size_t kLineBytes = 8 * 1024;    // of the decisive line, kept
+  static constexpr std::size_t kContextBytes = 1024;     // of each context line, kept
+  static constexpr std::size_t kContextLines = 30;       // of a traceback, kept
+  static constexpr std::size_t kPlainContextLines = 5;   // before a match outside a traceback
+  static constexpr long kMergeLines = 10;
+
+  // User patterns (from the config) are checked before the built-in catalogue. Invalid ones
+  // (see ValidateSignature) are skipped: validate them when the config is read.
+  explicit Classifier(std::vector<Signature> extra = {});
+  ~Classifier();
+  Classifier(Classifier&&) noexcept;
+  Classifier& operator=(Classifier&&) noexcept;
+
+  // The incidents this line completes (usually none). `line` is one line without its newline.
+  std::vector<Incident> Feed(std::string_view line);
+  // End of stream: nothing is held back, so this only resets the traceback state.
+  std::vector<Incident> Flush();
+
+  // Lines fed so far (the 1-based number of the last line).
+  long lines() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace vg

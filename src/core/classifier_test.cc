@@ -1,0 +1,347 @@
+// The classifier over real messages (gpu-facts.md, verbatim) and realistic log fixtures.
+#include "core/classifier.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace vg {
+namespace {
+
+struct Found {
+  long line_no;
+  Incident incident;
+};
+
+std::vector<Found> FeedAll(Classifier& c, std::string_view text) {
+  std::vector<Found> out;
+  while (!text.empty()) {
+    std::size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    for (Incident& i : c.Feed(line)) out.push_back({c.lines(), std::move(i)});
+    if (nl == std::string_view::npos) break;
+    text.remove_prefix(nl + 1);
+  }
+  for (Incident& i : c.Flush()) out.push_back({c.lines(), std::move(i)});
+  return out;
+}
+std::vector<Found> Classify(std::string_view text) {
+  Classifier c;
+  return FeedAll(c, text);
+}
+std::string Fixture(const std::string& name) {
+  std::ifstream in(std::string(VG_FIXTURES_DIR) + "/logs/" + name);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_FALSE(ss.str().empty()) << name;
+  return ss.str();
+}
+
+struct Case {
+  const char* line;
+  IncidentKind kind;
+  const char* signature;
+};
+
+// Every message of gpu-facts.md "What an OOM looks like in the log", verbatim.
+const Case kRealMessages[] = {
+    {"torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 15.00 GiB. GPU 0 has a total "
+     "capacity of 79.18 GiB of which 8.06 GiB is free. Process 597 has 60.60 GiB memory in use. "
+     "Including non-PyTorch memory, this process has 10.51 GiB memory in use. Of the allocated "
+     "memory 10.00 GiB is allocated by PyTorch, and 0 bytes is reserved by PyTorch but "
+     "unallocated. If reserved but unallocated memory is large try setting "
+     "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation.  See documentation "
+     "for Memory Management  "
+     "(https://docs.pytorch.org/docs/stable/notes/"
+     "cuda.html#optimizing-memory-usage-with-pytorch-cuda-alloc-conf)",
+     IncidentKind::kOom, "torch-oom-2.4"},
+    {"RuntimeError: CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 10.76 GiB total "
+     "capacity; 9.50 GiB already allocated; 13.44 MiB free; 9.66 GiB reserved in total by "
+     "PyTorch) If reserved memory is >> allocated memory try setting max_split_size_mb to avoid "
+     "fragmentation.",
+     IncidentKind::kOom, "torch-oom-2.0"},
+    {"torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 496.00 MiB. GPU 0 has a "
+     "total capacty of 14.75 GiB of which 235.06 MiB is free. Process 20398 has 14.52 GiB memory "
+     "in use. Of the allocated memory 14.06 GiB is allocated by PyTorch, and 330.42 MiB is "
+     "reserved by PyTorch but unallocated.",
+     IncidentKind::kOom, "torch-oom-2.1"},
+    {"torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 496.00 MiB. GPU 0 has a "
+     "total capacty of 14.75 GiB of which 235.06 MiB is free. Of the allocated memory 14.06 GiB "
+     "is allocated by PyTorch, and 330.42 MiB is reserved by PyTorch but unallocated.",
+     IncidentKind::kOom, "torch-oom-2.1"},
+    {"torch.OutOfMemoryError: Allocation on device 0 would exceed allowed memory. (out of memory)",
+     IncidentKind::kOom, "torch-oom-async"},
+    {"RuntimeError: NVML_SUCCESS == r INTERNAL ASSERT FAILED at "
+     "\"../c10/cuda/CUDACachingAllocator.cpp\":830",
+     IncidentKind::kOomProbable, "torch-nvml-assert"},
+    {"RuntimeError: CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`",
+     IncidentKind::kOom, "cublas-alloc-failed"},
+    {"RuntimeError: CUDA error: out of memory", IncidentKind::kOom, "cuda-error-oom"},
+    {"RuntimeError: cuDNN error: CUDNN_STATUS_ALLOC_FAILED", IncidentKind::kOom,
+     "cudnn-alloc-failed"},
+    {"RuntimeError: cuDNN error: CUDNN_STATUS_NOT_INITIALIZED", IncidentKind::kOomProbable,
+     "cudnn-not-initialized"},
+    {"ggml_backend_cuda_buffer_type_alloc_buffer: allocating 4096.00 MiB on device 0: cudaMalloc "
+     "failed: out of memory",
+     IncidentKind::kOom, "ggml-cudamalloc-failed"},
+    {"llama_model_load: error loading model: unable to allocate CUDA0 buffer", IncidentKind::kOom,
+     "ggml-unable-to-allocate-buffer"},
+    {"llama_kv_cache_init: failed to allocate buffer for kv cache", IncidentKind::kOom,
+     "llama-kv-cache"},
+    {"ValueError: No available memory for the cache blocks. Try increasing "
+     "`gpu_memory_utilization` when initializing the engine.",
+     IncidentKind::kOom, "vllm-no-cache-blocks"},
+    {"ValueError: Free memory on device (6.9/8.0 GiB) on startup is less than desired GPU memory "
+     "utilization (0.9, 7.2 GiB). Decrease GPU memory utilization or reduce GPU memory used by "
+     "other processes.",
+     IncidentKind::kOom, "vllm-startup-free-memory"},
+    {"Got an OOM, unloading all loaded models.", IncidentKind::kOom, "comfyui-oom"},
+    {"To see the GUI go to: http://127.0.0.1:8188", IncidentKind::kReady, "comfyui-ready"},
+    {"* Running on local URL:  http://127.0.0.1:7860", IncidentKind::kReady, "gradio-ready"},
+    {"OSError: Cannot find empty port in range: 7860-7860.", IncidentKind::kPortClash,
+     "gradio-no-empty-port"},
+    {"RuntimeError: CUDA error: an illegal memory access was encountered", IncidentKind::kSticky,
+     "cuda-illegal-address"},
+    {"RuntimeError: CUDA error: unspecified launch failure", IncidentKind::kSticky,
+     "cuda-launch-failure"},
+    {"RuntimeError: CUDA error: device-side assert triggered", IncidentKind::kSticky,
+     "cuda-device-assert"},
+    {"NVRM: Xid (PCI:0000:01:00): 79, pid=1234, name=python3, GPU has fallen off the bus.",
+     IncidentKind::kDeviceLost, "xid-79"},
+    {"NVRM: GPU 0000:01:00.0: GPU has fallen off the bus.", IncidentKind::kDeviceLost,
+     "gpu-fallen-off-bus"},
+    {"OSError: [Errno 98] Address already in use", IncidentKind::kPortClash, "errno-98"},
+    {"Error: listen EADDRINUSE: address already in use :::3000", IncidentKind::kPortClash,
+     "eaddrinuse"},
+};
+
+TEST(ClassifierTest, EveryRealMessageIsRecognised) {
+  for (const Case& c : kRealMessages) {
+    auto found = Classify(c.line);
+    ASSERT_EQ(found.size(), 1u) << c.line;
+    EXPECT_EQ(found[0].incident.kind, c.kind) << c.line;
+    EXPECT_EQ(found[0].incident.signature, c.signature) << c.line;
+    EXPECT_EQ(found[0].incident.line, c.line);
+    EXPECT_FALSE(found[0].incident.what.empty());
+  }
+}
+
+TEST(ClassifierTest, ProseThatMentionsOutOfMemoryIsNotAnIncident) {
+  const char* prose[] = {
+      "  --lowvram             Split the unet in parts to use less vram. Use this if you run out "
+      "of memory.",
+      "--lowvram: use this if you run out of memory",
+      "Tips to avoid CUDA out of memory: lower the batch size",
+      "If you see CUDA out of memory errors, set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True",
+      "help: --gpu-memory-utilization  fraction of GPU memory (out of memory errors: lower it)",
+      "WARNING: the process may run out of memory on GPU 0",
+      "Compile with `TORCH_USE_CUDA_DSA` to enable device-side assertions.",
+      "INFO:     127.0.0.1:51234 - \"POST /generate HTTP/1.1\" 200 OK",
+      "NVRM: Xid (PCI:0000:01:00): 13, Graphics Exception",
+      "",
+  };
+  for (const char* line : prose) EXPECT_TRUE(Classify(line).empty()) << line;
+}
+
+TEST(ClassifierTest, AnsiColoursCrlfAndTrailingSpacesAreIgnored) {
+  auto found = Classify(
+      "\x1b[1;31mRuntimeError: CUDA error: \x1b[0man illegal memory access was encountered  \r\n"
+      "\x1b[32mINFO\x1b[0m:     Uvicorn running on http://0.0.0.0:8000 (Press CTRL+C to quit)\r\n");
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kSticky);
+  EXPECT_EQ(found[0].incident.line,
+            "RuntimeError: CUDA error: an illegal memory access was encountered");
+  EXPECT_EQ(found[1].incident.kind, IncidentKind::kReady);
+  EXPECT_EQ(found[1].incident.fields.port, 8000);
+}
+
+TEST(ClassifierTest, ComfyUiTracebackIsOneIncidentWithTheFirstLinesNumbers) {
+  auto found = Classify(Fixture("comfyui_oom.log"));
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kReady);
+  EXPECT_EQ(found[0].incident.fields.port, 8188);
+  const Found& oom = found[1];
+  EXPECT_EQ(oom.line_no, 20) << "emitted at the first decisive line, not at the traceback's end";
+  EXPECT_EQ(oom.incident.kind, IncidentKind::kOom);
+  EXPECT_EQ(oom.incident.signature, "torch-oom");
+  EXPECT_EQ(oom.incident.fields.requested, Bytes((210ull << 30) / 100 + 0));
+  EXPECT_EQ(oom.incident.fields.gpu, 0);
+  ASSERT_EQ(oom.incident.fields.processes.size(), 1u);
+  EXPECT_EQ(oom.incident.fields.processes[0].pid, 4242);
+  ASSERT_FALSE(oom.incident.context.empty());
+  EXPECT_NE(oom.incident.context.back().find("9/20"), std::string::npos)
+      << "outside a traceback the context is the lines before";
+}
+
+TEST(ClassifierTest, TracebackEndingInTheCauseCarriesItsLines) {
+  auto found = Classify(Fixture("torch_sticky.log"));
+  ASSERT_EQ(found.size(), 1u);
+  const Incident& i = found[0].incident;
+  EXPECT_EQ(found[0].line_no, 7);
+  EXPECT_EQ(i.kind, IncidentKind::kSticky);
+  ASSERT_EQ(i.context.size(), 5u);
+  EXPECT_EQ(i.context.front(), "Traceback (most recent call last):");
+  EXPECT_EQ(i.context.back(), "    return self._call_impl(*args, **kwargs)");
+}
+
+TEST(ClassifierTest, TracebackContextIsBounded) {
+  std::string log = "Traceback (most recent call last):\n";
+  for (int i = 0; i < 500; ++i) {
+    log += "  File \"/x.py\", line " + std::to_string(i) + ", in f\n    f()\n";
+  }
+  log += "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.00 GiB.\n";
+  auto found = Classify(log);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.context.size(), Classifier::kContextLines);
+  EXPECT_EQ(found[0].incident.context.back(), "    f()");
+}
+
+TEST(ClassifierTest, VllmLogsTheCauseTwiceButItIsOneIncident) {
+  auto found = Classify(Fixture("vllm_startup.log"));
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].line_no, 4);
+  EXPECT_EQ(found[0].incident.engine, "vllm");
+  EXPECT_EQ(found[0].incident.fields.capacity, Bytes(8ull << 30));
+}
+
+TEST(ClassifierTest, LlamaCppThreeLinesOneCause) {
+  auto found = Classify(Fixture("llama_oom.log"));
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.signature, "ggml-cudamalloc-failed");
+  EXPECT_EQ(found[0].incident.fields.requested, Bytes(4ull << 30));
+  EXPECT_EQ(found[0].incident.fields.gpu, 0);
+}
+
+TEST(ClassifierTest, KernelXidIsOneDeviceLost) {
+  auto found = Classify(Fixture("kernel_xid.log"));
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kDeviceLost);
+  EXPECT_EQ(found[0].incident.fields.xid, 79);
+  EXPECT_EQ(found[0].incident.fields.pci_bus, "0000:01:00");
+}
+
+TEST(ClassifierTest, GradioPortClashNamesThePort) {
+  auto found = Classify(Fixture("gradio_port_clash.log"));
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kPortClash);
+  EXPECT_EQ(found[0].incident.fields.port, 7860);
+  EXPECT_EQ(found[0].incident.context.front(), "Traceback (most recent call last):");
+}
+
+TEST(ClassifierTest, SeparateCausesFarApartAreSeparateIncidents) {
+  std::string log = "RuntimeError: CUDA error: out of memory\n";
+  for (int i = 0; i < Classifier::kMergeLines; ++i) log += "INFO: request done\n";
+  log += "RuntimeError: CUDA error: out of memory\n";                             // 12: too far
+  log += "RuntimeError: CUDA error: an illegal memory access was encountered\n";  // other family
+  auto found = Classify(log);
+  ASSERT_EQ(found.size(), 3u);
+  EXPECT_EQ(found[1].line_no, 12);
+  EXPECT_EQ(found[2].incident.kind, IncidentKind::kSticky);
+}
+
+TEST(ClassifierTest, RepeatsExtendTheWindow) {
+  std::string log;
+  for (int i = 0; i < 30; ++i) log += "ggml: unable to allocate CUDA0 buffer\nretrying\n";
+  EXPECT_EQ(Classify(log).size(), 1u);
+}
+
+TEST(ClassifierTest, ProbableUpgradedByACertainOomButNotTheOtherWayRound) {
+  auto up = Classify(
+      "RuntimeError: cuDNN error: CUDNN_STATUS_NOT_INITIALIZED\n"
+      "RuntimeError: CUDA error: out of memory\n");
+  ASSERT_EQ(up.size(), 2u);
+  EXPECT_EQ(up[1].incident.kind, IncidentKind::kOom);
+  auto down = Classify(
+      "RuntimeError: CUDA error: out of memory\n"
+      "RuntimeError: cuDNN error: CUDNN_STATUS_NOT_INITIALIZED\n");
+  EXPECT_EQ(down.size(), 1u);
+}
+
+TEST(ClassifierTest, ChainedTracebacksAreOneIncident) {
+  std::string log =
+      "Traceback (most recent call last):\n"
+      "  File \"a.py\", line 1, in <module>\n"
+      "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.00 GiB. GPU 0 has a total "
+      "capacity of 8.00 GiB of which 0 bytes is free.\n"
+      "\n"
+      "During handling of the above exception, another exception occurred:\n"
+      "\n"
+      "Traceback (most recent call last):\n";
+  for (int i = 0; i < 20; ++i) log += "  File \"b.py\", line 2, in handler\n    cleanup()\n";
+  log += "RuntimeError: CUDA error: out of memory\n";
+  auto found = Classify(log);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].line_no, 3);
+  EXPECT_EQ(found[0].incident.fields.free, Bytes(0));
+}
+
+TEST(ClassifierTest, WorkerPrefixedTraceback) {
+  std::string log =
+      "(VllmWorkerProcess pid=812) ERROR 11-27 02:10:20 worker.py:12] Traceback (most recent call "
+      "last):\n"
+      "(VllmWorkerProcess pid=812) ERROR 11-27 02:10:20 worker.py:12]   File \"w.py\", line 3\n"
+      "(VllmWorkerProcess pid=812) ERROR 11-27 02:10:20 worker.py:12] RuntimeError: CUDA error: "
+      "unspecified launch failure\n";
+  auto found = Classify(log);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.context.size(), 2u);
+}
+
+TEST(ClassifierTest, UserPatternsComeFirstLiteralOrRegex) {
+  Classifier c({
+      Signature{"", IncidentKind::kOom, "", "MyEngine: VRAM exhausted", false, "engine OOM", ""},
+      Signature{"", IncidentKind::kSticky, "", "XLA error [0-9]+: poisoned", true, "xla", ""},
+      Signature{"", IncidentKind::kReady, "", "([", true, "invalid: skipped", ""},
+      Signature{"mine", IncidentKind::kOomProbable, "", "CUDA error: out of memory", false,
+                "overridden", ""},
+  });
+  auto found = FeedAll(c,
+                       "x MyEngine: VRAM exhausted (3 GiB)\n"
+                       "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\n"
+                       "XLA error 17: poisoned context\n"
+                       "RuntimeError: CUDA error: out of memory\n");
+  ASSERT_EQ(found.size(), 3u);
+  EXPECT_EQ(found[0].incident.signature, "user:1");
+  EXPECT_EQ(found[0].incident.engine, "user");
+  EXPECT_EQ(found[0].incident.what, "engine OOM");
+  EXPECT_EQ(found[1].incident.kind, IncidentKind::kSticky);
+  EXPECT_EQ(found[1].incident.signature, "user:2");
+  EXPECT_EQ(found[2].incident.signature, "mine");
+  EXPECT_EQ(found[2].incident.kind, IncidentKind::kOomProbable);
+}
+
+TEST(ClassifierTest, ShortUserLiteral) {
+  Classifier c({Signature{"", IncidentKind::kOom, "", "OOM", false, "", ""}});
+  EXPECT_EQ(FeedAll(c, "fine\nzoom\nengine OOM\n").size(), 1u);
+}
+
+TEST(ClassifierTest, VeryLongLinesAreBounded) {
+  std::string junk(1 << 20, 'x');
+  auto found = Classify(junk + "RuntimeError: CUDA error: out of memory");
+  EXPECT_TRUE(found.empty()) << "matching looks at the first kMatchBytes only";
+  auto head = Classify("RuntimeError: CUDA error: out of memory" + junk);
+  ASSERT_EQ(head.size(), 1u);
+  EXPECT_EQ(head[0].incident.line.size(), Classifier::kLineBytes);
+  std::string long_prefix(Classifier::kMatchBytes - 100, ' ');
+  EXPECT_EQ(Classify(long_prefix + "Got an OOM, unloading all loaded models.").size(), 1u);
+}
+
+TEST(ClassifierTest, ProgressBarSharingTheTracebackLine) {
+  auto found = Classify(
+      " 45%|████▌     | 9/20 [00:03<00:04]\rTraceback (most recent call last):\n"
+      "  File \"x.py\", line 1\n"
+      "RuntimeError: CUDA error: device-side assert triggered\n");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.context.size(), 2u);
+}
+
+TEST(ClassifierTest, FlushForgetsTheWindow) {
+  Classifier c;
+  EXPECT_EQ(c.Feed("RuntimeError: CUDA error: out of memory").size(), 1u);
+  c.Flush();
+  EXPECT_EQ(c.Feed("RuntimeError: CUDA error: out of memory").size(), 1u);
+}
+
+}  // namespace
+}  // namespace vg

@@ -1,0 +1,251 @@
+// Field extraction: the numbers an incident's line states. Every finder is a substring search
+// plus a bounded forward or backward scan, so the work is linear in the line.
+#include <cstdint>
+
+#include "core/incident.h"
+
+namespace vg {
+namespace {
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+struct Number {
+  std::string_view whole, frac;  // "235", "06"
+  std::size_t end = 0;           // index after the number
+};
+
+// A decimal number at `pos` (no sign): at most 15 integer digits and 9 decimals.
+std::optional<Number> NumberAt(std::string_view s, std::size_t pos) {
+  std::size_t i = pos;
+  while (i < s.size() && IsDigit(s[i])) ++i;
+  if (i == pos || i - pos > 15) return std::nullopt;
+  Number n{s.substr(pos, i - pos), {}, i};
+  if (i + 1 < s.size() && s[i] == '.' && IsDigit(s[i + 1])) {
+    std::size_t f = i + 1;
+    std::size_t j = f;
+    while (j < s.size() && IsDigit(s[j])) ++j;
+    if (j - f > 9) return std::nullopt;
+    n.frac = s.substr(f, j - f);
+    n.end = j;
+  }
+  return n;
+}
+
+// Which power of 2 (or 10, when decimal) the unit at `pos` means; `len` gets its length.
+struct Unit {
+  unsigned shift = 0;        // binary: 2^shift
+  unsigned decimal_exp = 0;  // decimal: 10^decimal_exp
+  std::size_t len = 0;
+};
+
+std::optional<Unit> UnitAt(std::string_view s, std::size_t pos) {
+  struct Entry {
+    std::string_view text;
+    unsigned shift, exp;
+  };
+  static constexpr Entry kUnits[] = {
+      {"bytes", 0, 0}, {"KiB", 10, 0}, {"MiB", 20, 0}, {"GiB", 30, 0}, {"TiB", 40, 0},
+      {"KB", 0, 3},    {"MB", 0, 6},   {"GB", 0, 9},   {"TB", 0, 12},  {"B", 0, 0},
+  };
+  std::string_view rest = s.substr(pos);
+  for (const Entry& e : kUnits) {
+    if (rest.starts_with(e.text) &&
+        (rest.size() == e.text.size() || !IsAlpha(rest[e.text.size()]))) {
+      return Unit{e.shift, e.exp, e.text.size()};
+    }
+  }
+  return std::nullopt;
+}
+
+// (whole.frac) * 2^shift * 10^exp, rounded to the nearest byte.
+Bytes Scale(const Number& n, const Unit& u) {
+  unsigned __int128 value = 0;
+  for (char c : n.whole) value = value * 10 + static_cast<unsigned>(c - '0');
+  unsigned __int128 denom = 1;
+  for (char c : n.frac) {
+    value = value * 10 + static_cast<unsigned>(c - '0');
+    denom *= 10;
+  }
+  value <<= u.shift;
+  for (unsigned k = 0; k < u.decimal_exp; ++k) value *= 10;
+  unsigned __int128 bytes = (value + denom / 2) / denom;
+  if (bytes > UINT64_MAX) bytes = UINT64_MAX;
+  return Bytes(static_cast<std::uint64_t>(bytes));
+}
+
+// A size at `pos`: "2.10 GiB", "0 bytes", "4294967296" (bare bytes only when allowed).
+std::optional<std::pair<Bytes, std::size_t>> SizeAt(std::string_view s, std::size_t pos,
+                                                    bool bare_ok = false) {
+  auto n = NumberAt(s, pos);
+  if (!n) return std::nullopt;
+  std::size_t i = n->end;
+  while (i < s.size() && s[i] == ' ' && i - n->end < 2) ++i;
+  if (auto u = UnitAt(s, i)) return std::pair{Scale(*n, *u), i + u->len};
+  if (bare_ok && (n->end == s.size() || !IsAlpha(s[n->end])) && n->frac.empty()) {
+    return std::pair{Scale(*n, Unit{}), n->end};
+  }
+  return std::nullopt;
+}
+
+std::optional<Bytes> SizeAfter(std::string_view s, std::string_view phrase, bool bare_ok = false) {
+  std::size_t p = s.find(phrase);
+  if (p == std::string_view::npos) return std::nullopt;
+  auto r = SizeAt(s, p + phrase.size(), bare_ok);
+  if (!r) return std::nullopt;
+  return r->first;
+}
+
+// A size that ends right before `phrase` ("13.44 MiB free").
+std::optional<Bytes> SizeBefore(std::string_view s, std::string_view phrase) {
+  std::size_t p = s.find(phrase);
+  if (p == std::string_view::npos || p == 0) return std::nullopt;
+  std::size_t i = p;
+  while (i > 0 && IsAlpha(s[i - 1]) && p - i < 5) --i;  // the unit
+  while (i > 0 && s[i - 1] == ' ' && p - i < 8) --i;
+  std::size_t digits_end = i;
+  while (i > 0 && (IsDigit(s[i - 1]) || s[i - 1] == '.') && digits_end - i < 26) --i;
+  if (i == digits_end || !IsDigit(s[i])) return std::nullopt;
+  auto r = SizeAt(s, i);
+  if (!r || r->second != p) return std::nullopt;
+  return r->first;
+}
+
+// An integer right after `phrase`, if one follows at once (bounded: at most 9 digits) and ends at
+// a delimiter in `enders` (or the end of the line).
+std::optional<long> IntAfter(std::string_view s, std::string_view phrase, std::string_view enders,
+                             std::size_t from = 0) {
+  for (std::size_t p = s.find(phrase, from); p != std::string_view::npos;
+       p = s.find(phrase, p + 1)) {
+    std::size_t i = p + phrase.size();
+    std::size_t start = i;
+    long v = 0;
+    while (i < s.size() && IsDigit(s[i]) && i - start < 9) v = v * 10 + (s[i++] - '0');
+    if (i == start) continue;
+    if (i < s.size() && enders.find(s[i]) == std::string_view::npos) continue;
+    return v;
+  }
+  return std::nullopt;
+}
+
+std::optional<int> ParseGpu(std::string_view s) {
+  constexpr std::string_view kEnders = " ;),.:";
+  if (auto v = IntAfter(s, "GPU ", " ;),.")) return static_cast<int>(*v);
+  if (auto v = IntAfter(s, "on device ", kEnders)) return static_cast<int>(*v);
+  if (auto v = IntAfter(s, "CUDA", " _")) return static_cast<int>(*v);  // "CUDA0 buffer"
+  return std::nullopt;
+}
+
+std::optional<int> ValidPort(std::optional<long> v) {
+  if (v && *v >= 1 && *v <= 65535) return static_cast<int>(*v);
+  return std::nullopt;
+}
+
+std::optional<int> ParsePort(std::string_view s) {
+  if (auto v = ValidPort(IntAfter(s, "in range: ", "-"))) return v;
+  if (std::size_t p = s.find("://"); p != std::string_view::npos) {
+    std::size_t i = p + 3;
+    if (i < s.size() && s[i] == '[') i = s.find(']', i);  // an IPv6 host
+    while (i != std::string_view::npos && i < s.size() && s[i] != ':' && s[i] != '/' &&
+           s[i] != ' ') {
+      ++i;
+    }
+    if (i != std::string_view::npos && i < s.size() && s[i] == ':') {
+      if (auto v = ValidPort(IntAfter(s.substr(i), ":", "/ ),"))) return v;
+    }
+  }
+  if (auto v = ValidPort(IntAfter(s, "', ", ")"))) return v;  // Python ('0.0.0.0', 8188)
+  if (auto v = ValidPort(IntAfter(s, "port: ", " ,;)."))) return v;
+  if (auto v = ValidPort(IntAfter(s, "port ", " ,;)."))) return v;
+  // Node and Go: "address already in use :::3000", "listen tcp :8080: bind".
+  for (std::size_t p = s.find(':'); p != std::string_view::npos; p = s.find(':', p + 1)) {
+    if (p + 1 < s.size() && IsDigit(s[p + 1])) {
+      auto v = IntAfter(s.substr(p), ":", " :,;)");
+      if (v && *v >= 80 && *v <= 65535 && p > 0 && !IsDigit(s[p - 1]) && !IsAlpha(s[p - 1])) {
+        return static_cast<int>(*v);
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+void ParseProcesses(std::string_view s, std::vector<ProcessUse>& out) {
+  constexpr std::string_view kProcess = "Process ";
+  constexpr std::size_t kMaxProcesses = 64;
+  for (std::size_t p = s.find(kProcess); p != std::string_view::npos && out.size() < kMaxProcesses;
+       p = s.find(kProcess, p + 1)) {
+    auto pid = IntAfter(s.substr(p), kProcess, " ");
+    if (!pid) continue;
+    std::size_t i = p + kProcess.size();
+    while (i < s.size() && IsDigit(s[i])) ++i;
+    std::string_view rest = s.substr(i);
+    if (!rest.starts_with(" has ")) continue;
+    auto size = SizeAt(rest, 5);
+    if (!size || !rest.substr(size->second).starts_with(" memory in use")) continue;
+    out.push_back(ProcessUse{*pid, size->first});
+  }
+}
+
+void ParseXid(std::string_view s, IncidentFields& f) {
+  if (std::size_t p = s.find("NVRM: Xid ("); p != std::string_view::npos) {
+    std::size_t open = p + 11;
+    std::size_t close = s.find(')', open);
+    if (close != std::string_view::npos && close - open < 64) {
+      std::string_view bus = s.substr(open, close - open);
+      if (bus.starts_with("PCI:")) bus.remove_prefix(4);
+      f.pci_bus = std::string(bus);
+      if (auto v = IntAfter(s.substr(close), "): ", ", ")) f.xid = static_cast<int>(*v);
+    }
+  } else if (std::size_t g = s.find("NVRM: GPU "); g != std::string_view::npos) {
+    std::size_t start = g + 10;
+    if (s.substr(start).starts_with("at PCI:")) start += 7;
+    std::size_t end = s.find(": ", start);
+    if (end != std::string_view::npos && end - start < 64) {
+      f.pci_bus = std::string(s.substr(start, end - start));
+    }
+  }
+}
+
+}  // namespace
+
+IncidentFields ParseIncidentFields(std::string_view s, IncidentKind kind) {
+  IncidentFields f;
+  if (kind == IncidentKind::kPortClash || kind == IncidentKind::kReady) {
+    f.port = ParsePort(s);
+    return f;
+  }
+  f.requested = SizeAfter(s, "Tried to allocate ");
+  if (!f.requested) f.requested = SizeAfter(s, "allocating ");  // llama.cpp
+  if (!f.requested) f.requested = SizeAfter(s, "buffer of size ", /*bare_ok=*/true);
+  f.capacity = SizeAfter(s, "total capacity of ");
+  if (!f.capacity) f.capacity = SizeAfter(s, "total capacty of ");  // PyTorch 2.1–2.3 typo
+  if (!f.capacity) f.capacity = SizeBefore(s, " total capacity");   // PyTorch <= 2.0
+  f.free = SizeAfter(s, "of which ");
+  if (!f.free) f.free = SizeBefore(s, " free;");  // PyTorch <= 2.0
+  f.process = SizeAfter(s, "this process has ");
+  f.allocated = SizeAfter(s, "Of the allocated memory ");
+  if (!f.allocated) f.allocated = SizeBefore(s, " already allocated");
+  f.reserved_unallocated = SizeBefore(s, " is reserved by PyTorch but unallocated");
+  f.reserved = SizeBefore(s, " reserved in total by PyTorch");
+  // vLLM: "Free memory on device (6.9/8.0 GiB) on startup".
+  if (std::size_t p = s.find("Free memory on device ("); p != std::string_view::npos) {
+    std::size_t i = p + 23;
+    auto free_n = NumberAt(s, i);
+    if (free_n && free_n->end < s.size() && s[free_n->end] == '/') {
+      if (auto total_n = NumberAt(s, free_n->end + 1)) {
+        std::size_t u = total_n->end;
+        while (u < s.size() && s[u] == ' ' && u - total_n->end < 2) ++u;
+        if (auto unit = UnitAt(s, u)) {
+          f.free = Scale(*free_n, *unit);
+          f.capacity = Scale(*total_n, *unit);
+        }
+      }
+    }
+  }
+  f.gpu = ParseGpu(s);
+  ParseProcesses(s, f.processes);
+  ParseXid(s, f);
+  return f;
+}
+
+}  // namespace vg
