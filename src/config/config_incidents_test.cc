@@ -98,7 +98,7 @@ command = ["notify-send", "vramguard"]
   EXPECT_EQ(w.dedup, Millis(60000));
   EXPECT_EQ(w.timeout, Millis(2000));
   EXPECT_EQ(w.retries, 1);
-  EXPECT_EQ(w.where, "t.toml:8");
+  EXPECT_EQ(w.where, "t.toml:10");
   const AlertSpec& cmd = c.incidents.alerts[1];
   EXPECT_EQ(cmd.command, (std::vector<std::string>{"notify-send", "vramguard"}));
   EXPECT_TRUE(cmd.kinds.empty());
