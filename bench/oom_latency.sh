@@ -52,7 +52,7 @@ tail -n0 -F "$log" 2>/dev/null | grep --line-buffered "CUDA out of memory" |
   python3 bench/oom_latency_reader.py "$N" "tail -F | grep" "$WORK/grep.json" &
 R2=$!
 wait "$R1" "$R2" || true
-pkill -P $$ tail 2>/dev/null || true
+
 python3 - "$WORK/vg.json" "$WORK/grep.json" "$N" "$INTERVAL" <<'EOF2'
 import json, sys, os
 vg, gr = (json.load(open(p)) for p in sys.argv[1:3])

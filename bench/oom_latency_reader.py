@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Reads lines from stdin, each holding one OOM line's "[t=<ns>]" stamp (an event from
 `vramguard events --follow --json`, or a raw log line from `tail -F | grep`), stamps the moment it
-arrived (CLOCK_REALTIME, the writer's clock), and after N lines prints the latency percentiles.
+arrived (CLOCK_REALTIME, the writer's clock), and after N lines (or the writer's "[end]" line)
+writes the latency percentiles to OUT_JSON.
 
 usage: oom_latency_reader.py N LABEL OUT_JSON
 """
@@ -17,6 +18,8 @@ for line in sys.stdin:
     now = time.time_ns()
     m = stamp.search(line)
     if not m:
+        if "[end]" in line:  # the writer is done: fewer than N arrived
+            break
         continue
     t = int(m.group(1))
     visible.append((now - t) / 1e6)

@@ -26,5 +26,14 @@ for i in range(n):
     out.flush()
     time.sleep(interval)
 sys.stderr.write("writer: done\n")
+# A few unstamped OOMs after the readers have left: the writes that end their pipelines (the
+# follower and grep get SIGPIPE on their next write, tail on its next line).
+time.sleep(1.0)
+for i in range(3):
+    for k in range(filler):
+        out.write("after %d.%d\n" % (i, k))
+    out.write("%s [end]\n" % OOM)
+    out.flush()
+    time.sleep(0.2)
 while True:
     time.sleep(3600)
