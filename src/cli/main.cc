@@ -10,6 +10,7 @@
 #include "cli/check_config.h"
 #include "cli/commands.h"
 #include "cli/daemon_client.h"
+#include "cli/explain.h"
 #include "daemon/daemon_main.h"
 
 namespace {
@@ -87,6 +88,14 @@ int main(int argc, char** argv) {
   c_check->add_option("file", check_file, "The config file")->required();
   c_check->add_flag("--json", check_json, "One JSON document on stdout");
   c_check->callback([&] { run = [&] { return vg::RunCheckConfig(check_file, check_json); }; });
+
+  vg::ExplainOptions explain;
+  auto* c_explain =
+      app.add_subcommand("explain", "Find OOMs and other GPU incidents in a log file");
+  c_explain->add_option("file", explain.file, "The log file (default: stdin; - for stdin)");
+  c_explain->add_option("--service", explain.service, "Name the service in the sentences");
+  c_explain->add_flag("--json", explain.json, "One JSON document on stdout");
+  c_explain->callback([&] { run = [&] { return vg::RunExplain(explain); }; });
 
   vg::ClientOptions client;
   std::string service;

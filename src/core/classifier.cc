@@ -31,32 +31,40 @@ std::uint32_t Load32(const char* p) {
 }
 std::uint32_t Slot(std::uint32_t w) { return (w * 0x9E3779B1u) >> 16; }  // 0..65535
 
-// Finds, in one pass, which of many literals occur in a line: every literal registers its rarest
-// 4 bytes; a 64 Ki-bit filter over the 4-byte windows of the line rejects almost every position
-// with one multiply and one bit test; survivors are checked with memcmp.
+// Finds, in one pass, which of many literals occur in a line. Only every kStride-th position of
+// the line is looked at: each literal registers the kStride 4-byte windows that start in its
+// rarest kStride + 3 bytes, so whatever the alignment of an occurrence, one of them starts at a
+// looked-at position. A 64 Ki-bit filter rejects almost every position with one multiply and one
+// bit test; survivors are checked with memcmp. Literals need at least kMinLiteral bytes.
 class AnchorIndex {
  public:
+  static constexpr std::size_t kStride = 4;
+  static constexpr std::size_t kMinLiteral = kStride + 3;
+
   void Add(std::size_t id, std::string_view literal) {
     std::size_t best = 0;
     int best_score = -1;
-    for (std::size_t k = 0; k + 4 <= literal.size(); ++k) {
+    for (std::size_t w = 0; w + kMinLiteral <= literal.size(); ++w) {
       int score = 0;
-      for (std::size_t j = 0; j < 4; ++j)
-        score += Rarity(static_cast<unsigned char>(literal[k + j]));
-      if (score > best_score) best_score = score, best = k;
+      for (std::size_t j = 0; j < kMinLiteral; ++j) {
+        score += Rarity(static_cast<unsigned char>(literal[w + j]));
+      }
+      if (score > best_score) best_score = score, best = w;
     }
-    std::uint32_t w = Load32(literal.data() + best);
-    filter_[Slot(w) >> 6] |= std::uint64_t{1} << (Slot(w) & 63);
-    entries_[w].push_back(Entry{id, best, std::string(literal)});
+    for (std::size_t k = best; k < best + kStride; ++k) {
+      std::uint32_t w = Load32(literal.data() + k);
+      filter_[Slot(w) >> 6] |= std::uint64_t{1} << (Slot(w) & 63);
+      entries_[w].push_back(Entry{id, k, std::string(literal)});
+    }
   }
 
-  // Calls found(id) for each registered literal that occurs in `s` (an id may repeat).
+  // Calls found(id, start) for each registered literal that occurs in `s` at `start`.
   template <class F>
   void Scan(std::string_view s, F&& found) const {
     if (s.size() < 4) return;
     const char* p = s.data();
     const std::size_t last = s.size() - 4;
-    for (std::size_t i = 0; i <= last; ++i) {
+    for (std::size_t i = 0; i <= last; i += kStride) {
       std::uint32_t w = Load32(p + i);
       std::uint32_t slot = Slot(w);
       if (!(filter_[slot >> 6] >> (slot & 63) & 1)) continue;
@@ -66,7 +74,7 @@ class AnchorIndex {
         if (i < e.offset) continue;
         std::size_t start = i - e.offset;
         if (start + e.literal.size() > s.size()) continue;
-        if (std::memcmp(p + start, e.literal.data(), e.literal.size()) == 0) found(e.id);
+        if (std::memcmp(p + start, e.literal.data(), e.literal.size()) == 0) found(e.id, start);
       }
     }
   }
@@ -154,27 +162,41 @@ struct Classifier::State {
   };
   std::array<Mark, kFamilies> marks{};
 
-  std::string scratch;  // the cleaned line when it had escapes
-  std::vector<char> hit;
+  std::string scratch;                  // the cleaned line when it had escapes
+  std::vector<std::size_t> candidates;  // signature ids the scan found (reused per line)
+  std::size_t traceback_id = 0;         // the index's id for kTraceback (one past the signatures)
 
-  std::optional<std::size_t> Match(std::string_view line) {
-    std::fill(hit.begin(), hit.end(), 0);
-    std::size_t best = sigs.size();
-    index.Scan(line, [&](std::size_t id) { hit[id] = 1; });
-    for (std::size_t id : always) hit[id] = 1;
-    for (std::size_t id = 0; id < sigs.size() && id < best; ++id) {
-      if (!hit[id]) continue;
+  // The first signature that matches; `traceback_at` gets where kTraceback occurs (its last
+  // occurrence), found in the same pass.
+  std::optional<std::size_t> Match(std::string_view line, std::size_t& traceback_at) {
+    candidates.clear();
+    traceback_at = std::string_view::npos;
+    index.Scan(line, [&](std::size_t id, std::size_t start) {
+      if (id == traceback_id) {
+        if (traceback_at == std::string_view::npos || start > traceback_at) traceback_at = start;
+      } else {
+        candidates.push_back(id);
+      }
+    });
+    if (candidates.empty() && always.empty()) return std::nullopt;  // the usual line
+    candidates.insert(candidates.end(), always.begin(), always.end());
+    // Lowest id first: the first signature that matches wins.
+    std::sort(candidates.begin(), candidates.end());
+    for (std::size_t id : candidates) {
       const Signature& sig = sigs[id];
       if (!sig.regex) {
-        if (sig.match.size() >= 4 || line.find(sig.match) != std::string_view::npos) best = id;
+        // Indexed literals were verified by the scan; short ones are searched here.
+        if (sig.match.size() >= AnchorIndex::kMinLiteral ||
+            line.find(sig.match) != std::string_view::npos) {
+          return id;
+        }
         continue;
       }
       if (!regexes[id]) continue;
       std::string_view head = line.substr(0, kRegexBytes);
-      if (std::regex_search(head.begin(), head.end(), *regexes[id])) best = id;
+      if (std::regex_search(head.begin(), head.end(), *regexes[id])) return id;
     }
-    if (best == sigs.size()) return std::nullopt;
-    return best;
+    return std::nullopt;
   }
 };
 
@@ -188,22 +210,23 @@ Classifier::Classifier(std::vector<Signature> extra) : state_(std::make_unique<S
   }
   for (const Signature& sig : BuiltinCatalogue()) s.sigs.push_back(sig);
   s.regexes.resize(s.sigs.size());
-  s.hit.resize(s.sigs.size());
   for (std::size_t id = 0; id < s.sigs.size(); ++id) {
     const Signature& sig = s.sigs[id];
     if (sig.regex) {
       s.regexes[id].emplace(sig.match, std::regex::ECMAScript | std::regex::optimize);
-      if (sig.anchor.size() >= 4) {
+      if (sig.anchor.size() >= AnchorIndex::kMinLiteral) {
         s.index.Add(id, sig.anchor);
       } else {
         s.always.push_back(id);
       }
-    } else if (sig.match.size() >= 4) {
+    } else if (sig.match.size() >= AnchorIndex::kMinLiteral) {
       s.index.Add(id, sig.match);
     } else {
       s.always.push_back(id);
     }
   }
+  s.traceback_id = s.sigs.size();
+  s.index.Add(s.traceback_id, kTraceback);
 }
 
 Classifier::~Classifier() = default;
@@ -222,11 +245,20 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
   }
   std::string_view head = line.substr(0, kMatchBytes);
 
-  // Traceback bookkeeping. A progress bar may share the line: look after its last '\r'.
-  std::string_view tail =
-      head.substr(head.rfind('\r') == std::string_view::npos ? 0 : head.rfind('\r') + 1);
+  // One pass finds the signature and a traceback header. A progress bar may share the line
+  // ("…\rTraceback"): the header counts only after the line's last '\r'.
+  std::size_t tb = std::string_view::npos;
+  std::optional<std::size_t> id = s.Match(head, tb);
+  // memrchr, not rfind: libstdc++'s rfind walks back one byte at a time.
+  const void* cr_at = memrchr(head.data(), '\r', head.size());
+  std::size_t cr = cr_at ? static_cast<std::size_t>(static_cast<const char*>(cr_at) - head.data())
+                         : std::string_view::npos;
+  std::string_view tail = head.substr(cr == std::string_view::npos ? 0 : cr + 1);
+  if (tb != std::string_view::npos && cr != std::string_view::npos) {
+    tb = tb > cr ? tb - (cr + 1) : std::string_view::npos;
+  }
   bool in_traceback = false;  // this line belongs to a traceback (its last line included)
-  if (std::size_t tb = tail.find(kTraceback); tb != std::string_view::npos) {
+  if (tb != std::string_view::npos) {
     s.in_traceback = true;
     s.traceback_prefix.assign(tail.substr(0, tb));
     s.traceback.Clear();
@@ -244,7 +276,7 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
   }
 
   std::vector<Incident> out;
-  if (auto id = s.Match(head)) {
+  if (id) {
     const Signature& sig = s.sigs[*id];
     State::Mark& mark = s.marks[Family(sig.kind)];
     bool upgrade = sig.kind == IncidentKind::kOom && mark.kind == IncidentKind::kOomProbable;

@@ -97,6 +97,16 @@ const Case kRealMessages[] = {
      "other processes.",
      IncidentKind::kOom, "vllm-startup-free-memory"},
     {"Got an OOM, unloading all loaded models.", IncidentKind::kOom, "comfyui-oom"},
+    {"ValueError: To serve at least one request with the models's max seq len (131072), (16.00 "
+     "GiB KV cache is needed, which is larger than the available KV cache memory (9.50 GiB).",
+     IncidentKind::kOom, "vllm-kv-cache-too-small"},
+    {"tensorflow.python.framework.errors_impl.ResourceExhaustedError: OOM when allocating tensor "
+     "with shape[8,4096,4096] and type float on /job:localhost/replica:0/task:0/device:GPU:0 by "
+     "allocator GPU_0_bfc",
+     IncidentKind::kOom, "tensorflow-oom"},
+    {"jaxlib.xla_extension.XlaRuntimeError: RESOURCE_EXHAUSTED: Out of memory while trying to "
+     "allocate 17179869184 bytes.",
+     IncidentKind::kOom, "xla-oom"},
     {"To see the GUI go to: http://127.0.0.1:8188", IncidentKind::kReady, "comfyui-ready"},
     {"* Running on local URL:  http://127.0.0.1:7860", IncidentKind::kReady, "gradio-ready"},
     {"OSError: Cannot find empty port in range: 7860-7860.", IncidentKind::kPortClash,
@@ -127,6 +137,21 @@ TEST(ClassifierTest, EveryRealMessageIsRecognised) {
   }
 }
 
+// The scan looks at every 4th byte: each message must be found at every alignment, with text
+// before and after it, and at the very end of the line.
+TEST(ClassifierTest, EveryRealMessageAtEveryAlignment) {
+  for (const Case& c : kRealMessages) {
+    for (std::size_t pad = 0; pad < 8; ++pad) {
+      for (const char* suffix : {"", " (more text)"}) {
+        std::string line = std::string(pad, '#') + " " + c.line + suffix;
+        auto found = Classify(line);
+        ASSERT_EQ(found.size(), 1u) << "pad " << pad << ": " << line;
+        EXPECT_EQ(found[0].incident.signature, c.signature) << "pad " << pad << ": " << line;
+      }
+    }
+  }
+}
+
 TEST(ClassifierTest, ProseThatMentionsOutOfMemoryIsNotAnIncident) {
   const char* prose[] = {
       "  --lowvram             Split the unet in parts to use less vram. Use this if you run out "
@@ -137,6 +162,8 @@ TEST(ClassifierTest, ProseThatMentionsOutOfMemoryIsNotAnIncident) {
       "help: --gpu-memory-utilization  fraction of GPU memory (out of memory errors: lower it)",
       "WARNING: the process may run out of memory on GPU 0",
       "Compile with `TORCH_USE_CUDA_DSA` to enable device-side assertions.",
+      "    except torch.OutOfMemoryError:",
+      "    except torch.cuda.OutOfMemoryError:",
       "INFO:     127.0.0.1:51234 - \"POST /generate HTTP/1.1\" 200 OK",
       "NVRM: Xid (PCI:0000:01:00): 13, Graphics Exception",
       "",
@@ -172,6 +199,17 @@ TEST(ClassifierTest, ComfyUiTracebackIsOneIncidentWithTheFirstLinesNumbers) {
   ASSERT_FALSE(oom.incident.context.empty());
   EXPECT_NE(oom.incident.context.back().find("9/20"), std::string::npos)
       << "outside a traceback the context is the lines before";
+}
+
+// ComfyUI on the cudaMallocAsync backend: the message says nothing but the exception type.
+TEST(ClassifierTest, ComfyUiAsyncOomIsOneIncidentAtTheExceptionLine) {
+  auto found = Classify(Fixture("comfyui_async_oom.log"));
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].line_no, 12);
+  EXPECT_EQ(found[0].incident.signature, "torch-oom-exception");
+  EXPECT_EQ(found[0].incident.line, "torch.OutOfMemoryError: Allocation on device");
+  EXPECT_EQ(found[0].incident.context.size(), 6u);
+  EXPECT_EQ(found[0].incident.fields.Count(), 0);
 }
 
 TEST(ClassifierTest, TracebackEndingInTheCauseCarriesItsLines) {
@@ -325,6 +363,14 @@ TEST(ClassifierTest, VeryLongLinesAreBounded) {
   EXPECT_EQ(head[0].incident.line.size(), Classifier::kLineBytes);
   std::string long_prefix(Classifier::kMatchBytes - 100, ' ');
   EXPECT_EQ(Classify(long_prefix + "Got an OOM, unloading all loaded models.").size(), 1u);
+}
+
+TEST(ClassifierTest, UserRegexSeesOnlyTheHeadOfALine) {
+  Classifier c({Signature{"", IncidentKind::kOom, "", "VRAM gone$", true, "", ""}});
+  EXPECT_EQ(FeedAll(c, "engine: VRAM gone\n").size(), 1u);
+  Classifier far({Signature{"", IncidentKind::kOom, "", "VRAM gone$", true, "", ""}});
+  EXPECT_TRUE(FeedAll(far, std::string(8192, 'x') + "VRAM gone\n").empty())
+      << "a regex runs over the first 4 KiB of a line only (bounded work)";
 }
 
 TEST(ClassifierTest, ProgressBarSharingTheTracebackLine) {

@@ -30,10 +30,12 @@ std::vector<Signature> MakeCatalogue() {
           "CUDA out of memory"),
       Lit("torch-oom-async", K::kOom, "pytorch", "would exceed allowed memory. (out of memory)",
           "CUDA out of memory (cudaMallocAsync)"),
+      // The exception type with a message (the trailing space): `except torch.OutOfMemoryError:`
+      // in a quoted source line is not one.
       Lit("torch-oom-exception", K::kOom, "pytorch",
-          "torch.OutOfMemoryError:", "CUDA out of memory"),
+          "torch.OutOfMemoryError: ", "CUDA out of memory"),
       Lit("torch-cuda-oom-exception", K::kOom, "pytorch",
-          "torch.cuda.OutOfMemoryError:", "CUDA out of memory"),
+          "torch.cuda.OutOfMemoryError: ", "CUDA out of memory"),
       // CUDA libraries and the runtime.
       Lit("cublas-alloc-failed", K::kOom, "cublas", "CUBLAS_STATUS_ALLOC_FAILED",
           "cuBLAS could not allocate its workspace"),
@@ -55,6 +57,15 @@ std::vector<Signature> MakeCatalogue() {
       Lit("vllm-startup-free-memory", K::kOom, "vllm",
           "on startup is less than desired GPU memory utilization",
           "less free memory at start-up than gpu_memory_utilization asks"),
+      // vLLM V1: the KV cache for one max-length request does not fit.
+      Lit("vllm-kv-cache-too-small", K::kOom, "vllm",
+          "which is larger than the available KV cache memory",
+          "the KV cache for one request does not fit"),
+      // TensorFlow and JAX/XLA.
+      Lit("tensorflow-oom", K::kOom, "tensorflow", "OOM when allocating tensor",
+          "out of memory allocating a tensor"),
+      Lit("xla-oom", K::kOom, "jax", "RESOURCE_EXHAUSTED: Out of memory while trying to allocate",
+          "XLA out of memory"),
       // ComfyUI recovers by itself after this line (it unloads its models).
       Lit("comfyui-oom", K::kOom, "comfyui", "Got an OOM, unloading all loaded models.",
           "out of memory, models unloaded"),

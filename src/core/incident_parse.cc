@@ -132,7 +132,9 @@ std::optional<int> ParseGpu(std::string_view s) {
   constexpr std::string_view kEnders = " ;),.:";
   if (auto v = IntAfter(s, "GPU ", " ;),.")) return static_cast<int>(*v);
   if (auto v = IntAfter(s, "on device ", kEnders)) return static_cast<int>(*v);
-  if (auto v = IntAfter(s, "CUDA", " _")) return static_cast<int>(*v);  // "CUDA0 buffer"
+  if (auto v = IntAfter(s, "CUDA", " _")) return static_cast<int>(*v);            // "CUDA0 buffer"
+  if (auto v = IntAfter(s, "device:GPU:", " ,;)")) return static_cast<int>(*v);   // TensorFlow
+  if (auto v = IntAfter(s, "device cuda:", " ,;)")) return static_cast<int>(*v);  // vLLM
   return std::nullopt;
 }
 
@@ -161,7 +163,9 @@ std::optional<int> ParsePort(std::string_view s) {
   for (std::size_t p = s.find(':'); p != std::string_view::npos; p = s.find(':', p + 1)) {
     if (p + 1 < s.size() && IsDigit(s[p + 1])) {
       auto v = IntAfter(s.substr(p), ":", " :,;)");
-      if (v && *v >= 80 && *v <= 65535 && p > 0 && !IsDigit(s[p - 1]) && !IsAlpha(s[p - 1])) {
+      // >= 80 skips clock times ("02:31:07"); a letter before ':' is a label ("port:8080" is
+      // found above), not a host.
+      if (v && *v >= 80 && *v <= 65535 && p > 0 && !IsAlpha(s[p - 1])) {
         return static_cast<int>(*v);
       }
     }
@@ -217,19 +221,23 @@ IncidentFields ParseIncidentFields(std::string_view s, IncidentKind kind) {
   f.requested = SizeAfter(s, "Tried to allocate ");
   if (!f.requested) f.requested = SizeAfter(s, "allocating ");  // llama.cpp
   if (!f.requested) f.requested = SizeAfter(s, "buffer of size ", /*bare_ok=*/true);
+  if (!f.requested) f.requested = SizeAfter(s, "trying to allocate ");   // XLA
+  if (!f.requested) f.requested = SizeBefore(s, " KV cache is needed");  // vLLM V1
+  if (!f.free) f.free = SizeAfter(s, "available KV cache memory (");
   f.capacity = SizeAfter(s, "total capacity of ");
   if (!f.capacity) f.capacity = SizeAfter(s, "total capacty of ");  // PyTorch 2.1–2.3 typo
   if (!f.capacity) f.capacity = SizeBefore(s, " total capacity");   // PyTorch <= 2.0
-  f.free = SizeAfter(s, "of which ");
+  if (!f.free) f.free = SizeAfter(s, "of which ");
   if (!f.free) f.free = SizeBefore(s, " free;");  // PyTorch <= 2.0
   f.process = SizeAfter(s, "this process has ");
   f.allocated = SizeAfter(s, "Of the allocated memory ");
   if (!f.allocated) f.allocated = SizeBefore(s, " already allocated");
   f.reserved_unallocated = SizeBefore(s, " is reserved by PyTorch but unallocated");
   f.reserved = SizeBefore(s, " reserved in total by PyTorch");
-  // vLLM: "Free memory on device (6.9/8.0 GiB) on startup".
-  if (std::size_t p = s.find("Free memory on device ("); p != std::string_view::npos) {
-    std::size_t i = p + 23;
+  // vLLM: "Free memory on device (6.9/8.0 GiB) on startup", newer "… on device cuda:0 (…)".
+  if (std::size_t p = s.find("Free memory on device "); p != std::string_view::npos) {
+    std::size_t open = s.find('(', p);
+    std::size_t i = open == std::string_view::npos || open - p > 40 ? s.size() : open + 1;
     auto free_n = NumberAt(s, i);
     if (free_n && free_n->end < s.size() && s[free_n->end] == '/') {
       if (auto total_n = NumberAt(s, free_n->end + 1)) {

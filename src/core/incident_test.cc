@@ -116,6 +116,41 @@ TEST(IncidentFieldsTest, OtherEngines) {
   EXPECT_EQ(vllm.free, Bytes((69 * kGiB + 5) / 10));
   EXPECT_EQ(vllm.capacity, Bytes(8 * kGiB));
   EXPECT_FALSE(vllm.gpu);
+  IncidentFields newer = ParseIncidentFields(
+      "(EngineCore pid=17635) ValueError: Free memory on device cuda:1 (15.32/22.04 GiB) on "
+      "startup is less than desired GPU memory utilization (0.9, 19.84 GiB).",
+      IncidentKind::kOom);
+  EXPECT_EQ(newer.free, Bytes(G(1532)));
+  EXPECT_EQ(newer.capacity, Bytes(G(2204)));
+  EXPECT_EQ(newer.gpu, 1);
+}
+
+TEST(IncidentFieldsTest, VllmV1TensorFlowXla) {
+  IncidentFields v1 = ParseIncidentFields(
+      "ValueError: To serve at least one request with the models's max seq len (131072), (16.00 "
+      "GiB KV cache is needed, which is larger than the available KV cache memory (9.50 GiB). Try "
+      "increasing `gpu_memory_utilization` or decreasing `max_model_len` when initializing the "
+      "engine.",
+      IncidentKind::kOom);
+  EXPECT_EQ(v1.requested, Bytes(16 * kGiB));
+  EXPECT_EQ(v1.free, Bytes(G(950)));
+  IncidentFields v1b = ParseIncidentFields(
+      "ValueError: To serve at least one request with the model's max seq len (1048576), 7.89 GiB "
+      "KV cache is needed, which is larger than the available KV cache memory (4.0 GiB).",
+      IncidentKind::kOom);
+  EXPECT_EQ(v1b.requested, Bytes(G(789)));
+  EXPECT_EQ(v1b.free, Bytes(4 * kGiB));
+  IncidentFields tf = ParseIncidentFields(
+      "tensorflow.python.framework.errors_impl.ResourceExhaustedError: OOM when allocating tensor "
+      "with shape[8,4096,4096] and type float on /job:localhost/replica:0/task:0/device:GPU:1 by "
+      "allocator GPU_1_bfc",
+      IncidentKind::kOom);
+  EXPECT_EQ(tf.gpu, 1);
+  IncidentFields xla = ParseIncidentFields(
+      "jaxlib.xla_extension.XlaRuntimeError: RESOURCE_EXHAUSTED: Out of memory while trying to "
+      "allocate 17179869184 bytes.",
+      IncidentKind::kOom);
+  EXPECT_EQ(xla.requested, Bytes(17179869184));
 }
 
 TEST(IncidentFieldsTest, XidAndPciBus) {
@@ -142,6 +177,8 @@ TEST(IncidentFieldsTest, Ports) {
             8000);
   EXPECT_EQ(port("Error: listen EADDRINUSE: address already in use :::3000"), 3000);
   EXPECT_EQ(port("listen tcp :8080: bind: address already in use"), 8080);
+  EXPECT_EQ(port("Error: listen EADDRINUSE: address already in use 127.0.0.1:3000"), 3000);
+  EXPECT_EQ(port("02:31:07 Error: listen EADDRINUSE: address already in use 0.0.0.0:8188"), 8188);
   EXPECT_EQ(port("couldn't bind HTTP server socket, hostname: 127.0.0.1, port: 8080"), 8080);
   EXPECT_FALSE(port("OSError: [Errno 98] Address already in use"));
   // A port is only read for port kinds: an assert's source line is no port.

@@ -1,0 +1,127 @@
+#include "cli/explain.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "core/classifier.h"
+#include "core/explain_sentence.h"
+
+namespace vg {
+namespace {
+
+constexpr std::size_t kShownContextLines = 4;
+constexpr std::size_t kShownLineChars = 200;
+
+struct Numbered {
+  long line_number;
+  Incident incident;
+};
+
+std::string Shorten(const std::string& s) {
+  if (s.size() <= kShownLineChars) return s;
+  return s.substr(0, kShownLineChars) + "…";
+}
+
+// "requested 2.1 GiB · GPU 0 · free 1.2 GiB · capacity 23.6 GiB · pid 4242 9.8 GiB".
+std::string FieldsLine(const IncidentFields& f) {
+  std::vector<std::string> parts;
+  auto bytes = [&](const char* name, const std::optional<Bytes>& b) {
+    if (b) parts.push_back(std::string(name) + " " + FormatBytes(*b));
+  };
+  bytes("requested", f.requested);
+  if (f.gpu) parts.push_back("GPU " + std::to_string(*f.gpu));
+  bytes("free", f.free);
+  bytes("capacity", f.capacity);
+  bytes("this process", f.process);
+  bytes("allocated", f.allocated);
+  bytes("reserved-unallocated", f.reserved_unallocated);
+  bytes("reserved", f.reserved);
+  for (const ProcessUse& p : f.processes) {
+    parts.push_back("pid " + std::to_string(p.pid) + " " + FormatBytes(p.used));
+  }
+  if (f.port) parts.push_back("port " + std::to_string(*f.port));
+  if (f.xid) parts.push_back("Xid " + std::to_string(*f.xid));
+  if (f.pci_bus) parts.push_back("PCI " + *f.pci_bus);
+  std::string out;
+  for (const std::string& p : parts) out += (out.empty() ? "" : " · ") + p;
+  return out;
+}
+
+void PrintHuman(const std::vector<Numbered>& found, long lines, const ExplainOptions& options,
+                std::ostream& out) {
+  for (const Numbered& n : found) {
+    const Incident& i = n.incident;
+    out << "line " << n.line_number << ": " << IncidentKindName(i.kind) << " " << i.signature
+        << " (" << i.engine << "): " << i.what << "\n";
+    std::string fields = FieldsLine(i.fields);
+    if (!fields.empty()) out << "  " << fields << "\n";
+    out << "  " << ExplainIncident(i, options.service, {}) << "\n";
+    std::size_t first =
+        i.context.size() > kShownContextLines ? i.context.size() - kShownContextLines : 0;
+    if (first > 0)
+      out << "  | … " << first << (first == 1 ? " earlier line\n" : " earlier lines\n");
+    for (std::size_t k = first; k < i.context.size(); ++k) {
+      out << "  | " << Shorten(i.context[k]) << "\n";
+    }
+    out << "  > " << Shorten(i.line) << "\n";
+  }
+  out << (found.empty()
+              ? std::string("no incidents")
+              : std::to_string(found.size()) + (found.size() == 1 ? " incident" : " incidents"))
+      << " in " << lines << (lines == 1 ? " line" : " lines") << "\n";
+}
+
+}  // namespace
+
+Result<int> ExplainStream(std::istream& in, const ExplainOptions& options, std::ostream& out) {
+  Classifier classifier;
+  std::vector<Numbered> found;
+  std::string line;
+  while (std::getline(in, line)) {
+    for (Incident& i : classifier.Feed(line)) found.push_back({classifier.lines(), std::move(i)});
+  }
+  if (in.bad()) return Fail(ErrorCode::kIo, "could not read the log", "check the file");
+  for (Incident& i : classifier.Flush()) found.push_back({classifier.lines(), std::move(i)});
+
+  if (options.json) {
+    nlohmann::json incidents = nlohmann::json::array();
+    for (const Numbered& n : found) {
+      nlohmann::json j = IncidentJson(n.incident);
+      j["line_number"] = n.line_number;
+      j["explanation"] = ExplainIncident(n.incident, options.service, {});
+      incidents.push_back(std::move(j));
+    }
+    nlohmann::json doc = {{"incidents", std::move(incidents)}, {"lines", classifier.lines()}};
+    out << doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  } else {
+    PrintHuman(found, classifier.lines(), options, out);
+  }
+  return 0;
+}
+
+Result<int> RunExplain(const ExplainOptions& options) {
+  if (options.file.empty() || options.file == "-")
+    return ExplainStream(std::cin, options, std::cout);
+  std::error_code ec;
+  if (std::filesystem::is_directory(options.file, ec)) {
+    return Fail(ErrorCode::kInvalidArgument, options.file + " is a directory",
+                "give a log file, or - for stdin");
+  }
+  std::ifstream in(options.file, std::ios::binary);
+  if (!in) {
+    int err = errno;
+    ErrorCode code = err == ENOENT   ? ErrorCode::kNotFound
+                     : err == EACCES ? ErrorCode::kPermissionDenied
+                                     : ErrorCode::kIo;
+    return Fail(code, "cannot read " + options.file + ": " + std::strerror(err),
+                "give a readable log file, or - for stdin");
+  }
+  return ExplainStream(in, options, std::cout);
+}
+
+}  // namespace vg
