@@ -21,7 +21,7 @@ exec sleep 120
 EOS
 write_config <<EOF2
 [[service]]
-name = "comfy"
+name = "comfy-alerts"
 command = ["bash", "$WORK/ooms.sh"]
 on_oom = "ignore"
 
@@ -43,9 +43,9 @@ kinds = ["oom"]
 dedup = "1m"
 EOF2
 start_daemon
-wait_state comfy running 10
-for ((i = 0; i < 250; i++)); do [ "$(event_count comfy oom)" -ge 3 ] && break; sleep 0.02; done
-expect_eq "$(event_count comfy oom)" 3 "oom events"
+wait_state comfy-alerts running 10
+for ((i = 0; i < 250; i++)); do [ "$(event_count comfy-alerts oom)" -ge 3 ] && break; sleep 0.02; done
+expect_eq "$(event_count comfy-alerts oom)" 3 "oom events"
 wait_hooks hook 1 5
 sleep 0.3
 expect_eq "$(hook_bodies hook | wc -l)" 1 "alerts before the window closed"
@@ -57,9 +57,9 @@ sleep 0.5
 expect_eq "$(hook_bodies hook | wc -l)" 2 "alerts in all"
 
 # The dead webhook: one alert-failed event, and it is not alerted.
-wait_event comfy alert-failed 10
-expect_eq "$(event_count comfy alert-failed)" 1 "alert-failed events"
-expect_contains "$(event_message comfy alert-failed)" "after 2 attempt(s)"
+wait_event comfy-alerts alert-failed 10
+expect_eq "$(event_count comfy-alerts alert-failed)" 1 "alert-failed events"
+expect_contains "$(event_message comfy-alerts alert-failed)" "after 2 attempt(s)"
 expect_eq "$(hook_bodies hook | jq -r .kind | sort -u)" oom "kinds alerted"
 
 # The command got the first event's JSON on stdin.

@@ -13,7 +13,7 @@ wait
 EOS
 write_config <<EOF2
 [[service]]
-name = "i2v"
+name = "i2v-oom_device_lost"
 command = ["bash", "$WORK/lost.sh", "$PORT"]
 gpus = [0]
 vram = "3GiB"
@@ -24,14 +24,14 @@ restart = { when = "always", backoff = "100ms..1s" }
 webhook = "http://127.0.0.1:$hook_PORT/"
 EOF2
 start_daemon
-wait_event i2v device-lost 10
-wait_state i2v failed 10
-vg status i2v --json
+wait_event i2v-oom_device_lost device-lost 10
+wait_state i2v-oom_device_lost failed 10
+vg status i2v-oom_device_lost --json
 expect_contains "$(jqo .detail)" "GPU is lost"
 expect_eq "$(jqo .last_incident.kind)" device-lost "last incident"
 sleep 1.5  # a restart loop would have started again by now
-expect_eq "$(event_count i2v spawned)" 1 "spawns"
-expect_eq "$("$VG_BIN" status i2v --json | jq -r .state)" failed "state"
+expect_eq "$(event_count i2v-oom_device_lost spawned)" 1 "spawns"
+expect_eq "$("$VG_BIN" status i2v-oom_device_lost --json | jq -r .state)" failed "state"
 expect_eq "$(gpu_used 0)" 0 "GPU used"
 wait_hooks hook 1 5
 expect_eq "$(hook_bodies hook | head -1 | jq -r .kind)" device-lost "alerted kind"

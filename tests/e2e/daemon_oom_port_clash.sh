@@ -14,21 +14,21 @@ STARTED_PIDS+=($holder)
 wait_for_file "$WORK/holder.ready" 5 || fail "the port holder did not start"
 write_config <<EOF2
 [[service]]
-name = "i2v"
+name = "i2v-oom_port_clash"
 command = ["vg-demo-service", "--port", "$PORT", "--model", "2GiB", "--load-time", "50ms"]
 gpus = [0]
 vram = "3GiB"
 restart = { backoff = "100ms..1s" }
 EOF2
 start_daemon
-wait_event i2v port-clash 10
-vg events --json --service i2v --kind port-clash
+wait_event i2v-oom_port_clash port-clash 10
+vg events --json --service i2v-oom_port_clash --kind port-clash
 expect_eq "$(jqo '.events[0].data.incident.port')" "$PORT" "incident port"
-wait_state i2v failed 10
-vg status i2v --json
+wait_state i2v-oom_port_clash failed 10
+vg status i2v-oom_port_clash --json
 expect_contains "$(jqo .detail)" "port $PORT is held by pid $holder"
-expect_contains "$(event_message i2v failed)" "not by vramguard"
+expect_contains "$(event_message i2v-oom_port_clash failed)" "not by vramguard"
 alive "$holder" || fail "the holder (not ours) was killed"
 sleep 1
-expect_eq "$(event_count i2v spawned)" 1 "spawns"
+expect_eq "$(event_count i2v-oom_port_clash spawned)" 1 "spawns"
 echo "PASS"

@@ -11,7 +11,7 @@ sim other --gpu 0 --alloc 10GiB
 start_receiver hook
 write_config <<EOF2
 [[service]]
-name = "i2v"
+name = "i2v-oom_restart"
 command = ["vg-demo-service", "--port", "$PORT", "--model", "8GiB", "--load-time", "50ms"]
 gpus = [0]
 vram = "9GiB"
@@ -24,14 +24,14 @@ webhook = "http://127.0.0.1:$hook_PORT/vramguard"
 kinds = ["oom"]
 EOF2
 start_daemon
-wait_state i2v running 10
-pid1=$(service_pid i2v)
+wait_state i2v-oom_restart running 10
+pid1=$(service_pid i2v-oom_restart)
 
 t0=$(date +%s%3N)
 demo_job "$PORT" '{"resolution":1024,"frames":32,"steps":10}'
 expect_eq "$JOB_STATUS" 500 "job status"
-wait_event i2v oom 5
-vg events --json --service i2v --kind oom
+wait_event i2v-oom_restart oom 5
+vg events --json --service i2v-oom_restart --kind oom
 expect_eq "$(jqo '.events | length')" 1 "oom events"
 ev=$(jqo '.events[0]')
 t_event=$(printf '%s' "$ev" | jq -r .time_unix_ms)
@@ -53,15 +53,15 @@ expect_eq "$(printf '%s' "$ev" | jq -r .data.incident.kind)" oom "incident kind"
 expect_eq "$(printf '%s' "$ev" | jq -r .data.incident.gpu)" 0 "incident gpu"
 expect_eq "$(printf '%s' "$ev" | jq '.data.vram[0].total_bytes')" $((24 << 30)) "snapshot total"
 expect_contains "$(printf '%s' "$ev" | jq -c '.data.vram[0].top')" "\"pid\":$other_PID" "snapshot holders"
-expect_contains "$(printf '%s' "$ev" | jq -r .data.explanation)" "i2v" "explanation"
+expect_contains "$(printf '%s' "$ev" | jq -r .data.explanation)" "i2v-oom_restart" "explanation"
 expect_eq "$(printf '%s' "$ev" | jq -r .message)" "$(printf '%s' "$ev" | jq -r .data.explanation)" "message"
 expect_contains "$(printf '%s' "$ev" | jq -r .data.action)" "restart" "action"
 
 # The policy: stopped with verification, a new instance, memory as before.
-wait_event i2v reaped 5
-expect_eq "$(vg events --json --service i2v --kind reaped; jqo '.events[-1].data.verified')" true "verified"
-wait_state i2v running 10
-pid2=$(service_pid i2v)
+wait_event i2v-oom_restart reaped 5
+expect_eq "$(vg events --json --service i2v-oom_restart --kind reaped; jqo '.events[-1].data.verified')" true "verified"
+wait_state i2v-oom_restart running 10
+pid2=$(service_pid i2v-oom_restart)
 [ "$pid2" != "$pid1" ] || fail "not restarted: same pid $pid1"
 alive "$pid1" && fail "old instance $pid1 still runs"
 expect_eq "$(gpu_used 0)" $(((10 << 30) + (8 << 30) + 2 * (500 << 20))) "GPU used after the restart"
@@ -71,22 +71,22 @@ wait_hooks hook 1 5
 expect_contains "$(head -1 "$WORK/hook.hook")" "POST /vramguard content-type: application/json"
 body=$(hook_bodies hook | head -1)
 expect_eq "$(printf '%s' "$body" | jq -r .kind)" oom "webhook kind"
-expect_eq "$(printf '%s' "$body" | jq -r .service)" i2v "webhook service"
+expect_eq "$(printf '%s' "$body" | jq -r .service)" i2v-oom_restart "webhook service"
 expect_eq "$(printf '%s' "$body" | jq .count)" 1 "webhook count"
 expect_eq "$(printf '%s' "$body" | jq .data.incident.requested_bytes)" \
   "$(printf '%s' "$ev" | jq .data.incident.requested_bytes)" "webhook requested_bytes"
 
 # status: the last incident, in JSON and for people.
-vg status i2v --json
+vg status i2v-oom_restart --json
 expect_eq "$(jqo .last_incident.kind)" oom "last incident"
 expect_eq "$(jqo .last_incident.sentence)" "$(printf '%s' "$ev" | jq -r .message)" "last incident sentence"
-vg status i2v
+vg status i2v-oom_restart
 expect_contains "$OUT" "last incident:"
 vg status
 expect_contains "$OUT" "oom "
 # events --kind oom (human) and --follow --json both show it.
-vg events --kind oom --service i2v
-expect_contains "$OUT" "i2v  oom  "
-timeout 1 "$VG_BIN" events --follow --json --kind oom --service i2v >"$WORK/follow.out" || true
+vg events --kind oom --service i2v-oom_restart
+expect_contains "$OUT" "i2v-oom_restart  oom  "
+timeout 1 "$VG_BIN" events --follow --json --kind oom --service i2v-oom_restart >"$WORK/follow.out" || true
 expect_eq "$(jq -r .kind <"$WORK/follow.out" | sort -u)" oom "followed kinds"
 echo "PASS"
