@@ -390,6 +390,7 @@ Task<> Supervisor::Impl::StartSequence(ServiceRt& s, std::uint64_t gen) {
 // policy decide what comes next.
 Task<> Supervisor::Impl::EndInstance(ServiceRt& s, std::string what) {
   const std::uint64_t g2 = ++s.generation;
+  SetState(s, SvcState::kStopping, what);  // its exit is ours to handle, not a crash
   std::vector<pid_t> members = Members(s);
   StopReport r = co_await StopProcesses(s, members, s.cfg.stop.signal, s.cfg.stop.grace);
   Emit(s, "reaped", what + ": " + r.Summary(SignalName(s.cfg.stop.signal)), r.Json());
