@@ -69,6 +69,10 @@ RestartDecision DecideOomRestart(RestartState* state, const RestartPolicy& polic
     return d;
   }
   RestartDecision d;
+  if (policy.mode == RestartMode::kNo) {
+    d.reason = "restart = \"no\"";
+    return d;
+  }
   while (!state->oom_restarts.empty() && now - state->oom_restarts.front() >= policy.oom_window) {
     state->oom_restarts.pop_front();
   }

@@ -68,6 +68,7 @@ RestartDecision DecideRestart(RestartState* state, const RestartPolicy& policy,
 // `was_ready`: the instance had become ready (else the OOM counts as a crash: DecideRestart with
 // an unclean end). A restart under the OOM budget marks the next RecordStart as exempt from the
 // crash start limit; the delay grows with the OOM restarts in the window (backoff_min doubling).
+// restart = "no" (RestartMode::kNo) is honoured: no restart.
 RestartDecision DecideOomRestart(RestartState* state, const RestartPolicy& policy, bool was_ready,
                                  Millis ran, SteadyTime now);
 

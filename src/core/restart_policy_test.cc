@@ -147,6 +147,15 @@ TEST(OomBudget, AnOomBeforeReadyIsACrashAndMeetsTheStartLimit) {
   EXPECT_TRUE(s.oom_restarts.empty());
 }
 
+TEST(OomBudget, RestartNoMeansNoAfterAnOomToo) {
+  RestartPolicy p;
+  p.mode = RestartMode::kNo;
+  RestartState s;
+  EXPECT_EQ(DecideOomRestart(&s, p, true, 60s, At(0)).action, Action::kNone);
+  EXPECT_EQ(DecideOomRestart(&s, p, false, 1s, At(1)).action, Action::kNone);
+  EXPECT_FALSE(s.next_start_exempt);
+}
+
 TEST(OomBudget, AlternatingOomsAndCrashesStillEnd) {
   RestartPolicy p;
   p.limit_count = 3;
