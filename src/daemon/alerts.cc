@@ -204,7 +204,7 @@ void AlertDispatcher::Send(std::shared_ptr<Slot> slot, nlohmann::json payload) {
   auto deliver = [](asio::io_context& io, EventHub& events, ChildWatch children,
                     std::shared_ptr<Slot> slot, nlohmann::json payload,
                     std::shared_ptr<bool> alive) -> asio::awaitable<void> {
-    const std::string body = payload.dump();
+    const std::string body = payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     std::string error;
     int attempts = 0;
     for (int attempt = 0; attempt <= slot->spec.retries; ++attempt) {

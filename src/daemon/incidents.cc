@@ -280,10 +280,7 @@ void OnIncident(Impl& im, ServiceRt& s, const Incident& inc) {
   std::vector<GpuMemoryLine> lines;
   if (auto view = im.Look()) lines = MemoryLines(*view);
   const std::string sentence = ExplainIncident(inc, s.cfg.name, lines);
-  Plan plan = PlanFor(s, inc);
-  if (plan.act != Plan::Act::kNone && s.incident.last && s.inst && s.state == SvcState::kStopping) {
-    plan = Plan{};  // a second incident while the first is being handled
-  }
+  Plan plan = PlanFor(s, inc);  // while an incident is handled the state is stopping: none
   nlohmann::json data = {{"incident", IncidentJson(inc)},
                          {"vram", MemoryJson(lines)},
                          {"explanation", sentence},
