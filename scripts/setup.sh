@@ -11,6 +11,8 @@ packages=(
   libsqlite3-dev libhiredis-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev hyperfine procps psmisc jq curl supervisor
+  # the e2e webhook receiver (tests/e2e/webhook_receiver.py) and bench/oom_latency.sh
+  python3
   # fuzzing (fuzz/run.sh): clang with libFuzzer and the sanitizer runtimes
   clang libclang-rt-14-dev
 )

@@ -88,6 +88,15 @@ std::string ResolveSocketPath() {
   return DefaultPathsForCurrentUser().socket;
 }
 
+// "oom 03:10:22" (kind and UTC time of the service's last incident), or "-".
+static std::string IncidentCell(const json& service) {
+  if (!service.contains("last_incident") || !service["last_incident"].is_object()) return "-";
+  const json& li = service["last_incident"];
+  std::string time = li.value("time", "");
+  if (time.size() >= 19) time = time.substr(11, 8);
+  return li.value("kind", "") + " " + time;
+}
+
 Result<int> RunStatus(const std::string& service, const ClientOptions& o) {
   if (!service.empty()) {
     auto s = Call("GET", "/v1/services/" + UrlEncode(service));
@@ -106,6 +115,13 @@ Result<int> RunStatus(const std::string& service, const ClientOptions& o) {
     }
     if (!j.value("url", "").empty()) std::cout << "  url " << j.value("url", "") << "\n";
     if (j.contains("log_file")) std::cout << "  log " << j["log_file"].get<std::string>() << "\n";
+    if (j.contains("last_incident") && j["last_incident"].is_object()) {
+      const json& li = j["last_incident"];
+      std::cout << "  last incident: " << li.value("time", "") << " " << li.value("kind", "")
+                << ": " << li.value("sentence", "") << "\n";
+      if (!li.value("action", "").empty())
+        std::cout << "    action: " << li.value("action", "") << "\n";
+    }
     if (j.contains("last_event")) {
       std::cout << "  last event: " << j["last_event"].value("time", "") << " "
                 << j["last_event"].value("kind", "") << ": " << j["last_event"].value("message", "")
@@ -123,12 +139,13 @@ Result<int> RunStatus(const std::string& service, const ClientOptions& o) {
             << Uptime((*s)["daemon"]["uptime_s"]) << ", " << (*s)["daemon"].value("summary", "")
             << "\n";
   std::vector<std::vector<std::string>> rows = {
-      {"SERVICE", "STATE", "PID", "VRAM", "UPTIME", "RESTARTS", "DETAIL"}};
+      {"SERVICE", "STATE", "PID", "VRAM", "UPTIME", "RESTARTS", "INCIDENT", "DETAIL"}};
   for (const json& j : (*s)["services"]) {
     rows.push_back({j.value("name", ""), j.value("state", ""),
                     j["pid"].is_number() ? std::to_string(j["pid"].get<int>()) : "-",
                     Vram(j["vram_bytes"]), Uptime(j["uptime_s"]),
-                    std::to_string(j.value("restarts", 0)), j.value("detail", "")});
+                    std::to_string(j.value("restarts", 0)), IncidentCell(j),
+                    j.value("detail", "")});
   }
   std::vector<std::size_t> w(rows[0].size(), 0);
   for (auto& r : rows) {

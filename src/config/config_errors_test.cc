@@ -54,7 +54,8 @@ TEST(ConfigErrors, UnknownKeySuggestsTheNearestValidKey) {
 }
 
 TEST(ConfigErrors, UnknownKeyFarFromAnyValidKeyHasNoSuggestion) {
-  EXPECT_EQ(Error(Service("on_oom = \"restart\"\n")), "4:1: unknown key 'on_oom' in [[service]]");
+  EXPECT_EQ(Error(Service("frobnicate = \"yes\"\n")),
+            "4:1: unknown key 'frobnicate' in [[service]]");
 }
 
 TEST(ConfigErrors, CommandAsStringSaysToWriteAnArray) {

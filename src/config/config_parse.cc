@@ -175,6 +175,7 @@ ConfigResult ParseConfig(std::string_view text, const std::string& file_name) {
   if (const toml::node* services = top.Node("service")) {
     ParseServices(*services, base_dir, &diags, &config);
   }
+  config_internal::ParseGlobalIncidents(top, &config.incidents);
   top.RejectUnknownKeys();
 
   if (!diags.empty()) return std::unexpected(diags.Take());

@@ -214,6 +214,7 @@ ServiceConfig ParseService(const toml::table& table, const std::string& base_dir
   if (std::optional<bool> autostart = r.Bool("autostart")) s.autostart = *autostart;
   if (const toml::node* logs = r.Node("logs")) s.logs = ParseLogs(*logs, diags);
   if (std::optional<Millis> wait = r.Duration("vram_wait")) s.vram_wait = *wait;
+  ParseServiceIncidents(r, s.ports, &s.incidents);
   r.RejectUnknownKeys();
   return s;
 }

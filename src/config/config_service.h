@@ -25,6 +25,14 @@ StopSpec ParseStop(const toml::node& node, const std::vector<int>& ports, Diagno
 RestartSpec ParseRestart(const toml::node& node, Diagnostics* diags);
 LogSpec ParseLogs(const toml::node& node, Diagnostics* diags);
 
+// OOM intelligence (config_incidents.cc): a service's on_oom, on_sticky, on_stuck, oom_limit,
+// patterns and watchdog keys; the top level's [[pattern]] and [[alert]] tables.
+void ParseServiceIncidents(TableReader& r, const std::vector<int>& ports, IncidentSpec* out);
+void ParseGlobalIncidents(TableReader& top, GlobalIncidentSpec* out);
+// liveness' method, body and expect_body (a regex that must compile).
+void ParseProbeExtras(TableReader& r, std::string* method, std::string* body,
+                      std::string* expect_body);
+
 // An http:// URL, or a "/path" made into http://127.0.0.1:<first port>/path; nullopt, with a
 // diagnostic at `node`, otherwise.
 std::optional<std::string> ResolveHttpUrl(const toml::node& node, std::string_view url,

@@ -142,9 +142,15 @@ LivenessCheck ParseLiveness(const toml::node& node, const std::vector<int>& port
       live.http_url = *full;
     }
   }
-  if (std::optional<std::int64_t> s = r.Integer("status", 100, 599)) {
+  if (r.Node("status") != nullptr && r.Node("expect_status") != nullptr) {
+    diags->Add(r.Node("expect_status")->source(),
+               "set 'liveness.status' or 'liveness.expect_status', not both");
+  } else if (std::optional<std::int64_t> s = r.Integer("status", 100, 599)) {
     live.expect_status = static_cast<int>(*s);
+  } else if (std::optional<std::int64_t> e = r.Integer("expect_status", 100, 599)) {
+    live.expect_status = static_cast<int>(*e);
   }
+  ParseProbeExtras(r, &live.method, &live.body, &live.expect_body);
   if (std::optional<Millis> interval = PositiveDuration(r, "interval")) live.interval = *interval;
   if (std::optional<std::int64_t> f = r.Integer("failures", 1, 1000)) {
     live.failures = static_cast<int>(*f);

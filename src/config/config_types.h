@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/config_incidents.h"
 #include "util/units.h"
 
 namespace vg {
@@ -46,7 +47,10 @@ struct ReadyCheck {
 // Periodic HTTP probe of a ready service; `failures` misses in a row count as a crash.
 struct LivenessCheck {
   bool enabled = false;
-  std::string http_url;  // absolute http:// URL, probed with GET
+  std::string http_url;  // absolute http:// URL
+  std::string method = "GET";
+  std::string body;         // request body (sent with Content-Type: application/json)
+  std::string expect_body;  // ECMAScript regex the answer's body must match; empty: any
   int expect_status = 200;
   Millis interval{10000};
   int failures = 3;
@@ -108,6 +112,7 @@ struct ServiceConfig {
   bool autostart = true;
   LogSpec logs;
   Millis vram_wait{600000};  // give up waiting for VRAM after this
+  IncidentSpec incidents;    // on_oom, on_sticky, on_stuck, oom_limit, patterns, watchdog
   ConfigLocation where;      // the [[service]] header
 
   // A stable hash (16 hex digits, the same across runs and builds) of every field whose change
@@ -131,6 +136,7 @@ struct DaemonConfig {
 struct Config {
   DaemonConfig daemon;
   std::vector<ServiceConfig> services;  // in file order
+  GlobalIncidentSpec incidents;         // [[pattern]] and [[alert]]
   std::string file;                     // the path it was read from, as given
 
   // The service with this name, or nullptr. The pointer lives as long as this Config unchanged.

@@ -15,6 +15,10 @@ void Prune(RestartState* state, const RestartPolicy& policy, SteadyTime now) {
 
 void RecordStart(RestartState* state, const RestartPolicy& policy, SteadyTime now) {
   Prune(state, policy, now);
+  if (state->next_start_exempt) {
+    state->next_start_exempt = false;
+    return;
+  }
   state->starts.push_back(now);
 }
 
@@ -53,6 +57,38 @@ RestartDecision DecideRestart(RestartState* state, const RestartPolicy& policy,
              (state->failure_streak > 1
                   ? " (failure " + std::to_string(state->failure_streak) + " in a row)"
                   : "");
+  return d;
+}
+
+RestartDecision DecideOomRestart(RestartState* state, const RestartPolicy& policy, bool was_ready,
+                                 Millis ran, SteadyTime now) {
+  if (!was_ready) {
+    RestartDecision d = DecideRestart(state, policy, InstanceEnd{false, false, ran}, now);
+    if (d.action == RestartDecision::Action::kRestart)
+      d.reason += "; an OOM before ready counts as a crash";
+    return d;
+  }
+  RestartDecision d;
+  if (policy.mode == RestartMode::kNo) {
+    d.reason = "restart = \"no\"";
+    return d;
+  }
+  while (!state->oom_restarts.empty() && now - state->oom_restarts.front() >= policy.oom_window) {
+    state->oom_restarts.pop_front();
+  }
+  if (policy.oom_limit <= 0 || static_cast<int>(state->oom_restarts.size()) >= policy.oom_limit) {
+    d.action = RestartDecision::Action::kGiveUp;
+    d.reason = std::to_string(state->oom_restarts.size()) + " OOM restarts within " +
+               FormatSeconds(policy.oom_window) + ": OOM restart limit reached";
+    return d;
+  }
+  state->oom_restarts.push_back(now);
+  state->next_start_exempt = true;
+  d.action = RestartDecision::Action::kRestart;
+  d.delay = BackoffFor(policy, static_cast<int>(state->oom_restarts.size()));
+  d.reason = "restarting after an OOM in " + FormatSeconds(d.delay) + " (OOM restart " +
+             std::to_string(state->oom_restarts.size()) + " of " +
+             std::to_string(policy.oom_limit) + " within " + FormatSeconds(policy.oom_window) + ")";
   return d;
 }
 

@@ -34,6 +34,11 @@ HttpResponse Accepted(const Result<std::int64_t>& mark) {
   return HttpResponse::Json(202, {{"accepted", true}, {"after_id", *mark}});
 }
 
+// One event as a line of the follow stream; service output in events may hold invalid UTF-8.
+std::string EventLine(const EventRecord& e) {
+  return EventJson(e).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 bool Matches(const EventRecord& e, const std::string& service, const std::string& kind) {
   return (service.empty() || e.service == service) && (kind.empty() || e.kind == kind);
 }
@@ -118,13 +123,13 @@ void AddApiRoutes(Router& router, Supervisor& sup, EventHub& events, const Daemo
             [&events, replay, service, kind, after](std::shared_ptr<ResponseStream> out) {
               std::int64_t last = after;
               for (const EventRecord& e : replay) {
-                out->Write(EventJson(e).dump());
+                out->Write(EventLine(e));
                 last = std::max(last, e.id);
               }
               auto id = std::make_shared<int>(0);
               *id = events.Subscribe([&events, out, id, service, kind, last](const EventRecord& e) {
                 if (e.id <= last || !Matches(e, service, kind)) return;
-                if (!out->Write(EventJson(e).dump())) events.Unsubscribe(*id);
+                if (!out->Write(EventLine(e))) events.Unsubscribe(*id);
               });
             });
       });

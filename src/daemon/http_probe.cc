@@ -39,7 +39,8 @@ bool ParseUrl(const std::string& url, Url* out) {
 }  // namespace
 
 asio::awaitable<HttpProbeResult> HttpRequestOnce(asio::io_context& io, std::string method,
-                                                 std::string url, Millis timeout) {
+                                                 std::string url, Millis timeout, std::string body,
+                                                 std::string content_type) {
   HttpProbeResult result;
   Url u;
   if (!ParseUrl(url, &u)) {
@@ -64,7 +65,13 @@ asio::awaitable<HttpProbeResult> HttpRequestOnce(asio::io_context& io, std::stri
   if (!ec) {
     std::string request =
         method + " " + u.path + " HTTP/1.1\r\nHost: " + u.host + ":" + u.port +
-        "\r\nConnection: close\r\nContent-Length: 0\r\nUser-Agent: vramguard\r\n\r\n";
+        "\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) +
+        "\r\nUser-Agent: vramguard\r\n";
+    if (!body.empty()) {
+      request += "Content-Type: " +
+                 (content_type.empty() ? std::string("application/json") : content_type) + "\r\n";
+    }
+    request += "\r\n" + body;
     co_await asio::async_write(*socket, asio::buffer(request),
                                asio::redirect_error(asio::use_awaitable, ec));
   }

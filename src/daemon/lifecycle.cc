@@ -14,6 +14,7 @@
 #include "core/membership.h"
 #include "core/vram_need.h"
 #include "daemon/http_probe.h"
+#include "daemon/incidents.h"
 #include "daemon/supervisor_impl.h"
 #include "proc/pidfd.h"
 #include "proc/ports.h"
@@ -382,12 +383,14 @@ Task<> Supervisor::Impl::StartSequence(ServiceRt& s, std::uint64_t gen) {
            FormatSeconds(*s.inst->ready_at - s.inst->spawned) + ")",
        ReadyData(url, took));
   if (s.cfg.liveness.enabled) Spawn(Liveness(s, gen));
+  StartWatchdog(*this, s, gen);
 }
 
 // Stops the current instance as a failure (not ready in time, unhealthy) and lets the restart
 // policy decide what comes next.
 Task<> Supervisor::Impl::EndInstance(ServiceRt& s, std::string what) {
   const std::uint64_t g2 = ++s.generation;
+  SetState(s, SvcState::kStopping, what);  // its exit is ours to handle, not a crash
   std::vector<pid_t> members = Members(s);
   StopReport r = co_await StopProcesses(s, members, s.cfg.stop.signal, s.cfg.stop.grace);
   Emit(s, "reaped", what + ": " + r.Summary(SignalName(s.cfg.stop.signal)), r.Json());
@@ -454,8 +457,10 @@ Task<std::optional<std::string>> Supervisor::Impl::WaitForVram(ServiceRt& s, std
       co_return std::string();
     }
     const std::string visible = VisibleDevices(s.cfg, *view);
+    // After an OOM with on_oom = "wait-for-vram": also what the OOM asked for.
     VramFit fit =
-        CheckVramFit(*view, VramNeed{ResolveGpus(s.cfg, *view), s.cfg.vram, config.daemon.reserve});
+        CheckVramFit(*view, VramNeed{ResolveGpus(s.cfg, *view), s.cfg.vram + s.incident.extra_vram,
+                                     config.daemon.reserve});
     if (fit.fits) {
       if (announced)
         Emit(s, "vram-free", "VRAM is free after " + FormatSeconds(clock.Now() - begin));
@@ -507,6 +512,7 @@ bool Supervisor::Impl::SpawnInstance(ServiceRt& s, std::uint64_t gen, const std:
   if (deps.cgroups) {
     if (auto cg = deps.cgroups->Create(s.cfg.name)) spec.cgroup = *cg;
   }
+  s.incident.extra_vram = Bytes();
   RecordStart(&s.restart, RestartPolicyFor(s.cfg), clock.Now());
   auto child = deps.spawner->Spawn(spec);
   if (!child) {
@@ -586,32 +592,42 @@ Task<bool> Supervisor::Impl::WaitReady(ServiceRt& s, std::uint64_t gen) {
 }
 
 Task<> Supervisor::Impl::Liveness(ServiceRt& s, std::uint64_t gen) {
-  const LivenessCheck& lc = s.cfg.liveness;
+  const LivenessCheck lc = s.cfg.liveness;  // a copy: a reload may replace cfg
+  std::optional<std::regex> body_re;
+  if (!lc.expect_body.empty()) body_re.emplace(lc.expect_body, std::regex::ECMAScript);
   int failures = 0;
   while (s.generation == gen && s.inst && s.state == SvcState::kRunning) {
     co_await Sleep(lc.interval);
-    if (s.generation != gen || !s.inst) co_return;
-    HttpProbeResult r = co_await HttpRequestOnce(io, "GET", lc.http_url, lc.timeout);
-    if (r.status == lc.expect_status) {
+    if (s.generation != gen || !s.inst || s.state != SvcState::kRunning) co_return;
+    HttpProbeResult r = co_await HttpRequestOnce(io, lc.method, lc.http_url, lc.timeout, lc.body);
+    if (s.generation != gen || !s.inst || s.state != SvcState::kRunning) co_return;
+    const bool status_ok = r.status == lc.expect_status;
+    const bool body_ok = !body_re || std::regex_search(r.body, *body_re);
+    if (status_ok && body_ok) {
       failures = 0;
       continue;
     }
     ++failures;
     if (failures < lc.failures) continue;
+    const std::string why = !r.error.empty() ? r.error
+                            : !status_ok     ? "status " + std::to_string(r.status)
+                                             : "body does not match /" + lc.expect_body + "/";
     Emit(s, "unhealthy",
-         s.cfg.name + " failed " + std::to_string(failures) + " liveness probes (" +
-             (r.error.empty() ? "status " + std::to_string(r.status) : r.error) + "): restarting");
-    ++s.generation;
-    const std::uint64_t g2 = s.generation;
+         s.cfg.name + " failed " + std::to_string(failures) + " liveness probes (" + why +
+             "): restarting",
+         {{"status", r.status}, {"error", r.error}});
+    const std::uint64_t g2 = ++s.generation;
+    SetState(s, SvcState::kStopping, "unhealthy: restarting");
     std::vector<pid_t> members = Members(s);
+    const Millis ran = std::chrono::duration_cast<Millis>(clock.Now() - s.inst->spawned);
     StopReport rep = co_await StopProcesses(s, members, s.cfg.stop.signal, s.cfg.stop.grace);
+    if (s.generation != g2 || s.removed) co_return;
     Emit(s, "reaped",
          "stopped the unhealthy instance: " + rep.Summary(SignalName(s.cfg.stop.signal)),
          rep.Json());
-    s.inst.reset();
-    (void)deps.store->RemoveInstance(s.cfg.name);
+    ForgetInstance(s);
     RestartDecision d =
-        DecideRestart(&s.restart, RestartPolicyFor(s.cfg), {false, false, 0ms}, clock.Now());
+        DecideRestart(&s.restart, RestartPolicyFor(s.cfg), {false, false, ran}, clock.Now());
     co_await ApplyRestart(s, g2, d);
     co_return;
   }
@@ -653,6 +669,8 @@ Task<> Supervisor::Impl::OnMainExit(ServiceRt& s, std::string tag) {
   if (s.log) {
     for (const std::string& l : s.log->Poll()) last.push_back(l);
   }
+  // An incident in those last lines decides, not the generic crash path (daemon/incidents.cc).
+  if (s.state == SvcState::kStopping || !s.inst || s.inst->tag != tag) co_return;
   nlohmann::json data = {{"pid", pid}, {"ran_s", ToSeconds(ran)}, {"last_lines", last}};
   if (status >= 0 && WIFEXITED(status)) data["exit_code"] = WEXITSTATUS(status);
   if (status >= 0 && WIFSIGNALED(status)) data["signal"] = WTERMSIG(status);

@@ -13,6 +13,7 @@
 #include "cli/observe.h"
 #include "core/membership.h"
 #include "core/vram_need.h"
+#include "daemon/incidents.h"
 #include "daemon/supervisor_impl.h"
 #include "proc/pidfd.h"
 
@@ -48,6 +49,8 @@ RestartPolicy RestartPolicyFor(const ServiceConfig& cfg) {
   p.reset_after = cfg.restart.reset_after;
   p.limit_count = cfg.restart.limit_count;
   p.limit_window = cfg.restart.limit_window;
+  p.oom_limit = cfg.incidents.oom_limit;
+  p.oom_window = cfg.incidents.oom_window;
   return p;
 }
 
@@ -59,6 +62,20 @@ Supervisor::Impl::Impl(asio::io_context& io_, SupervisorDeps deps_, Config confi
     ArmInotify();
   }
   ArmSigchld();
+  if (deps.events) {
+    alerts = std::make_unique<AlertDispatcher>(
+        io, *deps.events,
+        ChildWatch{[this](pid_t pid) { watched_children.insert(pid); },
+                   [this](pid_t pid) -> std::optional<int> {
+                     auto it = reaped.find(pid);
+                     if (it == reaped.end()) return std::nullopt;
+                     int status = it->second;
+                     reaped.erase(it);
+                     watched_children.erase(pid);
+                     return status;
+                   }});
+    alerts->Configure(config.incidents.alerts);
+  }
 }
 
 ServiceRt* Supervisor::Impl::Find(const std::string& name) {
@@ -140,6 +157,7 @@ void Supervisor::Impl::OpenLog(ServiceRt& s, bool from_end) {
     int wd = ::inotify_add_watch(inotify_fd, path.c_str(), IN_MODIFY | IN_ATTRIB);
     if (wd >= 0) watches[wd] = &s;
   }
+  WatchIncidents(*this, s);
   if (s.cfg.ready.kind == ReadyCheck::Kind::kLog) {
     s.ready_regex.emplace(s.cfg.ready.log_regex, std::regex::ECMAScript);
     ServiceRt* sp = &s;
@@ -194,7 +212,7 @@ void Supervisor::Impl::OnSigchld() {
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) break;
-    if (mains.count(pid)) reaped[pid] = status;
+    if (mains.count(pid) || watched_children.count(pid)) reaped[pid] = status;
   }
 }
 
@@ -216,6 +234,7 @@ void Supervisor::Impl::Adopt(ServiceRt& s, const InstanceRecord& rec) {
        {{"pid", rec.pid}});
   WatchExit(s, s.generation);
   if (s.cfg.liveness.enabled) Spawn(Liveness(s, s.generation));
+  StartWatchdog(*this, s, s.generation);
 }
 
 // ---- Public face ----------------------------------------------------------------------------
@@ -368,6 +387,7 @@ void Supervisor::Reload(Config next) {
   }
   next.daemon = im.config.daemon;  // listener, state dir and socket need a daemon restart
   im.config = std::move(next);
+  ApplyIncidentConfig(im);
   im.deps.events->Emit("", "", "config",
                        "configuration reloaded: " + std::to_string(added) + " added, " +
                            std::to_string(changed) + " changed, " + std::to_string(removed) +
@@ -436,6 +456,7 @@ nlohmann::json ServiceJson(Supervisor::Impl& im, ServiceRt& s, const VramView* v
         j["vram_bytes"][std::to_string(gpu)] = bytes.count();
     }
   }
+  j["last_incident"] = LastIncidentJson(im, s);
   if (auto last = im.deps.store->LastEvent(s.cfg.name); last && *last)
     j["last_event"] = EventJson(**last);
   return j;

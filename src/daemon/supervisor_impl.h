@@ -18,7 +18,9 @@
 #include "config/config.h"
 #include "core/restart_policy.h"
 #include "core/vram_view.h"
+#include "daemon/alerts.h"
 #include "daemon/event_hub.h"
+#include "daemon/incident_state.h"
 #include "daemon/log_tail.h"
 #include "daemon/supervisor.h"
 #include "gpu/gpu_probe.h"
@@ -74,6 +76,8 @@ struct ServiceRt {
   bool ready_seen = false;  // the readiness line appeared
   int restarts = 0;
   bool removed = false;
+  int active_jobs = 0;  // vramguard jobs running now (the job manager counts); > 0: busy
+  IncidentRt incident;  // classifier, last output, last incident (daemon/incidents.h)
 };
 
 // The result of stopping a set of processes and verifying their memory came back.
@@ -102,7 +106,9 @@ struct Supervisor::Impl {
   asio::signal_set sigchld;
   int inotify_fd = -1;
   std::unique_ptr<asio::posix::stream_descriptor> inotify;
-  std::map<int, ServiceRt*> watches;  // inotify wd → service
+  std::map<int, ServiceRt*> watches;        // inotify wd → service
+  std::unique_ptr<AlertDispatcher> alerts;  // [[alert]] receivers (daemon/alerts.h)
+  std::set<pid_t> watched_children;         // alert commands: OnSigchld keeps their status
 
   ServiceRt* Find(const std::string& name);
   Result<std::int64_t> Mark(const std::string& name, ServiceRt** out);

@@ -1,0 +1,409 @@
+#include "daemon/incidents.h"
+
+#include <algorithm>
+#include <ctime>
+#include <regex>
+
+#include "config/config_values.h"
+#include "core/explain_sentence.h"
+#include "daemon/alerts.h"
+#include "daemon/http_probe.h"
+#include "proc/ports.h"
+
+namespace vg {
+namespace {
+
+using namespace std::chrono_literals;
+using Impl = Supervisor::Impl;
+
+std::int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// "i2v.0123456789ab" (or "…​.hook") → "i2v".
+std::optional<std::string> ServiceOfTag(const std::string& tag) {
+  std::string t = tag;
+  if (t.size() > 5 && t.ends_with(".hook")) t.resize(t.size() - 5);
+  auto dot = t.rfind('.');
+  if (dot == std::string::npos || dot == 0 || t.size() - dot - 1 != 12) return std::nullopt;
+  return t.substr(0, dot);
+}
+
+std::string HolderName(const VramView& view, pid_t pid) {
+  if (const ProcessInfo* p = view.Find(pid)) {
+    if (p->instance_tag) {
+      if (auto svc = ServiceOfTag(*p->instance_tag)) return *svc;
+    }
+    return p->comm.empty() ? "pid " + std::to_string(pid) : p->comm;
+  }
+  return "";
+}
+
+// Per GPU: total, free and the three largest holders, named by service where they are ours.
+std::vector<GpuMemoryLine> MemoryLines(const VramView& view) {
+  std::vector<GpuMemoryLine> out;
+  for (const GpuView& g : view.gpus) {
+    GpuMemoryLine line;
+    line.index = static_cast<int>(g.gpu.index);
+    line.total = g.gpu.total;
+    line.free = g.gpu.free;
+    for (const VramEntry& e : g.entries) {
+      if (e.role != Role::kRunning && e.role != Role::kOrphan && e.role != Role::kGhost) continue;
+      if (!e.used) continue;
+      Holder h;
+      h.pid = e.pid;
+      h.used = *e.used;
+      h.name = HolderName(view, e.pid);
+      if (e.role == Role::kGhost) {
+        std::string held_by;
+        for (pid_t holder : e.holders) {
+          std::string n = HolderName(view, holder);
+          if (!n.empty()) held_by = n;
+        }
+        h.name = held_by.empty() ? "ghost of pid " + std::to_string(e.pid)
+                                 : held_by + " (ghost of pid " + std::to_string(e.pid) + ")";
+      }
+      line.top.push_back(std::move(h));
+    }
+    std::sort(line.top.begin(), line.top.end(),
+              [](const Holder& a, const Holder& b) { return a.used.count() > b.used.count(); });
+    if (line.top.size() > 3) line.top.resize(3);
+    out.push_back(std::move(line));
+  }
+  return out;
+}
+
+nlohmann::json MemoryJson(const std::vector<GpuMemoryLine>& lines) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const GpuMemoryLine& l : lines) {
+    nlohmann::json top = nlohmann::json::array();
+    for (const Holder& h : l.top)
+      top.push_back({{"pid", h.pid}, {"name", h.name}, {"used_bytes", h.used.count()}});
+    out.push_back({{"gpu", l.index},
+                   {"total_bytes", l.total.count()},
+                   {"free_bytes", l.free.count()},
+                   {"top", top}});
+  }
+  return out;
+}
+
+std::vector<Signature> SignaturesFor(const Impl& im, const ServiceRt& s) {
+  std::vector<Signature> out;
+  auto add = [&](const UserPattern& p) {
+    auto kind = ParseIncidentKind(p.kind);
+    if (!kind) return;
+    Signature sig;
+    sig.id = p.id;
+    sig.kind = *kind;
+    sig.engine = "user";
+    sig.match = p.match;
+    sig.regex = p.regex;
+    sig.what = p.what.empty() ? p.match : p.what;
+    if (ValidateSignature(sig)) out.push_back(std::move(sig));
+  };
+  for (const UserPattern& p : s.cfg.incidents.patterns) add(p);
+  for (const UserPattern& p : im.config.incidents.patterns) add(p);
+  return out;
+}
+
+// What the policy will do about an incident, decided when it is seen.
+struct Plan {
+  enum class Act { kNone, kRestart, kWaitForVram, kDeviceLost, kPortClash } act = Act::kNone;
+  std::string action;  // one line for the event
+};
+
+Plan PlanFor(const ServiceRt& s, const Incident& inc) {
+  Plan p;
+  const IncidentSpec& spec = s.cfg.incidents;
+  const bool live = s.inst && (s.state == SvcState::kRunning || s.state == SvcState::kStarting);
+  if (!live) {
+    p.action = std::string("none: ") + s.cfg.name + " is " + SvcStateName(s.state);
+    return p;
+  }
+  switch (inc.kind) {
+    case IncidentKind::kOom:
+    case IncidentKind::kOomProbable:
+      if (spec.on_oom == OomPolicy::kIgnore) {
+        p.action = "left running (on_oom = \"ignore\")";
+      } else if (spec.on_oom == OomPolicy::kWaitForVram) {
+        p.act = Plan::Act::kWaitForVram;
+        Bytes need = s.cfg.vram + inc.fields.requested.value_or(Bytes());
+        p.action = "stop, then start again once " + FormatBytes(need) +
+                   " is free beyond the reserve (on_oom = \"wait-for-vram\")";
+      } else {
+        p.act = Plan::Act::kRestart;
+        p.action = "restart: stop, verify the memory is back, start again (on_oom = \"restart\")";
+      }
+      break;
+    case IncidentKind::kSticky:
+      if (spec.on_sticky == CausePolicy::kIgnore) {
+        p.action = "left running (on_sticky = \"ignore\")";
+      } else {
+        p.act = Plan::Act::kRestart;
+        p.action = "restart: the CUDA context is unusable (on_sticky = \"restart\")";
+      }
+      break;
+    case IncidentKind::kDeviceLost:
+      p.act = Plan::Act::kDeviceLost;
+      p.action = "stop and mark failed: restarting will not help while the GPU is lost";
+      break;
+    case IncidentKind::kPortClash:
+      p.act = Plan::Act::kPortClash;
+      p.action = "name the port's holder; reap it only if it is a vramguard leftover";
+      break;
+    case IncidentKind::kReady:
+      break;
+  }
+  return p;
+}
+
+void Remember(ServiceRt& s, const std::string& kind, const std::string& sentence,
+              const std::string& action, std::int64_t id, std::int64_t unix_ms) {
+  s.incident.last = nlohmann::json{{"kind", kind},
+                                   {"time_unix_ms", unix_ms},
+                                   {"sentence", sentence},
+                                   {"action", action},
+                                   {"event_id", id}};
+}
+
+// Stops the instance (with verification), forgets it, and lets `decide` pick what comes next.
+Task<> StopThen(Impl& im, ServiceRt& s, std::uint64_t gen, std::string what,
+                std::function<RestartDecision(bool was_ready, Millis ran)> decide) {
+  const bool was_ready = s.inst && s.inst->ready_at.has_value();
+  const Millis ran =
+      s.inst ? std::chrono::duration_cast<Millis>(im.clock.Now() - s.inst->spawned) : Millis(0);
+  std::vector<pid_t> members = im.Members(s);
+  StopReport r = co_await im.StopProcesses(s, members, s.cfg.stop.signal, s.cfg.stop.grace);
+  if (s.generation != gen || s.removed) co_return;
+  im.Emit(s, "reaped", what + ": " + r.Summary(SignalName(s.cfg.stop.signal)), r.Json());
+  im.ForgetInstance(s);
+  if (!decide) co_return;
+  RestartDecision d = decide(was_ready, ran);
+  co_await im.ApplyRestart(s, gen, d);
+}
+
+// A listener on `port` that is a leftover of a vramguard service: it carries an instance tag
+// that is no current instance's.
+bool IsOurLeftover(Impl& im, const std::optional<ProcessInfo>& p) {
+  if (!p || !p->instance_tag) return false;
+  for (auto& [name, svc] : im.services) {
+    if (svc->inst && svc->inst->tag == *p->instance_tag) return false;
+  }
+  return ServiceOfTag(*p->instance_tag).has_value();
+}
+
+Task<> HandlePortClash(Impl& im, ServiceRt& s, std::uint64_t gen, Incident inc) {
+  co_await StopThen(im, s, gen, "stopped after the port clash", nullptr);
+  if (s.generation != gen || s.removed) co_return;
+  std::vector<int> ports;
+  if (inc.fields.port) ports.push_back(*inc.fields.port);
+  for (int p : s.cfg.ports) {
+    if (std::find(ports.begin(), ports.end(), p) == ports.end()) ports.push_back(p);
+  }
+  for (int port : ports) {
+    auto listeners = FindPortListeners(port);
+    if (!listeners) continue;
+    for (const PortListener& l : *listeners) {
+      std::optional<ProcessInfo> p;
+      if (l.pid > 0) {
+        if (auto got = im.deps.procs->Get(l.pid)) p = std::move(*got);
+      }
+      if (IsOurLeftover(im, p)) {
+        StopReport r =
+            co_await im.StopProcesses(s, std::vector<pid_t>(1, l.pid), SIGTERM, s.cfg.stop.grace);
+        if (s.generation != gen || s.removed) co_return;
+        im.Emit(s, "swept",
+                "port " + std::to_string(port) + " was held by vramguard leftover " +
+                    std::to_string(l.pid) + " (" + *p->instance_tag + "): " + r.Summary("TERM"),
+                {{"port", port}, {"pid", l.pid}});
+        continue;
+      }
+      std::string holder =
+          l.pid > 0 ? "pid " + std::to_string(l.pid) : "a process vramguard cannot see";
+      if (p) holder += " (" + p->CommandLine() + ", user " + p->user + ")";
+      const std::string msg =
+          s.cfg.name + " failed: port " + std::to_string(port) + " is held by " + holder +
+          ", not by vramguard; stop it, then `vramguard start " + s.cfg.name + "`";
+      im.SetState(s, SvcState::kFailed, msg);
+      im.Emit(s, "failed", msg, {{"port", port}, {"pid", l.pid}});
+      co_return;
+    }
+  }
+  RestartDecision d =
+      DecideRestart(&s.restart, RestartPolicyFor(s.cfg), {false, false, Millis(0)}, im.clock.Now());
+  co_await im.ApplyRestart(s, gen, d);
+}
+
+Task<> HandleIncident(Impl& im, ServiceRt& s, std::uint64_t gen, Incident inc, Plan plan) {
+  const std::string kind = IncidentKindName(inc.kind);
+  switch (plan.act) {
+    case Plan::Act::kNone:
+      co_return;
+    case Plan::Act::kRestart:
+    case Plan::Act::kWaitForVram: {
+      const bool oom = inc.kind == IncidentKind::kOom || inc.kind == IncidentKind::kOomProbable;
+      const Bytes extra =
+          plan.act == Plan::Act::kWaitForVram ? inc.fields.requested.value_or(Bytes()) : Bytes();
+      co_await StopThen(
+          im, s, gen, "stopped after the " + kind,
+          [&im, &s, oom, extra](bool was_ready, Millis ran) {
+            const RestartPolicy policy = RestartPolicyFor(s.cfg);
+            if (!oom) return DecideRestart(&s.restart, policy, {false, false, ran}, im.clock.Now());
+            RestartDecision d =
+                DecideOomRestart(&s.restart, policy, was_ready, ran, im.clock.Now());
+            if (d.action == RestartDecision::Action::kRestart) s.incident.extra_vram = extra;
+            return d;
+          });
+      co_return;
+    }
+    case Plan::Act::kDeviceLost: {
+      co_await StopThen(im, s, gen, "stopped after the GPU was lost", nullptr);
+      if (s.generation != gen || s.removed) co_return;
+      const std::string msg = s.cfg.name + " stopped: its GPU is lost (" + inc.what +
+                              "); not restarting, since that will not help until the GPU is back "
+                              "(reset or reboot); then `vramguard start " +
+                              s.cfg.name + "`";
+      im.SetState(s, SvcState::kFailed, msg);
+      im.Emit(s, "stopped", msg);
+      co_return;
+    }
+    case Plan::Act::kPortClash:
+      co_await HandlePortClash(im, s, gen, std::move(inc));
+      co_return;
+  }
+}
+
+void OnIncident(Impl& im, ServiceRt& s, const Incident& inc) {
+  if (inc.kind == IncidentKind::kReady) return;
+  std::vector<GpuMemoryLine> lines;
+  if (auto view = im.Look()) lines = MemoryLines(*view);
+  const std::string sentence = ExplainIncident(inc, s.cfg.name, lines);
+  Plan plan = PlanFor(s, inc);  // while an incident is handled the state is stopping: none
+  nlohmann::json data = {{"incident", IncidentJson(inc)},
+                         {"vram", MemoryJson(lines)},
+                         {"explanation", sentence},
+                         {"action", plan.action}};
+  const std::string kind = IncidentKindName(inc.kind);
+  const std::int64_t id = im.Emit(s, kind, sentence, std::move(data));
+  Remember(s, kind, sentence, plan.action, id, NowUnixMs());
+  if (plan.act == Plan::Act::kNone) return;
+  // Taken over now, synchronously: an exit seen in the same loop turn (OnMainExit) and the
+  // readiness and liveness waits all see the new generation and the stopping state.
+  const std::uint64_t gen = ++s.generation;
+  if (s.wake) s.wake->cancel();
+  im.SetState(s, SvcState::kStopping, kind + ": " + plan.action);
+  im.Spawn(HandleIncident(im, s, gen, inc, std::move(plan)));
+}
+
+Task<> Watchdog(Impl& im, ServiceRt& s, std::uint64_t gen) {
+  const WatchdogSpec w = s.cfg.incidents.watchdog;  // a copy: a reload may replace cfg
+  std::optional<std::regex> busy_body;
+  if (!w.busy_expect_body.empty()) busy_body.emplace(w.busy_expect_body, std::regex::ECMAScript);
+  const auto step = std::clamp<std::chrono::nanoseconds>(w.silence / 5, 20ms, 5s);
+  s.incident.last_output = im.clock.Now();
+  auto stale = [&] { return s.generation != gen || !s.inst || s.removed; };
+  while (!stale() && s.state == SvcState::kRunning) {
+    co_await im.Sleep(step);
+    if (stale() || s.state != SvcState::kRunning) co_return;
+    const auto silent = im.clock.Now() - s.incident.last_output;
+    if (silent < w.silence) continue;
+    std::string busy;
+    if (s.active_jobs > 0) {
+      busy = std::to_string(s.active_jobs) + " vramguard job(s) running";
+    } else if (!w.busy_url.empty()) {
+      HttpProbeResult r = co_await HttpRequestOnce(im.io, "GET", w.busy_url, w.busy_timeout);
+      if (stale()) co_return;
+      if (r.status == w.busy_status && (!busy_body || std::regex_search(r.body, *busy_body)))
+        busy = "busy probe " + w.busy_url + " says busy";
+    }
+    if (busy.empty()) continue;
+    const bool act = s.cfg.incidents.on_stuck == CausePolicy::kRestart;
+    const std::string action =
+        act ? "restart (on_stuck = \"restart\")" : "left running (on_stuck = \"ignore\")";
+    const std::string msg = s.cfg.name + " wrote nothing for " +
+                            FormatSeconds(std::chrono::duration_cast<Millis>(silent)) +
+                            " while busy (" + busy + ")";
+    nlohmann::json data = {
+        {"silence_s", ToSeconds(silent)}, {"busy", busy}, {"explanation", msg}, {"action", action}};
+    const std::int64_t id = im.Emit(s, "stuck", msg, std::move(data));
+    Remember(s, "stuck", msg, action, id, NowUnixMs());
+    if (!act) {
+      s.incident.last_output = im.clock.Now();  // again only after another silence
+      continue;
+    }
+    const std::uint64_t g2 = ++s.generation;
+    im.SetState(s, SvcState::kStopping, "stuck: restarting");
+    co_await StopThen(im, s, g2, "stopped the stuck instance", [&im, &s](bool, Millis ran) {
+      return DecideRestart(&s.restart, RestartPolicyFor(s.cfg), {false, false, ran},
+                           im.clock.Now());
+    });
+    co_return;
+  }
+}
+
+void LoadHistory(Impl& im, ServiceRt& s) {
+  if (s.incident.history_loaded) return;
+  s.incident.history_loaded = true;
+  std::optional<EventRecord> best;
+  for (const char* kind : {"oom", "oom-probable", "sticky", "device-lost", "port-clash", "stuck"}) {
+    EventFilter f;
+    f.service = s.cfg.name;
+    f.kind = kind;
+    f.limit = 1;
+    auto got = im.deps.store->ListEvents(f);
+    if (got && !got->empty() && (!best || got->back().id > best->id)) best = got->back();
+  }
+  if (!best || s.incident.last) return;
+  std::string action;
+  if (best->data.is_object()) action = best->data.value("action", "");
+  Remember(s, best->kind, best->message, action, best->id, best->time_unix_ms);
+}
+
+}  // namespace
+
+void WatchIncidents(Impl& im, ServiceRt& s) {
+  if (!s.log) return;
+  if (s.incident.tail == s.log.get() && s.incident.listener != 0)
+    s.log->RemoveListener(s.incident.listener);
+  s.incident.classifier = std::make_unique<Classifier>(SignaturesFor(im, s));
+  s.incident.tail = s.log.get();
+  s.incident.last_output = im.clock.Now();
+  ServiceRt* sp = &s;
+  Impl* imp = &im;
+  s.incident.listener = s.log->AddListener([imp, sp](const std::string& line) {
+    sp->incident.last_output = imp->clock.Now();
+    if (!sp->incident.classifier) return;
+    for (const Incident& inc : sp->incident.classifier->Feed(line)) OnIncident(*imp, *sp, inc);
+  });
+}
+
+void ApplyIncidentConfig(Impl& im) {
+  if (im.alerts) im.alerts->Configure(im.config.incidents.alerts);
+  for (auto& [name, s] : im.services) {
+    if (!s->removed && s->log) WatchIncidents(im, *s);
+  }
+}
+
+void StartWatchdog(Impl& im, ServiceRt& s, std::uint64_t gen) {
+  if (s.cfg.incidents.watchdog.enabled) im.Spawn(Watchdog(im, s, gen));
+}
+
+nlohmann::json LastIncidentJson(Impl& im, ServiceRt& s) {
+  LoadHistory(im, s);
+  if (!s.incident.last) return nullptr;
+  nlohmann::json j = *s.incident.last;
+  const std::int64_t ms = j.value("time_unix_ms", std::int64_t{0});
+  std::time_t secs = ms / 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  j["time"] = buf;
+  return j;
+}
+
+}  // namespace vg

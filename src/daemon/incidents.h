@@ -1,0 +1,23 @@
+// The incident watch and the policies by cause (docs/daemon.md, "Incidents"): a Classifier hung
+// on each service's output turns lines into incidents; each becomes an event of its kind (oom,
+// oom-probable, sticky, device-lost, port-clash) carrying the parsed incident, a VRAM snapshot
+// taken at that moment, one explaining sentence and the action the policy took; the policy then
+// acts (restart, wait for VRAM, ignore, stop as failed, reap our port holder). Also the
+// log-silence watchdog (`stuck`). Private to src/daemon; single-threaded (daemon loop).
+#pragma once
+
+#include "daemon/supervisor_impl.h"
+
+namespace vg {
+
+// (Re)hangs the classifier on the service's LogTail with the service's and the global patterns.
+void WatchIncidents(Supervisor::Impl& im, ServiceRt& s);
+// After a config load or reload: receivers and patterns take effect.
+void ApplyIncidentConfig(Supervisor::Impl& im);
+// The log-silence watchdog of a ready instance (no-op unless the service has `watchdog`).
+void StartWatchdog(Supervisor::Impl& im, ServiceRt& s, std::uint64_t gen);
+// The service's last incident for status: {kind, time, time_unix_ms, sentence, action,
+// event_id}, or null.
+nlohmann::json LastIncidentJson(Supervisor::Impl& im, ServiceRt& s);
+
+}  // namespace vg
