@@ -22,13 +22,11 @@ std::int64_t NowUnixMs() {
       .count();
 }
 
-// "i2v.0123456789ab" (or "…​.hook") → "i2v".
+// The service a tag names (core/instance_tag.h), whichever daemon started it.
 std::optional<std::string> ServiceOfTag(const std::string& tag) {
-  std::string t = tag;
-  if (t.size() > 5 && t.ends_with(".hook")) t.resize(t.size() - 5);
-  auto dot = t.rfind('.');
-  if (dot == std::string::npos || dot == 0 || t.size() - dot - 1 != 12) return std::nullopt;
-  return t.substr(0, dot);
+  auto t = ParseInstanceTag(tag);
+  if (!t) return std::nullopt;
+  return t->service;
 }
 
 std::string HolderName(const VramView& view, pid_t pid) {
@@ -191,7 +189,8 @@ bool IsOurLeftover(Impl& im, const std::optional<ProcessInfo>& p) {
   for (auto& [name, svc] : im.services) {
     if (svc->inst && svc->inst->tag == *p->instance_tag) return false;
   }
-  return ServiceOfTag(*p->instance_tag).has_value();
+  auto t = ParseInstanceTag(*p->instance_tag);
+  return t && t->daemon == im.daemon_id;
 }
 
 Task<> HandlePortClash(Impl& im, ServiceRt& s, std::uint64_t gen, Incident inc) {

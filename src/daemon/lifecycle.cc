@@ -67,11 +67,9 @@ std::string DescribeHolder(pid_t pid, const std::optional<ProcessInfo>& p) {
   return s;
 }
 
-std::string RandomTag(const std::string& service) {
+std::string RandomTag(const std::string& service, const std::string& daemon_id) {
   static std::mt19937_64 rng{std::random_device{}()};
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
-  return service + "." + std::string(buf, 12);
+  return FormatInstanceTag(service, daemon_id, rng());
 }
 
 std::string SignalName(int sig) {
@@ -422,7 +420,7 @@ Task<bool> Supervisor::Impl::CheckPorts(ServiceRt& s) {
       if (l.pid > 0) {
         if (auto got = deps.procs->Get(l.pid)) p = std::move(*got);
       }
-      const bool ours = p && p->instance_tag && p->instance_tag->rfind(s.cfg.name + ".", 0) == 0;
+      const bool ours = p && IsOwnLeftoverTag(p->instance_tag, s.cfg.name, daemon_id);
       if (ours) {
         StopReport r =
             co_await StopProcesses(s, std::vector<pid_t>(1, l.pid), SIGTERM, s.cfg.stop.grace);
@@ -507,7 +505,7 @@ bool Supervisor::Impl::SpawnInstance(ServiceRt& s, std::uint64_t gen, const std:
     spec.uid = ids->first;
     spec.gid = ids->second;
   }
-  spec.instance_tag = RandomTag(s.cfg.name);
+  spec.instance_tag = RandomTag(s.cfg.name, daemon_id);
   spec.output_path = s.log->path();
   if (deps.cgroups) {
     if (auto cg = deps.cgroups->Create(s.cfg.name)) spec.cgroup = *cg;

@@ -55,7 +55,11 @@ RestartPolicy RestartPolicyFor(const ServiceConfig& cfg) {
 }
 
 Supervisor::Impl::Impl(asio::io_context& io_, SupervisorDeps deps_, Config config_)
-    : io(io_), deps(deps_), config(std::move(config_)), sigchld(io_, SIGCHLD) {
+    : io(io_),
+      deps(deps_),
+      config(std::move(config_)),
+      daemon_id(DaemonId(config.daemon.state_dir)),
+      sigchld(io_, SIGCHLD) {
   inotify_fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (inotify_fd >= 0) {
     inotify = std::make_unique<asio::posix::stream_descriptor>(io, inotify_fd);
@@ -124,19 +128,19 @@ std::vector<pid_t> Supervisor::Impl::Members(const ServiceRt& s,
   return ServiceMembers(in);
 }
 
-// Processes of earlier instances of this service: tagged "<name>.*" but not the current tag.
+// Processes of earlier instances of this service started by this daemon (same state directory),
+// not the current instance.
 std::vector<pid_t> Supervisor::Impl::Leftovers(const ServiceRt& s) {
   std::vector<pid_t> out;
   auto list = deps.procs->List(Detail::kFull);
   if (!list) return out;
-  const std::string prefix = s.cfg.name + ".";
   for (const ProcessInfo& p : *list) {
-    if (p.IsZombie() || p.pid == getpid() || !p.instance_tag) continue;
-    if (p.instance_tag->rfind(prefix, 0) != 0) continue;
-    if (s.inst && *p.instance_tag == s.inst->tag) continue;
-    // "<name>.<hex>" exactly (and hooks "<name>.<hex>.hook"): not another service "<name>.x.y".
-    std::string rest = p.instance_tag->substr(prefix.size());
-    if (rest.size() < 12) continue;
+    if (p.IsZombie() || p.pid == getpid()) continue;
+    if (!IsOwnLeftoverTag(p.instance_tag, s.cfg.name, daemon_id)) continue;
+    // The current instance and its release hook are not leftovers.
+    if (s.inst && (*p.instance_tag == s.inst->tag || *p.instance_tag == s.inst->tag + ".hook")) {
+      continue;
+    }
     out.push_back(p.pid);
   }
   return out;

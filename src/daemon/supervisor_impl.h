@@ -16,6 +16,7 @@
 
 #include "clock/clock.h"
 #include "config/config.h"
+#include "core/instance_tag.h"
 #include "core/restart_policy.h"
 #include "core/vram_view.h"
 #include "daemon/alerts.h"
@@ -100,6 +101,7 @@ struct Supervisor::Impl {
   asio::io_context& io;
   SupervisorDeps deps;
   Config config;
+  std::string daemon_id;  // the daemon part of every instance tag (core/instance_tag.h)
   SystemClock clock;
   std::map<std::string, std::unique_ptr<ServiceRt>> services;
   std::map<pid_t, int> reaped;  // exit statuses collected by the SIGCHLD handler

@@ -110,6 +110,17 @@ PORT=$((20000 + RANDOM % 20000))
 DAEMON_PID=""
 
 # write_config: stdin → $WORK/vramguard.toml with a [daemon] section pointing into $WORK.
+# instance_tag SERVICE: a tag as this scenario's daemon gives them out (core/instance_tag.h:
+# "<service>.<FNV-1a of the state dir, 8 hex>-<12 hex>").
+instance_tag() {
+  local s="$WORK/state" h=2166136261 i c
+  for ((i = 0; i < ${#s}; i++)); do
+    printf -v c '%d' "'${s:i:1}"
+    h=$(((h ^ c) * 16777619 & 0xffffffff))
+  done
+  printf '%s.%08x-0123456789ab' "$1" "$h"
+}
+
 write_config() {
   {
     printf '[daemon]\nstate_dir = "%s"\nsocket = "%s"\nreserve = "1GiB"\npoll = "20ms"\n\n' \
