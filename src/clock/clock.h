@@ -6,6 +6,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <string>
 
 namespace vg {
 
@@ -23,5 +25,12 @@ class SystemClock final : public Clock {
   SteadyTime Now() override { return std::chrono::steady_clock::now(); }
   void SleepFor(std::chrono::nanoseconds d) override;
 };
+
+// Wall-clock time as Unix epoch milliseconds: the timestamps of events, instances and jobs
+// (`_unix_ms` fields). Not for measuring intervals (use a Clock).
+std::int64_t UnixNowMs();
+
+// "2026-11-27T03:58:03.123Z" (UTC, millisecond precision) for a Unix epoch millisecond time.
+std::string FormatUnixMs(std::int64_t unix_ms);
 
 }  // namespace vg

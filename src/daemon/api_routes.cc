@@ -3,6 +3,7 @@
 #include <chrono>
 #include <memory>
 
+#include "clock/clock.h"
 #include "daemon/event_hub.h"
 #include "daemon/supervisor.h"
 
@@ -49,9 +50,7 @@ void AddApiRoutes(Router& router, Supervisor& sup, EventHub& events, const Daemo
                   std::function<std::string()> reload) {
   router.Add("GET", "/v1/status",
              [&sup, info](const HttpRequest&, const PathParams&) -> HandlerResult {
-               auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count();
+               const std::int64_t now = UnixNowMs();
                json daemon = {{"pid", info.pid},
                               {"version", info.version},
                               {"config_file", info.config_file},

@@ -16,6 +16,7 @@
 
 #include "api/server.h"
 #include "cli/observe.h"
+#include "clock/clock.h"
 #include "config/config.h"
 #include "daemon/api_routes.h"
 #include "daemon/event_hub.h"
@@ -120,9 +121,7 @@ Result<int> RunUp(const UpOptions& options) {
                   path,
                   config->daemon.socket,
                   config->daemon.state_dir,
-                  std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count(),
+                  UnixNowMs(),
                   nvml != nullptr,
                   gpu_problem};
   auto reload = [&]() -> std::string {

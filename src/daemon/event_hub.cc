@@ -1,37 +1,19 @@
 #include "daemon/event_hub.h"
 
+#include "clock/clock.h"
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <vector>
 
 namespace vg {
-namespace {
-
-std::int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string TimeText(std::int64_t unix_ms) {
-  std::time_t s = unix_ms / 1000;
-  std::tm tm{};
-  gmtime_r(&s, &tm);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(unix_ms % 1000));
-  return buf;
-}
-
-}  // namespace
 
 std::int64_t EventHub::Emit(const std::string& service, const std::string& instance,
                             const std::string& kind, const std::string& message,
                             nlohmann::json data) {
   EventRecord e;
-  e.time_unix_ms = NowUnixMs();
+  e.time_unix_ms = UnixNowMs();
   e.service = service;
   e.instance = instance;
   e.kind = kind;
@@ -66,7 +48,7 @@ void EventHub::Unsubscribe(int id) { subscribers_.erase(id); }
 
 void EventHub::Log(const std::string& line) const {
   if (timestamps_) {
-    std::fprintf(stderr, "%s %s\n", TimeText(NowUnixMs()).c_str(), line.c_str());
+    std::fprintf(stderr, "%s %s\n", FormatUnixMs(UnixNowMs()).c_str(), line.c_str());
   } else {
     std::fprintf(stderr, "%s\n", line.c_str());
   }
@@ -76,7 +58,7 @@ void EventHub::Log(const std::string& line) const {
 nlohmann::json EventJson(const EventRecord& e) {
   return {{"id", e.id},
           {"time_unix_ms", e.time_unix_ms},
-          {"time", TimeText(e.time_unix_ms)},
+          {"time", FormatUnixMs(e.time_unix_ms)},
           {"service", e.service},
           {"instance", e.instance},
           {"kind", e.kind},

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <regex>
 
+#include "clock/clock.h"
 #include "config/config_values.h"
 #include "core/explain_sentence.h"
 #include "daemon/alerts.h"
@@ -15,12 +16,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using Impl = Supervisor::Impl;
-
-std::int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // The service a tag names (core/instance_tag.h), whichever daemon started it.
 std::optional<std::string> ServiceOfTag(const std::string& tag) {
@@ -286,7 +281,7 @@ void OnIncident(Impl& im, ServiceRt& s, const Incident& inc) {
                          {"action", plan.action}};
   const std::string kind = IncidentKindName(inc.kind);
   const std::int64_t id = im.Emit(s, kind, sentence, std::move(data));
-  Remember(s, kind, sentence, plan.action, id, NowUnixMs());
+  Remember(s, kind, sentence, plan.action, id, UnixNowMs());
   if (plan.act == Plan::Act::kNone) return;
   // Taken over now, synchronously: an exit seen in the same loop turn (OnMainExit) and the
   // readiness and liveness waits all see the new generation and the stopping state.
@@ -327,7 +322,7 @@ Task<> Watchdog(Impl& im, ServiceRt& s, std::uint64_t gen) {
     nlohmann::json data = {
         {"silence_s", ToSeconds(silent)}, {"busy", busy}, {"explanation", msg}, {"action", action}};
     const std::int64_t id = im.Emit(s, "stuck", msg, std::move(data));
-    Remember(s, "stuck", msg, action, id, NowUnixMs());
+    Remember(s, "stuck", msg, action, id, UnixNowMs());
     if (!act) {
       s.incident.last_output = im.clock.Now();  // again only after another silence
       continue;
@@ -393,15 +388,7 @@ nlohmann::json LastIncidentJson(Impl& im, ServiceRt& s) {
   LoadHistory(im, s);
   if (!s.incident.last) return nullptr;
   nlohmann::json j = *s.incident.last;
-  const std::int64_t ms = j.value("time_unix_ms", std::int64_t{0});
-  std::time_t secs = ms / 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  j["time"] = buf;
+  j["time"] = FormatUnixMs(j.value("time_unix_ms", std::int64_t{0}));
   return j;
 }
 

@@ -526,9 +526,7 @@ bool Supervisor::Impl::SpawnInstance(ServiceRt& s, std::uint64_t gen, const std:
   inst.start_time = child->start_time;
   inst.cgroup = spec.cgroup;
   inst.spawned = clock.Now();
-  inst.started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
+  inst.started_unix_ms = UnixNowMs();
   inst.pidfd = child->pidfd;
   s.inst = std::move(inst);
   s.ready_seen = false;

@@ -448,9 +448,7 @@ nlohmann::json ServiceJson(Supervisor::Impl& im, ServiceRt& s, const VramView* v
     j["pid"] = s.inst->pid;
     j["instance"] = s.inst->tag;
     j["adopted"] = s.inst->adopted;
-    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
+    const std::int64_t now_ms = UnixNowMs();
     j["uptime_s"] = static_cast<double>(now_ms - s.inst->started_unix_ms) / 1000.0;
     std::vector<pid_t> members = im.Members(s, table);
     j["members"] = members;
