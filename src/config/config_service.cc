@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <set>
 
+#include "config/config_jobs_parse.h"
 #include "config/config_service.h"
 #include "config/config_values.h"
 
@@ -214,6 +215,7 @@ ServiceConfig ParseService(const toml::table& table, const std::string& base_dir
   if (std::optional<bool> autostart = r.Bool("autostart")) s.autostart = *autostart;
   if (const toml::node* logs = r.Node("logs")) s.logs = ParseLogs(*logs, diags);
   if (std::optional<Millis> wait = r.Duration("vram_wait")) s.vram_wait = *wait;
+  ParseJobKeys(r, &s);
   r.RejectUnknownKeys();
   return s;
 }

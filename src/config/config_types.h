@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/config_jobs.h"
 #include "util/units.h"
 
 namespace vg {
@@ -108,6 +109,8 @@ struct ServiceConfig {
   bool autostart = true;
   LogSpec logs;
   Millis vram_wait{600000};  // give up waiting for VRAM after this
+  JobsConfig jobs;           // the job interface (docs/jobs.md); jobs.enabled false: none
+  std::optional<Millis> idle_unload;  // stop after this long without jobs; nullopt: never
   ConfigLocation where;      // the [[service]] header
 
   // A stable hash (16 hex digits, the same across runs and builds) of every field whose change
