@@ -1,0 +1,50 @@
+// MemoryJobStore: the JobStore fake for unit tests. Same semantics as SqliteJobStore (pinned by
+// the shared JobStoreBehaviour suite), held in memory, plus a switch a test flips to reach error
+// paths.
+//
+// fail_next_write: when set, the next write (Submit, Transition, SetResult, RecordObservation,
+// RecoverAfterCrash, Prune) returns that Error, changes nothing, and clears the switch. Reads
+// never fail. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "store/job_store.h"
+
+namespace vg {
+
+class MemoryJobStore final : public JobStore {
+ public:
+  std::optional<Error> fail_next_write;
+  int writes() const { return writes_; }  // writes that succeeded
+
+  Result<SubmitOutcome> Submit(JobRecord job) override;
+  Result<JobRecord> Get(JobId id) override;
+  Result<std::vector<JobRecord>> List(const JobFilter& filter) override;
+  Result<std::vector<JobRecord>> Queued(const std::string& service) override;
+
+  Result<TransitionOutcome> Transition(JobId id, const std::vector<JobState>& from, JobState to,
+                                       const JobChange& change) override;
+  Result<void> SetResult(JobId id, const nlohmann::json& result) override;
+  Result<void> RecordObservation(JobId id, Bytes peak, ObservationKind kind) override;
+
+  Result<std::vector<RecoveredJob>> RecoverAfterCrash(std::int64_t now_unix_ms) override;
+  Result<JobCounts> Counts(const std::string& service) override;
+  Result<std::int64_t> Prune(std::int64_t now_unix_ms, const JobRetention& retention) override;
+
+ private:
+  // The armed failure, once; success otherwise.
+  Result<void> TakeFailure();
+
+  std::map<JobId, JobRecord> jobs_;                            // by id: submission order
+  std::map<std::pair<std::string, std::string>, JobId> keys_;  // (service, key) → id
+  JobId next_id_ = 1;
+  int writes_ = 0;
+};
+
+}  // namespace vg
