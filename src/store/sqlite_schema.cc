@@ -13,7 +13,7 @@ namespace vg {
 namespace {
 
 // One entry per schema version. Append only; never edit an entry that has been released.
-constexpr std::array<std::string_view, 1> kMigrations = {
+constexpr std::array<std::string_view, 2> kMigrations = {
     // 1: instances, events, key/value settings.
     R"sql(
 CREATE TABLE instances (
@@ -40,6 +40,34 @@ CREATE TABLE kv (
   key   TEXT PRIMARY KEY NOT NULL,
   value BLOB NOT NULL
 ) STRICT;
+)sql",
+    // 2: the durable job queue (job_store.h). The large columns come last: SQLite reads a row's
+    // overflow pages only to reach the columns stored in them, so summaries never touch them.
+    R"sql(
+CREATE TABLE jobs (
+  id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+  service             TEXT NOT NULL,
+  params              TEXT NOT NULL,
+  priority            INTEGER NOT NULL,
+  idempotency_key     TEXT,
+  idempotent          INTEGER NOT NULL,
+  state               TEXT NOT NULL,
+  reason              TEXT NOT NULL,
+  submitted_unix_ms   INTEGER NOT NULL,
+  started_unix_ms     INTEGER,
+  finished_unix_ms    INTEGER,
+  gpu                 INTEGER,
+  estimate_bytes      INTEGER NOT NULL,
+  observed_peak_bytes INTEGER,
+  observation_kind    TEXT,
+  attempts            INTEGER NOT NULL,
+  payload_bytes       INTEGER NOT NULL,
+  result              TEXT,
+  payload             BLOB NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX jobs_by_idempotency_key ON jobs (service, idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+CREATE INDEX jobs_by_state ON jobs (state, priority DESC, id);
 )sql",
 };
 

@@ -1,0 +1,503 @@
+#include "store/sqlite_job_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "store/job_store_rules.h"
+#include "store/sqlite_error.h"
+#include "store/sqlite_store.h"
+
+namespace vg {
+
+// One use of a cached prepared statement: binds, steps, reads columns, and on destruction resets
+// the statement and clears its bindings so the cache hands it out clean next time.
+class SqliteJobStore::Query {
+ public:
+  Query(const SqliteJobStore& store, sqlite3_stmt* stmt) : store_(&store), stmt_(stmt) {}
+  Query(Query&& other) noexcept
+      : store_(other.store_), stmt_(std::exchange(other.stmt_, nullptr)), rc_(other.rc_) {}
+  Query& operator=(Query&&) = delete;
+  ~Query() {
+    if (stmt_ == nullptr) return;
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  // Bind errors are remembered and reported by the next Step. Unbound parameters are NULL.
+  Query& Bind(int index, std::int64_t value) {
+    Check(sqlite3_bind_int64(stmt_, index, value));
+    return *this;
+  }
+  Query& Bind(int index, std::string_view text) {
+    const char* data = text.empty() ? "" : text.data();  // non-null: null would bind NULL
+    Check(sqlite3_bind_text(stmt_, index, data, static_cast<int>(text.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Query& BindBlob(int index, std::string_view bytes) {
+    const char* data = bytes.empty() ? "" : bytes.data();
+    Check(sqlite3_bind_blob(stmt_, index, data, static_cast<int>(bytes.size()), SQLITE_STATIC));
+    return *this;
+  }
+  template <class T>
+  Query& BindOptional(int index, const std::optional<T>& value) {
+    if (value) Bind(index, *value);
+    return *this;
+  }
+
+  Result<bool> Step(std::string_view what) {
+    if (rc_ != SQLITE_OK) return std::unexpected(store_->SqlError(rc_, what));
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return std::unexpected(store_->SqlError(rc, what));
+  }
+  Result<void> Run(std::string_view what) {
+    auto row = Step(what);
+    if (!row) return std::unexpected(row.error());
+    return {};
+  }
+
+  bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::optional<std::int64_t> OptInt(int col) const {
+    if (IsNull(col)) return std::nullopt;
+    return Int(col);
+  }
+  std::string Text(int col) const {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    if (text == nullptr) return {};
+    return std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+  std::string Blob(int col) const {
+    const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
+    if (data == nullptr) return {};
+    return std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+
+ private:
+  void Check(int rc) {
+    if (rc != SQLITE_OK && rc_ == SQLITE_OK) rc_ = rc;
+  }
+
+  const SqliteJobStore* store_;
+  sqlite3_stmt* stmt_;
+  int rc_ = SQLITE_OK;
+};
+
+namespace {
+
+// Column lists: the whole record, and the summary that leaves the large columns unread.
+constexpr std::string_view kColumns =
+    "id, service, params, priority, idempotency_key, idempotent, state, reason, "
+    "submitted_unix_ms, started_unix_ms, finished_unix_ms, gpu, estimate_bytes, "
+    "observed_peak_bytes, observation_kind, attempts, payload_bytes";
+constexpr std::string_view kWhole = ", result, payload FROM jobs ";
+constexpr std::string_view kSummary = ", NULL, NULL FROM jobs ";
+
+std::string SelectWhole(std::string_view rest) {
+  return fmt::format("SELECT {}{}{}", kColumns, kWhole, rest);
+}
+std::string SelectSummary(std::string_view rest) {
+  return fmt::format("SELECT {}{}{}", kColumns, kSummary, rest);
+}
+
+nlohmann::json ParseStored(const std::string& text) {
+  // The store wrote it; a value that no longer parses reads as null.
+  nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
+  return value.is_discarded() ? nlohmann::json() : value;
+}
+
+// States as one text the SQL matches with instr(): "|queued|starting|".
+std::string StateSet(const std::vector<JobState>& states) {
+  std::string out = "|";
+  for (JobState s : states) {
+    out += JobStateName(s);
+    out += '|';
+  }
+  return out;
+}
+
+constexpr std::string_view kTerminalSql = "state IN ('done', 'failed', 'cancelled', 'refused')";
+constexpr std::string_view kUnfinishedSql = "state IN ('starting', 'running', 'interrupted')";
+
+}  // namespace
+
+void SqliteJobStore::CloseDb::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+void SqliteJobStore::FinalizeStmt::operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+
+Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& path) {
+  return Open(path, Options{});
+}
+
+Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& path,
+                                                             Options options) {
+  // Creation, WAL, refusals and migration: one home, SqliteStore::Open.
+  {
+    auto state =
+        SqliteStore::Open(path, SqliteStore::Options{.busy_timeout_ms = options.busy_timeout_ms});
+    if (!state) return std::unexpected(state.error());
+  }
+  sqlite3* raw = nullptr;
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  DbPtr db(raw);
+  if (rc != SQLITE_OK) return std::unexpected(SqliteError(db.get(), rc, path, "open"));
+  sqlite3_extended_result_codes(db.get(), 1);
+  sqlite3_busy_timeout(db.get(), options.busy_timeout_ms);
+  auto store = std::unique_ptr<SqliteJobStore>(new SqliteJobStore(path, std::move(db)));
+  std::lock_guard lock(store->mu_);
+  const char* sync = options.synchronous == Synchronous::kFull ? "PRAGMA synchronous=FULL"
+                                                               : "PRAGMA synchronous=NORMAL";
+  for (const char* pragma : {sync, "PRAGMA foreign_keys=ON"}) {
+    if (auto ok = store->Exec(pragma, pragma); !ok) return std::unexpected(ok.error());
+  }
+  // WAL is a property of the file, set by SqliteStore::Open: check this connection sees it.
+  auto mode = store->Prepare("PRAGMA journal_mode");
+  if (!mode) return std::unexpected(mode.error());
+  auto row = mode->Step("read journal mode");
+  if (!row) return std::unexpected(row.error());
+  if (!*row || mode->Text(0) != "wal") {
+    return Fail(ErrorCode::kIo, fmt::format("state database {}: not in WAL mode", path),
+                "keep the state directory on a local file system");
+  }
+  return store;
+}
+
+SqliteJobStore::SqliteJobStore(std::string path, DbPtr db)
+    : path_(std::move(path)), db_(std::move(db)) {}
+
+SqliteJobStore::~SqliteJobStore() = default;
+
+Error SqliteJobStore::SqlError(int rc, std::string_view what) const {
+  return SqliteError(db_.get(), rc, path_, what);
+}
+
+Result<SqliteJobStore::Query> SqliteJobStore::Prepare(std::string_view sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    sqlite3_stmt* raw = nullptr;
+    const int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
+                                      SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+    if (rc != SQLITE_OK) return std::unexpected(SqlError(rc, "prepare statement"));
+    it = statements_.emplace(std::string(sql), StmtPtr(raw)).first;
+  }
+  return Query(*this, it->second.get());
+}
+
+Result<void> SqliteJobStore::Exec(std::string_view sql, std::string_view what) {
+  auto q = Prepare(sql);
+  if (!q) return std::unexpected(q.error());
+  while (true) {
+    auto row = q->Step(what);
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return {};
+  }
+}
+
+template <class T>
+Result<T> SqliteJobStore::InTransaction(std::string_view what,
+                                        const std::function<Result<T>()>& body) {
+  if (auto ok = Exec("BEGIN IMMEDIATE", what); !ok) return std::unexpected(ok.error());
+  Result<T> out = body();
+  if (out) {
+    if (auto ok = Exec("COMMIT", what); !ok) out = std::unexpected(ok.error());
+  }
+  if (!out) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);  // nothing to keep
+  return out;
+}
+
+namespace {
+
+template <class Q>
+JobRecord ReadJob(const Q& q) {
+  JobRecord job;
+  job.id = q.Int(0);
+  job.service = q.Text(1);
+  job.params = ParseStored(q.Text(2));
+  job.priority = static_cast<int>(q.Int(3));
+  if (!q.IsNull(4)) job.idempotency_key = q.Text(4);
+  job.idempotent = q.Int(5) != 0;
+  job.state = ParseJobState(q.Text(6)).value_or(JobState::kFailed);
+  job.reason = q.Text(7);
+  job.submitted_unix_ms = q.Int(8);
+  job.started_unix_ms = q.OptInt(9);
+  job.finished_unix_ms = q.OptInt(10);
+  if (auto gpu = q.OptInt(11)) job.gpu = static_cast<int>(*gpu);
+  job.estimate_bytes = Bytes(static_cast<std::uint64_t>(q.Int(12)));
+  if (auto peak = q.OptInt(13)) {
+    job.observed_peak_bytes = Bytes(static_cast<std::uint64_t>(*peak));
+    job.observation_kind = ParseObservationKind(q.Text(14));
+  }
+  job.attempts = static_cast<int>(q.Int(15));
+  job.payload_bytes = static_cast<std::uint64_t>(q.Int(16));
+  if (!q.IsNull(17)) job.result = ParseStored(q.Text(17));
+  job.payload = q.Blob(18);
+  return job;
+}
+
+}  // namespace
+
+Result<std::vector<JobRecord>> SqliteJobStore::Select(std::string_view sql,
+                                                      const std::function<void(Query&)>& bind,
+                                                      std::string_view what) {
+  auto q = Prepare(sql);
+  if (!q) return std::unexpected(q.error());
+  bind(*q);
+  std::vector<JobRecord> out;
+  while (true) {
+    auto row = q->Step(what);
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    out.push_back(ReadJob(*q));
+  }
+}
+
+Result<JobRecord> SqliteJobStore::GetLocked(JobId id) {
+  auto jobs = Select(
+      SelectWhole("WHERE id = ?1"), [&](Query& q) { q.Bind(1, id); },
+      fmt::format("read job {}", id));
+  if (!jobs) return std::unexpected(jobs.error());
+  if (jobs->empty()) return std::unexpected(job_rules::NotFoundError(id));
+  return std::move(jobs->front());
+}
+
+Result<SubmitOutcome> SqliteJobStore::Submit(JobRecord job) {
+  auto params = job_rules::CheckSubmit(job);
+  if (!params) return std::unexpected(params.error());
+  std::optional<std::int64_t> gpu;
+  if (job.gpu) gpu = *job.gpu;
+  std::lock_guard lock(mu_);
+  // One statement, so one transaction and one commit; a known key inserts nothing.
+  auto q = Prepare(
+      "INSERT INTO jobs (service, params, priority, idempotency_key, idempotent, state, reason, "
+      "submitted_unix_ms, started_unix_ms, finished_unix_ms, gpu, estimate_bytes, attempts, "
+      "payload_bytes, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?12, ?13, ?14, ?9, 0, ?10, "
+      "?11) "
+      "ON CONFLICT (service, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING");
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, job.service)
+      .Bind(2, *params)
+      .Bind(3, std::int64_t{job.priority})
+      .BindOptional(4, job.idempotency_key)
+      .Bind(5, std::int64_t{job.idempotent ? 1 : 0})
+      .Bind(6, JobStateName(job.state))
+      .Bind(7, job.reason)
+      .Bind(8, job.submitted_unix_ms)
+      .Bind(9, static_cast<std::int64_t>(job.estimate_bytes.count()))
+      .Bind(10, static_cast<std::int64_t>(job.payload.size()))
+      .BindBlob(11, job.payload)
+      .BindOptional(12, job.started_unix_ms)
+      .BindOptional(13, job.finished_unix_ms)
+      .BindOptional(14, gpu);
+  if (auto ok = q->Run("submit job for " + job.service); !ok) return std::unexpected(ok.error());
+  if (sqlite3_changes(db_.get()) == 0) {
+    auto existing = Select(
+        SelectWhole("WHERE service = ?1 AND idempotency_key = ?2"),
+        [&](Query& e) { e.Bind(1, job.service).Bind(2, *job.idempotency_key); },
+        "look up idempotency key");
+    if (!existing) return std::unexpected(existing.error());
+    if (existing->empty()) {
+      return Fail(ErrorCode::kInternal, "job insert changed nothing and no job has its key");
+    }
+    return SubmitOutcome{.job = std::move(existing->front()), .duplicate = true};
+  }
+  // What a Get would return, without reading anything back (params as passed: they were valid
+  // JSON values, so the stored text parses to the same).
+  job.id = sqlite3_last_insert_rowid(db_.get());
+  job.payload_bytes = job.payload.size();
+  job.attempts = 0;
+  job.result = nullptr;
+  job.observed_peak_bytes.reset();
+  job.observation_kind.reset();
+  return SubmitOutcome{.job = std::move(job), .duplicate = false};
+}
+
+Result<JobRecord> SqliteJobStore::Get(JobId id) {
+  std::lock_guard lock(mu_);
+  return GetLocked(id);
+}
+
+Result<std::vector<JobRecord>> SqliteJobStore::List(const JobFilter& filter) {
+  if (filter.limit < 1) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("job list limit must be at least 1, not {}", filter.limit));
+  }
+  std::string rest = "WHERE id > ?1";
+  if (!filter.service.empty()) rest += " AND service = ?2";
+  if (!filter.states.empty()) rest += " AND instr(?3, '|' || state || '|') > 0";
+  rest += filter.newest_first ? " ORDER BY id DESC LIMIT ?4" : " ORDER BY id LIMIT ?4";
+  std::lock_guard lock(mu_);
+  return Select(
+      SelectSummary(rest),
+      [&](Query& q) {
+        q.Bind(1, filter.after_id).Bind(4, std::int64_t{filter.limit});
+        if (!filter.service.empty()) q.Bind(2, filter.service);
+        if (!filter.states.empty()) q.Bind(3, StateSet(filter.states));
+      },
+      "list jobs");
+}
+
+Result<std::vector<JobRecord>> SqliteJobStore::Queued(const std::string& service) {
+  std::lock_guard lock(mu_);
+  if (service.empty()) {
+    return Select(
+        SelectSummary("WHERE state = 'queued' ORDER BY priority DESC, id"), [](Query&) {},
+        "list queued jobs");
+  }
+  return Select(
+      SelectSummary("WHERE state = 'queued' AND service = ?1 ORDER BY priority DESC, id"),
+      [&](Query& q) { q.Bind(1, service); }, "list queued jobs of " + service);
+}
+
+Result<TransitionOutcome> SqliteJobStore::Transition(JobId id, const std::vector<JobState>& from,
+                                                     JobState to, const JobChange& change) {
+  if (auto ok = job_rules::CheckTransition(from, to); !ok) return std::unexpected(ok.error());
+  std::optional<std::string> result;
+  if (change.result) {
+    auto text = job_rules::DumpCapped(*change.result, kMaxJobResultBytes, "result");
+    if (!text) return std::unexpected(text.error());
+    result = std::move(*text);
+  }
+  std::optional<std::int64_t> gpu;
+  if (change.gpu) gpu = *change.gpu;
+  std::optional<std::int64_t> estimate;
+  if (change.estimate_bytes) estimate = static_cast<std::int64_t>(change.estimate_bytes->count());
+  std::lock_guard lock(mu_);
+  // The compare and the set in one statement: atomic against every other connection too.
+  auto q = Prepare(
+      "UPDATE jobs SET state = ?3, attempts = attempts + (?3 = 'starting'), "
+      "reason = COALESCE(?4, reason), started_unix_ms = COALESCE(?5, started_unix_ms), "
+      "finished_unix_ms = COALESCE(?6, finished_unix_ms), gpu = COALESCE(?7, gpu), "
+      "estimate_bytes = COALESCE(?8, estimate_bytes), result = COALESCE(?9, result) "
+      "WHERE id = ?1 AND instr(?2, '|' || state || '|') > 0");
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, id)
+      .Bind(2, StateSet(from))
+      .Bind(3, JobStateName(to))
+      .BindOptional(4, change.reason)
+      .BindOptional(5, change.started_unix_ms)
+      .BindOptional(6, change.finished_unix_ms)
+      .BindOptional(7, gpu)
+      .BindOptional(8, estimate)
+      .BindOptional(9, result);
+  if (auto ok = q->Run(fmt::format("move job {} to {}", id, JobStateName(to))); !ok) {
+    return std::unexpected(ok.error());
+  }
+  const bool applied = sqlite3_changes(db_.get()) > 0;
+  // Read back under the same lock: no call of this object can come between. (Another process
+  // writing the same job between the two statements would show its change, never a torn row.)
+  auto job = GetLocked(id);
+  if (!job) return std::unexpected(job.error());
+  return TransitionOutcome{.applied = applied, .job = std::move(*job)};
+}
+
+Result<void> SqliteJobStore::SetResult(JobId id, const nlohmann::json& result) {
+  auto text = job_rules::DumpCapped(result, kMaxJobResultBytes, "result");
+  if (!text) return std::unexpected(text.error());
+  std::lock_guard lock(mu_);
+  auto q =
+      Prepare(fmt::format("UPDATE jobs SET result = ?2 WHERE id = ?1 AND NOT {}", kTerminalSql));
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, id).Bind(2, *text);
+  if (auto ok = q->Run(fmt::format("store result of job {}", id)); !ok) return ok;
+  if (sqlite3_changes(db_.get()) > 0) return {};
+  auto job = GetLocked(id);  // why not: unknown, or terminal
+  if (!job) return std::unexpected(job.error());
+  return std::unexpected(job_rules::TerminalError(id, job->state));
+}
+
+Result<void> SqliteJobStore::RecordObservation(JobId id, Bytes peak, ObservationKind kind) {
+  std::lock_guard lock(mu_);
+  auto q = Prepare("UPDATE jobs SET observed_peak_bytes = ?2, observation_kind = ?3 WHERE id = ?1");
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, id)
+      .Bind(2, static_cast<std::int64_t>(peak.count()))
+      .Bind(3, ObservationKindName(kind));
+  if (auto ok = q->Run(fmt::format("record observation of job {}", id)); !ok) return ok;
+  if (sqlite3_changes(db_.get()) == 0) return std::unexpected(job_rules::NotFoundError(id));
+  return {};
+}
+
+Result<std::vector<RecoveredJob>> SqliteJobStore::RecoverAfterCrash(std::int64_t now_unix_ms) {
+  std::lock_guard lock(mu_);
+  return InTransaction<std::vector<RecoveredJob>>(
+      "recover interrupted jobs", [&]() -> Result<std::vector<RecoveredJob>> {
+        std::vector<std::pair<JobId, JobState>> ids;
+        {
+          auto q = Prepare(
+              fmt::format("SELECT id, state FROM jobs WHERE {} ORDER BY id", kUnfinishedSql));
+          if (!q) return std::unexpected(q.error());
+          while (true) {
+            auto row = q->Step("find interrupted jobs");
+            if (!row) return std::unexpected(row.error());
+            if (!*row) break;
+            ids.emplace_back(q->Int(0), ParseJobState(q->Text(1)).value_or(JobState::kInterrupted));
+          }
+        }
+        {
+          auto q = Prepare(fmt::format(
+              "UPDATE jobs SET state = 'queued', reason = ?1, started_unix_ms = NULL, gpu = NULL "
+              "WHERE {} AND idempotent = 1",
+              kUnfinishedSql));
+          if (!q) return std::unexpected(q.error());
+          q->Bind(1, kReasonRequeued);
+          if (auto ok = q->Run("re-queue interrupted jobs"); !ok) {
+            return std::unexpected(ok.error());
+          }
+        }
+        {
+          auto q = Prepare(
+              fmt::format("UPDATE jobs SET state = 'failed', reason = ?1, finished_unix_ms = ?2 "
+                          "WHERE {} AND idempotent = 0",
+                          kUnfinishedSql));
+          if (!q) return std::unexpected(q.error());
+          q->Bind(1, kReasonNotIdempotent).Bind(2, now_unix_ms);
+          if (auto ok = q->Run("fail interrupted jobs"); !ok) return std::unexpected(ok.error());
+        }
+        std::vector<RecoveredJob> out;
+        for (const auto& [id, was] : ids) {
+          auto job = GetLocked(id);
+          if (!job) return std::unexpected(job.error());
+          out.push_back(RecoveredJob{.was = was, .job = std::move(*job)});
+        }
+        return out;
+      });
+}
+
+Result<JobCounts> SqliteJobStore::Counts(const std::string& service) {
+  std::lock_guard lock(mu_);
+  auto q = Prepare(service.empty()
+                       ? "SELECT state, COUNT(*) FROM jobs GROUP BY state"
+                       : "SELECT state, COUNT(*) FROM jobs WHERE service = ?1 GROUP BY state");
+  if (!q) return std::unexpected(q.error());
+  if (!service.empty()) q->Bind(1, service);
+  JobCounts counts;
+  while (true) {
+    auto row = q->Step("count jobs");
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return counts;
+    if (auto state = ParseJobState(q->Text(0))) counts[*state] = q->Int(1);
+  }
+}
+
+Result<std::int64_t> SqliteJobStore::Prune(std::int64_t now_unix_ms,
+                                           const JobRetention& retention) {
+  std::lock_guard lock(mu_);
+  // Too old, or older than the newest max_terminal_jobs terminal ones (none when there are
+  // fewer: the sub-select is NULL and the comparison false).
+  auto q = Prepare(fmt::format(
+      "DELETE FROM jobs WHERE {0} AND (COALESCE(finished_unix_ms, submitted_unix_ms) < ?1 OR "
+      "id <= (SELECT id FROM jobs WHERE {0} ORDER BY id DESC LIMIT 1 OFFSET ?2))",
+      kTerminalSql));
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, now_unix_ms - retention.max_age_ms)
+      .Bind(2, std::max<std::int64_t>(retention.max_terminal_jobs, 0));
+  if (auto ok = q->Run("prune finished jobs"); !ok) return std::unexpected(ok.error());
+  return static_cast<std::int64_t>(sqlite3_changes(db_.get()));
+}
+
+}  // namespace vg
