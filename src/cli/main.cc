@@ -10,6 +10,7 @@
 #include "cli/check_config.h"
 #include "cli/commands.h"
 #include "cli/daemon_client.h"
+#include "cli/jobs_client.h"
 #include "daemon/daemon_main.h"
 
 namespace {
@@ -135,6 +136,8 @@ int main(int argc, char** argv) {
   auto* c_reload = app.add_subcommand("reload", "Re-read the daemon's config file (like SIGHUP)");
   c_reload->add_flag("--json", client.json, "One JSON document on stdout");
   c_reload->callback([&] { run = [&] { return vg::RunReload(client); }; });
+
+  vg::AddJobCommands(app, run);  // submit, jobs, job, cancel (cli/jobs_client.cc)
 
   try {
     app.parse(argc, argv);

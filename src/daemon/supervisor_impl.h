@@ -6,6 +6,7 @@
 
 #include <boost/asio.hpp>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -74,6 +75,7 @@ struct ServiceRt {
   bool ready_seen = false;  // the readiness line appeared
   int restarts = 0;
   bool removed = false;
+  int active_jobs = 0;
 };
 
 // The result of stopping a set of processes and verifying their memory came back.
@@ -103,6 +105,8 @@ struct Supervisor::Impl {
   int inotify_fd = -1;
   std::unique_ptr<asio::posix::stream_descriptor> inotify;
   std::map<int, ServiceRt*> watches;  // inotify wd → service
+  // The job manager's per-service summary for status (daemon/job_manager.h); unset: no jobs.
+  std::function<nlohmann::json(const std::string&)> job_status;
 
   ServiceRt* Find(const std::string& name);
   Result<std::int64_t> Mark(const std::string& name, ServiceRt** out);
