@@ -94,8 +94,8 @@ JobParamConfig::Type ParseType(TableReader& r) {
   if (*t == "bool" || *t == "boolean") return JobParamConfig::Type::kBool;
   if (*t == "string") return JobParamConfig::Type::kString;
   r.diags().Add(r.Node("type")->source(),
-                "'" + r.Name("type") + "' must be \"int\", \"float\", \"bool\" or \"string\", not '" +
-                    *t + "'");
+                "'" + r.Name("type") +
+                    "' must be \"int\", \"float\", \"bool\" or \"string\", not '" + *t + "'");
   return JobParamConfig::Type::kInt;
 }
 
@@ -104,8 +104,8 @@ void ParseChoices(TableReader& r, JobParamConfig* p) {
   if (node == nullptr) return;
   const auto* array = node->as_array();
   if (array == nullptr || array->empty()) {
-    r.diags().Add(node->source(), "'" + r.Name("choices") +
-                                      "' must be a non-empty array of the allowed values");
+    r.diags().Add(node->source(),
+                  "'" + r.Name("choices") + "' must be a non-empty array of the allowed values");
     return;
   }
   for (const toml::node& e : *array) {
@@ -126,8 +126,7 @@ void ParseChoices(TableReader& r, JobParamConfig* p) {
       }
     }
     r.diags().Add(e.source(), "'" + r.Name("choices") + "' holds values of the parameter's type (" +
-                                  JobParamTypeName(p->type) + "), not " +
-                                  std::string(TypeName(e)));
+                                  JobParamTypeName(p->type) + "), not " + std::string(TypeName(e)));
   }
   std::sort(p->choices.begin(), p->choices.end());
 }
@@ -168,8 +167,8 @@ void ParseDefault(TableReader& r, JobParamConfig* p) {
 void ParseParams(const toml::node& node, Diagnostics* diags, JobsConfig* j) {
   const auto* array = node.as_array();
   if (array == nullptr) {
-    diags->Add(node.source(), "'param' must be an array of tables: write each as " +
-                                  std::string(kParamExample));
+    diags->Add(node.source(),
+               "'param' must be an array of tables: write each as " + std::string(kParamExample));
     return;
   }
   std::set<std::string> names;
@@ -208,8 +207,7 @@ void ParseParams(const toml::node& node, Diagnostics* diags, JobsConfig* j) {
                    "frame count, 0 for what does not change memory)");
       } else if (*x != 0 && p.type != JobParamConfig::Type::kInt &&
                  p.type != JobParamConfig::Type::kFloat) {
-        diags->Add(r.Node("memory_exponent")->source(),
-                   "only number parameters can drive memory");
+        diags->Add(r.Node("memory_exponent")->source(), "only number parameters can drive memory");
       } else {
         p.memory_exponent = *x;
       }
@@ -238,12 +236,12 @@ void ParseSizing(const toml::node& node, Diagnostics* diags, JobsConfig* j) {
     for (const auto& [key, value] : *t) {
       std::string k(key.str());
       if (k == "vram") {
-        Result<Bytes> b = value.as_string() ? ParseBytes(value.as_string()->get())
-                          : value.as_integer()
-                              ? Result<Bytes>(Bytes(static_cast<std::uint64_t>(
-                                    std::max<std::int64_t>(0, value.as_integer()->get()))))
-                              : Fail(ErrorCode::kInvalidArgument, "not a size",
-                                     "write a size like \"14GiB\"");
+        Result<Bytes> b =
+            value.as_string() ? ParseBytes(value.as_string()->get())
+            : value.as_integer()
+                ? Result<Bytes>(Bytes(static_cast<std::uint64_t>(
+                      std::max<std::int64_t>(0, value.as_integer()->get()))))
+                : Fail(ErrorCode::kInvalidArgument, "not a size", "write a size like \"14GiB\"");
         if (!b) {
           diags->Add(value.source(), "sizing.vram", b.error());
         } else {
@@ -259,8 +257,7 @@ void ParseSizing(const toml::node& node, Diagnostics* diags, JobsConfig* j) {
       }
       row.params[k] = *v;
     }
-    if (!have_vram)
-      diags->Add(t->source(), "a [[service.sizing]] row needs vram = \"…GiB\"");
+    if (!have_vram) diags->Add(t->source(), "a [[service.sizing]] row needs vram = \"…GiB\"");
     j->sizing.push_back(std::move(row));
   }
 }
@@ -290,7 +287,8 @@ void ParseJobKeys(TableReader& r, ServiceConfig* s) {
       if (i >= s->jobs.sizing.size()) break;
       for (const auto& [k, v] : s->jobs.sizing[i].params) {
         if (!declared.count(k))
-          diags->Add(e.source(), "sizing row names '" + k + "', which no [[service.param]] declares");
+          diags->Add(e.source(),
+                     "sizing row names '" + k + "', which no [[service.param]] declares");
       }
       ++i;
     }

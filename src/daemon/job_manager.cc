@@ -213,9 +213,9 @@ void JobManager::Impl::PostReplan() {
   });
 }
 
-void JobManager::Impl::Replan() {
+void JobManager::Impl::Replan(bool fresh) {
   if (shutting_down || planner.Queued() == 0) return;
-  PlanCluster c = Cluster(true);
+  PlanCluster c = Cluster(fresh);
   if (c.gpus.empty()) return;  // no driver answer: keep waiting
   std::set<unsigned> blocked;
   for (const PlanDecision& d : planner.Plan(c, clock.Now())) Carry(d, &blocked);
@@ -522,7 +522,7 @@ HttpResponse JobManager::Submit(const HttpRequest& request) {
          "job " + std::to_string(job.id) + " queued: " + m.planner.Describe(service, *valid) +
              ", needs ~" + FormatBytes(est.bytes) + " (" + est.source + ")",
          {{"job", job.id}, {"params", *valid}, {"estimate_bytes", est.bytes.count()}});
-  m.Replan();
+  m.Replan(/*fresh=*/false);
   json out = {{"id", job.id},
               {"state", "queued"},
               {"position", nullptr},

@@ -88,7 +88,8 @@ struct JobManager::Impl {
                const vg::GpuSnapshot& snap) const;
   void RefreshMembers(bool force);
   PlanCluster Cluster(bool fresh);
-  void Replan();
+  // fresh: read the driver now (after a change of memory); else a reading ≤ 20 ms old will do.
+  void Replan(bool fresh = true);
   void PostReplan();
   void Carry(const PlanDecision& d, std::set<unsigned>* blocked);
   void Admit(JobId id, unsigned gpu_index, Bytes estimate, bool needs_start);

@@ -75,7 +75,7 @@ struct ServiceRt {
   bool ready_seen = false;  // the readiness line appeared
   int restarts = 0;
   bool removed = false;
-  int active_jobs = 0;
+  int active_jobs = 0;  // vramguard jobs running now (the job manager counts); > 0: busy
 };
 
 // The result of stopping a set of processes and verifying their memory came back.
