@@ -515,6 +515,7 @@ HttpResponse JobManager::Submit(const HttpRequest& request) {
     j["duplicate"] = true;
     return HttpResponse::Json(200, j);
   }
+  const std::size_t ahead = m.planner.CountAhead(service, priority);
   m.planner.Enqueue(std::to_string(job.id), service, priority, static_cast<std::uint64_t>(job.id),
                     now, est.bytes);
   ++m.svcs[service].queued;
@@ -522,7 +523,9 @@ HttpResponse JobManager::Submit(const HttpRequest& request) {
          "job " + std::to_string(job.id) + " queued: " + m.planner.Describe(service, *valid) +
              ", needs ~" + FormatBytes(est.bytes) + " (" + est.source + ")",
          {{"job", job.id}, {"params", *valid}, {"estimate_bytes", est.bytes.count()}});
-  m.Replan(/*fresh=*/false);
+  // A job that must wait changes nothing for the others: no re-plan needed (the ticker re-plans
+  // at the poll interval anyway).
+  if (!decision || decision->verdict != PlanVerdict::kWait) m.Replan(/*fresh=*/false);
   json out = {{"id", job.id},
               {"state", "queued"},
               {"position", nullptr},
@@ -531,9 +534,11 @@ HttpResponse JobManager::Submit(const HttpRequest& request) {
   if (auto it = m.active.find(job.id); it != m.active.end()) {
     out["state"] = JobStateName(it->second->state);
     out["gpu"] = it->second->gpu;
+  } else if (decision && decision->verdict == PlanVerdict::kWait) {
+    out["position"] = ahead + 1;  // behind every queued job of its priority and above
+    if (decision->eta) out["eta_s"] = ToSeconds(*decision->eta);
   } else if (std::size_t pos = m.planner.Position(std::to_string(job.id)); pos > 0) {
     out["position"] = pos;
-    if (decision && decision->eta) out["eta_s"] = ToSeconds(*decision->eta);
   } else if (auto now_rec = m.store.Get(job.id)) {
     out["state"] = JobStateName(now_rec->state);
   }

@@ -233,6 +233,9 @@ void JobPlanner::Enqueue(const std::string& id, const std::string& service, int 
 void JobPlanner::Remove(const std::string& id) { st_->queue.Remove(id); }
 std::size_t JobPlanner::Queued() const { return st_->queue.size(); }
 std::size_t JobPlanner::Position(const std::string& id) const { return st_->queue.Position(id); }
+std::size_t JobPlanner::CountAhead(const std::string& service, int priority) const {
+  return st_->queue.CountAhead(service, priority);
+}
 
 void JobPlanner::RecordDuration(const std::string& service, Millis took) {
   auto& [sum, n] = st_->duration_sums[service];

@@ -116,7 +116,9 @@ class JobPlanner {
                SteadyTime submitted, Bytes estimate);
   void Remove(const std::string& id);
   std::size_t Queued() const;
-  std::size_t Position(const std::string& id) const;
+  std::size_t Position(const std::string& id) const;  // O(jobs of its service)
+  // Jobs of `service` a new job of `priority` would queue behind (O(priority levels)).
+  std::size_t CountAhead(const std::string& service, int priority) const;
 
   void RecordDuration(const std::string& service, Millis took);
 
