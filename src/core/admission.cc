@@ -21,6 +21,11 @@ std::string_view VerdictName(Verdict v) {
   return "wait";
 }
 
+void RecordDuration(DurationBook* book, const std::string& service, Millis took) {
+  auto [it, inserted] = book->emplace(service, took);
+  if (!inserted) it->second += (took - it->second) / 5;
+}
+
 // ---- JobQueue ----
 
 bool JobQueue::Add(QueuedJob job) {
@@ -193,8 +198,9 @@ Decision Evaluate(Ledger& ledger, const ServiceSnapshot* svc, const QueuedJob& j
   if (ledger.RunningCount(svc->name) >= std::max(1u, svc->concurrency)) {
     d.verdict = Verdict::kWait;
     *cause = WaitCause::kConcurrency;
-    d.reason = svc->name + " runs " + std::to_string(ledger.RunningCount(svc->name)) +
-               " job(s), its concurrency limit";
+    if (!apply)  // Plan drops waiting decisions: no text for them
+      d.reason = svc->name + " runs " + std::to_string(ledger.RunningCount(svc->name)) +
+                 " job(s), its concurrency limit";
     return d;
   }
   // Fits now? Best fit: the GPU it leaves least room on.
@@ -234,13 +240,12 @@ Decision Evaluate(Ledger& ledger, const ServiceSnapshot* svc, const QueuedJob& j
     if (ctx.reserved->contains(g)) continue;
     Bytes extra = ledger.ExtraFor(svc->name, g, job.estimate);
     Bytes shortfall = extra - ledger.Plannable(g);
+    // Cheap bound first: all idle memory there is not enough.
+    if (ledger.IdleHeld(g, svc->name, *ctx.not_stoppable) < shortfall) continue;
+    // Memory a release or stop frees raises both driver free and total − claims by the same
+    // amount (an idle service's claim is what it holds), so plannable grows by p->bytes.
     std::optional<FreePlan> p = PlanFree(ledger, g, svc->name, shortfall, ctx);
     if (!p) continue;
-    // Check with the ledger that it really fits afterwards.
-    Ledger trial = ledger;
-    for (const auto& r : p->release) trial.Release(r);
-    for (const auto& s : p->stop) trial.Stop(s);
-    if (trial.ExtraFor(svc->name, g, job.estimate) > trial.Plannable(g)) continue;
     bool better =
         !chosen || (p->cost != chosen->cost ? p->cost < chosen->cost : p->bytes < chosen->bytes);
     if (better) {
@@ -271,6 +276,7 @@ Decision Evaluate(Ledger& ledger, const ServiceSnapshot* svc, const QueuedJob& j
   }
   d.verdict = Verdict::kWait;
   *cause = WaitCause::kMemory;
+  if (apply) return d;  // Plan drops waiting decisions: no text for them
   d.reason = any_unreserved
                  ? "needs ~" + Fmt(job.estimate) + ", " + Fmt(d.plannable) + " plannable now"
                  : "its GPUs are held for an earlier job that waited longer";
@@ -313,37 +319,71 @@ std::vector<Decision> Plan(const ClusterSnapshot& cluster, const JobQueue& queue
   Context ctx{&reserved, &waiting};
 
   using Iter = std::map<JobQueue::Key, QueuedJob>::const_iterator;
+  // A cursor walks one service's queue; once the service is dropped, markers stand in for the
+  // effects its waiting jobs would have had, at their place in the queue order.
+  enum class Mark { kJob, kWaiting, kReserve };
   struct Cursor {
+    JobQueue::Key key;
+    Mark mark;
     Iter it, end;
     const JobQueue::ServiceQueue* q;
     const ServiceSnapshot* svc;
   };
-  auto later = [](const Cursor& a, const Cursor& b) { return b.it->first < a.it->first; };
+  auto later = [](const Cursor& a, const Cursor& b) { return b.key < a.key; };
   std::priority_queue<Cursor, std::vector<Cursor>, decltype(later)> heap(later);
   for (const auto& [name, q] : queue.services()) {
-    if (!q.jobs.empty()) heap.push({q.jobs.begin(), q.jobs.end(), &q, cluster.Service(name)});
+    if (!q.jobs.empty()) {
+      heap.push({q.jobs.begin()->first, Mark::kJob, q.jobs.begin(), q.jobs.end(), &q,
+                 cluster.Service(name)});
+    }
   }
 
-  // Can no remaining job of this service start in this pass?
-  auto stuck = [&](const Cursor& c) {
+  // Can no remaining job of this service start (or be refused) in this pass? Then they all
+  // wait, for `cause`. (What later decisions do only shrinks their room: admissions take
+  // memory; a release or stop frees at most the idle memory already counted here.)
+  auto stuck = [&](const Cursor& c, WaitCause* cause) {
     if (!c.svc) return false;  // its jobs are refused one by one
-    if (ledger.RunningCount(c.svc->name) >= std::max(1u, c.svc->concurrency)) return true;
+    // Refusals must still be reported.
+    if (*c.q->estimates.rbegin() > ledger.EmptyCapacity(c.svc->name)) return false;
+    if (ledger.RunningCount(c.svc->name) >= std::max(1u, c.svc->concurrency)) {
+      *cause = WaitCause::kConcurrency;
+      return true;
+    }
     Bytes smallest = *c.q->estimates.begin();
     for (unsigned g : c.svc->gpus) {
       if (reserved.contains(g)) continue;
-      Bytes room = ledger.Plannable(g);
-      for (const auto& h : ledger.IdleHolders(g, c.svc->name)) {
-        if (!waiting.contains(h.name)) room += h.held;
-      }
+      Bytes room = ledger.Plannable(g) + ledger.IdleHeld(g, c.svc->name, waiting);
       if (ledger.ExtraFor(c.svc->name, g, smallest) <= room) return false;
     }
-    // Refusals must still be reported: only stuck when nothing ahead could be refused.
-    return *c.q->estimates.rbegin() <= ledger.EmptyCapacity(c.svc->name);
+    *cause = WaitCause::kMemory;
+    return true;
+  };
+  // The first job from `c` on, in queue order, that has waited past the backfill age limit
+  // (submission times grow with seq, so per priority level the first remaining is the oldest).
+  auto first_aged = [&](const Cursor& c) -> std::optional<JobQueue::Key> {
+    const int current = c.it->second.priority;
+    for (auto pit = c.q->by_priority.upper_bound(current); pit != c.q->by_priority.begin();) {
+      --pit;  // highest priority first, from the current level down
+      const auto& jobs = pit->second;
+      auto it = pit->first == current ? jobs.lower_bound(c.it->second.seq) : jobs.begin();
+      if (it != jobs.end() && now - it->second->submitted >= options.backfill_age_limit) {
+        return JobQueue::Key{-pit->first, it->first};
+      }
+    }
+    return std::nullopt;
   };
 
   while (!heap.empty()) {
     Cursor c = heap.top();
     heap.pop();
+    if (c.mark == Mark::kWaiting) {
+      waiting.insert(c.svc->name);
+      continue;
+    }
+    if (c.mark == Mark::kReserve) {
+      reserved.insert(c.svc->gpus.begin(), c.svc->gpus.end());
+      continue;
+    }
     const QueuedJob& job = c.it->second;
     WaitCause cause;
     Decision d = Evaluate(ledger, c.svc, job, ctx, /*apply=*/true, &cause);
@@ -356,7 +396,21 @@ std::vector<Decision> Plan(const ClusterSnapshot& cluster, const JobQueue& queue
       }
     }
     ++c.it;
-    if (c.it != c.end && !stuck(c)) heap.push(c);
+    if (c.it == c.end) continue;
+    c.key = c.it->first;
+    WaitCause rest;
+    if (options.drop_stuck_services && stuck(c, &rest)) {
+      // Every remaining job waits: mark the service not stoppable from its next job on, and
+      // (waiting for memory) hold its GPUs from its first aged job on.
+      heap.push({c.key, Mark::kWaiting, c.it, c.end, c.q, c.svc});
+      if (rest == WaitCause::kMemory) {
+        if (std::optional<JobQueue::Key> aged = first_aged(c)) {
+          heap.push({*aged, Mark::kReserve, c.it, c.end, c.q, c.svc});
+        }
+      }
+      continue;
+    }
+    heap.push(c);
   }
   return out;
 }

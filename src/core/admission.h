@@ -15,7 +15,7 @@
 //
 // Cost: Plan walks the per-service queues merged in queue order and drops a service from the
 // walk as soon as none of its remaining jobs can start (concurrency limit reached, its GPUs
-// reserved, or its smallest queued estimate larger than anything it could get); DecideSubmit is
+// reserved, or its smallest queued estimate larger than anything it could get); DecideJob is
 // O(services × priority levels + ledger). Neither rescans waiting jobs of services that cannot
 // move.
 #pragma once
@@ -37,18 +37,26 @@ namespace vg {
 struct QueuedJob {
   std::string id;
   std::string service;
-  int priority = 0;       // higher runs first
-  std::uint64_t seq = 0;  // submit order: unique, increasing
-  SteadyTime submitted{};
-  Bytes estimate;  // job bytes (Estimator::Predict(...).bytes)
+  int priority = 0;        // higher runs first
+  std::uint64_t seq = 0;   // submit order: unique, increasing
+  SteadyTime submitted{};  // non-decreasing with seq
+  Bytes estimate;          // job bytes (Estimator::Predict(...).bytes)
 };
 
 struct AdmissionOptions {
   Millis backfill_age_limit{30000};
+  // Plan drops a service from its walk once none of its remaining jobs can start. Off only to
+  // measure what that saves (bench/admission_bench.cc); the decisions are the same.
+  bool drop_stuck_services = true;
 };
 
 // Mean job duration per service, fed by the caller from finished jobs (absent: unknown).
 using DurationBook = std::map<std::string, Millis>;
+
+// Feeds one finished job's duration into the book: the first sets the mean, later ones move it
+// by a fifth of the difference (an exponentially weighted mean that follows a service whose jobs
+// change, yet is not thrown by one outlier).
+void RecordDuration(DurationBook* book, const std::string& service, Millis took);
 
 enum class Verdict {
   kAdmit,         // dispatch now on `gpu`

@@ -25,6 +25,19 @@ Bytes FromLog(double v) {
 
 }  // namespace
 
+Observation ObservationFromPeak(JobParams params, Bytes baseline, Bytes held_before, Bytes peak,
+                                bool concurrent) {
+  Observation o;
+  o.params = std::move(params);
+  o.bytes = peak - baseline;
+  o.kind = peak > held_before && !concurrent ? ObservationKind::kExact : ObservationKind::kAtMost;
+  return o;
+}
+
+Observation ObservationFromOom(JobParams params, Bytes baseline, Bytes held, Bytes requested) {
+  return {std::move(params), held + requested - baseline, ObservationKind::kAtLeast};
+}
+
 Estimator::Estimator(JobSchema schema, EstimatorOptions options)
     : schema_(std::move(schema)), options_(options) {
   std::map<double, double> by_u;
@@ -69,6 +82,9 @@ Bytes Estimator::Prior(const JobParams& params) const {
 void Estimator::Observe(const Observation& obs) {
   double u = std::log(MemoryFeature(schema_, obs.params));
   double v = LogBytes(obs.bytes);
+  // A job that seemed to need (almost) nothing is a baseline drift or a peak the sampling missed:
+  // no information, neither a point on the curve nor a bound.
+  if (obs.kind != ObservationKind::kAtLeast && obs.bytes < Bytes::MiB(1)) return;
   switch (obs.kind) {
     case ObservationKind::kExact: {
       ++n_;

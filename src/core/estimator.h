@@ -3,9 +3,9 @@
 // by a model learned online from observed peaks, with an upper-quantile margin.
 //
 // Pure and deterministic; one Estimator per service, owned by the caller; thread-compatible
-// (no internal locking). Observe is O(log distinct features); Predict is O(log rows + log
-// distinct features) — cheap enough to call per submission. The model is described in
-// docs/admission.md, "How estimates are made".
+// (no internal locking). Observe is O(log distinct features); Predict is O(log rows + number of
+// distinct features with an OOM or a censored bound) — cheap enough to call per submission. The
+// model is described in docs/admission.md, "How estimates are made".
 //
 // The model, in short (u = ln x, x = MemoryFeature(params)):
 //   prior(x):   log–log interpolation between sizing rows; beyond the rows, the nearest
@@ -32,6 +32,8 @@ namespace vg {
 
 enum class ObservationKind {
   kExact,    // the service's usage rose above what it held before: need = peak − baseline
+             // (exact and at-most observations under 1 MiB are ignored: baseline drift or
+             // a peak the sampling missed)
   kAtMost,   // censored: usage did not rise above what it held (cache); need ≤ bytes
   kAtLeast,  // an OOM at these params: need > held + requested − baseline = bytes
 };
@@ -41,6 +43,18 @@ struct Observation {
   Bytes bytes;  // job bytes (over the loaded service)
   ObservationKind kind = ObservationKind::kExact;
 };
+
+// What a finished job's VRAM samples say (the caller samples the service's members every
+// ≤ 100 ms while the job runs). `baseline`: the service's resident memory (model + context);
+// `held_before`: its usage on the job's GPU when the job started (baseline + cache);
+// `peak`: the highest sample while it ran; `concurrent`: another job of the service overlapped.
+//   peak > held_before and alone → exact, need = peak − baseline;
+//   otherwise → at-most, need ≤ peak − baseline (the cache or the other job hid the growth).
+Observation ObservationFromPeak(JobParams params, Bytes baseline, Bytes held_before, Bytes peak,
+                                bool concurrent);
+// An OOM while the job ran: it needed more than `held` (the service's usage when it failed)
+// plus `requested` (PyTorch's "Tried to allocate") minus `baseline` → at-least.
+Observation ObservationFromOom(JobParams params, Bytes baseline, Bytes held, Bytes requested);
 
 struct Estimate {
   Bytes bytes;         // what to reserve for the job (upper quantile)

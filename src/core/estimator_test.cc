@@ -128,11 +128,40 @@ TEST(Estimator, OomRaisesTheEstimateAtAndNearItsParams) {
   EXPECT_LT(Ratio(e.Predict(DemoParams(256, 1)).bytes, far_before), 1.05);   // far: barely
 }
 
+TEST(Estimator, AnExactZeroIsNotAPointOnTheCurve) {
+  Estimator e(DemoSchema());
+  Bytes before = e.Predict(DemoParams(256, 8)).bytes;
+  e.Observe({DemoParams(512, 16), Bytes(0), ObservationKind::kExact});
+  e.Observe({DemoParams(512, 16), Bytes(4096), ObservationKind::kAtMost});
+  EXPECT_EQ(e.exact_count(), 0);
+  EXPECT_EQ(e.Predict(DemoParams(256, 8)).bytes, before);  // not capped at nothing either
+  EXPECT_EQ(e.Predict(DemoParams(256, 8)).source, "prior");
+}
+
 TEST(Estimator, OomBelowTheEstimateChangesNothing) {
   Estimator e(DemoSchema());
   Bytes before = e.Predict(DemoParams(768, 24)).bytes;
   e.Observe({DemoParams(768, 24), Bytes::GiB(2), ObservationKind::kAtLeast});
   EXPECT_EQ(e.Predict(DemoParams(768, 24)).bytes, before);
+}
+
+TEST(Estimator, ObservationsFromSamples) {
+  Bytes model = Bytes::GiB(8);
+  // Usage rose from the model to 15.7 GiB: exact, 7.7 GiB.
+  Observation o =
+      ObservationFromPeak(DemoParams(768, 24), model, model, Bytes::MiB(8 * 1024 + 7885), false);
+  EXPECT_EQ(o.kind, ObservationKind::kExact);
+  EXPECT_EQ(o.bytes, Bytes::MiB(7885));
+  // 18 GiB of cache held before; usage stayed: at most 18 GiB.
+  o = ObservationFromPeak(DemoParams(512, 16), model, Bytes::GiB(26), Bytes::GiB(26), false);
+  EXPECT_EQ(o.kind, ObservationKind::kAtMost);
+  EXPECT_EQ(o.bytes, Bytes::GiB(18));
+  // Rose, but another job of the service ran too: only an upper bound.
+  o = ObservationFromPeak(DemoParams(512, 16), model, model, Bytes::GiB(20), true);
+  EXPECT_EQ(o.kind, ObservationKind::kAtMost);
+  o = ObservationFromOom(DemoParams(1024, 32), model, Bytes::GiB(12), Bytes::GiB(2));
+  EXPECT_EQ(o.kind, ObservationKind::kAtLeast);
+  EXPECT_EQ(o.bytes, Bytes::GiB(6));
 }
 
 }  // namespace

@@ -71,6 +71,7 @@ Bytes Ledger::Claim(const SvcState& s, unsigned gpu, Bytes extra_not_peak) const
 }
 
 Bytes Ledger::Plannable(unsigned gpu) const {
+  if (auto c = plannable_cache_.find(gpu); c != plannable_cache_.end()) return c->second;
   auto git = gpus_.find(gpu);
   if (git == gpus_.end()) return Bytes(0);
   const GpuSnapshot& g = *git->second.snap;
@@ -83,7 +84,9 @@ Bytes Ledger::Plannable(unsigned gpu) const {
   }
   Bytes by_driver = git->second.driver_free - outstanding;
   Bytes by_total = g.total - claims;
-  return std::min(by_driver, by_total) - g.reserve;
+  Bytes plannable = std::min(by_driver, by_total) - g.reserve;
+  plannable_cache_[gpu] = plannable;
+  return plannable;
 }
 
 Bytes Ledger::ExtraFor(const std::string& service, unsigned gpu, Bytes need) const {
@@ -108,6 +111,7 @@ Bytes Ledger::EmptyCapacity(const std::string& service) const {
 }
 
 void Ledger::Admit(const std::string& service, unsigned gpu, Bytes need) {
+  plannable_cache_.clear();
   SvcState* s = Find(service);
   if (!s) return;
   s->sum_all[gpu] += need;
@@ -116,6 +120,7 @@ void Ledger::Admit(const std::string& service, unsigned gpu, Bytes need) {
 }
 
 void Ledger::Start(const std::string& service) {
+  plannable_cache_.clear();
   SvcState* s = Find(service);
   if (!s || s->state != ServiceRun::kStopped) return;
   s->state = ServiceRun::kStarting;
@@ -123,6 +128,7 @@ void Ledger::Start(const std::string& service) {
 }
 
 void Ledger::Release(const std::string& service) {
+  plannable_cache_.clear();
   SvcState* s = Find(service);
   if (!s || s->state != ServiceRun::kRunning || s->running != 0) return;
   for (auto& [gpu, held] : s->held) {
@@ -133,6 +139,7 @@ void Ledger::Release(const std::string& service) {
 }
 
 void Ledger::Stop(const std::string& service) {
+  plannable_cache_.clear();
   SvcState* s = Find(service);
   if (!s || s->running != 0) return;
   for (auto& [gpu, held] : s->held) {

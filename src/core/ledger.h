@@ -54,7 +54,8 @@ struct ServiceSnapshot {
   Bytes baseline;                  // resident per GPU when loaded and idle (model + context)
   std::vector<RunningJobSnapshot> running;
   unsigned concurrency = 1;
-  std::optional<SteadyTime> idle_since;  // set while running with no jobs
+  std::optional<SteadyTime> idle_since;  // set while running with no jobs (for the caller's
+                                         // idle unload; the planner does not use it)
   std::optional<Millis> startup_time;    // measured time from spawn to ready
   Bytes start_vram;                      // what a start needs per GPU (≥ baseline when known)
   bool has_release_hook = false;         // can give back its cache without a stop
@@ -76,6 +77,7 @@ struct ClusterSnapshot {
 class Ledger {
  public:
   explicit Ledger(const ClusterSnapshot& snapshot);
+  explicit Ledger(const ClusterSnapshot&& snapshot) = delete;  // it would dangle
 
   // Memory a job of `service` could newly take on `gpu` (plannable), 0 when none or unknown.
   Bytes Plannable(unsigned gpu) const;
@@ -105,6 +107,16 @@ class Ledger {
     std::optional<Millis> startup;
   };
   std::vector<IdleHolder> IdleHolders(unsigned gpu, const std::string& except) const;
+  // Σ held on `gpu` of the idle holders above not named in `excluded` (no allocation).
+  template <class Excluded>
+  Bytes IdleHeld(unsigned gpu, const std::string& except, const Excluded& excluded) const {
+    Bytes sum;
+    for (const auto& [name, s] : services_) {
+      if (name == except || s.state != ServiceRun::kRunning || s.running != 0) continue;
+      if (!excluded.contains(name)) sum += s.HeldOn(gpu);
+    }
+    return sum;
+  }
 
   // How many jobs the service runs (admitted in this pass included) and its limit.
   unsigned RunningCount(const std::string& service) const;
@@ -128,6 +140,7 @@ class Ledger {
   const SvcState* Find(const std::string& service) const;
 
   const ClusterSnapshot* snap_;
+  mutable std::map<unsigned, Bytes> plannable_cache_;  // cleared by every change
   std::map<std::string, SvcState> services_;
   std::map<unsigned, GpuState> gpus_;
 };
