@@ -224,6 +224,10 @@ OK3=$("$VG" jobs --json -n 100 | jq '[.jobs[] | select(.state == "done")] | leng
 OOM3=$( (grep -l OutOfMemoryError "$WORK"/state/logs/*.log 2>/dev/null || true) | wc -l)
 OOMEV=$("$VG" events --json --kind oom -n 1000 | jq '.events | length')
 U3=$(utilisation "$WORK/v3" "$t0" "$t1")
+# The most jobs running at the same moment, and how often an idle service was swapped out.
+PAR3=$("$VG" jobs --json -n 100 | jq '[.jobs[] | select(.started_unix_ms) | [.started_unix_ms, 1], [.finished_unix_ms, -1]]
+  | sort_by(.[0], .[1]) | reduce .[] as $e ({c: 0, m: 0}; .c += $e[1] | .m = ([.m, .c] | max)) | .m')
+SWAPS=$("$VG" events --json --kind swap-out -n 1000 | jq '.events | length')
 M3=$((t1 - t0))
 daemon_down
 
@@ -248,5 +252,7 @@ mkdir -p "$ROOT/bench/results"
   echo "| everything at once, straight to the services | $OK1/12 | $OOM1 | $M1 ms | $U1 % |"
   echo "| one at a time (a global lock: one WebUI process runs every job) | $OK2/12 | $OOM2 | $M2 ms | $U2 % |"
   echo "| through vramguard | $OK3/12 | $OOM3 (oom events: $OOMEV) | $M3 ms | $U3 % |"
+  echo
+  echo "vramguard: at most $PAR3 jobs ran at once; $SWAPS swap-out event(s) (cache release or stop of an idle service)."
 } >"$OUT"
 cat "$OUT"
