@@ -16,6 +16,13 @@ constexpr std::size_t kMaxAnswer = 1u << 20;  // the service's answer kept as th
 constexpr Bytes kNoise = Bytes::MiB(2);       // one allocator block: not a rise
 constexpr auto kSampleEvery = 50ms;           // ≤ 100 ms (issue 5)
 
+// A byte count from an incident (fields may be null or absent: the line did not say).
+std::optional<Bytes> BytesField(const json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_number_integer()) return std::nullopt;
+  std::int64_t v = j[key].get<std::int64_t>();
+  return v >= 0 ? std::optional<Bytes>(Bytes(static_cast<std::uint64_t>(v))) : std::nullopt;
+}
+
 bool EndsInstance(const std::string& kind) {
   return kind == "stopped" || kind == "stop-incomplete" || kind == "crashed" || kind == "exited" ||
          kind == "failed" || kind == "vram-timeout" || kind == "start-failed" ||
@@ -53,14 +60,16 @@ void JobManager::Impl::OnEvent(const EventRecord& e) {
   }
   if (e.kind == "oom") {
     // An OOM while jobs of the service run: the job needed more than it could get.
-    json inc = e.data.value("incident", json::object());
-    Bytes requested(inc.value("requested_bytes", std::uint64_t{0}));
+    json inc = e.data.is_object() && e.data.contains("incident") ? e.data["incident"] : json();
+    const Bytes requested = BytesField(inc, "requested_bytes").value_or(Bytes(0));
     for (auto& [id, j] : active) {
       if (j->service != e.service || !j->dispatched || j->oom) continue;
-      j->oom = e.message.empty() ? "CUDA out of memory" : e.message;
-      Bytes held = inc.contains("process_bytes")
-                       ? Bytes(inc.value("process_bytes", std::uint64_t{0}))
-                       : std::max(j->peak, j->before);
+      j->oom =
+          e.data.is_object() && e.data.contains("explanation") && e.data["explanation"].is_string()
+              ? e.data["explanation"].get<std::string>()
+              : e.message;
+      // What the process held when it failed, plus what it asked for: the job needed more.
+      Bytes held = BytesField(inc, "process_bytes").value_or(std::max(j->peak, j->before));
       Bytes base = sj.baseline.count() ? sj.baseline : j->before;
       Bytes at_least = held + requested - base;
       if (at_least.count() > 0)
@@ -265,7 +274,8 @@ void JobManager::Impl::Finish(ActiveJob& job, const DispatchResult& r) {
     } else {
       why = "no answer from the service: " + r.error;
     }
-    if (!job.oom && result.is_object() && result.value("error", "") == "CUDA out of memory")
+    if (!job.oom && result.is_object() && result.contains("error") &&
+        result["error"] == "CUDA out of memory")
       why = "out of memory (the service answered " + std::to_string(r.status) + ")";
     change.reason = why;
     if (!result.is_null()) change.result = result;

@@ -31,6 +31,19 @@ vg job "$J2"
 expect_contains "$OUT" "estimate:"
 expect_contains "$OUT" "observed peak:"
 
+note "what was observed replaces the prior; an idempotency key deduplicates"
+prior=$("$VG_BIN" job "$J2" --json | jq .estimate_bytes)
+vg submit i2v resolution=768 frames=24 steps=5 --key once --json
+expect_rc 0
+K1=$(jqo .id)
+learned=$(jqo .estimate_bytes)
+[ "$learned" -lt "$prior" ] || fail "the estimate did not learn: $learned after $prior (prior) and an observed 7.7 GiB"
+vg submit i2v resolution=768 frames=24 steps=5 --key once --json
+expect_rc 0
+expect_eq "$(jqo .id)" "$K1" "resubmission with the same key"
+expect_eq "$(jqo .duplicate)" true "duplicate flag"
+expect_eq "$(wait_terminal "$K1")" done "the keyed job"
+
 note "1024p/32f: refused at once with suggestions"
 t0=$(date +%s%N)
 submit_job i2v 1024 32 100
