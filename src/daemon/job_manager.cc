@@ -216,9 +216,29 @@ void JobManager::Impl::PostReplan() {
 void JobManager::Impl::Replan(bool fresh) {
   if (shutting_down || planner.Queued() == 0) return;
   PlanCluster c = Cluster(fresh);
-  if (c.gpus.empty()) return;  // no driver answer: keep waiting
+  if (c.gpus.empty()) {
+    // No NVIDIA driver at all: nothing can be measured, so jobs run by concurrency alone (the
+    // supervisor likewise starts services without a VRAM check). A driver that failed to answer
+    // this once: keep waiting.
+    if (gpu == nullptr) ReplanWithoutDriver();
+    return;
+  }
   std::set<unsigned> blocked;
   for (const PlanDecision& d : planner.Plan(c, clock.Now())) Carry(d, &blocked);
+}
+
+void JobManager::Impl::ReplanWithoutDriver() {
+  for (auto& [name, s] : im.services) {
+    if (s->removed || !s->cfg.jobs.enabled) continue;
+    std::size_t running = 0;
+    for (auto& [id, j] : active)
+      if (j->service == name) ++running;
+    const std::size_t limit = static_cast<std::size_t>(std::max(1, s->cfg.jobs.concurrency));
+    if (running >= limit) continue;
+    for (auto& [id, estimate] : planner.FirstQueued(name, limit - running)) {
+      if (auto n = ParseId(id)) Admit(*n, 0, estimate, s->state != SvcState::kRunning);
+    }
+  }
 }
 
 void JobManager::Impl::Carry(const PlanDecision& d, std::set<unsigned>* blocked) {

@@ -91,6 +91,7 @@ struct JobManager::Impl {
   // fresh: read the driver now (after a change of memory); else a reading ≤ 20 ms old will do.
   void Replan(bool fresh = true);
   void PostReplan();
+  void ReplanWithoutDriver();
   void Carry(const PlanDecision& d, std::set<unsigned>* blocked);
   void Admit(JobId id, unsigned gpu_index, Bytes estimate, bool needs_start);
   void FailQueued(JobId id, const std::string& why);

@@ -237,6 +237,18 @@ std::size_t JobPlanner::CountAhead(const std::string& service, int priority) con
   return st_->queue.CountAhead(service, priority);
 }
 
+std::vector<std::pair<std::string, Bytes>> JobPlanner::FirstQueued(const std::string& service,
+                                                                   std::size_t n) const {
+  std::vector<std::pair<std::string, Bytes>> out;
+  auto it = st_->queue.services().find(service);
+  if (it == st_->queue.services().end()) return out;
+  for (const auto& [key, job] : it->second.jobs) {
+    if (out.size() >= n) break;
+    out.emplace_back(job.id, job.estimate);
+  }
+  return out;
+}
+
 void JobPlanner::RecordDuration(const std::string& service, Millis took) {
   auto& [sum, n] = st_->duration_sums[service];
   sum += ToSeconds(took);

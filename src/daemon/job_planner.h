@@ -121,6 +121,10 @@ class JobPlanner {
   std::size_t CountAhead(const std::string& service, int priority) const;
 
   void RecordDuration(const std::string& service, Millis took);
+  // The first `n` queued jobs of `service` in queue order, with their estimates (no driver:
+  // the daemon runs jobs by concurrency alone).
+  std::vector<std::pair<std::string, Bytes>> FirstQueued(const std::string& service,
+                                                         std::size_t n) const;
 
   std::vector<PlanDecision> Plan(const PlanCluster& cluster, SteadyTime now) const;
   // For a job not yet queued (`id` empty is fine), or a queued one.
