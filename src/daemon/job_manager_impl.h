@@ -73,6 +73,7 @@ struct JobManager::Impl {
   std::unique_ptr<asio::steady_timer> ticker;
   std::optional<vg::GpuSnapshot> snap;  // the driver's last answer
   std::optional<SteadyTime> snap_at;
+  std::optional<SteadyTime> pruned_at;  // terminal jobs past retention were last deleted then
 
   std::int64_t NowMs() const;
   ServiceRt* Service(const std::string& name);
@@ -109,6 +110,7 @@ struct JobManager::Impl {
   void MeasureBaseline(const std::string& service);
   void Tick();
   void CheckIdle();
+  void Prune();
   void Spawn(Task<> t);
 };
 

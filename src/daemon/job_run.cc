@@ -345,9 +345,24 @@ void JobManager::Impl::CheckIdle() {
   }
 }
 
+// Terminal jobs past the store's retention go (at boot, then every 10 minutes); never a queued or
+// running one.
+void JobManager::Impl::Prune() {
+  const SteadyTime now = clock.Now();
+  if (pruned_at && now - *pruned_at < std::chrono::minutes(10)) return;
+  pruned_at = now;
+  auto n = store.Prune(NowMs(), JobRetention{});
+  if (!n) {
+    events.Log("warning: pruning old jobs failed: " + n.error().message);
+  } else if (*n > 0) {
+    events.Log("pruned " + std::to_string(*n) + " finished job(s) past retention");
+  }
+}
+
 void JobManager::Impl::Tick() {
   if (shutting_down || !ticker) return;
   CheckIdle();
+  Prune();
   if (planner.Queued() > 0) Replan();  // memory may have been freed by anyone
   ticker->expires_after(std::max<Millis>(im.config.daemon.poll, Millis(10)));
   ticker->async_wait([this](const boost::system::error_code& ec) {
