@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The queue: a job that does not fit waits (position, reason) and starts the moment memory frees;
-# a job queued behind another job of a one-at-a-time service starts as soon as that one ends.
+# a job queued behind another job of a one-at-a-time service starts as soon as that one ends;
+# a later job with a higher priority goes first.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/jobs_lib.bash"
 make_gpus --total 24GiB
@@ -40,5 +41,22 @@ b_start=$("$VG_BIN" job "$B" --json | jq .started_unix_ms)
 gap=$((b_start - a_end))
 note "second job started ${gap} ms after the first ended"
 [ "$gap" -lt 500 ] || fail "the queued job started ${gap} ms after the first ended"
+
+note "priority: a later job with a higher priority runs first"
+submit_job i2v 512 16 100
+RUN=$JOB
+wait_job "$RUN" running 5
+submit_job i2v 256 4 5
+LOW=$JOB
+vg submit i2v resolution=256 frames=4 steps=5 --priority 5 --json
+expect_rc 0
+HIGH=$(jqo .id)
+expect_eq "$(jqo .position)" 1 "the high-priority job's position"
+vg job "$LOW" --json
+expect_eq "$(jqo .position)" 2 "the earlier low-priority job's position"
+expect_eq "$(wait_terminal "$LOW" 20)" done "low-priority job"
+high_start=$("$VG_BIN" job "$HIGH" --json | jq .started_unix_ms)
+low_start=$("$VG_BIN" job "$LOW" --json | jq .started_unix_ms)
+[ "$high_start" -lt "$low_start" ] || fail "priority ignored: high started $high_start, low $low_start"
 no_oom
 echo "PASS"
