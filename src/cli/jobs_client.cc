@@ -72,7 +72,7 @@ void PrintJob(const json& j) {
               j.value("state", "").c_str());
   std::printf("  params:    %s\n", Params(j["params"]).c_str());
   std::string observed = Bytes_(j["observed_peak_bytes"]);
-  if (j["observation"].is_string() && j["observation"] == "at-most") observed = "≤ " + observed;
+  if (j["observation"] == "at-most") observed = "<= " + observed;
   std::printf("  estimate:  %s   observed peak: %s\n", Bytes_(j["estimate_bytes"]).c_str(),
               observed.c_str());
   if (j["position"].is_number())
@@ -174,10 +174,11 @@ Result<int> RunJobs(const ListOptions& o) {
   std::printf("%-6s %-12s %-10s %-10s %-10s %s\n", "ID", "SERVICE", "STATE", "ESTIMATE", "OBSERVED",
               "PARAMS");
   for (const json& j : (*r)["jobs"]) {
+    std::string observed = Bytes_(j["observed_peak_bytes"]);
+    if (j["observation"] == "at-most") observed = "<=" + observed;  // censored: needed at most
     std::printf("%-6lld %-12s %-10s %-10s %-10s %s\n", j.value("id", 0LL),
                 j.value("service", "").c_str(), j.value("state", "").c_str(),
-                Bytes_(j["estimate_bytes"]).c_str(), Bytes_(j["observed_peak_bytes"]).c_str(),
-                Params(j["params"]).c_str());
+                Bytes_(j["estimate_bytes"]).c_str(), observed.c_str(), Params(j["params"]).c_str());
   }
   return 0;
 }
