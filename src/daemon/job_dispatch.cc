@@ -1,7 +1,11 @@
 #include "daemon/job_dispatch.h"
 
 #include <charconv>
+#include <cmath>
+#include <regex>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace vg {
 namespace {
@@ -59,6 +63,25 @@ bool Dechunk(const std::string& in, std::string* out) {
 }
 
 }  // namespace
+
+std::optional<Bytes> TriedToAllocate(const std::string& body) {
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_object() && j.contains("tried_to_allocate_bytes") &&
+      j["tried_to_allocate_bytes"].is_number_unsigned())
+    return Bytes(j["tried_to_allocate_bytes"].get<std::uint64_t>());
+  static const std::regex kTried(R"(Tried to allocate ([0-9]+(?:\.[0-9]+)?) ?(B|KiB|MiB|GiB|TiB))");
+  std::smatch m;
+  const std::string text = body.substr(0, 65536);
+  if (!std::regex_search(text, m, kTried)) return std::nullopt;
+  double v = std::strtod(m[1].str().c_str(), nullptr);
+  const std::string unit = m[2].str();
+  double scale = unit == "TiB"   ? std::ldexp(1.0, 40)
+                 : unit == "GiB" ? std::ldexp(1.0, 30)
+                 : unit == "MiB" ? std::ldexp(1.0, 20)
+                 : unit == "KiB" ? 1024.0
+                                 : 1.0;
+  return Bytes(static_cast<std::uint64_t>(v * scale));
+}
 
 JobDispatch::JobDispatch(asio::io_context& io)
     : io_(io),

@@ -8,6 +8,7 @@
 
 #include <boost/asio.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "util/units.h"
@@ -21,6 +22,11 @@ struct DispatchResult {
   bool truncated = false;
   bool aborted = false;
 };
+
+// What a failed answer says the job asked for beyond what the service held, when it says so: a
+// JSON object's "tried_to_allocate_bytes", else PyTorch's "Tried to allocate 7.71 GiB" anywhere
+// in the text (B, KiB, MiB, GiB, TiB). nullopt otherwise. Pure.
+std::optional<Bytes> TriedToAllocate(const std::string& body);
 
 class JobDispatch {
  public:

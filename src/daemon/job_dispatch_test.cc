@@ -138,3 +138,21 @@ TEST(JobDispatch, RefusedConnectionIsAnError) {
 
 }  // namespace
 }  // namespace vg
+
+namespace vg {
+namespace {
+
+TEST(JobDispatch, TriedToAllocateFromAnAnswer) {
+  EXPECT_EQ(TriedToAllocate(R"({"error":"CUDA out of memory","tried_to_allocate_bytes":1234})"),
+            Bytes(1234));
+  EXPECT_EQ(TriedToAllocate("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.50 "
+                            "GiB. GPU 0 has a total capacity of 24.00 GiB"),
+            Bytes(5ull << 29));
+  EXPECT_EQ(TriedToAllocate(R"({"detail":"Tried to allocate 512.00 MiB"})"), Bytes::MiB(512));
+  EXPECT_EQ(TriedToAllocate(R"({"error":"bad frames"})"), std::nullopt);
+  EXPECT_EQ(TriedToAllocate(""), std::nullopt);
+  EXPECT_EQ(TriedToAllocate(R"({"tried_to_allocate_bytes":-5})"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace vg

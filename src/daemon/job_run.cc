@@ -223,7 +223,7 @@ void JobManager::Impl::Finish(ActiveJob& job, const DispatchResult& r) {
   // What the job needed, as far as the samples can tell (gpu-facts.md: the caching allocator).
   Bytes base = sj.baseline.count() ? sj.baseline : job.before;
   std::optional<std::pair<Bytes, PeakKind>> obs;
-  if (!job.oom && job.samples + 1 > 0) {
+  if (!job.oom) {
     if (job.overlapped) {
       obs = {job.peak - base, PeakKind::kAtMost};
     } else if (job.peak > job.before + kNoise) {
@@ -233,8 +233,20 @@ void JobManager::Impl::Finish(ActiveJob& job, const DispatchResult& r) {
     }
     if (obs->first < Bytes::MiB(1)) obs.reset();
   }
-  if (obs && r.status >= 200 && r.status < 300) {
-    planner.Observe(job.service, job.params, obs->first, obs->second);
+  const bool ok = r.status >= 200 && r.status < 300;
+  if (obs && ok) planner.Observe(job.service, job.params, obs->first, obs->second);
+  // An OOM the service reported in its answer (no `oom` incident came first): the job needed
+  // more than it held plus what it tried to allocate — an at-least observation.
+  if (!ok && !job.oom && !job.cancel_requested && !r.aborted) {
+    if (std::optional<Bytes> tried = TriedToAllocate(r.body)) {
+      Bytes held = std::max(job.peak, job.before);
+      Bytes at_least = held + *tried - base;
+      if (at_least.count() > 0)
+        planner.Observe(job.service, job.params, at_least, PeakKind::kAtLeast);
+      job.oom = "the service ran out of memory (tried to allocate " + FormatBytes(*tried) +
+                " more; the job needs at least " + FormatBytes(at_least) + ")";
+      obs.reset();
+    }
   }
   if (obs) {
     (void)store.RecordObservation(
