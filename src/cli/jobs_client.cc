@@ -77,6 +77,11 @@ void PrintJob(const json& j) {
               observed.c_str());
   if (j["position"].is_number())
     std::printf("  position:  %lld in its service's queue\n", j["position"].get<long long>());
+  if (j.contains("waiting_for") && j["waiting_for"].is_string())
+    std::printf("  waiting:   %s%s\n", j["waiting_for"].get<std::string>().c_str(),
+                j.contains("eta_s") && j["eta_s"].is_number()
+                    ? fmt::format(" (eta ~{:.0f}s)", j["eta_s"].get<double>()).c_str()
+                    : "");
   if (j["gpu"].is_number()) std::printf("  gpu:       %d\n", j["gpu"].get<int>());
   if (!j.value("reason", "").empty())
     std::printf("  reason:    %s\n", j["reason"].get<std::string>().c_str());

@@ -573,7 +573,19 @@ HttpResponse JobManager::Get(const std::string& id_text) {
   if (!rec)
     return rec.error().code == ErrorCode::kNotFound ? NoSuchJob(id_text)
                                                     : ErrorResponse(rec.error());
-  return HttpResponse::Json(200, impl_->JobJson(*rec));
+  json j = impl_->JobJson(*rec);
+  if (rec->state == JobState::kQueued && impl_->planner.Position(id_text) > 0) {
+    // Why it waits and roughly until when, as the planner sees it now.
+    PlanCluster c = impl_->Cluster(false);
+    if (!c.gpus.empty()) {
+      PlanDecision d = impl_->planner.Decide(
+          c, id_text, rec->service, rec->priority, static_cast<std::uint64_t>(rec->id),
+          impl_->clock.Now(), rec->estimate_bytes, impl_->clock.Now());
+      j["eta_s"] = d.eta ? json(ToSeconds(*d.eta)) : json(nullptr);
+      j["waiting_for"] = d.reason;
+    }
+  }
+  return HttpResponse::Json(200, j);
 }
 
 HttpResponse JobManager::List(const HttpRequest& r) {

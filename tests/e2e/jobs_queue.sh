@@ -18,6 +18,8 @@ expect_eq "$(printf '%s' "$BODY" | jq -r .state)" queued "state at submit"
 expect_eq "$(printf '%s' "$BODY" | jq -r .position)" 1 "position at submit"
 sleep 0.5
 expect_eq "$(job_state "$J")" queued "state while the memory is held"
+vg job "$J" --json
+expect_contains "$(jqo .waiting_for)" "plannable" "why the job waits"
 t0=$(date +%s%3N)
 kill -TERM "$hog_PID"
 expect_eq "$(wait_terminal "$J")" done "the job"
