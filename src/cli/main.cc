@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/daemon_client.h"
 #include "cli/explain.h"
+#include "cli/jobs_client.h"
 #include "daemon/daemon_main.h"
 
 namespace {
@@ -144,6 +145,8 @@ int main(int argc, char** argv) {
   auto* c_reload = app.add_subcommand("reload", "Re-read the daemon's config file (like SIGHUP)");
   c_reload->add_flag("--json", client.json, "One JSON document on stdout");
   c_reload->callback([&] { run = [&] { return vg::RunReload(client); }; });
+
+  vg::AddJobCommands(app, run);  // submit, jobs, job, cancel (cli/jobs_client.cc)
 
   try {
     app.parse(argc, argv);

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <set>
 
+#include "config/config_jobs_parse.h"
 #include "config/config_service.h"
 #include "config/config_values.h"
 
@@ -215,6 +216,7 @@ ServiceConfig ParseService(const toml::table& table, const std::string& base_dir
   if (const toml::node* logs = r.Node("logs")) s.logs = ParseLogs(*logs, diags);
   if (std::optional<Millis> wait = r.Duration("vram_wait")) s.vram_wait = *wait;
   ParseServiceIncidents(r, s.ports, &s.incidents);
+  ParseJobKeys(r, &s);
   r.RejectUnknownKeys();
   return s;
 }

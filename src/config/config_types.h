@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/config_incidents.h"
+#include "config/config_jobs.h"
 #include "util/units.h"
 
 namespace vg {
@@ -113,6 +114,8 @@ struct ServiceConfig {
   LogSpec logs;
   Millis vram_wait{600000};  // give up waiting for VRAM after this
   IncidentSpec incidents;    // on_oom, on_sticky, on_stuck, oom_limit, patterns, watchdog
+  JobsConfig jobs;           // the job interface (docs/jobs.md); jobs.enabled false: none
+  std::optional<Millis> idle_unload;  // stop after this long without jobs; nullopt: never
   ConfigLocation where;      // the [[service]] header
 
   // A stable hash (16 hex digits, the same across runs and builds) of every field whose change

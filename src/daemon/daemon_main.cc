@@ -20,12 +20,14 @@
 #include "config/config.h"
 #include "daemon/api_routes.h"
 #include "daemon/event_hub.h"
+#include "daemon/job_manager.h"
 #include "daemon/sd_notify.h"
 #include "daemon/supervisor.h"
 #include "gpu/nvml_probe.h"
 #include "proc/cgroup.h"
 #include "proc/procfs.h"
 #include "proc/spawner.h"
+#include "store/sqlite_job_store.h"
 #include "store/sqlite_store.h"
 #include "store/state_path.h"
 
@@ -86,6 +88,9 @@ Result<int> RunUp(const UpOptions& options) {
   auto store = SqliteStore::Open(StateDbPath(config->daemon.state_dir));
   if (!store) return std::unexpected(store.error());
   EventHub events(**store, !under_systemd);
+  // The job queue lives in the same database (docs/jobs.md, "Durability").
+  auto job_store = SqliteJobStore::Open(StateDbPath(config->daemon.state_dir));
+  if (!job_store) return std::unexpected(job_store.error());
 
   // 4. Orphans of services are reparented to us, not to init: we reap and account for them.
   if (auto r = BecomeChildSubreaper(); !r) events.Log("warning: " + r.error().message);
@@ -113,6 +118,7 @@ Result<int> RunUp(const UpOptions& options) {
   SupervisorDeps deps{nvml.get(), &procs,      &spawner, cgroups ? &*cgroups : nullptr,
                       &events,    store->get()};
   Supervisor supervisor(io, deps, *config);
+  JobManager jobs(io, supervisor, events, nvml.get(), **job_store);
 
   // 6. The control API on a Unix socket (0600); TCP only when configured.
   Router router;
@@ -134,10 +140,13 @@ Result<int> RunUp(const UpOptions& options) {
     }
     ApplyDefaults(&*next, DefaultPathsForCurrentUser());
     supervisor.Reload(std::move(*next));
+    jobs.Reconfigure();
     return "";
   };
   AddApiRoutes(router, supervisor, events, info, reload);
+  AddJobRoutes(router, jobs);
   ApiServerOptions api_options;
+  api_options.body_limit = std::max(api_options.body_limit, jobs.MaxRequestBody());
   api_options.token = config->daemon.token;
   if (!config->daemon.token_file.empty()) {
     if (FILE* f = std::fopen(config->daemon.token_file.c_str(), "r")) {
@@ -169,6 +178,7 @@ Result<int> RunUp(const UpOptions& options) {
     notifier.Notify("STOPPING=1");
     events.Log(std::string("received SIG") + sigabbrev_np(sig) +
                (keep_services ? ": exiting, services keep running" : ": stopping every service"));
+    jobs.Shutdown();
     supervisor.Shutdown(keep_services, [&] {
       server.Stop();
       io.stop();
@@ -199,6 +209,7 @@ Result<int> RunUp(const UpOptions& options) {
 
   // 8. Re-adopt what an earlier daemon left running, start the rest, and say we are ready.
   supervisor.Boot();
+  jobs.Boot();
   events.Emit("", "", "daemon-started",
               "vramguard up: " + std::to_string(config->services.size()) +
                   " services; control socket " + config->daemon.socket +

@@ -439,6 +439,7 @@ nlohmann::json ServiceJson(Supervisor::Impl& im, ServiceRt& s, const VramView* v
                       {"instance", nullptr},
                       {"uptime_s", nullptr},
                       {"vram_bytes", nlohmann::json::object()}};
+  if (im.job_status && s.cfg.jobs.enabled) j["jobs"] = im.job_status(s.cfg.name);
   nlohmann::json gpus = nlohmann::json::array();
   for (const GpuSelector& g : s.cfg.gpus) {
     gpus.push_back(g.index ? nlohmann::json(*g.index) : nlohmann::json(g.uuid));

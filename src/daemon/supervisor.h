@@ -73,6 +73,7 @@ class Supervisor {
   std::string Summary() const;
 
   struct Impl;
+  Impl& impl() { return *impl_; }  // for the job manager (src/daemon only)
 
  private:
   std::unique_ptr<Impl> impl_;

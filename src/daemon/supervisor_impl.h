@@ -6,6 +6,7 @@
 
 #include <boost/asio.hpp>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -111,6 +112,8 @@ struct Supervisor::Impl {
   std::map<int, ServiceRt*> watches;        // inotify wd → service
   std::unique_ptr<AlertDispatcher> alerts;  // [[alert]] receivers (daemon/alerts.h)
   std::set<pid_t> watched_children;         // alert commands: OnSigchld keeps their status
+  // The job manager's per-service summary for status (daemon/job_manager.h); unset: no jobs.
+  std::function<nlohmann::json(const std::string&)> job_status;
 
   ServiceRt* Find(const std::string& name);
   Result<std::int64_t> Mark(const std::string& name, ServiceRt** out);

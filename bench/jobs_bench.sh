@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# Job admission benchmarks (issue 5 point 7), measured side by side in one run; figures go to
+# bench/results/jobs.md and are printed. Timings are reported, never asserted.
+#
+#  (a) durable submit throughput: `POST /v1/jobs` over the control socket from a load generator
+#      (bench/submit_load.cc) vs SQLite's own durable insert rate on the same disk
+#      (vg_store_bench --raw-sqlite-rate), with p50/p99 latency;
+#  (b) a burst of mixed jobs on a simulated 24 GiB GPU shared by three demo services, three ways:
+#      everything dispatched at once straight to the services, one job at a time (a global lock),
+#      and through vramguard — completed jobs, OOMs, makespan and VRAM utilisation.
+#
+# Usage: bench/jobs_bench.sh [BUILD_DIR]   (needs vramguard, vg-simgpu, fake_nvml,
+# vg-demo-service and bench/vg_store_bench built: cmake -DVRAMGUARD_BENCH=ON)
+set -euo pipefail
+BUILD=$(cd "${1:-build}" && pwd)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VG=$BUILD/vramguard
+STORE_BENCH=$BUILD/bench/vg_store_bench
+COUNT=${COUNT:-3000}
+CONC=${CONC:-8}
+for b in "$VG" "$BUILD/vg-simgpu" "$BUILD/sim/libnvidia-ml.so.1" "$BUILD/vg-demo-service" "$STORE_BENCH"; do
+  [ -x "$b" ] || [ -f "$b" ] || { echo "missing $b (build it first; vg_store_bench needs -DVRAMGUARD_BENCH=ON)" >&2; exit 2; }
+done
+WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/vg-jobs-bench.XXXXXX")
+export VRAMGUARD_FAKE_GPU_DIR=$WORK/gpu VRAMGUARD_NVML_LIBRARY=$BUILD/sim/libnvidia-ml.so.1
+export VRAMGUARD_SOCKET=$WORK/vg.sock PATH="$BUILD:$PATH"
+PIDS=()
+DAEMON=""
+cleanup() {
+  [ -n "$DAEMON" ] && kill -TERM "$DAEMON" 2>/dev/null && wait "$DAEMON" 2>/dev/null
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+c++ -O2 -std=c++20 -pthread "$ROOT/bench/submit_load.cc" -o "$WORK/submit_load"
+"$BUILD/vg-simgpu" create --dir "$VRAMGUARD_FAKE_GPU_DIR" --total 24GiB >/dev/null
+PORT=$((30000 + RANDOM % 20000))
+
+service() { # NAME PORT MODEL STEP AUTOSTART
+  cat <<SVC
+[[service]]
+name = "$1"
+command = ["vg-demo-service", "--port", "$2", "--model", "$3", "--load-time", "100ms", "--step-time", "$4"]
+gpus = [0]
+vram = "$3"
+port = $2
+autostart = $5
+ready = { log = "Running on local URL", timeout = "30s" }
+stop = { grace = "5s", release = { http = "POST http://127.0.0.1:$2/free" } }
+restart = { when = "no" }
+jobs = { endpoint = "POST http://127.0.0.1:$2/generate", concurrency = 1 }
+[[service.param]]
+name = "resolution"
+type = "int"
+choices = [256, 512, 768, 1024]
+default = 512
+memory_exponent = 2
+[[service.param]]
+name = "frames"
+type = "int"
+min = 1
+max = 64
+default = 16
+memory_exponent = 1
+[[service.param]]
+name = "steps"
+type = "int"
+min = 1
+max = 200
+default = 50
+[[service.sizing]]
+resolution = 512
+frames = 16
+vram = "4.3GiB"
+[[service.sizing]]
+resolution = 768
+frames = 24
+vram = "7.8GiB"
+[[service.sizing]]
+resolution = 1024
+frames = 32
+vram = "12GiB"
+
+SVC
+}
+daemon_up() { # config on stdin
+  {
+    printf '[daemon]\nstate_dir = "%s"\nsocket = "%s"\nreserve = "1GiB"\npoll = "20ms"\n\n' \
+      "$WORK/state" "$VRAMGUARD_SOCKET"
+    cat
+  } >"$WORK/vg.toml"
+  "$VG" up --config "$WORK/vg.toml" >>"$WORK/daemon.log" 2>&1 &
+  DAEMON=$!
+  for _ in $(seq 500); do "$VG" status --json >/dev/null 2>&1 && return 0; sleep 0.02; done
+  echo "daemon did not start: $(tail "$WORK/daemon.log")" >&2
+  exit 1
+}
+daemon_down() {
+  kill -TERM "$DAEMON"
+  wait "$DAEMON" 2>/dev/null || true
+  DAEMON=""
+  rm -rf "$WORK/state"
+}
+wait_running() {
+  for _ in $(seq 1000); do
+    [ "$("$VG" status "$1" --json | jq -r .state)" == running ] && return 0
+    sleep 0.02
+  done
+  echo "$1 did not start" >&2
+  exit 1
+}
+now_ms() { date +%s%3N; }
+
+if [ -z "${SKIP_A:-}" ]; then
+echo "== (a) durable submit throughput: POST /v1/jobs vs raw SQLite inserts ($COUNT each, $CONC connections)"
+# One long job occupies the service; every submission after it is durably queued.
+service i2v "$PORT" 8GiB 1s true >"$WORK/svc.toml"
+daemon_up <"$WORK/svc.toml"
+wait_running i2v
+curl -s --unix-socket "$VRAMGUARD_SOCKET" -H 'Content-Type: application/json' -X POST \
+  -d '{"service":"i2v","params":{"resolution":512,"frames":16,"steps":200}}' http://x/v1/jobs >/dev/null
+API=$("$WORK/submit_load" --socket "$VRAMGUARD_SOCKET" --count "$COUNT" --concurrency "$CONC" --keys \
+  --body '{"service":"i2v","params":{"resolution":512,"frames":16,"steps":20}}')
+RAW=$("$STORE_BENCH" --dir "$WORK" --count "$COUNT" --raw-sqlite-rate)
+daemon_down
+echo "api: $API"
+echo "raw: $RAW"
+
+else
+  API='{"per_s":0,"p50_ms":0,"p99_ms":0,"status":{}}'
+  RAW='{"inserts_per_s":1,"p99_ms":0}'
+fi
+
+[ -n "${SKIP_B:-}" ] && { echo "api: $API"; echo "raw: $RAW"; exit 0; }
+echo "== (b) burst: 12 mixed jobs, three demo services (4 GiB models) on one simulated 24 GiB GPU"
+MIX=("512 16" "768 24" "1024 24" "768 32" "512 32" "1024 16" "768 16" "1024 24" "512 16" "768 24" "768 32" "1024 16")
+STEPS=40
+STEP=20ms
+PORTS=($((PORT + 1)) $((PORT + 2)) $((PORT + 3)))
+sample_vram() { # "ms used_bytes" lines on stdout until killed
+  while :; do
+    echo "$(now_ms) $("$VG" gpus --json 2>/dev/null | jq '.gpus[0].used_bytes' 2>/dev/null || echo 0)"
+    sleep 0.05
+  done
+}
+# utilisation FILE T0 T1: mean used / total between T0 and T1, in percent.
+utilisation() {
+  awk -v a="$2" -v b="$3" '$1 >= a && $1 <= b && $2 > 0 { s += $2; n++ }
+    END { if (n) printf "%.0f", 100 * s / n / (24 * 1073741824); else print "?" }' "$1"
+}
+body() { echo "{\"resolution\":$1,\"frames\":$2,\"steps\":$STEPS}"; }
+start_direct() { # N demo services without vramguard (default 3)
+  DIRECT=()
+  for p in "${PORTS[@]:0:${1:-3}}"; do
+    "$BUILD/vg-demo-service" --port "$p" --model 4GiB --load-time 100ms --step-time "$STEP" \
+      >"$WORK/direct.$p.log" 2>&1 &
+    PIDS+=($!)
+    DIRECT+=($!)
+  done
+  for p in "${PORTS[@]:0:${1:-3}}"; do
+    for _ in $(seq 500); do curl -s "http://127.0.0.1:$p/health" >/dev/null && break; sleep 0.02; done
+  done
+}
+stop_direct() {
+  for p in "${DIRECT[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${DIRECT[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+# direct_run N MODE: MODE "at-once" (all requests in parallel) or "one-by-one"; sets OK N OOM N U N M N
+direct_run() {
+  local n=$1 mode=$2 i p
+  if [ "$mode" == at-once ]; then start_direct 3; else start_direct 1; fi
+  sample_vram >"$WORK/v$n" &
+  local sampler=$!
+  local t0 t1 curls=()
+  t0=$(now_ms)
+  for i in "${!MIX[@]}"; do
+    p=${PORTS[$((i % 3))]}
+    if [ "$mode" == at-once ]; then
+      curl -s -o "$WORK/r$n.$i" -w '%{http_code}\n' -X POST -d "$(body ${MIX[$i]})" \
+        "http://127.0.0.1:$p/generate" >"$WORK/c$n.$i" &
+      curls+=($!)
+    else # one WebUI process, its jobs one after another
+      curl -s -o "$WORK/r$n.$i" -w '%{http_code}\n' -X POST -d "$(body ${MIX[$i]})" \
+        "http://127.0.0.1:${PORTS[0]}/generate" >"$WORK/c$n.$i"
+    fi
+  done
+  for p in "${curls[@]}"; do wait "$p" || true; done
+  t1=$(now_ms)
+  kill "$sampler"
+  wait "$sampler" 2>/dev/null || true
+  printf -v "OK$n" '%s' "$(cat "$WORK"/c$n.* | grep -c '^200$' || true)"
+  printf -v "OOM$n" '%s' "$(grep -l 'out of memory' "$WORK"/r$n.* 2>/dev/null | wc -l)"
+  printf -v "U$n" '%s' "$(utilisation "$WORK/v$n" "$t0" "$t1")"
+  printf -v "M$n" '%s' "$((t1 - t0))"
+  stop_direct
+}
+direct_run 1 at-once
+direct_run 2 one-by-one
+# Run 3: the same services and jobs through vramguard.
+for k in 0 1 2; do service "s$k" "${PORTS[$k]}" 4GiB "$STEP" true; done >"$WORK/svc.toml"
+daemon_up <"$WORK/svc.toml"
+for k in 0 1 2; do wait_running "s$k"; done
+sample_vram >"$WORK/v3" &
+SAMPLER=$!
+t0=$(now_ms)
+IDS=()
+for i in "${!MIX[@]}"; do
+  read -r res fr <<<"${MIX[$i]}"
+  IDS+=("$(curl -s --unix-socket "$VRAMGUARD_SOCKET" -H 'Content-Type: application/json' -X POST \
+    -d "{\"service\":\"s$((i % 3))\",\"params\":$(body "$res" "$fr")}" http://x/v1/jobs |
+    jq -r '.id // empty')")
+done
+for id in "${IDS[@]}"; do
+  [ -n "$id" ] || continue
+  for _ in $(seq 6000); do
+    case "$("$VG" job "$id" --json | jq -r .state)" in done | failed | cancelled | refused) break ;; esac
+    sleep 0.02
+  done
+done
+t1=$("$VG" jobs --json -n 100 | jq '[.jobs[].finished_unix_ms // 0] | max')
+kill "$SAMPLER"
+wait "$SAMPLER" 2>/dev/null || true
+OK3=$("$VG" jobs --json -n 100 | jq '[.jobs[] | select(.state == "done")] | length')
+OOM3=$( (grep -l OutOfMemoryError "$WORK"/state/logs/*.log 2>/dev/null || true) | wc -l)
+OOMEV=$("$VG" events --json --kind oom -n 1000 | jq '.events | length')
+U3=$(utilisation "$WORK/v3" "$t0" "$t1")
+# The most jobs running at the same moment, and how often an idle service was swapped out.
+PAR3=$("$VG" jobs --json -n 100 | jq '[.jobs[] | select(.started_unix_ms) | [.started_unix_ms, 1], [.finished_unix_ms, -1]]
+  | sort_by(.[0], .[1]) | reduce .[] as $e ({c: 0, m: 0}; .c += $e[1] | .m = ([.m, .c] | max)) | .m')
+SWAPS=$("$VG" events --json --kind swap-out -n 1000 | jq '.events | length')
+M3=$((t1 - t0))
+daemon_down
+
+api_rate=$(echo "$API" | jq .per_s)
+raw_rate=$(echo "$RAW" | jq '.raw_sqlite.inserts_per_s // .inserts_per_s')
+raw_p99=$(echo "$RAW" | jq '.raw_sqlite.p99_ms // .p99_ms')
+OUT=$ROOT/bench/results/jobs.md
+mkdir -p "$ROOT/bench/results"
+{
+  echo "### Jobs (\`bench/jobs_bench.sh\`, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" rev-parse --short HEAD))"
+  echo "| measure | result | target |"
+  echo "|---|---|---|"
+  echo "| durable submits over the API (\`POST /v1/jobs\`, $CONC connections, $COUNT jobs) | $(printf '%.0f' "$api_rate")/s, p50 $(echo "$API" | jq .p50_ms) ms, p99 $(echo "$API" | jq .p99_ms) ms; statuses $(echo "$API" | jq -c .status) | |"
+  echo "| raw SQLite durable inserts, same disk (\`vg_store_bench --raw-sqlite-rate\`) | $(printf '%.0f' "$raw_rate")/s, p99 $raw_p99 ms | |"
+  echo "| API rate as a fraction of raw SQLite | $(awk -v a="$api_rate" -v b="$raw_rate" 'BEGIN{printf "%.0f %%", 100*a/b}') | ≥ 50 % |"
+  echo
+  echo "Burst: 12 mixed jobs (512p–1024p, 16–32 frames, $STEPS steps × $STEP), three demo services"
+  echo "with 4 GiB models on one simulated 24 GiB GPU, reserve 1 GiB:"
+  echo
+  echo "| way | completed | OOMs | makespan | mean VRAM used |"
+  echo "|---|---|---|---|---|"
+  echo "| everything at once, straight to the services | $OK1/12 | $OOM1 | $M1 ms | $U1 % |"
+  echo "| one at a time (a global lock: one WebUI process runs every job) | $OK2/12 | $OOM2 | $M2 ms | $U2 % |"
+  echo "| through vramguard | $OK3/12 | $OOM3 (oom events: $OOMEV) | $M3 ms | $U3 % |"
+  echo
+  echo "vramguard: at most $PAR3 jobs ran at once; $SWAPS swap-out event(s) (cache release or stop of an idle service)."
+} >"$OUT"
+cat "$OUT"

@@ -1,0 +1,273 @@
+// `vramguard submit | jobs | job | cancel`: thin clients of the daemon's /v1/jobs API.
+#include "cli/jobs_client.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "api/client.h"
+#include "api/http.h"
+#include "cli/daemon_client.h"
+#include "util/units.h"
+
+namespace vg {
+namespace {
+
+using nlohmann::json;
+
+struct SubmitOptions {
+  std::string service;
+  std::vector<std::string> params;
+  std::string payload_file;
+  int priority = 0;
+  std::string key;
+  bool wait = false;
+  bool json = false;
+};
+
+struct ListOptions {
+  std::string state;
+  std::string service;
+  int limit = 50;
+  bool json = false;
+};
+
+ApiClient Client() { return ApiClient::ForUnixSocket(ResolveSocketPath()); }
+
+Result<json> Call(std::string_view method, const std::string& target,
+                  const std::optional<json>& body = std::nullopt) {
+  auto r = Client().Request(method, target, body);
+  if (!r) return std::unexpected(r.error());
+  if (r->status < 200 || r->status >= 300)
+    return std::unexpected(ErrorFromResponse(r->status, r->json));
+  return r->json;
+}
+
+std::string Bytes_(const json& v) {
+  return v.is_number() ? FormatBytes(Bytes(v.get<std::uint64_t>())) : "-";
+}
+
+std::string Params(const json& p) {
+  std::string out;
+  if (!p.is_object()) return out;
+  for (auto& [k, v] : p.items())
+    out += (out.empty() ? "" : " ") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+  return out;
+}
+
+std::string Seconds(const json& from, const json& to) {
+  if (!from.is_number() || !to.is_number()) return "-";
+  return fmt::format("{:.1f}s", (to.get<double>() - from.get<double>()) / 1000.0);
+}
+
+void PrintJob(const json& j) {
+  std::printf("job %lld  %s  %s\n", j.value("id", 0LL), j.value("service", "").c_str(),
+              j.value("state", "").c_str());
+  std::printf("  params:    %s\n", Params(j["params"]).c_str());
+  std::string observed = Bytes_(j["observed_peak_bytes"]);
+  if (j["observation"] == "at-most") observed = "<= " + observed;
+  std::printf("  estimate:  %s   observed peak: %s\n", Bytes_(j["estimate_bytes"]).c_str(),
+              observed.c_str());
+  if (j["position"].is_number())
+    std::printf("  position:  %lld in its service's queue\n", j["position"].get<long long>());
+  if (j.contains("waiting_for") && j["waiting_for"].is_string())
+    std::printf("  waiting:   %s%s\n", j["waiting_for"].get<std::string>().c_str(),
+                j.contains("eta_s") && j["eta_s"].is_number()
+                    ? fmt::format(" (eta ~{:.0f}s)", j["eta_s"].get<double>()).c_str()
+                    : "");
+  if (j["gpu"].is_number()) std::printf("  gpu:       %d\n", j["gpu"].get<int>());
+  if (!j.value("reason", "").empty())
+    std::printf("  reason:    %s\n", j["reason"].get<std::string>().c_str());
+  std::printf("  ran:       %s (submitted → finished %s)\n",
+              Seconds(j["started_unix_ms"], j["finished_unix_ms"]).c_str(),
+              Seconds(j["submitted_unix_ms"], j["finished_unix_ms"]).c_str());
+}
+
+bool IsTerminal(const std::string& s) {
+  return s == "done" || s == "failed" || s == "cancelled" || s == "refused";
+}
+
+Result<int> RunSubmit(const SubmitOptions& o) {
+  json params = json::object();
+  for (const std::string& a : o.params) {
+    auto kv = ParseParamArg(a);
+    if (!kv) return std::unexpected(kv.error());
+    params[kv->first] = kv->second;
+  }
+  json body = {{"service", o.service}, {"params", params}};
+  if (o.priority != 0) body["priority"] = o.priority;
+  if (!o.key.empty()) body["idempotency_key"] = o.key;
+  if (!o.payload_file.empty()) {
+    std::ifstream in(o.payload_file, std::ios::binary);
+    if (!in)
+      return Fail(ErrorCode::kNotFound, "cannot read the payload file " + o.payload_file,
+                  "name a readable file (JSON, or any text: it is sent as a string)");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    json p = json::parse(ss.str(), nullptr, false);
+    body["payload"] = p.is_discarded() ? json(ss.str()) : p;
+  }
+  auto r = Client().Request("POST", "/v1/jobs", body);
+  if (!r) return std::unexpected(r.error());
+  if (r->status == 422) {
+    if (o.json) {
+      std::printf("%s\n", r->json.dump(2).c_str());
+    } else {
+      std::fprintf(stderr, "vramguard: refused: %s\n", r->json.value("error", "").c_str());
+      for (const json& s : r->json.value("suggestions", json::array()))
+        std::fprintf(stderr, "  try: vramguard submit %s %s   (~%s)\n", o.service.c_str(),
+                     Params(s["params"]).c_str(), Bytes_(s["estimate_bytes"]).c_str());
+    }
+    return kExitJobRefused;
+  }
+  if (r->status < 200 || r->status >= 300)
+    return std::unexpected(ErrorFromResponse(r->status, r->json));
+  json j = r->json;
+  const std::string id = std::to_string(j.value("id", 0LL));
+  if (!o.wait) {
+    if (o.json) {
+      std::printf("%s\n", j.dump(2).c_str());
+    } else {
+      std::string where = j["position"].is_number()
+                              ? ", position " + std::to_string(j["position"].get<long long>())
+                              : "";
+      std::string eta =
+          j["eta_s"].is_number() ? fmt::format(", eta ~{:.0f}s", j["eta_s"].get<double>()) : "";
+      std::printf("job %s %s (estimate %s%s%s)\n", id.c_str(), j.value("state", "").c_str(),
+                  Bytes_(j["estimate_bytes"]).c_str(), where.c_str(), eta.c_str());
+    }
+    return 0;
+  }
+  // --wait: follow the job until it ends.
+  std::string last;
+  for (;;) {
+    auto g = Call("GET", "/v1/jobs/" + id);
+    if (!g) return std::unexpected(g.error());
+    std::string state = g->value("state", "");
+    if (state != last && !o.json) std::fprintf(stderr, "job %s: %s\n", id.c_str(), state.c_str());
+    last = state;
+    if (IsTerminal(state)) {
+      if (o.json) {
+        std::printf("%s\n", g->dump(2).c_str());
+      } else {
+        PrintJob(*g);
+        if (g->contains("result")) std::printf("%s\n", (*g)["result"].dump(2).c_str());
+      }
+      return state == "done" ? 0 : 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+Result<int> RunJobs(const ListOptions& o) {
+  std::string target = "/v1/jobs?limit=" + std::to_string(o.limit);
+  if (!o.state.empty()) target += "&state=" + o.state;
+  if (!o.service.empty()) target += "&service=" + o.service;
+  auto r = Call("GET", target);
+  if (!r) return std::unexpected(r.error());
+  if (o.json) {
+    std::printf("%s\n", r->dump(2).c_str());
+    return 0;
+  }
+  std::printf("%-6s %-12s %-10s %-10s %-10s %s\n", "ID", "SERVICE", "STATE", "ESTIMATE", "OBSERVED",
+              "PARAMS");
+  for (const json& j : (*r)["jobs"]) {
+    std::string observed = Bytes_(j["observed_peak_bytes"]);
+    if (j["observation"] == "at-most") observed = "<=" + observed;  // censored: needed at most
+    std::printf("%-6lld %-12s %-10s %-10s %-10s %s\n", j.value("id", 0LL),
+                j.value("service", "").c_str(), j.value("state", "").c_str(),
+                Bytes_(j["estimate_bytes"]).c_str(), observed.c_str(), Params(j["params"]).c_str());
+  }
+  return 0;
+}
+
+Result<int> RunJob(const std::string& id, bool as_json) {
+  auto r = Call("GET", "/v1/jobs/" + id);
+  if (!r) return std::unexpected(r.error());
+  if (as_json) {
+    std::printf("%s\n", r->dump(2).c_str());
+  } else {
+    PrintJob(*r);
+  }
+  return 0;
+}
+
+Result<int> RunCancel(const std::string& id, bool as_json) {
+  auto r = Call("DELETE", "/v1/jobs/" + id);
+  if (!r) return std::unexpected(r.error());
+  if (r->value("cancelling", false)) {
+    // Running: wait (briefly) for the daemon to record the cancellation.
+    for (int i = 0; i < 100; ++i) {
+      auto g = Call("GET", "/v1/jobs/" + id);
+      if (g && IsTerminal(g->value("state", ""))) {
+        *r = *g;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  if (as_json) {
+    std::printf("%s\n", r->dump(2).c_str());
+  } else {
+    std::printf("job %s %s\n", id.c_str(), r->value("state", "").c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+Result<std::pair<std::string, json>> ParseParamArg(const std::string& arg) {
+  auto eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0)
+    return Fail(ErrorCode::kInvalidArgument, "'" + arg + "' is not KEY=VALUE",
+                "write parameters like resolution=768 frames=24");
+  std::string key = arg.substr(0, eq), text = arg.substr(eq + 1);
+  if (text == "true") return std::pair{key, json(true)};
+  if (text == "false") return std::pair{key, json(false)};
+  json v = json::parse(text, nullptr, false);
+  if (!v.is_discarded() && v.is_number()) return std::pair{key, v};
+  return std::pair{key, json(text)};
+}
+
+void AddJobCommands(CLI::App& app, std::function<Result<int>()>& run) {
+  auto submit = std::make_shared<SubmitOptions>();
+  auto* c = app.add_subcommand("submit", "Submit a job to a service's queue (VRAM admission)");
+  c->add_option("service", submit->service, "The service")->required();
+  c->add_option("params", submit->params, "Parameters as KEY=VALUE");
+  c->add_option("--payload", submit->payload_file, "A file sent with the job (JSON or text)");
+  c->add_option("--priority", submit->priority, "Higher runs first (default 0)");
+  c->add_option("--key", submit->key, "Idempotency key: a resubmission returns the same job");
+  c->add_flag("--wait", submit->wait, "Follow the job until it ends and print its result");
+  c->add_flag("--json", submit->json, "One JSON document on stdout");
+  c->callback([&run, submit] { run = [submit] { return RunSubmit(*submit); }; });
+
+  auto list = std::make_shared<ListOptions>();
+  auto* l = app.add_subcommand("jobs", "Jobs of the running daemon, newest first");
+  l->add_option("--state", list->state, "Only these states (queued,running,…)");
+  l->add_option("--service", list->service, "Only this service");
+  l->add_option("-n,--limit", list->limit, "How many (default 50)");
+  l->add_flag("--json", list->json, "One JSON document on stdout");
+  l->callback([&run, list] { run = [list] { return RunJobs(*list); }; });
+
+  auto one = std::make_shared<std::pair<std::string, bool>>();
+  auto* j = app.add_subcommand("job", "One job: state, estimate vs observed peak, result");
+  j->add_option("id", one->first, "The job id")->required();
+  j->add_flag("--json", one->second, "One JSON document on stdout");
+  j->callback([&run, one] { run = [one] { return RunJob(one->first, one->second); }; });
+
+  auto cancel = std::make_shared<std::pair<std::string, bool>>();
+  auto* x = app.add_subcommand("cancel", "Cancel a queued or running job");
+  x->add_option("id", cancel->first, "The job id")->required();
+  x->add_flag("--json", cancel->second, "One JSON document on stdout");
+  x->callback(
+      [&run, cancel] { run = [cancel] { return RunCancel(cancel->first, cancel->second); }; });
+}
+
+}  // namespace vg

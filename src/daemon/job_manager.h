@@ -1,0 +1,65 @@
+// JobManager: the daemon's job queue (docs/jobs.md) — submit → validate → estimate → decide →
+// durable record → queue or dispatch; re-planning whenever something changes; VRAM sampling of
+// running jobs that teaches the estimator; cancel; recovery after a crash; idle unload and swap.
+//
+// Runs on the daemon's io_context (single-threaded, like the Supervisor it drives through its
+// own Start/Stop machinery and events). Its API methods answer at once with the HTTP response
+// of docs/api.md ("Jobs"). Owns its in-memory state; the JobStore, the Supervisor, the EventHub
+// and the GpuProbe outlive it. Asio stays out of this header.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "api/http.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace vg {
+
+class Supervisor;
+class EventHub;
+class GpuProbe;
+class JobStore;
+
+class JobManager {
+ public:
+  JobManager(boost::asio::io_context& io, Supervisor& supervisor, EventHub& events, GpuProbe* gpu,
+             JobStore& store);
+  ~JobManager();
+  JobManager(const JobManager&) = delete;
+  JobManager& operator=(const JobManager&) = delete;
+
+  // After Supervisor::Boot: recover what a killed daemon left (events say what), load the
+  // queue, re-plan, and start the poll ticker.
+  void Boot();
+  // After Supervisor::Reload: services' job interfaces may have changed.
+  void Reconfigure();
+  // The daemon is stopping: running jobs are marked interrupted (the next boot re-queues the
+  // idempotent ones and fails the others); nothing is dispatched any more.
+  void Shutdown();
+
+  // The largest request body a submission may need (for the API server's body limit).
+  std::size_t MaxRequestBody() const;
+
+  HttpResponse Submit(const HttpRequest& request);
+  HttpResponse Get(const std::string& id);
+  HttpResponse List(const HttpRequest& request);
+  HttpResponse Cancel(const std::string& id);
+  HttpResponse ResultOf(const std::string& id);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// The job endpoints (api_jobs.cc): POST/GET /v1/jobs, GET/DELETE /v1/jobs/{id},
+// GET /v1/jobs/{id}/result.
+void AddJobRoutes(Router& router, JobManager& jobs);
+
+}  // namespace vg

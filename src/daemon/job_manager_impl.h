@@ -1,0 +1,117 @@
+// Private to src/daemon: JobManager's state and the coroutines that run jobs (job_manager.cc:
+// submit, API, planning, recovery; job_run.cc: dispatch, VRAM sampling, observations, idle
+// unload and swap). Includes Asio through supervisor_impl.h.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "daemon/job_dispatch.h"
+#include "daemon/job_manager.h"
+#include "daemon/job_planner.h"
+#include "daemon/supervisor_impl.h"
+#include "store/job_store.h"
+
+namespace vg {
+
+// A job between admission and its terminal state.
+struct ActiveJob {
+  JobId id = 0;
+  std::string service;
+  nlohmann::json params;
+  std::string body;  // what is POSTed to the service
+  Bytes estimate;
+  unsigned gpu = 0;
+  JobState state = JobState::kStarting;  // starting (until dispatched) or running
+  SteadyTime admitted{};
+  std::optional<SteadyTime> started;
+  bool dispatched = false;
+  bool finished = false;
+  bool cancel_requested = false;
+  std::shared_ptr<JobDispatch> dispatch;
+  // VRAM of the service's members on `gpu`: before the job, and the highest sample since.
+  std::vector<pid_t> members;
+  Bytes before;
+  Bytes peak;
+  int samples = 0;
+  bool overlapped = false;  // another job of the service ran meanwhile: attribution unsure
+  bool at_peak = false;
+  std::optional<std::string> oom;  // the OOM event's explanation, when one came
+};
+
+struct ServiceJobs {
+  Bytes baseline;  // the loaded, idle service (min of idle readings); 0: not measured
+  std::optional<SteadyTime> idle_since;
+  std::optional<Millis> startup;
+  bool stopping = false;   // we stopped it (idle unload, swap)
+  bool releasing = false;  // its release hook runs for a swap
+  std::vector<pid_t> members;
+  std::optional<SteadyTime> members_at;
+  int queued = 0;  // jobs of it in the queue
+};
+
+struct JobManager::Impl {
+  Impl(asio::io_context& io, Supervisor& sup, EventHub& events, GpuProbe* gpu, JobStore& store);
+
+  asio::io_context& io;
+  Supervisor& sup;
+  Supervisor::Impl& im;
+  EventHub& events;
+  GpuProbe* gpu;
+  JobStore& store;
+  SystemClock clock;
+  JobPlanner planner;
+  std::map<JobId, std::shared_ptr<ActiveJob>> active;
+  std::map<std::string, ServiceJobs> svcs;
+  bool shutting_down = false;
+  bool replan_posted = false;
+  int subscription = 0;
+  std::unique_ptr<asio::steady_timer> ticker;
+  std::optional<vg::GpuSnapshot> snap;  // the driver's last answer
+  std::optional<SteadyTime> snap_at;
+  std::optional<SteadyTime> pruned_at;  // terminal jobs past retention were last deleted then
+
+  std::int64_t NowMs() const;
+  ServiceRt* Service(const std::string& name);
+  std::int64_t Emit(const std::string& service, const std::string& kind, const std::string& message,
+                    nlohmann::json data);
+  nlohmann::json JobJson(const JobRecord& j);
+  nlohmann::json ServiceCounts(const std::string& service);
+
+  // Planning (job_manager.cc).
+  const vg::GpuSnapshot* Snapshot(bool fresh);
+  std::vector<unsigned> GpusOf(const ServiceRt& s, const vg::GpuSnapshot& snap) const;
+  Bytes HeldOn(const std::vector<pid_t>& pids, unsigned gpu_index,
+               const vg::GpuSnapshot& snap) const;
+  void RefreshMembers(bool force);
+  PlanCluster Cluster(bool fresh);
+  // fresh: read the driver now (after a change of memory); else a reading ≤ 20 ms old will do.
+  void Replan(bool fresh = true);
+  void PostReplan();
+  void ReplanWithoutDriver();
+  void Carry(const PlanDecision& d, std::set<unsigned>* blocked);
+  void Admit(JobId id, unsigned gpu_index, Bytes estimate, bool needs_start);
+  void FailQueued(JobId id, const std::string& why);
+  void Recover();
+
+  // Running (job_run.cc).
+  void OnEvent(const EventRecord& e);
+  void DispatchWaiting(const std::string& service);
+  Task<> RunJob(std::shared_ptr<ActiveJob> job);
+  Task<> Sample(std::shared_ptr<ActiveJob> job);
+  void Finish(ActiveJob& job, const DispatchResult& r);
+  void EnsureStarted(const std::string& service);
+  void StopIdle(const std::string& service, const std::string& kind, const std::string& why);
+  Task<> ReleaseThenReplan(std::string service);
+  void MeasureBaseline(const std::string& service);
+  void Tick();
+  void CheckIdle();
+  void Prune();
+  void Spawn(Task<> t);
+};
+
+}  // namespace vg

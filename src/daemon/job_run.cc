@@ -1,0 +1,385 @@
+// The job manager's back half: starting services for jobs, dispatching, sampling the service's
+// VRAM while a job runs (peak − resident baseline, exact or censored), OOM events as at-least
+// observations, terminal states, idle unload and swap.
+#include <algorithm>
+
+#include "daemon/job_manager_impl.h"
+
+namespace vg {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::size_t kMaxAnswer = 1u << 20;  // the service's answer kept as the result
+constexpr Bytes kNoise = Bytes::MiB(2);       // one allocator block: not a rise
+constexpr auto kSampleEvery = 50ms;           // ≤ 100 ms (issue 5)
+
+// A byte count from an incident (fields may be null or absent: the line did not say).
+std::optional<Bytes> BytesField(const json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_number_integer()) return std::nullopt;
+  std::int64_t v = j[key].get<std::int64_t>();
+  return v >= 0 ? std::optional<Bytes>(Bytes(static_cast<std::uint64_t>(v))) : std::nullopt;
+}
+
+bool EndsInstance(const std::string& kind) {
+  return kind == "stopped" || kind == "stop-incomplete" || kind == "crashed" || kind == "exited" ||
+         kind == "failed" || kind == "vram-timeout" || kind == "start-failed" ||
+         kind == "ready-timeout";
+}
+
+}  // namespace
+
+void JobManager::Impl::Spawn(Task<> t) {
+  asio::co_spawn(io, std::move(t), [this](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      events.Log(std::string("internal error in a job: ") + ex.what());
+    }
+  });
+}
+
+void JobManager::Impl::OnEvent(const EventRecord& e) {
+  if (shutting_down || e.service.empty()) return;
+  ServiceRt* s = Service(e.service);
+  if (!s || !s->cfg.jobs.enabled) return;
+  ServiceJobs& sj = svcs[e.service];
+  if (e.kind == "ready" || e.kind == "adopted") {
+    sj.stopping = false;
+    if (s->inst && s->inst->ready_at)
+      sj.startup = std::chrono::duration_cast<Millis>(*s->inst->ready_at - s->inst->spawned);
+    asio::post(io, [this, name = e.service] {
+      MeasureBaseline(name);
+      DispatchWaiting(name);
+      PostReplan();
+    });
+    return;
+  }
+  if (e.kind == "oom") {
+    // An OOM while jobs of the service run: the job needed more than it could get.
+    json inc = e.data.is_object() && e.data.contains("incident") ? e.data["incident"] : json();
+    const Bytes requested = BytesField(inc, "requested_bytes").value_or(Bytes(0));
+    for (auto& [id, j] : active) {
+      if (j->service != e.service || !j->dispatched || j->oom) continue;
+      j->oom =
+          e.data.is_object() && e.data.contains("explanation") && e.data["explanation"].is_string()
+              ? e.data["explanation"].get<std::string>()
+              : e.message;
+      // What the process held when it failed, plus what it asked for: the job needed more.
+      Bytes held = BytesField(inc, "process_bytes").value_or(std::max(j->peak, j->before));
+      Bytes base = sj.baseline.count() ? sj.baseline : j->before;
+      Bytes at_least = held + requested - base;
+      if (at_least.count() > 0)
+        planner.Observe(j->service, j->params, at_least, PeakKind::kAtLeast);
+    }
+    return;
+  }
+  if (EndsInstance(e.kind)) {
+    sj.stopping = false;
+    sj.releasing = false;
+    sj.members.clear();
+    sj.members_at.reset();
+    sj.idle_since.reset();
+    // Jobs admitted for this service but not dispatched: start it (again), or give up.
+    bool waiting = false;
+    for (auto& [id, j] : active)
+      if (j->service == e.service && !j->dispatched) waiting = true;
+    if (waiting) {
+      if (e.kind == "failed" || e.kind == "vram-timeout") {
+        std::vector<JobId> ids;
+        for (auto& [id, j] : active)
+          if (j->service == e.service && !j->dispatched) ids.push_back(id);
+        for (JobId id : ids) {
+          JobChange change;
+          change.reason = e.service + " could not be started: " + e.message;
+          change.finished_unix_ms = NowMs();
+          auto t = store.Transition(id, {JobState::kStarting}, JobState::kFailed, change);
+          active.erase(id);
+          if (t && t->applied)
+            Emit(e.service, "job-failed",
+                 "job " + std::to_string(id) + " failed: " + *change.reason,
+                 {{"job", id}, {"reason", *change.reason}});
+        }
+      } else if (e.kind == "stopped" || e.kind == "stop-incomplete") {
+        asio::post(io, [this, name = e.service] { EnsureStarted(name); });
+      }
+    }
+    PostReplan();
+  }
+}
+
+void JobManager::Impl::EnsureStarted(const std::string& service) {
+  ServiceRt* s = Service(service);
+  if (!s) return;
+  if (s->state == SvcState::kStopped || s->state == SvcState::kFailed) {
+    (void)sup.Start(service);
+  }
+  // starting / waiting-for-vram / backoff: its ready event dispatches; stopping: its stopped
+  // event comes back here.
+}
+
+void JobManager::Impl::DispatchWaiting(const std::string& service) {
+  ServiceRt* s = Service(service);
+  if (!s || s->state != SvcState::kRunning) return;
+  for (auto& [id, j] : active) {
+    if (j->service != service || j->dispatched) continue;
+    j->dispatched = true;
+    Spawn(RunJob(j));
+  }
+}
+
+void JobManager::Impl::MeasureBaseline(const std::string& service) {
+  ServiceRt* s = Service(service);
+  if (!s || !s->inst) return;
+  for (auto& [id, j] : active)
+    if (j->service == service && j->dispatched) return;  // busy: not a baseline
+  RefreshMembers(true);
+  const vg::GpuSnapshot* sn = Snapshot(true);
+  if (!sn) return;
+  ServiceJobs& sj = svcs[service];
+  Bytes most;
+  for (unsigned g : GpusOf(*s, *sn)) most = std::max(most, HeldOn(sj.members, g, *sn));
+  if (most.count() == 0) return;
+  if (sj.baseline.count() == 0 || most < sj.baseline) sj.baseline = most;
+  if (!sj.idle_since) sj.idle_since = clock.Now();
+}
+
+Task<> JobManager::Impl::RunJob(std::shared_ptr<ActiveJob> job) {
+  ServiceRt* s = Service(job->service);
+  if (!s || shutting_down) co_return;
+  JobChange change;
+  change.started_unix_ms = NowMs();
+  change.reason = "";
+  auto t = store.Transition(job->id, {JobState::kStarting}, JobState::kRunning, change);
+  if (!t || !t->applied) {
+    active.erase(job->id);
+    co_return;
+  }
+  job->state = JobState::kRunning;
+  job->started = clock.Now();
+  ++s->active_jobs;
+  ServiceJobs& sj = svcs[job->service];
+  sj.idle_since.reset();
+  // Who the service is and what it holds on the job's GPU before the job.
+  RefreshMembers(true);
+  job->members = sj.members;
+  if (const vg::GpuSnapshot* sn = Snapshot(true)) job->before = HeldOn(job->members, job->gpu, *sn);
+  job->peak = job->before;
+  bool others = false;
+  for (auto& [id, j] : active) {
+    if (id != job->id && j->service == job->service && j->state == JobState::kRunning) {
+      j->overlapped = true;
+      others = true;
+    }
+  }
+  job->overlapped = others;
+  if (!others && job->before.count() > 0 && (sj.baseline.count() == 0 || job->before < sj.baseline))
+    sj.baseline = job->before;
+  Emit(job->service, "job-started",
+       "job " + std::to_string(job->id) + " started on GPU " + std::to_string(job->gpu) + ": " +
+           planner.Describe(job->service, job->params) + ", estimate ~" +
+           FormatBytes(job->estimate),
+       {{"job", job->id}, {"gpu", job->gpu}, {"estimate_bytes", job->estimate.count()}});
+  job->dispatch = std::make_shared<JobDispatch>(io);
+  Spawn(Sample(job));
+  DispatchResult r = co_await job->dispatch->Send(s->cfg.jobs.method, s->cfg.jobs.url, job->body,
+                                                  s->cfg.jobs.timeout, kMaxAnswer);
+  job->finished = true;
+  // One last sample: the peak may have come just before the answer.
+  if (const vg::GpuSnapshot* sn = Snapshot(true))
+    job->peak = std::max(job->peak, HeldOn(job->members, job->gpu, *sn));
+  if (--s->active_jobs < 0) s->active_jobs = 0;
+  if (!shutting_down) Finish(*job, r);
+  active.erase(job->id);
+  bool any = false;
+  for (auto& [id, j] : active)
+    if (j->service == job->service) any = true;
+  if (!any) sj.idle_since = clock.Now();
+  PostReplan();
+}
+
+Task<> JobManager::Impl::Sample(std::shared_ptr<ActiveJob> job) {
+  asio::steady_timer timer(io);
+  while (!job->finished && !shutting_down) {
+    timer.expires_after(kSampleEvery);
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (job->finished || !gpu) break;
+    auto sn = gpu->Snapshot();
+    if (!sn) continue;
+    Bytes now = HeldOn(job->members, job->gpu, *sn);
+    ++job->samples;
+    if (now > job->peak) job->peak = now;
+    if (job->peak - job->before >= job->estimate) job->at_peak = true;
+  }
+}
+
+void JobManager::Impl::Finish(ActiveJob& job, const DispatchResult& r) {
+  ServiceJobs& sj = svcs[job.service];
+  const std::string id = std::to_string(job.id);
+  // What the job needed, as far as the samples can tell (gpu-facts.md: the caching allocator).
+  Bytes base = sj.baseline.count() ? sj.baseline : job.before;
+  std::optional<std::pair<Bytes, PeakKind>> obs;
+  if (!job.oom) {
+    if (job.overlapped) {
+      obs = {job.peak - base, PeakKind::kAtMost};
+    } else if (job.peak > job.before + kNoise) {
+      obs = {job.peak - base, PeakKind::kExact};
+    } else {
+      obs = {job.before - base, PeakKind::kAtMost};
+    }
+    if (obs->first < Bytes::MiB(1)) obs.reset();
+  }
+  const bool ok = r.status >= 200 && r.status < 300;
+  if (obs && ok) planner.Observe(job.service, job.params, obs->first, obs->second);
+  // An OOM the service reported in its answer (no `oom` incident came first): the job needed
+  // more than it held plus what it tried to allocate — an at-least observation.
+  if (!ok && !job.oom && !job.cancel_requested && !r.aborted) {
+    if (std::optional<Bytes> tried = TriedToAllocate(r.body)) {
+      Bytes held = std::max(job.peak, job.before);
+      Bytes at_least = held + *tried - base;
+      if (at_least.count() > 0)
+        planner.Observe(job.service, job.params, at_least, PeakKind::kAtLeast);
+      job.oom = "the service ran out of memory (tried to allocate " + FormatBytes(*tried) +
+                " more; the job needs at least " + FormatBytes(at_least) + ")";
+      obs.reset();
+    }
+  }
+  if (obs) {
+    (void)store.RecordObservation(
+        job.id, obs->first,
+        obs->second == PeakKind::kExact ? ObservationKind::kExact : ObservationKind::kAtMost);
+  }
+  json result;
+  if (!r.body.empty()) {
+    result = json::parse(r.body, nullptr, false);
+    if (result.is_discarded()) result = json(r.body);
+  }
+  JobChange change;
+  change.finished_unix_ms = NowMs();
+  JobState to;
+  std::string kind, message;
+  if (job.cancel_requested || r.aborted) {
+    to = JobState::kCancelled;
+    change.reason = "cancelled while running (the service may still have finished the work)";
+    kind = "job-cancelled";
+    message = "job " + id + " cancelled while running";
+  } else if (r.status >= 200 && r.status < 300) {
+    to = JobState::kDone;
+    change.result = result;
+    kind = "job-done";
+    message = "job " + id + " done in " + FormatSeconds(clock.Now() - *job.started);
+    planner.RecordDuration(job.service,
+                           std::chrono::duration_cast<Millis>(clock.Now() - *job.started));
+  } else {
+    to = JobState::kFailed;
+    std::string why;
+    if (job.oom) {
+      why = "out of memory: " + *job.oom;
+    } else if (r.status) {
+      why = "the service answered " + std::to_string(r.status);
+      if (result.is_object() && result.contains("error") && result["error"].is_string())
+        why += ": " + result["error"].get<std::string>();
+    } else {
+      why = "no answer from the service: " + r.error;
+    }
+    if (!job.oom && result.is_object() && result.contains("error") &&
+        result["error"] == "CUDA out of memory")
+      why = "out of memory (the service answered " + std::to_string(r.status) + ")";
+    change.reason = why;
+    if (!result.is_null()) change.result = result;
+    kind = "job-failed";
+    message = "job " + id + " failed: " + why;
+  }
+  if (change.result && change.result->dump().size() > kMaxJobResultBytes)
+    change.result = json{{"truncated", true}};
+  auto t = store.Transition(job.id, {JobState::kRunning}, to, change);
+  if (!t) {
+    events.Log("warning: job " + id + " could not be recorded: " + t.error().message);
+    return;
+  }
+  json data = {
+      {"job", job.id}, {"estimate_bytes", job.estimate.count()}, {"state", JobStateName(to)}};
+  if (obs) {
+    data["observed_peak_bytes"] = obs->first.count();
+    data["observation"] = obs->second == PeakKind::kExact ? "exact" : "at-most";
+    message += " (estimate ~" + FormatBytes(job.estimate) + ", observed " +
+               (obs->second == PeakKind::kExact ? "" : "≤ ") + FormatBytes(obs->first) + ")";
+  }
+  if (change.reason) data["reason"] = *change.reason;
+  Emit(job.service, kind, message, data);
+}
+
+// Stops an idle service (verified by the supervisor's stop sequence) — never one with jobs.
+void JobManager::Impl::StopIdle(const std::string& service, const std::string& kind,
+                                const std::string& why) {
+  ServiceRt* s = Service(service);
+  if (!s || !s->inst) return;
+  ServiceJobs& sj = svcs[service];
+  if (sj.stopping) return;
+  for (auto& [id, j] : active)
+    if (j->service == service) return;
+  if (s->active_jobs > 0) return;
+  sj.stopping = true;
+  Emit(service, kind, why, {{"held_bytes", sj.baseline.count()}});
+  (void)sup.Stop(service);
+}
+
+Task<> JobManager::Impl::ReleaseThenReplan(std::string service) {
+  ServiceRt* s = Service(service);
+  if (s) co_await im.RunReleaseHook(*s);
+  // The driver needs a moment to show the memory back; the ticker re-plans at the poll rate.
+  svcs[service].releasing = false;
+  PostReplan();
+}
+
+void JobManager::Impl::CheckIdle() {
+  const SteadyTime now = clock.Now();
+  for (auto& [name, s] : im.services) {
+    if (s->removed || !s->cfg.idle_unload || s->state != SvcState::kRunning) continue;
+    ServiceJobs& sj = svcs[name];
+    if (sj.stopping || sj.queued > 0 || s->active_jobs > 0) continue;
+    bool busy = false;
+    for (auto& [id, j] : active)
+      if (j->service == name) busy = true;
+    if (busy) continue;
+    if (!sj.idle_since) {
+      sj.idle_since = now;
+      continue;
+    }
+    if (now - *sj.idle_since >= *s->cfg.idle_unload)
+      StopIdle(name, "idle-unload",
+               "stopping " + name + ": no jobs for " + FormatSeconds(*s->cfg.idle_unload) +
+                   " (idle_unload)");
+  }
+}
+
+// Terminal jobs past the store's retention go (at boot, then every 10 minutes); never a queued or
+// running one.
+void JobManager::Impl::Prune() {
+  const SteadyTime now = clock.Now();
+  if (pruned_at && now - *pruned_at < std::chrono::minutes(10)) return;
+  pruned_at = now;
+  auto n = store.Prune(NowMs(), JobRetention{});
+  if (!n) {
+    events.Log("warning: pruning old jobs failed: " + n.error().message);
+  } else if (*n > 0) {
+    events.Log("pruned " + std::to_string(*n) + " finished job(s) past retention");
+  }
+}
+
+void JobManager::Impl::Tick() {
+  if (shutting_down || !ticker) return;
+  CheckIdle();
+  Prune();
+  if (planner.Queued() > 0) Replan();  // memory may have been freed by anyone
+  ticker->expires_after(std::max<Millis>(im.config.daemon.poll, Millis(10)));
+  ticker->async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) Tick();
+  });
+}
+
+}  // namespace vg

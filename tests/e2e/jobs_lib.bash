@@ -1,0 +1,119 @@
+# Helpers shared by the job scenarios (tests/e2e/jobs_*.sh), sourced after lib.sh: a config with
+# demo services that take jobs, the job API over curl, waiting for job states.
+
+# jobs_config [RESERVE]: the [daemon] section (reserve 2 GiB by default) then stdin.
+jobs_config() {
+  {
+    printf '[daemon]\nstate_dir = "%s"\nsocket = "%s"\nreserve = "%s"\npoll = "20ms"\n\n' \
+      "$WORK/state" "$VRAMGUARD_SOCKET" "${1:-2GiB}"
+    cat
+  } >"$WORK/vramguard.toml"
+}
+
+# demo_service NAME PORT [EXTRA KEYS…]: a [[service]] running vg-demo-service with the design.md
+# job interface (examples/demo.toml). Env: MODEL (8GiB), STEP (20ms per step), AUTOSTART (true).
+demo_service() {
+  local name=$1 port=$2
+  shift 2
+  cat <<EOF3
+[[service]]
+name = "$name"
+command = ["vg-demo-service", "--port", "$port", "--model", "${MODEL:-8GiB}", "--load-time", "100ms", "--step-time", "${STEP:-20ms}"]
+gpus = [0]
+vram = "${VRAM:-9GiB}"
+port = $port
+autostart = ${AUTOSTART:-true}
+ready = { log = "Running on local URL", timeout = "30s" }
+stop = { grace = "5s", release = { http = "POST http://127.0.0.1:$port/free" } }
+restart = { when = "no" }
+jobs = { endpoint = "POST http://127.0.0.1:$port/generate", concurrency = 1, idempotent = ${IDEMPOTENT:-false}, timeout = "60s", max_payload = "64KiB" }
+$(printf '%s\n' "$@")
+
+[[service.param]]
+name = "resolution"
+type = "int"
+choices = [256, 512, 768, 1024]
+default = 512
+memory_exponent = 2
+
+[[service.param]]
+name = "frames"
+type = "int"
+min = 1
+max = 64
+default = 16
+memory_exponent = 1
+
+[[service.param]]
+name = "steps"
+type = "int"
+min = 1
+max = 200
+default = 50
+
+[[service.sizing]]
+resolution = 512
+frames = 16
+vram = "4.3GiB"
+
+[[service.sizing]]
+resolution = 768
+frames = 24
+vram = "7.8GiB"
+
+[[service.sizing]]
+resolution = 1024
+frames = 32
+vram = "12GiB"
+
+EOF3
+}
+
+# api METHOD PATH [BODY]: the control API; sets CODE and BODY.
+api() {
+  local method=$1 path=$2 data=${3:-}
+  local args=(-s --unix-socket "$VRAMGUARD_SOCKET" -o "$WORK/api_body" -w '%{http_code}' -X "$method")
+  [ -n "$data" ] && args+=(-H 'Content-Type: application/json' --data-binary "$data")
+  CODE=$(curl "${args[@]}" "http://x$path")
+  BODY=$(cat "$WORK/api_body")
+}
+
+# submit_job SERVICE RES FRAMES STEPS: POST /v1/jobs; sets CODE, BODY and JOB (the id).
+submit_job() {
+  api POST /v1/jobs "{\"service\":\"$1\",\"params\":{\"resolution\":$2,\"frames\":$3,\"steps\":$4}}"
+  JOB=$(printf '%s' "$BODY" | jq -r '.id // empty')
+}
+
+job_state() { "$VG_BIN" job "$1" --json | jq -r .state; }
+
+# wait_job ID STATE [SECONDS]
+wait_job() {
+  local i st
+  for ((i = 0; i < ${3:-30} * 20; i++)); do
+    st=$(job_state "$1")
+    [ "$st" == "$2" ] && return 0
+    sleep 0.05
+  done
+  fail "job $1 did not reach $2 (is $st): $("$VG_BIN" job "$1" --json); $(tail -20 "$WORK/daemon.log")"
+}
+
+# wait_terminal ID [SECONDS]: prints the terminal state.
+wait_terminal() {
+  local i st
+  for ((i = 0; i < ${2:-30} * 20; i++)); do
+    st=$(job_state "$1")
+    case "$st" in done | failed | cancelled | refused) echo "$st"; return 0 ;; esac
+    sleep 0.05
+  done
+  fail "job $1 did not end (is $st): $(tail -20 "$WORK/daemon.log")"
+}
+
+# no_oom: neither an `oom` event nor PyTorch's OOM line in any service log.
+no_oom() {
+  local n
+  n=$("$VG_BIN" events --json --kind oom -n 1000 | jq '.events | length')
+  [ "$n" -eq 0 ] || fail "$n oom event(s)"
+  if grep -l "OutOfMemoryError" "$WORK"/state/logs/*.log 2>/dev/null; then
+    fail "a service printed an OOM: $(grep -h OutOfMemoryError "$WORK"/state/logs/*.log | head -2)"
+  fi
+}
