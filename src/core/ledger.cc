@@ -17,8 +17,8 @@ Bytes ServiceSnapshot::HeldOn(unsigned gpu) const {
   return it == held.end() ? Bytes(0) : it->second;
 }
 
-const GpuSnapshot* ClusterSnapshot::Gpu(unsigned index) const {
-  for (const GpuSnapshot& g : gpus) {
+const LedgerGpu* ClusterSnapshot::Gpu(unsigned index) const {
+  for (const LedgerGpu& g : gpus) {
     if (g.index == index) return &g;
   }
   return nullptr;
@@ -32,7 +32,7 @@ const ServiceSnapshot* ClusterSnapshot::Service(const std::string& name) const {
 }
 
 Ledger::Ledger(const ClusterSnapshot& snapshot) : snap_(&snapshot) {
-  for (const GpuSnapshot& g : snapshot.gpus) gpus_[g.index] = GpuState{&g, g.driver_free};
+  for (const LedgerGpu& g : snapshot.gpus) gpus_[g.index] = GpuState{&g, g.driver_free};
   for (const ServiceSnapshot& s : snapshot.services) {
     SvcState st;
     st.snap = &s;
@@ -74,7 +74,7 @@ Bytes Ledger::Plannable(unsigned gpu) const {
   if (auto c = plannable_cache_.find(gpu); c != plannable_cache_.end()) return c->second;
   auto git = gpus_.find(gpu);
   if (git == gpus_.end()) return Bytes(0);
-  const GpuSnapshot& g = *git->second.snap;
+  const LedgerGpu& g = *git->second.snap;
   Bytes outstanding, claims;
   for (const auto& [name, s] : services_) {
     Bytes claim = Claim(s, gpu, Bytes(0));
@@ -103,7 +103,7 @@ Bytes Ledger::EmptyCapacity(const std::string& service) const {
   for (unsigned gi : s->snap->gpus) {
     auto git = gpus_.find(gi);
     if (git == gpus_.end()) continue;
-    const GpuSnapshot& g = *git->second.snap;
+    const LedgerGpu& g = *git->second.snap;
     Bytes resident = std::max(s->snap->ResidentNeed(), s->snap->start_vram);
     best = std::max(best, g.total - g.reserve - resident);
   }

@@ -29,7 +29,7 @@
 
 namespace vg {
 
-struct GpuSnapshot {
+struct LedgerGpu {
   unsigned index = 0;  // NVML index
   Bytes total;
   Bytes driver_free;  // what the driver reports free now
@@ -67,10 +67,10 @@ struct ServiceSnapshot {
 };
 
 struct ClusterSnapshot {
-  std::vector<GpuSnapshot> gpus;
+  std::vector<LedgerGpu> gpus;
   std::vector<ServiceSnapshot> services;
 
-  const GpuSnapshot* Gpu(unsigned index) const;
+  const LedgerGpu* Gpu(unsigned index) const;
   const ServiceSnapshot* Service(const std::string& name) const;
 };
 
@@ -132,7 +132,7 @@ class Ledger {
     Bytes HeldOn(unsigned gpu) const;
   };
   struct GpuState {
-    const GpuSnapshot* snap = nullptr;
+    const LedgerGpu* snap = nullptr;
     Bytes driver_free;
   };
   Bytes Claim(const SvcState& s, unsigned gpu, Bytes extra_not_peak) const;

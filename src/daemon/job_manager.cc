@@ -69,7 +69,7 @@ json JobManager::Impl::JobJson(const JobRecord& j) {
               {"observed_peak_bytes",
                j.observed_peak_bytes ? json(j.observed_peak_bytes->count()) : json(nullptr)},
               {"observation",
-               j.observation_kind ? json(ObservationKindName(*j.observation_kind)) : json(nullptr)},
+               j.observation_kind ? json(PeakObservationName(*j.observation_kind)) : json(nullptr)},
               {"attempts", j.attempts},
               {"position", nullptr}};
   if (j.state == JobState::kQueued) {

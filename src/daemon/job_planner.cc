@@ -28,7 +28,7 @@ nlohmann::json ToJson(const JobParams& p) {
 ClusterSnapshot ToCore(const PlanCluster& c) {
   ClusterSnapshot out;
   for (const PlanGpu& g : c.gpus) {
-    GpuSnapshot s;
+    LedgerGpu s;
     s.index = g.index;
     s.total = g.total;
     s.driver_free = g.driver_free;

@@ -2,10 +2,10 @@
 // admission.h, suggest.h) — per-service estimators, the job queue, planning and refusals with
 // suggestions — in plain types of its own.
 //
-// Why a door: core/ledger.h and core/estimator.h declare names (GpuSnapshot, ObservationKind)
-// that gpu/gpu_probe.h and store/job_store.h also declare, so no translation unit can include
-// both sides. job_planner.cc includes the core; everything else in the daemon includes this
-// header only. Single-threaded (the daemon's io_context); owns its state; sizes in job bytes
+// Why a door: the job manager thinks in services, job ids and NVML samples; the core in queue
+// entries, ledgers and observations. job_planner.cc is the one file that translates between them
+// and includes the core's admission headers; everything else in the daemon includes this header
+// only. Single-threaded (the daemon's io_context); owns its state; sizes in job bytes
 // over the loaded service (core/job_schema.h).
 #pragma once
 

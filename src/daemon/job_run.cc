@@ -251,7 +251,7 @@ void JobManager::Impl::Finish(ActiveJob& job, const DispatchResult& r) {
   if (obs) {
     (void)store.RecordObservation(
         job.id, obs->first,
-        obs->second == PeakKind::kExact ? ObservationKind::kExact : ObservationKind::kAtMost);
+        obs->second == PeakKind::kExact ? PeakObservation::kExact : PeakObservation::kAtMost);
   }
   json result;
   if (!r.body.empty()) {

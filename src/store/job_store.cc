@@ -53,13 +53,13 @@ std::optional<JobState> ParseJobState(std::string_view name) {
   return std::nullopt;
 }
 
-std::string_view ObservationKindName(ObservationKind kind) {
-  return kind == ObservationKind::kExact ? "exact" : "at-most";
+std::string_view PeakObservationName(PeakObservation kind) {
+  return kind == PeakObservation::kExact ? "exact" : "at-most";
 }
 
-std::optional<ObservationKind> ParseObservationKind(std::string_view name) {
-  if (name == "exact") return ObservationKind::kExact;
-  if (name == "at-most") return ObservationKind::kAtMost;
+std::optional<PeakObservation> ParsePeakObservation(std::string_view name) {
+  if (name == "exact") return PeakObservation::kExact;
+  if (name == "at-most") return PeakObservation::kAtMost;
   return std::nullopt;
 }
 

@@ -94,12 +94,12 @@ std::string_view JobStateName(JobState state);
 std::optional<JobState> ParseJobState(std::string_view name);
 
 // What an observed peak means (gpu-facts.md, the caching allocator).
-enum class ObservationKind {
+enum class PeakObservation {
   kExact,   // the service's usage rose during the job: this is the job's peak
   kAtMost,  // it did not rise above what the service already held: the job needed at most this
 };
-std::string_view ObservationKindName(ObservationKind kind);  // "exact", "at-most"
-std::optional<ObservationKind> ParseObservationKind(std::string_view name);
+std::string_view PeakObservationName(PeakObservation kind);  // "exact", "at-most"
+std::optional<PeakObservation> ParsePeakObservation(std::string_view name);
 
 struct JobRecord {
   JobId id = 0;  // assigned by Submit
@@ -117,7 +117,7 @@ struct JobRecord {
   std::optional<int> gpu;  // index of the GPU it was admitted to
   Bytes estimate_bytes;
   std::optional<Bytes> observed_peak_bytes;
-  std::optional<ObservationKind> observation_kind;  // set with observed_peak_bytes
+  std::optional<PeakObservation> observation_kind;  // set with observed_peak_bytes
   int attempts = 0;                                 // runs begun (entries into starting)
   nlohmann::json result;    // the service's answer body; null until set; null in summaries
   bool idempotent = false;  // from the service's config at submit: may it be re-run after a crash
@@ -189,7 +189,7 @@ class JobStore {
   // Fails with kRefused on a terminal job, kNotFound on an unknown one.
   virtual Result<void> SetResult(JobId id, const nlohmann::json& result) = 0;
   // Any state, terminal included. kNotFound on an unknown job.
-  virtual Result<void> RecordObservation(JobId id, Bytes peak, ObservationKind kind) = 0;
+  virtual Result<void> RecordObservation(JobId id, Bytes peak, PeakObservation kind) = 0;
 
   virtual Result<std::vector<RecoveredJob>> RecoverAfterCrash(std::int64_t now_unix_ms) = 0;
   virtual Result<JobCounts> Counts(const std::string& service) = 0;  // empty: all services

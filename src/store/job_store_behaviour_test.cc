@@ -334,24 +334,24 @@ TYPED_TEST(JobStoreBehaviour, ResultsAndObservationsAreKept) {
   const nlohmann::json answer = {{"video", "/out/1.mp4"}, {"seconds", 12.5}};
   ASSERT_TRUE(this->store_->SetResult(id, answer).has_value());
   ASSERT_TRUE(
-      this->store_->RecordObservation(id, Bytes::GiB(13), ObservationKind::kAtMost).has_value());
+      this->store_->RecordObservation(id, Bytes::GiB(13), PeakObservation::kAtMost).has_value());
   JobRecord got = this->store_->Get(id).value();
   EXPECT_EQ(got.result, answer);
   EXPECT_EQ(got.observed_peak_bytes, Bytes::GiB(13));
-  EXPECT_EQ(got.observation_kind, ObservationKind::kAtMost);
+  EXPECT_EQ(got.observation_kind, PeakObservation::kAtMost);
   // Listing leaves the result out.
   EXPECT_TRUE(this->store_->List({}).value().at(0).result.is_null());
 
   // The observation may arrive after the job finished.
   this->Move(id, {S::kDone});
   ASSERT_TRUE(
-      this->store_->RecordObservation(id, Bytes::GiB(14), ObservationKind::kExact).has_value());
+      this->store_->RecordObservation(id, Bytes::GiB(14), PeakObservation::kExact).has_value());
   got = this->store_->Get(id).value();
   EXPECT_EQ(got.observed_peak_bytes, Bytes::GiB(14));
-  EXPECT_EQ(got.observation_kind, ObservationKind::kExact);
+  EXPECT_EQ(got.observation_kind, PeakObservation::kExact);
   EXPECT_EQ(got.result, answer);
 
-  EXPECT_EQ(this->store_->RecordObservation(id + 1, Bytes(1), ObservationKind::kExact).error().code,
+  EXPECT_EQ(this->store_->RecordObservation(id + 1, Bytes(1), PeakObservation::kExact).error().code,
             ErrorCode::kNotFound);
   EXPECT_EQ(this->store_->SetResult(id + 1, 1).error().code, ErrorCode::kNotFound);
 }

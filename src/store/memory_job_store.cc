@@ -134,7 +134,7 @@ Result<void> MemoryJobStore::SetResult(JobId id, const nlohmann::json& result) {
   return {};
 }
 
-Result<void> MemoryJobStore::RecordObservation(JobId id, Bytes peak, ObservationKind kind) {
+Result<void> MemoryJobStore::RecordObservation(JobId id, Bytes peak, PeakObservation kind) {
   if (auto ok = TakeFailure(); !ok) return ok;
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return std::unexpected(job_rules::NotFoundError(id));

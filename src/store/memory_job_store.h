@@ -31,7 +31,7 @@ class MemoryJobStore final : public JobStore {
   Result<TransitionOutcome> Transition(JobId id, const std::vector<JobState>& from, JobState to,
                                        const JobChange& change) override;
   Result<void> SetResult(JobId id, const nlohmann::json& result) override;
-  Result<void> RecordObservation(JobId id, Bytes peak, ObservationKind kind) override;
+  Result<void> RecordObservation(JobId id, Bytes peak, PeakObservation kind) override;
 
   Result<std::vector<RecoveredJob>> RecoverAfterCrash(std::int64_t now_unix_ms) override;
   Result<JobCounts> Counts(const std::string& service) override;

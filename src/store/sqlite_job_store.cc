@@ -230,7 +230,7 @@ JobRecord ReadJob(const Q& q) {
   job.estimate_bytes = Bytes(static_cast<std::uint64_t>(q.Int(12)));
   if (auto peak = q.OptInt(13)) {
     job.observed_peak_bytes = Bytes(static_cast<std::uint64_t>(*peak));
-    job.observation_kind = ParseObservationKind(q.Text(14));
+    job.observation_kind = ParsePeakObservation(q.Text(14));
   }
   job.attempts = static_cast<int>(q.Int(15));
   job.payload_bytes = static_cast<std::uint64_t>(q.Int(16));
@@ -410,13 +410,13 @@ Result<void> SqliteJobStore::SetResult(JobId id, const nlohmann::json& result) {
   return std::unexpected(job_rules::TerminalError(id, job->state));
 }
 
-Result<void> SqliteJobStore::RecordObservation(JobId id, Bytes peak, ObservationKind kind) {
+Result<void> SqliteJobStore::RecordObservation(JobId id, Bytes peak, PeakObservation kind) {
   std::lock_guard lock(mu_);
   auto q = Prepare("UPDATE jobs SET observed_peak_bytes = ?2, observation_kind = ?3 WHERE id = ?1");
   if (!q) return std::unexpected(q.error());
   q->Bind(1, id)
       .Bind(2, static_cast<std::int64_t>(peak.count()))
-      .Bind(3, ObservationKindName(kind));
+      .Bind(3, PeakObservationName(kind));
   if (auto ok = q->Run(fmt::format("record observation of job {}", id)); !ok) return ok;
   if (sqlite3_changes(db_.get()) == 0) return std::unexpected(job_rules::NotFoundError(id));
   return {};
