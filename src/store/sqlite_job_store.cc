@@ -1,92 +1,14 @@
 #include "store/sqlite_job_store.h"
 
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <utility>
 
 #include <fmt/format.h>
 
 #include "store/job_store_rules.h"
-#include "store/sqlite_error.h"
 #include "store/sqlite_store.h"
 
 namespace vg {
-
-// One use of a cached prepared statement: binds, steps, reads columns, and on destruction resets
-// the statement and clears its bindings so the cache hands it out clean next time.
-class SqliteJobStore::Query {
- public:
-  Query(const SqliteJobStore& store, sqlite3_stmt* stmt) : store_(&store), stmt_(stmt) {}
-  Query(Query&& other) noexcept
-      : store_(other.store_), stmt_(std::exchange(other.stmt_, nullptr)), rc_(other.rc_) {}
-  Query& operator=(Query&&) = delete;
-  ~Query() {
-    if (stmt_ == nullptr) return;
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-
-  // Bind errors are remembered and reported by the next Step. Unbound parameters are NULL.
-  Query& Bind(int index, std::int64_t value) {
-    Check(sqlite3_bind_int64(stmt_, index, value));
-    return *this;
-  }
-  Query& Bind(int index, std::string_view text) {
-    const char* data = text.empty() ? "" : text.data();  // non-null: null would bind NULL
-    Check(sqlite3_bind_text(stmt_, index, data, static_cast<int>(text.size()), SQLITE_TRANSIENT));
-    return *this;
-  }
-  Query& BindBlob(int index, std::string_view bytes) {
-    const char* data = bytes.empty() ? "" : bytes.data();
-    Check(sqlite3_bind_blob(stmt_, index, data, static_cast<int>(bytes.size()), SQLITE_STATIC));
-    return *this;
-  }
-  template <class T>
-  Query& BindOptional(int index, const std::optional<T>& value) {
-    if (value) Bind(index, *value);
-    return *this;
-  }
-
-  Result<bool> Step(std::string_view what) {
-    if (rc_ != SQLITE_OK) return std::unexpected(store_->SqlError(rc_, what));
-    const int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return std::unexpected(store_->SqlError(rc, what));
-  }
-  Result<void> Run(std::string_view what) {
-    auto row = Step(what);
-    if (!row) return std::unexpected(row.error());
-    return {};
-  }
-
-  bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-  std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
-  std::optional<std::int64_t> OptInt(int col) const {
-    if (IsNull(col)) return std::nullopt;
-    return Int(col);
-  }
-  std::string Text(int col) const {
-    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    if (text == nullptr) return {};
-    return std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
-  }
-  std::string Blob(int col) const {
-    const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
-    if (data == nullptr) return {};
-    return std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
-  }
-
- private:
-  void Check(int rc) {
-    if (rc != SQLITE_OK && rc_ == SQLITE_OK) rc_ = rc;
-  }
-
-  const SqliteJobStore* store_;
-  sqlite3_stmt* stmt_;
-  int rc_ = SQLITE_OK;
-};
 
 namespace {
 
@@ -126,9 +48,6 @@ constexpr std::string_view kUnfinishedSql = "state IN ('starting', 'running', 'i
 
 }  // namespace
 
-void SqliteJobStore::CloseDb::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-void SqliteJobStore::FinalizeStmt::operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
-
 Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& path) {
   return Open(path, Options{});
 }
@@ -141,22 +60,17 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& 
         SqliteStore::Open(path, SqliteStore::Options{.busy_timeout_ms = options.busy_timeout_ms});
     if (!state) return std::unexpected(state.error());
   }
-  sqlite3* raw = nullptr;
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-  DbPtr db(raw);
-  if (rc != SQLITE_OK) return std::unexpected(SqliteError(db.get(), rc, path, "open"));
-  sqlite3_extended_result_codes(db.get(), 1);
-  sqlite3_busy_timeout(db.get(), options.busy_timeout_ms);
-  auto store = std::unique_ptr<SqliteJobStore>(new SqliteJobStore(path, std::move(db)));
+  auto db = SqliteDb::Open(path, options.busy_timeout_ms);
+  if (!db) return std::unexpected(db.error());
+  auto store = std::unique_ptr<SqliteJobStore>(new SqliteJobStore(std::move(*db)));
   std::lock_guard lock(store->mu_);
   const char* sync = options.synchronous == Synchronous::kFull ? "PRAGMA synchronous=FULL"
                                                                : "PRAGMA synchronous=NORMAL";
   for (const char* pragma : {sync, "PRAGMA foreign_keys=ON"}) {
-    if (auto ok = store->Exec(pragma, pragma); !ok) return std::unexpected(ok.error());
+    if (auto ok = store->db_.Exec(pragma, pragma); !ok) return std::unexpected(ok.error());
   }
   // WAL is a property of the file, set by SqliteStore::Open: check this connection sees it.
-  auto mode = store->Prepare("PRAGMA journal_mode");
+  auto mode = store->db_.Prepare("PRAGMA journal_mode");
   if (!mode) return std::unexpected(mode.error());
   auto row = mode->Step("read journal mode");
   if (!row) return std::unexpected(row.error());
@@ -167,53 +81,25 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& 
   return store;
 }
 
-SqliteJobStore::SqliteJobStore(std::string path, DbPtr db)
-    : path_(std::move(path)), db_(std::move(db)) {}
+SqliteJobStore::SqliteJobStore(SqliteDb db) : db_(std::move(db)) {}
 
 SqliteJobStore::~SqliteJobStore() = default;
-
-Error SqliteJobStore::SqlError(int rc, std::string_view what) const {
-  return SqliteError(db_.get(), rc, path_, what);
-}
-
-Result<SqliteJobStore::Query> SqliteJobStore::Prepare(std::string_view sql) {
-  auto it = statements_.find(sql);
-  if (it == statements_.end()) {
-    sqlite3_stmt* raw = nullptr;
-    const int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
-                                      SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
-    if (rc != SQLITE_OK) return std::unexpected(SqlError(rc, "prepare statement"));
-    it = statements_.emplace(std::string(sql), StmtPtr(raw)).first;
-  }
-  return Query(*this, it->second.get());
-}
-
-Result<void> SqliteJobStore::Exec(std::string_view sql, std::string_view what) {
-  auto q = Prepare(sql);
-  if (!q) return std::unexpected(q.error());
-  while (true) {
-    auto row = q->Step(what);
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return {};
-  }
-}
 
 template <class T>
 Result<T> SqliteJobStore::InTransaction(std::string_view what,
                                         const std::function<Result<T>()>& body) {
-  if (auto ok = Exec("BEGIN IMMEDIATE", what); !ok) return std::unexpected(ok.error());
+  if (auto ok = db_.Exec("BEGIN IMMEDIATE", what); !ok) return std::unexpected(ok.error());
   Result<T> out = body();
   if (out) {
-    if (auto ok = Exec("COMMIT", what); !ok) out = std::unexpected(ok.error());
+    if (auto ok = db_.Exec("COMMIT", what); !ok) out = std::unexpected(ok.error());
   }
-  if (!out) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);  // nothing to keep
+  if (!out) db_.Rollback();
   return out;
 }
 
 namespace {
 
-template <class Q>
-JobRecord ReadJob(const Q& q) {
+JobRecord ReadJob(const SqliteQuery& q) {
   JobRecord job;
   job.id = q.Int(0);
   job.service = q.Text(1);
@@ -242,9 +128,9 @@ JobRecord ReadJob(const Q& q) {
 }  // namespace
 
 Result<std::vector<JobRecord>> SqliteJobStore::Select(std::string_view sql,
-                                                      const std::function<void(Query&)>& bind,
+                                                      const std::function<void(SqliteQuery&)>& bind,
                                                       std::string_view what) {
-  auto q = Prepare(sql);
+  auto q = db_.Prepare(sql);
   if (!q) return std::unexpected(q.error());
   bind(*q);
   std::vector<JobRecord> out;
@@ -258,7 +144,7 @@ Result<std::vector<JobRecord>> SqliteJobStore::Select(std::string_view sql,
 
 Result<JobRecord> SqliteJobStore::GetLocked(JobId id) {
   auto jobs = Select(
-      SelectWhole("WHERE id = ?1"), [&](Query& q) { q.Bind(1, id); },
+      SelectWhole("WHERE id = ?1"), [&](SqliteQuery& q) { q.Bind(1, id); },
       fmt::format("read job {}", id));
   if (!jobs) return std::unexpected(jobs.error());
   if (jobs->empty()) return std::unexpected(job_rules::NotFoundError(id));
@@ -272,7 +158,7 @@ Result<SubmitOutcome> SqliteJobStore::Submit(JobRecord job) {
   if (job.gpu) gpu = *job.gpu;
   std::lock_guard lock(mu_);
   // One statement, so one transaction and one commit; a known key inserts nothing.
-  auto q = Prepare(
+  auto q = db_.Prepare(
       "INSERT INTO jobs (service, params, priority, idempotency_key, idempotent, state, reason, "
       "submitted_unix_ms, started_unix_ms, finished_unix_ms, gpu, estimate_bytes, attempts, "
       "payload_bytes, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?12, ?13, ?14, ?9, 0, ?10, "
@@ -294,10 +180,10 @@ Result<SubmitOutcome> SqliteJobStore::Submit(JobRecord job) {
       .BindOptional(13, job.finished_unix_ms)
       .BindOptional(14, gpu);
   if (auto ok = q->Run("submit job for " + job.service); !ok) return std::unexpected(ok.error());
-  if (sqlite3_changes(db_.get()) == 0) {
+  if (db_.Changes() == 0) {
     auto existing = Select(
         SelectWhole("WHERE service = ?1 AND idempotency_key = ?2"),
-        [&](Query& e) { e.Bind(1, job.service).Bind(2, *job.idempotency_key); },
+        [&](SqliteQuery& e) { e.Bind(1, job.service).Bind(2, *job.idempotency_key); },
         "look up idempotency key");
     if (!existing) return std::unexpected(existing.error());
     if (existing->empty()) {
@@ -307,7 +193,7 @@ Result<SubmitOutcome> SqliteJobStore::Submit(JobRecord job) {
   }
   // What a Get would return, without reading anything back (params as passed: they were valid
   // JSON values, so the stored text parses to the same).
-  job.id = sqlite3_last_insert_rowid(db_.get());
+  job.id = db_.LastInsertRowid();
   job.payload_bytes = job.payload.size();
   job.attempts = 0;
   job.result = nullptr;
@@ -333,7 +219,7 @@ Result<std::vector<JobRecord>> SqliteJobStore::List(const JobFilter& filter) {
   std::lock_guard lock(mu_);
   return Select(
       SelectSummary(rest),
-      [&](Query& q) {
+      [&](SqliteQuery& q) {
         q.Bind(1, filter.after_id).Bind(4, std::int64_t{filter.limit});
         if (!filter.service.empty()) q.Bind(2, filter.service);
         if (!filter.states.empty()) q.Bind(3, StateSet(filter.states));
@@ -345,12 +231,12 @@ Result<std::vector<JobRecord>> SqliteJobStore::Queued(const std::string& service
   std::lock_guard lock(mu_);
   if (service.empty()) {
     return Select(
-        SelectSummary("WHERE state = 'queued' ORDER BY priority DESC, id"), [](Query&) {},
+        SelectSummary("WHERE state = 'queued' ORDER BY priority DESC, id"), [](SqliteQuery&) {},
         "list queued jobs");
   }
   return Select(
       SelectSummary("WHERE state = 'queued' AND service = ?1 ORDER BY priority DESC, id"),
-      [&](Query& q) { q.Bind(1, service); }, "list queued jobs of " + service);
+      [&](SqliteQuery& q) { q.Bind(1, service); }, "list queued jobs of " + service);
 }
 
 Result<TransitionOutcome> SqliteJobStore::Transition(JobId id, const std::vector<JobState>& from,
@@ -368,7 +254,7 @@ Result<TransitionOutcome> SqliteJobStore::Transition(JobId id, const std::vector
   if (change.estimate_bytes) estimate = static_cast<std::int64_t>(change.estimate_bytes->count());
   std::lock_guard lock(mu_);
   // The compare and the set in one statement: atomic against every other connection too.
-  auto q = Prepare(
+  auto q = db_.Prepare(
       "UPDATE jobs SET state = ?3, attempts = attempts + (?3 = 'starting'), "
       "reason = COALESCE(?4, reason), started_unix_ms = COALESCE(?5, started_unix_ms), "
       "finished_unix_ms = COALESCE(?6, finished_unix_ms), gpu = COALESCE(?7, gpu), "
@@ -387,7 +273,7 @@ Result<TransitionOutcome> SqliteJobStore::Transition(JobId id, const std::vector
   if (auto ok = q->Run(fmt::format("move job {} to {}", id, JobStateName(to))); !ok) {
     return std::unexpected(ok.error());
   }
-  const bool applied = sqlite3_changes(db_.get()) > 0;
+  const bool applied = db_.Changes() > 0;
   // Read back under the same lock: no call of this object can come between. (Another process
   // writing the same job between the two statements would show its change, never a torn row.)
   auto job = GetLocked(id);
@@ -399,12 +285,12 @@ Result<void> SqliteJobStore::SetResult(JobId id, const nlohmann::json& result) {
   auto text = job_rules::DumpCapped(result, kMaxJobResultBytes, "result");
   if (!text) return std::unexpected(text.error());
   std::lock_guard lock(mu_);
-  auto q =
-      Prepare(fmt::format("UPDATE jobs SET result = ?2 WHERE id = ?1 AND NOT {}", kTerminalSql));
+  auto q = db_.Prepare(
+      fmt::format("UPDATE jobs SET result = ?2 WHERE id = ?1 AND NOT {}", kTerminalSql));
   if (!q) return std::unexpected(q.error());
   q->Bind(1, id).Bind(2, *text);
   if (auto ok = q->Run(fmt::format("store result of job {}", id)); !ok) return ok;
-  if (sqlite3_changes(db_.get()) > 0) return {};
+  if (db_.Changes() > 0) return {};
   auto job = GetLocked(id);  // why not: unknown, or terminal
   if (!job) return std::unexpected(job.error());
   return std::unexpected(job_rules::TerminalError(id, job->state));
@@ -412,13 +298,14 @@ Result<void> SqliteJobStore::SetResult(JobId id, const nlohmann::json& result) {
 
 Result<void> SqliteJobStore::RecordObservation(JobId id, Bytes peak, PeakObservation kind) {
   std::lock_guard lock(mu_);
-  auto q = Prepare("UPDATE jobs SET observed_peak_bytes = ?2, observation_kind = ?3 WHERE id = ?1");
+  auto q =
+      db_.Prepare("UPDATE jobs SET observed_peak_bytes = ?2, observation_kind = ?3 WHERE id = ?1");
   if (!q) return std::unexpected(q.error());
   q->Bind(1, id)
       .Bind(2, static_cast<std::int64_t>(peak.count()))
       .Bind(3, PeakObservationName(kind));
   if (auto ok = q->Run(fmt::format("record observation of job {}", id)); !ok) return ok;
-  if (sqlite3_changes(db_.get()) == 0) return std::unexpected(job_rules::NotFoundError(id));
+  if (db_.Changes() == 0) return std::unexpected(job_rules::NotFoundError(id));
   return {};
 }
 
@@ -428,7 +315,7 @@ Result<std::vector<RecoveredJob>> SqliteJobStore::RecoverAfterCrash(std::int64_t
       "recover interrupted jobs", [&]() -> Result<std::vector<RecoveredJob>> {
         std::vector<std::pair<JobId, JobState>> ids;
         {
-          auto q = Prepare(
+          auto q = db_.Prepare(
               fmt::format("SELECT id, state FROM jobs WHERE {} ORDER BY id", kUnfinishedSql));
           if (!q) return std::unexpected(q.error());
           while (true) {
@@ -439,7 +326,7 @@ Result<std::vector<RecoveredJob>> SqliteJobStore::RecoverAfterCrash(std::int64_t
           }
         }
         {
-          auto q = Prepare(fmt::format(
+          auto q = db_.Prepare(fmt::format(
               "UPDATE jobs SET state = 'queued', reason = ?1, started_unix_ms = NULL, gpu = NULL "
               "WHERE {} AND idempotent = 1",
               kUnfinishedSql));
@@ -450,7 +337,7 @@ Result<std::vector<RecoveredJob>> SqliteJobStore::RecoverAfterCrash(std::int64_t
           }
         }
         {
-          auto q = Prepare(
+          auto q = db_.Prepare(
               fmt::format("UPDATE jobs SET state = 'failed', reason = ?1, finished_unix_ms = ?2 "
                           "WHERE {} AND idempotent = 0",
                           kUnfinishedSql));
@@ -470,9 +357,9 @@ Result<std::vector<RecoveredJob>> SqliteJobStore::RecoverAfterCrash(std::int64_t
 
 Result<JobCounts> SqliteJobStore::Counts(const std::string& service) {
   std::lock_guard lock(mu_);
-  auto q = Prepare(service.empty()
-                       ? "SELECT state, COUNT(*) FROM jobs GROUP BY state"
-                       : "SELECT state, COUNT(*) FROM jobs WHERE service = ?1 GROUP BY state");
+  auto q = db_.Prepare(service.empty()
+                           ? "SELECT state, COUNT(*) FROM jobs GROUP BY state"
+                           : "SELECT state, COUNT(*) FROM jobs WHERE service = ?1 GROUP BY state");
   if (!q) return std::unexpected(q.error());
   if (!service.empty()) q->Bind(1, service);
   JobCounts counts;
@@ -489,7 +376,7 @@ Result<std::int64_t> SqliteJobStore::Prune(std::int64_t now_unix_ms,
   std::lock_guard lock(mu_);
   // Too old, or older than the newest max_terminal_jobs terminal ones (none when there are
   // fewer: the sub-select is NULL and the comparison false).
-  auto q = Prepare(fmt::format(
+  auto q = db_.Prepare(fmt::format(
       "DELETE FROM jobs WHERE {0} AND (COALESCE(finished_unix_ms, submitted_unix_ms) < ?1 OR "
       "id <= (SELECT id FROM jobs WHERE {0} ORDER BY id DESC LIMIT 1 OFFSET ?2))",
       kTerminalSql));
@@ -497,7 +384,7 @@ Result<std::int64_t> SqliteJobStore::Prune(std::int64_t now_unix_ms,
   q->Bind(1, now_unix_ms - retention.max_age_ms)
       .Bind(2, std::max<std::int64_t>(retention.max_terminal_jobs, 0));
   if (auto ok = q->Run("prune finished jobs"); !ok) return std::unexpected(ok.error());
-  return static_cast<std::int64_t>(sqlite3_changes(db_.get()));
+  return db_.Changes();
 }
 
 }  // namespace vg

@@ -19,7 +19,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,9 +26,7 @@
 #include <vector>
 
 #include "store/job_store.h"
-
-struct sqlite3;
-struct sqlite3_stmt;
+#include "store/sqlite_db.h"
 
 namespace vg {
 
@@ -46,7 +43,7 @@ class SqliteJobStore final : public JobStore {
 
   ~SqliteJobStore() override;
 
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return db_.path(); }
 
   Result<SubmitOutcome> Submit(JobRecord job) override;
   Result<JobRecord> Get(JobId id) override;
@@ -63,34 +60,19 @@ class SqliteJobStore final : public JobStore {
   Result<std::int64_t> Prune(std::int64_t now_unix_ms, const JobRetention& retention) override;
 
  private:
-  struct CloseDb {
-    void operator()(sqlite3* db) const;
-  };
-  struct FinalizeStmt {
-    void operator()(sqlite3_stmt* stmt) const;
-  };
-  using DbPtr = std::unique_ptr<sqlite3, CloseDb>;
-  using StmtPtr = std::unique_ptr<sqlite3_stmt, FinalizeStmt>;
-  class Query;
-
-  SqliteJobStore(std::string path, DbPtr db);
+  explicit SqliteJobStore(SqliteDb db);
 
   // Caller holds mu_ for all of these.
-  Result<Query> Prepare(std::string_view sql);
-  Result<void> Exec(std::string_view sql, std::string_view what);
   Result<JobRecord> GetLocked(JobId id);
   Result<std::vector<JobRecord>> Select(std::string_view sql,
-                                        const std::function<void(Query&)>& bind,
+                                        const std::function<void(SqliteQuery&)>& bind,
                                         std::string_view what);
   // Runs `body` in one IMMEDIATE transaction, rolled back when it fails.
   template <class T>
   Result<T> InTransaction(std::string_view what, const std::function<Result<T>()>& body);
-  Error SqlError(int rc, std::string_view what) const;
 
   std::mutex mu_;
-  const std::string path_;
-  DbPtr db_;                                                // declared before the statements:
-  std::map<std::string, StmtPtr, std::less<>> statements_;  // they are finalized first
+  SqliteDb db_;  // guarded by mu_
 };
 
 }  // namespace vg

@@ -17,75 +17,6 @@
 
 namespace vg {
 
-// One use of a cached prepared statement: binds, steps, reads columns, and on destruction resets
-// the statement and clears its bindings so the cache hands it out clean next time.
-class SqliteStore::Query {
- public:
-  Query(const SqliteStore& store, sqlite3_stmt* stmt) : store_(&store), stmt_(stmt) {}
-  Query(Query&& other) noexcept
-      : store_(other.store_), stmt_(std::exchange(other.stmt_, nullptr)), rc_(other.rc_) {}
-  Query& operator=(Query&&) = delete;
-  ~Query() {
-    if (stmt_ == nullptr) return;
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-
-  // Bind errors are remembered and reported by the next Step.
-  Query& Bind(int index, std::int64_t value) {
-    Check(sqlite3_bind_int64(stmt_, index, value));
-    return *this;
-  }
-  Query& Bind(int index, std::string_view text) {
-    // A non-null pointer even for an empty string: a null one would bind SQL NULL.
-    const char* data = text.empty() ? "" : text.data();
-    Check(sqlite3_bind_text(stmt_, index, data, static_cast<int>(text.size()), SQLITE_TRANSIENT));
-    return *this;
-  }
-  Query& BindBlob(int index, std::string_view bytes) {
-    // A non-null pointer even for zero bytes: a null one would bind SQL NULL.
-    const char* data = bytes.empty() ? "" : bytes.data();
-    Check(sqlite3_bind_blob(stmt_, index, data, static_cast<int>(bytes.size()), SQLITE_TRANSIENT));
-    return *this;
-  }
-
-  // True when a row is ready, false when the statement is done.
-  Result<bool> Step(std::string_view what) {
-    if (rc_ != SQLITE_OK) return std::unexpected(store_->SqlError(rc_, what));
-    const int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return std::unexpected(store_->SqlError(rc, what));
-  }
-  // Runs a statement that returns no rows.
-  Result<void> Run(std::string_view what) {
-    auto row = Step(what);
-    if (!row) return std::unexpected(row.error());
-    return {};
-  }
-
-  std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
-  std::string Text(int col) const {
-    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    if (text == nullptr) return {};
-    return std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
-  }
-  std::string Blob(int col) const {
-    const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
-    if (data == nullptr) return {};
-    return std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
-  }
-
- private:
-  void Check(int rc) {
-    if (rc != SQLITE_OK && rc_ == SQLITE_OK) rc_ = rc;
-  }
-
-  const SqliteStore* store_;
-  sqlite3_stmt* stmt_;
-  int rc_ = SQLITE_OK;
-};
-
 namespace {
 
 namespace fs = std::filesystem;
@@ -131,9 +62,6 @@ Result<std::string> ExecScalar(sqlite3* db, const std::string& path, const char*
 
 }  // namespace
 
-void SqliteStore::CloseDb::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-void SqliteStore::FinalizeStmt::operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
-
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
   return Open(path, Options{});
 }
@@ -148,16 +76,11 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, 
   }
   if (auto ok = CreateFile(path); !ok) return std::unexpected(ok.error());
 
-  sqlite3* raw = nullptr;
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-  DbPtr db(raw);  // closed on every path out, even when the open failed
-  if (rc != SQLITE_OK) return std::unexpected(SqliteError(db.get(), rc, path, "open"));
-  sqlite3_extended_result_codes(db.get(), 1);
-  sqlite3_busy_timeout(db.get(), options.busy_timeout_ms);
+  auto db = SqliteDb::Open(path, options.busy_timeout_ms);
+  if (!db) return std::unexpected(db.error());
 
   // The first read of the file: a damaged or foreign file fails here, before anything is written.
-  auto mode = ExecScalar(db.get(), path, "PRAGMA journal_mode=WAL");
+  auto mode = ExecScalar(db->handle(), path, "PRAGMA journal_mode=WAL");
   if (!mode) return std::unexpected(mode.error());
   if (*mode != "wal") {
     return Fail(
@@ -166,36 +89,19 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, 
         "keep the state directory on a local file system");
   }
   for (const char* pragma : {"PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"}) {
-    if (auto ok = ExecScalar(db.get(), path, pragma); !ok) return std::unexpected(ok.error());
+    if (auto ok = ExecScalar(db->handle(), path, pragma); !ok) return std::unexpected(ok.error());
   }
-  if (auto ok = MigrateSchema(db.get(), path); !ok) return std::unexpected(ok.error());
-  return std::unique_ptr<SqliteStore>(new SqliteStore(path, std::move(db), options));
+  if (auto ok = MigrateSchema(db->handle(), path); !ok) return std::unexpected(ok.error());
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(*db), options));
 }
 
-SqliteStore::SqliteStore(std::string path, DbPtr db, Options options)
-    : path_(std::move(path)), options_(options), db_(std::move(db)) {}
+SqliteStore::SqliteStore(SqliteDb db, Options options) : options_(options), db_(std::move(db)) {}
 
 SqliteStore::~SqliteStore() = default;
 
-Error SqliteStore::SqlError(int rc, std::string_view what) const {
-  return SqliteError(db_.get(), rc, path_, what);
-}
-
-Result<SqliteStore::Query> SqliteStore::Prepare(std::string_view sql) {
-  auto it = statements_.find(sql);
-  if (it == statements_.end()) {
-    sqlite3_stmt* raw = nullptr;
-    const int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
-                                      SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
-    if (rc != SQLITE_OK) return std::unexpected(SqlError(rc, "prepare statement"));
-    it = statements_.emplace(std::string(sql), StmtPtr(raw)).first;
-  }
-  return Query(*this, it->second.get());
-}
-
 Result<void> SqliteStore::PutInstance(const InstanceRecord& instance) {
   std::lock_guard lock(mu_);
-  auto q = Prepare(
+  auto q = db_.Prepare(
       "INSERT INTO instances (service, tag, pid, start_time, cgroup, started_unix_ms, fingerprint) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (service) DO UPDATE SET tag = excluded.tag, "
       "pid = excluded.pid, start_time = excluded.start_time, cgroup = excluded.cgroup, "
@@ -211,7 +117,7 @@ Result<void> SqliteStore::PutInstance(const InstanceRecord& instance) {
   auto ok = q->Run("record instance of " + instance.service);
   if (!ok && ok.error().code == ErrorCode::kInvalidArgument) {
     // The only constraint an upsert by service can break is the unique tag: name its owner.
-    auto owner = Prepare("SELECT service FROM instances WHERE tag = ?1");
+    auto owner = db_.Prepare("SELECT service FROM instances WHERE tag = ?1");
     if (!owner) return std::unexpected(owner.error());
     owner->Bind(1, instance.tag);
     auto row = owner->Step("look up instance tag " + instance.tag);
@@ -225,7 +131,7 @@ Result<void> SqliteStore::PutInstance(const InstanceRecord& instance) {
 
 Result<void> SqliteStore::RemoveInstance(const std::string& service) {
   std::lock_guard lock(mu_);
-  auto q = Prepare("DELETE FROM instances WHERE service = ?1");
+  auto q = db_.Prepare("DELETE FROM instances WHERE service = ?1");
   if (!q) return std::unexpected(q.error());
   q->Bind(1, service);
   return q->Run("remove instance of " + service);
@@ -233,7 +139,7 @@ Result<void> SqliteStore::RemoveInstance(const std::string& service) {
 
 Result<std::vector<InstanceRecord>> SqliteStore::ListInstances() {
   std::lock_guard lock(mu_);
-  auto q = Prepare(
+  auto q = db_.Prepare(
       "SELECT service, tag, pid, start_time, cgroup, started_unix_ms, fingerprint FROM instances "
       "ORDER BY service");
   if (!q) return std::unexpected(q.error());
@@ -262,7 +168,7 @@ Result<std::int64_t> SqliteStore::AppendEvent(EventRecord event) {
       event.data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::int64_t id = 0;
   {
-    auto q = Prepare(
+    auto q = db_.Prepare(
         "INSERT INTO events (time_unix_ms, service, instance, kind, message, data) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     if (!q) return std::unexpected(q.error());
@@ -273,12 +179,12 @@ Result<std::int64_t> SqliteStore::AppendEvent(EventRecord event) {
         .Bind(5, event.message)
         .Bind(6, data);
     if (auto ok = q->Run("append event"); !ok) return std::unexpected(ok.error());
-    id = sqlite3_last_insert_rowid(db_.get());
+    id = db_.LastInsertRowid();
   }
   // Ids increase by one per event, so deleting below a threshold now and then keeps the table at
   // most prune_every rows over max_events without counting rows.
   if (id % options_.prune_every == 0 && id > options_.max_events) {
-    auto q = Prepare("DELETE FROM events WHERE id <= ?1");
+    auto q = db_.Prepare("DELETE FROM events WHERE id <= ?1");
     if (!q) return std::unexpected(q.error());
     q->Bind(1, id - options_.max_events);
     if (auto ok = q->Run("prune events"); !ok) return std::unexpected(ok.error());
@@ -302,7 +208,7 @@ Result<std::vector<EventRecord>> SqliteStore::ListEventsLocked(const EventFilter
   if (!filter.service.empty()) sql += " AND service = ?2";
   if (!filter.kind.empty()) sql += " AND kind = ?3";
   sql += " ORDER BY id DESC LIMIT ?4";
-  auto q = Prepare(sql);
+  auto q = db_.Prepare(sql);
   if (!q) return std::unexpected(q.error());
   q->Bind(1, filter.after_id).Bind(4, std::int64_t{filter.limit});
   if (!filter.service.empty()) q->Bind(2, filter.service);
@@ -339,7 +245,7 @@ Result<std::optional<EventRecord>> SqliteStore::LastEvent(const std::string& ser
 
 Result<void> SqliteStore::PutValue(const std::string& key, const std::string& value) {
   std::lock_guard lock(mu_);
-  auto q = Prepare(
+  auto q = db_.Prepare(
       "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = "
       "excluded.value");
   if (!q) return std::unexpected(q.error());
@@ -349,7 +255,7 @@ Result<void> SqliteStore::PutValue(const std::string& key, const std::string& va
 
 Result<std::optional<std::string>> SqliteStore::GetValue(const std::string& key) {
   std::lock_guard lock(mu_);
-  auto q = Prepare("SELECT value FROM kv WHERE key = ?1");
+  auto q = db_.Prepare("SELECT value FROM kv WHERE key = ?1");
   if (!q) return std::unexpected(q.error());
   q->Bind(1, key);
   auto row = q->Step("read value " + key);

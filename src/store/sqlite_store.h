@@ -14,19 +14,14 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
+#include "store/sqlite_db.h"
 #include "store/state_store.h"
-
-struct sqlite3;
-struct sqlite3_stmt;
 
 namespace vg {
 
@@ -43,7 +38,7 @@ class SqliteStore final : public StateStore {
 
   ~SqliteStore() override;
 
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return db_.path(); }
 
   Result<void> PutInstance(const InstanceRecord& instance) override;
   Result<void> RemoveInstance(const std::string& service) override;
@@ -57,28 +52,14 @@ class SqliteStore final : public StateStore {
   Result<std::optional<std::string>> GetValue(const std::string& key) override;
 
  private:
-  struct CloseDb {
-    void operator()(sqlite3* db) const;
-  };
-  struct FinalizeStmt {
-    void operator()(sqlite3_stmt* stmt) const;
-  };
-  using DbPtr = std::unique_ptr<sqlite3, CloseDb>;
-  using StmtPtr = std::unique_ptr<sqlite3_stmt, FinalizeStmt>;
-  class Query;
+  SqliteStore(SqliteDb db, Options options);
 
-  SqliteStore(std::string path, DbPtr db, Options options);
-
-  // The cached statement for `sql`, reset and ready to bind. Caller holds mu_.
-  Result<Query> Prepare(std::string_view sql);
+  // Caller holds mu_.
   Result<std::vector<EventRecord>> ListEventsLocked(const EventFilter& filter);
-  Error SqlError(int rc, std::string_view what) const;
 
   std::mutex mu_;
-  const std::string path_;
   const Options options_;
-  DbPtr db_;                                                // declared before the statements:
-  std::map<std::string, StmtPtr, std::less<>> statements_;  // they are finalized first
+  SqliteDb db_;  // guarded by mu_
 };
 
 }  // namespace vg
