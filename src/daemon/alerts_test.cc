@@ -1,5 +1,6 @@
 #include "daemon/alerts.h"
 
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -20,6 +21,9 @@ using namespace std::chrono_literals;
 class AlertsTest : public ::testing::Test {
  protected:
   AlertsTest() : hub_(store_, false) {
+    // As in the daemon (daemon_main.cc): a receiver that exits before reading its stdin must be
+    // an error value, not a SIGPIPE that kills the process.
+    ::signal(SIGPIPE, SIG_IGN);
     char tmpl[] = "/tmp/vg-alerts-test.XXXXXX";
     dir_ = ::mkdtemp(tmpl);
   }
