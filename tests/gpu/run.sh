@@ -46,6 +46,9 @@ hold() {  # hold NAME ARGS…: start a real CUDA process; sets NAME_PID, NAME_WO
   PIDS+=("$p" ${w:+"$w"})
   printf -v "${name}_PID" '%s' "$p"; printf -v "${name}_WORKER" '%s' "${w:-}"
 }
+within() { # within A B PERMILLE: |A − B| ≤ B·PERMILLE/1000
+  local d=$(($1 - $2)); d=${d#-}; [ "$d" -le $(($2 * $3 / 1000)) ]
+}
 alive() { local s; s=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1; [ "$s" != Z ]; }
 
 log "# GPU scenarios — $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -177,9 +180,6 @@ EOF2
   nv_total=$(jq ".gpus[$GPU].total_bytes" "$WORK/gpus.json")
   nv_res=$(jq ".gpus[$GPU].reserved_bytes // 0" "$WORK/gpus.json")
   nv_own=$(jq ".gpus[$GPU].processes[] | select(.pid == $oom_pid) | .used_bytes" "$WORK/ps.json")
-  within() { # within A B PERMILLE: |A − B| ≤ B·PERMILLE/1000
-    local d=$(($1 - $2)); d=${d#-}; [ "$d" -le $(($2 * $3 / 1000)) ]
-  }
   within "$req" "$asked" 5 || fail "requested $req B vs asked $asked B"
   within "$cap" $((nv_total - nv_res)) 10 || fail "capacity $cap B vs NVML total−reserved $((nv_total - nv_res)) B"
   within "$own" "$nv_own" 50 || fail "this process $own B vs NVML $nv_own B"
@@ -187,6 +187,106 @@ EOF2
   log "  sentence: $(jq -r "$inc.explanation" "$WORK/explain.json")"
 else
   log "- real PyTorch OOM skipped: no python3 with torch and CUDA here"
+fi
+
+# 9. Jobs on real CUDA: the demo service behind the job API on a GPU made to look like a 16 GiB
+#    card (reserve = total − 16 GiB): 512p and 768p run, 1024p/32f is refused at once with
+#    suggestions, a suggestion then runs, and no job OOMs; the observed peaks (real NVML
+#    per-process samples) are compared with the demo's memory model.
+if [ -x "$DEMO" ]; then
+  port=$((20000 + RANDOM % 20000))
+  export VRAMGUARD_SOCKET="$WORK/vg9.sock"
+  total_gib=$(( $(jq ".gpus[$GPU].total_bytes" "$WORK/gpus.json") / 1073741824 ))
+  cat >"$WORK/jobs.toml" <<EOF2
+[daemon]
+state_dir = "$WORK/state9"
+socket = "$WORK/vg9.sock"
+reserve = "$((total_gib - 16))GiB"
+
+[[service]]
+name = "i2v-gpu"
+command = ["vg-demo-service", "--backend", "cuda", "--port", "$port", "--model", "2GiB", "--load-time", "0s", "--step-time", "1ms"]
+gpus = [$GPU]
+vram = "3GiB"
+port = $port
+ready = { log = "Running on local URL", timeout = "60s" }
+stop = { grace = "5s", release = { http = "POST http://127.0.0.1:$port/free" } }
+jobs = { endpoint = "POST http://127.0.0.1:$port/generate" }
+
+[[service.param]]
+name = "resolution"
+type = "int"
+choices = [256, 512, 768, 1024]
+default = 512
+memory_exponent = 2
+
+[[service.param]]
+name = "frames"
+type = "int"
+min = 1
+max = 64
+default = 16
+memory_exponent = 1
+
+[[service.param]]
+name = "steps"
+type = "int"
+min = 1
+max = 200
+default = 50
+
+[[service.sizing]]
+resolution = 512
+frames = 16
+vram = "4.3GiB"
+
+[[service.sizing]]
+resolution = 768
+frames = 24
+vram = "7.8GiB"
+
+[[service.sizing]]
+resolution = 1024
+frames = 32
+vram = "12GiB"
+EOF2
+  "$VG" up --config "$WORK/jobs.toml" >"$WORK/daemon9.log" 2>&1 &
+  daemon9=$!
+  PIDS+=("$daemon9")
+  for _ in $(seq 3000); do
+    "$VG" status --json >/dev/null 2>&1 && break
+    sleep 0.02
+  done
+  model() { # the demo's activations: round_up_2MiB(2150 KiB × resolution × √frames)
+    awk -v r="$1" -v f="$2" 'BEGIN { b = 2150 * 1024 * r * sqrt(f); m = 2097152; printf "%.0f", int((b + m - 1) / m) * m }'
+  }
+  for job in "512 16" "768 24"; do
+    set -- $job
+    "$VG" submit i2v-gpu resolution="$1" frames="$2" steps=3 --wait --json >"$WORK/job.json" ||
+      fail "job ${1}p/${2}f: $(cat "$WORK/job.json"; tail -5 "$WORK/daemon9.log")"
+    id=$(jq -r .id "$WORK/job.json")
+    "$VG" job "$id" --json >"$WORK/job.json"
+    [ "$(jq -r .state "$WORK/job.json")" = done ] || fail "job $id: $(cat "$WORK/job.json")"
+    est=$(jq .estimate_bytes "$WORK/job.json")
+    obs=$(jq '.observed_peak_bytes // 0' "$WORK/job.json")
+    want=$(model "$1" "$2")
+    within "$obs" "$want" 100 || fail "job ${1}p/${2}f: observed peak $obs B, the demo allocated $want B"
+    log "- job ${1}p/${2}f on real CUDA: estimate $est B, observed peak $obs B ($(jq -r '.observation // "none"' "$WORK/job.json")), demo model $want B"
+  done
+  set +e
+  "$VG" submit i2v-gpu resolution=1024 frames=32 steps=3 --json >"$WORK/refused.json" 2>"$WORK/refused.err"
+  rc=$?
+  set -e
+  [ "$rc" -eq 5 ] || fail "1024p/32f not refused (exit $rc): $(cat "$WORK/refused.json")"
+  sugg=$(jq -c '.suggestions[0].params' "$WORK/refused.json")
+  args=$(jq -r 'to_entries | map("\(.key)=\(.value)") | join(" ")' <<<"$sugg")
+  # shellcheck disable=SC2086
+  "$VG" submit i2v-gpu $args --wait --json >"$WORK/sugg.json" || fail "suggestion $sugg did not run: $(cat "$WORK/sugg.json")"
+  ooms=$("$VG" events --kind oom --json | jq '.events | length')
+  [ "${ooms:-0}" = 0 ] || fail "$ooms oom events during the job scenario"
+  log "- 1024p/32f refused (exit 5) with $(jq '.suggestions | length' "$WORK/refused.json") suggestion(s); $sugg then ran: $(jq -r .state "$WORK/sugg.json"); oom events: ${ooms:-0}"
+  kill -TERM "$daemon9"
+  for _ in $(seq 1000); do kill -0 "$daemon9" 2>/dev/null || break; sleep 0.01; done
 fi
 
 # 7. vramguard gpus vs nvidia-smi, side by side.
