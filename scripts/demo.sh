@@ -4,8 +4,10 @@
 #  1. The ghost: a "service" allocates 10 GiB, forks a worker (like a DataLoader), and crashes.
 #     NVML keeps listing the dead PID; `vramguard ps` names the worker that holds the memory;
 #     `vramguard reap --ghosts --yes` kills exactly that worker and proves the memory came back.
-#  2. The supervisor: `vramguard up` with examples/demo.toml runs the demo WebUI; a job leaves
-#     cached memory; restart, a crash and a stop all end with the memory verified back.
+#  2. The supervisor: `vramguard up` with examples/demo.toml runs the demo WebUI; a job that fits
+#     runs, an impossible one is refused with advice, an OOM past vramguard is recognised,
+#     explained and answered by a verified restart; the cached memory, a restart, a crash and a
+#     stop all end with the memory verified back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -63,8 +65,10 @@ echo "The memory is back, and only the process that held it was touched."
 echo
 echo "== The supervisor: vramguard up with examples/demo.toml"
 export PATH="$PWD/$BUILD:$PATH" VRAMGUARD_SOCKET="$WORK/vramguard.sock" XDG_STATE_HOME="$WORK/state"
+# The demo's own state directory, so it never touches a real one (root's default is /var/lib).
+sed "s|^\[daemon\]\$|[daemon]\nstate_dir = \"$WORK/state\"|" examples/demo.toml >"$WORK/demo.toml"
 step "vramguard up --config examples/demo.toml &"
-"$VG" up --config examples/demo.toml >"$WORK/daemon.log" 2>&1 &
+"$VG" up --config "$WORK/demo.toml" >"$WORK/daemon.log" 2>&1 &
 daemon=$!
 for _ in $(seq 1000); do
   [ "$("$VG" status i2v --json 2>/dev/null | jq -r .state)" == running ] && break
@@ -74,12 +78,34 @@ done
 sed 's/^/  | /' "$WORK/daemon.log"
 step "vramguard status"
 "$VG" status
-step "curl -X POST http://127.0.0.1:7860/generate -d '{\"resolution\":768,\"frames\":24,\"steps\":20}'"
-curl -sf -X POST -H 'Content-Type: application/json' -d '{"resolution":768,"frames":24,"steps":20}' \
-  http://127.0.0.1:7860/generate
-echo
+wait_running() {
+  for _ in $(seq 1500); do
+    [ "$("$VG" status i2v --json | jq -r .state)" == running ] && return 0
+    sleep 0.02
+  done
+  echo "demo: i2v is not running again: $(tail -5 "$WORK/daemon.log")" >&2
+  exit 1
+}
+step "vramguard submit i2v resolution=768 frames=24 steps=20 --wait   # admitted: it fits"
+"$VG" submit i2v resolution=768 frames=24 steps=20 --wait
 step "vramguard ps   # the service keeps its high-water mark, like PyTorch's caching allocator"
 "$VG" ps
+step "vramguard submit i2v resolution=1024 frames=32   # can never fit: refused at once, with advice"
+"$VG" submit i2v resolution=1024 frames=32 || echo "(exit $? — refused, nothing ran)"
+step "vramguard jobs"
+"$VG" jobs
+step "curl …/generate '{\"resolution\":1024,\"frames\":64}'   # straight to the service, past vramguard: an OOM"
+curl -s -X POST -H 'Content-Type: application/json' -d '{"resolution":1024,"frames":64,"steps":5}' \
+  http://127.0.0.1:7860/generate | jq -c '{error, tried_to_allocate_bytes, free_bytes}' || true
+for _ in $(seq 500); do
+  [ "$("$VG" events --kind oom --json | jq '.events | length')" -gt 0 ] && break
+  sleep 0.02
+done
+step "vramguard events --kind oom   # recognised in the output, explained, and acted on (on_oom = restart)"
+"$VG" events --kind oom
+wait_running
+step "vramguard explain <state_dir>/logs/i2v.log   # the same classifier over any log file"
+"$VG" explain "$WORK/state/logs/i2v.log" | head -12
 step "vramguard restart i2v   # release hook frees the cache, TERM, memory verified, start"
 "$VG" restart i2v
 step "kill -9 <i2v>   # a crash"

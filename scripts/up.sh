@@ -28,7 +28,10 @@ From a second terminal (paste these first):
   export PATH="$PWD/$BUILD:\$PATH" VRAMGUARD_SOCKET="$VRAMGUARD_SOCKET"${VRAMGUARD_FAKE_GPU_DIR:+ VRAMGUARD_FAKE_GPU_DIR="$VRAMGUARD_FAKE_GPU_DIR" VRAMGUARD_NVML_LIBRARY="$VRAMGUARD_NVML_LIBRARY"}
 then try:
   vramguard status                      # services, VRAM, uptime
-  curl -XPOST -H 'Content-Type: application/json' -d '{"resolution":768,"frames":24,"steps":20}' http://127.0.0.1:7860/generate
+  vramguard submit i2v resolution=768 frames=24 steps=20 --wait   # admitted by estimated VRAM
+  vramguard submit i2v resolution=1024 frames=32   # can never fit: refused with parameters that would
+  curl -XPOST -d '{"resolution":1024,"frames":64}' http://127.0.0.1:7860/generate   # past vramguard: an OOM
+  vramguard events --kind oom           # recognised, explained in a sentence, answered by a restart
   vramguard ps                          # the service keeps its high-water mark, like PyTorch
   vramguard restart i2v                 # release hook → TERM → memory verified back → start
   kill -9 \$(vramguard status i2v --json | jq .pid)   # a crash: reaped, verified, restarted
@@ -37,4 +40,6 @@ then try:
 Ctrl-C here stops the service and checks its VRAM came back.
 
 MSG
-exec vramguard up --config examples/demo.toml
+# The demo's own state directory, so it never touches a real one (root's default is /var/lib).
+sed "s|^\[daemon\]\$|[daemon]\nstate_dir = \"$RUN/state\"|" examples/demo.toml >"$RUN/demo.toml"
+exec vramguard up --config "$RUN/demo.toml"
