@@ -18,9 +18,9 @@ namespace vg {
 struct JobParamConfig {
   enum class Type { kInt, kFloat, kBool, kString } type = Type::kInt;
   std::string name;
-  std::optional<double> min;         // numbers: inclusive range (both or neither with choices)
+  std::optional<double> min;  // numbers: inclusive range (both or neither with choices)
   std::optional<double> max;
-  std::vector<double> choices;       // numbers: the only allowed values (instead of min/max)
+  std::vector<double> choices;            // numbers: the only allowed values (instead of min/max)
   std::vector<std::string> choices_text;  // strings: the allowed values (empty: any)
   std::optional<double> default_number;   // int/float default
   std::optional<bool> default_bool;
@@ -38,12 +38,12 @@ struct SizingRowConfig {
 };
 
 struct JobsConfig {
-  bool enabled = false;           // a `jobs` table is present
-  std::string method = "POST";    // how jobs are dispatched
-  std::string url;                // absolute http:// URL
-  int concurrency = 1;            // jobs of this service running at once, at most
-  bool idempotent = false;        // a job interrupted by a daemon crash may run again
-  Millis timeout{30 * 60 * 1000};  // a dispatched job without an answer after this fails
+  bool enabled = false;               // a `jobs` table is present
+  std::string method = "POST";        // how jobs are dispatched
+  std::string url;                    // absolute http:// URL
+  int concurrency = 1;                // jobs of this service running at once, at most
+  bool idempotent = false;            // a job interrupted by a daemon crash may run again
+  Millis timeout{30 * 60 * 1000};     // a dispatched job without an answer after this fails
   Bytes max_payload = Bytes::MiB(1);  // the largest payload a submission may carry
   std::vector<JobParamConfig> params;
   std::vector<SizingRowConfig> sizing;
