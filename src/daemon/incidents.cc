@@ -146,6 +146,9 @@ Plan PlanFor(const ServiceRt& s, const Incident& inc) {
       p.act = Plan::Act::kPortClash;
       p.action = "name the port's holder; reap it only if it is a vramguard leftover";
       break;
+    case IncidentKind::kGpuError:
+      p.action = "left running: the GPU reported an error but is still there";
+      break;
     case IncidentKind::kReady:
       break;
   }
@@ -341,7 +344,8 @@ void LoadHistory(Impl& im, ServiceRt& s) {
   if (s.incident.history_loaded) return;
   s.incident.history_loaded = true;
   std::optional<EventRecord> best;
-  for (const char* kind : {"oom", "oom-probable", "sticky", "device-lost", "port-clash", "stuck"}) {
+  for (const char* kind :
+       {"oom", "oom-probable", "sticky", "device-lost", "port-clash", "stuck", "gpu-error"}) {
     EventFilter f;
     f.service = s.cfg.name;
     f.kind = kind;
