@@ -112,11 +112,11 @@ struct ServiceConfig {
   RestartSpec restart;
   bool autostart = true;
   LogSpec logs;
-  Millis vram_wait{600000};  // give up waiting for VRAM after this
-  IncidentSpec incidents;    // on_oom, on_sticky, on_stuck, oom_limit, patterns, watchdog
-  JobsConfig jobs;           // the job interface (docs/jobs.md); jobs.enabled false: none
+  Millis vram_wait{600000};           // give up waiting for VRAM after this
+  IncidentSpec incidents;             // on_oom, on_sticky, on_stuck, oom_limit, patterns, watchdog
+  JobsConfig jobs;                    // the job interface (docs/jobs.md); jobs.enabled false: none
   std::optional<Millis> idle_unload;  // stop after this long without jobs; nullopt: never
-  ConfigLocation where;      // the [[service]] header
+  ConfigLocation where;               // the [[service]] header
 
   // A stable hash (16 hex digits, the same across runs and builds) of every field whose change
   // needs a restart to take effect: command, cwd, env, user, gpus, vram, ports, ready. The other
@@ -134,6 +134,8 @@ struct DaemonConfig {
   Bytes reserve = Bytes::GiB(2);  // never plan into the last `reserve` of a GPU
   Millis poll{100};               // NVML poll interval
   bool keep_services = false;     // leave services running when the daemon exits
+  // Followed for the NVIDIA driver's Xid messages (device-lost, gpu-error); empty: off.
+  std::string kernel_log = "/dev/kmsg";
 };
 
 struct Config {
