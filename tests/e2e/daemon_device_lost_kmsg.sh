@@ -85,6 +85,14 @@ expect_eq "$(jqo '[.events[] | select((.service // "") == "")] | length')" 1 "da
 expect_contains "$(jqo '[.events[] | select((.service // "") == "")][0].message')" "GPU 2 fell off the bus (Xid 79)"
 expect_contains "$(jqo '[.events[] | select((.service // "") == "")][0].data.action')" "no service is pinned to GPU 2"
 expect_eq "$("$VG_BIN" status fine-gpu1 --json | jq -r .state)" running "the service on GPU 1"
+
+note "Xid 79 on a bus no GPU has: applied to every GPU, and the action says so"
+printf '%s\n' '3,5005,912345682,-;NVRM: Xid (PCI:0000:9a:00): 79, pid=0, name=<unknown>, GPU has fallen off the bus.' >"$WORK/kmsg"
+wait_event fine-gpu1 device-lost 10
+wait_state fine-gpu1 failed 10
+vg events --json --service fine-gpu1 --kind device-lost
+expect_contains "$(jqo '.events[0].data.action')" "matches no GPU vramguard knows: applied to every GPU"
+expect_eq "$(event_count lost-gpu0 device-lost)" 2 "the failed service's events (recorded, action none)"
 stop_daemon
 
 note "an unreadable kernel log: one line at start, the daemon works"
