@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -128,6 +130,31 @@ TEST_F(OpenKernelLogTest, UnreadableSaysWhy) {
   auto dir = OpenKernelLog(dir_.string());
   ASSERT_FALSE(dir);
   EXPECT_EQ(dir.error().code, ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace vg
+
+namespace vg {
+namespace {
+
+// The real /dev/kmsg where this process may read it (root, or dmesg_restrict = 0): opened at its
+// end, so a read finds nothing (EAGAIN) or a record newer than the open, in the record format.
+TEST(OpenKernelLogDevKmsgTest, StartsAtTheEndAndReadsRecords) {
+  auto fd = OpenKernelLog("/dev/kmsg");
+  if (!fd) GTEST_SKIP() << "/dev/kmsg not readable here: " << fd.error().message;
+  EXPECT_EQ(fd->type, KernelLogType::kDevice);
+  char buf[16 * 1024];
+  ssize_t n = ::read(fd->fd, buf, sizeof buf);
+  if (n < 0) {
+    EXPECT_TRUE(errno == EAGAIN || errno == EPIPE) << std::strerror(errno);
+  } else {
+    KmsgSplitter split;
+    auto got = split.Feed(std::string_view(buf, n));
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_TRUE(got[0].seq.has_value()) << "a /dev/kmsg read is one record";
+  }
+  ::close(fd->fd);
 }
 
 }  // namespace
