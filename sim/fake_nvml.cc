@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -301,6 +302,26 @@ VG_NVML_EXPORT nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t device, unsign
                       *minor = dev.minor;
                       return vg::nvml::kSuccess;
                     });
+}
+
+// busId and busIdLegacy from device.json's pci_bus_id; domain, bus and device parsed from it.
+VG_NVML_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t* pci) {
+  return WithDevice(
+      "nvmlDeviceGetPciInfo_v3", device, [&](Driver&, const DeviceConfig& dev) -> nvmlReturn_t {
+        if (pci == nullptr) return vg::nvml::kErrorInvalidArgument;
+        *pci = nvmlPciInfo_t{};
+        unsigned domain = 0, bus = 0, slot = 0, function = 0;
+        if (std::sscanf(dev.pci_bus_id.c_str(), "%x:%x:%x.%x", &domain, &bus, &slot, &function) >=
+            3) {
+          pci->domain = domain;
+          pci->bus = bus;
+          pci->device = slot;
+        }
+        std::snprintf(pci->busId, sizeof pci->busId, "%s", dev.pci_bus_id.c_str());
+        std::snprintf(pci->busIdLegacy, sizeof pci->busIdLegacy, "%04X:%02X:%02X.0",
+                      domain & 0xffff, bus, slot);
+        return vg::nvml::kSuccess;
+      });
 }
 
 VG_NVML_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t* memory) {

@@ -491,3 +491,31 @@ TEST_F(FakeNvmlTest, HandlesDieWithShutdown) {
 
 }  // namespace
 }  // namespace vg::sim
+
+namespace vg::sim {
+namespace {
+
+using PciFn = nvmlReturn_t (*)(nvmlDevice_t, nvmlPciInfo_t*);
+
+TEST_F(FakeNvmlTest, PciBusIdDefaultsFromTheIndexAndFollowsDeviceJson) {
+  EditDevice(1, [](DeviceConfig& d) { d.pci_bus_id = "00000000:3B:00.0"; });
+  ASSERT_EQ(Lib().init_v2(), nvml::kSuccess);
+  auto pci_fn = reinterpret_cast<PciFn>(dlsym(Lib().lib, "nvmlDeviceGetPciInfo_v3"));
+  ASSERT_NE(pci_fn, nullptr);
+  nvmlPciInfo_t pci{};
+  ASSERT_EQ(pci_fn(Handle(0), &pci), nvml::kSuccess);
+  EXPECT_STREQ(pci.busId, "00000000:01:00.0");
+  EXPECT_STREQ(pci.busIdLegacy, "0000:01:00.0");
+  EXPECT_EQ(pci.bus, 1u);
+  ASSERT_EQ(pci_fn(Handle(1), &pci), nvml::kSuccess);
+  EXPECT_STREQ(pci.busId, "00000000:3B:00.0");
+  EXPECT_EQ(pci.bus, 0x3bu);
+  EXPECT_EQ(pci.device, 0u);
+  EXPECT_EQ(pci_fn(Handle(0), nullptr), nvml::kErrorInvalidArgument);
+  // device.json keeps a non-default id and omits the default.
+  EXPECT_NE(ReadText(dir_ / "gpu1" / "device.json").find("00000000:3B:00.0"), std::string::npos);
+  EXPECT_EQ(ReadText(dir_ / "gpu0" / "device.json").find("pci_bus_id"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vg::sim

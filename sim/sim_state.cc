@@ -237,6 +237,7 @@ Result<DeviceConfig> ParseDevice(const std::string& text, unsigned index, const 
   DeviceConfig d;
   d.index = index;
   d.minor = index;
+  d.pci_bus_id = DefaultPciBusId(index);
   auto name = GetString(j, "name", file);
   if (!name) return std::unexpected(name.error());
   d.name = *name;
@@ -292,6 +293,16 @@ Result<DeviceConfig> ParseDevice(const std::string& text, unsigned index, const 
     if (!v) return std::unexpected(v.error());
     d.minor = static_cast<unsigned>(*v);
   }
+  if (j.contains("pci_bus_id")) {
+    auto v = GetString(j, "pci_bus_id", file);
+    if (!v) return std::unexpected(v.error());
+    if (v->empty() || v->size() >= 32) {
+      return Fail(
+          ErrorCode::kInvalidArgument,
+          file.string() + ": \"pci_bus_id\" must be a PCI address like \"00000000:3B:00.0\"");
+    }
+    d.pci_bus_id = *v;
+  }
   return d;
 }
 
@@ -310,10 +321,18 @@ std::string DeviceJson(const DeviceConfig& d) {
   }
   if (!d.unsupported.empty()) j["unsupported"] = d.unsupported;
   if (d.minor != d.index) j["minor"] = d.minor;
+  if (!d.pci_bus_id.empty() && d.pci_bus_id != DefaultPciBusId(d.index))
+    j["pci_bus_id"] = d.pci_bus_id;
   return j.dump(2) + "\n";
 }
 
 }  // namespace
+
+std::string DefaultPciBusId(unsigned index) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "00000000:%02X:00.0", (index + 1) & 0xff);
+  return buf;
+}
 
 bool DeviceConfig::IsUnsupported(std::string_view symbol) const {
   return std::find(unsupported.begin(), unsupported.end(), symbol) != unsupported.end();

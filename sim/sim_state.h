@@ -56,9 +56,15 @@ struct DeviceConfig {
   std::vector<std::string> unsupported;
   // N of $DIR/dev/nvidia<N>; defaults to index.
   unsigned minor = 0;
+  // nvmlDeviceGetPciInfo's busId ("00000000:01:00.0"); defaults to DefaultPciBusId(index).
+  std::string pci_bus_id;
 
   bool IsUnsupported(std::string_view symbol) const;
 };
+
+// The simulated GPU N's PCI address when device.json names none: bus N+1, "00000000:01:00.0" for
+// GPU 0 (the kernel's Xid lines spell it "PCI:0000:01:00").
+std::string DefaultPciBusId(unsigned index);
 
 struct CreateOptions {
   unsigned count = 1;

@@ -35,7 +35,7 @@ const std::set<std::string>& KnownEventKinds() {
       "ready",       "ready-timeout", "start-failed", "stop-incomplete",  "stopped",
       "spawned",     "port-held",     "vram-timeout", "waiting-for-vram", "backoff",
       "job-queued",  "job-started",   "job-done",     "job-failed",       "job-cancelled",
-      "job-refused", "idle-unload",   "swap-out",     "warning"};
+      "job-refused", "idle-unload",   "swap-out",     "warning",          "gpu-error"};
   return kinds;
 }
 

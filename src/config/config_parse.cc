@@ -81,6 +81,14 @@ void ParseDaemon(TableReader& r, const std::string& base_dir, DaemonConfig* d) {
     }
   }
   if (std::optional<bool> keep = r.Bool("keep_services")) d->keep_services = *keep;
+  if (std::optional<std::string> kernel_log = r.String("kernel_log")) {
+    if (!kernel_log->empty() && !kernel_log->starts_with('/')) {
+      diags.Add(r.Node("kernel_log")->source(),
+                "'daemon.kernel_log' must be an absolute path (\"/dev/kmsg\") or \"\" (off)");
+    } else {
+      d->kernel_log = *kernel_log;
+    }
+  }
 }
 
 // reserve and poll: canonical in [gpu], also accepted in [daemon]; `seen` catches both.

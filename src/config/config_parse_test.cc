@@ -169,6 +169,19 @@ command = ["./server"]
   EXPECT_EQ(d.reserve, Bytes::GiB(2));
   EXPECT_EQ(d.poll, Millis(100));
   EXPECT_FALSE(d.keep_services);
+  EXPECT_EQ(d.kernel_log, "/dev/kmsg");
+}
+
+TEST(ConfigParse, KernelLogIsAnAbsolutePathOrOff) {
+  ConfigResult off = ParseConfig("[daemon]\nkernel_log = \"\"\n", "x.toml");
+  ASSERT_TRUE(off.has_value());
+  EXPECT_EQ(off->daemon.kernel_log, "");
+  ConfigResult fifo = ParseConfig("[daemon]\nkernel_log = \"/run/test/kmsg\"\n", "x.toml");
+  ASSERT_TRUE(fifo.has_value());
+  EXPECT_EQ(fifo->daemon.kernel_log, "/run/test/kmsg");
+  ConfigResult relative = ParseConfig("[daemon]\nkernel_log = \"kmsg\"\n", "x.toml");
+  ASSERT_FALSE(relative.has_value());
+  EXPECT_NE(relative.error()[0].ToString().find("daemon.kernel_log"), std::string::npos);
 }
 
 TEST(ConfigParse, EmptyFileIsAValidConfigWithoutServices) {

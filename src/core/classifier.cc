@@ -128,10 +128,12 @@ std::size_t Family(IncidentKind kind) {
       return 3;
     case IncidentKind::kReady:
       return 4;
+    case IncidentKind::kGpuError:
+      return 5;
   }
   return 0;
 }
-constexpr std::size_t kFamilies = 5;
+constexpr std::size_t kFamilies = 6;
 
 std::string_view TrimRight(std::string_view s) {
   while (!s.empty() &&

@@ -108,6 +108,15 @@ std::string ExplainIncident(const Incident& incident, std::string_view service,
     case IncidentKind::kSticky:
       return who + " hit a sticky CUDA error (" + incident.what + ")" + OnGpu(f.gpu) +
              "; the process must restart";
+    case IncidentKind::kGpuError: {
+      std::string gpu = f.gpu       ? "GPU " + std::to_string(*f.gpu)
+                        : f.pci_bus ? "GPU " + *f.pci_bus
+                                    : std::string("a GPU");
+      std::string s =
+          gpu + " reported " + incident.what + ": it is still there; services on it keep running";
+      s[0] = static_cast<char>(s[0] == 'a' ? 'A' : s[0]);
+      return s;
+    }
     case IncidentKind::kDeviceLost: {
       std::string gpu = f.gpu       ? "GPU " + std::to_string(*f.gpu)
                         : f.pci_bus ? "GPU " + *f.pci_bus

@@ -7,13 +7,14 @@
 namespace vg {
 namespace {
 
-constexpr std::array<std::pair<IncidentKind, const char*>, 6> kKindNames{{
+constexpr std::array<std::pair<IncidentKind, const char*>, 7> kKindNames{{
     {IncidentKind::kOom, "oom"},
     {IncidentKind::kOomProbable, "oom-probable"},
     {IncidentKind::kSticky, "sticky"},
     {IncidentKind::kDeviceLost, "device-lost"},
     {IncidentKind::kPortClash, "port-clash"},
     {IncidentKind::kReady, "ready"},
+    {IncidentKind::kGpuError, "gpu-error"},
 }};
 
 nlohmann::json OptBytes(const std::optional<Bytes>& b) {

@@ -30,9 +30,10 @@ enum class IncidentKind {
   kDeviceLost,   // the GPU itself is gone (Xid 79): restarting the service will not help
   kPortClash,    // the service could not listen: its port is taken
   kReady,        // the service says it is listening (Gradio, ComfyUI, uvicorn, llama.cpp)
+  kGpuError,     // the driver reported a serious GPU error (Xid 48, 74, 94, 95, 119 …): not lost
 };
 
-// "oom", "oom-probable", "sticky", "device-lost", "port-clash", "ready".
+// "oom", "oom-probable", "sticky", "device-lost", "port-clash", "ready", "gpu-error".
 const char* IncidentKindName(IncidentKind kind);
 std::optional<IncidentKind> ParseIncidentKind(std::string_view name);
 

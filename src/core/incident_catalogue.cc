@@ -90,6 +90,15 @@ std::vector<Signature> MakeCatalogue() {
          "GPU fell off the bus (Xid 79)"),
       Lit("gpu-fallen-off-bus", K::kDeviceLost, "nvidia-driver", "GPU has fallen off the bus",
           "GPU fell off the bus"),
+      // Serious driver-reported errors that leave the GPU on the bus (XidMeaning names each).
+      // Application faults the driver recovers from (13, 31, 43 …) are not listed.
+      Re("xid-ecc", K::kGpuError, "nvidia-driver", "NVRM: Xid",
+         "NVRM: Xid \\([^)]*\\): (48|63|64|92|94|95)\\b", "GPU memory (ECC) error"),
+      Re("xid-nvlink", K::kGpuError, "nvidia-driver", "NVRM: Xid", "NVRM: Xid \\([^)]*\\): 74\\b",
+         "NVLink error"),
+      Re("xid-firmware", K::kGpuError, "nvidia-driver", "NVRM: Xid",
+         "NVRM: Xid \\([^)]*\\): (61|62|119|120|140|143)\\b",
+         "GPU firmware (GSP / micro-controller) error"),
       // Port clashes.
       Lit("gradio-no-empty-port", K::kPortClash, "gradio", "Cannot find empty port in range",
           "port in use"),

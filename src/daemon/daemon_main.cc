@@ -21,6 +21,7 @@
 #include "daemon/api_routes.h"
 #include "daemon/event_hub.h"
 #include "daemon/job_manager.h"
+#include "daemon/kernel_log_watch.h"
 #include "daemon/sd_notify.h"
 #include "daemon/supervisor.h"
 #include "gpu/nvml_probe.h"
@@ -210,6 +211,8 @@ Result<int> RunUp(const UpOptions& options) {
   // 8. Re-adopt what an earlier daemon left running, start the rest, and say we are ready.
   supervisor.Boot();
   jobs.Boot();
+  // The kernel log, for device-lost (Xid 79) and other driver errors; a notice when unreadable.
+  KernelLogWatch kernel_log(io, supervisor, nvml.get(), events, config->daemon.kernel_log);
   events.Emit("", "", "daemon-started",
               "vramguard up: " + std::to_string(config->services.size()) +
                   " services; control socket " + config->daemon.socket +

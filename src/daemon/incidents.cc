@@ -146,6 +146,9 @@ Plan PlanFor(const ServiceRt& s, const Incident& inc) {
       p.act = Plan::Act::kPortClash;
       p.action = "name the port's holder; reap it only if it is a vramguard leftover";
       break;
+    case IncidentKind::kGpuError:
+      p.action = "left running: the GPU reported an error but is still there";
+      break;
     case IncidentKind::kReady:
       break;
   }
@@ -269,12 +272,14 @@ Task<> HandleIncident(Impl& im, ServiceRt& s, std::uint64_t gen, Incident inc, P
   }
 }
 
-void OnIncident(Impl& im, ServiceRt& s, const Incident& inc) {
+// `note` (kernel log incidents) is added to the action.
+void OnIncident(Impl& im, ServiceRt& s, const Incident& inc, const std::string& note = "") {
   if (inc.kind == IncidentKind::kReady) return;
   std::vector<GpuMemoryLine> lines;
   if (auto view = im.Look()) lines = MemoryLines(*view);
   const std::string sentence = ExplainIncident(inc, s.cfg.name, lines);
   Plan plan = PlanFor(s, inc);  // while an incident is handled the state is stopping: none
+  plan.action += note;
   nlohmann::json data = {{"incident", IncidentJson(inc)},
                          {"vram", MemoryJson(lines)},
                          {"explanation", sentence},
@@ -341,7 +346,8 @@ void LoadHistory(Impl& im, ServiceRt& s) {
   if (s.incident.history_loaded) return;
   s.incident.history_loaded = true;
   std::optional<EventRecord> best;
-  for (const char* kind : {"oom", "oom-probable", "sticky", "device-lost", "port-clash", "stuck"}) {
+  for (const char* kind :
+       {"oom", "oom-probable", "sticky", "device-lost", "port-clash", "stuck", "gpu-error"}) {
     EventFilter f;
     f.service = s.cfg.name;
     f.kind = kind;
@@ -371,6 +377,53 @@ void WatchIncidents(Impl& im, ServiceRt& s) {
     if (!sp->incident.classifier) return;
     for (const Incident& inc : sp->incident.classifier->Feed(line)) OnIncident(*imp, *sp, inc);
   });
+}
+
+void OnKernelIncident(Impl& im, Incident inc, const KernelGpu& gpu) {
+  if (inc.kind == IncidentKind::kReady) return;
+  if (gpu.index) inc.fields.gpu = static_cast<int>(*gpu.index);
+  const std::string note =
+      gpu.index ? std::string()
+                : " (the kernel named PCI " + (gpu.bus.empty() ? std::string("?") : gpu.bus) +
+                      ", which matches no GPU vramguard knows: applied to every GPU)";
+  auto pinned = [&](const ServiceRt& s) {
+    if (s.cfg.gpus.empty()) return false;  // not pinned: it may use any GPU, or none
+    if (!gpu.index) return true;
+    for (const GpuSelector& sel : s.cfg.gpus) {
+      if (sel.index && *sel.index == *gpu.index) return true;
+      if (!sel.uuid.empty() && sel.uuid == gpu.uuid) return true;
+    }
+    return false;
+  };
+  int affected = 0;
+  for (auto& [name, sp] : im.services) {
+    ServiceRt& s = *sp;
+    if (s.removed || !pinned(s)) continue;
+    ++affected;
+    OnIncident(im, s, inc, note);
+    // Waiting to start (backoff, VRAM) on a lost GPU: never start again on its own.
+    if (inc.kind == IncidentKind::kDeviceLost && !s.inst &&
+        (s.state == SvcState::kBackoff || s.state == SvcState::kWaitingForVram)) {
+      ++s.generation;
+      if (s.wake) s.wake->cancel();
+      im.SetState(s, SvcState::kFailed,
+                  s.cfg.name + " will not start: its GPU is lost (" + inc.what +
+                      "); once it is back (reset or reboot), `vramguard start " + s.cfg.name + "`");
+    }
+  }
+  if (affected > 0) return;
+  std::vector<GpuMemoryLine> lines;
+  if (auto view = im.Look()) lines = MemoryLines(*view);
+  const std::string sentence = ExplainIncident(inc, "", lines);
+  const std::string action =
+      (gpu.index ? "none: no service is pinned to GPU " + std::to_string(*gpu.index)
+                 : std::string("none: no service is pinned to a GPU")) +
+      note;
+  nlohmann::json data = {{"incident", IncidentJson(inc)},
+                         {"vram", MemoryJson(lines)},
+                         {"explanation", sentence},
+                         {"action", action}};
+  im.deps.events->Emit("", "", IncidentKindName(inc.kind), sentence, std::move(data));
 }
 
 void ApplyIncidentConfig(Impl& im) {

@@ -28,6 +28,9 @@ struct GpuInfo {
   std::string name;               // "NVIDIA H100 80GB HBM3"
   std::string uuid;               // "GPU-…"
   std::optional<unsigned> minor;  // N of /dev/nvidiaN; nullopt when the driver does not say
+  // nvmlDeviceGetPciInfo's busId, "00000000:3B:00.0" (core/incident_kernel.h NormalizePciBusId
+  // compares it with the kernel's "PCI:0000:3b:00"); nullopt when the driver does not say.
+  std::optional<std::string> pci_bus_id;
   Bytes total;
   Bytes free;                     // what can be planned with
   Bytes used;                     // without driver-reserved memory where the driver separates it

@@ -25,6 +25,7 @@ struct NvmlProbe::Api {
   using MemoryV2Fn = nvmlReturn_t (*)(nvmlDevice_t, nvmlMemory_v2_t*);
   using ProcessesFn = nvmlReturn_t (*)(nvmlDevice_t, unsigned*, nvmlProcessInfo_t*);
   using UtilFn = nvmlReturn_t (*)(nvmlDevice_t, nvmlUtilization_t*);
+  using PciFn = nvmlReturn_t (*)(nvmlDevice_t, nvmlPciInfo_t*);
 
   // A process-list entry point and the entry size its API version writes.
   struct ListFn {
@@ -50,7 +51,9 @@ struct NvmlProbe::Api {
   MemoryFn memory = nullptr;
   MemoryV2Fn memory_v2 = nullptr;  // optional; disabled after FUNCTION_NOT_FOUND/NOT_SUPPORTED
   UtilFn utilization = nullptr;    // optional
-  ListFn compute[3];               // _v3, _v2, v1: tried in order, newest first
+  PciFn pci = nullptr;             // optional; pci_v3: busId is valid (else busIdLegacy only)
+  bool pci_v3 = false;
+  ListFn compute[3];  // _v3, _v2, v1: tried in order, newest first
   ListFn graphics[3];
 
   ~Api() {
@@ -160,6 +163,9 @@ Result<std::unique_ptr<NvmlProbe>> NvmlProbe::Open(const NvmlOptions& options) {
       {{"nvmlDeviceGetUtilizationRates", nullptr, nullptr},
        reinterpret_cast<void**>(&api->utilization),
        false},
+      {{"nvmlDeviceGetPciInfo_v3", "nvmlDeviceGetPciInfo_v2", "nvmlDeviceGetPciInfo"},
+       reinterpret_cast<void**>(&api->pci),
+       false},
   };
   for (const Symbol& s : table) {
     *s.slot = Resolve(api->handle, s.names, nullptr);
@@ -168,6 +174,10 @@ Result<std::unique_ptr<NvmlProbe>> NvmlProbe::Open(const NvmlOptions& options) {
                   std::string(api->library) + " lacks " + s.names[0] + ": not an NVML library",
                   "point VRAMGUARD_NVML_LIBRARY at libnvidia-ml.so.1 of the installed driver");
     }
+  }
+  if (api->pci) {
+    api->pci_v3 =
+        dlsym(api->handle, "nvmlDeviceGetPciInfo_v3") == reinterpret_cast<void*>(api->pci);
   }
   // Process lists: each version separately, so a FUNCTION_NOT_FOUND at call time can fall back.
   const char* compute_names[3] = {"nvmlDeviceGetComputeRunningProcesses_v3",
@@ -242,6 +252,13 @@ Result<GpuSnapshot> NvmlProbe::Snapshot() {
     if (api.uuid && api.uuid(device, ubuf, sizeof ubuf) == kSuccess) gpu.uuid = TrimmedString(ubuf);
     unsigned minor = 0;
     if (api.minor && api.minor(device, &minor) == kSuccess) gpu.minor = minor;
+    nvmlPciInfo_t pci{};
+    if (api.pci && api.pci(device, &pci) == kSuccess) {
+      std::string bus = api.pci_v3 ? std::string(pci.busId, strnlen(pci.busId, sizeof pci.busId))
+                                   : std::string(pci.busIdLegacy,
+                                                 strnlen(pci.busIdLegacy, sizeof pci.busIdLegacy));
+      if (!bus.empty()) gpu.pci_bus_id = std::move(bus);
+    }
 
     bool have_memory = false;
     if (api.memory_v2) {

@@ -39,6 +39,19 @@ typedef struct {
   unsigned int memory;
 } nvmlUtilization_t;
 
+// nvmlPciInfo_t as nvmlDeviceGetPciInfo_v3 (and _v2) fill it: busIdLegacy is "0000:3B:00.0"
+// (4-digit domain), busId "00000000:3B:00.0". The unversioned call writes a 16-byte busId at
+// offset 0 too (the same place as busIdLegacy), so reading busIdLegacy works for every version.
+typedef struct {
+  char busIdLegacy[16];
+  unsigned int domain;
+  unsigned int bus;
+  unsigned int device;
+  unsigned int pciDeviceId;
+  unsigned int pciSubSystemId;
+  char busId[32];
+} nvmlPciInfo_t;
+
 }  // extern "C"
 
 namespace vg::nvml {
@@ -62,6 +75,7 @@ inline constexpr unsigned int kMemoryV2Version =
     static_cast<unsigned int>(sizeof(nvmlMemory_v2_t)) | (2u << 24);
 static_assert(kMemoryV2Version == 0x02000028u);
 static_assert(sizeof(nvmlProcessInfo_t) == 24);
+static_assert(sizeof(nvmlPciInfo_t) == 68);
 
 // usedGpuMemory value meaning "not available".
 inline constexpr unsigned long long kValueNotAvailable = 0xFFFFFFFFFFFFFFFFull;

@@ -1,0 +1,123 @@
+#include "core/incident_kernel.h"
+
+#include <array>
+#include <charconv>
+#include <cstdio>
+#include <regex>
+#include <utility>
+#include <vector>
+
+namespace vg {
+namespace {
+
+constexpr std::array<std::pair<int, const char*>, 20> kXids{{
+    {13, "graphics engine exception"},
+    {31, "GPU memory page fault"},
+    {43, "GPU stopped processing"},
+    {45, "preemptive cleanup after an earlier error"},
+    {48, "double-bit ECC error"},
+    {61, "internal micro-controller breakpoint"},
+    {62, "internal micro-controller halt"},
+    {63, "ECC page retirement or row remapping recorded"},
+    {64, "ECC page retirement or row remapping failed"},
+    {74, "NVLink error"},
+    {79, "GPU has fallen off the bus"},
+    {92, "high single-bit ECC error rate"},
+    {94, "contained ECC error"},
+    {95, "uncontained ECC error"},
+    {109, "context switch timeout"},
+    {119, "GSP RPC timeout"},
+    {120, "GSP error"},
+    {140, "unrecovered ECC error"},
+    {143, "GPU initialisation failure"},
+    {154, "GPU recovery action changed"},
+}};
+
+// The driver's signatures, with their regexes compiled once.
+struct KernelSignature {
+  const Signature* sig;
+  std::optional<std::regex> re;
+};
+
+const std::vector<KernelSignature>& KernelSignatures() {
+  static const std::vector<KernelSignature> sigs = [] {
+    std::vector<KernelSignature> out;
+    for (const Signature& s : BuiltinCatalogue()) {
+      if (s.engine != "nvidia-driver") continue;
+      KernelSignature k{&s, std::nullopt};
+      if (s.regex) k.re.emplace(s.match, std::regex::ECMAScript | std::regex::optimize);
+      out.push_back(std::move(k));
+    }
+    return out;
+  }();
+  return sigs;
+}
+
+std::optional<unsigned> Hex(std::string_view s, unsigned max) {
+  if (s.empty() || s.size() > 8) return std::nullopt;
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
+  if (ec != std::errc() || p != s.data() + s.size() || v > max) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+const char* XidMeaning(int xid) {
+  for (const auto& [code, meaning] : kXids) {
+    if (code == xid) return meaning;
+  }
+  return nullptr;
+}
+
+std::optional<Incident> MatchKernelMessage(std::string_view message) {
+  std::string line = CleanLogLine(message);
+  std::string_view head = std::string_view(line).substr(0, 4096);
+  for (const KernelSignature& k : KernelSignatures()) {
+    const Signature& s = *k.sig;
+    if (!s.anchor.empty() && head.find(s.anchor) == std::string_view::npos) continue;
+    const bool hit = k.re ? std::regex_search(head.begin(), head.end(), *k.re)
+                          : head.find(s.match) != std::string_view::npos;
+    if (!hit) continue;
+    Incident inc;
+    inc.kind = s.kind;
+    inc.signature = s.id;
+    inc.engine = s.engine;
+    inc.fields = ParseIncidentFields(line, s.kind);
+    inc.what = s.what;
+    if (inc.fields.xid) {
+      if (const char* m = XidMeaning(*inc.fields.xid))
+        inc.what = std::string(m) + " (Xid " + std::to_string(*inc.fields.xid) + ")";
+    }
+    inc.line = line.substr(0, 8 * 1024);
+    return inc;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> NormalizePciBusId(std::string_view id) {
+  if (id.starts_with("PCI:")) id.remove_prefix(4);
+  if (std::size_t dot = id.rfind('.'); dot != std::string_view::npos) {
+    if (!Hex(id.substr(dot + 1), 7)) return std::nullopt;
+    id = id.substr(0, dot);
+  }
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  while (true) {
+    std::size_t colon = id.find(':', start);
+    parts.push_back(id.substr(start, colon == std::string_view::npos ? colon : colon - start));
+    if (colon == std::string_view::npos) break;
+    start = colon + 1;
+  }
+  if (parts.size() == 2) parts.insert(parts.begin(), "0");
+  if (parts.size() != 3) return std::nullopt;
+  auto domain = Hex(parts[0], 0xffffffffu);
+  auto bus = Hex(parts[1], 0xff);
+  auto device = Hex(parts[2], 0x1f);
+  if (!domain || !bus || !device) return std::nullopt;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04x:%02x:%02x", *domain, *bus, *device);
+  return std::string(buf);
+}
+
+}  // namespace vg
