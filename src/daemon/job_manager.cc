@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "clock/clock.h"
 #include "daemon/job_manager_impl.h"
 
 namespace vg {
@@ -527,7 +528,19 @@ HttpResponse JobManager::Submit(const HttpRequest& request) {
                                     {"capacity_bytes", decision->capacity.count()},
                                     {"suggestions", list}});
   }
-  auto stored = m.store.Submit(rec);
+  // The job row and its job-queued event: one transaction, one commit (before the 202).
+  auto queued_event = [&](const JobRecord& j) -> std::optional<EventRecord> {
+    EventRecord e;
+    e.time_unix_ms = UnixNowMs();
+    e.service = service;
+    e.instance = s->inst ? s->inst->tag : "";
+    e.kind = "job-queued";
+    e.message = "job " + std::to_string(j.id) + " queued: " + m.planner.Describe(service, *valid) +
+                ", needs ~" + FormatBytes(est.bytes) + " (" + est.source + ")";
+    e.data = {{"job", j.id}, {"params", *valid}, {"estimate_bytes", est.bytes.count()}};
+    return e;
+  };
+  auto stored = m.store.SubmitAndAnnounce(rec, queued_event);
   if (!stored) return ErrorResponse(stored.error());
   const JobRecord& job = stored->job;
   if (stored->duplicate) {
@@ -539,10 +552,11 @@ HttpResponse JobManager::Submit(const HttpRequest& request) {
   m.planner.Enqueue(std::to_string(job.id), service, priority, static_cast<std::uint64_t>(job.id),
                     now, est.bytes);
   ++m.svcs[service].queued;
-  m.Emit(service, "job-queued",
-         "job " + std::to_string(job.id) + " queued: " + m.planner.Describe(service, *valid) +
-             ", needs ~" + FormatBytes(est.bytes) + " (" + est.source + ")",
-         {{"job", job.id}, {"params", *valid}, {"estimate_bytes", est.bytes.count()}});
+  if (stored->event) {
+    m.events.Publish(*stored->event);
+  } else if (auto e = queued_event(job)) {
+    m.Emit(service, e->kind, e->message, std::move(e->data));
+  }
   // A job that must wait changes nothing for the others: no re-plan needed (the ticker re-plans
   // at the poll interval anyway).
   if (!decision || decision->verdict != PlanVerdict::kWait) m.Replan(/*fresh=*/false);

@@ -51,6 +51,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,6 +59,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "store/state_store.h"
 #include "util/error.h"
 #include "util/units.h"
 
@@ -128,7 +130,15 @@ struct JobRecord {
 struct SubmitOutcome {
   JobRecord job;           // as stored (the existing one for a duplicate)
   bool duplicate = false;  // the idempotency key was known: nothing was inserted
+  // SubmitAndAnnounce only: the announcing event as the store recorded it, with its id, in the
+  // job's own transaction. Empty: the store keeps no events (or none was asked for); the caller
+  // records it through its StateStore as usual.
+  std::optional<EventRecord> event;
 };
+
+// Builds the event that announces a newly stored job (called with the job as stored, id set;
+// never for a duplicate). std::nullopt: no event.
+using JobAnnouncer = std::function<std::optional<EventRecord>(const JobRecord&)>;
 
 // Fields a Transition sets along with the state; unset ones keep their value.
 struct JobChange {
@@ -179,6 +189,14 @@ class JobStore {
   virtual ~JobStore() = default;
 
   virtual Result<SubmitOutcome> Submit(JobRecord job) = 0;
+  // Submit, and record the event `announce` builds in the same transaction, so a submission
+  // costs one commit (docs/state.md). Stores that share the event log's database do that and
+  // return the event in SubmitOutcome::event; the default only submits (event left empty).
+  // The event log's pruning (kMaxEvents) is kept as SqliteStore keeps it.
+  virtual Result<SubmitOutcome> SubmitAndAnnounce(JobRecord job, const JobAnnouncer& announce) {
+    (void)announce;
+    return Submit(std::move(job));
+  }
   virtual Result<JobRecord> Get(JobId id) = 0;  // kNotFound when absent (or pruned)
   virtual Result<std::vector<JobRecord>> List(const JobFilter& filter) = 0;
   // Queued jobs of one service (empty: all), priority then FIFO order.

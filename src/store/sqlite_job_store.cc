@@ -154,10 +154,60 @@ Result<JobRecord> SqliteJobStore::GetLocked(JobId id) {
 Result<SubmitOutcome> SqliteJobStore::Submit(JobRecord job) {
   auto params = job_rules::CheckSubmit(job);
   if (!params) return std::unexpected(params.error());
+  std::lock_guard lock(mu_);
+  // One statement, so one transaction and one commit.
+  return SubmitLocked(std::move(job), std::move(*params));
+}
+
+Result<SubmitOutcome> SqliteJobStore::SubmitAndAnnounce(JobRecord job,
+                                                        const JobAnnouncer& announce) {
+  auto params = job_rules::CheckSubmit(job);
+  if (!params) return std::unexpected(params.error());
+  std::lock_guard lock(mu_);
+  return InTransaction<SubmitOutcome>("submit job", [&]() -> Result<SubmitOutcome> {
+    auto out = SubmitLocked(std::move(job), std::move(*params));
+    if (!out || out->duplicate || !announce) return out;
+    std::optional<EventRecord> event = announce(out->job);
+    if (!event) return out;
+    auto id = AppendEventLocked(*event);
+    if (!id) return std::unexpected(id.error());
+    event->id = *id;
+    out->event = std::move(event);
+    return out;
+  });
+}
+
+// As SqliteStore::AppendEvent with its default options (the daemon's): the same row, and the
+// same pruning of the oldest events when an id is a multiple of 1000.
+Result<std::int64_t> SqliteJobStore::AppendEventLocked(const EventRecord& event) {
+  const std::string data =
+      event.data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  auto q = db_.Prepare(
+      "INSERT INTO events (time_unix_ms, service, instance, kind, message, data) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, event.time_unix_ms)
+      .Bind(2, event.service)
+      .Bind(3, event.instance)
+      .Bind(4, event.kind)
+      .Bind(5, event.message)
+      .Bind(6, data);
+  if (auto ok = q->Run("append event"); !ok) return std::unexpected(ok.error());
+  const std::int64_t id = db_.LastInsertRowid();
+  constexpr std::int64_t kPruneEvery = SqliteStore::Options{}.prune_every;
+  if (id % kPruneEvery == 0 && id > kMaxEvents) {
+    auto del = db_.Prepare("DELETE FROM events WHERE id <= ?1");
+    if (!del) return std::unexpected(del.error());
+    del->Bind(1, id - kMaxEvents);
+    if (auto ok = del->Run("prune events"); !ok) return std::unexpected(ok.error());
+  }
+  return id;
+}
+
+Result<SubmitOutcome> SqliteJobStore::SubmitLocked(JobRecord job, std::string params) {
   std::optional<std::int64_t> gpu;
   if (job.gpu) gpu = *job.gpu;
-  std::lock_guard lock(mu_);
-  // One statement, so one transaction and one commit; a known key inserts nothing.
+  // A known key inserts nothing.
   auto q = db_.Prepare(
       "INSERT INTO jobs (service, params, priority, idempotency_key, idempotent, state, reason, "
       "submitted_unix_ms, started_unix_ms, finished_unix_ms, gpu, estimate_bytes, attempts, "
@@ -166,7 +216,7 @@ Result<SubmitOutcome> SqliteJobStore::Submit(JobRecord job) {
       "ON CONFLICT (service, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING");
   if (!q) return std::unexpected(q.error());
   q->Bind(1, job.service)
-      .Bind(2, *params)
+      .Bind(2, params)
       .Bind(3, std::int64_t{job.priority})
       .BindOptional(4, job.idempotency_key)
       .Bind(5, std::int64_t{job.idempotent ? 1 : 0})

@@ -46,6 +46,9 @@ class SqliteJobStore final : public JobStore {
   const std::string& path() const { return db_.path(); }
 
   Result<SubmitOutcome> Submit(JobRecord job) override;
+  // The job row and its event in one transaction on this connection (one commit, and the page
+  // cache is not invalidated by a second connection writing in between).
+  Result<SubmitOutcome> SubmitAndAnnounce(JobRecord job, const JobAnnouncer& announce) override;
   Result<JobRecord> Get(JobId id) override;
   Result<std::vector<JobRecord>> List(const JobFilter& filter) override;
   Result<std::vector<JobRecord>> Queued(const std::string& service) override;
@@ -64,6 +67,8 @@ class SqliteJobStore final : public JobStore {
 
   // Caller holds mu_ for all of these.
   Result<JobRecord> GetLocked(JobId id);
+  Result<SubmitOutcome> SubmitLocked(JobRecord job, std::string params);
+  Result<std::int64_t> AppendEventLocked(const EventRecord& event);
   Result<std::vector<JobRecord>> Select(std::string_view sql,
                                         const std::function<void(SqliteQuery&)>& bind,
                                         std::string_view what);

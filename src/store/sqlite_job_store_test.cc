@@ -72,6 +72,44 @@ TEST(JobStoreSqlite, ReopenKeepsJobsAndIdsKeepIncreasing) {
 }
 
 // A state file written before the job queue existed gains its tables and keeps its data.
+TEST(JobStoreSqlite, SubmitAndAnnounceStoresTheJobAndItsEventTogether) {
+  TempDir dir;
+  const std::string path = dir.File("state.db");
+  auto store = MustOpen(path);
+  auto events = SqliteStore::Open(path).value();
+  ASSERT_TRUE(events->AppendEvent(EventRecord{.service = "a", .kind = "started"}).has_value());
+  int calls = 0;
+  JobAnnouncer announce = [&](const JobRecord& j) -> std::optional<EventRecord> {
+    ++calls;
+    return EventRecord{.time_unix_ms = 5,
+                       .service = j.service,
+                       .kind = "job-queued",
+                       .message = "job " + std::to_string(j.id) + " queued",
+                       .data = {{"job", j.id}}};
+  };
+  auto out = store->SubmitAndAnnounce(Job("a", "k1"), announce);
+  ASSERT_TRUE(out.has_value()) << out.error().message;
+  ASSERT_TRUE(out->event.has_value());
+  EXPECT_EQ(out->event->id, 2);  // after the event the other connection wrote
+  EXPECT_EQ(store->Get(out->job.id)->state, S::kQueued);
+  auto listed = events->ListEvents(EventFilter{.after_id = 1}).value();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0], *out->event);
+  EXPECT_EQ(listed[0].message, "job " + std::to_string(out->job.id) + " queued");
+  // A duplicate stores nothing, so announces nothing.
+  auto dup = store->SubmitAndAnnounce(Job("a", "k1"), announce);
+  ASSERT_TRUE(dup.has_value());
+  EXPECT_TRUE(dup->duplicate);
+  EXPECT_FALSE(dup->event.has_value());
+  EXPECT_EQ(calls, 1);
+  // A failing write rolls back both: an over-cap payload stores neither job nor event.
+  JobRecord big = Job("a");
+  big.payload.assign(kMaxJobPayloadBytes + 1, 'x');
+  EXPECT_FALSE(store->SubmitAndAnnounce(big, announce).has_value());
+  EXPECT_EQ(Total(*store), 1);
+  EXPECT_EQ(events->ListEvents(EventFilter{.after_id = 0}).value().size(), 2u);
+}
+
 TEST(JobStoreSqlite, MigratesAVersion1File) {
   TempDir dir;
   const std::string path = dir.File("state.db");
