@@ -15,6 +15,7 @@ using nlohmann::json;
 namespace {
 
 constexpr std::size_t kMaxSuggestions = 3;
+constexpr int kReplayObservations = 1000;  // per service, on boot
 
 std::optional<JobId> ParseId(const std::string& text) {
   if (text.empty() || text.size() > 18) return std::nullopt;
@@ -369,6 +370,36 @@ void JobManager::Impl::Recover() {
   }
 }
 
+// What the estimator learned before a restart: the observations stored on jobs, per service the
+// newest kReplayObservations, oldest first (the order they were made in).
+void JobManager::Impl::ReplayObservations() {
+  for (auto& [name, s] : im.services) {
+    if (s->removed || !s->cfg.jobs.enabled || !planner.Has(name)) continue;
+    auto jobs = store.Observed(name, kReplayObservations);
+    if (!jobs) {
+      events.Log("warning: cannot read " + name + "'s job observations: " + jobs.error().message);
+      continue;
+    }
+    int replayed = 0;
+    for (const JobRecord& j : *jobs) {
+      if (!j.observed_peak_bytes || !j.observation_kind) continue;
+      // As learned live: a peak from a job that answered (done), an at-least from an OOM.
+      if (j.state != JobState::kDone && *j.observation_kind != PeakObservation::kAtLeast) continue;
+      std::string bad;
+      auto params = planner.Validate(name, j.params, &bad);  // the schema may have changed
+      if (!params) continue;
+      const PeakKind kind = *j.observation_kind == PeakObservation::kExact    ? PeakKind::kExact
+                            : *j.observation_kind == PeakObservation::kAtMost ? PeakKind::kAtMost
+                                                                              : PeakKind::kAtLeast;
+      planner.Observe(name, *params, *j.observed_peak_bytes, kind);
+      ++replayed;
+    }
+    if (replayed > 0)
+      events.Log(name + ": " + std::to_string(replayed) +
+                 " job observation(s) replayed into the estimator");
+  }
+}
+
 // ---- Public face -----------------------------------------------------------------------------
 
 JobManager::JobManager(asio::io_context& io, Supervisor& sup, EventHub& events, GpuProbe* gpu,
@@ -399,6 +430,7 @@ void JobManager::Reconfigure() {
 
 void JobManager::Boot() {
   Reconfigure();
+  impl_->ReplayObservations();  // before Recover queues jobs: their estimates use what was learned
   impl_->Recover();
   impl_->ticker = std::make_unique<asio::steady_timer>(impl_->io);
   impl_->Tick();
@@ -564,6 +596,7 @@ HttpResponse JobManager::Submit(const HttpRequest& request) {
               {"state", "queued"},
               {"position", nullptr},
               {"estimate_bytes", est.bytes.count()},
+              {"estimate_source", est.source},
               {"eta_s", nullptr}};
   if (auto it = m.active.find(job.id); it != m.active.end()) {
     out["state"] = JobStateName(it->second->state);

@@ -97,6 +97,7 @@ struct JobManager::Impl {
   void Admit(JobId id, unsigned gpu_index, Bytes estimate, bool needs_start);
   void FailQueued(JobId id, const std::string& why);
   void Recover();
+  void ReplayObservations();
 
   // Running (job_run.cc).
   void OnEvent(const EventRecord& e);

@@ -97,10 +97,11 @@ std::optional<JobState> ParseJobState(std::string_view name);
 
 // What an observed peak means (gpu-facts.md, the caching allocator).
 enum class PeakObservation {
-  kExact,   // the service's usage rose during the job: this is the job's peak
-  kAtMost,  // it did not rise above what the service already held: the job needed at most this
+  kExact,    // the service's usage rose during the job: this is the job's peak
+  kAtMost,   // it did not rise above what the service already held: the job needed at most this
+  kAtLeast,  // it ran out of memory: the job needed more than this
 };
-std::string_view PeakObservationName(PeakObservation kind);  // "exact", "at-most"
+std::string_view PeakObservationName(PeakObservation kind);  // "exact", "at-most", "at-least"
 std::optional<PeakObservation> ParsePeakObservation(std::string_view name);
 
 struct JobRecord {
@@ -208,6 +209,9 @@ class JobStore {
   virtual Result<void> SetResult(JobId id, const nlohmann::json& result) = 0;
   // Any state, terminal included. kNotFound on an unknown job.
   virtual Result<void> RecordObservation(JobId id, Bytes peak, PeakObservation kind) = 0;
+  // The newest `limit` (≥ 1) jobs of `service` that carry an observation, returned oldest first,
+  // as summaries (what the daemon replays into its estimator on boot).
+  virtual Result<std::vector<JobRecord>> Observed(const std::string& service, int limit) = 0;
 
   virtual Result<std::vector<RecoveredJob>> RecoverAfterCrash(std::int64_t now_unix_ms) = 0;
   virtual Result<JobCounts> Counts(const std::string& service) = 0;  // empty: all services

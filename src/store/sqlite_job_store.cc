@@ -359,6 +359,21 @@ Result<void> SqliteJobStore::RecordObservation(JobId id, Bytes peak, PeakObserva
   return {};
 }
 
+Result<std::vector<JobRecord>> SqliteJobStore::Observed(const std::string& service, int limit) {
+  if (limit < 1) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("observation limit must be at least 1, not {}", limit));
+  }
+  std::lock_guard lock(mu_);
+  auto jobs = Select(
+      SelectSummary("WHERE service = ?1 AND observed_peak_bytes IS NOT NULL "
+                    "ORDER BY id DESC LIMIT ?2"),
+      [&](SqliteQuery& q) { q.Bind(1, service).Bind(2, std::int64_t{limit}); },
+      "read observations of " + service);
+  if (jobs) std::reverse(jobs->begin(), jobs->end());
+  return jobs;
+}
+
 Result<std::vector<RecoveredJob>> SqliteJobStore::RecoverAfterCrash(std::int64_t now_unix_ms) {
   std::lock_guard lock(mu_);
   return InTransaction<std::vector<RecoveredJob>>(
