@@ -411,6 +411,8 @@ JobManager::JobManager(asio::io_context& io, Supervisor& sup, EventHub& events, 
     auto it = im->svcs.find(service);
     if (it != im->svcs.end() && it->second.baseline.count() > 0)
       j["baseline_bytes"] = it->second.baseline.count();
+    j["done_since_start"] = it != im->svcs.end() ? it->second.done_since_start : 0;
+    j["failed_since_start"] = it != im->svcs.end() ? it->second.failed_since_start : 0;
     return j;
   };
   im->subscription = events.Subscribe([im](const EventRecord& e) { im->OnEvent(e); });

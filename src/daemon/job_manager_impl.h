@@ -52,6 +52,9 @@ struct ServiceJobs {
   std::vector<pid_t> members;
   std::optional<SteadyTime> members_at;
   int queued = 0;  // jobs of it in the queue
+  // job-done / job-failed events since the daemon started (`vramguard status`).
+  std::int64_t done_since_start = 0;
+  std::int64_t failed_since_start = 0;
 };
 
 struct JobManager::Impl {

@@ -47,6 +47,8 @@ void JobManager::Impl::OnEvent(const EventRecord& e) {
   ServiceRt* s = Service(e.service);
   if (!s || !s->cfg.jobs.enabled) return;
   ServiceJobs& sj = svcs[e.service];
+  if (e.kind == "job-done") ++sj.done_since_start;
+  if (e.kind == "job-failed") ++sj.failed_since_start;
   if (e.kind == "ready" || e.kind == "adopted") {
     sj.stopping = false;
     if (s->inst && s->inst->ready_at)

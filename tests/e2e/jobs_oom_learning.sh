@@ -39,6 +39,10 @@ expect_eq "$n" 1 "OOMs in the service's log"
 vg job "$FIRST" --json
 expect_eq "$(jqo .observation)" at-least "the OOM-failed job's stored observation"
 
+vg status
+expect_contains "$OUT" "JOBS Q/RUN/DONE/FAIL" "the status table's jobs column"
+expect_contains "$(printf '%s\n' "$OUT" | grep '^i2v ')" " 0/0/1/1 " "i2v's jobs in the status table"
+
 note "restart the daemon: what the estimator learned comes back from the job store"
 stop_daemon
 start_daemon
@@ -50,4 +54,6 @@ third_est=$(printf '%s' "$BODY" | jq .estimate_bytes)
 expect_contains "$(printf '%s' "$BODY" | jq -r .estimate_source)" "learned(n=" "the estimate's source after the restart"
 grep -q "job observation(s) replayed into the estimator" "$WORK/daemon.log" || fail "no replay logged"
 expect_eq "$(wait_terminal "$JOB")" done "the job after the restart"
+vg status i2v
+expect_contains "$OUT" "jobs: 0 queued, 0 running; since start 1 done, 0 failed" "status i2v after the restart"
 echo "PASS"
