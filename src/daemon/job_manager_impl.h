@@ -57,6 +57,18 @@ struct ServiceJobs {
   std::int64_t failed_since_start = 0;
 };
 
+// A submission that passed validation and planning and waits for the next group commit.
+struct PendingSubmit {
+  JobRecord rec;
+  nlohmann::json params;  // validated, complete
+  PlanEstimate est;
+  std::optional<PlanDecision> decision;
+  SteadyTime now{};
+  std::string instance;
+  std::size_t ahead = 0;  // queued jobs of its priority and above when it joined
+  Responder respond;
+};
+
 struct JobManager::Impl {
   Impl(asio::io_context& io, Supervisor& sup, EventHub& events, GpuProbe* gpu, JobStore& store);
 
@@ -72,6 +84,9 @@ struct JobManager::Impl {
   std::map<std::string, ServiceJobs> svcs;
   bool shutting_down = false;
   bool replan_posted = false;
+  // Group commit: submissions of one event-loop turn share one transaction (FlushSubmits).
+  std::vector<std::shared_ptr<PendingSubmit>> pending;
+  bool flush_posted = false;
   int subscription = 0;
   std::unique_ptr<asio::steady_timer> ticker;
   std::optional<vg::GpuSnapshot> snap;  // the driver's last answer
@@ -100,6 +115,8 @@ struct JobManager::Impl {
   void Admit(JobId id, unsigned gpu_index, Bytes estimate, bool needs_start);
   void FailQueued(JobId id, const std::string& why);
   void Recover();
+  void FlushSubmits();
+  HttpResponse Accepted(const PendingSubmit& p, const JobRecord& job);
   void ReplayObservations();
 
   // Running (job_run.cc).

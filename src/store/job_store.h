@@ -141,6 +141,12 @@ struct SubmitOutcome {
 // never for a duplicate). std::nullopt: no event.
 using JobAnnouncer = std::function<std::optional<EventRecord>(const JobRecord&)>;
 
+// One job of a group commit (SubmitBatch), with the event that announces it (may be empty).
+struct JobSubmission {
+  JobRecord job;
+  JobAnnouncer announce;
+};
+
 // Fields a Transition sets along with the state; unset ones keep their value.
 struct JobChange {
   std::optional<std::string> reason;
@@ -197,6 +203,16 @@ class JobStore {
   virtual Result<SubmitOutcome> SubmitAndAnnounce(JobRecord job, const JobAnnouncer& announce) {
     (void)announce;
     return Submit(std::move(job));
+  }
+  // Group commit: SubmitAndAnnounce for each job, in order, all in one transaction (one commit
+  // for the lot). One result per job: a job over a cap fails alone (kInvalidArgument); when the
+  // transaction fails, every job of it fails with that error and none is stored. Within the
+  // batch a repeated idempotency key is a duplicate of the earlier job. The default calls
+  // SubmitAndAnnounce once per job.
+  virtual std::vector<Result<SubmitOutcome>> SubmitBatch(std::vector<JobSubmission> jobs) {
+    std::vector<Result<SubmitOutcome>> out;
+    for (JobSubmission& s : jobs) out.push_back(SubmitAndAnnounce(std::move(s.job), s.announce));
+    return out;
   }
   virtual Result<JobRecord> Get(JobId id) = 0;  // kNotFound when absent (or pruned)
   virtual Result<std::vector<JobRecord>> List(const JobFilter& filter) = 0;

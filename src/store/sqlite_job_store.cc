@@ -165,16 +165,52 @@ Result<SubmitOutcome> SqliteJobStore::SubmitAndAnnounce(JobRecord job,
   if (!params) return std::unexpected(params.error());
   std::lock_guard lock(mu_);
   return InTransaction<SubmitOutcome>("submit job", [&]() -> Result<SubmitOutcome> {
-    auto out = SubmitLocked(std::move(job), std::move(*params));
-    if (!out || out->duplicate || !announce) return out;
-    std::optional<EventRecord> event = announce(out->job);
-    if (!event) return out;
-    auto id = AppendEventLocked(*event);
-    if (!id) return std::unexpected(id.error());
-    event->id = *id;
-    out->event = std::move(event);
-    return out;
+    return SubmitAnnouncedLocked(std::move(job), std::move(*params), announce);
   });
+}
+
+Result<SubmitOutcome> SqliteJobStore::SubmitAnnouncedLocked(JobRecord job, std::string params,
+                                                            const JobAnnouncer& announce) {
+  auto out = SubmitLocked(std::move(job), std::move(params));
+  if (!out || out->duplicate || !announce) return out;
+  std::optional<EventRecord> event = announce(out->job);
+  if (!event) return out;
+  auto id = AppendEventLocked(*event);
+  if (!id) return std::unexpected(id.error());
+  event->id = *id;
+  out->event = std::move(event);
+  return out;
+}
+
+std::vector<Result<SubmitOutcome>> SqliteJobStore::SubmitBatch(std::vector<JobSubmission> jobs) {
+  std::vector<Result<SubmitOutcome>> out(jobs.size(), Result<SubmitOutcome>(SubmitOutcome{}));
+  std::vector<std::optional<std::string>> params(jobs.size());
+  bool any = false;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    auto checked = job_rules::CheckSubmit(jobs[i].job);
+    if (checked) {
+      params[i] = std::move(*checked);
+      any = true;
+    } else {
+      out[i] = std::unexpected(checked.error());
+    }
+  }
+  if (!any) return out;
+  std::lock_guard lock(mu_);
+  auto all = InTransaction<bool>("submit jobs", [&]() -> Result<bool> {
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      if (!params[i]) continue;
+      out[i] =
+          SubmitAnnouncedLocked(std::move(jobs[i].job), std::move(*params[i]), jobs[i].announce);
+      if (!out[i]) return std::unexpected(out[i].error());  // rolls back the batch
+    }
+    return true;
+  });
+  if (!all) {
+    for (std::size_t i = 0; i < jobs.size(); ++i)
+      if (params[i]) out[i] = std::unexpected(all.error());
+  }
+  return out;
 }
 
 // As SqliteStore::AppendEvent with its default options (the daemon's): the same row, and the

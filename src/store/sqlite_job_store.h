@@ -49,6 +49,7 @@ class SqliteJobStore final : public JobStore {
   // The job row and its event in one transaction on this connection (one commit, and the page
   // cache is not invalidated by a second connection writing in between).
   Result<SubmitOutcome> SubmitAndAnnounce(JobRecord job, const JobAnnouncer& announce) override;
+  std::vector<Result<SubmitOutcome>> SubmitBatch(std::vector<JobSubmission> jobs) override;
   Result<JobRecord> Get(JobId id) override;
   Result<std::vector<JobRecord>> List(const JobFilter& filter) override;
   Result<std::vector<JobRecord>> Queued(const std::string& service) override;
@@ -70,6 +71,8 @@ class SqliteJobStore final : public JobStore {
   Result<JobRecord> GetLocked(JobId id);
   Result<SubmitOutcome> SubmitLocked(JobRecord job, std::string params);
   Result<std::int64_t> AppendEventLocked(const EventRecord& event);
+  Result<SubmitOutcome> SubmitAnnouncedLocked(JobRecord job, std::string params,
+                                              const JobAnnouncer& announce);
   Result<std::vector<JobRecord>> Select(std::string_view sql,
                                         const std::function<void(SqliteQuery&)>& bind,
                                         std::string_view what);
