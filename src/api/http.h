@@ -11,6 +11,11 @@
 //    call happens on the io_context thread; writes are queued and sent in order without blocking
 //    the loop; a client whose queue exceeds kMaxStreamQueue is disconnected. Dropping the last
 //    reference to a stream closes it.
+//  - A handler that returns a DeferredResponse answers later: `start` is called with a Responder
+//    once the handler returned, and the response is sent when the Responder is called (once, on
+//    the io_context thread; later calls, and calls after the client left, do nothing). The
+//    connection reads no further request until then. (The job API uses it to acknowledge a
+//    submission only after the group commit that made it durable.)
 //  - Router::Dispatch never throws: unknown path → 404, known path with another method → 405
 //    with Allow, a handler exception → 500 whose body does not contain the exception's text (the
 //    text goes to the observer set with OnHandlerException, for the daemon's log).
@@ -86,7 +91,11 @@ class ResponseStream {
 };
 
 using StreamStarter = std::function<void(std::shared_ptr<ResponseStream>)>;
-using HandlerResult = std::variant<HttpResponse, StreamStarter>;
+using Responder = std::function<void(HttpResponse)>;
+struct DeferredResponse {
+  std::function<void(Responder)> start;
+};
+using HandlerResult = std::variant<HttpResponse, StreamStarter, DeferredResponse>;
 using PathParams = std::map<std::string, std::string>;
 using Handler = std::function<HandlerResult(const HttpRequest&, const PathParams&)>;
 

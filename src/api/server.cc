@@ -17,6 +17,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -284,6 +285,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       result = HttpResponse::Error(500, "internal error");
     }
     if (auto* response = std::get_if<HttpResponse>(&result)) return Respond(*response, keep_alive);
+    if (auto* deferred = std::get_if<DeferredResponse>(&result)) {
+      return Defer(std::move(deferred->start), keep_alive, request.path);
+    }
 
     bool sse = request.Header("accept").find("text/event-stream") != std::string_view::npos;
     StartStream(std::get<StreamStarter>(std::move(result)), sse, message.version() >= 11,
@@ -308,6 +312,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void StartStream(StreamStarter starter, bool sse, bool chunked, bool keep_alive,
                    const std::string& where);
+
+  // The handler answers later through a Responder (DeferredResponse); until then nothing is
+  // read from this connection (phase kResponding with nothing queued).
+  void Defer(std::function<void(Responder)> start, bool keep_alive, const std::string& where) {
+    phase_ = Phase::kResponding;
+    auto answered = std::make_shared<bool>(false);
+    Responder respond = [self = shared_from_this(), answered, keep_alive](HttpResponse r) {
+      if (*answered || self->closed_) return;
+      *answered = true;
+      self->Respond(r, keep_alive);
+    };
+    try {
+      if (!start) throw std::runtime_error("empty deferred response");
+      start(respond);
+    } catch (const std::exception& e) {
+      state_->router->ReportException(where, e.what());
+      respond(HttpResponse::Error(500, "internal error"));
+    }
+  }
 
   // While streaming, a pending read notices the client leaving (EOF or reset). Bytes it reads
   // (a pipelined request) stay in buffer_ for the parser.

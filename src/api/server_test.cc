@@ -169,6 +169,39 @@ TEST_F(ApiServerTest, JsonRoundTrip) {
   EXPECT_EQ(response->json["trusted"], true);
 }
 
+TEST_F(ApiServerTest, DeferredResponsesAreSentWhenAnsweredAndOnlyOnce) {
+  // The handler keeps the responders; the test answers them later, in reverse order.
+  std::vector<Responder> held;
+  router_.Add("POST", "/v1/later", [&held](const HttpRequest&, const PathParams&) {
+    return HandlerResult(DeferredResponse{[&held](Responder respond) { held.push_back(respond); }});
+  });
+  StartServer();
+  RunLoop();
+  auto first = std::async(std::launch::async, [this] {
+    return Client().Request("POST", "/v1/later", nlohmann::json{{"n", 1}});
+  });
+  auto second = std::async(std::launch::async, [this] {
+    return Client().Request("POST", "/v1/later", nlohmann::json{{"n", 2}});
+  });
+  ASSERT_TRUE(EventuallyOnLoop([&] { return held.size() == 2; }));
+  EXPECT_EQ(first.wait_for(50ms), std::future_status::timeout);  // nothing sent before the answer
+  OnLoop([&] {
+    held[1](HttpResponse::Json(202, {{"id", 2}}));
+    held[0](HttpResponse::Json(202, {{"id", 1}}));
+    held[0](HttpResponse::Json(500, {{"id", -1}}));  // a second answer is ignored
+    return 0;
+  });
+  auto a = first.get();
+  auto b = second.get();
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->status + b->status, 404);
+  EXPECT_EQ(a->json["id"].get<int>() + b->json["id"].get<int>(), 3);
+  // The server goes on serving.
+  auto again = Client().Request("GET", "/v1/services/x/logs");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200);
+}
+
 TEST_F(ApiServerTest, PathParamsAndQuery) {
   StartServer();
   RunLoop();

@@ -97,6 +97,22 @@ static std::string IncidentCell(const json& service) {
   return li.value("kind", "") + " " + time;
 }
 
+namespace {
+
+// "queued/running/done/failed" for a service that takes jobs ("-" for one that does not):
+// running counts starting ones too; done and failed count since the daemon started.
+std::string JobsCell(const json& service) {
+  if (!service.contains("jobs") || !service["jobs"].is_object()) return "-";
+  const json& c = service["jobs"];
+  auto n = [&](const char* key) -> long long {
+    return c.contains(key) && c[key].is_number_integer() ? c[key].get<long long>() : 0;
+  };
+  return fmt::format("{}/{}/{}/{}", n("queued"), n("starting") + n("running"),
+                     n("done_since_start"), n("failed_since_start"));
+}
+
+}  // namespace
+
 Result<int> RunStatus(const std::string& service, const ClientOptions& o) {
   if (!service.empty()) {
     auto s = Call("GET", "/v1/services/" + UrlEncode(service));
@@ -114,6 +130,13 @@ Result<int> RunStatus(const std::string& service, const ClientOptions& o) {
                                Vram(j["vram_bytes"]));
     }
     if (!j.value("url", "").empty()) std::cout << "  url " << j.value("url", "") << "\n";
+    if (JobsCell(j) != "-") {
+      const json& c = j["jobs"];
+      std::cout << fmt::format(
+          "  jobs: {} queued, {} running; since start {} done, {} failed\n", c.value("queued", 0LL),
+          c.value("starting", 0LL) + c.value("running", 0LL), c.value("done_since_start", 0LL),
+          c.value("failed_since_start", 0LL));
+    }
     if (j.contains("log_file")) std::cout << "  log " << j["log_file"].get<std::string>() << "\n";
     if (j.contains("last_incident") && j["last_incident"].is_object()) {
       const json& li = j["last_incident"];
@@ -138,13 +161,14 @@ Result<int> RunStatus(const std::string& service, const ClientOptions& o) {
   std::cout << "daemon pid " << (*s)["daemon"].value("pid", 0) << ", up "
             << Uptime((*s)["daemon"]["uptime_s"]) << ", " << (*s)["daemon"].value("summary", "")
             << "\n";
-  std::vector<std::vector<std::string>> rows = {
-      {"SERVICE", "STATE", "PID", "VRAM", "UPTIME", "RESTARTS", "INCIDENT", "DETAIL"}};
+  std::vector<std::vector<std::string>> rows = {{"SERVICE", "STATE", "PID", "VRAM", "UPTIME",
+                                                 "RESTARTS", "JOBS Q/RUN/DONE/FAIL", "INCIDENT",
+                                                 "DETAIL"}};
   for (const json& j : (*s)["services"]) {
     rows.push_back({j.value("name", ""), j.value("state", ""),
                     j["pid"].is_number() ? std::to_string(j["pid"].get<int>()) : "-",
                     Vram(j["vram_bytes"]), Uptime(j["uptime_s"]),
-                    std::to_string(j.value("restarts", 0)), IncidentCell(j),
+                    std::to_string(j.value("restarts", 0)), JobsCell(j), IncidentCell(j),
                     j.value("detail", "")});
   }
   std::vector<std::size_t> w(rows[0].size(), 0);

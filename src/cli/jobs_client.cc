@@ -73,6 +73,7 @@ void PrintJob(const json& j) {
   std::printf("  params:    %s\n", Params(j["params"]).c_str());
   std::string observed = Bytes_(j["observed_peak_bytes"]);
   if (j["observation"] == "at-most") observed = "<= " + observed;
+  if (j["observation"] == "at-least") observed = ">= " + observed + " (out of memory)";
   std::printf("  estimate:  %s   observed peak: %s\n", Bytes_(j["estimate_bytes"]).c_str(),
               observed.c_str());
   if (j["position"].is_number())
@@ -140,8 +141,11 @@ Result<int> RunSubmit(const SubmitOptions& o) {
                               : "";
       std::string eta =
           j["eta_s"].is_number() ? fmt::format(", eta ~{:.0f}s", j["eta_s"].get<double>()) : "";
-      std::printf("job %s %s (estimate %s%s%s)\n", id.c_str(), j.value("state", "").c_str(),
-                  Bytes_(j["estimate_bytes"]).c_str(), where.c_str(), eta.c_str());
+      std::string source = j.contains("estimate_source") && j["estimate_source"].is_string()
+                               ? ", " + j["estimate_source"].get<std::string>()
+                               : "";
+      std::printf("job %s %s (estimate %s%s%s%s)\n", id.c_str(), j.value("state", "").c_str(),
+                  Bytes_(j["estimate_bytes"]).c_str(), source.c_str(), where.c_str(), eta.c_str());
     }
     return 0;
   }

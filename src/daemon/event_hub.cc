@@ -29,13 +29,17 @@ std::int64_t EventHub::Emit(const std::string& service, const std::string& insta
       store_failed_reported_ = true;
     }
   }
+  Publish(e);
+  return e.id;
+}
+
+void EventHub::Publish(const EventRecord& e) {
   last_id_ = e.id;
-  Log((service.empty() ? std::string("daemon") : service) + ": " + message);
+  Log((e.service.empty() ? std::string("daemon") : e.service) + ": " + e.message);
   // Copy: a subscriber may unsubscribe (or subscribe) while being called.
   std::vector<Subscriber> subs;
   for (auto& [sid, s] : subscribers_) subs.push_back(s);
   for (auto& s : subs) s(e);
-  return e.id;
 }
 
 int EventHub::Subscribe(Subscriber s) {

@@ -27,6 +27,10 @@ class EventHub {
                     const std::string& kind, const std::string& message,
                     nlohmann::json data = nlohmann::json::object());
 
+  // Publishes an event that is already stored (its id set), e.g. in the same transaction as the
+  // job it announces (JobStore::SubmitAndAnnounce): the log line and the subscribers, as Emit.
+  void Publish(const EventRecord& event);
+
   using Subscriber = std::function<void(const EventRecord&)>;
   int Subscribe(Subscriber s);
   void Unsubscribe(int id);

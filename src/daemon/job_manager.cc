@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "clock/clock.h"
 #include "daemon/job_manager_impl.h"
 
 namespace vg {
@@ -14,6 +15,7 @@ using nlohmann::json;
 namespace {
 
 constexpr std::size_t kMaxSuggestions = 3;
+constexpr int kReplayObservations = 1000;  // per service, on boot
 
 std::optional<JobId> ParseId(const std::string& text) {
   if (text.empty() || text.size() > 18) return std::nullopt;
@@ -368,6 +370,36 @@ void JobManager::Impl::Recover() {
   }
 }
 
+// What the estimator learned before a restart: the observations stored on jobs, per service the
+// newest kReplayObservations, oldest first (the order they were made in).
+void JobManager::Impl::ReplayObservations() {
+  for (auto& [name, s] : im.services) {
+    if (s->removed || !s->cfg.jobs.enabled || !planner.Has(name)) continue;
+    auto jobs = store.Observed(name, kReplayObservations);
+    if (!jobs) {
+      events.Log("warning: cannot read " + name + "'s job observations: " + jobs.error().message);
+      continue;
+    }
+    int replayed = 0;
+    for (const JobRecord& j : *jobs) {
+      if (!j.observed_peak_bytes || !j.observation_kind) continue;
+      // As learned live: a peak from a job that answered (done), an at-least from an OOM.
+      if (j.state != JobState::kDone && *j.observation_kind != PeakObservation::kAtLeast) continue;
+      std::string bad;
+      auto params = planner.Validate(name, j.params, &bad);  // the schema may have changed
+      if (!params) continue;
+      const PeakKind kind = *j.observation_kind == PeakObservation::kExact    ? PeakKind::kExact
+                            : *j.observation_kind == PeakObservation::kAtMost ? PeakKind::kAtMost
+                                                                              : PeakKind::kAtLeast;
+      planner.Observe(name, *params, *j.observed_peak_bytes, kind);
+      ++replayed;
+    }
+    if (replayed > 0)
+      events.Log(name + ": " + std::to_string(replayed) +
+                 " job observation(s) replayed into the estimator");
+  }
+}
+
 // ---- Public face -----------------------------------------------------------------------------
 
 JobManager::JobManager(asio::io_context& io, Supervisor& sup, EventHub& events, GpuProbe* gpu,
@@ -379,6 +411,8 @@ JobManager::JobManager(asio::io_context& io, Supervisor& sup, EventHub& events, 
     auto it = im->svcs.find(service);
     if (it != im->svcs.end() && it->second.baseline.count() > 0)
       j["baseline_bytes"] = it->second.baseline.count();
+    j["done_since_start"] = it != im->svcs.end() ? it->second.done_since_start : 0;
+    j["failed_since_start"] = it != im->svcs.end() ? it->second.failed_since_start : 0;
     return j;
   };
   im->subscription = events.Subscribe([im](const EventRecord& e) { im->OnEvent(e); });
@@ -398,6 +432,7 @@ void JobManager::Reconfigure() {
 
 void JobManager::Boot() {
   Reconfigure();
+  impl_->ReplayObservations();  // before Recover queues jobs: their estimates use what was learned
   impl_->Recover();
   impl_->ticker = std::make_unique<asio::steady_timer>(impl_->io);
   impl_->Tick();
@@ -422,7 +457,7 @@ std::size_t JobManager::MaxRequestBody() const {
   return std::min(most, kMaxJobPayloadBytes) + (std::size_t{1} << 20);
 }
 
-HttpResponse JobManager::Submit(const HttpRequest& request) {
+HandlerResult JobManager::Submit(const HttpRequest& request) {
   Impl& m = *impl_;
   auto parsed = ParseJsonBody(request);
   if (!parsed) return parsed.error();
@@ -527,39 +562,110 @@ HttpResponse JobManager::Submit(const HttpRequest& request) {
                                     {"capacity_bytes", decision->capacity.count()},
                                     {"suggestions", list}});
   }
-  auto stored = m.store.Submit(rec);
-  if (!stored) return ErrorResponse(stored.error());
-  const JobRecord& job = stored->job;
-  if (stored->duplicate) {
-    json j = m.JobJson(job);
-    j["duplicate"] = true;
-    return HttpResponse::Json(200, j);
+  auto p = std::make_shared<PendingSubmit>();
+  p->rec = std::move(rec);
+  p->params = *valid;
+  p->est = est;
+  p->decision = decision;
+  p->now = now;
+  p->instance = s->inst ? s->inst->tag : "";
+  Impl* im = impl_.get();
+  return DeferredResponse{[im, p](Responder respond) {
+    p->respond = std::move(respond);
+    im->pending.push_back(p);
+    if (!im->flush_posted) {
+      im->flush_posted = true;
+      // After the handlers of this turn: the requests read meanwhile join the same commit.
+      asio::post(im->io, [im] { im->FlushSubmits(); });
+    }
+  }};
+}
+
+// One transaction for every submission pending, then (only then) their 202s: nothing is
+// acknowledged before it is durable (docs/state.md).
+void JobManager::Impl::FlushSubmits() {
+  flush_posted = false;
+  std::vector<std::shared_ptr<PendingSubmit>> batch;
+  batch.swap(pending);
+  if (batch.empty()) return;
+  std::vector<JobSubmission> subs;
+  subs.reserve(batch.size());
+  for (const auto& p : batch) {
+    // The job row and its job-queued event: one transaction, one commit.
+    JobAnnouncer announce = [this, p](const JobRecord& j) -> std::optional<EventRecord> {
+      EventRecord e;
+      e.time_unix_ms = UnixNowMs();
+      e.service = j.service;
+      e.instance = p->instance;
+      e.kind = "job-queued";
+      e.message = "job " + std::to_string(j.id) +
+                  " queued: " + planner.Describe(j.service, p->params) + ", needs ~" +
+                  FormatBytes(p->est.bytes) + " (" + p->est.source + ")";
+      e.data = {{"job", j.id}, {"params", p->params}, {"estimate_bytes", p->est.bytes.count()}};
+      return e;
+    };
+    subs.push_back(JobSubmission{.job = p->rec, .announce = std::move(announce)});
+    p->rec.payload.clear();  // stored; not needed here any more
   }
-  const std::size_t ahead = m.planner.CountAhead(service, priority);
-  m.planner.Enqueue(std::to_string(job.id), service, priority, static_cast<std::uint64_t>(job.id),
-                    now, est.bytes);
-  ++m.svcs[service].queued;
-  m.Emit(service, "job-queued",
-         "job " + std::to_string(job.id) + " queued: " + m.planner.Describe(service, *valid) +
-             ", needs ~" + FormatBytes(est.bytes) + " (" + est.source + ")",
-         {{"job", job.id}, {"params", *valid}, {"estimate_bytes", est.bytes.count()}});
-  // A job that must wait changes nothing for the others: no re-plan needed (the ticker re-plans
-  // at the poll interval anyway).
-  if (!decision || decision->verdict != PlanVerdict::kWait) m.Replan(/*fresh=*/false);
+  auto results = store.SubmitBatch(std::move(subs));
+  std::vector<std::optional<HttpResponse>> answers(batch.size());
+  bool replan = false;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    PendingSubmit& p = *batch[i];
+    if (!results[i]) {
+      answers[i] = ErrorResponse(results[i].error());
+      continue;
+    }
+    const JobRecord& job = results[i]->job;
+    if (results[i]->duplicate) {
+      json j = JobJson(job);
+      j["duplicate"] = true;
+      answers[i] = HttpResponse::Json(200, j);
+      continue;
+    }
+    p.rec.id = job.id;
+    // Behind every queued job of its priority and above (counted before it joins).
+    const std::size_t ahead = planner.CountAhead(job.service, job.priority);
+    planner.Enqueue(std::to_string(job.id), job.service, job.priority,
+                    static_cast<std::uint64_t>(job.id), p.now, p.est.bytes);
+    ++svcs[job.service].queued;
+    p.ahead = ahead;
+    if (results[i]->event) {
+      events.Publish(*results[i]->event);
+    } else {
+      Emit(job.service, "job-queued",
+           "job " + std::to_string(job.id) + " queued: " + planner.Describe(job.service, p.params) +
+               ", needs ~" + FormatBytes(p.est.bytes) + " (" + p.est.source + ")",
+           {{"job", job.id}, {"params", p.params}, {"estimate_bytes", p.est.bytes.count()}});
+    }
+    // A job that must wait changes nothing for the others: no re-plan needed (the ticker
+    // re-plans at the poll interval anyway).
+    if (!p.decision || p.decision->verdict != PlanVerdict::kWait) replan = true;
+  }
+  if (replan) Replan(/*fresh=*/false);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (!answers[i]) answers[i] = Accepted(*batch[i], results[i]->job);
+    batch[i]->respond(std::move(*answers[i]));
+  }
+}
+
+HttpResponse JobManager::Impl::Accepted(const PendingSubmit& p, const JobRecord& job) {
+  const std::optional<PlanDecision>& decision = p.decision;
   json out = {{"id", job.id},
               {"state", "queued"},
               {"position", nullptr},
-              {"estimate_bytes", est.bytes.count()},
+              {"estimate_bytes", p.est.bytes.count()},
+              {"estimate_source", p.est.source},
               {"eta_s", nullptr}};
-  if (auto it = m.active.find(job.id); it != m.active.end()) {
+  if (auto it = active.find(job.id); it != active.end()) {
     out["state"] = JobStateName(it->second->state);
     out["gpu"] = it->second->gpu;
   } else if (decision && decision->verdict == PlanVerdict::kWait) {
-    out["position"] = ahead + 1;  // behind every queued job of its priority and above
+    out["position"] = p.ahead + 1;  // behind every queued job of its priority and above
     if (decision->eta) out["eta_s"] = ToSeconds(*decision->eta);
-  } else if (std::size_t pos = m.planner.Position(std::to_string(job.id)); pos > 0) {
+  } else if (std::size_t pos = planner.Position(std::to_string(job.id)); pos > 0) {
     out["position"] = pos;
-  } else if (auto now_rec = m.store.Get(job.id)) {
+  } else if (auto now_rec = store.Get(job.id)) {
     out["state"] = JobStateName(now_rec->state);
   }
   if (decision && decision->verdict == PlanVerdict::kWait) out["reason"] = decision->reason;

@@ -46,7 +46,9 @@ class JobManager {
   // The largest request body a submission may need (for the API server's body limit).
   std::size_t MaxRequestBody() const;
 
-  HttpResponse Submit(const HttpRequest& request);
+  // Errors and refusals at once; an accepted job's 202 after the group commit that stored it
+  // (a DeferredResponse): submissions of one event-loop turn share one transaction.
+  HandlerResult Submit(const HttpRequest& request);
   HttpResponse Get(const std::string& id);
   HttpResponse List(const HttpRequest& request);
   HttpResponse Cancel(const std::string& id);

@@ -52,6 +52,21 @@ struct ServiceJobs {
   std::vector<pid_t> members;
   std::optional<SteadyTime> members_at;
   int queued = 0;  // jobs of it in the queue
+  // job-done / job-failed events since the daemon started (`vramguard status`).
+  std::int64_t done_since_start = 0;
+  std::int64_t failed_since_start = 0;
+};
+
+// A submission that passed validation and planning and waits for the next group commit.
+struct PendingSubmit {
+  JobRecord rec;
+  nlohmann::json params;  // validated, complete
+  PlanEstimate est;
+  std::optional<PlanDecision> decision;
+  SteadyTime now{};
+  std::string instance;
+  std::size_t ahead = 0;  // queued jobs of its priority and above when it joined
+  Responder respond;
 };
 
 struct JobManager::Impl {
@@ -69,6 +84,9 @@ struct JobManager::Impl {
   std::map<std::string, ServiceJobs> svcs;
   bool shutting_down = false;
   bool replan_posted = false;
+  // Group commit: submissions of one event-loop turn share one transaction (FlushSubmits).
+  std::vector<std::shared_ptr<PendingSubmit>> pending;
+  bool flush_posted = false;
   int subscription = 0;
   std::unique_ptr<asio::steady_timer> ticker;
   std::optional<vg::GpuSnapshot> snap;  // the driver's last answer
@@ -97,6 +115,9 @@ struct JobManager::Impl {
   void Admit(JobId id, unsigned gpu_index, Bytes estimate, bool needs_start);
   void FailQueued(JobId id, const std::string& why);
   void Recover();
+  void FlushSubmits();
+  HttpResponse Accepted(const PendingSubmit& p, const JobRecord& job);
+  void ReplayObservations();
 
   // Running (job_run.cc).
   void OnEvent(const EventRecord& e);

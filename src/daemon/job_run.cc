@@ -47,6 +47,8 @@ void JobManager::Impl::OnEvent(const EventRecord& e) {
   ServiceRt* s = Service(e.service);
   if (!s || !s->cfg.jobs.enabled) return;
   ServiceJobs& sj = svcs[e.service];
+  if (e.kind == "job-done") ++sj.done_since_start;
+  if (e.kind == "job-failed") ++sj.failed_since_start;
   if (e.kind == "ready" || e.kind == "adopted") {
     sj.stopping = false;
     if (s->inst && s->inst->ready_at)
@@ -72,8 +74,10 @@ void JobManager::Impl::OnEvent(const EventRecord& e) {
       Bytes held = BytesField(inc, "process_bytes").value_or(std::max(j->peak, j->before));
       Bytes base = sj.baseline.count() ? sj.baseline : j->before;
       Bytes at_least = held + requested - base;
-      if (at_least.count() > 0)
+      if (at_least.count() > 0) {
         planner.Observe(j->service, j->params, at_least, PeakKind::kAtLeast);
+        (void)store.RecordObservation(j->id, at_least, PeakObservation::kAtLeast);
+      }
     }
     return;
   }
@@ -241,8 +245,10 @@ void JobManager::Impl::Finish(ActiveJob& job, const DispatchResult& r) {
     if (std::optional<Bytes> tried = TriedToAllocate(r.body)) {
       Bytes held = std::max(job.peak, job.before);
       Bytes at_least = held + *tried - base;
-      if (at_least.count() > 0)
+      if (at_least.count() > 0) {
         planner.Observe(job.service, job.params, at_least, PeakKind::kAtLeast);
+        (void)store.RecordObservation(job.id, at_least, PeakObservation::kAtLeast);
+      }
       job.oom = "the service ran out of memory (tried to allocate " + FormatBytes(*tried) +
                 " more; the job needs at least " + FormatBytes(at_least) + ")";
       obs.reset();

@@ -54,12 +54,21 @@ std::optional<JobState> ParseJobState(std::string_view name) {
 }
 
 std::string_view PeakObservationName(PeakObservation kind) {
-  return kind == PeakObservation::kExact ? "exact" : "at-most";
+  switch (kind) {
+    case PeakObservation::kExact:
+      return "exact";
+    case PeakObservation::kAtMost:
+      return "at-most";
+    case PeakObservation::kAtLeast:
+      return "at-least";
+  }
+  return "exact";
 }
 
 std::optional<PeakObservation> ParsePeakObservation(std::string_view name) {
   if (name == "exact") return PeakObservation::kExact;
   if (name == "at-most") return PeakObservation::kAtMost;
+  if (name == "at-least") return PeakObservation::kAtLeast;
   return std::nullopt;
 }
 

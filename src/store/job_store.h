@@ -51,6 +51,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,6 +59,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "store/state_store.h"
 #include "util/error.h"
 #include "util/units.h"
 
@@ -95,10 +97,11 @@ std::optional<JobState> ParseJobState(std::string_view name);
 
 // What an observed peak means (gpu-facts.md, the caching allocator).
 enum class PeakObservation {
-  kExact,   // the service's usage rose during the job: this is the job's peak
-  kAtMost,  // it did not rise above what the service already held: the job needed at most this
+  kExact,    // the service's usage rose during the job: this is the job's peak
+  kAtMost,   // it did not rise above what the service already held: the job needed at most this
+  kAtLeast,  // it ran out of memory: the job needed more than this
 };
-std::string_view PeakObservationName(PeakObservation kind);  // "exact", "at-most"
+std::string_view PeakObservationName(PeakObservation kind);  // "exact", "at-most", "at-least"
 std::optional<PeakObservation> ParsePeakObservation(std::string_view name);
 
 struct JobRecord {
@@ -128,6 +131,20 @@ struct JobRecord {
 struct SubmitOutcome {
   JobRecord job;           // as stored (the existing one for a duplicate)
   bool duplicate = false;  // the idempotency key was known: nothing was inserted
+  // SubmitAndAnnounce only: the announcing event as the store recorded it, with its id, in the
+  // job's own transaction. Empty: the store keeps no events (or none was asked for); the caller
+  // records it through its StateStore as usual.
+  std::optional<EventRecord> event;
+};
+
+// Builds the event that announces a newly stored job (called with the job as stored, id set;
+// never for a duplicate). std::nullopt: no event.
+using JobAnnouncer = std::function<std::optional<EventRecord>(const JobRecord&)>;
+
+// One job of a group commit (SubmitBatch), with the event that announces it (may be empty).
+struct JobSubmission {
+  JobRecord job;
+  JobAnnouncer announce;
 };
 
 // Fields a Transition sets along with the state; unset ones keep their value.
@@ -179,6 +196,24 @@ class JobStore {
   virtual ~JobStore() = default;
 
   virtual Result<SubmitOutcome> Submit(JobRecord job) = 0;
+  // Submit, and record the event `announce` builds in the same transaction, so a submission
+  // costs one commit (docs/state.md). Stores that share the event log's database do that and
+  // return the event in SubmitOutcome::event; the default only submits (event left empty).
+  // The event log's pruning (kMaxEvents) is kept as SqliteStore keeps it.
+  virtual Result<SubmitOutcome> SubmitAndAnnounce(JobRecord job, const JobAnnouncer& announce) {
+    (void)announce;
+    return Submit(std::move(job));
+  }
+  // Group commit: SubmitAndAnnounce for each job, in order, all in one transaction (one commit
+  // for the lot). One result per job: a job over a cap fails alone (kInvalidArgument); when the
+  // transaction fails, every job of it fails with that error and none is stored. Within the
+  // batch a repeated idempotency key is a duplicate of the earlier job. The default calls
+  // SubmitAndAnnounce once per job.
+  virtual std::vector<Result<SubmitOutcome>> SubmitBatch(std::vector<JobSubmission> jobs) {
+    std::vector<Result<SubmitOutcome>> out;
+    for (JobSubmission& s : jobs) out.push_back(SubmitAndAnnounce(std::move(s.job), s.announce));
+    return out;
+  }
   virtual Result<JobRecord> Get(JobId id) = 0;  // kNotFound when absent (or pruned)
   virtual Result<std::vector<JobRecord>> List(const JobFilter& filter) = 0;
   // Queued jobs of one service (empty: all), priority then FIFO order.
@@ -190,6 +225,9 @@ class JobStore {
   virtual Result<void> SetResult(JobId id, const nlohmann::json& result) = 0;
   // Any state, terminal included. kNotFound on an unknown job.
   virtual Result<void> RecordObservation(JobId id, Bytes peak, PeakObservation kind) = 0;
+  // The newest `limit` (≥ 1) jobs of `service` that carry an observation, returned oldest first,
+  // as summaries (what the daemon replays into its estimator on boot).
+  virtual Result<std::vector<JobRecord>> Observed(const std::string& service, int limit) = 0;
 
   virtual Result<std::vector<RecoveredJob>> RecoverAfterCrash(std::int64_t now_unix_ms) = 0;
   virtual Result<JobCounts> Counts(const std::string& service) = 0;  // empty: all services

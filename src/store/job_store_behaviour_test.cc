@@ -356,6 +356,36 @@ TYPED_TEST(JobStoreBehaviour, ResultsAndObservationsAreKept) {
   EXPECT_EQ(this->store_->SetResult(id + 1, 1).error().code, ErrorCode::kNotFound);
 }
 
+TYPED_TEST(JobStoreBehaviour, ObservedReturnsTheNewestObservationsOldestFirst) {
+  std::vector<JobId> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(this->Submit("i2v"));
+  const JobId other = this->Submit("t2i");
+  ASSERT_TRUE(
+      this->store_->RecordObservation(other, Bytes::GiB(1), PeakObservation::kExact).has_value());
+  // ids[1] carries none; ids[4] is an at-least (an OOM).
+  ASSERT_TRUE(
+      this->store_->RecordObservation(ids[0], Bytes::GiB(10), PeakObservation::kExact).has_value());
+  ASSERT_TRUE(this->store_->RecordObservation(ids[2], Bytes::GiB(12), PeakObservation::kAtMost)
+                  .has_value());
+  ASSERT_TRUE(
+      this->store_->RecordObservation(ids[3], Bytes::GiB(13), PeakObservation::kExact).has_value());
+  ASSERT_TRUE(this->store_->RecordObservation(ids[4], Bytes::GiB(14), PeakObservation::kAtLeast)
+                  .has_value());
+  auto all = this->store_->Observed("i2v", 10).value();
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[0].id, ids[0]);
+  EXPECT_EQ(all[3].id, ids[4]);
+  EXPECT_EQ(all[3].observation_kind, PeakObservation::kAtLeast);
+  EXPECT_EQ(all[3].observed_peak_bytes, Bytes::GiB(14));
+  EXPECT_EQ(all[1].params, this->store_->Get(ids[2]).value().params);
+  auto newest = this->store_->Observed("i2v", 2).value();
+  ASSERT_EQ(newest.size(), 2u);
+  EXPECT_EQ(newest[0].id, ids[3]);
+  EXPECT_EQ(newest[1].id, ids[4]);
+  EXPECT_TRUE(this->store_->Observed("none", 5).value().empty());
+  EXPECT_EQ(this->store_->Observed("i2v", 0).error().code, ErrorCode::kInvalidArgument);
+}
+
 TYPED_TEST(JobStoreBehaviour, PayloadParamsAndResultAreCapped) {
   JobRecord at_cap = NewJob("i2v");
   at_cap.payload.assign(kMaxJobPayloadBytes, 'p');

@@ -144,6 +144,21 @@ Result<void> MemoryJobStore::RecordObservation(JobId id, Bytes peak, PeakObserva
   return {};
 }
 
+Result<std::vector<JobRecord>> MemoryJobStore::Observed(const std::string& service, int limit) {
+  if (auto ok = TakeFailure(); !ok) return std::unexpected(ok.error());
+  if (limit < 1) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "observation limit must be at least 1, not " + std::to_string(limit));
+  }
+  std::vector<JobRecord> out;
+  for (auto it = jobs_.rbegin(); it != jobs_.rend() && std::ssize(out) < limit; ++it) {
+    if (it->second.service == service && it->second.observed_peak_bytes)
+      out.push_back(Summary(it->second));
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
 Result<std::vector<RecoveredJob>> MemoryJobStore::RecoverAfterCrash(std::int64_t now_unix_ms) {
   if (auto ok = TakeFailure(); !ok) return std::unexpected(ok.error());
   std::vector<RecoveredJob> out;

@@ -32,6 +32,7 @@ class MemoryJobStore final : public JobStore {
                                        const JobChange& change) override;
   Result<void> SetResult(JobId id, const nlohmann::json& result) override;
   Result<void> RecordObservation(JobId id, Bytes peak, PeakObservation kind) override;
+  Result<std::vector<JobRecord>> Observed(const std::string& service, int limit) override;
 
   Result<std::vector<RecoveredJob>> RecoverAfterCrash(std::int64_t now_unix_ms) override;
   Result<JobCounts> Counts(const std::string& service) override;

@@ -154,10 +154,96 @@ Result<JobRecord> SqliteJobStore::GetLocked(JobId id) {
 Result<SubmitOutcome> SqliteJobStore::Submit(JobRecord job) {
   auto params = job_rules::CheckSubmit(job);
   if (!params) return std::unexpected(params.error());
+  std::lock_guard lock(mu_);
+  // One statement, so one transaction and one commit.
+  return SubmitLocked(std::move(job), std::move(*params));
+}
+
+Result<SubmitOutcome> SqliteJobStore::SubmitAndAnnounce(JobRecord job,
+                                                        const JobAnnouncer& announce) {
+  auto params = job_rules::CheckSubmit(job);
+  if (!params) return std::unexpected(params.error());
+  std::lock_guard lock(mu_);
+  return InTransaction<SubmitOutcome>("submit job", [&]() -> Result<SubmitOutcome> {
+    return SubmitAnnouncedLocked(std::move(job), std::move(*params), announce);
+  });
+}
+
+Result<SubmitOutcome> SqliteJobStore::SubmitAnnouncedLocked(JobRecord job, std::string params,
+                                                            const JobAnnouncer& announce) {
+  auto out = SubmitLocked(std::move(job), std::move(params));
+  if (!out || out->duplicate || !announce) return out;
+  std::optional<EventRecord> event = announce(out->job);
+  if (!event) return out;
+  auto id = AppendEventLocked(*event);
+  if (!id) return std::unexpected(id.error());
+  event->id = *id;
+  out->event = std::move(event);
+  return out;
+}
+
+std::vector<Result<SubmitOutcome>> SqliteJobStore::SubmitBatch(std::vector<JobSubmission> jobs) {
+  std::vector<Result<SubmitOutcome>> out(jobs.size(), Result<SubmitOutcome>(SubmitOutcome{}));
+  std::vector<std::optional<std::string>> params(jobs.size());
+  bool any = false;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    auto checked = job_rules::CheckSubmit(jobs[i].job);
+    if (checked) {
+      params[i] = std::move(*checked);
+      any = true;
+    } else {
+      out[i] = std::unexpected(checked.error());
+    }
+  }
+  if (!any) return out;
+  std::lock_guard lock(mu_);
+  auto all = InTransaction<bool>("submit jobs", [&]() -> Result<bool> {
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      if (!params[i]) continue;
+      out[i] =
+          SubmitAnnouncedLocked(std::move(jobs[i].job), std::move(*params[i]), jobs[i].announce);
+      if (!out[i]) return std::unexpected(out[i].error());  // rolls back the batch
+    }
+    return true;
+  });
+  if (!all) {
+    for (std::size_t i = 0; i < jobs.size(); ++i)
+      if (params[i]) out[i] = std::unexpected(all.error());
+  }
+  return out;
+}
+
+// As SqliteStore::AppendEvent with its default options (the daemon's): the same row, and the
+// same pruning of the oldest events when an id is a multiple of 1000.
+Result<std::int64_t> SqliteJobStore::AppendEventLocked(const EventRecord& event) {
+  const std::string data =
+      event.data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  auto q = db_.Prepare(
+      "INSERT INTO events (time_unix_ms, service, instance, kind, message, data) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, event.time_unix_ms)
+      .Bind(2, event.service)
+      .Bind(3, event.instance)
+      .Bind(4, event.kind)
+      .Bind(5, event.message)
+      .Bind(6, data);
+  if (auto ok = q->Run("append event"); !ok) return std::unexpected(ok.error());
+  const std::int64_t id = db_.LastInsertRowid();
+  constexpr std::int64_t kPruneEvery = SqliteStore::Options{}.prune_every;
+  if (id % kPruneEvery == 0 && id > kMaxEvents) {
+    auto del = db_.Prepare("DELETE FROM events WHERE id <= ?1");
+    if (!del) return std::unexpected(del.error());
+    del->Bind(1, id - kMaxEvents);
+    if (auto ok = del->Run("prune events"); !ok) return std::unexpected(ok.error());
+  }
+  return id;
+}
+
+Result<SubmitOutcome> SqliteJobStore::SubmitLocked(JobRecord job, std::string params) {
   std::optional<std::int64_t> gpu;
   if (job.gpu) gpu = *job.gpu;
-  std::lock_guard lock(mu_);
-  // One statement, so one transaction and one commit; a known key inserts nothing.
+  // A known key inserts nothing.
   auto q = db_.Prepare(
       "INSERT INTO jobs (service, params, priority, idempotency_key, idempotent, state, reason, "
       "submitted_unix_ms, started_unix_ms, finished_unix_ms, gpu, estimate_bytes, attempts, "
@@ -166,7 +252,7 @@ Result<SubmitOutcome> SqliteJobStore::Submit(JobRecord job) {
       "ON CONFLICT (service, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING");
   if (!q) return std::unexpected(q.error());
   q->Bind(1, job.service)
-      .Bind(2, *params)
+      .Bind(2, params)
       .Bind(3, std::int64_t{job.priority})
       .BindOptional(4, job.idempotency_key)
       .Bind(5, std::int64_t{job.idempotent ? 1 : 0})
@@ -307,6 +393,21 @@ Result<void> SqliteJobStore::RecordObservation(JobId id, Bytes peak, PeakObserva
   if (auto ok = q->Run(fmt::format("record observation of job {}", id)); !ok) return ok;
   if (db_.Changes() == 0) return std::unexpected(job_rules::NotFoundError(id));
   return {};
+}
+
+Result<std::vector<JobRecord>> SqliteJobStore::Observed(const std::string& service, int limit) {
+  if (limit < 1) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("observation limit must be at least 1, not {}", limit));
+  }
+  std::lock_guard lock(mu_);
+  auto jobs = Select(
+      SelectSummary("WHERE service = ?1 AND observed_peak_bytes IS NOT NULL "
+                    "ORDER BY id DESC LIMIT ?2"),
+      [&](SqliteQuery& q) { q.Bind(1, service).Bind(2, std::int64_t{limit}); },
+      "read observations of " + service);
+  if (jobs) std::reverse(jobs->begin(), jobs->end());
+  return jobs;
 }
 
 Result<std::vector<RecoveredJob>> SqliteJobStore::RecoverAfterCrash(std::int64_t now_unix_ms) {

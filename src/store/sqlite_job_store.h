@@ -46,6 +46,10 @@ class SqliteJobStore final : public JobStore {
   const std::string& path() const { return db_.path(); }
 
   Result<SubmitOutcome> Submit(JobRecord job) override;
+  // The job row and its event in one transaction on this connection (one commit, and the page
+  // cache is not invalidated by a second connection writing in between).
+  Result<SubmitOutcome> SubmitAndAnnounce(JobRecord job, const JobAnnouncer& announce) override;
+  std::vector<Result<SubmitOutcome>> SubmitBatch(std::vector<JobSubmission> jobs) override;
   Result<JobRecord> Get(JobId id) override;
   Result<std::vector<JobRecord>> List(const JobFilter& filter) override;
   Result<std::vector<JobRecord>> Queued(const std::string& service) override;
@@ -54,6 +58,7 @@ class SqliteJobStore final : public JobStore {
                                        const JobChange& change) override;
   Result<void> SetResult(JobId id, const nlohmann::json& result) override;
   Result<void> RecordObservation(JobId id, Bytes peak, PeakObservation kind) override;
+  Result<std::vector<JobRecord>> Observed(const std::string& service, int limit) override;
 
   Result<std::vector<RecoveredJob>> RecoverAfterCrash(std::int64_t now_unix_ms) override;
   Result<JobCounts> Counts(const std::string& service) override;
@@ -64,6 +69,10 @@ class SqliteJobStore final : public JobStore {
 
   // Caller holds mu_ for all of these.
   Result<JobRecord> GetLocked(JobId id);
+  Result<SubmitOutcome> SubmitLocked(JobRecord job, std::string params);
+  Result<std::int64_t> AppendEventLocked(const EventRecord& event);
+  Result<SubmitOutcome> SubmitAnnouncedLocked(JobRecord job, std::string params,
+                                              const JobAnnouncer& announce);
   Result<std::vector<JobRecord>> Select(std::string_view sql,
                                         const std::function<void(SqliteQuery&)>& bind,
                                         std::string_view what);

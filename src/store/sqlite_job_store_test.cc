@@ -72,6 +72,97 @@ TEST(JobStoreSqlite, ReopenKeepsJobsAndIdsKeepIncreasing) {
 }
 
 // A state file written before the job queue existed gains its tables and keeps its data.
+TEST(JobStoreSqlite, SubmitAndAnnounceStoresTheJobAndItsEventTogether) {
+  TempDir dir;
+  const std::string path = dir.File("state.db");
+  auto store = MustOpen(path);
+  auto events = SqliteStore::Open(path).value();
+  ASSERT_TRUE(events->AppendEvent(EventRecord{.service = "a", .kind = "started"}).has_value());
+  int calls = 0;
+  JobAnnouncer announce = [&](const JobRecord& j) -> std::optional<EventRecord> {
+    ++calls;
+    return EventRecord{.time_unix_ms = 5,
+                       .service = j.service,
+                       .kind = "job-queued",
+                       .message = "job " + std::to_string(j.id) + " queued",
+                       .data = {{"job", j.id}}};
+  };
+  auto out = store->SubmitAndAnnounce(Job("a", "k1"), announce);
+  ASSERT_TRUE(out.has_value()) << out.error().message;
+  ASSERT_TRUE(out->event.has_value());
+  EXPECT_EQ(out->event->id, 2);  // after the event the other connection wrote
+  EXPECT_EQ(store->Get(out->job.id)->state, S::kQueued);
+  auto listed = events->ListEvents(EventFilter{.after_id = 1}).value();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0], *out->event);
+  EXPECT_EQ(listed[0].message, "job " + std::to_string(out->job.id) + " queued");
+  // A duplicate stores nothing, so announces nothing.
+  auto dup = store->SubmitAndAnnounce(Job("a", "k1"), announce);
+  ASSERT_TRUE(dup.has_value());
+  EXPECT_TRUE(dup->duplicate);
+  EXPECT_FALSE(dup->event.has_value());
+  EXPECT_EQ(calls, 1);
+  // A failing write rolls back both: an over-cap payload stores neither job nor event.
+  JobRecord big = Job("a");
+  big.payload.assign(kMaxJobPayloadBytes + 1, 'x');
+  EXPECT_FALSE(store->SubmitAndAnnounce(big, announce).has_value());
+  EXPECT_EQ(Total(*store), 1);
+  EXPECT_EQ(events->ListEvents(EventFilter{.after_id = 0}).value().size(), 2u);
+}
+
+TEST(JobStoreSqlite, SubmitBatchCommitsTheJobsAndEventsOfAGroupTogether) {
+  TempDir dir;
+  const std::string path = dir.File("state.db");
+  auto store = MustOpen(path);
+  auto events = SqliteStore::Open(path).value();
+  JobAnnouncer announce = [](const JobRecord& j) -> std::optional<EventRecord> {
+    return EventRecord{
+        .service = j.service, .kind = "job-queued", .message = "job " + std::to_string(j.id)};
+  };
+  JobRecord big = Job("a");
+  big.payload.assign(kMaxJobPayloadBytes + 1, 'x');
+  std::vector<JobSubmission> batch;
+  batch.push_back({Job("a", "k"), announce});
+  batch.push_back({big, announce});            // over the cap: fails alone
+  batch.push_back({Job("a", "k"), announce});  // the same key again: a duplicate of the first
+  batch.push_back({Job("b"), nullptr});        // no event
+  auto out = store->SubmitBatch(std::move(batch));
+  ASSERT_EQ(out.size(), 4u);
+  ASSERT_TRUE(out[0].has_value()) << out[0].error().message;
+  EXPECT_FALSE(out[0]->duplicate);
+  ASSERT_TRUE(out[0]->event.has_value());
+  EXPECT_EQ(out[0]->event->message, "job " + std::to_string(out[0]->job.id));
+  EXPECT_EQ(out[1].error().code, ErrorCode::kInvalidArgument);
+  ASSERT_TRUE(out[2].has_value());
+  EXPECT_TRUE(out[2]->duplicate);
+  EXPECT_EQ(out[2]->job.id, out[0]->job.id);
+  EXPECT_FALSE(out[2]->event.has_value());
+  ASSERT_TRUE(out[3].has_value());
+  EXPECT_GT(out[3]->job.id, out[0]->job.id);
+  EXPECT_FALSE(out[3]->event.has_value());
+  EXPECT_EQ(Total(*store), 2);
+  auto listed = events->ListEvents(EventFilter{}).value();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0], *out[0]->event);
+
+  // A batch whose transaction cannot start (another connection holds the write lock past the
+  // busy timeout) stores nothing and fails every job of it.
+  auto quick = MustOpen(path, SqliteJobStore::Options{.busy_timeout_ms = 50});
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::vector<JobSubmission> blocked;
+  blocked.push_back({Job("c"), announce});
+  blocked.push_back({Job("c"), announce});
+  auto failed = quick->SubmitBatch(std::move(blocked));
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  ASSERT_EQ(failed.size(), 2u);
+  EXPECT_FALSE(failed[0].has_value());
+  EXPECT_FALSE(failed[1].has_value());
+  EXPECT_EQ(Total(*store), 2);
+}
+
 TEST(JobStoreSqlite, MigratesAVersion1File) {
   TempDir dir;
   const std::string path = dir.File("state.db");
