@@ -80,19 +80,25 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--socket") socket = next();
-    else if (a == "--body") body = next();
-    else if (a == "--count") count = std::atoi(next().c_str());
-    else if (a == "--concurrency") concurrency = std::atoi(next().c_str());
-    else if (a == "--keys") keys = true;
+    if (a == "--socket")
+      socket = next();
+    else if (a == "--body")
+      body = next();
+    else if (a == "--count")
+      count = std::atoi(next().c_str());
+    else if (a == "--concurrency")
+      concurrency = std::atoi(next().c_str());
+    else if (a == "--keys")
+      keys = true;
     else {
       std::fprintf(stderr, "submit_load: unknown argument %s\n", a.c_str());
       return 2;
     }
   }
   if (socket.empty() || body.empty() || count < 1 || concurrency < 1) {
-    std::fprintf(stderr, "usage: submit_load --socket PATH --body JSON [--count N] "
-                         "[--concurrency C] [--keys]\n");
+    std::fprintf(stderr,
+                 "usage: submit_load --socket PATH --body JSON [--count N] "
+                 "[--concurrency C] [--keys]\n");
     return 2;
   }
   std::atomic<int> next_req{0};
@@ -108,10 +114,12 @@ int main(int argc, char** argv) {
       int i = next_req.fetch_add(1);
       if (i >= count) break;
       std::string b = body;
-      if (keys) b = b.substr(0, b.rfind('}')) + ",\"idempotency_key\":\"k" + std::to_string(i) + "\"}";
-      std::string req = "POST /v1/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
-                        "application/json\r\nContent-Length: " +
-                        std::to_string(b.size()) + "\r\n\r\n" + b;
+      if (keys)
+        b = b.substr(0, b.rfind('}')) + ",\"idempotency_key\":\"k" + std::to_string(i) + "\"}";
+      std::string req =
+          "POST /v1/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+          "application/json\r\nContent-Length: " +
+          std::to_string(b.size()) + "\r\n\r\n" + b;
       auto t0 = Clock::now();
       int status = 0;
       for (int attempt = 0; attempt < 2 && status == 0; ++attempt) {
@@ -139,15 +147,18 @@ int main(int argc, char** argv) {
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   std::sort(lat.begin(), lat.end());
   auto pct = [&](double p) {
-    return lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, static_cast<std::size_t>(p * lat.size()))];
+    return lat.empty() ? 0.0
+                       : lat[std::min(lat.size() - 1, static_cast<std::size_t>(p * lat.size()))];
   };
   std::string status = "{";
   for (auto [c, n] : codes)
-    status += (status.size() > 1 ? "," : "") + std::string("\"") + std::to_string(c) + "\":" + std::to_string(n);
+    status += (status.size() > 1 ? "," : "") + std::string("\"") + std::to_string(c) +
+              "\":" + std::to_string(n);
   status += "}";
-  std::printf("{\"count\":%d,\"concurrency\":%d,\"seconds\":%.4f,\"per_s\":%.1f,\"p50_ms\":%.3f,"
-              "\"p99_ms\":%.3f,\"max_ms\":%.3f,\"status\":%s}\n",
-              count, concurrency, seconds, count / seconds, pct(0.50), pct(0.99),
-              lat.empty() ? 0.0 : lat.back(), status.c_str());
+  std::printf(
+      "{\"count\":%d,\"concurrency\":%d,\"seconds\":%.4f,\"per_s\":%.1f,\"p50_ms\":%.3f,"
+      "\"p99_ms\":%.3f,\"max_ms\":%.3f,\"status\":%s}\n",
+      count, concurrency, seconds, count / seconds, pct(0.50), pct(0.99),
+      lat.empty() ? 0.0 : lat.back(), status.c_str());
   return 0;
 }

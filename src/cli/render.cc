@@ -92,6 +92,7 @@ json GpusJson(const GpuSnapshot& s, const std::string& library) {
               {"name", g.name},
               {"uuid", g.uuid},
               {"minor", g.minor ? json(*g.minor) : json(nullptr)},
+              {"pci_bus_id", g.pci_bus_id ? json(*g.pci_bus_id) : json(nullptr)},
               {"total_bytes", g.total.count()},
               {"used_bytes", g.used.count()},
               {"free_bytes", g.free.count()},
