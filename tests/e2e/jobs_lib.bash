@@ -10,6 +10,12 @@ jobs_config() {
   } >"$WORK/vramguard.toml"
 }
 
+# demo_job_interface: the demo's [[service.param]] and [[service.sizing]] tables, as
+# examples/demo.toml declares them (one source for the demo, the tests and the benchmarks).
+demo_job_interface() {
+  awk '/^\[\[service\.param\]\]/ { p = 1 } p' "$(dirname "${BASH_SOURCE[0]}")/../../examples/demo.toml"
+}
+
 # demo_service NAME PORT [EXTRA KEYS…]: a [[service]] running vg-demo-service with the design.md
 # job interface (examples/demo.toml). Env: MODEL (8GiB), STEP (20ms per step), AUTOSTART (true).
 demo_service() {
@@ -29,42 +35,7 @@ restart = { when = "no" }
 jobs = { endpoint = "POST http://127.0.0.1:$port/generate", concurrency = 1, idempotent = ${IDEMPOTENT:-false}, timeout = "60s", max_payload = "64KiB" }
 $(printf '%s\n' "$@")
 
-[[service.param]]
-name = "resolution"
-type = "int"
-choices = [256, 512, 768, 1024]
-default = 512
-memory_exponent = 2
-
-[[service.param]]
-name = "frames"
-type = "int"
-min = 1
-max = 64
-default = 16
-memory_exponent = 1
-
-[[service.param]]
-name = "steps"
-type = "int"
-min = 1
-max = 200
-default = 50
-
-[[service.sizing]]
-resolution = 512
-frames = 16
-vram = "4.3GiB"
-
-[[service.sizing]]
-resolution = 768
-frames = 24
-vram = "7.8GiB"
-
-[[service.sizing]]
-resolution = 1024
-frames = 32
-vram = "12GiB"
+$(demo_job_interface)
 
 EOF3
 }

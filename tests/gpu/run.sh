@@ -213,42 +213,7 @@ ready = { log = "Running on local URL", timeout = "60s" }
 stop = { grace = "5s", release = { http = "POST http://127.0.0.1:$port/free" } }
 jobs = { endpoint = "POST http://127.0.0.1:$port/generate" }
 
-[[service.param]]
-name = "resolution"
-type = "int"
-choices = [256, 512, 768, 1024]
-default = 512
-memory_exponent = 2
-
-[[service.param]]
-name = "frames"
-type = "int"
-min = 1
-max = 64
-default = 16
-memory_exponent = 1
-
-[[service.param]]
-name = "steps"
-type = "int"
-min = 1
-max = 200
-default = 50
-
-[[service.sizing]]
-resolution = 512
-frames = 16
-vram = "4.3GiB"
-
-[[service.sizing]]
-resolution = 768
-frames = 24
-vram = "7.8GiB"
-
-[[service.sizing]]
-resolution = 1024
-frames = 32
-vram = "12GiB"
+$(awk '/^\[\[service\.param\]\]/ { p = 1 } p' examples/demo.toml)
 EOF2
   "$VG" up --config "$WORK/jobs.toml" >"$WORK/daemon9.log" 2>&1 &
   daemon9=$!
