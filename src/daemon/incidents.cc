@@ -272,11 +272,17 @@ Task<> HandleIncident(Impl& im, ServiceRt& s, std::uint64_t gen, Incident inc, P
   }
 }
 
-// `note` (kernel log incidents) is added to the action.
-void OnIncident(Impl& im, ServiceRt& s, const Incident& inc, const std::string& note = "") {
+// The VRAM snapshot an incident event carries (empty when the GPUs cannot be read).
+std::vector<GpuMemoryLine> SnapshotLines(Impl& im) {
+  if (auto view = im.Look()) return MemoryLines(*view);
+  return {};
+}
+
+// `lines` is the VRAM snapshot taken for this incident; `note` (kernel log incidents) is added
+// to the action.
+void OnIncident(Impl& im, ServiceRt& s, const Incident& inc,
+                const std::vector<GpuMemoryLine>& lines, const std::string& note = "") {
   if (inc.kind == IncidentKind::kReady) return;
-  std::vector<GpuMemoryLine> lines;
-  if (auto view = im.Look()) lines = MemoryLines(*view);
   const std::string sentence = ExplainIncident(inc, s.cfg.name, lines);
   Plan plan = PlanFor(s, inc);  // while an incident is handled the state is stopping: none
   plan.action += note;
@@ -290,8 +296,7 @@ void OnIncident(Impl& im, ServiceRt& s, const Incident& inc, const std::string& 
   if (plan.act == Plan::Act::kNone) return;
   // Taken over now, synchronously: an exit seen in the same loop turn (OnMainExit) and the
   // readiness and liveness waits all see the new generation and the stopping state.
-  const std::uint64_t gen = ++s.generation;
-  if (s.wake) s.wake->cancel();
+  const std::uint64_t gen = im.Supersede(s, false);
   im.SetState(s, SvcState::kStopping, kind + ": " + plan.action);
   im.Spawn(HandleIncident(im, s, gen, inc, std::move(plan)));
 }
@@ -332,7 +337,7 @@ Task<> Watchdog(Impl& im, ServiceRt& s, std::uint64_t gen) {
       s.incident.last_output = im.clock.Now();  // again only after another silence
       continue;
     }
-    const std::uint64_t g2 = ++s.generation;
+    const std::uint64_t g2 = im.Supersede(s, false);
     im.SetState(s, SvcState::kStopping, "stuck: restarting");
     co_await StopThen(im, s, g2, "stopped the stuck instance", [&im, &s](bool, Millis ran) {
       return DecideRestart(&s.restart, RestartPolicyFor(s.cfg), {false, false, ran},
@@ -375,7 +380,8 @@ void WatchIncidents(Impl& im, ServiceRt& s) {
   s.incident.listener = s.log->AddListener([imp, sp](const std::string& line) {
     sp->incident.last_output = imp->clock.Now();
     if (!sp->incident.classifier) return;
-    for (const Incident& inc : sp->incident.classifier->Feed(line)) OnIncident(*imp, *sp, inc);
+    for (const Incident& inc : sp->incident.classifier->Feed(line))
+      OnIncident(*imp, *sp, inc, SnapshotLines(*imp));
   });
 }
 
@@ -395,25 +401,24 @@ void OnKernelIncident(Impl& im, Incident inc, const KernelGpu& gpu) {
     }
     return false;
   };
+  // One snapshot for every service the message concerns, and for the daemon-wide event.
+  const std::vector<GpuMemoryLine> lines = SnapshotLines(im);
   int affected = 0;
   for (auto& [name, sp] : im.services) {
     ServiceRt& s = *sp;
     if (s.removed || !pinned(s)) continue;
     ++affected;
-    OnIncident(im, s, inc, note);
+    OnIncident(im, s, inc, lines, note);
     // Waiting to start (backoff, VRAM) on a lost GPU: never start again on its own.
     if (inc.kind == IncidentKind::kDeviceLost && !s.inst &&
         (s.state == SvcState::kBackoff || s.state == SvcState::kWaitingForVram)) {
-      ++s.generation;
-      if (s.wake) s.wake->cancel();
+      im.Supersede(s, false);
       im.SetState(s, SvcState::kFailed,
                   s.cfg.name + " will not start: its GPU is lost (" + inc.what +
                       "); once it is back (reset or reboot), `vramguard start " + s.cfg.name + "`");
     }
   }
   if (affected > 0) return;
-  std::vector<GpuMemoryLine> lines;
-  if (auto view = im.Look()) lines = MemoryLines(*view);
   const std::string sentence = ExplainIncident(inc, "", lines);
   const std::string action =
       (gpu.index ? "none: no service is pinned to GPU " + std::to_string(*gpu.index)

@@ -156,19 +156,21 @@ struct KernelLogWatch::Impl {
     std::optional<Incident> inc = MatchKernelMessage(r.message);
     if (!inc) return;
     KernelGpu target;
+    std::optional<std::string> bus;
     if (inc->fields.pci_bus) {
-      if (auto bus = NormalizePciBusId(*inc->fields.pci_bus)) {
-        target.bus = *bus;
-        if (!by_bus.count(*bus)) Learn();
-        if (auto it = by_bus.find(*bus); it != by_bus.end()) target = it->second;
-      } else {
-        target.bus = *inc->fields.pci_bus;
-      }
+      bus = NormalizePciBusId(*inc->fields.pci_bus);
+      target.bus = bus ? *bus : *inc->fields.pci_bus;
     }
+    // De-duplicate first: a flood of messages about a bus NVML does not list must not cost an
+    // NVML snapshot (Learn) each.
     const std::string key = std::string(IncidentKindName(inc->kind)) + "|" + target.bus;
     const SteadyTime now = sup.clock.Now();
     if (auto it = recent.find(key); it != recent.end() && now - it->second < 60s) return;
     recent[key] = now;
+    if (bus) {
+      if (!by_bus.count(*bus)) Learn();
+      if (auto it = by_bus.find(*bus); it != by_bus.end()) target = it->second;
+    }
     OnKernelIncident(sup, std::move(*inc), target);
   }
 };

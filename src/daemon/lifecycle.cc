@@ -391,6 +391,9 @@ Task<> Supervisor::Impl::EndInstance(ServiceRt& s, std::string what) {
   SetState(s, SvcState::kStopping, what);  // its exit is ours to handle, not a crash
   std::vector<pid_t> members = Members(s);
   StopReport r = co_await StopProcesses(s, members, s.cfg.stop.signal, s.cfg.stop.grace);
+  // An operator's stop/start or an incident during the grace period owns the service now: do
+  // not forget (possibly its new) instance nor charge a restart.
+  if (s.generation != g2 || s.removed) co_return;
   Emit(s, "reaped", what + ": " + r.Summary(SignalName(s.cfg.stop.signal)), r.Json());
   ForgetInstance(s);
   RestartDecision d = DecideRestart(&s.restart, RestartPolicyFor(s.cfg),
