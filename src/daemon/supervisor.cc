@@ -313,9 +313,11 @@ Result<std::int64_t> Supervisor::Impl::Mark(const std::string& name, ServiceRt**
 // change and stop); an operator's start also resets the crash-loop bookkeeping.
 std::uint64_t Supervisor::Impl::Supersede(ServiceRt& s, bool reset_limits) {
   if (s.wake) s.wake->cancel();
-  if (reset_limits) {
+  if (reset_limits) {  // an operator's start/restart: a fresh run, not the tail of an incident
     s.restart.starts.clear();
     s.restart.failure_streak = 0;
+    s.restart.next_start_exempt = false;
+    s.incident.extra_vram = Bytes();
   }
   return ++s.generation;
 }
