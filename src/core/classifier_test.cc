@@ -387,8 +387,13 @@ TEST(ClassifierTest, UserRegexesMatchWhateverTheirLiteralsAnchorOn) {
 }
 
 TEST(ClassifierTest, ShortUserLiteral) {
+  // Too short for the one-pass filter: searched in every line, case-sensitively.
   Classifier c({Signature{"", IncidentKind::kOom, "", "OOM", false, "", ""}});
-  EXPECT_EQ(FeedAll(c, "fine\nzoom\nengine OOM\n").size(), 1u);
+  auto found = FeedAll(c, "fine\nzoom\nengine OOM\n");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].line_no, 3);
+  EXPECT_EQ(found[0].incident.line, "engine OOM");
+  EXPECT_EQ(found[0].incident.signature, "user:1");
 }
 
 TEST(ClassifierTest, VeryLongLinesAreBounded) {
