@@ -173,8 +173,6 @@ std::optional<FreePlan> PlanFree(const Ledger& ledger, unsigned gpu, const std::
   return std::nullopt;
 }
 
-std::string Fmt(Bytes b) { return FormatBytes(b); }
-
 // Decides one job against the ledger; with `apply`, records what it takes in the ledger.
 Decision Evaluate(Ledger& ledger, const ServiceSnapshot* svc, const QueuedJob& job,
                   const Context& ctx, bool apply, WaitCause* cause) {
@@ -190,7 +188,7 @@ Decision Evaluate(Ledger& ledger, const ServiceSnapshot* svc, const QueuedJob& j
   d.capacity = ledger.EmptyCapacity(svc->name);
   if (job.estimate > d.capacity) {
     d.verdict = Verdict::kRefuse;
-    d.reason = "needs ~" + Fmt(job.estimate) + ", at most " + Fmt(d.capacity) +
+    d.reason = "needs ~" + FormatBytes(job.estimate) + ", at most " + FormatBytes(d.capacity) +
                " plannable even on an empty GPU of " + svc->name;
     return d;
   }
@@ -225,8 +223,9 @@ Decision Evaluate(Ledger& ledger, const ServiceSnapshot* svc, const QueuedJob& j
     d.gpu = best;
     d.start_service = stopped;
     d.new_bytes = best_extra;
-    d.reason = "needs ~" + Fmt(job.estimate) + " (" + Fmt(best_extra) + " new) on GPU " +
-               std::to_string(*best) + ", " + Fmt(best_plannable) + " plannable";
+    d.reason = "needs ~" + FormatBytes(job.estimate) + " (" + FormatBytes(best_extra) +
+               " new) on GPU " + std::to_string(*best) + ", " + FormatBytes(best_plannable) +
+               " plannable";
     if (apply) {
       if (stopped) ledger.Start(svc->name);
       ledger.Admit(svc->name, *best, job.estimate);
@@ -263,9 +262,9 @@ Decision Evaluate(Ledger& ledger, const ServiceSnapshot* svc, const QueuedJob& j
     std::string who;
     for (const auto& r : chosen->release) who += (who.empty() ? "release " : ", release ") + r;
     for (const auto& s : chosen->stop) who += (who.empty() ? "stop " : ", stop ") + s;
-    d.reason = "needs ~" + Fmt(job.estimate) + " on GPU " + std::to_string(chosen->gpu) + ", " +
-               Fmt(ledger.Plannable(chosen->gpu)) + " plannable; " + who + " (idle) frees " +
-               Fmt(chosen->bytes);
+    d.reason = "needs ~" + FormatBytes(job.estimate) + " on GPU " + std::to_string(chosen->gpu) +
+               ", " + FormatBytes(ledger.Plannable(chosen->gpu)) + " plannable; " + who +
+               " (idle) frees " + FormatBytes(chosen->bytes);
     if (apply) {
       for (const auto& r : chosen->release) ledger.Release(r);
       for (const auto& s : chosen->stop) ledger.Stop(s);
@@ -277,9 +276,9 @@ Decision Evaluate(Ledger& ledger, const ServiceSnapshot* svc, const QueuedJob& j
   d.verdict = Verdict::kWait;
   *cause = WaitCause::kMemory;
   if (apply) return d;  // Plan drops waiting decisions: no text for them
-  d.reason = any_unreserved
-                 ? "needs ~" + Fmt(job.estimate) + ", " + Fmt(d.plannable) + " plannable now"
-                 : "its GPUs are held for an earlier job that waited longer";
+  d.reason = any_unreserved ? "needs ~" + FormatBytes(job.estimate) + ", " +
+                                  FormatBytes(d.plannable) + " plannable now"
+                            : "its GPUs are held for an earlier job that waited longer";
   return d;
 }
 

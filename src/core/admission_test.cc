@@ -4,25 +4,19 @@
 
 #include <random>
 
+#include "core/ledger_testing.h"
+
 namespace vg {
 namespace {
 
 using std::chrono::seconds;
 
 constexpr Bytes GiB(std::uint64_t n) { return Bytes::GiB(n); }
-Bytes GiBf(double n) { return Bytes(static_cast<std::uint64_t>(n * (1ull << 30))); }
+using testing::GiBf;
 const SteadyTime kT0{};
 
 ServiceSnapshot Svc(std::string name, Bytes baseline, unsigned concurrency = 1) {
-  ServiceSnapshot s;
-  s.name = std::move(name);
-  s.gpus = {0};
-  s.state = ServiceRun::kRunning;
-  s.baseline = baseline;
-  s.start_vram = baseline;
-  s.held[0] = baseline;
-  s.concurrency = concurrency;
-  return s;
+  return testing::RunningService(std::move(name), baseline, baseline, concurrency);
 }
 
 ServiceSnapshot Stopped(std::string name, Bytes start_vram) {
@@ -34,12 +28,7 @@ ServiceSnapshot Stopped(std::string name, Bytes start_vram) {
 
 // One GPU; driver free = total − everything the services hold.
 ClusterSnapshot Cluster(Bytes total, std::vector<ServiceSnapshot> services) {
-  ClusterSnapshot c;
-  Bytes held;
-  for (const auto& s : services) held += s.HeldOn(0);
-  c.gpus.push_back({0, total, total - held, GiB(2)});
-  c.services = std::move(services);
-  return c;
+  return testing::OneGpuCluster(total, std::move(services));
 }
 
 struct Q {

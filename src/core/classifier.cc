@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -88,6 +89,54 @@ class AnchorIndex {
   std::array<std::uint64_t, 1024> filter_{};
   std::unordered_map<std::uint32_t, std::vector<Entry>> entries_;
 };
+
+// The longest literal that every match of an ECMAScript regex must contain, or "" when none can
+// be told safely: runs of plain characters outside groups and classes, the last character of a
+// run dropped when a quantifier follows it. Any '|' gives up (an alternative need not contain
+// it). User regexes carry no anchor; with this one, ordinary lines do not reach them either.
+std::string RequiredLiteral(std::string_view re) {
+  if (re.find('|') != std::string_view::npos) return "";
+  auto plain = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == ' ' || c == ':' || c == '-' ||
+           c == '_' || c == ',' || c == '=' || c == '/' || c == '\'' || c == '"' || c == '<' ||
+           c == '>' || c == '@' || c == '#' || c == '%' || c == '&' || c == '!' || c == ';' ||
+           c == '~' || c == '`';
+  };
+  std::string best, run;
+  int depth = 0;
+  bool in_class = false;
+  auto end_run = [&](bool optional_last) {
+    if (optional_last && !run.empty()) run.pop_back();
+    if (run.size() > best.size()) best = run;
+    run.clear();
+  };
+  for (std::size_t i = 0; i < re.size(); ++i) {
+    char c = re[i];
+    if (in_class) {
+      if (c == '\\')
+        ++i;
+      else if (c == ']')
+        in_class = false;
+      continue;
+    }
+    if (depth == 0 && plain(c)) {
+      run.push_back(c);
+      continue;
+    }
+    end_run(c == '?' || c == '*' || c == '{');
+    if (c == '\\') {
+      ++i;  // an escape is never part of a run (\b, \d, \1 …)
+    } else if (c == '[') {
+      in_class = true;
+    } else if (c == '(') {
+      ++depth;
+    } else if (c == ')' && depth > 0) {
+      --depth;
+    }
+  }
+  end_run(false);
+  return best;
+}
 
 // A fixed-capacity ring of recent lines that reuses its strings (no allocation per line).
 class LineRing {
@@ -216,8 +265,9 @@ Classifier::Classifier(std::vector<Signature> extra) : state_(std::make_unique<S
     const Signature& sig = s.sigs[id];
     if (sig.regex) {
       s.regexes[id].emplace(sig.match, std::regex::ECMAScript | std::regex::optimize);
-      if (sig.anchor.size() >= AnchorIndex::kMinLiteral) {
-        s.index.Add(id, sig.anchor);
+      std::string anchor = sig.anchor.empty() ? RequiredLiteral(sig.match) : sig.anchor;
+      if (anchor.size() >= AnchorIndex::kMinLiteral) {
+        s.index.Add(id, anchor);
       } else {
         s.always.push_back(id);
       }

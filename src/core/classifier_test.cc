@@ -349,9 +349,51 @@ TEST(ClassifierTest, UserPatternsComeFirstLiteralOrRegex) {
   EXPECT_EQ(found[2].incident.kind, IncidentKind::kOomProbable);
 }
 
+// A user regex is anchored on a literal that every match must contain (so ordinary lines never
+// reach it); the anchor must never make it miss a line that the regex matches.
+TEST(ClassifierTest, UserRegexesMatchWhateverTheirLiteralsAnchorOn) {
+  struct RegexCase {
+    const char* regex;
+    std::vector<const char*> matching, other;
+  };
+  const RegexCase cases[] = {
+      // Optional last character of a run: "colou" must not be the anchor.
+      {"VRAM colou?r exhausted", {"x VRAM color exhausted", "VRAM colour exhausted"}, {"VRAM"}},
+      {"allocator: ab*c failed hard",
+       {"allocator: ac failed hard", "allocator: abbc failed hard"},
+       {"allocator: failed hard"}},
+      {"retries{0,3} exhausted now",
+       {"retrie exhausted now", "retriesss exhausted now"},
+       {"retries exhausted"}},
+      // Alternation: neither side is required.
+      {"engine died|VRAM gone", {"VRAM gone", "the engine died"}, {"engine gone"}},
+      // Optional groups and classes take no part in the anchor.
+      {"(worker [0-9]+: )?out of VRAM", {"out of VRAM", "worker 3: out of VRAM"}, {"out of RAM"}},
+      {"[Ee]ngine stopped: no memory",
+       {"Engine stopped: no memory", "engine stopped: no memory"},
+       {"ngine stopped: no mem"}},
+      {"GPU\\s+[0-9]+ memory exhausted", {"GPU  1 memory exhausted"}, {"GPU memory exhausted"}},
+  };
+  for (const RegexCase& rc : cases) {
+    for (const char* line : rc.matching) {
+      Classifier c({Signature{"", IncidentKind::kOom, "", rc.regex, true, "", ""}});
+      EXPECT_EQ(c.Feed(line).size(), 1u) << rc.regex << " on " << line;
+    }
+    for (const char* line : rc.other) {
+      Classifier c({Signature{"", IncidentKind::kOom, "", rc.regex, true, "", ""}});
+      EXPECT_TRUE(c.Feed(line).empty()) << rc.regex << " on " << line;
+    }
+  }
+}
+
 TEST(ClassifierTest, ShortUserLiteral) {
+  // Too short for the one-pass filter: searched in every line, case-sensitively.
   Classifier c({Signature{"", IncidentKind::kOom, "", "OOM", false, "", ""}});
-  EXPECT_EQ(FeedAll(c, "fine\nzoom\nengine OOM\n").size(), 1u);
+  auto found = FeedAll(c, "fine\nzoom\nengine OOM\n");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].line_no, 3);
+  EXPECT_EQ(found[0].incident.line, "engine OOM");
+  EXPECT_EQ(found[0].incident.signature, "user:1");
 }
 
 TEST(ClassifierTest, VeryLongLinesAreBounded) {

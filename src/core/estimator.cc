@@ -141,7 +141,8 @@ Estimate Estimator::Predict(const JobParams& params) const {
 
   Estimate out;
   out.prior = has_prior ? FromLog(PriorLog(u)) : Bytes(0);
-  double v = base(u);
+  const double base_u = base(u);
+  double v = base_u;
   bool no_model = std::isnan(v);
   if (no_model) v = -std::numeric_limits<double>::infinity();
 
@@ -156,7 +157,7 @@ Estimate Estimator::Predict(const JobParams& params) const {
     double delta = std::isnan(at_o) ? 0 : std::max(0.0, want - at_o);
     double decay = u >= uo ? 1.0 : std::exp(-(uo - u) / options_.oom_width);
     if (!no_model && delta * decay > 0) {
-      v = std::max(v, base(u) + delta * decay);
+      v = std::max(v, base_u + delta * decay);
       raised = true;
     }
   }

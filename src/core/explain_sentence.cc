@@ -65,6 +65,13 @@ std::string OnGpu(std::optional<int> gpu) {
   return gpu ? " on GPU " + std::to_string(*gpu) : std::string();
 }
 
+// The GPU a driver message names, as a sentence's subject: "GPU 0", "GPU 0000:01:00", "A GPU".
+std::string GpuName(const IncidentFields& f) {
+  if (f.gpu) return "GPU " + std::to_string(*f.gpu);
+  if (f.pci_bus) return "GPU " + *f.pci_bus;
+  return "A GPU";
+}
+
 std::string ExplainOom(const Incident& incident, const std::string& who,
                        const std::vector<GpuMemoryLine>& vram) {
   const IncidentFields& f = incident.fields;
@@ -108,23 +115,12 @@ std::string ExplainIncident(const Incident& incident, std::string_view service,
     case IncidentKind::kSticky:
       return who + " hit a sticky CUDA error (" + incident.what + ")" + OnGpu(f.gpu) +
              "; the process must restart";
-    case IncidentKind::kGpuError: {
-      std::string gpu = f.gpu       ? "GPU " + std::to_string(*f.gpu)
-                        : f.pci_bus ? "GPU " + *f.pci_bus
-                                    : std::string("a GPU");
-      std::string s =
-          gpu + " reported " + incident.what + ": it is still there; services on it keep running";
-      s[0] = static_cast<char>(s[0] == 'a' ? 'A' : s[0]);
-      return s;
-    }
+    case IncidentKind::kGpuError:
+      return GpuName(f) + " reported " + incident.what +
+             ": it is still there; services on it keep running";
     case IncidentKind::kDeviceLost: {
-      std::string gpu = f.gpu       ? "GPU " + std::to_string(*f.gpu)
-                        : f.pci_bus ? "GPU " + *f.pci_bus
-                                    : std::string("a GPU");
       std::string xid = f.xid ? " (Xid " + std::to_string(*f.xid) + ")" : std::string();
-      std::string s = gpu + " fell off the bus" + xid + ": restarting will not help";
-      s[0] = static_cast<char>(s[0] == 'a' ? 'A' : s[0]);
-      return s;
+      return GpuName(f) + " fell off the bus" + xid + ": restarting will not help";
     }
     case IncidentKind::kPortClash:
       if (f.port) {

@@ -61,6 +61,19 @@ TEST(ExplainIncidentTest, EveryKind) {
   lost.fields.xid.reset();
   EXPECT_EQ(ExplainIncident(lost, "i2v", {}), "A GPU fell off the bus: restarting will not help");
 
+  // The kernel log names GPUs by PCI bus id; a GPU error is not a loss.
+  Incident ecc;
+  ecc.kind = IncidentKind::kGpuError;
+  ecc.what = "GPU memory (ECC) error";
+  ecc.fields.pci_bus = "0000:01:00";
+  EXPECT_EQ(ExplainIncident(ecc, "i2v", {}),
+            "GPU 0000:01:00 reported GPU memory (ECC) error: it is still there; services on it "
+            "keep running");
+  ecc.fields.pci_bus.reset();
+  EXPECT_EQ(
+      ExplainIncident(ecc, "i2v", {}),
+      "A GPU reported GPU memory (ECC) error: it is still there; services on it keep running");
+
   Incident port;
   port.kind = IncidentKind::kPortClash;
   port.fields.port = 7860;

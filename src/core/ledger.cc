@@ -12,10 +12,7 @@ Bytes Get(const std::map<unsigned, Bytes>& m, unsigned key) {
 
 }  // namespace
 
-Bytes ServiceSnapshot::HeldOn(unsigned gpu) const {
-  auto it = held.find(gpu);
-  return it == held.end() ? Bytes(0) : it->second;
-}
+Bytes ServiceSnapshot::HeldOn(unsigned gpu) const { return Get(held, gpu); }
 
 const LedgerGpu* ClusterSnapshot::Gpu(unsigned index) const {
   for (const LedgerGpu& g : gpus) {

@@ -2,57 +2,43 @@
 
 #include <gtest/gtest.h>
 
+#include "core/ledger_testing.h"
+
 namespace vg {
 namespace {
 
 constexpr Bytes GiB(std::uint64_t n) { return Bytes::GiB(n); }
-Bytes GiBf(double n) { return Bytes(static_cast<std::uint64_t>(n * (1ull << 30))); }
+using testing::GiBf;
+using testing::OneGpuCluster;
 
 ServiceSnapshot Running(std::string name, Bytes baseline, Bytes held) {
-  ServiceSnapshot s;
-  s.name = std::move(name);
-  s.gpus = {0};
-  s.state = ServiceRun::kRunning;
-  s.baseline = baseline;
-  s.start_vram = baseline;
-  s.held[0] = held;
-  s.concurrency = 4;
-  return s;
-}
-
-ClusterSnapshot OneGpu(Bytes total, std::vector<ServiceSnapshot> services, Bytes other = {}) {
-  ClusterSnapshot c;
-  Bytes held = other;
-  for (const auto& s : services) held += s.HeldOn(0);
-  c.gpus.push_back({0, total, total - held, GiB(2)});
-  c.services = std::move(services);
-  return c;
+  return testing::RunningService(std::move(name), baseline, held, 4);
 }
 
 TEST(Ledger, ReservationOfAJobNotAtItsPeakCountsUntilTheDriverSeesIt) {
   // 6 GiB job admitted, not grown yet: the driver still shows 15.5 GiB free.
   ServiceSnapshot s = Running("video", GiBf(8.5), GiBf(8.5));
   s.running.push_back({"j1", 0, GiB(6), false, {}});
-  ClusterSnapshot before = OneGpu(GiB(24), {s});
+  ClusterSnapshot before = OneGpuCluster(GiB(24), {s});
   EXPECT_EQ(Ledger(before).Plannable(0), GiBf(7.5));  // 24 − 8.5 − 6 − 2
   // At its peak the driver shows it; the answer is the same.
   s.held[0] = GiBf(14.5);
   s.running[0].at_peak = true;
-  ClusterSnapshot after = OneGpu(GiB(24), {s});
+  ClusterSnapshot after = OneGpuCluster(GiB(24), {s});
   EXPECT_EQ(Ledger(after).Plannable(0), GiBf(7.5));
 }
 
 TEST(Ledger, JobAtPeakBelowItsEstimateGivesTheDifferenceBack) {
   ServiceSnapshot s = Running("video", GiB(8), GiB(12));  // used 4 of its 6 GiB estimate
   s.running.push_back({"j1", 0, GiB(6), true, {}});
-  ClusterSnapshot c = OneGpu(GiB(24), {s});
+  ClusterSnapshot c = OneGpuCluster(GiB(24), {s});
   EXPECT_EQ(Ledger(c).Plannable(0), GiB(10));
 }
 
 TEST(Ledger, CacheServesItsOwnServiceWithoutNewMemory) {
   // Holds 18 GiB of cache above an 8 GiB model on a 48 GiB GPU.
   ServiceSnapshot s = Running("video", GiB(8), GiB(26));
-  ClusterSnapshot c = OneGpu(GiB(48), {s, Running("llm", GiB(2), GiB(2))});
+  ClusterSnapshot c = OneGpuCluster(GiB(48), {s, Running("llm", GiB(2), GiB(2))});
   Ledger l(c);
   EXPECT_EQ(l.ExtraFor("video", 0, GiB(16)), GiB(0));
   EXPECT_EQ(l.ExtraFor("video", 0, GiB(20)), GiB(2));
@@ -67,7 +53,7 @@ TEST(Ledger, CacheServesItsOwnServiceWithoutNewMemory) {
 TEST(Ledger, ReleaseAndStopGiveMemoryBack) {
   ServiceSnapshot s = Running("video", GiB(8), GiB(26));
   s.has_release_hook = true;
-  ClusterSnapshot c = OneGpu(GiB(48), {s});
+  ClusterSnapshot c = OneGpuCluster(GiB(48), {s});
   Ledger released(c);
   released.Release("video");
   EXPECT_EQ(released.Plannable(0), GiB(38));
@@ -80,7 +66,7 @@ TEST(Ledger, ReleaseAndStopGiveMemoryBack) {
 TEST(Ledger, ForeignProcessesAndStartingServices) {
   ServiceSnapshot s = Running("video", GiB(8), GiB(1));  // still loading
   s.state = ServiceRun::kStarting;
-  ClusterSnapshot c = OneGpu(GiB(24), {s}, /*other=*/GiB(3));
+  ClusterSnapshot c = OneGpuCluster(GiB(24), {s}, /*other=*/GiB(3));
   Ledger l(c);
   EXPECT_EQ(l.Plannable(0), GiB(11));  // 24 − 3 (desktop) − 8 (it will hold) − 2
   EXPECT_EQ(l.EmptyCapacity("video"), GiB(14));

@@ -6,30 +6,21 @@
 
 #include "core/admission.h"
 #include "core/job_schema_testing.h"
+#include "core/ledger_testing.h"
 
 namespace vg {
 namespace {
 
 using testing::DemoParams;
 using testing::DemoSchema;
-
-Bytes GiBf(double n) { return Bytes(static_cast<std::uint64_t>(n * (1ull << 30))); }
+using testing::GiBf;
 
 // design.md's sizing table on a simulated 24 GiB GPU with the 2 GiB reserve; the demo service
 // resident at 8.5 GiB (8 GiB model + 0.5 GiB context): 13.5 GiB for a job on the empty GPU.
 struct DesignCase {
   Estimator estimator{DemoSchema()};
-  ClusterSnapshot cluster;
-  DesignCase() {
-    ServiceSnapshot s;
-    s.name = "i2v";
-    s.gpus = {0};
-    s.state = ServiceRun::kRunning;
-    s.baseline = s.start_vram = GiBf(8.5);
-    s.held[0] = GiBf(8.5);
-    cluster.gpus.push_back({0, Bytes::GiB(24), Bytes::GiB(24) - GiBf(8.5), Bytes::GiB(2)});
-    cluster.services.push_back(s);
-  }
+  ClusterSnapshot cluster = testing::OneGpuCluster(
+      Bytes::GiB(24), {testing::RunningService("i2v", GiBf(8.5), GiBf(8.5), 1)});
   Decision Decide(const JobParams& p) {
     JobQueue empty;
     return DecideJob(cluster, empty, {"j", "i2v", 0, 1, {}, estimator.Predict(p).bytes}, {}, {});
