@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "config/config.h"
+#include "config/user_signatures.h"
 #include "core/classifier.h"
 #include "core/explain_sentence.h"
 
@@ -78,8 +80,9 @@ void PrintHuman(const std::vector<Numbered>& found, long lines, const ExplainOpt
 
 }  // namespace
 
-Result<int> ExplainStream(std::istream& in, const ExplainOptions& options, std::ostream& out) {
-  Classifier classifier;
+Result<int> ExplainStream(std::istream& in, const ExplainOptions& options, std::ostream& out,
+                          std::vector<Signature> extra) {
+  Classifier classifier(std::move(extra));
   std::vector<Numbered> found;
   std::string line;
   while (std::getline(in, line)) {
@@ -104,9 +107,34 @@ Result<int> ExplainStream(std::istream& in, const ExplainOptions& options, std::
   return 0;
 }
 
+namespace {
+
+// The user patterns of options.config (none without one).
+Result<std::vector<Signature>> ConfigSignatures(const ExplainOptions& options) {
+  if (options.config.empty()) return std::vector<Signature>{};
+  ConfigResult config = LoadConfig(options.config);
+  if (!config) {
+    return Fail(ErrorCode::kInvalidArgument, config.error().front().ToString(),
+                "fix the config (vramguard check-config " + options.config + ")");
+  }
+  const ServiceConfig* service = nullptr;
+  if (!options.service.empty()) {
+    service = config->Find(options.service);
+    if (service == nullptr) {
+      return Fail(ErrorCode::kNotFound, "no service '" + options.service + "' in " + options.config,
+                  "name a [[service]] of that file, or leave --service out");
+    }
+  }
+  return UserSignatures(*config, service);
+}
+
+}  // namespace
+
 Result<int> RunExplain(const ExplainOptions& options) {
+  auto extra = ConfigSignatures(options);
+  if (!extra) return std::unexpected(extra.error());
   if (options.file.empty() || options.file == "-")
-    return ExplainStream(std::cin, options, std::cout);
+    return ExplainStream(std::cin, options, std::cout, std::move(*extra));
   std::error_code ec;
   if (std::filesystem::is_directory(options.file, ec)) {
     return Fail(ErrorCode::kInvalidArgument, options.file + " is a directory",
@@ -121,7 +149,7 @@ Result<int> RunExplain(const ExplainOptions& options) {
     return Fail(code, "cannot read " + options.file + ": " + std::strerror(err),
                 "give a readable log file, or - for stdin");
   }
-  return ExplainStream(in, options, std::cout);
+  return ExplainStream(in, options, std::cout, std::move(*extra));
 }
 
 }  // namespace vg

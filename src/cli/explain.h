@@ -11,7 +11,9 @@
 #include <istream>
 #include <ostream>
 #include <string>
+#include <vector>
 
+#include "core/incident.h"
 #include "util/error.h"
 
 namespace vg {
@@ -20,10 +22,13 @@ struct ExplainOptions {
   std::string file;     // "" or "-": stdin
   std::string service;  // the name the sentences use ("the service" when empty)
   bool json = false;
+  std::string config;  // a vramguard config whose user patterns apply too ("": built-ins only):
+                       // its [[pattern]] tables, and `service`'s own patterns when it names one
 };
 
 Result<int> RunExplain(const ExplainOptions& options);
-// Classifies `in` and writes the report to `out` (tests).
-Result<int> ExplainStream(std::istream& in, const ExplainOptions& options, std::ostream& out);
+// Classifies `in` with the built-in catalogue plus `extra` and writes the report to `out` (tests).
+Result<int> ExplainStream(std::istream& in, const ExplainOptions& options, std::ostream& out,
+                          std::vector<Signature> extra = {});
 
 }  // namespace vg

@@ -1,7 +1,11 @@
 #include "cli/explain.h"
 
+#include <stdlib.h>
+
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -50,6 +54,44 @@ TEST(ExplainStreamTest, HumanReportAndNothingFound) {
   std::ostringstream none;
   ASSERT_EQ(ExplainStream(clean, ExplainOptions{}, none).value_or(-1), 0);
   EXPECT_EQ(none.str(), "no incidents in 1 line\n");
+}
+
+// --config: the file's [[pattern]] tables and the named service's own patterns apply, as in the
+// daemon; without --config a line only they know is not an incident.
+TEST(RunExplainTest, ConfigPatternsApply) {
+  char dir_tmpl[] = "/tmp/vg-explain-test.XXXXXX";
+  const std::string dir = ::mkdtemp(dir_tmpl);
+  {
+    std::ofstream cfg(dir + "/vg.toml");
+    cfg << "[[pattern]]\nmatch = \"ENGINE RAN DRY\"\nkind = \"oom\"\n\n"
+           "[[service]]\nname = \"llm\"\ncommand = [\"true\"]\n"
+           "patterns = [{ match = \"KV POOL FULL\", kind = \"sticky\" }]\n";
+    std::ofstream log(dir + "/llm.log");
+    log << "ENGINE RAN DRY\nok\nKV POOL FULL\n";
+  }
+  auto count = [&](ExplainOptions o) {
+    o.file = dir + "/llm.log";
+    o.json = true;
+    testing::internal::CaptureStdout();
+    auto rc = RunExplain(o);
+    std::string text = testing::internal::GetCapturedStdout();
+    if (!rc) return -1;
+    return static_cast<int>(nlohmann::json::parse(text)["incidents"].size());
+  };
+  ExplainOptions builtins;
+  EXPECT_EQ(count(builtins), 0);
+  ExplainOptions top;
+  top.config = dir + "/vg.toml";
+  EXPECT_EQ(count(top), 1);
+  ExplainOptions with_service = top;
+  with_service.service = "llm";
+  EXPECT_EQ(count(with_service), 2);
+  ExplainOptions unknown = top;
+  unknown.service = "nope";
+  auto rc = RunExplain(unknown);
+  ASSERT_FALSE(rc);
+  EXPECT_EQ(rc.error().code, ErrorCode::kNotFound);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(RunExplainTest, MissingFileIsNotFound) {

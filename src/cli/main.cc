@@ -95,6 +95,8 @@ int main(int argc, char** argv) {
       app.add_subcommand("explain", "Find OOMs and other GPU incidents in a log file");
   c_explain->add_option("file", explain.file, "The log file (default: stdin; - for stdin)");
   c_explain->add_option("--service", explain.service, "Name the service in the sentences");
+  c_explain->add_option("--config", explain.config,
+                        "Apply this config's user patterns too ([[pattern]], and --service's own)");
   c_explain->add_flag("--json", explain.json, "One JSON document on stdout");
   c_explain->callback([&] { run = [&] { return vg::RunExplain(explain); }; });
 

@@ -6,6 +6,7 @@
 
 #include "clock/clock.h"
 #include "config/config_values.h"
+#include "config/user_signatures.h"
 #include "core/explain_sentence.h"
 #include "daemon/alerts.h"
 #include "daemon/http_probe.h"
@@ -79,25 +80,6 @@ nlohmann::json MemoryJson(const std::vector<GpuMemoryLine>& lines) {
                    {"free_bytes", l.free.count()},
                    {"top", top}});
   }
-  return out;
-}
-
-std::vector<Signature> SignaturesFor(const Impl& im, const ServiceRt& s) {
-  std::vector<Signature> out;
-  auto add = [&](const UserPattern& p) {
-    auto kind = ParseIncidentKind(p.kind);
-    if (!kind) return;
-    Signature sig;
-    sig.id = p.id;
-    sig.kind = *kind;
-    sig.engine = "user";
-    sig.match = p.match;
-    sig.regex = p.regex;
-    sig.what = p.what.empty() ? p.match : p.what;
-    if (ValidateSignature(sig)) out.push_back(std::move(sig));
-  };
-  for (const UserPattern& p : s.cfg.incidents.patterns) add(p);
-  for (const UserPattern& p : im.config.incidents.patterns) add(p);
   return out;
 }
 
@@ -372,7 +354,7 @@ void WatchIncidents(Impl& im, ServiceRt& s) {
   if (!s.log) return;
   if (s.incident.tail == s.log.get() && s.incident.listener != 0)
     s.log->RemoveListener(s.incident.listener);
-  s.incident.classifier = std::make_unique<Classifier>(SignaturesFor(im, s));
+  s.incident.classifier = std::make_unique<Classifier>(UserSignatures(im.config, &s.cfg));
   s.incident.tail = s.log.get();
   s.incident.last_output = im.clock.Now();
   ServiceRt* sp = &s;
