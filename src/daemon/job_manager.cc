@@ -31,6 +31,18 @@ HttpResponse NoSuchJob(const std::string& id) {
   return HttpResponse::Error(404, "no job " + id, "see `vramguard jobs`");
 }
 
+// The stored record `id_text` names, or the answer to give when there is none (404, or the
+// store's error).
+std::expected<JobRecord, HttpResponse> LoadJob(JobStore& store, const std::string& id_text) {
+  auto id = ParseId(id_text);
+  if (!id) return std::unexpected(NoSuchJob(id_text));
+  auto rec = store.Get(*id);
+  if (!rec)
+    return std::unexpected(rec.error().code == ErrorCode::kNotFound ? NoSuchJob(id_text)
+                                                                    : ErrorResponse(rec.error()));
+  return std::move(*rec);
+}
+
 json Ms(const std::optional<std::int64_t>& v) { return v ? json(*v) : json(nullptr); }
 
 }  // namespace
@@ -673,12 +685,8 @@ HttpResponse JobManager::Impl::Accepted(const PendingSubmit& p, const JobRecord&
 }
 
 HttpResponse JobManager::Get(const std::string& id_text) {
-  auto id = ParseId(id_text);
-  if (!id) return NoSuchJob(id_text);
-  auto rec = impl_->store.Get(*id);
-  if (!rec)
-    return rec.error().code == ErrorCode::kNotFound ? NoSuchJob(id_text)
-                                                    : ErrorResponse(rec.error());
+  auto rec = LoadJob(impl_->store, id_text);
+  if (!rec) return std::move(rec.error());
   json j = impl_->JobJson(*rec);
   if (rec->state == JobState::kQueued && impl_->planner.Position(id_text) > 0) {
     // Why it waits and roughly until when, as the planner sees it now.
@@ -735,21 +743,18 @@ HttpResponse JobManager::List(const HttpRequest& r) {
 
 HttpResponse JobManager::Cancel(const std::string& id_text) {
   Impl& m = *impl_;
-  auto id = ParseId(id_text);
-  if (!id) return NoSuchJob(id_text);
-  auto rec = m.store.Get(*id);
-  if (!rec)
-    return rec.error().code == ErrorCode::kNotFound ? NoSuchJob(id_text)
-                                                    : ErrorResponse(rec.error());
+  auto rec = LoadJob(m.store, id_text);
+  if (!rec) return std::move(rec.error());
+  const JobId id = rec->id;
   if (IsTerminal(rec->state))
     return HttpResponse::Error(
         409, "job " + id_text + " is already " + std::string(JobStateName(rec->state)), "");
-  auto it = m.active.find(*id);
+  auto it = m.active.find(id);
   if (it != m.active.end() && it->second->dispatched) {
     // Running: close the connection; RunJob records the cancellation.
     it->second->cancel_requested = true;
     if (it->second->dispatch) it->second->dispatch->Abort();
-    return HttpResponse::Json(202, {{"id", *id},
+    return HttpResponse::Json(202, {{"id", id},
                                     {"state", "running"},
                                     {"cancelling", true},
                                     {"note",
@@ -759,7 +764,7 @@ HttpResponse JobManager::Cancel(const std::string& id_text) {
   JobChange change;
   change.reason = "cancelled by a client";
   change.finished_unix_ms = m.NowMs();
-  auto t = m.store.Transition(*id, {JobState::kQueued, JobState::kStarting, JobState::kInterrupted},
+  auto t = m.store.Transition(id, {JobState::kQueued, JobState::kStarting, JobState::kInterrupted},
                               JobState::kCancelled, change);
   if (!t) return ErrorResponse(t.error());
   if (!t->applied)
@@ -768,21 +773,17 @@ HttpResponse JobManager::Cancel(const std::string& id_text) {
   if (rec->state == JobState::kQueued && m.svcs[rec->service].queued > 0)
     --m.svcs[rec->service].queued;
   m.planner.Remove(id_text);
-  m.active.erase(*id);
+  m.active.erase(id);
   m.Emit(rec->service, "job-cancelled",
          "job " + id_text + " cancelled while " + std::string(JobStateName(rec->state)),
-         {{"job", *id}, {"was", JobStateName(rec->state)}});
+         {{"job", id}, {"was", JobStateName(rec->state)}});
   m.PostReplan();
-  return HttpResponse::Json(200, {{"id", *id}, {"state", "cancelled"}});
+  return HttpResponse::Json(200, {{"id", id}, {"state", "cancelled"}});
 }
 
 HttpResponse JobManager::ResultOf(const std::string& id_text) {
-  auto id = ParseId(id_text);
-  if (!id) return NoSuchJob(id_text);
-  auto rec = impl_->store.Get(*id);
-  if (!rec)
-    return rec.error().code == ErrorCode::kNotFound ? NoSuchJob(id_text)
-                                                    : ErrorResponse(rec.error());
+  auto rec = LoadJob(impl_->store, id_text);
+  if (!rec) return std::move(rec.error());
   if (rec->state != JobState::kDone)
     return HttpResponse::Error(
         409,
