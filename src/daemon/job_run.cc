@@ -88,15 +88,12 @@ void JobManager::Impl::OnEvent(const EventRecord& e) {
     sj.members_at.reset();
     sj.idle_since.reset();
     // Jobs admitted for this service but not dispatched: start it (again), or give up.
-    bool waiting = false;
+    std::vector<JobId> waiting;
     for (auto& [id, j] : active)
-      if (j->service == e.service && !j->dispatched) waiting = true;
-    if (waiting) {
+      if (j->service == e.service && !j->dispatched) waiting.push_back(id);
+    if (!waiting.empty()) {
       if (e.kind == "failed" || e.kind == "vram-timeout") {
-        std::vector<JobId> ids;
-        for (auto& [id, j] : active)
-          if (j->service == e.service && !j->dispatched) ids.push_back(id);
-        for (JobId id : ids) {
+        for (JobId id : waiting) {
           JobChange change;
           change.reason = e.service + " could not be started: " + e.message;
           change.finished_unix_ms = NowMs();
@@ -212,7 +209,9 @@ Task<> JobManager::Impl::Sample(std::shared_ptr<ActiveJob> job) {
     boost::system::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (job->finished || !gpu) break;
-    auto sn = gpu->Snapshot();
+    // The shared reading (≤ 20 ms old): concurrent jobs share one driver call per period
+    // instead of one each.
+    const vg::GpuSnapshot* sn = Snapshot(false);
     if (!sn) continue;
     Bytes now = HeldOn(job->members, job->gpu, *sn);
     ++job->samples;
@@ -273,7 +272,7 @@ void JobManager::Impl::Finish(ActiveJob& job, const DispatchResult& r) {
     change.reason = "cancelled while running (the service may still have finished the work)";
     kind = "job-cancelled";
     message = "job " + id + " cancelled while running";
-  } else if (r.status >= 200 && r.status < 300) {
+  } else if (ok) {
     to = JobState::kDone;
     change.result = result;
     kind = "job-done";
