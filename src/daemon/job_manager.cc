@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <tuple>
+#include <utility>
 
 #include "clock/clock.h"
 #include "daemon/job_manager_impl.h"
@@ -593,6 +595,15 @@ HandlerResult JobManager::Submit(const HttpRequest& request) {
   }};
 }
 
+// The job-queued event's message and data (written with the job row, or emitted after it when
+// the store could not write it in the same transaction).
+std::pair<std::string, json> JobManager::Impl::QueuedEvent(const JobRecord& j,
+                                                           const PendingSubmit& p) {
+  return {"job " + std::to_string(j.id) + " queued: " + planner.Describe(j.service, p.params) +
+              ", needs ~" + FormatBytes(p.est.bytes) + " (" + p.est.source + ")",
+          {{"job", j.id}, {"params", p.params}, {"estimate_bytes", p.est.bytes.count()}}};
+}
+
 // One transaction for every submission pending, then (only then) their 202s: nothing is
 // acknowledged before it is durable (docs/state.md).
 void JobManager::Impl::FlushSubmits() {
@@ -610,10 +621,7 @@ void JobManager::Impl::FlushSubmits() {
       e.service = j.service;
       e.instance = p->instance;
       e.kind = "job-queued";
-      e.message = "job " + std::to_string(j.id) +
-                  " queued: " + planner.Describe(j.service, p->params) + ", needs ~" +
-                  FormatBytes(p->est.bytes) + " (" + p->est.source + ")";
-      e.data = {{"job", j.id}, {"params", p->params}, {"estimate_bytes", p->est.bytes.count()}};
+      std::tie(e.message, e.data) = QueuedEvent(j, *p);
       return e;
     };
     subs.push_back(JobSubmission{.job = p->rec, .announce = std::move(announce)});
@@ -645,10 +653,8 @@ void JobManager::Impl::FlushSubmits() {
     if (results[i]->event) {
       events.Publish(*results[i]->event);
     } else {
-      Emit(job.service, "job-queued",
-           "job " + std::to_string(job.id) + " queued: " + planner.Describe(job.service, p.params) +
-               ", needs ~" + FormatBytes(p.est.bytes) + " (" + p.est.source + ")",
-           {{"job", job.id}, {"params", p.params}, {"estimate_bytes", p.est.bytes.count()}});
+      auto [message, data] = QueuedEvent(job, p);
+      Emit(job.service, "job-queued", message, std::move(data));
     }
     // A job that must wait changes nothing for the others: no re-plan needed (the ticker
     // re-plans at the poll interval anyway).

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "daemon/job_dispatch.h"
@@ -116,6 +117,7 @@ struct JobManager::Impl {
   void FailQueued(JobId id, const std::string& why);
   void Recover();
   void FlushSubmits();
+  std::pair<std::string, nlohmann::json> QueuedEvent(const JobRecord& j, const PendingSubmit& p);
   HttpResponse Accepted(const PendingSubmit& p, const JobRecord& job);
   void ReplayObservations();
 
