@@ -135,6 +135,7 @@ struct JobManager::Impl {
   void CheckIdle();
   void Prune();
   void Spawn(Task<> t);
+  bool HasJobs(const std::string& service) const;  // admitted or running (in `active`)
 };
 
 }  // namespace vg

@@ -31,6 +31,11 @@ bool EndsInstance(const std::string& kind) {
 
 }  // namespace
 
+bool JobManager::Impl::HasJobs(const std::string& service) const {
+  return std::any_of(active.begin(), active.end(),
+                     [&](const auto& entry) { return entry.second->service == service; });
+}
+
 void JobManager::Impl::Spawn(Task<> t) {
   asio::co_spawn(io, std::move(t), [this](std::exception_ptr e) {
     if (!e) return;
@@ -195,10 +200,7 @@ Task<> JobManager::Impl::RunJob(std::shared_ptr<ActiveJob> job) {
   if (--s->active_jobs < 0) s->active_jobs = 0;
   if (!shutting_down) Finish(*job, r);
   active.erase(job->id);
-  bool any = false;
-  for (auto& [id, j] : active)
-    if (j->service == job->service) any = true;
-  if (!any) sj.idle_since = clock.Now();
+  if (!HasJobs(job->service)) sj.idle_since = clock.Now();
   PostReplan();
 }
 
@@ -324,10 +326,7 @@ void JobManager::Impl::StopIdle(const std::string& service, const std::string& k
   ServiceRt* s = Service(service);
   if (!s || !s->inst) return;
   ServiceJobs& sj = svcs[service];
-  if (sj.stopping) return;
-  for (auto& [id, j] : active)
-    if (j->service == service) return;
-  if (s->active_jobs > 0) return;
+  if (sj.stopping || HasJobs(service) || s->active_jobs > 0) return;
   sj.stopping = true;
   Emit(service, kind, why, {{"held_bytes", sj.baseline.count()}});
   (void)sup.Stop(service);
@@ -346,11 +345,7 @@ void JobManager::Impl::CheckIdle() {
   for (auto& [name, s] : im.services) {
     if (s->removed || !s->cfg.idle_unload || s->state != SvcState::kRunning) continue;
     ServiceJobs& sj = svcs[name];
-    if (sj.stopping || sj.queued > 0 || s->active_jobs > 0) continue;
-    bool busy = false;
-    for (auto& [id, j] : active)
-      if (j->service == name) busy = true;
-    if (busy) continue;
+    if (sj.stopping || sj.queued > 0 || s->active_jobs > 0 || HasJobs(name)) continue;
     if (!sj.idle_since) {
       sj.idle_since = now;
       continue;
