@@ -624,8 +624,8 @@ void JobManager::Impl::FlushSubmits() {
       std::tie(e.message, e.data) = QueuedEvent(j, *p);
       return e;
     };
-    subs.push_back(JobSubmission{.job = p->rec, .announce = std::move(announce)});
-    p->rec.payload.clear();  // stored; not needed here any more
+    // Moved, not copied: the payload (up to max_payload) is not needed here once stored.
+    subs.push_back(JobSubmission{.job = std::move(p->rec), .announce = std::move(announce)});
   }
   auto results = store.SubmitBatch(std::move(subs));
   std::vector<std::optional<HttpResponse>> answers(batch.size());
@@ -643,7 +643,6 @@ void JobManager::Impl::FlushSubmits() {
       answers[i] = HttpResponse::Json(200, j);
       continue;
     }
-    p.rec.id = job.id;
     // Behind every queued job of its priority and above (counted before it joins).
     const std::size_t ahead = planner.CountAhead(job.service, job.priority);
     planner.Enqueue(std::to_string(job.id), job.service, job.priority,

@@ -60,7 +60,7 @@ struct ServiceJobs {
 
 // A submission that passed validation and planning and waits for the next group commit.
 struct PendingSubmit {
-  JobRecord rec;
+  JobRecord rec;          // moved into the store batch by FlushSubmits
   nlohmann::json params;  // validated, complete
   PlanEstimate est;
   std::optional<PlanDecision> decision;
