@@ -15,6 +15,7 @@
 #include "api/client.h"
 #include "api/http.h"
 #include "cli/daemon_client.h"
+#include "store/job_store.h"
 #include "util/units.h"
 
 namespace vg {
@@ -91,8 +92,10 @@ void PrintJob(const json& j) {
               Seconds(j["submitted_unix_ms"], j["finished_unix_ms"]).c_str());
 }
 
+// A state name from the API: terminal as the store defines it (store/job_store.h).
 bool IsTerminal(const std::string& s) {
-  return s == "done" || s == "failed" || s == "cancelled" || s == "refused";
+  std::optional<JobState> state = ParseJobState(s);
+  return state && vg::IsTerminal(*state);
 }
 
 Result<int> RunSubmit(const SubmitOptions& o) {

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <memory>
+#include <vector>
 
 namespace vg {
 namespace {
@@ -38,72 +39,100 @@ bool ParseUrl(const std::string& url, Url* out) {
 
 }  // namespace
 
-asio::awaitable<HttpProbeResult> HttpRequestOnce(asio::io_context& io, std::string method,
-                                                 std::string url, Millis timeout, std::string body,
-                                                 std::string content_type) {
-  HttpProbeResult result;
+asio::awaitable<HttpExchange> HttpExchangeOnce(asio::io_context& io, std::string method,
+                                               std::string url, Millis timeout, std::string body,
+                                               std::string content_type, std::size_t read_cap,
+                                               std::shared_ptr<HttpConnection> conn) {
+  HttpExchange x;
   Url u;
   if (!ParseUrl(url, &u)) {
-    result.error = "not an http:// URL: " + url;
-    co_return result;
+    x.bad_url = true;
+    co_return x;
   }
-  auto socket = std::make_shared<tcp::socket>(io);
+  if (!conn) conn = std::make_shared<HttpConnection>(io);
   asio::steady_timer deadline(io, timeout);
   auto timed_out = std::make_shared<bool>(false);
-  deadline.async_wait([socket, timed_out](const boost::system::error_code& ec) {
+  deadline.async_wait([conn, timed_out](const boost::system::error_code& ec) {
     if (ec) return;
     *timed_out = true;
-    boost::system::error_code ignored;
-    socket->close(ignored);
+    conn->Close();
   });
   boost::system::error_code ec;
   tcp::resolver resolver(io);
   auto endpoints = co_await resolver.async_resolve(u.host, u.port,
                                                    asio::redirect_error(asio::use_awaitable, ec));
-  if (!ec)
-    co_await asio::async_connect(*socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  // async_connect would reopen a socket that Cancel() closed while resolving.
+  if (!ec && !conn->cancelled())
+    co_await asio::async_connect(conn->socket(), endpoints,
+                                 asio::redirect_error(asio::use_awaitable, ec));
+  if (conn->cancelled() && !ec) ec = asio::error::operation_aborted;
   if (!ec) {
     std::string request =
         method + " " + u.path + " HTTP/1.1\r\nHost: " + u.host + ":" + u.port +
         "\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) +
         "\r\nUser-Agent: vramguard\r\n";
-    if (!body.empty()) {
+    if (!body.empty() || !content_type.empty()) {
       request += "Content-Type: " +
                  (content_type.empty() ? std::string("application/json") : content_type) + "\r\n";
     }
     request += "\r\n" + body;
-    co_await asio::async_write(*socket, asio::buffer(request),
+    co_await asio::async_write(conn->socket(), asio::buffer(request),
                                asio::redirect_error(asio::use_awaitable, ec));
   }
-  std::string response;
   if (!ec) {
-    std::vector<char> buf(4096);  // not a C array: GCC 12 cannot keep one in a coroutine frame
+    std::vector<char> buf(16384);  // not a C array: GCC 12 cannot keep one in a coroutine frame
     for (;;) {
-      std::size_t n = co_await socket->async_read_some(
+      std::size_t n = co_await conn->socket().async_read_some(
           asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
-      response.append(buf.data(), n);
-      if (ec || response.size() > 65536) break;
+      x.response.append(buf.data(), n);
+      if (ec) break;
+      if (x.response.size() > read_cap) {
+        x.capped = true;
+        break;
+      }
     }
     if (ec == asio::error::eof) ec = {};
   }
   deadline.cancel();
-  if (*timed_out) {
+  conn->Close();
+  x.ec = ec;
+  x.timed_out = *timed_out;
+  x.cancelled = conn->cancelled();
+  co_return x;
+}
+
+std::optional<int> HttpStatusOf(const std::string& response) {
+  // "HTTP/1.1 200 OK"
+  if (response.rfind("HTTP/", 0) != 0) return std::nullopt;
+  auto sp = response.find(' ');
+  if (sp == std::string::npos || sp + 4 > response.size()) return std::nullopt;
+  int status = 0;
+  std::from_chars(response.data() + sp + 1, response.data() + sp + 4, status);
+  return status;
+}
+
+asio::awaitable<HttpProbeResult> HttpRequestOnce(asio::io_context& io, std::string method,
+                                                 std::string url, Millis timeout, std::string body,
+                                                 std::string content_type) {
+  HttpProbeResult result;
+  if (body.empty()) content_type.clear();  // probes without a body send no Content-Type
+  HttpExchange x = co_await HttpExchangeOnce(io, std::move(method), url, timeout, std::move(body),
+                                             std::move(content_type), 65536);
+  if (x.bad_url) {
+    result.error = "not an http:// URL: " + url;
+    co_return result;
+  }
+  if (x.timed_out) {
     result.error = "no answer within " + FormatSeconds(timeout);
     co_return result;
   }
-  // "HTTP/1.1 200 OK"
-  if (response.rfind("HTTP/", 0) == 0) {
-    auto sp = response.find(' ');
-    if (sp != std::string::npos && sp + 4 <= response.size()) {
-      int status = 0;
-      std::from_chars(response.data() + sp + 1, response.data() + sp + 4, status);
-      result.status = status;
-      auto body = response.find("\r\n\r\n");
-      if (body != std::string::npos) result.body = response.substr(body + 4);
-      co_return result;
-    }
+  if (auto status = HttpStatusOf(x.response)) {
+    result.status = *status;
+    auto body_at = x.response.find("\r\n\r\n");
+    if (body_at != std::string::npos) result.body = x.response.substr(body_at + 4);
+    co_return result;
   }
-  result.error = ec ? ec.message() : "malformed HTTP answer";
+  result.error = x.ec ? x.ec.message() : "malformed HTTP answer";
   co_return result;
 }
 

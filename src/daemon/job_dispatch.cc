@@ -7,38 +7,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "daemon/http_probe.h"
+
 namespace vg {
 namespace {
 
 namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-
-struct Url {
-  std::string host;
-  std::string port = "80";
-  std::string path = "/";
-};
-
-bool ParseUrl(const std::string& url, Url* out) {
-  const std::string scheme = "http://";
-  if (url.rfind(scheme, 0) != 0) return false;
-  std::string rest = url.substr(scheme.size());
-  auto slash = rest.find('/');
-  std::string authority = rest.substr(0, slash);
-  if (slash != std::string::npos) out->path = rest.substr(slash);
-  if (!authority.empty() && authority[0] == '[') {
-    auto close = authority.find(']');
-    if (close == std::string::npos) return false;
-    out->host = authority.substr(1, close - 1);
-    if (close + 1 < authority.size() && authority[close + 1] == ':')
-      out->port = authority.substr(close + 2);
-  } else {
-    auto colon = authority.rfind(':');
-    out->host = authority.substr(0, colon);
-    if (colon != std::string::npos) out->port = authority.substr(colon + 1);
-  }
-  return !out->host.empty();
-}
 
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -84,101 +58,50 @@ std::optional<Bytes> TriedToAllocate(const std::string& body) {
 }
 
 JobDispatch::JobDispatch(asio::io_context& io)
-    : io_(io),
-      socket_(std::make_shared<tcp::socket>(io)),
-      aborted_(std::make_shared<bool>(false)) {}
+    : io_(io), conn_(std::make_shared<HttpConnection>(io)) {}
 
-void JobDispatch::Abort() {
-  *aborted_ = true;
-  boost::system::error_code ignored;
-  socket_->close(ignored);
-}
+void JobDispatch::Abort() { conn_->Cancel(); }
 
 asio::awaitable<DispatchResult> JobDispatch::Send(std::string method, std::string url,
                                                   std::string body, Millis timeout,
                                                   std::size_t max_answer) {
   DispatchResult result;
-  Url u;
-  if (!ParseUrl(url, &u)) {
+  // Read a little past the cap so that headers and chunk framing do not eat into the body.
+  HttpExchange x = co_await HttpExchangeOnce(io_, std::move(method), url, timeout, std::move(body),
+                                             "application/json", max_answer + 16384, conn_);
+  if (x.bad_url) {
     result.error = "not an http:// URL: " + url;
     co_return result;
   }
-  auto socket = socket_;
-  auto aborted = aborted_;
-  asio::steady_timer deadline(io_, timeout);
-  auto timed_out = std::make_shared<bool>(false);
-  deadline.async_wait([socket, timed_out](const boost::system::error_code& ec) {
-    if (ec) return;
-    *timed_out = true;
-    boost::system::error_code ignored;
-    socket->close(ignored);
-  });
-  boost::system::error_code ec;
-  tcp::resolver resolver(io_);
-  auto endpoints = co_await resolver.async_resolve(u.host, u.port,
-                                                   asio::redirect_error(asio::use_awaitable, ec));
-  if (!ec && !*aborted)
-    co_await asio::async_connect(*socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
-  if (*aborted && !ec) ec = asio::error::operation_aborted;
-  if (!ec) {
-    std::string request = method + " " + u.path + " HTTP/1.1\r\nHost: " + u.host + ":" + u.port +
-                          "\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                          "Content-Length: " +
-                          std::to_string(body.size()) + "\r\nUser-Agent: vramguard\r\n\r\n" + body;
-    co_await asio::async_write(*socket, asio::buffer(request),
-                               asio::redirect_error(asio::use_awaitable, ec));
-  }
-  std::string response;
-  const std::size_t limit = max_answer + 16384;
-  if (!ec) {
-    std::vector<char> buf(16384);
-    for (;;) {
-      std::size_t n = co_await socket->async_read_some(
-          asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
-      response.append(buf.data(), n);
-      if (ec) break;
-      if (response.size() > limit) {
-        result.truncated = true;
-        break;
-      }
-    }
-    if (ec == asio::error::eof) ec = {};
-  }
-  deadline.cancel();
-  boost::system::error_code ignored;
-  socket->close(ignored);
-  if (*aborted) {
+  result.truncated = x.capped;
+  if (x.cancelled) {
     result.aborted = true;
     result.error = "cancelled: the connection to the service was closed";
     co_return result;
   }
-  if (*timed_out) {
+  if (x.timed_out) {
     result.error = "no answer within " + FormatSeconds(timeout);
     co_return result;
   }
+  const std::string& response = x.response;
   auto head_end = response.find("\r\n\r\n");
-  if (response.rfind("HTTP/", 0) == 0 && head_end != std::string::npos) {
-    auto sp = response.find(' ');
-    int status = 0;
-    if (sp != std::string::npos && sp + 4 <= response.size())
-      std::from_chars(response.data() + sp + 1, response.data() + sp + 4, status);
-    if (status >= 100) {
-      result.status = status;
-      std::string head = Lower(response.substr(0, head_end));
-      std::string raw = response.substr(head_end + 4);
-      if (head.find("transfer-encoding: chunked") != std::string::npos) {
-        std::string plain;
-        if (Dechunk(raw, &plain) || result.truncated) raw = std::move(plain);
-      }
-      if (raw.size() > max_answer) {
-        raw.resize(max_answer);
-        result.truncated = true;
-      }
-      result.body = std::move(raw);
-      co_return result;
+  if (auto status = HttpStatusOf(response);
+      status && *status >= 100 && head_end != std::string::npos) {
+    result.status = *status;
+    std::string head = Lower(response.substr(0, head_end));
+    std::string raw = response.substr(head_end + 4);
+    if (head.find("transfer-encoding: chunked") != std::string::npos) {
+      std::string plain;
+      if (Dechunk(raw, &plain) || result.truncated) raw = std::move(plain);
     }
+    if (raw.size() > max_answer) {
+      raw.resize(max_answer);
+      result.truncated = true;
+    }
+    result.body = std::move(raw);
+    co_return result;
   }
-  result.error = ec ? ec.message() : "malformed HTTP answer from the service";
+  result.error = x.ec ? x.ec.message() : "malformed HTTP answer from the service";
   co_return result;
 }
 

@@ -1,7 +1,8 @@
 // Sending one job to its service: an HTTP/1.1 request with a JSON body over a fresh connection
 // (Connection: close), the answer read until the service closes it (Content-Length and chunked
-// bodies understood), capped, and bounded by a timeout. Cancellable: Abort() closes the
-// connection at once (the service may still finish the work). Private to src/daemon (Asio).
+// bodies understood), capped, and bounded by a timeout. Built on http_probe.h's client.
+// Cancellable: Abort() closes the connection at once (the service may still finish the work).
+// Private to src/daemon (Asio).
 #pragma once
 
 #include <utility>
@@ -11,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "daemon/http_probe.h"
 #include "util/units.h"
 
 namespace vg {
@@ -38,8 +40,7 @@ class JobDispatch {
 
  private:
   boost::asio::io_context& io_;
-  std::shared_ptr<boost::asio::ip::tcp::socket> socket_;
-  std::shared_ptr<bool> aborted_;
+  std::shared_ptr<HttpConnection> conn_;
 };
 
 }  // namespace vg

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <tuple>
+#include <utility>
 
 #include "clock/clock.h"
 #include "daemon/job_manager_impl.h"
@@ -29,6 +31,18 @@ std::optional<JobId> ParseId(const std::string& text) {
 
 HttpResponse NoSuchJob(const std::string& id) {
   return HttpResponse::Error(404, "no job " + id, "see `vramguard jobs`");
+}
+
+// The stored record `id_text` names, or the answer to give when there is none (404, or the
+// store's error).
+std::expected<JobRecord, HttpResponse> LoadJob(JobStore& store, const std::string& id_text) {
+  auto id = ParseId(id_text);
+  if (!id) return std::unexpected(NoSuchJob(id_text));
+  auto rec = store.Get(*id);
+  if (!rec)
+    return std::unexpected(rec.error().code == ErrorCode::kNotFound ? NoSuchJob(id_text)
+                                                                    : ErrorResponse(rec.error()));
+  return std::move(*rec);
 }
 
 json Ms(const std::optional<std::int64_t>& v) { return v ? json(*v) : json(nullptr); }
@@ -581,6 +595,15 @@ HandlerResult JobManager::Submit(const HttpRequest& request) {
   }};
 }
 
+// The job-queued event's message and data (written with the job row, or emitted after it when
+// the store could not write it in the same transaction).
+std::pair<std::string, json> JobManager::Impl::QueuedEvent(const JobRecord& j,
+                                                           const PendingSubmit& p) {
+  return {"job " + std::to_string(j.id) + " queued: " + planner.Describe(j.service, p.params) +
+              ", needs ~" + FormatBytes(p.est.bytes) + " (" + p.est.source + ")",
+          {{"job", j.id}, {"params", p.params}, {"estimate_bytes", p.est.bytes.count()}}};
+}
+
 // One transaction for every submission pending, then (only then) their 202s: nothing is
 // acknowledged before it is durable (docs/state.md).
 void JobManager::Impl::FlushSubmits() {
@@ -598,14 +621,11 @@ void JobManager::Impl::FlushSubmits() {
       e.service = j.service;
       e.instance = p->instance;
       e.kind = "job-queued";
-      e.message = "job " + std::to_string(j.id) +
-                  " queued: " + planner.Describe(j.service, p->params) + ", needs ~" +
-                  FormatBytes(p->est.bytes) + " (" + p->est.source + ")";
-      e.data = {{"job", j.id}, {"params", p->params}, {"estimate_bytes", p->est.bytes.count()}};
+      std::tie(e.message, e.data) = QueuedEvent(j, *p);
       return e;
     };
-    subs.push_back(JobSubmission{.job = p->rec, .announce = std::move(announce)});
-    p->rec.payload.clear();  // stored; not needed here any more
+    // Moved, not copied: the payload (up to max_payload) is not needed here once stored.
+    subs.push_back(JobSubmission{.job = std::move(p->rec), .announce = std::move(announce)});
   }
   auto results = store.SubmitBatch(std::move(subs));
   std::vector<std::optional<HttpResponse>> answers(batch.size());
@@ -623,7 +643,6 @@ void JobManager::Impl::FlushSubmits() {
       answers[i] = HttpResponse::Json(200, j);
       continue;
     }
-    p.rec.id = job.id;
     // Behind every queued job of its priority and above (counted before it joins).
     const std::size_t ahead = planner.CountAhead(job.service, job.priority);
     planner.Enqueue(std::to_string(job.id), job.service, job.priority,
@@ -633,10 +652,8 @@ void JobManager::Impl::FlushSubmits() {
     if (results[i]->event) {
       events.Publish(*results[i]->event);
     } else {
-      Emit(job.service, "job-queued",
-           "job " + std::to_string(job.id) + " queued: " + planner.Describe(job.service, p.params) +
-               ", needs ~" + FormatBytes(p.est.bytes) + " (" + p.est.source + ")",
-           {{"job", job.id}, {"params", p.params}, {"estimate_bytes", p.est.bytes.count()}});
+      auto [message, data] = QueuedEvent(job, p);
+      Emit(job.service, "job-queued", message, std::move(data));
     }
     // A job that must wait changes nothing for the others: no re-plan needed (the ticker
     // re-plans at the poll interval anyway).
@@ -673,12 +690,8 @@ HttpResponse JobManager::Impl::Accepted(const PendingSubmit& p, const JobRecord&
 }
 
 HttpResponse JobManager::Get(const std::string& id_text) {
-  auto id = ParseId(id_text);
-  if (!id) return NoSuchJob(id_text);
-  auto rec = impl_->store.Get(*id);
-  if (!rec)
-    return rec.error().code == ErrorCode::kNotFound ? NoSuchJob(id_text)
-                                                    : ErrorResponse(rec.error());
+  auto rec = LoadJob(impl_->store, id_text);
+  if (!rec) return std::move(rec.error());
   json j = impl_->JobJson(*rec);
   if (rec->state == JobState::kQueued && impl_->planner.Position(id_text) > 0) {
     // Why it waits and roughly until when, as the planner sees it now.
@@ -735,21 +748,18 @@ HttpResponse JobManager::List(const HttpRequest& r) {
 
 HttpResponse JobManager::Cancel(const std::string& id_text) {
   Impl& m = *impl_;
-  auto id = ParseId(id_text);
-  if (!id) return NoSuchJob(id_text);
-  auto rec = m.store.Get(*id);
-  if (!rec)
-    return rec.error().code == ErrorCode::kNotFound ? NoSuchJob(id_text)
-                                                    : ErrorResponse(rec.error());
+  auto rec = LoadJob(m.store, id_text);
+  if (!rec) return std::move(rec.error());
+  const JobId id = rec->id;
   if (IsTerminal(rec->state))
     return HttpResponse::Error(
         409, "job " + id_text + " is already " + std::string(JobStateName(rec->state)), "");
-  auto it = m.active.find(*id);
+  auto it = m.active.find(id);
   if (it != m.active.end() && it->second->dispatched) {
     // Running: close the connection; RunJob records the cancellation.
     it->second->cancel_requested = true;
     if (it->second->dispatch) it->second->dispatch->Abort();
-    return HttpResponse::Json(202, {{"id", *id},
+    return HttpResponse::Json(202, {{"id", id},
                                     {"state", "running"},
                                     {"cancelling", true},
                                     {"note",
@@ -759,7 +769,7 @@ HttpResponse JobManager::Cancel(const std::string& id_text) {
   JobChange change;
   change.reason = "cancelled by a client";
   change.finished_unix_ms = m.NowMs();
-  auto t = m.store.Transition(*id, {JobState::kQueued, JobState::kStarting, JobState::kInterrupted},
+  auto t = m.store.Transition(id, {JobState::kQueued, JobState::kStarting, JobState::kInterrupted},
                               JobState::kCancelled, change);
   if (!t) return ErrorResponse(t.error());
   if (!t->applied)
@@ -768,21 +778,17 @@ HttpResponse JobManager::Cancel(const std::string& id_text) {
   if (rec->state == JobState::kQueued && m.svcs[rec->service].queued > 0)
     --m.svcs[rec->service].queued;
   m.planner.Remove(id_text);
-  m.active.erase(*id);
+  m.active.erase(id);
   m.Emit(rec->service, "job-cancelled",
          "job " + id_text + " cancelled while " + std::string(JobStateName(rec->state)),
-         {{"job", *id}, {"was", JobStateName(rec->state)}});
+         {{"job", id}, {"was", JobStateName(rec->state)}});
   m.PostReplan();
-  return HttpResponse::Json(200, {{"id", *id}, {"state", "cancelled"}});
+  return HttpResponse::Json(200, {{"id", id}, {"state", "cancelled"}});
 }
 
 HttpResponse JobManager::ResultOf(const std::string& id_text) {
-  auto id = ParseId(id_text);
-  if (!id) return NoSuchJob(id_text);
-  auto rec = impl_->store.Get(*id);
-  if (!rec)
-    return rec.error().code == ErrorCode::kNotFound ? NoSuchJob(id_text)
-                                                    : ErrorResponse(rec.error());
+  auto rec = LoadJob(impl_->store, id_text);
+  if (!rec) return std::move(rec.error());
   if (rec->state != JobState::kDone)
     return HttpResponse::Error(
         409,

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "daemon/job_dispatch.h"
@@ -59,7 +60,7 @@ struct ServiceJobs {
 
 // A submission that passed validation and planning and waits for the next group commit.
 struct PendingSubmit {
-  JobRecord rec;
+  JobRecord rec;          // moved into the store batch by FlushSubmits
   nlohmann::json params;  // validated, complete
   PlanEstimate est;
   std::optional<PlanDecision> decision;
@@ -116,6 +117,7 @@ struct JobManager::Impl {
   void FailQueued(JobId id, const std::string& why);
   void Recover();
   void FlushSubmits();
+  std::pair<std::string, nlohmann::json> QueuedEvent(const JobRecord& j, const PendingSubmit& p);
   HttpResponse Accepted(const PendingSubmit& p, const JobRecord& job);
   void ReplayObservations();
 
@@ -133,6 +135,7 @@ struct JobManager::Impl {
   void CheckIdle();
   void Prune();
   void Spawn(Task<> t);
+  bool HasJobs(const std::string& service) const;  // admitted or running (in `active`)
 };
 
 }  // namespace vg

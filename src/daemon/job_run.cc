@@ -31,6 +31,11 @@ bool EndsInstance(const std::string& kind) {
 
 }  // namespace
 
+bool JobManager::Impl::HasJobs(const std::string& service) const {
+  return std::any_of(active.begin(), active.end(),
+                     [&](const auto& entry) { return entry.second->service == service; });
+}
+
 void JobManager::Impl::Spawn(Task<> t) {
   asio::co_spawn(io, std::move(t), [this](std::exception_ptr e) {
     if (!e) return;
@@ -88,15 +93,12 @@ void JobManager::Impl::OnEvent(const EventRecord& e) {
     sj.members_at.reset();
     sj.idle_since.reset();
     // Jobs admitted for this service but not dispatched: start it (again), or give up.
-    bool waiting = false;
+    std::vector<JobId> waiting;
     for (auto& [id, j] : active)
-      if (j->service == e.service && !j->dispatched) waiting = true;
-    if (waiting) {
+      if (j->service == e.service && !j->dispatched) waiting.push_back(id);
+    if (!waiting.empty()) {
       if (e.kind == "failed" || e.kind == "vram-timeout") {
-        std::vector<JobId> ids;
-        for (auto& [id, j] : active)
-          if (j->service == e.service && !j->dispatched) ids.push_back(id);
-        for (JobId id : ids) {
+        for (JobId id : waiting) {
           JobChange change;
           change.reason = e.service + " could not be started: " + e.message;
           change.finished_unix_ms = NowMs();
@@ -198,10 +200,7 @@ Task<> JobManager::Impl::RunJob(std::shared_ptr<ActiveJob> job) {
   if (--s->active_jobs < 0) s->active_jobs = 0;
   if (!shutting_down) Finish(*job, r);
   active.erase(job->id);
-  bool any = false;
-  for (auto& [id, j] : active)
-    if (j->service == job->service) any = true;
-  if (!any) sj.idle_since = clock.Now();
+  if (!HasJobs(job->service)) sj.idle_since = clock.Now();
   PostReplan();
 }
 
@@ -212,7 +211,9 @@ Task<> JobManager::Impl::Sample(std::shared_ptr<ActiveJob> job) {
     boost::system::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (job->finished || !gpu) break;
-    auto sn = gpu->Snapshot();
+    // The shared reading (≤ 20 ms old): concurrent jobs share one driver call per period
+    // instead of one each.
+    const vg::GpuSnapshot* sn = Snapshot(false);
     if (!sn) continue;
     Bytes now = HeldOn(job->members, job->gpu, *sn);
     ++job->samples;
@@ -273,7 +274,7 @@ void JobManager::Impl::Finish(ActiveJob& job, const DispatchResult& r) {
     change.reason = "cancelled while running (the service may still have finished the work)";
     kind = "job-cancelled";
     message = "job " + id + " cancelled while running";
-  } else if (r.status >= 200 && r.status < 300) {
+  } else if (ok) {
     to = JobState::kDone;
     change.result = result;
     kind = "job-done";
@@ -325,10 +326,7 @@ void JobManager::Impl::StopIdle(const std::string& service, const std::string& k
   ServiceRt* s = Service(service);
   if (!s || !s->inst) return;
   ServiceJobs& sj = svcs[service];
-  if (sj.stopping) return;
-  for (auto& [id, j] : active)
-    if (j->service == service) return;
-  if (s->active_jobs > 0) return;
+  if (sj.stopping || HasJobs(service) || s->active_jobs > 0) return;
   sj.stopping = true;
   Emit(service, kind, why, {{"held_bytes", sj.baseline.count()}});
   (void)sup.Stop(service);
@@ -347,11 +345,7 @@ void JobManager::Impl::CheckIdle() {
   for (auto& [name, s] : im.services) {
     if (s->removed || !s->cfg.idle_unload || s->state != SvcState::kRunning) continue;
     ServiceJobs& sj = svcs[name];
-    if (sj.stopping || sj.queued > 0 || s->active_jobs > 0) continue;
-    bool busy = false;
-    for (auto& [id, j] : active)
-      if (j->service == name) busy = true;
-    if (busy) continue;
+    if (sj.stopping || sj.queued > 0 || s->active_jobs > 0 || HasJobs(name)) continue;
     if (!sj.idle_since) {
       sj.idle_since = now;
       continue;
