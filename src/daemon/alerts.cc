@@ -241,12 +241,13 @@ void AlertDispatcher::Send(std::shared_ptr<Slot> slot, nlohmann::json payload) {
                 std::move(data));
   };
   asio::co_spawn(io_, deliver(io_, events_, children_, std::move(slot), std::move(payload), alive_),
-                 [this](std::exception_ptr e) {
-                   if (!e) return;
+                 // Not `this`: the delivery may end after the dispatcher is gone.
+                 [alive = alive_, hub = &events_](std::exception_ptr e) {
+                   if (!e || !*alive) return;
                    try {
                      std::rethrow_exception(e);
                    } catch (const std::exception& ex) {
-                     events_.Log(std::string("internal error delivering an alert: ") + ex.what());
+                     hub->Log(std::string("internal error delivering an alert: ") + ex.what());
                    }
                  });
 }
