@@ -127,4 +127,32 @@ Error SqliteDb::SqlError(int rc, std::string_view what) const {
   return SqliteError(db_.get(), rc, path_, what);
 }
 
+Result<std::int64_t> AppendEventRow(SqliteDb& db, const EventRecord& event, std::int64_t max_events,
+                                    std::int64_t prune_every) {
+  const std::string data =
+      event.data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::int64_t id = 0;
+  {
+    auto q = db.Prepare(
+        "INSERT INTO events (time_unix_ms, service, instance, kind, message, data) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    if (!q) return std::unexpected(q.error());
+    q->Bind(1, event.time_unix_ms)
+        .Bind(2, event.service)
+        .Bind(3, event.instance)
+        .Bind(4, event.kind)
+        .Bind(5, event.message)
+        .Bind(6, data);
+    if (auto ok = q->Run("append event"); !ok) return std::unexpected(ok.error());
+    id = db.LastInsertRowid();
+  }
+  if (id % prune_every == 0 && id > max_events) {
+    auto q = db.Prepare("DELETE FROM events WHERE id <= ?1");
+    if (!q) return std::unexpected(q.error());
+    q->Bind(1, id - max_events);
+    if (auto ok = q->Run("prune events"); !ok) return std::unexpected(ok.error());
+  }
+  return id;
+}
+
 }  // namespace vg

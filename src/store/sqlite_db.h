@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 
+#include "store/state_store.h"
 #include "util/error.h"
 
 struct sqlite3;
@@ -122,5 +123,12 @@ class SqliteDb {
   DbPtr db_;                                                // declared before the statements:
   std::map<std::string, StmtPtr, std::less<>> statements_;  // they are finalized first
 };
+
+// Inserts one row into the `events` table (both stores share it) and returns its id; every
+// `prune_every`-th id deletes all but the newest `max_events` rows, so the table stays at most
+// prune_every rows over max_events without counting rows. Invalid UTF-8 in the data (a service's
+// raw log line) is replaced, not thrown about. The caller holds the connection's lock.
+Result<std::int64_t> AppendEventRow(SqliteDb& db, const EventRecord& event, std::int64_t max_events,
+                                    std::int64_t prune_every);
 
 }  // namespace vg

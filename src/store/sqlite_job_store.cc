@@ -213,31 +213,9 @@ std::vector<Result<SubmitOutcome>> SqliteJobStore::SubmitBatch(std::vector<JobSu
   return out;
 }
 
-// As SqliteStore::AppendEvent with its default options (the daemon's): the same row, and the
-// same pruning of the oldest events when an id is a multiple of 1000.
+// As SqliteStore::AppendEvent with its default options (the daemon's).
 Result<std::int64_t> SqliteJobStore::AppendEventLocked(const EventRecord& event) {
-  const std::string data =
-      event.data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  auto q = db_.Prepare(
-      "INSERT INTO events (time_unix_ms, service, instance, kind, message, data) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-  if (!q) return std::unexpected(q.error());
-  q->Bind(1, event.time_unix_ms)
-      .Bind(2, event.service)
-      .Bind(3, event.instance)
-      .Bind(4, event.kind)
-      .Bind(5, event.message)
-      .Bind(6, data);
-  if (auto ok = q->Run("append event"); !ok) return std::unexpected(ok.error());
-  const std::int64_t id = db_.LastInsertRowid();
-  constexpr std::int64_t kPruneEvery = SqliteStore::Options{}.prune_every;
-  if (id % kPruneEvery == 0 && id > kMaxEvents) {
-    auto del = db_.Prepare("DELETE FROM events WHERE id <= ?1");
-    if (!del) return std::unexpected(del.error());
-    del->Bind(1, id - kMaxEvents);
-    if (auto ok = del->Run("prune events"); !ok) return std::unexpected(ok.error());
-  }
-  return id;
+  return AppendEventRow(db_, event, kMaxEvents, SqliteStore::Options{}.prune_every);
 }
 
 Result<SubmitOutcome> SqliteJobStore::SubmitLocked(JobRecord job, std::string params) {

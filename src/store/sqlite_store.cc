@@ -163,33 +163,7 @@ Result<std::vector<InstanceRecord>> SqliteStore::ListInstances() {
 
 Result<std::int64_t> SqliteStore::AppendEvent(EventRecord event) {
   std::lock_guard lock(mu_);
-  // Invalid UTF-8 in a string (a service's raw log line) is replaced rather than thrown about.
-  const std::string data =
-      event.data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  std::int64_t id = 0;
-  {
-    auto q = db_.Prepare(
-        "INSERT INTO events (time_unix_ms, service, instance, kind, message, data) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-    if (!q) return std::unexpected(q.error());
-    q->Bind(1, event.time_unix_ms)
-        .Bind(2, event.service)
-        .Bind(3, event.instance)
-        .Bind(4, event.kind)
-        .Bind(5, event.message)
-        .Bind(6, data);
-    if (auto ok = q->Run("append event"); !ok) return std::unexpected(ok.error());
-    id = db_.LastInsertRowid();
-  }
-  // Ids increase by one per event, so deleting below a threshold now and then keeps the table at
-  // most prune_every rows over max_events without counting rows.
-  if (id % options_.prune_every == 0 && id > options_.max_events) {
-    auto q = db_.Prepare("DELETE FROM events WHERE id <= ?1");
-    if (!q) return std::unexpected(q.error());
-    q->Bind(1, id - options_.max_events);
-    if (auto ok = q->Run("prune events"); !ok) return std::unexpected(ok.error());
-  }
-  return id;
+  return AppendEventRow(db_, event, options_.max_events, options_.prune_every);
 }
 
 Result<std::vector<EventRecord>> SqliteStore::ListEvents(const EventFilter& filter) {
