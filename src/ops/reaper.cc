@@ -5,6 +5,8 @@
 #include <map>
 #include <set>
 
+#include "core/stop_machine.h"
+
 namespace vg {
 namespace {
 
@@ -34,6 +36,69 @@ Bytes ReapOutcome::Freed() const {
   return total;
 }
 
+// The releases a reap waits for, GPU by GPU: which driver entries must vanish and what they held.
+class Reaper::Releases {
+ public:
+  Releases(const ReapPlan& plan, const GpuSnapshot& before) {
+    for (const ExpectedRelease& r : plan.releases) {
+      GpuRelease& g = per_gpu_[r.gpu];
+      g.gpu = r.gpu;
+      g.expected += r.bytes.value_or(Bytes());
+      pending_[r.gpu].push_back(&r);
+    }
+    for (auto& [index, g] : per_gpu_) {
+      if (const GpuInfo* info = FindGpu(before, index)) g.free_before = info->free;
+    }
+  }
+
+  std::size_t Pending() const {
+    std::size_t n = 0;
+    for (const auto& [index, list] : pending_) n += list.size();
+    return n;
+  }
+
+  // One look at the driver: entries no longer listed count as freed.
+  void Update(const GpuSnapshot& snap, std::chrono::nanoseconds since_exit) {
+    last_ = snap;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      const GpuInfo* info = FindGpu(snap, it->first);
+      GpuRelease& g = per_gpu_[it->first];
+      std::erase_if(it->second, [&](const ExpectedRelease* r) {
+        if (info && Listed(*info, r->listed_pid)) return false;
+        g.freed += r->bytes.value_or(Bytes());
+        return true;
+      });
+      if (!it->second.empty()) {
+        ++it;
+        continue;
+      }
+      g.verified = true;
+      g.back_after = since_exit;
+      if (info) g.free_after = info->free;
+      it = pending_.erase(it);
+    }
+  }
+
+  std::vector<GpuRelease> Finish(std::chrono::nanoseconds since_exit) {
+    for (auto& [index, list] : pending_) {
+      GpuRelease& g = per_gpu_[index];
+      g.back_after = since_exit;
+      for (const ExpectedRelease* r : list) g.still_listed.push_back(r->listed_pid);
+      if (const GpuInfo* info = FindGpu(last_, index)) g.free_after = info->free;
+    }
+    std::vector<GpuRelease> out;
+    for (auto& [index, g] : per_gpu_) out.push_back(std::move(g));
+    return out;
+  }
+
+ private:
+  std::map<unsigned, GpuRelease> per_gpu_;
+  std::map<unsigned, std::vector<const ExpectedRelease*>> pending_;
+  GpuSnapshot last_;
+};
+
+// Drives the one stop procedure (core/stop_machine.h), blocking: exits are waited on pidfds for
+// the whole remaining grace, the driver is polled every `poll` once they are gone.
 ReapOutcome Reaper::Execute(const ReapPlan& plan, const GpuSnapshot& before,
                             const ReapOptions& options, const ReapProgress& progress) {
   ReapOutcome out;
@@ -53,99 +118,77 @@ ReapOutcome Reaper::Execute(const ReapPlan& plan, const GpuSnapshot& before,
     }
   }
 
-  const SteadyTime start = clock_.Now();
-  std::vector<pid_t> signalled;
-  for (pid_t pid : attached) {
-    if (auto r = signaller_.Signal(pid, SIGTERM); r) {
-      signalled.push_back(pid);
-    } else {
-      out.problems.push_back(r.error().message);
+  StopLimits limits;
+  limits.signal = SIGTERM;
+  limits.grace = options.grace;
+  limits.exit_timeout = options.exit_timeout;
+  limits.release_timeout = options.release_timeout;
+  limits.gpu_poll = options.poll;
+  StopMachine machine(limits, clock_.Now());
+  Releases releases(plan, before);
+  std::vector<pid_t> signalled, alive, after_term;
+  bool killed = false;
+  SteadyTime exited{};
+  StopObservation obs{clock_.Now(), attached.size(), releases.Pending(), false};
+  for (StopStep step = machine.Next(obs); step.action != StopAction::kDone;
+       step = machine.Next(obs)) {
+    switch (step.action) {
+      case StopAction::kSignal:
+        for (pid_t pid : attached) {
+          if (auto r = signaller_.Signal(pid, SIGTERM); r) {
+            signalled.push_back(pid);
+          } else {
+            out.problems.push_back(r.error().message);
+          }
+        }
+        alive = signalled;
+        if (!signalled.empty()) say(ReapPhase::kTerm, "SIGTERM → " + Join(signalled));
+        break;
+      case StopAction::kWaitExit:
+        alive = signaller_.WaitForExit(
+            alive, std::max<std::chrono::nanoseconds>(step.until - clock_.Now(), {}));
+        break;
+      case StopAction::kKill:
+        killed = true;
+        after_term = alive;
+        say(ReapPhase::kKill, "still alive after " + FormatSeconds(options.grace) +
+                                  " grace; SIGKILL → " + Join(alive));
+        for (pid_t pid : alive) {
+          if (auto r = signaller_.Signal(pid, SIGKILL); !r)
+            out.problems.push_back(r.error().message);
+        }
+        break;
+      case StopAction::kPollGpu:
+        if (exited == SteadyTime{}) {  // the first look: every target is gone (or given up on)
+          exited = clock_.Now();
+          signaller_.DetachAll();
+          if (!plan.releases.empty())
+            say(ReapPhase::kVerify, "waiting for the driver to release memory");
+        }
+        if (step.poll.count() > 0) clock_.SleepFor(step.poll);
+        if (releases.Pending() > 0) {
+          if (auto snap = gpu_.Snapshot()) releases.Update(*snap, clock_.Now() - exited);
+        }
+        break;
+      case StopAction::kDone:
+        break;
     }
+    obs = StopObservation{clock_.Now(), alive.size(), releases.Pending(), false};
   }
-  if (!signalled.empty()) say(ReapPhase::kTerm, "SIGTERM → " + Join(signalled));
 
-  std::vector<pid_t> alive = signaller_.WaitForExit(signalled, options.grace);
-  std::set<pid_t> after_term(alive.begin(), alive.end());
+  std::set<pid_t> still(alive.begin(), alive.end());
+  std::set<pid_t> needed_kill(after_term.begin(), after_term.end());
   for (pid_t pid : signalled) {
-    if (!after_term.count(pid)) out.terminated.push_back(pid);
+    if (still.count(pid)) continue;
+    (needed_kill.count(pid) ? out.killed : out.terminated).push_back(pid);
   }
-  if (!alive.empty()) {
-    say(ReapPhase::kKill,
-        "still alive after " + FormatSeconds(options.grace) + " grace; SIGKILL → " + Join(alive));
-    for (pid_t pid : alive) {
-      if (auto r = signaller_.Signal(pid, SIGKILL); !r) out.problems.push_back(r.error().message);
-    }
-    std::vector<pid_t> survivors = signaller_.WaitForExit(alive, options.exit_timeout);
-    std::set<pid_t> still(survivors.begin(), survivors.end());
-    for (pid_t pid : alive) {
-      if (!still.count(pid)) out.killed.push_back(pid);
-    }
-    out.survivors = survivors;
-  }
-  out.exit_time = clock_.Now() - start;
-  signaller_.DetachAll();
-
-  if (!plan.releases.empty()) say(ReapPhase::kVerify, "waiting for the driver to release memory");
-  VerifyReleases(plan, before, options, &out);
+  if (killed) out.survivors = alive;
+  out.exit_time = machine.outcome().exit_time;
+  out.gpus = releases.Finish(clock_.Now() - exited);
   out.verified =
       out.survivors.empty() && out.problems.empty() &&
       std::all_of(out.gpus.begin(), out.gpus.end(), [](const GpuRelease& g) { return g.verified; });
   return out;
-}
-
-void Reaper::VerifyReleases(const ReapPlan& plan, const GpuSnapshot& before,
-                            const ReapOptions& options, ReapOutcome* out) {
-  std::map<unsigned, GpuRelease> per_gpu;
-  std::map<unsigned, std::vector<const ExpectedRelease*>> pending;
-  for (const ExpectedRelease& r : plan.releases) {
-    GpuRelease& g = per_gpu[r.gpu];
-    g.gpu = r.gpu;
-    g.expected += r.bytes.value_or(Bytes());
-    pending[r.gpu].push_back(&r);
-  }
-  for (auto& [index, g] : per_gpu) {
-    if (const GpuInfo* info = FindGpu(before, index)) g.free_before = info->free;
-  }
-
-  const SteadyTime exited = clock_.Now();
-  const SteadyTime deadline = exited + options.release_timeout;
-  GpuSnapshot last;
-  while (!pending.empty()) {
-    auto snap = gpu_.Snapshot();
-    const SteadyTime now = clock_.Now();
-    if (snap) {
-      last = *snap;
-      for (auto it = pending.begin(); it != pending.end();) {
-        const GpuInfo* info = FindGpu(*snap, it->first);
-        GpuRelease& g = per_gpu[it->first];
-        auto& list = it->second;
-        list.erase(std::remove_if(list.begin(), list.end(),
-                                  [&](const ExpectedRelease* r) {
-                                    if (info && Listed(*info, r->listed_pid)) return false;
-                                    g.freed += r->bytes.value_or(Bytes());
-                                    return true;
-                                  }),
-                   list.end());
-        if (list.empty()) {
-          g.verified = true;
-          g.back_after = now - exited;
-          if (info) g.free_after = info->free;
-          it = pending.erase(it);
-        } else {
-          ++it;
-        }
-      }
-    }
-    if (pending.empty() || now >= deadline) break;
-    clock_.SleepFor(options.poll);
-  }
-  for (auto& [index, list] : pending) {
-    GpuRelease& g = per_gpu[index];
-    g.back_after = clock_.Now() - exited;
-    for (const ExpectedRelease* r : list) g.still_listed.push_back(r->listed_pid);
-    if (const GpuInfo* info = FindGpu(last, index)) g.free_after = info->free;
-  }
-  for (auto& [index, g] : per_gpu) out->gpus.push_back(std::move(g));
 }
 
 }  // namespace vg

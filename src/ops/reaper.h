@@ -1,6 +1,7 @@
 // The reap executor: carries out a ReapPlan against the real world through adapters and proves
 // the result from the driver.
 //
+// The stop procedure is core/stop_machine.h, the same one the daemon drives asynchronously.
 // Sequence: attach every target by pidfd with its planned start time (a recycled PID is never
 // signalled) → SIGTERM all → wait up to `grace` → SIGKILL what is left → wait for exit → poll the
 // GPU every `poll` until every expected NVML entry is gone (or `release_timeout`). No fixed
@@ -64,8 +65,7 @@ class Reaper {
                       const ReapProgress& progress = {});
 
  private:
-  void VerifyReleases(const ReapPlan& plan, const GpuSnapshot& before, const ReapOptions& options,
-                      ReapOutcome* out);
+  class Releases;
 
   Signaller& signaller_;
   GpuProbe& gpu_;
