@@ -77,6 +77,8 @@ int HttpStatusFor(ErrorCode code) {
       return 409;
     case ErrorCode::kTimeout:
       return 504;
+    case ErrorCode::kUnavailable:
+      return 503;
     case ErrorCode::kNoDriver:
     case ErrorCode::kDriverError:
     case ErrorCode::kIo:
@@ -102,6 +104,8 @@ vg::Error ErrorFromResponse(int status, const nlohmann::json& body) {
     code = ErrorCode::kRefused;
   } else if (status == 504) {
     code = ErrorCode::kTimeout;
+  } else if (status == 503) {
+    code = ErrorCode::kUnavailable;
   }
   vg::Error error{code, "HTTP " + std::to_string(status), {}};
   if (body.is_object()) {

@@ -28,6 +28,8 @@ int ExitStatusFor(ErrorCode code) {
       return 7;
     case ErrorCode::kTimeout:
       return 8;
+    case ErrorCode::kUnavailable:
+      return 9;
     case ErrorCode::kIo:
     case ErrorCode::kInternal:
       return 1;

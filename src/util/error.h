@@ -21,6 +21,7 @@ enum class ErrorCode {
   kDriverError,       // NVML answered with an error
   kIo,                // a file or syscall failed unexpectedly
   kTimeout,           // waited as long as allowed
+  kUnavailable,       // not now: the daemon is shutting down (HTTP 503)
   kInternal,          // a bug: should not happen
 };
 
