@@ -11,6 +11,7 @@
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 
@@ -78,7 +79,16 @@ Result<int> RunUp(const UpOptions& options) {
   // 3. One daemon per state directory: a second one would start every service twice.
   const std::string lock_path = config->daemon.state_dir + "/daemon.lock";
   int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+  if (lock_fd < 0) {
+    Error e = ErrnoError("cannot open the lock file " + lock_path, errno);
+    e.hint = "make [daemon] state_dir writable for this user";
+    return std::unexpected(e);
+  }
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) {
+      return Fail(ErrorCode::kIo, "cannot lock " + lock_path + ": " + std::strerror(errno),
+                  "put [daemon] state_dir on a local file system that supports flock");
+    }
     return Fail(
         ErrorCode::kRefused,
         "another vramguard daemon is running with state directory " + config->daemon.state_dir,
@@ -132,6 +142,7 @@ Result<int> RunUp(const UpOptions& options) {
                   nvml != nullptr,
                   gpu_problem};
   auto reload = [&]() -> std::string {
+    if (supervisor.shutting_down()) return "the daemon is shutting down";
     auto next = LoadConfig(path);
     if (!next) {
       std::string why = Diagnostics(next.error());
@@ -173,22 +184,35 @@ Result<int> RunUp(const UpOptions& options) {
   asio::signal_set stop_signals(io, SIGTERM, SIGINT);
   asio::signal_set hup(io, SIGHUP);
   bool stopping = false;
-  stop_signals.async_wait([&](const boost::system::error_code& e, int sig) {
-    if (e) return;
-    stopping = true;
-    notifier.Notify("STOPPING=1");
-    events.Log(std::string("received SIG") + sigabbrev_np(sig) +
-               (keep_services ? ": exiting, services keep running" : ": stopping every service"));
-    jobs.Shutdown();
-    supervisor.Shutdown(keep_services, [&] {
-      server.Stop();
-      io.stop();
+  int exit_status = 0;
+  // First TERM/INT: shutdown is a state (every new start, restart and job is refused) and each
+  // service is stopped and verified. A second one skips what is left of the grace periods
+  // (SIGKILL now, still verifying); the exit status says whether anything was left.
+  std::function<void()> arm_stop = [&] {
+    stop_signals.async_wait([&](const boost::system::error_code& e, int sig) {
+      if (e) return;
+      if (stopping) {
+        supervisor.Hurry();
+        arm_stop();
+        return;
+      }
+      stopping = true;
+      notifier.Notify("STOPPING=1");
+      events.Log(std::string("received SIG") + sigabbrev_np(sig) +
+                 (keep_services ? ": exiting, services keep running"
+                                : ": stopping every service (again to skip the grace periods)"));
+      jobs.Shutdown();
+      supervisor.Shutdown(keep_services, [&](const ShutdownReport& report) {
+        for (const std::string& line : report.incomplete)
+          events.Log("not verified at exit: " + line);
+        if (!report.incomplete.empty()) exit_status = ExitStatusFor(ErrorCode::kTimeout);
+        server.Stop();
+        io.stop();
+      });
+      arm_stop();
     });
-    // A second signal while stopping: leave at once.
-    stop_signals.async_wait([&](const boost::system::error_code& e2, int) {
-      if (!e2) io.stop();
-    });
-  });
+  };
+  arm_stop();
   std::function<void()> arm_hup = [&] {
     hup.async_wait([&](const boost::system::error_code& e, int) {
       if (e) return;
@@ -220,7 +244,7 @@ Result<int> RunUp(const UpOptions& options) {
   notifier.Notify("READY=1\nSTATUS=" + supervisor.Summary());
   pet();
   io.run();
-  return 0;
+  return exit_status;
 }
 
 }  // namespace vg

@@ -11,6 +11,7 @@
 #include "daemon/alerts.h"
 #include "daemon/http_probe.h"
 #include "proc/ports.h"
+#include "util/strings.h"
 
 namespace vg {
 namespace {
@@ -146,20 +147,16 @@ void Remember(ServiceRt& s, const std::string& kind, const std::string& sentence
                                    {"event_id", id}};
 }
 
-// Stops the instance (with verification), forgets it, and lets `decide` pick what comes next.
-Task<> StopThen(Impl& im, ServiceRt& s, std::uint64_t gen, std::string what,
-                std::function<RestartDecision(bool was_ready, Millis ran)> decide) {
-  const bool was_ready = s.inst && s.inst->ready_at.has_value();
-  const Millis ran =
-      s.inst ? std::chrono::duration_cast<Millis>(im.clock.Now() - s.inst->spawned) : Millis(0);
-  std::vector<pid_t> members = im.Members(s);
-  StopReport r = co_await im.StopProcesses(s, members, s.cfg.stop.signal, s.cfg.stop.grace);
-  if (s.generation != gen || s.removed) co_return;
-  im.Emit(s, "reaped", what + ": " + r.Summary(SignalName(s.cfg.stop.signal)), r.Json());
-  im.ForgetInstance(s);
-  if (!decide) co_return;
-  RestartDecision d = decide(was_ready, ran);
-  co_await im.ApplyRestart(s, gen, d);
+// A restart decision after an incident of this kind, taken once the instance is stopped.
+Impl::Decide RestartAfter(Impl& im, bool oom, Bytes extra) {
+  return [&im, oom, extra](ServiceRt& s, bool was_ready,
+                           Millis ran) -> std::optional<RestartDecision> {
+    const RestartPolicy policy = RestartPolicyFor(s.cfg);
+    if (!oom) return DecideRestart(&s.restart, policy, {false, false, ran}, im.clock.Now());
+    RestartDecision d = DecideOomRestart(&s.restart, policy, was_ready, ran, im.clock.Now());
+    if (d.action == RestartDecision::Action::kRestart) s.incident.extra_vram = extra;
+    return d;
+  };
 }
 
 // A listener on `port` that is a leftover of a vramguard service: it carries an instance tag
@@ -173,9 +170,9 @@ bool IsOurLeftover(Impl& im, const std::optional<ProcessInfo>& p) {
   return t && t->daemon == im.daemon_id;
 }
 
-Task<> HandlePortClash(Impl& im, ServiceRt& s, std::uint64_t gen, Incident inc) {
-  co_await StopThen(im, s, gen, "stopped after the port clash", nullptr);
-  if (s.generation != gen || s.removed) co_return;
+// After the port clash stopped the instance (lock held): reap a holder that is our leftover, or
+// fail naming a foreign one; then the restart policy.
+Task<> AfterPortClash(Impl& im, ServiceRt& s, std::uint64_t gen, Incident inc) {
   std::vector<int> ports;
   if (inc.fields.port) ports.push_back(*inc.fields.port);
   for (int p : s.cfg.ports) {
@@ -192,7 +189,6 @@ Task<> HandlePortClash(Impl& im, ServiceRt& s, std::uint64_t gen, Incident inc) 
       if (IsOurLeftover(im, p)) {
         StopReport r =
             co_await im.StopProcesses(s, std::vector<pid_t>(1, l.pid), SIGTERM, s.cfg.stop.grace);
-        if (s.generation != gen || s.removed) co_return;
         im.Emit(s, "swept",
                 "port " + std::to_string(port) + " was held by vramguard leftover " +
                     std::to_string(l.pid) + " (" + *p->instance_tag + "): " + r.Summary("TERM"),
@@ -201,7 +197,7 @@ Task<> HandlePortClash(Impl& im, ServiceRt& s, std::uint64_t gen, Incident inc) 
       }
       std::string holder =
           l.pid > 0 ? "pid " + std::to_string(l.pid) : "a process vramguard cannot see";
-      if (p) holder += " (" + p->CommandLine() + ", user " + p->user + ")";
+      if (p) holder += " (" + OneLine(p->CommandLine(), 120) + ", user " + p->user + ")";
       const std::string msg =
           s.cfg.name + " failed: port " + std::to_string(port) + " is held by " + holder +
           ", not by vramguard; stop it, then `vramguard start " + s.cfg.name + "`";
@@ -210,47 +206,54 @@ Task<> HandlePortClash(Impl& im, ServiceRt& s, std::uint64_t gen, Incident inc) 
       co_return;
     }
   }
+  if (s.generation != gen) co_return;
   RestartDecision d =
       DecideRestart(&s.restart, RestartPolicyFor(s.cfg), {false, false, Millis(0)}, im.clock.Now());
   co_await im.ApplyRestart(s, gen, d);
 }
 
-Task<> HandleIncident(Impl& im, ServiceRt& s, std::uint64_t gen, Incident inc, Plan plan) {
+// The policy's action on the instance `tag` the incident came from, as one operation.
+void HandleIncident(Impl& im, ServiceRt& s, const std::string& tag, const Incident& inc,
+                    const Plan& plan) {
   const std::string kind = IncidentKindName(inc.kind);
   switch (plan.act) {
     case Plan::Act::kNone:
-      co_return;
+      return;
     case Plan::Act::kRestart:
     case Plan::Act::kWaitForVram: {
       const bool oom = inc.kind == IncidentKind::kOom || inc.kind == IncidentKind::kOomProbable;
       const Bytes extra =
           plan.act == Plan::Act::kWaitForVram ? inc.fields.requested.value_or(Bytes()) : Bytes();
-      co_await StopThen(
-          im, s, gen, "stopped after the " + kind,
-          [&im, &s, oom, extra](bool was_ready, Millis ran) {
-            const RestartPolicy policy = RestartPolicyFor(s.cfg);
-            if (!oom) return DecideRestart(&s.restart, policy, {false, false, ran}, im.clock.Now());
-            RestartDecision d =
-                DecideOomRestart(&s.restart, policy, was_ready, ran, im.clock.Now());
-            if (d.action == RestartDecision::Action::kRestart) s.incident.extra_vram = extra;
-            return d;
-          });
-      co_return;
+      im.Spawn(
+          im.OpInstanceFailed(s, tag, "stopped after the " + kind, RestartAfter(im, oom, extra)));
+      return;
     }
     case Plan::Act::kDeviceLost: {
-      co_await StopThen(im, s, gen, "stopped after the GPU was lost", nullptr);
-      if (s.generation != gen || s.removed) co_return;
       const std::string msg = s.cfg.name + " stopped: its GPU is lost (" + inc.what +
                               "); not restarting, since that will not help until the GPU is back "
                               "(reset or reboot); then `vramguard start " +
                               s.cfg.name + "`";
-      im.SetState(s, SvcState::kFailed, msg);
-      im.Emit(s, "stopped", msg);
-      co_return;
+      im.Spawn(im.OpInstanceFailed(
+          s, tag, "stopped after the GPU was lost",
+          [&im, msg](ServiceRt& sv, bool, Millis) -> std::optional<RestartDecision> {
+            im.SetState(sv, SvcState::kFailed, msg);
+            im.Emit(sv, "stopped", msg);
+            return std::nullopt;
+          }));
+      return;
     }
     case Plan::Act::kPortClash:
-      co_await HandlePortClash(im, s, gen, std::move(inc));
-      co_return;
+      im.Spawn([](Impl& im2, ServiceRt& sv, std::string t, Incident i) -> Task<> {
+        {
+          // Stop the clashing instance first (its own operation), then look at the port.
+          co_await im2.OpInstanceFailed(sv, t, "stopped after the port clash", nullptr);
+        }
+        Impl::OpLock lock = co_await im2.Acquire(sv);
+        if (sv.inst || sv.removed || sv.removing || im2.shutting_down) co_return;
+        if (sv.state != SvcState::kStopped) co_return;  // an operator's request decided meanwhile
+        co_await AfterPortClash(im2, sv, sv.generation, std::move(i));
+      }(im, s, tag, inc));
+      return;
   }
 }
 
@@ -275,21 +278,23 @@ void OnIncident(Impl& im, ServiceRt& s, const Incident& inc,
   const std::string kind = IncidentKindName(inc.kind);
   const std::int64_t id = im.Emit(s, kind, sentence, std::move(data));
   Remember(s, kind, sentence, plan.action, id, UnixNowMs());
-  if (plan.act == Plan::Act::kNone) return;
-  // Taken over now, synchronously: an exit seen in the same loop turn (OnMainExit) and the
-  // readiness and liveness waits all see the new generation and the stopping state.
-  const std::uint64_t gen = im.Supersede(s, false);
+  if (plan.act == Plan::Act::kNone || !s.inst) return;
+  // Taken over now, synchronously: the operation holding the lock (a start waiting for
+  // readiness, an exit being handled) sees the generation move and yields to this one.
+  im.Supersede(s, false);
   im.SetState(s, SvcState::kStopping, kind + ": " + plan.action);
-  im.Spawn(HandleIncident(im, s, gen, inc, std::move(plan)));
+  HandleIncident(im, s, s.inst->tag, inc, plan);
 }
 
-Task<> Watchdog(Impl& im, ServiceRt& s, std::uint64_t gen) {
+Task<> Watchdog(Impl& im, ServiceRt& s) {
+  if (!s.inst) co_return;
+  const std::string tag = s.inst->tag;              // this instance's watchdog only
   const WatchdogSpec w = s.cfg.incidents.watchdog;  // a copy: a reload may replace cfg
   std::optional<std::regex> busy_body;
   if (!w.busy_expect_body.empty()) busy_body.emplace(w.busy_expect_body, std::regex::ECMAScript);
   const auto step = std::clamp<std::chrono::nanoseconds>(w.silence / 5, 20ms, 5s);
   s.incident.last_output = im.clock.Now();
-  auto stale = [&] { return s.generation != gen || !s.inst || s.removed; };
+  auto stale = [&] { return !s.inst || s.inst->tag != tag || s.removed; };
   while (!stale() && s.state == SvcState::kRunning) {
     co_await im.Sleep(step);
     if (stale() || s.state != SvcState::kRunning) co_return;
@@ -319,12 +324,10 @@ Task<> Watchdog(Impl& im, ServiceRt& s, std::uint64_t gen) {
       s.incident.last_output = im.clock.Now();  // again only after another silence
       continue;
     }
-    const std::uint64_t g2 = im.Supersede(s, false);
+    im.Supersede(s, false);
     im.SetState(s, SvcState::kStopping, "stuck: restarting");
-    co_await StopThen(im, s, g2, "stopped the stuck instance", [&im, &s](bool, Millis ran) {
-      return DecideRestart(&s.restart, RestartPolicyFor(s.cfg), {false, false, ran},
-                           im.clock.Now());
-    });
+    im.Spawn(im.OpInstanceFailed(s, tag, "stopped the stuck instance",
+                                 RestartAfter(im, false, Bytes())));
     co_return;
   }
 }
@@ -421,7 +424,14 @@ void ApplyIncidentConfig(Impl& im) {
 }
 
 void StartWatchdog(Impl& im, ServiceRt& s, std::uint64_t gen) {
-  if (s.cfg.incidents.watchdog.enabled) im.Spawn(Watchdog(im, s, gen));
+  (void)gen;
+  if (s.cfg.incidents.watchdog.enabled) im.Spawn(Watchdog(im, s));
+}
+
+void NewInstanceForIncidents(Impl& im, ServiceRt& s) {
+  // A fresh classifier: what the last instance printed (a traceback in progress, the merge window
+  // of its last OOM) must not swallow the first incident of this one.
+  s.incident.classifier = std::make_unique<Classifier>(UserSignatures(im.config, &s.cfg));
 }
 
 nlohmann::json LastIncidentJson(Impl& im, ServiceRt& s) {

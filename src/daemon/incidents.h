@@ -14,6 +14,9 @@ namespace vg {
 void WatchIncidents(Supervisor::Impl& im, ServiceRt& s);
 // After a config load or reload: receivers and patterns take effect.
 void ApplyIncidentConfig(Supervisor::Impl& im);
+// A new instance was spawned: the classifier starts afresh (an OOM of the new instance is never
+// merged into the last instance's incident).
+void NewInstanceForIncidents(Supervisor::Impl& im, ServiceRt& s);
 // The log-silence watchdog of a ready instance (no-op unless the service has `watchdog`).
 void StartWatchdog(Supervisor::Impl& im, ServiceRt& s, std::uint64_t gen);
 // A GPU a kernel log message named: index and uuid as NVML reports them for its PCI bus id;

@@ -12,12 +12,14 @@
 #include <random>
 
 #include "core/membership.h"
+#include "core/stop_machine.h"
 #include "core/vram_need.h"
 #include "daemon/http_probe.h"
 #include "daemon/incidents.h"
 #include "daemon/supervisor_impl.h"
 #include "proc/pidfd.h"
 #include "proc/ports.h"
+#include "util/strings.h"
 
 namespace vg {
 namespace {
@@ -60,10 +62,11 @@ nlohmann::json ReadyData(const std::string& url, double seconds) {
   return j;
 }
 
+// One line, however the holder's command line looks (arguments may hold newlines).
 std::string DescribeHolder(pid_t pid, const std::optional<ProcessInfo>& p) {
   if (pid <= 0) return "a process vramguard cannot see (another user's; run as root)";
   std::string s = "pid " + std::to_string(pid);
-  if (p) s += " (" + p->CommandLine() + ", user " + p->user + ")";
+  if (p) s += " (" + OneLine(p->CommandLine(), 120) + ", user " + p->user + ")";
   return s;
 }
 
@@ -188,6 +191,37 @@ Task<> Supervisor::Impl::SleepOrWake(ServiceRt& s, std::chrono::nanoseconds d) {
   co_await s.wake->async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
+Supervisor::Impl::OpLock::~OpLock() {
+  if (!s_ || !*alive_) return;
+  s_->op_busy = false;
+  // Hand over in FIFO order: the first waiter wakes and takes the lock.
+  while (!s_->op_waiters.empty()) {
+    std::shared_ptr<asio::steady_timer> next = std::move(s_->op_waiters.front());
+    s_->op_waiters.pop_front();
+    if (next) {
+      next->cancel();
+      break;
+    }
+  }
+}
+
+Task<Supervisor::Impl::OpLock> Supervisor::Impl::Acquire(ServiceRt& s) {
+  if (s.op_busy || !s.op_waiters.empty()) {
+    auto turn = std::make_shared<asio::steady_timer>(io, asio::steady_timer::time_point::max());
+    s.op_waiters.push_back(turn);
+    for (;;) {
+      boost::system::error_code ec;
+      co_await turn->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      // Woken by the releasing operation (it popped us), never spuriously.
+      if (std::find(s.op_waiters.begin(), s.op_waiters.end(), turn) == s.op_waiters.end()) break;
+    }
+  }
+  s.op_busy = true;
+  co_return OpLock(this, &s);
+}
+
+// The one stop procedure (core/stop_machine.h), driven without blocking the loop: the machine
+// says what to do, this does it and observes (exits through the signaller, the driver's list).
 Task<StopReport> Supervisor::Impl::StopProcesses(ServiceRt& s, std::vector<pid_t> pids, int signal,
                                                  Millis grace) {
   StopReport r;
@@ -208,57 +242,25 @@ Task<StopReport> Supervisor::Impl::StopProcesses(ServiceRt& s, std::vector<pid_t
       }
     }
   }
-  // Attach with start-time checks happen implicitly: pidfds are opened now, while the pids were
-  // read from /proc moments ago by the same loop iteration; a recycled pid would not carry the
-  // service's tag or be in its tree at the next membership scan.
-  std::map<pid_t, int> fds;
+  // Each target is pinned with its start time: a pid recycled since the membership scan is
+  // refused by Attach and never signalled.
+  std::unique_ptr<Signaller> sig = process.NewSignaller();
+  std::vector<pid_t> alive;
   for (pid_t p : pids) {
-    int fd = PidfdOpen(p);
-    if (fd >= 0) fds[p] = fd;
+    auto info = deps.procs->Get(p);
+    if (!info || info->IsZombie()) continue;
+    if (sig->Attach(p, info->start_time)) alive.push_back(p);
   }
-  const SteadyTime t0 = clock.Now();
-  for (auto& [p, fd] : fds) {
-    if (PidfdSendSignal(fd, signal) == 0) ++r.signalled;
-  }
-  if (s.inst && !s.inst->cgroup.empty() && signal == SIGKILL && deps.cgroups) {
-    (void)deps.cgroups->KillAll(s.inst->cgroup);
-  }
-  auto alive = [&] {
-    std::vector<pid_t> out;
-    for (auto& [p, fd] : fds) {
-      if (!PidfdExited(fd)) out.push_back(p);
-    }
-    return out;
-  };
-  auto wait_until = [&](SteadyTime deadline) -> Task<std::vector<pid_t>> {
-    std::vector<pid_t> left = alive();
-    while (!left.empty() && clock.Now() < deadline) {
-      co_await Sleep(clock.Now() - t0 < 100ms ? 1ms : 5ms);
-      left = alive();
-    }
-    co_return left;
-  };
-  std::vector<pid_t> left = co_await wait_until(t0 + grace);
-  if (!left.empty()) {
-    Emit(s, "stop-escalated",
-         std::to_string(left.size()) + " process(es) still alive after " + FormatSeconds(grace) +
-             " grace: SIGKILL",
-         {{"pids", left}});
-    if (s.inst && !s.inst->cgroup.empty() && deps.cgroups)
-      (void)deps.cgroups->KillAll(s.inst->cgroup);
-    for (pid_t p : left) PidfdSendSignal(fds[p], SIGKILL);
-    r.killed = left;
-    r.survivors = co_await wait_until(clock.Now() + 5s);
-  }
-  r.exit_time = clock.Now() - t0;
-  for (auto& [p, fd] : fds) ::close(fd);
-
-  // Verify from the driver: poll every 2 ms until none of the expected entries is listed.
-  const SteadyTime exited = clock.Now();
-  const SteadyTime deadline = exited + s.cfg.stop.release_timeout;
-  while (!expected.empty() && deps.gpu) {
-    auto snap = deps.gpu->Snapshot();
-    if (snap) {
+  const bool cgroup = s.inst && !s.inst->cgroup.empty() && deps.cgroups;
+  const std::string cgroup_path = cgroup ? s.inst->cgroup : "";
+  StopLimits limits;
+  limits.signal = signal;
+  limits.grace = grace;
+  limits.release_timeout = s.cfg.stop.release_timeout;
+  StopMachine machine(limits, clock.Now());
+  auto listed = [&] {
+    if (expected.empty() || !deps.gpu) return std::size_t{0};
+    if (auto snap = deps.gpu->Snapshot()) {
       std::erase_if(expected, [&](const std::pair<unsigned, pid_t>& x) {
         for (const GpuInfo& g : snap->gpus) {
           if (g.index != x.first) continue;
@@ -269,10 +271,47 @@ Task<StopReport> Supervisor::Impl::StopProcesses(ServiceRt& s, std::vector<pid_t
         return true;
       });
     }
-    if (expected.empty() || clock.Now() >= deadline) break;
-    co_await Sleep(2ms);
+    return expected.size();
+  };
+  StopObservation obs{clock.Now(), alive.size(), expected.size(), hurry};
+  for (StopStep step = machine.Next(obs); step.action != StopAction::kDone;
+       step = machine.Next(obs)) {
+    switch (step.action) {
+      case StopAction::kSignal:
+        for (pid_t p : alive) {
+          if (sig->Signal(p, signal)) ++r.signalled;
+        }
+        if (signal == SIGKILL && cgroup) (void)deps.cgroups->KillAll(cgroup_path);
+        break;
+      case StopAction::kWaitExit:
+        co_await Sleep(step.poll);
+        alive = sig->WaitForExit(alive, std::chrono::nanoseconds(0));
+        break;
+      case StopAction::kKill:
+        Emit(s, "stop-escalated",
+             std::to_string(alive.size()) + " process" + (alive.size() == 1 ? "" : "es") +
+                 " still alive " +
+                 (hurry ? "when asked to hurry" : "after " + FormatSeconds(grace) + " grace") +
+                 ": SIGKILL",
+             {{"pids", alive}});
+        if (cgroup) (void)deps.cgroups->KillAll(cgroup_path);
+        for (pid_t p : alive) (void)sig->Signal(p, SIGKILL);
+        r.killed = alive;
+        break;
+      case StopAction::kPollGpu:
+        if (step.poll.count() > 0) co_await Sleep(step.poll);
+        break;
+      case StopAction::kDone:
+        break;
+    }
+    obs = StopObservation{clock.Now(), alive.size(),
+                          step.action == StopAction::kPollGpu ? listed() : expected.size(), hurry};
   }
-  r.back_after = clock.Now() - exited;
+  sig->DetachAll();
+  const StopOutcome& out = machine.outcome();
+  r.survivors = alive;
+  r.exit_time = out.exit_time;
+  r.back_after = out.back_after;
   if (!expected.empty()) {
     r.verified = false;
     if (auto view = Look()) {
@@ -321,39 +360,96 @@ Task<> Supervisor::Impl::RunReleaseHook(ServiceRt& s) {
   }
 }
 
-Task<> Supervisor::Impl::StopSequence(ServiceRt& s, std::uint64_t gen, bool then_start) {
+// Stops the current instance, always to the end (a newer request waits for the lock).
+Task<StopReport> Supervisor::Impl::StopInstance(ServiceRt& s, const std::string& why) {
+  StopReport r;
+  if (!s.inst) co_return r;
+  SetState(s, SvcState::kStopping, why);
+  Emit(s, "stopping", "stopping " + s.cfg.name + (why == "stopping" ? "" : " (" + why + ")"));
+  co_await RunReleaseHook(s);
+  r = co_await StopProcesses(s, Members(s), s.cfg.stop.signal, s.cfg.stop.grace);
+  // Children forked during the stop: one more sweep.
+  std::vector<pid_t> late = Members(s);
+  if (!late.empty()) {
+    StopReport r2 = co_await StopProcesses(s, late, SIGKILL, Millis(0));
+    r.signalled += r2.signalled;
+    r.killed.insert(r.killed.end(), r2.killed.begin(), r2.killed.end());
+    r.survivors = r2.survivors;
+  }
+  ForgetInstance(s);
+  const std::string summary =
+      "stopped " + s.cfg.name + ": " + r.Summary(SignalName(s.cfg.stop.signal));
+  SetState(s, SvcState::kStopped, summary);
+  Emit(s, r.verified && r.survivors.empty() ? "stopped" : "stop-incomplete", summary, r.Json());
+  co_return r;
+}
+
+Task<> Supervisor::Impl::OpStart(ServiceRt& s, std::uint64_t gen) {
+  OpLock lock = co_await Acquire(s);
+  s.start_queued = false;
+  // A newer request decides; a removed service or a daemon on its way out starts nothing.
+  if (s.generation != gen || s.removed || s.removing || shutting_down) co_return;
   if (s.inst) {
-    SetState(s, SvcState::kStopping, "stopping");
-    Emit(s, "stopping", "stopping " + s.cfg.name);
-    co_await RunReleaseHook(s);
-    std::vector<pid_t> members = Members(s);
-    StopReport r = co_await StopProcesses(s, members, s.cfg.stop.signal, s.cfg.stop.grace);
-    // Children forked during shutdown: one more sweep.
-    std::vector<pid_t> late = Members(s);
-    if (!late.empty()) {
-      StopReport r2 = co_await StopProcesses(s, late, SIGKILL, 0ms);
-      r.signalled += r2.signalled;
-      r.killed.insert(r.killed.end(), r2.killed.begin(), r2.killed.end());
-    }
-    if (s.inst && s.inst->exit_watch) s.inst->exit_watch->cancel();
-    if (s.inst && !s.inst->cgroup.empty() && deps.cgroups)
-      (void)deps.cgroups->Remove(s.inst->cgroup);
-    if (s.inst && s.inst->pidfd >= 0) ::close(s.inst->pidfd);
-    s.inst.reset();
-    (void)deps.store->RemoveInstance(s.cfg.name);
-    const std::string summary =
-        "stopped " + s.cfg.name + ": " + r.Summary(SignalName(s.cfg.stop.signal));
-    SetState(s, SvcState::kStopped, summary);
-    Emit(s, r.verified && r.survivors.empty() ? "stopped" : "stop-incomplete", summary, r.Json());
-  } else {
+    Emit(s, "noop", s.cfg.name + " is already " + SvcStateName(s.state));
+    co_return;
+  }
+  co_await StartSequence(s, gen);
+}
+
+Task<> Supervisor::Impl::OpStop(ServiceRt& s, std::uint64_t gen, bool then_start,
+                                std::optional<ServiceConfig> next) {
+  OpLock lock = co_await Acquire(s);
+  if (s.inst) {
+    co_await StopInstance(s, "stopping");
+  } else if (s.generation == gen) {
     SetState(s, SvcState::kStopped, "stopped");
     Emit(s, "stopped", s.cfg.name + " was not running");
   }
-  if (then_start && s.generation == gen && !s.removed) co_await StartSequence(s, gen);
+  if (next) {  // a reload's change: the new config starts
+    s.cfg = std::move(*next);
+    OpenLog(s, /*from_end=*/true);
+  }
+  if (then_start && s.generation == gen && !s.removed && !s.removing && !shutting_down)
+    co_await StartSequence(s, gen);
+}
+
+Task<> Supervisor::Impl::OpRemove(ServiceRt& s, std::uint64_t gen) {
+  OpLock lock = co_await Acquire(s);
+  if (s.inst) co_await StopInstance(s, "removed from the configuration");
+  // Added back by a later reload while this stop ran: that reload's operation owns it now.
+  if (s.generation != gen || !s.removing) co_return;
+  s.removing = false;
+  s.removed = true;
+  SetState(s, SvcState::kStopped, "removed from the configuration");
+}
+
+Task<> Supervisor::Impl::OpInstanceFailed(ServiceRt& s, std::string tag, std::string what,
+                                          Decide decide) {
+  OpLock lock = co_await Acquire(s);
+  if (!s.inst || s.inst->tag != tag) {  // that instance is already gone
+    if (!s.inst && s.state == SvcState::kStopping) SetState(s, SvcState::kStopped, what);
+    co_return;
+  }
+  const std::uint64_t gen = ++s.generation;
+  const bool was_ready = s.inst->ready_at.has_value();
+  const Millis ran = std::chrono::duration_cast<Millis>(clock.Now() - s.inst->spawned);
+  SetState(s, SvcState::kStopping, what);
+  StopReport r = co_await StopProcesses(s, Members(s), s.cfg.stop.signal, s.cfg.stop.grace);
+  Emit(s, "reaped", what + ": " + r.Summary(SignalName(s.cfg.stop.signal)), r.Json());
+  ForgetInstance(s);
+  std::optional<RestartDecision> d;
+  if (decide) d = decide(s, was_ready, ran);
+  if (!d) {
+    if (s.state == SvcState::kStopping) SetState(s, SvcState::kStopped, what);
+    co_return;
+  }
+  if (s.generation != gen) co_return;  // an operator's request came meanwhile: it decides
+  co_await ApplyRestart(s, gen, *d);
 }
 
 Task<> Supervisor::Impl::StartSequence(ServiceRt& s, std::uint64_t gen) {
-  auto stale = [&] { return s.generation != gen || s.removed; };
+  auto stale = [&] { return s.generation != gen || s.removed || s.removing || shutting_down; };
+  if (stale()) co_return;
   SetState(s, SvcState::kStarting, "sweeping leftovers");
   Emit(s, "starting", "starting " + s.cfg.name);
   co_await SweepLeftovers(s);
@@ -367,8 +463,13 @@ Task<> Supervisor::Impl::StartSequence(ServiceRt& s, std::uint64_t gen) {
   bool ready = co_await WaitReady(s, gen);
   if (stale() || !s.inst) co_return;
   if (!ready) {
-    Emit(s, "ready-timeout",
-         s.cfg.name + " did not become ready within " + FormatSeconds(s.cfg.ready.timeout));
+    std::vector<std::string> last = s.log ? s.log->Last(10) : std::vector<std::string>{};
+    std::string what =
+        s.cfg.name + " did not become ready within " + FormatSeconds(s.cfg.ready.timeout);
+    if (s.cfg.ready.kind == ReadyCheck::Kind::kLog)
+      what += ": it never printed a line matching /" + s.cfg.ready.log_regex + "/";
+    what += last.empty() ? " (it printed nothing)" : " (last output: " + last.back() + ")";
+    Emit(s, "ready-timeout", what, {{"last_lines", last}});
     co_await EndInstance(s, "stopped the unready instance");
     co_return;
   }
@@ -384,21 +485,21 @@ Task<> Supervisor::Impl::StartSequence(ServiceRt& s, std::uint64_t gen) {
   StartWatchdog(*this, s, gen);
 }
 
-// Stops the current instance as a failure (not ready in time, unhealthy) and lets the restart
-// policy decide what comes next.
+// Stops the current instance as a failure (not ready in time) and lets the restart policy decide
+// what comes next. Called with the lock held.
 Task<> Supervisor::Impl::EndInstance(ServiceRt& s, std::string what) {
-  const std::uint64_t g2 = ++s.generation;
+  const std::uint64_t gen = s.generation;
   SetState(s, SvcState::kStopping, what);  // its exit is ours to handle, not a crash
-  std::vector<pid_t> members = Members(s);
-  StopReport r = co_await StopProcesses(s, members, s.cfg.stop.signal, s.cfg.stop.grace);
-  // An operator's stop/start or an incident during the grace period owns the service now: do
-  // not forget (possibly its new) instance nor charge a restart.
-  if (s.generation != g2 || s.removed) co_return;
+  StopReport r = co_await StopProcesses(s, Members(s), s.cfg.stop.signal, s.cfg.stop.grace);
   Emit(s, "reaped", what + ": " + r.Summary(SignalName(s.cfg.stop.signal)), r.Json());
   ForgetInstance(s);
+  if (s.generation != gen || s.removed) {
+    if (s.state == SvcState::kStopping) SetState(s, SvcState::kStopped, what);
+    co_return;
+  }
   RestartDecision d = DecideRestart(&s.restart, RestartPolicyFor(s.cfg),
                                     InstanceEnd{false, false, Millis(0)}, clock.Now());
-  co_await ApplyRestart(s, g2, d);
+  co_await ApplyRestart(s, gen, d);
 }
 
 // Leftovers of earlier instances (by tag) go first, with verification.
@@ -493,6 +594,9 @@ bool Supervisor::Impl::SpawnInstance(ServiceRt& s, std::uint64_t gen, const std:
   spec.argv = s.cfg.command;
   spec.cwd = s.cfg.cwd;
   spec.env = s.cfg.env;
+  // Python block-buffers stdout into a pipe or file: a ready line would sit in the buffer and
+  // the service look silent. On by default; `env.PYTHONUNBUFFERED = ""` turns it off.
+  spec.env.try_emplace("PYTHONUNBUFFERED", "1");
   if (!visible.empty()) {
     spec.env["CUDA_VISIBLE_DEVICES"] = visible;
     spec.env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID";
@@ -530,9 +634,10 @@ bool Supervisor::Impl::SpawnInstance(ServiceRt& s, std::uint64_t gen, const std:
   inst.cgroup = spec.cgroup;
   inst.spawned = clock.Now();
   inst.started_unix_ms = UnixNowMs();
-  inst.pidfd = child->pidfd;
+  inst.pidfd = child->pidfd >= 0 ? child->pidfd : process.OpenExitFd(child->pid);
   s.inst = std::move(inst);
   s.ready_seen = false;
+  NewInstanceForIncidents(*this, s);  // an OOM of this instance is never merged into the last one's
   InstanceRecord rec;
   rec.service = s.cfg.name;
   rec.tag = s.inst->tag;
@@ -591,15 +696,19 @@ Task<bool> Supervisor::Impl::WaitReady(ServiceRt& s, std::uint64_t gen) {
 }
 
 Task<> Supervisor::Impl::Liveness(ServiceRt& s, std::uint64_t gen) {
+  (void)gen;
+  if (!s.inst) co_return;
+  const std::string tag = s.inst->tag;      // the probe belongs to this instance only
   const LivenessCheck lc = s.cfg.liveness;  // a copy: a reload may replace cfg
   std::optional<std::regex> body_re;
   if (!lc.expect_body.empty()) body_re.emplace(lc.expect_body, std::regex::ECMAScript);
+  auto current = [&] { return s.inst && s.inst->tag == tag && s.state == SvcState::kRunning; };
   int failures = 0;
-  while (s.generation == gen && s.inst && s.state == SvcState::kRunning) {
+  while (current()) {
     co_await Sleep(lc.interval);
-    if (s.generation != gen || !s.inst || s.state != SvcState::kRunning) co_return;
+    if (!current()) co_return;
     HttpProbeResult r = co_await HttpRequestOnce(io, lc.method, lc.http_url, lc.timeout, lc.body);
-    if (s.generation != gen || !s.inst || s.state != SvcState::kRunning) co_return;
+    if (!current()) co_return;
     const bool status_ok = r.status == lc.expect_status;
     const bool body_ok = !body_re || std::regex_search(r.body, *body_re);
     if (status_ok && body_ok) {
@@ -615,42 +724,37 @@ Task<> Supervisor::Impl::Liveness(ServiceRt& s, std::uint64_t gen) {
          s.cfg.name + " failed " + std::to_string(failures) + " liveness probes (" + why +
              "): restarting",
          {{"status", r.status}, {"error", r.error}});
-    const std::uint64_t g2 = ++s.generation;
-    SetState(s, SvcState::kStopping, "unhealthy: restarting");
-    std::vector<pid_t> members = Members(s);
-    const Millis ran = std::chrono::duration_cast<Millis>(clock.Now() - s.inst->spawned);
-    StopReport rep = co_await StopProcesses(s, members, s.cfg.stop.signal, s.cfg.stop.grace);
-    if (s.generation != g2 || s.removed) co_return;
-    Emit(s, "reaped",
-         "stopped the unhealthy instance: " + rep.Summary(SignalName(s.cfg.stop.signal)),
-         rep.Json());
-    ForgetInstance(s);
-    RestartDecision d =
-        DecideRestart(&s.restart, RestartPolicyFor(s.cfg), {false, false, ran}, clock.Now());
-    co_await ApplyRestart(s, g2, d);
+    Supersede(s, false);  // cut short whatever waits; the failure handling takes the lock next
+    Spawn(
+        OpInstanceFailed(s, tag, "stopped the unhealthy instance",
+                         [this](ServiceRt& sv, bool, Millis ran) -> std::optional<RestartDecision> {
+                           return DecideRestart(&sv.restart, RestartPolicyFor(sv.cfg),
+                                                {false, false, ran}, clock.Now());
+                         }));
     co_return;
   }
 }
 
 void Supervisor::Impl::WatchExit(ServiceRt& s, std::uint64_t gen) {
+  (void)gen;
   if (!s.inst || s.inst->pidfd < 0) return;
   int fd = ::dup(s.inst->pidfd);
+  if (fd < 0) return;
   s.inst->exit_watch = std::make_unique<asio::posix::stream_descriptor>(io, fd);
   ServiceRt* sp = &s;
   const std::string tag = s.inst->tag;
   s.inst->exit_watch->async_wait(asio::posix::stream_descriptor::wait_read,
-                                 [this, sp, gen, tag](const boost::system::error_code& ec) {
-                                   if (ec || sp->removed || !sp->inst || sp->inst->tag != tag)
-                                     return;
+                                 [this, sp, tag](const boost::system::error_code& ec) {
+                                   if (ec || !sp->inst || sp->inst->tag != tag) return;
                                    Spawn(OnMainExit(*sp, tag));
                                  });
 }
 
+// The main process of instance `tag` exited. Runs as an operation: a stop in progress finishes
+// first, and then this finds its instance gone and does nothing.
 Task<> Supervisor::Impl::OnMainExit(ServiceRt& s, std::string tag) {
-  // The coroutine starts a moment after the exit was seen: by then a stop may have handled it and
-  // even started a new instance, which must not be mistaken for the one that exited.
+  OpLock lock = co_await Acquire(s);
   if (!s.inst || s.inst->tag != tag) co_return;
-  if (s.state == SvcState::kStopping) co_return;  // the stop sequence handles it
   // Collect the exit status (the SIGCHLD handler may have reaped it already).
   int status = -1;
   pid_t pid = s.inst->pid;
@@ -658,23 +762,23 @@ Task<> Supervisor::Impl::OnMainExit(ServiceRt& s, std::string tag) {
     status = it->second;
     reaped.erase(it);
   } else if (!s.inst->adopted) {
-    int st = 0;
-    if (::waitpid(pid, &st, WNOHANG) == pid) status = st;
+    if (auto st = process.TryReap(pid)) status = *st;
   }
   const Millis ran = std::chrono::duration_cast<Millis>(clock.Now() - s.inst->spawned);
   const bool clean = status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
   std::string how = status >= 0 ? ExitText(status) : "exited (status unknown: adopted instance)";
+  const std::uint64_t before = s.generation;
   std::vector<std::string> last = s.log ? s.log->Last(20) : std::vector<std::string>{};
   if (s.log) {
     for (const std::string& l : s.log->Poll()) last.push_back(l);
   }
-  // An incident in those last lines decides, not the generic crash path (daemon/incidents.cc).
-  if (s.state == SvcState::kStopping || !s.inst || s.inst->tag != tag) co_return;
+  // An incident in those last lines (an OOM, a sticky error) took over: its operation, queued
+  // behind this one, stops what is left and applies its own policy.
+  if (s.generation != before || !s.inst || s.inst->tag != tag) co_return;
   nlohmann::json data = {{"pid", pid}, {"ran_s", ToSeconds(ran)}, {"last_lines", last}};
   if (status >= 0 && WIFEXITED(status)) data["exit_code"] = WEXITSTATUS(status);
   if (status >= 0 && WIFSIGNALED(status)) data["signal"] = WTERMSIG(status);
-  ++s.generation;
-  const std::uint64_t g2 = s.generation;
+  const std::uint64_t gen = ++s.generation;
   Emit(s, clean ? "exited" : "crashed",
        s.cfg.name + " (pid " + std::to_string(pid) + ") " + how + " after " + FormatSeconds(ran),
        data);
@@ -683,23 +787,31 @@ Task<> Supervisor::Impl::OnMainExit(ServiceRt& s, std::string tag) {
   // the restart policy runs, so the next instance never starts into a ghost.
   std::vector<pid_t> members = Members(s);
   if (!members.empty()) {
+    SetState(s, SvcState::kStopping, "reaping leftovers");
     StopReport r = co_await StopProcesses(s, members, s.cfg.stop.signal, s.cfg.stop.grace);
+    const std::size_t n = members.size();
     Emit(s, "reaped",
-         "reaped " + std::to_string(members.size()) + " leftover process(es) of " + s.cfg.name +
-             ": " + r.Summary(SignalName(s.cfg.stop.signal)),
+         "reaped " + std::to_string(n) + " leftover process" + (n == 1 ? "" : "es") + " of " +
+             s.cfg.name + ": " + r.Summary(SignalName(s.cfg.stop.signal)),
          r.Json());
   }
-  if (s.inst && !s.inst->cgroup.empty() && deps.cgroups) (void)deps.cgroups->Remove(s.inst->cgroup);
-  if (s.inst && s.inst->pidfd >= 0) ::close(s.inst->pidfd);
-  s.inst.reset();
-  (void)deps.store->RemoveInstance(s.cfg.name);
-  if (s.generation != g2 || s.removed) co_return;
+  ForgetInstance(s);
+  if (s.generation != gen || s.removed || s.removing) {
+    if (s.state == SvcState::kStopping || s.state == SvcState::kRunning)
+      SetState(s, SvcState::kStopped, how);
+    co_return;
+  }
   RestartDecision d =
       DecideRestart(&s.restart, RestartPolicyFor(s.cfg), {false, clean, ran}, clock.Now());
-  co_await ApplyRestart(s, g2, d);
+  co_await ApplyRestart(s, gen, d);
 }
 
+// Called with the lock held, as the last step of an operation.
 Task<> Supervisor::Impl::ApplyRestart(ServiceRt& s, std::uint64_t gen, const RestartDecision& d) {
+  if (shutting_down && d.action == RestartDecision::Action::kRestart) {
+    SetState(s, SvcState::kStopped, "the daemon is shutting down: not restarting");
+    co_return;
+  }
   switch (d.action) {
     case RestartDecision::Action::kNone:
       SetState(s, SvcState::kStopped, d.reason);
@@ -716,7 +828,11 @@ Task<> Supervisor::Impl::ApplyRestart(ServiceRt& s, std::uint64_t gen, const Res
       SetState(s, SvcState::kBackoff, d.reason);
       Emit(s, "backoff", s.cfg.name + ": " + d.reason, {{"delay_s", ToSeconds(d.delay)}});
       co_await SleepOrWake(s, d.delay);
-      if (s.generation != gen || s.removed) co_return;
+      if (s.generation != gen || s.removed || s.removing || shutting_down) {
+        if (s.state == SvcState::kBackoff && !s.inst)
+          SetState(s, SvcState::kStopped, "restart cancelled");
+        co_return;
+      }
       co_await StartSequence(s, gen);
   }
 }

@@ -59,6 +59,8 @@ Supervisor::Impl::Impl(asio::io_context& io_, SupervisorDeps deps_, Config confi
       deps(deps_),
       config(std::move(config_)),
       daemon_id(DaemonId(config.daemon.state_dir)),
+      clock(deps_.clock ? *deps_.clock : static_cast<Clock&>(system_clock)),
+      process(deps_.process ? *deps_.process : static_cast<ProcessControl&>(posix_process)),
       sigchld(io_, SIGCHLD) {
   inotify_fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (inotify_fd >= 0) {
@@ -165,7 +167,8 @@ void Supervisor::Impl::OpenLog(ServiceRt& s, bool from_end) {
   if (s.cfg.ready.kind == ReadyCheck::Kind::kLog) {
     s.ready_regex.emplace(s.cfg.ready.log_regex, std::regex::ECMAScript);
     ServiceRt* sp = &s;
-    s.log->AddListener([sp](const std::string& line) {
+    if (s.ready_listener != 0) s.log->RemoveListener(s.ready_listener);
+    s.ready_listener = s.log->AddListener([sp](const std::string& line) {
       if (sp->ready_regex && !sp->ready_seen && std::regex_search(line, *sp->ready_regex)) {
         sp->ready_seen = true;
         if (sp->wake) sp->wake->cancel();
@@ -252,7 +255,7 @@ Supervisor::Supervisor(asio::io_context& io, SupervisorDeps deps, Config config)
   }
 }
 
-Supervisor::~Supervisor() = default;
+Supervisor::~Supervisor() { *impl_->alive = false; }
 
 void Supervisor::Boot() {
   Impl& im = *impl_;
@@ -278,7 +281,7 @@ void Supervisor::Boot() {
     }
     if (!adopted) {
       im.OpenLog(*s, /*from_end=*/true);
-      if (s->cfg.autostart) im.Spawn(im.StartSequence(*s, ++s->generation));
+      if (s->cfg.autostart) im.Spawn(im.OpStart(*s, ++s->generation));
     }
   }
   // Instances of services no longer configured: stop them (they would hold VRAM forever).
@@ -294,10 +297,8 @@ void Supervisor::Boot() {
     ServiceRt& ref = *s;
     im.services.emplace(name, std::move(s));
     im.Adopt(ref, rec);
-    im.Spawn([](Impl& im2, ServiceRt& r) -> Task<> {
-      co_await im2.StopSequence(r, ++r.generation, false);
-      r.removed = true;
-    }(im, ref));
+    ref.removing = true;
+    im.Spawn(im.OpRemove(ref, ++ref.generation));
   }
 }
 
@@ -322,50 +323,87 @@ std::uint64_t Supervisor::Impl::Supersede(ServiceRt& s, bool reset_limits) {
   return ++s.generation;
 }
 
+// Operations are refused once the daemon is on its way out: a start accepted then would outlive
+// it (and hold its VRAM) after it exits.
+Result<std::int64_t> Supervisor::Impl::Refuse(const std::string& what) {
+  return Fail(ErrorCode::kUnavailable, "the daemon is shutting down: not " + what,
+              "start it again once the daemon is back");
+}
+
 Result<std::int64_t> Supervisor::Start(const std::string& name) {
+  Impl& im = *impl_;
   ServiceRt* s = nullptr;
-  auto mark = impl_->Mark(name, &s);
+  auto mark = im.Mark(name, &s);
   if (!mark) return mark;
-  if (s->state == SvcState::kRunning || s->state == SvcState::kStarting ||
-      s->state == SvcState::kWaitingForVram || s->state == SvcState::kStopping) {
-    impl_->Emit(*s, "noop", name + " is already " + SvcStateName(s->state));
+  if (im.shutting_down) return im.Refuse("starting " + name);
+  if (s->start_queued) {  // a start is already queued behind the operation in progress
+    im.Emit(*s, "noop", name + " is already being started");
     return mark;
   }
-  impl_->Spawn(impl_->StartSequence(*s, impl_->Supersede(*s, true)));
+  s->start_queued = true;
+  // Up or on its way: queue the start without superseding anything (cutting a start's wait for
+  // readiness short would leave its instance unwatched); it finds the instance and says so. Else
+  // a fresh run: the crash-loop bookkeeping is reset.
+  const bool up = s->state == SvcState::kRunning || s->state == SvcState::kStarting ||
+                  s->state == SvcState::kWaitingForVram;
+  im.Spawn(im.OpStart(*s, up ? s->generation : im.Supersede(*s, true)));
   return mark;
 }
 
 Result<std::int64_t> Supervisor::Stop(const std::string& name) {
+  Impl& im = *impl_;
   ServiceRt* s = nullptr;
-  auto mark = impl_->Mark(name, &s);
+  auto mark = im.Mark(name, &s);
   if (!mark) return mark;
-  impl_->Spawn(impl_->StopSequence(*s, impl_->Supersede(*s, false), false));
+  s->start_queued = false;
+  im.Spawn(im.OpStop(*s, im.Supersede(*s, false), false));
   return mark;
 }
 
 Result<std::int64_t> Supervisor::Restart(const std::string& name) {
+  Impl& im = *impl_;
   ServiceRt* s = nullptr;
-  auto mark = impl_->Mark(name, &s);
+  auto mark = im.Mark(name, &s);
   if (!mark) return mark;
-  impl_->Spawn(impl_->StopSequence(*s, impl_->Supersede(*s, true), true));
+  if (im.shutting_down) return im.Refuse("restarting " + name);
+  s->start_queued = false;
+  im.Spawn(im.OpStop(*s, im.Supersede(*s, true), true));
   return mark;
 }
 
 void Supervisor::Reload(Config next) {
   Impl& im = *impl_;
+  if (im.shutting_down) {
+    im.deps.events->Emit("", "", "config-error", "reload refused: the daemon is shutting down");
+    return;
+  }
   std::set<std::string> seen;
   int changed = 0, added = 0, removed = 0;
   for (const ServiceConfig& c : next.services) {
     seen.insert(c.name);
-    ServiceRt* s = im.Find(c.name);
-    if (!s) {
-      auto fresh = std::make_unique<ServiceRt>();
-      fresh->cfg = c;
-      ServiceRt& ref = *fresh;
-      im.services[c.name] = std::move(fresh);
-      im.OpenLog(ref, true);
+    auto it = im.services.find(c.name);
+    ServiceRt* s = it == im.services.end() ? nullptr : it->second.get();
+    if (!s || s->removed || s->removing) {
+      // New, or removed earlier (perhaps still stopping): the same object is revived, so every
+      // coroutine that still refers to it stays valid; the generation tells them it moved on.
+      if (!s) {
+        auto fresh = std::make_unique<ServiceRt>();
+        s = fresh.get();
+        im.services.emplace(c.name, std::move(fresh));
+      }
+      const std::uint64_t gen = im.Supersede(*s, true);
+      s->removed = false;
+      s->removing = false;
+      s->restarts = 0;
       ++added;
-      if (c.autostart) im.Spawn(im.StartSequence(ref, ++ref.generation));
+      if (!s->op_busy && !s->inst) {
+        s->cfg = c;
+        im.OpenLog(*s, true);
+        if (c.autostart) im.Spawn(im.OpStart(*s, gen));
+      } else {
+        // Its removal is still stopping: the new config applies once that stop is done.
+        im.Spawn(im.OpStop(*s, gen, c.autostart, c));
+      }
       continue;
     }
     if (s->cfg.Fingerprint() == c.Fingerprint()) {
@@ -373,23 +411,21 @@ void Supervisor::Reload(Config next) {
       continue;
     }
     ++changed;
-    bool was_running = s->inst.has_value();
-    s->cfg = c;
-    im.OpenLog(*s, true);
+    const bool was_running = s->inst.has_value() || s->op_busy;
     if (was_running || c.autostart) {
-      std::uint64_t gen = im.Supersede(*s, false);
-      im.Spawn(im.StopSequence(*s, gen, true));
+      // Stopped with the config it was started with, started with the new one.
+      im.Spawn(im.OpStop(*s, im.Supersede(*s, false), true, c));
+    } else {
+      s->cfg = c;
+      im.OpenLog(*s, true);
     }
   }
   for (auto& [name, s] : im.services) {
-    if (seen.count(name) || s->removed) continue;
+    if (seen.count(name) || s->removed || s->removing) continue;
     ++removed;
-    std::uint64_t gen = im.Supersede(*s, false);
-    ServiceRt& ref = *s;
-    im.Spawn([](Impl& im2, ServiceRt& r, std::uint64_t g) -> Task<> {
-      co_await im2.StopSequence(r, g, false);
-      r.removed = true;
-    }(im, ref, gen));
+    s->removing = true;
+    s->start_queued = false;
+    im.Spawn(im.OpRemove(*s, im.Supersede(*s, false)));
   }
   next.daemon = im.config.daemon;  // listener, state dir and socket need a daemon restart
   im.config = std::move(next);
@@ -400,31 +436,52 @@ void Supervisor::Reload(Config next) {
                            " removed");
 }
 
-void Supervisor::Shutdown(bool keep_services, std::function<void()> done) {
+void Supervisor::Shutdown(bool keep_services, std::function<void(const ShutdownReport&)> done) {
   Impl& im = *impl_;
+  im.shutting_down = true;
   if (keep_services) {
     im.deps.events->Emit("", "", "shutdown",
                          "daemon exiting; services keep running (--keep-services)");
-    done();
+    done(ShutdownReport{});
     return;
   }
-  auto pending = std::make_shared<int>(0);
-  auto finish = std::make_shared<std::function<void()>>(std::move(done));
+  // Every service gets a stop queued behind whatever it is doing: a start in progress ends at
+  // its next wait (the generation moved), an instance it spawned meanwhile is stopped too.
+  struct Pending {
+    int left = 0;
+    ShutdownReport report;
+    std::function<void(const ShutdownReport&)> done;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->done = std::move(done);
   for (auto& [name, s] : im.services) {
-    if (!s->inst) {
-      im.Supersede(*s, false);
-      continue;
-    }
-    ++*pending;
-    std::uint64_t gen = im.Supersede(*s, false);
-    im.Spawn([](Impl& im2, ServiceRt& r, std::uint64_t g, std::shared_ptr<int> left,
-                std::shared_ptr<std::function<void()>> f) -> Task<> {
-      co_await im2.StopSequence(r, g, false);
-      if (--*left == 0) (*f)();
-    }(im, *s, gen, pending, finish));
+    if (s->removed) continue;
+    ++pending->left;
+    const std::uint64_t gen = im.Supersede(*s, false);
+    s->start_queued = false;
+    im.Spawn([](Impl& im2, ServiceRt& r, std::uint64_t g, std::shared_ptr<Pending> p) -> Task<> {
+      Impl::OpLock lock = co_await im2.Acquire(r);
+      (void)g;
+      if (r.inst) {
+        StopReport rep = co_await im2.StopInstance(r, "the daemon is shutting down");
+        if (!rep.verified || !rep.survivors.empty())
+          p->report.incomplete.push_back(r.cfg.name + ": " + rep.Summary("stop"));
+      } else if (r.state != SvcState::kFailed) {
+        im2.SetState(r, SvcState::kStopped, "the daemon is shutting down");
+      }
+      if (--p->left == 0) p->done(p->report);
+    }(im, *s, gen, pending));
   }
-  if (*pending == 0) (*finish)();
+  if (pending->left == 0) pending->done(pending->report);
 }
+
+void Supervisor::Hurry() {
+  Impl& im = *impl_;
+  im.hurry = true;
+  im.deps.events->Log("asked again: skipping what is left of every grace period (SIGKILL now)");
+}
+
+bool Supervisor::shutting_down() const { return impl_->shutting_down; }
 
 namespace {
 

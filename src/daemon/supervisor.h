@@ -30,6 +30,8 @@ class Spawner;
 class CgroupManager;
 class EventHub;
 class StateStore;
+class Clock;
+class ProcessControl;
 
 struct SupervisorDeps {
   GpuProbe* gpu = nullptr;  // null: no driver; VRAM checks are skipped with a warning
@@ -38,6 +40,14 @@ struct SupervisorDeps {
   CgroupManager* cgroups = nullptr;  // null: no writable cgroup v2 here
   EventHub* events = nullptr;
   StateStore* store = nullptr;
+  Clock* clock = nullptr;             // null: the system clock
+  ProcessControl* process = nullptr;  // null: pidfds and waitpid (PosixProcessControl)
+};
+
+// How a shutdown ended: the services whose stop could not be verified (a process survived
+// SIGKILL, or the driver still listed their memory), one line each; empty when all is clean.
+struct ShutdownReport {
+  std::vector<std::string> incomplete;
 };
 
 class Supervisor {
@@ -59,8 +69,13 @@ class Supervisor {
   // ones start, unchanged ones are untouched.
   void Reload(Config next);
 
-  // Stops every service (unless keep_services) and then calls done.
-  void Shutdown(bool keep_services, std::function<void()> done);
+  // Shutdown is a state: from this call on every start and restart is refused (kUnavailable),
+  // every instance that exists or is starting is stopped and verified (unless keep_services),
+  // and then done is called with what could not be verified.
+  void Shutdown(bool keep_services, std::function<void(const ShutdownReport&)> done);
+  // A second Ctrl-C: skip what is left of every stop's grace (SIGKILL now, still verifying).
+  void Hurry();
+  bool shutting_down() const;
 
   nlohmann::json StatusAll();
   Result<nlohmann::json> Status(const std::string& name);

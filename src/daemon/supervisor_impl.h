@@ -28,6 +28,7 @@
 #include "gpu/gpu_probe.h"
 #include "proc/cgroup.h"
 #include "proc/process.h"
+#include "proc/process_control.h"
 #include "proc/spawner.h"
 #include "store/state_store.h"
 
@@ -60,11 +61,20 @@ struct Instance {
   std::int64_t started_unix_ms = 0;
   std::optional<SteadyTime> ready_at;
   bool adopted = false;  // started by an earlier daemon: no exit status available
-  int pidfd = -1;
+  int pidfd = -1;        // readable once the main process exited (ProcessControl::OpenExitFd)
   std::unique_ptr<asio::posix::stream_descriptor> exit_watch;
   std::optional<int> exit_status;  // waitpid status once reaped
 };
 
+// One service's runtime state. Objects live as long as the supervisor (a service removed by a
+// reload and added back is the same object, revived), so coroutines and listeners may hold a
+// reference across awaits; they check `generation` or the instance tag they acted on instead.
+//
+// One operation at a time: every coroutine that changes the instance (start, stop, crash and
+// incident handling, removal) first takes the service's operation lock (Supervisor::Impl::
+// Acquire). A new request bumps `generation` and wakes the holder's waits; the holder ends at
+// its next wait, except a stop, which always runs to the end (its processes are verified gone)
+// before the next operation begins. See ARCHITECTURE.md, "One operation at a time".
 struct ServiceRt {
   ServiceConfig cfg;
   SvcState state = SvcState::kStopped;
@@ -75,9 +85,14 @@ struct ServiceRt {
   std::unique_ptr<asio::steady_timer> wake;  // backoff / vram wait / readiness waits
   std::unique_ptr<LogTail> log;
   std::optional<std::regex> ready_regex;
+  int ready_listener = 0;   // the LogTail listener that watches for the ready line
   bool ready_seen = false;  // the readiness line appeared
   int restarts = 0;
-  bool removed = false;
+  bool removed = false;       // a reload removed it and its stop has finished
+  bool removing = false;      // a reload removed it; its stop is queued or running
+  bool start_queued = false;  // a start request waits for the operation lock
+  bool op_busy = false;       // an operation holds the lock
+  std::deque<std::shared_ptr<asio::steady_timer>> op_waiters;  // FIFO of operations waiting
   int active_jobs = 0;  // vramguard jobs running now (the job manager counts); > 0: busy
   IncidentRt incident;  // classifier, last output, last incident (daemon/incidents.h)
 };
@@ -103,7 +118,15 @@ struct Supervisor::Impl {
   SupervisorDeps deps;
   Config config;
   std::string daemon_id;  // the daemon part of every instance tag (core/instance_tag.h)
-  SystemClock clock;
+  SystemClock system_clock;
+  PosixProcessControl posix_process;
+  Clock& clock;             // deps.clock or the system clock
+  ProcessControl& process;  // deps.process or pidfds and waitpid
+  bool shutting_down = false;
+  bool hurry = false;  // a second Ctrl-C: stops skip the rest of their grace
+  // False once the supervisor is gone: operation locks destroyed with the io_context after it
+  // must not touch their service.
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   std::map<std::string, std::unique_ptr<ServiceRt>> services;
   std::map<pid_t, int> reaped;  // exit statuses collected by the SIGCHLD handler
   asio::signal_set sigchld;
@@ -117,6 +140,7 @@ struct Supervisor::Impl {
 
   ServiceRt* Find(const std::string& name);
   Result<std::int64_t> Mark(const std::string& name, ServiceRt** out);
+  Result<std::int64_t> Refuse(const std::string& what);  // kUnavailable: shutting down
   std::uint64_t Supersede(ServiceRt& s, bool reset_limits);
   void SetState(ServiceRt& s, SvcState state, std::string detail = {});
   std::int64_t Emit(ServiceRt& s, const std::string& kind, const std::string& message,
@@ -128,7 +152,33 @@ struct Supervisor::Impl {
   std::vector<pid_t> Members(const ServiceRt& s, const std::vector<ProcessInfo>* table = nullptr);
   std::vector<pid_t> Leftovers(const ServiceRt& s);
 
-  // Coroutines (lifecycle.cc).
+  // The operation lock (see ServiceRt). Released when the OpLock goes.
+  class OpLock {
+   public:
+    OpLock(Impl* im, ServiceRt* s) : im_(im), s_(s), alive_(im->alive) {}
+    OpLock(OpLock&& o) noexcept : im_(o.im_), s_(std::exchange(o.s_, nullptr)), alive_(o.alive_) {}
+    OpLock& operator=(OpLock&&) = delete;
+    ~OpLock();
+
+   private:
+    Impl* im_;
+    ServiceRt* s_;
+    std::shared_ptr<bool> alive_;
+  };
+  Task<OpLock> Acquire(ServiceRt& s);
+
+  // Operations: each takes the lock first (lifecycle.cc).
+  Task<> OpStart(ServiceRt& s, std::uint64_t gen);
+  Task<> OpStop(ServiceRt& s, std::uint64_t gen, bool then_start,
+                std::optional<ServiceConfig> next = std::nullopt);
+  Task<> OpRemove(ServiceRt& s, std::uint64_t gen);
+  // The instance `tag` failed (liveness, watchdog, incident): stop it, verify, then `decide`
+  // (null: stay stopped) and apply the restart policy. Nothing happens if `tag` is gone.
+  using Decide =
+      std::function<std::optional<RestartDecision>(ServiceRt&, bool was_ready, Millis ran)>;
+  Task<> OpInstanceFailed(ServiceRt& s, std::string tag, std::string what, Decide decide);
+
+  // Steps of operations (called with the lock held).
   Task<> StartSequence(ServiceRt& s, std::uint64_t gen);
   Task<> SweepLeftovers(ServiceRt& s);
   Task<bool> CheckPorts(ServiceRt& s);
@@ -136,8 +186,11 @@ struct Supervisor::Impl {
   bool SpawnInstance(ServiceRt& s, std::uint64_t gen, const std::string& visible);
   Task<> EndInstance(ServiceRt& s, std::string what);
   void ForgetInstance(ServiceRt& s);
-  Task<> StopSequence(ServiceRt& s, std::uint64_t gen, bool then_start);
+  // Stops the current instance, always to the end: release hook, the one stop procedure on
+  // every member, a sweep of late forks, forget. Emits stopping/stopped (or stop-incomplete).
+  Task<StopReport> StopInstance(ServiceRt& s, const std::string& why);
   Task<> OnMainExit(ServiceRt& s, std::string tag);
+  // The one stop procedure (core/stop_machine.h) on these processes, driven asynchronously.
   Task<StopReport> StopProcesses(ServiceRt& s, std::vector<pid_t> pids, int signal, Millis grace);
   Task<> RunReleaseHook(ServiceRt& s);
   Task<bool> WaitReady(ServiceRt& s, std::uint64_t gen);

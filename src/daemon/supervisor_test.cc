@@ -1,0 +1,301 @@
+// The supervisor's operations and their races, deterministically: a real io_context, fake
+// processes (testing/fake_world.h), an in-memory store, no GPU. Each race from the hardening
+// issue is one test; every one ends by checking that nothing of ours outlives its instance.
+#include "daemon/supervisor.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+
+#include <gtest/gtest.h>
+#include <boost/asio.hpp>
+
+#include "daemon/event_hub.h"
+#include "store/memory_store.h"
+#include "testing/fake_world.h"
+
+namespace vg {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeWorld;
+
+ServiceConfig Svc(const std::string& name) {
+  ServiceConfig c;
+  c.name = name;
+  c.command = {"svc"};
+  c.stop.grace = Millis(150);
+  c.stop.release_timeout = Millis(50);
+  c.restart.backoff_min = Millis(10);
+  c.restart.backoff_max = Millis(20);
+  c.ready.timeout = Millis(10000);
+  return c;
+}
+
+class SupervisorTest : public ::testing::Test {
+ protected:
+  SupervisorTest() {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("vg-sup-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    config_.daemon.state_dir = dir_.string();
+  }
+  ~SupervisorTest() override {
+    sup_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  void Boot(std::vector<ServiceConfig> services) {
+    config_.services = std::move(services);
+    SupervisorDeps deps;
+    deps.procs = &world_;
+    deps.spawner = &world_;
+    deps.process = &world_;
+    deps.events = &events_;
+    deps.store = &store_;
+    sup_ = std::make_unique<Supervisor>(io_, deps, config_);
+    sup_->Boot();
+  }
+
+  // Runs the loop until pred holds (false after `limit`).
+  bool RunUntil(const std::function<bool()>& pred, std::chrono::milliseconds limit = 3000ms) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      io_.restart();
+      io_.run_for(1ms);
+    }
+    return true;
+  }
+  void RunFor(std::chrono::milliseconds d) {
+    RunUntil([] { return false; }, d);
+  }
+
+  std::string State(const std::string& name) {
+    auto j = sup_->Status(name);
+    return j ? (*j)["state"].get<std::string>() : "absent";
+  }
+  pid_t Pid(const std::string& name) {
+    auto j = sup_->Status(name);
+    return j && (*j)["pid"].is_number() ? (*j)["pid"].get<pid_t>() : 0;
+  }
+  bool RunningWith(const std::string& name, pid_t not_pid) {
+    return State(name) == "running" && Pid(name) != 0 && Pid(name) != not_pid;
+  }
+  // Nothing alive but the current instances of these services.
+  void ExpectOnlyCurrentInstancesAlive(const std::vector<std::string>& names) {
+    std::vector<pid_t> expected;
+    for (const std::string& n : names) {
+      if (Pid(n) != 0) expected.push_back(Pid(n));
+    }
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(world_.Alive(), expected);
+  }
+
+  std::filesystem::path dir_;
+  boost::asio::io_context io_;
+  FakeWorld world_;
+  MemoryStore store_;
+  EventHub events_{store_, false};
+  Config config_;
+  std::unique_ptr<Supervisor> sup_;
+};
+
+TEST_F(SupervisorTest, StartsAndStopsWithTheOneStopProcedure) {
+  Boot({Svc("a")});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  const pid_t pid = Pid("a");
+  ASSERT_TRUE(sup_->Stop("a"));
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "stopped"; }));
+  EXPECT_EQ(world_.Find(pid)->signals, std::vector<int>{SIGTERM});
+  EXPECT_TRUE(world_.Alive().empty());
+}
+
+// Issue 10, finding 5: `stop --no-wait; restart` — the old stop's late sweep SIGKILLed the new
+// instance ("still alive after 0 µs grace") and the service ended stopped.
+TEST_F(SupervisorTest, RestartInsideAStopsGraceIsNotKilledByThatStop) {
+  world_.ignore_term = true;  // the first instance needs the whole grace and a KILL
+  Boot({Svc("a")});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  const pid_t first = Pid("a");
+  world_.ignore_term = false;
+  ASSERT_TRUE(sup_->Stop("a"));
+  RunFor(20ms);  // inside the grace
+  ASSERT_TRUE(sup_->Restart("a"));
+  ASSERT_TRUE(RunUntil([&] { return RunningWith("a", first); }));
+  const pid_t second = Pid("a");
+  RunFor(300ms);  // longer than the first stop's grace: nothing late may hit the new instance
+  EXPECT_EQ(State("a"), "running");
+  EXPECT_EQ(Pid("a"), second);
+  EXPECT_TRUE(world_.Find(second)->signals.empty());
+  EXPECT_EQ(world_.Find(first)->signals, (std::vector<int>{SIGTERM, SIGKILL}));
+  ExpectOnlyCurrentInstancesAlive({"a"});
+}
+
+TEST_F(SupervisorTest, StopStopStartEndsRunning) {
+  Boot({Svc("a")});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  const pid_t first = Pid("a");
+  ASSERT_TRUE(sup_->Stop("a"));
+  ASSERT_TRUE(sup_->Stop("a"));
+  ASSERT_TRUE(sup_->Start("a"));
+  ASSERT_TRUE(RunUntil([&] { return RunningWith("a", first); }));
+  RunFor(200ms);
+  EXPECT_EQ(State("a"), "running");
+  ExpectOnlyCurrentInstancesAlive({"a"});
+}
+
+TEST_F(SupervisorTest, RestartRestartLeavesExactlyOneInstance) {
+  world_.ignore_term = true;
+  Boot({Svc("a")});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  const pid_t first = Pid("a");
+  ASSERT_TRUE(sup_->Restart("a"));
+  RunFor(5ms);
+  ASSERT_TRUE(sup_->Restart("a"));
+  ASSERT_TRUE(RunUntil([&] { return RunningWith("a", first); }));
+  RunFor(400ms);
+  EXPECT_EQ(State("a"), "running");
+  ExpectOnlyCurrentInstancesAlive({"a"});
+}
+
+// Finding 5's other half: the main process exits (a crash) in the same loop turn as an
+// operator's restart; the crash handling must not forget the restart's new instance.
+TEST_F(SupervisorTest, CrashAndRestartTogetherLeaveTheNewInstanceRunning) {
+  Boot({Svc("a")});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  const pid_t first = Pid("a");
+  world_.Exit(first, 1 << 8);  // exit status 1
+  ASSERT_TRUE(sup_->Restart("a"));
+  ASSERT_TRUE(RunUntil([&] { return RunningWith("a", first); }));
+  const pid_t second = Pid("a");
+  RunFor(200ms);
+  EXPECT_EQ(State("a"), "running");
+  EXPECT_TRUE(world_.Find(second)->signals.empty());
+  ExpectOnlyCurrentInstancesAlive({"a"});
+}
+
+TEST_F(SupervisorTest, ACrashIsRestartedByThePolicy) {
+  Boot({Svc("a")});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  const pid_t first = Pid("a");
+  world_.Exit(first, 1 << 8);
+  ASSERT_TRUE(RunUntil([&] { return RunningWith("a", first); }));
+  auto j = sup_->Status("a");
+  EXPECT_EQ((*j)["restarts"], 1);
+  ExpectOnlyCurrentInstancesAlive({"a"});
+}
+
+// Finding 6: a service re-added while its removal is still stopping vanished ("0 added, 0
+// changed, 0 removed", then `start` said there was no such service).
+TEST_F(SupervisorTest, ReaddedWhileItsRemovalIsStoppingComesBack) {
+  world_.ignore_term = true;
+  Boot({Svc("a"), Svc("b")});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running" && State("b") == "running"; }));
+  const pid_t first = Pid("a");
+  world_.ignore_term = false;
+  Config without = config_;
+  without.services = {Svc("b")};
+  sup_->Reload(without);
+  RunFor(20ms);  // a's stop is in its grace
+  Config with = config_;
+  with.services = {Svc("a"), Svc("b")};
+  sup_->Reload(with);
+  ASSERT_TRUE(RunUntil([&] { return RunningWith("a", first); }));
+  RunFor(300ms);
+  EXPECT_EQ(State("a"), "running");
+  ExpectOnlyCurrentInstancesAlive({"a", "b"});
+}
+
+// Finding 3's shape without the probe: removed, then added back; the old instance's watchers
+// end, the revived service starts fresh (the same object: nothing is freed under them).
+TEST_F(SupervisorTest, RemovedThenAddedBackStartsAFreshInstance) {
+  Boot({Svc("a")});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  const pid_t first = Pid("a");
+  Config none = config_;
+  none.services = {};
+  sup_->Reload(none);
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "absent"; }));
+  EXPECT_TRUE(world_.Alive().empty());
+  sup_->Reload(config_);
+  ASSERT_TRUE(RunUntil([&] { return RunningWith("a", first); }));
+  ExpectOnlyCurrentInstancesAlive({"a"});
+}
+
+// Finding 4: a start accepted after SIGTERM (while another service was still in its grace)
+// started an instance that outlived the daemon's exit.
+TEST_F(SupervisorTest, ShutdownRefusesNewStartsAndLeavesNothingBehind) {
+  ServiceConfig manual = Svc("m");
+  manual.autostart = false;
+  world_.ignore_term = true;  // "a" keeps the shutdown in its grace for a while
+  Boot({Svc("a"), manual});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  bool done = false;
+  ShutdownReport report;
+  sup_->Shutdown(false, [&](const ShutdownReport& r) {
+    done = true;
+    report = r;
+  });
+  RunFor(10ms);
+  auto start = sup_->Start("m");
+  ASSERT_FALSE(start);
+  EXPECT_EQ(start.error().code, ErrorCode::kUnavailable);
+  EXPECT_FALSE(sup_->Restart("a"));
+  ASSERT_TRUE(RunUntil([&] { return done; }));
+  EXPECT_TRUE(report.incomplete.empty());
+  EXPECT_TRUE(world_.Alive().empty());
+  EXPECT_EQ(world_.spawned().size(), 1u);
+}
+
+TEST_F(SupervisorTest, ShutdownDuringAStartStopsWhatThatStartSpawned) {
+  ServiceConfig slow = Svc("slow");
+  slow.ready.kind = ReadyCheck::Kind::kLog;
+  slow.ready.log_regex = "never printed";
+  Boot({slow});
+  ASSERT_TRUE(RunUntil([&] { return State("slow") == "starting" && Pid("slow") != 0; }));
+  bool done = false;
+  sup_->Shutdown(false, [&](const ShutdownReport&) { done = true; });
+  ASSERT_TRUE(RunUntil([&] { return done; }));
+  EXPECT_TRUE(world_.Alive().empty());
+}
+
+// A second Ctrl-C: what is left of the grace is skipped, SIGKILL at once.
+TEST_F(SupervisorTest, HurrySkipsTheGrace) {
+  ServiceConfig stubborn = Svc("a");
+  stubborn.stop.grace = Millis(60000);
+  world_.ignore_term = true;
+  Boot({stubborn});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  const pid_t pid = Pid("a");
+  bool done = false;
+  sup_->Shutdown(false, [&](const ShutdownReport&) { done = true; });
+  RunFor(20ms);
+  EXPECT_FALSE(done);
+  sup_->Hurry();
+  ASSERT_TRUE(RunUntil([&] { return done; }, 1000ms));
+  EXPECT_EQ(world_.Find(pid)->signals, (std::vector<int>{SIGTERM, SIGKILL}));
+  EXPECT_TRUE(world_.Alive().empty());
+}
+
+TEST_F(SupervisorTest, ServicesGetUnbufferedPythonUnlessTheyOptOut) {
+  ServiceConfig opt_out = Svc("b");
+  opt_out.env["PYTHONUNBUFFERED"] = "";
+  Boot({Svc("a"), opt_out});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running" && State("b") == "running"; }));
+  ASSERT_EQ(world_.specs().size(), 2u);
+  for (const SpawnSpec& spec : world_.specs()) {
+    const bool is_a = spec.instance_tag.find("a") != std::string::npos &&
+                      spec.env.count("PYTHONUNBUFFERED") && spec.env.at("PYTHONUNBUFFERED") == "1";
+    const bool is_b = spec.env.count("PYTHONUNBUFFERED") && spec.env.at("PYTHONUNBUFFERED").empty();
+    EXPECT_TRUE(is_a || is_b);
+  }
+}
+
+}  // namespace
+}  // namespace vg

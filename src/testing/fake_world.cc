@@ -1,0 +1,148 @@
+#include "testing/fake_world.h"
+
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+namespace vg::testing {
+namespace {
+
+// Signals through the world; exits are seen at once (no waiting: the daemon polls).
+class WorldSignaller final : public Signaller {
+ public:
+  explicit WorldSignaller(FakeWorld& world) : world_(world) {}
+  Result<void> Attach(pid_t pid, std::uint64_t start_time) override {
+    FakeWorld::Proc* p = world_.Find(pid);
+    if (!p || !p->alive) return Fail(ErrorCode::kNotFound, "no process " + std::to_string(pid));
+    if (p->start_time != start_time)
+      return Fail(ErrorCode::kRefused, "pid " + std::to_string(pid) + " was recycled");
+    attached_.push_back(pid);
+    return {};
+  }
+  Result<void> Signal(pid_t pid, int sig) override {
+    world_.Deliver(pid, sig);
+    return {};
+  }
+  std::vector<pid_t> WaitForExit(const std::vector<pid_t>& pids,
+                                 std::chrono::nanoseconds) override {
+    std::vector<pid_t> alive;
+    for (pid_t pid : pids) {
+      FakeWorld::Proc* p = world_.Find(pid);
+      if (p && p->alive) alive.push_back(pid);
+    }
+    return alive;
+  }
+  void DetachAll() override { attached_.clear(); }
+
+ private:
+  FakeWorld& world_;
+  std::vector<pid_t> attached_;
+};
+
+}  // namespace
+
+FakeWorld::~FakeWorld() {
+  for (auto& [pid, p] : procs_) {
+    for (int fd : p.exit_fds) ::close(fd);
+  }
+}
+
+Result<SpawnedProcess> FakeWorld::Spawn(const SpawnSpec& spec) {
+  specs_.push_back(spec);
+  if (fail_next_spawn) {
+    Error e = *fail_next_spawn;
+    fail_next_spawn.reset();
+    return std::unexpected(e);
+  }
+  Proc p;
+  p.pid = kFirstPid + static_cast<pid_t>(spawned_.size());
+  p.start_time = 7000 + spawned_.size();
+  p.tag = spec.instance_tag;
+  p.ignore_term = ignore_term;
+  spawned_.push_back(p.pid);
+  SpawnedProcess out;
+  out.pid = p.pid;
+  out.start_time = p.start_time;
+  procs_[p.pid] = std::move(p);
+  return out;
+}
+
+std::unique_ptr<Signaller> FakeWorld::NewSignaller() {
+  return std::make_unique<WorldSignaller>(*this);
+}
+
+int FakeWorld::OpenExitFd(pid_t pid) {
+  Proc* p = Find(pid);
+  if (!p) return -1;
+  int fd = ::eventfd(p->alive ? 0 : 1, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) return -1;
+  // The caller owns fd; keep our own duplicate to signal through.
+  int mine = ::dup(fd);
+  if (mine >= 0) p->exit_fds.push_back(mine);
+  return fd;
+}
+
+std::optional<int> FakeWorld::TryReap(pid_t pid) {
+  Proc* p = Find(pid);
+  if (!p || p->alive) return std::nullopt;
+  return p->status;
+}
+
+Result<std::vector<ProcessInfo>> FakeWorld::List(Detail) {
+  std::vector<ProcessInfo> out;
+  for (auto& [pid, p] : procs_) {
+    if (!p.alive) continue;
+    auto info = Get(pid);
+    if (info) out.push_back(std::move(*info));
+  }
+  return out;
+}
+
+Result<ProcessInfo> FakeWorld::Get(pid_t pid) {
+  Proc* p = Find(pid);
+  if (!p || !p->alive) return Fail(ErrorCode::kNotFound, "no process " + std::to_string(pid));
+  ProcessInfo info;
+  info.pid = p->pid;
+  info.ppid = ::getpid();
+  info.pgid = p->pid;
+  info.sid = p->pid;
+  info.uid = ::getuid();
+  info.user = "test";
+  info.start_time = p->start_time;
+  info.state = 'S';
+  info.comm = "svc";
+  info.argv = {"svc"};
+  info.instance_tag = p->tag;
+  return info;
+}
+
+void FakeWorld::Exit(pid_t pid, int wait_status) {
+  Proc* p = Find(pid);
+  if (!p || !p->alive) return;
+  p->alive = false;
+  p->status = wait_status;
+  const std::uint64_t one = 1;
+  for (int fd : p->exit_fds) (void)!::write(fd, &one, sizeof one);
+}
+
+void FakeWorld::Deliver(pid_t pid, int sig) {
+  Proc* p = Find(pid);
+  if (!p || !p->alive) return;
+  p->signals.push_back(sig);
+  if (sig == SIGKILL || (sig == SIGTERM && !p->ignore_term)) Exit(pid, sig);  // killed by sig
+}
+
+FakeWorld::Proc* FakeWorld::Find(pid_t pid) {
+  auto it = procs_.find(pid);
+  return it == procs_.end() ? nullptr : &it->second;
+}
+
+std::vector<pid_t> FakeWorld::Alive() const {
+  std::vector<pid_t> out;
+  for (const auto& [pid, p] : procs_) {
+    if (p.alive) out.push_back(pid);
+  }
+  return out;
+}
+
+}  // namespace vg::testing
