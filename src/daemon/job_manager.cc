@@ -49,9 +49,14 @@ json Ms(const std::optional<std::int64_t>& v) { return v ? json(*v) : json(nullp
 
 }  // namespace
 
-JobManager::Impl::Impl(asio::io_context& io_, Supervisor& sup_, EventHub& events_, GpuProbe* gpu_,
-                       JobStore& store_)
-    : io(io_), sup(sup_), im(sup_.impl()), events(events_), gpu(gpu_), store(store_) {}
+JobManager::Impl::Impl(asio::io_context& io_, std::unique_ptr<ServicePort> owned,
+                       ServicePort& port_, EventHub& events_, GpuProbe* gpu_, JobStore& store_)
+    : io(io_),
+      owned_port(std::move(owned)),
+      port(port_),
+      events(events_),
+      gpu(gpu_),
+      store(store_) {}
 
 std::int64_t JobManager::Impl::NowMs() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -59,13 +64,27 @@ std::int64_t JobManager::Impl::NowMs() const {
       .count();
 }
 
-ServiceRt* JobManager::Impl::Service(const std::string& name) { return im.Find(name); }
+const ServiceConfig* JobManager::Impl::JobService(const std::string& name) const {
+  const ServiceConfig* c = port.ConfigOf(name);
+  return c && c->jobs.enabled ? c : nullptr;
+}
+
+std::vector<std::string> JobManager::Impl::JobServices() const {
+  std::vector<std::string> out;
+  for (std::string& name : port.Services())
+    if (JobService(name)) out.push_back(std::move(name));
+  return out;
+}
+
+ServicePort::State JobManager::Impl::StateOf(const std::string& name) const {
+  auto v = port.Look(name);
+  return v ? v->state : ServicePort::State::kStopped;
+}
 
 std::int64_t JobManager::Impl::Emit(const std::string& service, const std::string& kind,
                                     const std::string& message, json data) {
-  ServiceRt* s = Service(service);
-  std::string tag = s && s->inst ? s->inst->tag : "";
-  return events.Emit(service, tag, kind, message, std::move(data));
+  auto v = port.Look(service);
+  return events.Emit(service, v ? v->instance : "", kind, message, std::move(data));
 }
 
 json JobManager::Impl::JobJson(const JobRecord& j) {
@@ -120,14 +139,14 @@ const vg::GpuSnapshot* JobManager::Impl::Snapshot(bool fresh) {
   return &*snap;
 }
 
-std::vector<unsigned> JobManager::Impl::GpusOf(const ServiceRt& s,
+std::vector<unsigned> JobManager::Impl::GpusOf(const ServiceConfig& s,
                                                const vg::GpuSnapshot& sn) const {
   std::vector<unsigned> out;
-  if (s.cfg.gpus.empty()) {
+  if (s.gpus.empty()) {
     for (const GpuInfo& g : sn.gpus) out.push_back(g.index);
     return out;
   }
-  for (const GpuSelector& sel : s.cfg.gpus) {
+  for (const GpuSelector& sel : s.gpus) {
     for (const GpuInfo& g : sn.gpus) {
       if ((sel.index && *sel.index == g.index) || (!sel.uuid.empty() && sel.uuid == g.uuid))
         out.push_back(g.index);
@@ -154,18 +173,15 @@ Bytes JobManager::Impl::HeldOn(const std::vector<pid_t>& pids, unsigned gpu_inde
 void JobManager::Impl::RefreshMembers(bool force) {
   const SteadyTime now = clock.Now();
   bool need = force;
-  for (auto& [name, s] : im.services) {
-    if (s->removed || !s->cfg.jobs.enabled) continue;
+  const std::vector<std::string> names = JobServices();
+  for (const std::string& name : names) {
     ServiceJobs& sj = svcs[name];
     if (!sj.members_at || now - *sj.members_at > std::chrono::seconds(1)) need = true;
   }
   if (!need) return;
-  std::vector<ProcessInfo> table;
-  if (auto list = im.deps.procs->List(Detail::kFull)) table = std::move(*list);
-  for (auto& [name, s] : im.services) {
-    if (s->removed || !s->cfg.jobs.enabled) continue;
+  for (auto& [name, members] : port.Members(names)) {
     ServiceJobs& sj = svcs[name];
-    sj.members = s->inst ? im.Members(*s, &table) : std::vector<pid_t>{};
+    sj.members = std::move(members);
     sj.members_at = now;
   }
 }
@@ -176,21 +192,21 @@ PlanCluster JobManager::Impl::Cluster(bool fresh) {
   if (!sn) return c;
   for (const GpuInfo& g : sn->gpus) {
     if (g.problem) continue;
-    c.gpus.push_back(PlanGpu{g.index, g.total, g.free, im.config.daemon.reserve});
+    c.gpus.push_back(PlanGpu{g.index, g.total, g.free, port.Daemon().reserve});
   }
   RefreshMembers(false);
-  for (auto& [name, s] : im.services) {
-    if (s->removed || !s->cfg.jobs.enabled) continue;
+  for (const std::string& name : JobServices()) {
+    const ServiceConfig& cfg = *port.ConfigOf(name);
     ServiceJobs& sj = svcs[name];
     PlanService p;
     p.name = name;
-    p.gpus = GpusOf(*s, *sn);
-    switch (s->state) {
-      case SvcState::kRunning:
+    p.gpus = GpusOf(cfg, *sn);
+    switch (StateOf(name)) {
+      case ServicePort::State::kRunning:
         p.state = sj.stopping ? PlanService::Run::kStopped : PlanService::Run::kRunning;
         break;
-      case SvcState::kStarting:
-      case SvcState::kWaitingForVram:
+      case ServicePort::State::kStarting:
+      case ServicePort::State::kWaitingForVram:
         p.state = PlanService::Run::kStarting;
         break;
       default:  // stopping, stopped, backoff, failed: what it holds is the driver's business
@@ -208,11 +224,11 @@ PlanCluster JobManager::Impl::Cluster(bool fresh) {
           PlanRunningJob{std::to_string(id), j->gpu, j->estimate, j->at_peak, j->started});
       if (p.state == PlanService::Run::kStopped) p.state = PlanService::Run::kStarting;
     }
-    p.concurrency = static_cast<unsigned>(std::max(1, s->cfg.jobs.concurrency));
+    p.concurrency = static_cast<unsigned>(std::max(1, cfg.jobs.concurrency));
     p.idle_since = sj.idle_since;
     p.startup_time = sj.startup;
-    p.start_vram = s->cfg.vram;
-    p.has_release_hook = s->cfg.stop.release.kind != ReleaseHook::Kind::kNone;
+    p.start_vram = cfg.vram;
+    p.has_release_hook = cfg.stop.release.kind != ReleaseHook::Kind::kNone;
     c.services.push_back(std::move(p));
   }
   return c;
@@ -244,15 +260,16 @@ void JobManager::Impl::Replan(bool fresh) {
 }
 
 void JobManager::Impl::ReplanWithoutDriver() {
-  for (auto& [name, s] : im.services) {
-    if (s->removed || !s->cfg.jobs.enabled) continue;
+  for (const std::string& name : JobServices()) {
     std::size_t running = 0;
     for (auto& [id, j] : active)
       if (j->service == name) ++running;
-    const std::size_t limit = static_cast<std::size_t>(std::max(1, s->cfg.jobs.concurrency));
+    const std::size_t limit =
+        static_cast<std::size_t>(std::max(1, port.ConfigOf(name)->jobs.concurrency));
     if (running >= limit) continue;
     for (auto& [id, estimate] : planner.FirstQueued(name, limit - running)) {
-      if (auto n = ParseId(id)) Admit(*n, 0, estimate, s->state != SvcState::kRunning);
+      if (auto n = ParseId(id))
+        Admit(*n, 0, estimate, StateOf(name) != ServicePort::State::kRunning);
     }
   }
 }
@@ -282,7 +299,11 @@ void JobManager::Impl::Carry(const PlanDecision& d, std::set<unsigned>* blocked)
         Emit(name, "swap-out",
              "releasing " + name + "'s cached memory for job " + d.job_id + ": " + d.reason,
              {{"job", *id}, {"action", "release"}});
-        Spawn(ReleaseThenReplan(name));
+        // The driver needs a moment to show the memory back; the ticker re-plans at the poll rate.
+        port.RunReleaseHook(name, [this, name] {
+          svcs[name].releasing = false;
+          PostReplan();
+        });
       }
       for (const std::string& name : d.stop)
         StopIdle(name, "swap-out",
@@ -298,7 +319,6 @@ void JobManager::Impl::Admit(JobId id, unsigned gpu_index, Bytes estimate, bool 
     planner.Remove(std::to_string(id));
     return;
   }
-  ServiceRt* s = Service(rec->service);
   JobChange change;
   change.gpu = static_cast<int>(gpu_index);
   change.estimate_bytes = estimate;
@@ -327,7 +347,7 @@ void JobManager::Impl::Admit(JobId id, unsigned gpu_index, Bytes estimate, bool 
   job->admitted = clock.Now();
   active[id] = job;
   svcs[rec->service].idle_since.reset();
-  if (s && s->state == SvcState::kRunning && !svcs[rec->service].stopping) {
+  if (StateOf(rec->service) == ServicePort::State::kRunning && !svcs[rec->service].stopping) {
     job->dispatched = true;
     Spawn(RunJob(job));
   } else {
@@ -387,8 +407,8 @@ void JobManager::Impl::Recover() {
 // What the estimator learned before a restart: the observations stored on jobs, per service the
 // newest kReplayObservations, oldest first (the order they were made in).
 void JobManager::Impl::ReplayObservations() {
-  for (auto& [name, s] : im.services) {
-    if (s->removed || !s->cfg.jobs.enabled || !planner.Has(name)) continue;
+  for (const std::string& name : JobServices()) {
+    if (!planner.Has(name)) continue;
     auto jobs = store.Observed(name, kReplayObservations);
     if (!jobs) {
       events.Log("warning: cannot read " + name + "'s job observations: " + jobs.error().message);
@@ -417,10 +437,22 @@ void JobManager::Impl::ReplayObservations() {
 // ---- Public face -----------------------------------------------------------------------------
 
 JobManager::JobManager(asio::io_context& io, Supervisor& sup, EventHub& events, GpuProbe* gpu,
+                       JobStore& store) {
+  auto port = MakeServicePort(sup);
+  ServicePort& ref = *port;
+  impl_ = std::make_unique<Impl>(io, std::move(port), ref, events, gpu, store);
+  Init();
+}
+
+JobManager::JobManager(asio::io_context& io, ServicePort& port, EventHub& events, GpuProbe* gpu,
                        JobStore& store)
-    : impl_(std::make_unique<Impl>(io, sup, events, gpu, store)) {
+    : impl_(std::make_unique<Impl>(io, nullptr, port, events, gpu, store)) {
+  Init();
+}
+
+void JobManager::Init() {
   Impl* im = impl_.get();
-  im->im.job_status = [im](const std::string& service) {
+  im->port.SetJobStatus([im](const std::string& service) {
     json j = im->ServiceCounts(service);
     auto it = im->svcs.find(service);
     if (it != im->svcs.end() && it->second.baseline.count() > 0)
@@ -428,19 +460,18 @@ JobManager::JobManager(asio::io_context& io, Supervisor& sup, EventHub& events, 
     j["done_since_start"] = it != im->svcs.end() ? it->second.done_since_start : 0;
     j["failed_since_start"] = it != im->svcs.end() ? it->second.failed_since_start : 0;
     return j;
-  };
-  im->subscription = events.Subscribe([im](const EventRecord& e) { im->OnEvent(e); });
+  });
+  im->subscription = im->events.Subscribe([im](const EventRecord& e) { im->OnEvent(e); });
 }
 
 JobManager::~JobManager() {
-  impl_->im.job_status = nullptr;
+  impl_->port.SetJobStatus(nullptr);
   impl_->events.Unsubscribe(impl_->subscription);
 }
 
 void JobManager::Reconfigure() {
-  for (auto& [name, s] : impl_->im.services) {
-    if (!s->removed && s->cfg.jobs.enabled) impl_->planner.Configure(name, s->cfg.jobs);
-  }
+  for (const std::string& name : impl_->JobServices())
+    impl_->planner.Configure(name, impl_->port.ConfigOf(name)->jobs);
   impl_->PostReplan();
 }
 
@@ -466,8 +497,8 @@ void JobManager::Shutdown() {
 
 std::size_t JobManager::MaxRequestBody() const {
   std::size_t most = 0;
-  for (auto& [name, s] : impl_->im.services)
-    if (s->cfg.jobs.enabled) most = std::max<std::size_t>(most, s->cfg.jobs.max_payload.count());
+  for (const std::string& name : impl_->JobServices())
+    most = std::max<std::size_t>(most, impl_->port.ConfigOf(name)->jobs.max_payload.count());
   return std::min(most, kMaxJobPayloadBytes) + (std::size_t{1} << 20);
 }
 
@@ -489,10 +520,10 @@ HandlerResult JobManager::Submit(const HttpRequest& request) {
   if (!body.contains("service") || !body["service"].is_string())
     return HttpResponse::Error(400, "'service' must name a service (a string)");
   const std::string service = body["service"];
-  ServiceRt* s = m.Service(service);
-  if (!s)
+  const ServiceConfig* cfg = m.port.ConfigOf(service);
+  if (!cfg)
     return HttpResponse::Error(404, "no service named '" + service + "'", "see `vramguard status`");
-  if (!s->cfg.jobs.enabled || !m.planner.Has(service))
+  if (!cfg->jobs.enabled || !m.planner.Has(service))
     return HttpResponse::Error(404, "service '" + service + "' takes no jobs",
                                "declare jobs = { endpoint = … } for it in the config");
   const json params = body.value("params", json::object());
@@ -511,14 +542,23 @@ HandlerResult JobManager::Submit(const HttpRequest& request) {
         body["idempotency_key"].get<std::string>().size() > 256)
       return HttpResponse::Error(400, "'idempotency_key' must be a string of 1 to 256 characters");
     key = body["idempotency_key"].get<std::string>();
+    // A known key answers with its job whatever else this request asks (docs/api.md): before
+    // the payload, the params and admission, which could refuse what was accepted before.
+    auto known = m.store.FindByKey(service, *key);
+    if (!known) return ErrorResponse(known.error());
+    if (*known) {
+      json j = m.JobJson(**known);
+      j["duplicate"] = true;
+      return HttpResponse::Json(200, j);
+    }
   }
   std::string payload;
   if (body.contains("payload") && !body["payload"].is_null()) payload = body["payload"].dump();
-  if (payload.size() > s->cfg.jobs.max_payload.count() || payload.size() > kMaxJobPayloadBytes)
+  if (payload.size() > cfg->jobs.max_payload.count() || payload.size() > kMaxJobPayloadBytes)
     return HttpResponse::Error(413,
                                "the payload is " + FormatBytes(Bytes(payload.size())) +
                                    ", more than " + service + "'s max_payload of " +
-                                   FormatBytes(s->cfg.jobs.max_payload),
+                                   FormatBytes(cfg->jobs.max_payload),
                                "send a smaller payload, or raise jobs.max_payload in the config");
   std::string bad;
   auto valid = m.planner.Validate(service, params, &bad);
@@ -543,7 +583,7 @@ HandlerResult JobManager::Submit(const HttpRequest& request) {
   rec.idempotency_key = key;
   rec.submitted_unix_ms = m.NowMs();
   rec.estimate_bytes = est.bytes;
-  rec.idempotent = s->cfg.jobs.idempotent;
+  rec.idempotent = cfg->jobs.idempotent;
 
   std::optional<PlanDecision> decision;
   if (!cluster.gpus.empty())
@@ -582,7 +622,7 @@ HandlerResult JobManager::Submit(const HttpRequest& request) {
   p->est = est;
   p->decision = decision;
   p->now = now;
-  p->instance = s->inst ? s->inst->tag : "";
+  if (auto v = m.port.Look(service)) p->instance = v->instance;
   Impl* im = impl_.get();
   return DeferredResponse{[im, p](Responder respond) {
     p->respond = std::move(respond);
