@@ -1,7 +1,8 @@
 // Private to src/daemon: JobManager's state and the coroutines that run jobs (job_manager.cc:
-// submit, API, planning, recovery; job_run.cc: dispatch, VRAM sampling, observations, idle
-// unload and swap). Reaches the supervisor only through its ServicePort (daemon/service_port.h).
-// Includes Asio.
+// state, boot, group commit; api_jobs.cc: the API's parsing and answers; job_plan.cc: planning
+// and carrying it out; job_recover.cc: recovery on boot; job_run.cc: dispatch, VRAM sampling,
+// observations, idle unload and swap). Reaches the supervisor only through its ServicePort
+// (daemon/service_port.h). Includes Asio.
 #pragma once
 
 #include <utility>  // before asio: Boost 1.74's awaitable.hpp needs std::exchange
@@ -75,12 +76,15 @@ struct PendingSubmit {
   JobRecord rec;          // moved into the store batch by FlushSubmits
   nlohmann::json params;  // validated, complete
   PlanEstimate est;
-  std::optional<PlanDecision> decision;
+  std::optional<Decision> decision;
   SteadyTime now{};
   std::string instance;
   std::size_t ahead = 0;  // queued jobs of its priority and above when it joined
   Responder respond;
 };
+
+// A job id as the API and the planner write it ("42"); nullopt: not one.
+std::optional<JobId> ParseJobId(const std::string& text);
 
 struct JobManager::Impl {
   Impl(asio::io_context& io, std::unique_ptr<ServicePort> owned, ServicePort& port,
@@ -118,7 +122,7 @@ struct JobManager::Impl {
   nlohmann::json JobJson(const JobRecord& j);
   nlohmann::json ServiceCounts(const std::string& service);
 
-  // Planning (job_manager.cc).
+  // Planning (job_plan.cc; Recover and ReplayObservations: job_recover.cc).
   const vg::GpuSnapshot* Snapshot(bool fresh);
   std::vector<unsigned> GpusOf(const ServiceConfig& s, const vg::GpuSnapshot& snap) const;
   Bytes HeldOn(const std::vector<pid_t>& pids, unsigned gpu_index,
@@ -129,7 +133,7 @@ struct JobManager::Impl {
   void Replan(bool fresh = true);
   void PostReplan();
   void ReplanWithoutDriver();
-  void Carry(const PlanDecision& d, std::set<unsigned>* blocked);
+  void Carry(const Decision& d, std::set<unsigned>* blocked);
   void Admit(JobId id, unsigned gpu_index, Bytes estimate, bool needs_start);
   void FailQueued(JobId id, const std::string& why);
   void Recover();
