@@ -2,10 +2,11 @@
 // durable record → queue or dispatch; re-planning whenever something changes; VRAM sampling of
 // running jobs that teaches the estimator; cancel; recovery after a crash; idle unload and swap.
 //
-// Runs on the daemon's io_context (single-threaded, like the Supervisor it drives through its
-// own Start/Stop machinery and events). Its API methods answer at once with the HTTP response
-// of docs/api.md ("Jobs"). Owns its in-memory state; the JobStore, the Supervisor, the EventHub
-// and the GpuProbe outlive it. Asio stays out of this header.
+// Runs on the daemon's io_context (single-threaded, like the Supervisor it drives). It reaches
+// the supervisor only through a ServicePort (daemon/service_port.h: what it may read, what it may
+// ask) and learns what happened from the events. Its API methods answer at once with the HTTP
+// response of docs/api.md ("Jobs"). Owns its in-memory state; the JobStore, the Supervisor (or
+// port), the EventHub and the GpuProbe outlive it. Asio stays out of this header.
 #pragma once
 
 #include <memory>
@@ -22,13 +23,18 @@ class io_context;
 namespace vg {
 
 class Supervisor;
+class ServicePort;
 class EventHub;
 class GpuProbe;
 class JobStore;
 
 class JobManager {
  public:
+  // Over the daemon's supervisor (through its production port).
   JobManager(boost::asio::io_context& io, Supervisor& supervisor, EventHub& events, GpuProbe* gpu,
+             JobStore& store);
+  // Over any port (unit tests: testing::FakeServicePort).
+  JobManager(boost::asio::io_context& io, ServicePort& port, EventHub& events, GpuProbe* gpu,
              JobStore& store);
   ~JobManager();
   JobManager(const JobManager&) = delete;
@@ -57,6 +63,7 @@ class JobManager {
   struct Impl;
 
  private:
+  void Init();  // after impl_ is set: the status summary and the event subscription
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,7 +1,13 @@
 // Private to src/daemon: JobManager's state and the coroutines that run jobs (job_manager.cc:
-// submit, API, planning, recovery; job_run.cc: dispatch, VRAM sampling, observations, idle
-// unload and swap). Includes Asio through supervisor_impl.h.
+// state, boot, group commit; api_jobs.cc: the API's parsing and answers; job_plan.cc: planning
+// and carrying it out; job_recover.cc: recovery on boot; job_run.cc: dispatch, VRAM sampling,
+// observations, idle unload and swap). Reaches the supervisor only through its ServicePort
+// (daemon/service_port.h). Includes Asio.
 #pragma once
+
+#include <utility>  // before asio: Boost 1.74's awaitable.hpp needs std::exchange
+
+#include <boost/asio.hpp>
 
 #include <map>
 #include <memory>
@@ -11,13 +17,19 @@
 #include <utility>
 #include <vector>
 
+#include "clock/clock.h"
+#include "daemon/event_hub.h"
 #include "daemon/job_dispatch.h"
 #include "daemon/job_manager.h"
 #include "daemon/job_planner.h"
-#include "daemon/supervisor_impl.h"
+#include "daemon/service_port.h"
+#include "gpu/gpu_probe.h"
 #include "store/job_store.h"
 
 namespace vg {
+
+namespace asio = boost::asio;
+using JobTask = asio::awaitable<void>;
 
 // A job between admission and its terminal state.
 struct ActiveJob {
@@ -34,6 +46,7 @@ struct ActiveJob {
   bool finished = false;
   bool cancel_requested = false;
   std::shared_ptr<JobDispatch> dispatch;
+  std::string instance;  // the service instance it runs on (its OOM events carry this tag)
   // VRAM of the service's members on `gpu`: before the job, and the highest sample since.
   std::vector<pid_t> members;
   Bytes before;
@@ -63,19 +76,23 @@ struct PendingSubmit {
   JobRecord rec;          // moved into the store batch by FlushSubmits
   nlohmann::json params;  // validated, complete
   PlanEstimate est;
-  std::optional<PlanDecision> decision;
+  std::optional<Decision> decision;
   SteadyTime now{};
   std::string instance;
   std::size_t ahead = 0;  // queued jobs of its priority and above when it joined
   Responder respond;
 };
 
+// A job id as the API and the planner write it ("42"); nullopt: not one.
+std::optional<JobId> ParseJobId(const std::string& text);
+
 struct JobManager::Impl {
-  Impl(asio::io_context& io, Supervisor& sup, EventHub& events, GpuProbe* gpu, JobStore& store);
+  Impl(asio::io_context& io, std::unique_ptr<ServicePort> owned, ServicePort& port,
+       EventHub& events, GpuProbe* gpu, JobStore& store);
 
   asio::io_context& io;
-  Supervisor& sup;
-  Supervisor::Impl& im;
+  std::unique_ptr<ServicePort> owned_port;  // set when built over a Supervisor
+  ServicePort& port;
   EventHub& events;
   GpuProbe* gpu;
   JobStore& store;
@@ -95,15 +112,19 @@ struct JobManager::Impl {
   std::optional<SteadyTime> pruned_at;  // terminal jobs past retention were last deleted then
 
   std::int64_t NowMs() const;
-  ServiceRt* Service(const std::string& name);
+  // The config of a service that takes jobs now; nullptr: none (unknown, removed, or no jobs).
+  const ServiceConfig* JobService(const std::string& name) const;
+  // Services that take jobs now, in name order.
+  std::vector<std::string> JobServices() const;
+  ServicePort::State StateOf(const std::string& name) const;
   std::int64_t Emit(const std::string& service, const std::string& kind, const std::string& message,
                     nlohmann::json data);
   nlohmann::json JobJson(const JobRecord& j);
   nlohmann::json ServiceCounts(const std::string& service);
 
-  // Planning (job_manager.cc).
+  // Planning (job_plan.cc; Recover and ReplayObservations: job_recover.cc).
   const vg::GpuSnapshot* Snapshot(bool fresh);
-  std::vector<unsigned> GpusOf(const ServiceRt& s, const vg::GpuSnapshot& snap) const;
+  std::vector<unsigned> GpusOf(const ServiceConfig& s, const vg::GpuSnapshot& snap) const;
   Bytes HeldOn(const std::vector<pid_t>& pids, unsigned gpu_index,
                const vg::GpuSnapshot& snap) const;
   void RefreshMembers(bool force);
@@ -112,7 +133,7 @@ struct JobManager::Impl {
   void Replan(bool fresh = true);
   void PostReplan();
   void ReplanWithoutDriver();
-  void Carry(const PlanDecision& d, std::set<unsigned>* blocked);
+  void Carry(const Decision& d, std::set<unsigned>* blocked);
   void Admit(JobId id, unsigned gpu_index, Bytes estimate, bool needs_start);
   void FailQueued(JobId id, const std::string& why);
   void Recover();
@@ -124,17 +145,16 @@ struct JobManager::Impl {
   // Running (job_run.cc).
   void OnEvent(const EventRecord& e);
   void DispatchWaiting(const std::string& service);
-  Task<> RunJob(std::shared_ptr<ActiveJob> job);
-  Task<> Sample(std::shared_ptr<ActiveJob> job);
+  JobTask RunJob(std::shared_ptr<ActiveJob> job);
+  JobTask Sample(std::shared_ptr<ActiveJob> job);
   void Finish(ActiveJob& job, const DispatchResult& r);
   void EnsureStarted(const std::string& service);
   void StopIdle(const std::string& service, const std::string& kind, const std::string& why);
-  Task<> ReleaseThenReplan(std::string service);
   void MeasureBaseline(const std::string& service);
   void Tick();
   void CheckIdle();
   void Prune();
-  void Spawn(Task<> t);
+  void Spawn(JobTask t);
   bool HasJobs(const std::string& service) const;  // admitted or running (in `active`)
 };
 

@@ -63,39 +63,6 @@ ClusterSnapshot ToCore(const PlanCluster& c) {
   return out;
 }
 
-PlanDecision FromCore(const Decision& d) {
-  PlanDecision o;
-  o.job_id = d.job_id;
-  switch (d.verdict) {
-    case Verdict::kAdmit:
-      o.verdict = PlanVerdict::kAdmit;
-      break;
-    case Verdict::kStartService:
-      o.verdict = PlanVerdict::kStartService;
-      break;
-    case Verdict::kFreeMemory:
-      o.verdict = PlanVerdict::kFreeMemory;
-      break;
-    case Verdict::kWait:
-      o.verdict = PlanVerdict::kWait;
-      break;
-    case Verdict::kRefuse:
-      o.verdict = PlanVerdict::kRefuse;
-      break;
-  }
-  o.gpu = d.gpu;
-  o.release = d.release;
-  o.stop = d.stop;
-  o.start_service = d.start_service;
-  o.position = d.position;
-  o.eta = d.eta;
-  o.need = d.need;
-  o.plannable = d.plannable;
-  o.capacity = d.capacity;
-  o.reason = d.reason;
-  return o;
-}
-
 }  // namespace
 
 JobSchema SchemaFromConfig(const JobsConfig& jobs) {
@@ -256,19 +223,16 @@ void JobPlanner::RecordDuration(const std::string& service, Millis took) {
   st_->durations[service] = Millis(static_cast<std::int64_t>(sum / n * 1000));
 }
 
-std::vector<PlanDecision> JobPlanner::Plan(const PlanCluster& cluster, SteadyTime now) const {
-  ClusterSnapshot c = ToCore(cluster);
-  std::vector<PlanDecision> out;
-  for (const Decision& d : vg::Plan(c, st_->queue, st_->durations, now)) out.push_back(FromCore(d));
-  return out;
+std::vector<Decision> JobPlanner::Plan(const PlanCluster& cluster, SteadyTime now) const {
+  return vg::Plan(ToCore(cluster), st_->queue, st_->durations, now);
 }
 
-PlanDecision JobPlanner::Decide(const PlanCluster& cluster, const std::string& id,
-                                const std::string& service, int priority, std::uint64_t seq,
-                                SteadyTime submitted, Bytes estimate, SteadyTime now) const {
+Decision JobPlanner::Decide(const PlanCluster& cluster, const std::string& id,
+                            const std::string& service, int priority, std::uint64_t seq,
+                            SteadyTime submitted, Bytes estimate, SteadyTime now) const {
   ClusterSnapshot c = ToCore(cluster);
   QueuedJob j{id, service, priority, seq, submitted, estimate};
-  return FromCore(DecideJob(c, st_->queue, j, st_->durations, now));
+  return DecideJob(c, st_->queue, j, st_->durations, now);
 }
 
 std::vector<PlanSuggestion> JobPlanner::Suggest(const std::string& service,

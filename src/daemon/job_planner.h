@@ -4,9 +4,9 @@
 //
 // Why a door: the job manager thinks in services, job ids and NVML samples; the core in queue
 // entries, ledgers and observations. job_planner.cc is the one file that translates between them
-// and includes the core's admission headers; everything else in the daemon includes this header
-// only. Single-threaded (the daemon's io_context); owns its state; sizes in job bytes
-// over the loaded service (core/job_schema.h).
+// and includes the core's estimator, ledger and suggestion headers; the daemon uses core's
+// Decision (core/admission.h) as it is. Single-threaded (the daemon's io_context); owns its state;
+// sizes in job bytes over the loaded service (core/job_schema.h).
 #pragma once
 
 #include <map>
@@ -19,6 +19,7 @@
 
 #include "clock/clock.h"
 #include "config/config_jobs.h"
+#include "core/admission.h"
 #include "core/job_schema.h"
 #include "util/error.h"
 #include "util/units.h"
@@ -62,22 +63,8 @@ struct PlanCluster {
   std::vector<PlanService> services;
 };
 
-enum class PlanVerdict { kAdmit, kStartService, kFreeMemory, kWait, kRefuse };
-
-struct PlanDecision {
-  std::string job_id;
-  PlanVerdict verdict = PlanVerdict::kWait;
-  std::optional<unsigned> gpu;
-  std::vector<std::string> release;
-  std::vector<std::string> stop;
-  bool start_service = false;
-  std::size_t position = 0;
-  std::optional<Millis> eta;
-  Bytes need;
-  Bytes plannable;
-  Bytes capacity;
-  std::string reason;
-};
+// Decisions are core's own (core/admission.h: Decision, Verdict): the daemon carries them out
+// as they are, with no copy of its own.
 
 struct PlanEstimate {
   Bytes bytes;  // with margin: what is reserved
@@ -126,11 +113,11 @@ class JobPlanner {
   std::vector<std::pair<std::string, Bytes>> FirstQueued(const std::string& service,
                                                          std::size_t n) const;
 
-  std::vector<PlanDecision> Plan(const PlanCluster& cluster, SteadyTime now) const;
+  std::vector<Decision> Plan(const PlanCluster& cluster, SteadyTime now) const;
   // For a job not yet queued (`id` empty is fine), or a queued one.
-  PlanDecision Decide(const PlanCluster& cluster, const std::string& id, const std::string& service,
-                      int priority, std::uint64_t seq, SteadyTime submitted, Bytes estimate,
-                      SteadyTime now) const;
+  Decision Decide(const PlanCluster& cluster, const std::string& id, const std::string& service,
+                  int priority, std::uint64_t seq, SteadyTime submitted, Bytes estimate,
+                  SteadyTime now) const;
 
   std::vector<PlanSuggestion> Suggest(const std::string& service, const nlohmann::json& params,
                                       Bytes capacity, std::size_t max_count) const;

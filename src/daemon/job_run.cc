@@ -23,6 +23,32 @@ std::optional<Bytes> BytesField(const json& j, const char* key) {
   return v >= 0 ? std::optional<Bytes>(Bytes(static_cast<std::uint64_t>(v))) : std::nullopt;
 }
 
+// Whether an `oom` event of the job's service is the job's own: from the instance it runs on
+// (not the kernel log's device-wide messages, which carry no process), and — when the OOM line
+// lists the GPU's processes, as PyTorch's does (the failing one among them) — with a member of
+// the service among them. Otherwise another process ran out of memory: not this job's need.
+bool OwnOom(const EventRecord& e, const json& inc, const ActiveJob& job) {
+  if (job.state != JobState::kRunning || e.instance.empty() || e.instance != job.instance)
+    return false;
+  if (inc.is_object() && inc.value("engine", "") == "nvidia-driver") return false;
+  if (!inc.is_object() || !inc.contains("processes") || !inc["processes"].is_array() ||
+      inc["processes"].empty() || job.members.empty())
+    return true;
+  for (const json& p : inc["processes"]) {
+    if (!p.is_object() || !p.contains("pid") || !p["pid"].is_number_integer()) continue;
+    const auto pid = static_cast<pid_t>(p["pid"].get<std::int64_t>());
+    if (std::find(job.members.begin(), job.members.end(), pid) != job.members.end()) return true;
+  }
+  return false;
+}
+
+// A supervisor event saying the service is `failed` (port held, start failed, VRAM timeout,
+// restart limit, …): its start for the waiting jobs will not come.
+bool StartGaveUp(const EventRecord& e) {
+  if (e.kind.starts_with("job-") || !e.data.is_object()) return false;
+  return e.data.contains("state") && e.data["state"] == "failed";
+}
+
 bool EndsInstance(const std::string& kind) {
   return kind == "stopped" || kind == "stop-incomplete" || kind == "crashed" || kind == "exited" ||
          kind == "failed" || kind == "vram-timeout" || kind == "start-failed" ||
@@ -36,7 +62,7 @@ bool JobManager::Impl::HasJobs(const std::string& service) const {
                      [&](const auto& entry) { return entry.second->service == service; });
 }
 
-void JobManager::Impl::Spawn(Task<> t) {
+void JobManager::Impl::Spawn(JobTask t) {
   asio::co_spawn(io, std::move(t), [this](std::exception_ptr e) {
     if (!e) return;
     try {
@@ -49,15 +75,13 @@ void JobManager::Impl::Spawn(Task<> t) {
 
 void JobManager::Impl::OnEvent(const EventRecord& e) {
   if (shutting_down || e.service.empty()) return;
-  ServiceRt* s = Service(e.service);
-  if (!s || !s->cfg.jobs.enabled) return;
+  if (!JobService(e.service)) return;
   ServiceJobs& sj = svcs[e.service];
   if (e.kind == "job-done") ++sj.done_since_start;
   if (e.kind == "job-failed") ++sj.failed_since_start;
   if (e.kind == "ready" || e.kind == "adopted") {
     sj.stopping = false;
-    if (s->inst && s->inst->ready_at)
-      sj.startup = std::chrono::duration_cast<Millis>(*s->inst->ready_at - s->inst->spawned);
+    if (auto v = port.Look(e.service); v && v->startup) sj.startup = v->startup;
     asio::post(io, [this, name = e.service] {
       MeasureBaseline(name);
       DispatchWaiting(name);
@@ -70,7 +94,7 @@ void JobManager::Impl::OnEvent(const EventRecord& e) {
     json inc = e.data.is_object() && e.data.contains("incident") ? e.data["incident"] : json();
     const Bytes requested = BytesField(inc, "requested_bytes").value_or(Bytes(0));
     for (auto& [id, j] : active) {
-      if (j->service != e.service || !j->dispatched || j->oom) continue;
+      if (j->service != e.service || j->oom || !OwnOom(e, inc, *j)) continue;
       j->oom =
           e.data.is_object() && e.data.contains("explanation") && e.data["explanation"].is_string()
               ? e.data["explanation"].get<std::string>()
@@ -86,18 +110,23 @@ void JobManager::Impl::OnEvent(const EventRecord& e) {
     }
     return;
   }
+  const bool gave_up = StartGaveUp(e) && StateOf(e.service) == ServicePort::State::kFailed;
+  if (!gave_up && !EndsInstance(e.kind)) return;
   if (EndsInstance(e.kind)) {
     sj.stopping = false;
     sj.releasing = false;
     sj.members.clear();
     sj.members_at.reset();
     sj.idle_since.reset();
-    // Jobs admitted for this service but not dispatched: start it (again), or give up.
+  }
+  {
+    // Jobs admitted for this service but not dispatched: start it (again), or give up with the
+    // service's cause.
     std::vector<JobId> waiting;
     for (auto& [id, j] : active)
       if (j->service == e.service && !j->dispatched) waiting.push_back(id);
     if (!waiting.empty()) {
-      if (e.kind == "failed" || e.kind == "vram-timeout") {
+      if (gave_up) {
         for (JobId id : waiting) {
           JobChange change;
           change.reason = e.service + " could not be started: " + e.message;
@@ -118,18 +147,16 @@ void JobManager::Impl::OnEvent(const EventRecord& e) {
 }
 
 void JobManager::Impl::EnsureStarted(const std::string& service) {
-  ServiceRt* s = Service(service);
-  if (!s) return;
-  if (s->state == SvcState::kStopped || s->state == SvcState::kFailed) {
-    (void)sup.Start(service);
+  const ServicePort::State st = StateOf(service);
+  if (st == ServicePort::State::kStopped || st == ServicePort::State::kFailed) {
+    (void)port.Start(service);
   }
   // starting / waiting-for-vram / backoff: its ready event dispatches; stopping: its stopped
   // event comes back here.
 }
 
 void JobManager::Impl::DispatchWaiting(const std::string& service) {
-  ServiceRt* s = Service(service);
-  if (!s || s->state != SvcState::kRunning) return;
+  if (StateOf(service) != ServicePort::State::kRunning) return;
   for (auto& [id, j] : active) {
     if (j->service != service || j->dispatched) continue;
     j->dispatched = true;
@@ -138,8 +165,9 @@ void JobManager::Impl::DispatchWaiting(const std::string& service) {
 }
 
 void JobManager::Impl::MeasureBaseline(const std::string& service) {
-  ServiceRt* s = Service(service);
-  if (!s || !s->inst) return;
+  const ServiceConfig* cfg = JobService(service);
+  auto v = port.Look(service);
+  if (!cfg || !v || v->instance.empty()) return;
   for (auto& [id, j] : active)
     if (j->service == service && j->dispatched) return;  // busy: not a baseline
   RefreshMembers(true);
@@ -147,26 +175,35 @@ void JobManager::Impl::MeasureBaseline(const std::string& service) {
   if (!sn) return;
   ServiceJobs& sj = svcs[service];
   Bytes most;
-  for (unsigned g : GpusOf(*s, *sn)) most = std::max(most, HeldOn(sj.members, g, *sn));
+  for (unsigned g : GpusOf(*cfg, *sn)) most = std::max(most, HeldOn(sj.members, g, *sn));
   if (most.count() == 0) return;
   if (sj.baseline.count() == 0 || most < sj.baseline) sj.baseline = most;
   if (!sj.idle_since) sj.idle_since = clock.Now();
 }
 
-Task<> JobManager::Impl::RunJob(std::shared_ptr<ActiveJob> job) {
-  ServiceRt* s = Service(job->service);
-  if (!s || shutting_down) co_return;
+JobTask JobManager::Impl::RunJob(std::shared_ptr<ActiveJob> job) {
+  const ServiceConfig* cfg = JobService(job->service);
+  if (!cfg || shutting_down) co_return;
+  // What the dispatch needs, copied: a reload may replace the config while the job runs.
+  const JobsConfig jobs_cfg = cfg->jobs;
+  if (!port.BeginJob(job->service)) {
+    // The service is no longer running (a stop won the race): the job waits for the next start.
+    job->dispatched = false;
+    EnsureStarted(job->service);
+    co_return;
+  }
   JobChange change;
   change.started_unix_ms = NowMs();
   change.reason = "";
   auto t = store.Transition(job->id, {JobState::kStarting}, JobState::kRunning, change);
   if (!t || !t->applied) {
+    port.EndJob(job->service);
     active.erase(job->id);
     co_return;
   }
   job->state = JobState::kRunning;
   job->started = clock.Now();
-  ++s->active_jobs;
+  if (auto v = port.Look(job->service)) job->instance = v->instance;
   ServiceJobs& sj = svcs[job->service];
   sj.idle_since.reset();
   // Who the service is and what it holds on the job's GPU before the job.
@@ -191,20 +228,20 @@ Task<> JobManager::Impl::RunJob(std::shared_ptr<ActiveJob> job) {
        {{"job", job->id}, {"gpu", job->gpu}, {"estimate_bytes", job->estimate.count()}});
   job->dispatch = std::make_shared<JobDispatch>(io);
   Spawn(Sample(job));
-  DispatchResult r = co_await job->dispatch->Send(s->cfg.jobs.method, s->cfg.jobs.url, job->body,
-                                                  s->cfg.jobs.timeout, kMaxAnswer);
+  DispatchResult r = co_await job->dispatch->Send(jobs_cfg.method, jobs_cfg.url, job->body,
+                                                  jobs_cfg.timeout, kMaxAnswer);
   job->finished = true;
   // One last sample: the peak may have come just before the answer.
   if (const vg::GpuSnapshot* sn = Snapshot(true))
     job->peak = std::max(job->peak, HeldOn(job->members, job->gpu, *sn));
-  if (--s->active_jobs < 0) s->active_jobs = 0;
+  port.EndJob(job->service);
   if (!shutting_down) Finish(*job, r);
   active.erase(job->id);
   if (!HasJobs(job->service)) sj.idle_since = clock.Now();
   PostReplan();
 }
 
-Task<> JobManager::Impl::Sample(std::shared_ptr<ActiveJob> job) {
+JobTask JobManager::Impl::Sample(std::shared_ptr<ActiveJob> job) {
   asio::steady_timer timer(io);
   while (!job->finished && !shutting_down) {
     timer.expires_after(kSampleEvery);
@@ -323,36 +360,31 @@ void JobManager::Impl::Finish(ActiveJob& job, const DispatchResult& r) {
 // Stops an idle service (verified by the supervisor's stop sequence) — never one with jobs.
 void JobManager::Impl::StopIdle(const std::string& service, const std::string& kind,
                                 const std::string& why) {
-  ServiceRt* s = Service(service);
-  if (!s || !s->inst) return;
   ServiceJobs& sj = svcs[service];
-  if (sj.stopping || HasJobs(service) || s->active_jobs > 0) return;
-  sj.stopping = true;
+  if (sj.stopping || HasJobs(service)) return;
+  // The event first: it names the instance being stopped.
+  auto v = port.Look(service);
+  if (!v || v->instance.empty() || v->active_jobs > 0 || v->state == ServicePort::State::kStopping)
+    return;
   Emit(service, kind, why, {{"held_bytes", sj.baseline.count()}});
-  (void)sup.Stop(service);
-}
-
-Task<> JobManager::Impl::ReleaseThenReplan(std::string service) {
-  ServiceRt* s = Service(service);
-  if (s) co_await im.RunReleaseHook(*s);
-  // The driver needs a moment to show the memory back; the ticker re-plans at the poll rate.
-  svcs[service].releasing = false;
-  PostReplan();
+  if (port.StopIfIdle(service)) sj.stopping = true;
 }
 
 void JobManager::Impl::CheckIdle() {
   const SteadyTime now = clock.Now();
-  for (auto& [name, s] : im.services) {
-    if (s->removed || !s->cfg.idle_unload || s->state != SvcState::kRunning) continue;
+  for (const std::string& name : port.Services()) {
+    const ServiceConfig* cfg = port.ConfigOf(name);
+    auto v = port.Look(name);
+    if (!cfg || !v || !cfg->idle_unload || v->state != ServicePort::State::kRunning) continue;
     ServiceJobs& sj = svcs[name];
-    if (sj.stopping || sj.queued > 0 || s->active_jobs > 0 || HasJobs(name)) continue;
+    if (sj.stopping || sj.queued > 0 || v->active_jobs > 0 || HasJobs(name)) continue;
     if (!sj.idle_since) {
       sj.idle_since = now;
       continue;
     }
-    if (now - *sj.idle_since >= *s->cfg.idle_unload)
+    if (now - *sj.idle_since >= *cfg->idle_unload)
       StopIdle(name, "idle-unload",
-               "stopping " + name + ": no jobs for " + FormatSeconds(*s->cfg.idle_unload) +
+               "stopping " + name + ": no jobs for " + FormatSeconds(*cfg->idle_unload) +
                    " (idle_unload)");
   }
 }
@@ -376,7 +408,7 @@ void JobManager::Impl::Tick() {
   CheckIdle();
   Prune();
   if (planner.Queued() > 0) Replan();  // memory may have been freed by anyone
-  ticker->expires_after(std::max<Millis>(im.config.daemon.poll, Millis(10)));
+  ticker->expires_after(std::max<Millis>(port.Daemon().poll, Millis(10)));
   ticker->async_wait([this](const boost::system::error_code& ec) {
     if (!ec) Tick();
   });

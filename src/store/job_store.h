@@ -215,6 +215,10 @@ class JobStore {
     return out;
   }
   virtual Result<JobRecord> Get(JobId id) = 0;  // kNotFound when absent (or pruned)
+  // The job of `service` with idempotency key `key` (any state), as Submit would find it;
+  // nullopt when there is none. The whole record.
+  virtual Result<std::optional<JobRecord>> FindByKey(const std::string& service,
+                                                     const std::string& key) = 0;
   virtual Result<std::vector<JobRecord>> List(const JobFilter& filter) = 0;
   // Queued jobs of one service (empty: all), priority then FIFO order.
   virtual Result<std::vector<JobRecord>> Queued(const std::string& service) = 0;

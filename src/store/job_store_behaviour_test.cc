@@ -210,6 +210,22 @@ TYPED_TEST(JobStoreBehaviour, IdempotencyKeyReturnsTheExistingJobOfThatService) 
   EXPECT_EQ(this->store_->Submit(empty_key).error().code, ErrorCode::kInvalidArgument);
 }
 
+// The daemon looks a key up before it admits (a duplicate answers 200, never a refusal).
+TYPED_TEST(JobStoreBehaviour, FindByKeyFindsTheJobSubmitWouldReturn) {
+  JobRecord job = NewJob("i2v");
+  job.idempotency_key = "k1";
+  const JobId first = this->Submit(job);
+  auto found = this->store_->FindByKey("i2v", "k1");
+  ASSERT_TRUE(found.has_value()) << found.error().message;
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->id, first);
+  EXPECT_EQ((*found)->params, job.params);
+  EXPECT_FALSE(this->store_->FindByKey("llm", "k1")->has_value());  // keys are per service
+  EXPECT_FALSE(this->store_->FindByKey("i2v", "k2")->has_value());
+  this->Finish(first, S::kDone);
+  EXPECT_EQ((*this->store_->FindByKey("i2v", "k1"))->state, S::kDone);
+}
+
 TYPED_TEST(JobStoreBehaviour, QueuedIsPriorityThenFifoAndOnlyQueued) {
   const JobId a = this->Submit("i2v", 0);
   const JobId b = this->Submit("llm", 10);

@@ -56,6 +56,13 @@ Result<JobRecord> MemoryJobStore::Get(JobId id) {
   return it->second;
 }
 
+Result<std::optional<JobRecord>> MemoryJobStore::FindByKey(const std::string& service,
+                                                           const std::string& key) {
+  auto it = keys_.find({service, key});
+  if (it == keys_.end()) return std::optional<JobRecord>();
+  return std::optional<JobRecord>(jobs_.at(it->second));
+}
+
 Result<std::vector<JobRecord>> MemoryJobStore::List(const JobFilter& filter) {
   if (filter.limit < 1) {
     return Fail(ErrorCode::kInvalidArgument,

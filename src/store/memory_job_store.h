@@ -25,6 +25,8 @@ class MemoryJobStore final : public JobStore {
 
   Result<SubmitOutcome> Submit(JobRecord job) override;
   Result<JobRecord> Get(JobId id) override;
+  Result<std::optional<JobRecord>> FindByKey(const std::string& service,
+                                             const std::string& key) override;
   Result<std::vector<JobRecord>> List(const JobFilter& filter) override;
   Result<std::vector<JobRecord>> Queued(const std::string& service) override;
 

@@ -271,6 +271,17 @@ Result<JobRecord> SqliteJobStore::Get(JobId id) {
   return GetLocked(id);
 }
 
+Result<std::optional<JobRecord>> SqliteJobStore::FindByKey(const std::string& service,
+                                                           const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto jobs = Select(
+      SelectWhole("WHERE service = ?1 AND idempotency_key = ?2"),
+      [&](SqliteQuery& q) { q.Bind(1, service).Bind(2, key); }, "find a job by its key");
+  if (!jobs) return std::unexpected(jobs.error());
+  if (jobs->empty()) return std::optional<JobRecord>();
+  return std::optional<JobRecord>(std::move(jobs->front()));
+}
+
 Result<std::vector<JobRecord>> SqliteJobStore::List(const JobFilter& filter) {
   if (filter.limit < 1) {
     return Fail(ErrorCode::kInvalidArgument,

@@ -51,6 +51,8 @@ class SqliteJobStore final : public JobStore {
   Result<SubmitOutcome> SubmitAndAnnounce(JobRecord job, const JobAnnouncer& announce) override;
   std::vector<Result<SubmitOutcome>> SubmitBatch(std::vector<JobSubmission> jobs) override;
   Result<JobRecord> Get(JobId id) override;
+  Result<std::optional<JobRecord>> FindByKey(const std::string& service,
+                                             const std::string& key) override;
   Result<std::vector<JobRecord>> List(const JobFilter& filter) override;
   Result<std::vector<JobRecord>> Queued(const std::string& service) override;
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The queue: a job that does not fit waits (position, reason) and starts the moment memory frees;
 # a job queued behind another job of a one-at-a-time service starts as soon as that one ends;
-# a later job with a higher priority goes first.
+# a later job with a higher priority goes first. How soon (at the next poll, at the job's end)
+# is pinned by deterministic unit tests (src/daemon/job_manager_test.cc), not timed here.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/jobs_lib.bash"
 make_gpus --total 24GiB
@@ -24,9 +25,8 @@ t0=$(date +%s%3N)
 kill -TERM "$hog_PID"
 expect_eq "$(wait_terminal "$J")" done "the job"
 started=$("$VG_BIN" job "$J" --json | jq .started_unix_ms)
-ms=$((started - t0))
-note "started ${ms} ms after the holder was signalled"
-[ "$ms" -lt 1500 ] || fail "the job started ${ms} ms after memory freed"
+[ "$started" -ge "$t0" ] || fail "the job started before the memory was freed"
+note "started $((started - t0)) ms after the holder was signalled"
 
 note "behind another job of the same service (concurrency 1)"
 submit_job i2v 512 16 200 # 4 s at 20 ms per step
@@ -40,9 +40,8 @@ wait_job "$A" done 10
 a_end=$("$VG_BIN" job "$A" --json | jq .finished_unix_ms)
 expect_eq "$(wait_terminal "$B")" done "the second job"
 b_start=$("$VG_BIN" job "$B" --json | jq .started_unix_ms)
-gap=$((b_start - a_end))
-note "second job started ${gap} ms after the first ended"
-[ "$gap" -lt 500 ] || fail "the queued job started ${gap} ms after the first ended"
+[ "$b_start" -ge "$a_end" ] || fail "the second job started before the first ended"
+note "second job started $((b_start - a_end)) ms after the first ended"
 
 note "priority: a later job with a higher priority runs first"
 submit_job i2v 512 16 100
