@@ -60,7 +60,7 @@ class SupervisorPort final : public ServicePort {
   std::vector<std::string> Services() const override {
     std::vector<std::string> out;
     for (const auto& [name, s] : im_.services)
-      if (!s->removed) out.push_back(name);
+      if (!s->removed && !s->removing) out.push_back(name);
     return out;
   }
 
