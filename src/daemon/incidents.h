@@ -19,13 +19,6 @@ void ApplyIncidentConfig(Supervisor::Impl& im);
 void NewInstanceForIncidents(Supervisor::Impl& im, ServiceRt& s);
 // The log-silence watchdog of a ready instance (no-op unless the service has `watchdog`).
 void StartWatchdog(Supervisor::Impl& im, ServiceRt& s, std::uint64_t gen);
-// A GPU a kernel log message named: index and uuid as NVML reports them for its PCI bus id;
-// index unset when no GPU matched (then the incident applies to every GPU).
-struct KernelGpu {
-  std::optional<unsigned> index;
-  std::string uuid;
-  std::string bus;  // as the kernel spelled it, normalised ("0000:3b:00"); empty if none
-};
 // A kernel log incident (device-lost, gpu-error) about `gpu`: one event per service pinned to it
 // (its `gpus` names it), with that service's policy (device-lost: stop, fail, no restart); one
 // daemon-wide event when no service is pinned to it.

@@ -7,20 +7,27 @@
 #include <map>
 
 #include "core/incident_kernel.h"
-#include "daemon/incidents.h"
-#include "daemon/supervisor_impl.h"
+#include <utility>  // before asio: Boost 1.74's awaitable.hpp needs std::exchange
+
+#include <boost/asio.hpp>
+
+#include "clock/clock.h"
+#include "daemon/event_hub.h"
+#include "daemon/supervisor.h"
+#include "gpu/gpu_probe.h"
 #include "logs/kmsg.h"
 
 namespace vg {
 
+namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
 struct KernelLogWatch::Impl {
   Impl(asio::io_context& io_, Supervisor& supervisor, GpuProbe* gpu_, EventHub& events_)
-      : io(io_), sup(supervisor.impl()), gpu(gpu_), events(events_), timer(io_) {}
+      : io(io_), sup(supervisor), gpu(gpu_), events(events_), timer(io_) {}
 
   asio::io_context& io;
-  Supervisor::Impl& sup;
+  Supervisor& sup;
   GpuProbe* gpu;
   EventHub& events;
   std::string path;
@@ -164,14 +171,14 @@ struct KernelLogWatch::Impl {
     // De-duplicate first: a flood of messages about a bus NVML does not list must not cost an
     // NVML snapshot (Learn) each.
     const std::string key = std::string(IncidentKindName(inc->kind)) + "|" + target.bus;
-    const SteadyTime now = sup.clock.Now();
+    const SteadyTime now = std::chrono::steady_clock::now();
     if (auto it = recent.find(key); it != recent.end() && now - it->second < 60s) return;
     recent[key] = now;
     if (bus) {
       if (!by_bus.count(*bus)) Learn();
       if (auto it = by_bus.find(*bus); it != by_bus.end()) target = it->second;
     }
-    OnKernelIncident(sup, std::move(*inc), target);
+    sup.KernelIncident(std::move(*inc), target);
   }
 };
 

@@ -54,7 +54,7 @@ ServicePort::State PortState(SvcState s) {
 
 class SupervisorPort final : public ServicePort {
  public:
-  SupervisorPort(Supervisor& sup) : sup_(sup), im_(sup.impl()) {}
+  SupervisorPort(Supervisor& sup, Supervisor::Impl& im) : sup_(sup), im_(im) {}
   ~SupervisorPort() override { im_.job_status = nullptr; }
 
   std::vector<std::string> Services() const override {
@@ -140,7 +140,7 @@ class SupervisorPort final : public ServicePort {
 }  // namespace
 
 std::unique_ptr<ServicePort> MakeServicePort(Supervisor& supervisor) {
-  return std::make_unique<SupervisorPort>(supervisor);
+  return std::make_unique<SupervisorPort>(supervisor, *supervisor.impl_);
 }
 
 }  // namespace vg

@@ -483,6 +483,10 @@ void Supervisor::Hurry() {
 
 bool Supervisor::shutting_down() const { return impl_->shutting_down; }
 
+void Supervisor::KernelIncident(Incident inc, const KernelGpu& gpu) {
+  OnKernelIncident(*impl_, std::move(inc), gpu);
+}
+
 namespace {
 
 nlohmann::json ServiceJson(Supervisor::Impl& im, ServiceRt& s, const VramView* view,

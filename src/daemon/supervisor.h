@@ -10,12 +10,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "config/config.h"
+#include "core/incident.h"
 #include "util/error.h"
 
 namespace boost::asio {
@@ -32,6 +34,15 @@ class EventHub;
 class StateStore;
 class Clock;
 class ProcessControl;
+class ServicePort;
+
+// A GPU a kernel log message named: index and uuid as NVML reports them for its PCI bus id;
+// index unset when no GPU matched (then the incident applies to every GPU).
+struct KernelGpu {
+  std::optional<unsigned> index;
+  std::string uuid;
+  std::string bus;  // as the kernel spelled it, normalised ("0000:3b:00"); empty if none
+};
 
 struct SupervisorDeps {
   GpuProbe* gpu = nullptr;  // null: no driver; VRAM checks are skipped with a warning
@@ -87,10 +98,15 @@ class Supervisor {
   // One line for systemd's STATUS=: "3 services: 2 running, 1 waiting-for-vram".
   std::string Summary() const;
 
+  // A kernel log incident (device-lost, gpu-error) about `gpu`: one event per service pinned to
+  // it, with that service's policy; one daemon-wide event when no service is pinned to it.
+  void KernelIncident(Incident inc, const KernelGpu& gpu);
+
   struct Impl;
-  Impl& impl() { return *impl_; }  // for the job manager (src/daemon only)
 
  private:
+  // The job manager's door (daemon/service_port.h) is the only other code that sees Impl.
+  friend std::unique_ptr<ServicePort> MakeServicePort(Supervisor& supervisor);
   std::unique_ptr<Impl> impl_;
 };
 

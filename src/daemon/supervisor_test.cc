@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 
 #include <gtest/gtest.h>
@@ -281,6 +282,32 @@ TEST_F(SupervisorTest, HurrySkipsTheGrace) {
   ASSERT_TRUE(RunUntil([&] { return done; }, 1000ms));
   EXPECT_EQ(world_.Find(pid)->signals, (std::vector<int>{SIGTERM, SIGKILL}));
   EXPECT_TRUE(world_.Alive().empty());
+}
+
+// Finding 7: the classifier's merge window belonged to the log, not to the instance, so the first
+// OOM of a restarted instance was folded into the last instance's incident: no event, no restart.
+TEST_F(SupervisorTest, TheFirstOomOfARestartedInstanceIsItsOwnIncident) {
+  const std::string oom =
+      "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.10 GiB. GPU 0 has a total "
+      "capacity of 23.65 GiB of which 1.20 GiB is free.\n";
+  Boot({Svc("a")});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  const pid_t first = Pid("a");
+  auto append = [&](const std::string& text) {
+    std::ofstream(dir_ / "logs" / "a.log", std::ios::app) << text;
+  };
+  append(oom);
+  ASSERT_TRUE(RunUntil([&] { return RunningWith("a", first); }));
+  const pid_t second = Pid("a");
+  append(oom);
+  ASSERT_TRUE(RunUntil([&] { return RunningWith("a", second); }));
+  EventFilter f;
+  f.service = "a";
+  f.kind = "oom";
+  auto got = store_.ListEvents(f);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->size(), 2u);
+  ExpectOnlyCurrentInstancesAlive({"a"});
 }
 
 TEST_F(SupervisorTest, ServicesGetUnbufferedPythonUnlessTheyOptOut) {
