@@ -2,8 +2,7 @@
 // the sentence and the JSON, checking the classifier's bounds on what it keeps.
 //
 // Input layout: if the first byte is 0x01, the first line is a user literal pattern (a config
-// `patterns` entry); the rest are log lines. User regexes are not fuzzed: they come from the
-// operator's config, and std::regex's own worst cases are not the classifier's.
+// `patterns` entry); the rest are log lines. User regexes are fuzzed by pattern_fuzz.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
-# Builds the classifier's libFuzzer target with clang in build-fuzz/ and runs it for SECONDS
-# (default 60) over the committed seed corpus. Fails on a crash, a sanitizer report, a leak or an
-# input that takes more than 10 s (a hang). New inputs go to build-fuzz/corpus (not committed);
-# a failing input is left in build-fuzz/artifacts/ to reproduce with
-#   build-fuzz/classifier_fuzz build-fuzz/artifacts/crash-…
+# Builds the libFuzzer targets with clang in build-fuzz/ and runs them one after the other,
+# splitting SECONDS (default 60) among them, each over its committed seed corpus
+# (fuzz/corpus/<target>): classifier (log lines), pattern (user patterns), config (TOML text),
+# http (raw requests to the API server). Fails on a crash, a sanitizer report, a leak or an
+# input that takes more than 10 s (a hang). New inputs go to build-fuzz/corpus/<target> (not
+# committed); a failing input is left in build-fuzz/artifacts/ to reproduce with
+#   build-fuzz/<target>_fuzz build-fuzz/artifacts/crash-…
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 cxx=${CXX_FUZZ:-clang++}
 command -v "$cxx" >/dev/null || { echo "fuzz: $cxx not found; run scripts/setup.sh" >&2; exit 1; }
 
+targets=(classifier pattern config http)
 cmake -S fuzz -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER="$cxx" >/dev/null
-ninja -C build-fuzz classifier_fuzz >/dev/null
-mkdir -p build-fuzz/corpus build-fuzz/artifacts
-build-fuzz/classifier_fuzz build-fuzz/corpus fuzz/corpus/classifier \
-  -dict=fuzz/classifier.dict -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
-  -print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/ 2>&1 | tail -n 60
-echo "fuzz: no crash, no hang in ${seconds} s"
+ninja -C build-fuzz "${targets[@]/%/_fuzz}" >/dev/null
+mkdir -p build-fuzz/artifacts
+each=$(( seconds / ${#targets[@]} ))
+(( each >= 5 )) || each=5
+for t in "${targets[@]}"; do
+  mkdir -p "build-fuzz/corpus/$t"
+  dict=()
+  [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
+  echo "fuzz: $t for ${each} s"
+  # pipefail: a crash fails the pipeline even though tail succeeds.
+  "build-fuzz/${t}_fuzz" "build-fuzz/corpus/$t" "fuzz/corpus/$t" "${dict[@]}" \
+    -max_total_time="$each" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/ 2>&1 | tail -n 12
+done
+echo "fuzz: no crash, no hang in ${seconds} s (${#targets[@]} targets × ${each} s)"

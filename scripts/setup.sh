@@ -8,7 +8,7 @@ packages=(
   g++ cmake ninja-build make pkg-config
   # libraries (design.md: chosen dependencies)
   libboost-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
-  libsqlite3-dev libhiredis-dev
+  libsqlite3-dev libhiredis-dev libre2-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev hyperfine procps psmisc jq curl supervisor
   # the e2e webhook receiver (tests/e2e/webhook_receiver.py) and bench/oom_latency.sh

@@ -6,6 +6,8 @@
 #include <set>
 #include <utility>
 
+#include "util/json_limits.h"
+
 namespace vg {
 namespace {
 
@@ -167,14 +169,18 @@ HandlerResult Router::Dispatch(const HttpRequest& request) const {
   }
 
   if (best == nullptr && allowed.empty()) {
-    return HttpResponse::Error(404, "no such endpoint: " + request.method + " " + request.path,
+    return HttpResponse::Error(404,
+                               "no such endpoint: " + AbbreviateText(request.method) + " " +
+                                   AbbreviateText(request.path),
                                "see docs/api.md for the endpoints");
   }
   if (best == nullptr) {
     std::string allow;
     for (const std::string& method : allowed) allow += (allow.empty() ? "" : ", ") + method;
     HttpResponse response = HttpResponse::Error(
-        405, request.method + " is not allowed on " + request.path, "use " + allow);
+        405,
+        AbbreviateText(request.method) + " is not allowed on " + AbbreviateText(request.path),
+        "use " + allow);
     response.headers["Allow"] = allow;
     return response;
   }
@@ -186,7 +192,7 @@ HandlerResult Router::Dispatch(const HttpRequest& request) const {
     ReportException(best->pattern, "unknown exception");
   }
   return HttpResponse::Error(
-      500, "internal error while handling " + request.method + " " + best->pattern,
+      500, "internal error while handling " + AbbreviateText(request.method) + " " + best->pattern,
       "this is a bug in vramguard; the daemon's log has the details");
 }
 
@@ -206,8 +212,13 @@ HttpResult<nlohmann::json> ParseJsonBody(const HttpRequest& request) {
     return std::unexpected(HttpResponse::Error(
         415,
         content_type.empty() ? std::string("the request body has no Content-Type")
-                             : "unsupported Content-Type " + std::string(content_type),
+                             : "unsupported Content-Type " + AbbreviateText(content_type),
         "send the body as JSON with Content-Type: application/json"));
+  }
+  if (!JsonNestingWithin(request.body, kMaxJsonDepth)) {
+    return std::unexpected(HttpResponse::Error(
+        400, "the request body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels",
+        "send a flatter JSON document"));
   }
   nlohmann::json parsed = nlohmann::json::parse(request.body, nullptr, false);
   if (parsed.is_discarded()) {

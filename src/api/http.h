@@ -131,7 +131,8 @@ using HttpResult = std::expected<T, HttpResponse>;
 
 // The request's JSON body. An empty body gives a null json. A non-empty body needs
 // `Content-Type: application/json` (parameters such as charset allowed), else 415; a body that
-// does not parse gives 400 with a hint. Untrusted input is parsed without exceptions.
+// does not parse, or nests deeper than kMaxJsonDepth (util/json_limits.h, checked before
+// parsing), gives 400 with a hint. Untrusted input is parsed without exceptions.
 HttpResult<nlohmann::json> ParseJsonBody(const HttpRequest& request);
 
 // Percent-decoding for path segments (`plus_is_space` false) and query parts (true).

@@ -38,6 +38,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "api/access.h"
+#include "util/json_limits.h"
 
 namespace vg {
 namespace net = boost::asio;
@@ -47,7 +48,6 @@ using Socket = net::generic::stream_protocol::socket;
 using Acceptor = net::basic_socket_acceptor<net::generic::stream_protocol>;
 
 namespace {
-constexpr std::uint32_t kHeaderLimit = 16 * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(1);  // draining an unread body before close
 constexpr std::size_t kMaxBufferedWhileStreaming = 64 * 1024;
 class Connection;
@@ -59,6 +59,7 @@ struct ServerState {
   const Router* router = nullptr;
   ApiServerOptions options;
   std::map<Connection*, std::weak_ptr<Connection>> connections;
+  std::size_t streams = 0;  // connections in a streaming response now
   bool stopped = false;
 };
 
@@ -142,6 +143,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     timer_.cancel();
     queue_.clear();
     queued_bytes_ = 0;
+    ReleaseStreamSlot();
     state_->connections.erase(this);
   }
 
@@ -166,6 +168,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void StreamClose() {
     if (closed_ || phase_ != Phase::kStreaming) return;
     phase_ = Phase::kStreamEnding;
+    ReleaseStreamSlot();
     if (stream_chunked_) {
       Queue("0\r\n\r\n");
     } else {
@@ -178,6 +181,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   enum class Phase { kReading, kResponding, kStreaming, kStreamEnding, kLingering };
+
+  void ReleaseStreamSlot() {
+    if (!holds_stream_slot_) return;
+    holds_stream_slot_ = false;
+    --state_->streams;
+  }
+
+  // A token bucket: kRequestBurst requests at once, kMaxRequestsPerSecond sustained.
+  bool TakeRequestToken() {
+    const auto now = std::chrono::steady_clock::now();
+    const std::chrono::duration<double> elapsed = now - tokens_at_;
+    tokens_at_ = now;
+    tokens_ = std::min(kRequestBurst, tokens_ + elapsed.count() * kMaxRequestsPerSecond);
+    if (tokens_ < 1) return false;
+    tokens_ -= 1;
+    return true;
+  }
 
   void ArmTimer(std::chrono::milliseconds after) {
     timer_.expires_after(after);
@@ -192,7 +212,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     phase_ = Phase::kReading;
     close_after_write_ = false;
     parser_.emplace();
-    parser_->header_limit(kHeaderLimit);
+    parser_->header_limit(kMaxHeaderBytes);
     parser_->body_limit(state_->options.body_limit);
     ArmTimer(state_->options.idle_timeout);
     http::async_read_header(
@@ -204,6 +224,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (closed_) return;
     if (ec) return OnReadError(ec);
     const auto& request = parser_->get();
+    if (std::distance(request.begin(), request.end()) >
+        static_cast<std::ptrdiff_t>(kMaxHeaderFields)) {
+      return Respond(HttpResponse::Error(431, "more than " + std::to_string(kMaxHeaderFields) +
+                                                  " request header fields",
+                                         "send fewer headers"),
+                     false);
+    }
+    if (!TakeRequestToken()) {
+      HttpResponse response = HttpResponse::Error(
+          429,
+          "more than " + std::to_string(static_cast<int>(kMaxRequestsPerSecond)) +
+              " requests per second on one connection",
+          "slow down, or spread requests over connections");
+      response.headers["Retry-After"] = "1";
+      return Respond(response, false);
+    }
     if (tcp_ && !state_->options.token.empty()) {
       auto authorization = request[http::field::authorization];
       if (!BearerMatches(std::string_view(authorization.data(), authorization.size()),
@@ -217,7 +253,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     } else if (tcp_) {
       auto host = request[http::field::host];
       if (!host.empty() && !IsLoopbackHost(std::string_view(host.data(), host.size()))) {
-        return Respond(HttpResponse::Error(403, "Host " + std::string(host) + " is not allowed",
+        return Respond(HttpResponse::Error(403,
+                                           "Host " +
+                                               AbbreviateText(std::string_view(host.data(),
+                                                                               host.size())) +
+                                               " is not allowed",
                                            "connect through localhost or 127.0.0.1, or give "
                                            "the daemon an API token"),
                        false);
@@ -246,7 +286,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (ec == http::error::header_limit) {
       return Respond(HttpResponse::Error(431, "request headers larger than " +
-                                                  std::to_string(kHeaderLimit) + " bytes"),
+                                                  std::to_string(kMaxHeaderBytes) + " bytes"),
                      false);
     }
     bool parse_error = ec.category() == http::make_error_code(http::error::bad_method).category();
@@ -289,6 +329,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return Defer(std::move(deferred->start), keep_alive, request.path);
     }
 
+    if (state_->streams >= state_->options.max_streams) {
+      return Respond(HttpResponse::Error(503,
+                                         "more than " +
+                                             std::to_string(state_->options.max_streams) +
+                                             " streams (follows) open",
+                                         "close another follow, or poll instead"),
+                     false);
+    }
     bool sse = request.Header("accept").find("text/event-stream") != std::string_view::npos;
     StartStream(std::get<StreamStarter>(std::move(result)), sse, message.version() >= 11,
                 keep_alive, request.path);
@@ -432,6 +480,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool stream_chunked_ = false;
   std::vector<char> drain_buffer_;
   std::size_t drained_ = 0;
+  bool holds_stream_slot_ = false;
+  double tokens_ = kRequestBurst;
+  std::chrono::steady_clock::time_point tokens_at_ = std::chrono::steady_clock::now();
 };
 
 class StreamHandle final : public ResponseStream {
@@ -450,6 +501,8 @@ class StreamHandle final : public ResponseStream {
 void Connection::StartStream(StreamStarter starter, bool sse, bool chunked, bool keep_alive,
                              const std::string& where) {
   phase_ = Phase::kStreaming;
+  holds_stream_slot_ = true;
+  ++state_->streams;
   stream_sse_ = sse;
   stream_chunked_ = chunked;
   close_after_write_ = !keep_alive || !chunked;
@@ -474,6 +527,22 @@ void Connection::StartStream(StreamStarter starter, bool sse, bool chunked, bool
   }
 }
 
+// A connection over the limit gets a short 503 (it fits any socket buffer: the write does not
+// wait on the client) and is closed.
+void RefuseBusy(Socket socket, std::size_t limit) {
+  auto held = std::make_shared<Socket>(std::move(socket));
+  HttpResponse r = HttpResponse::Error(
+      503, "more than " + std::to_string(limit) + " connections open", "try again shortly");
+  auto text = std::make_shared<std::string>(
+      StatusLine(503) + "Content-Type: application/json\r\nContent-Length: " +
+      std::to_string(r.body.size()) + "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + r.body);
+  net::async_write(*held, net::buffer(*text), [held, text](error_code, std::size_t) {
+    error_code ignored;
+    held->shutdown(net::socket_base::shutdown_both, ignored);
+    held->close(ignored);
+  });
+}
+
 void Accept(const std::shared_ptr<ServerState>& state, const std::shared_ptr<Listener>& listener) {
   listener->acceptor.async_accept([state, listener](error_code ec, Socket socket) {
     if (state->stopped || ec == net::error::operation_aborted) return;
@@ -485,8 +554,7 @@ void Accept(const std::shared_ptr<ServerState>& state, const std::shared_ptr<Lis
       return;
     }
     if (state->connections.size() >= state->options.max_connections) {
-      error_code ignored;
-      socket.close(ignored);
+      RefuseBusy(std::move(socket), state->options.max_connections);
     } else {
       std::make_shared<Connection>(state, std::move(socket), listener->tcp)->Start();
     }

@@ -16,10 +16,15 @@
 //    needs `Authorization: Bearer <token>` (compared in constant time) or gets 401 before its
 //    body is read. Without a token (loopback only), a Host header that is not a loopback name
 //    gets 403, so web pages cannot reach the API through DNS rebinding.
-//  - Limits: request headers 16 KiB (431), body options.body_limit (413), malformed HTTP → 400,
-//    each with a JSON error body and the connection closed. A connection that sends nothing for
-//    options.idle_timeout (or does not take its response in that time) is closed; streams are
-//    exempt (their queue limit, kMaxStreamQueue, applies instead). Keep-alive and pipelining
+//  - Limits (docs/api.md "Limits"), each answered with a one-line JSON error and the connection
+//    closed: request headers kMaxHeaderBytes in all (431) and kMaxHeaderFields fields (431),
+//    body options.body_limit (413), malformed HTTP (400), JSON nested deeper than kMaxJsonDepth
+//    (400, api/http.h), more than kMaxRequestsPerSecond requests per second on one connection
+//    (429, Retry-After: 1; a burst of kRequestBurst is allowed), more than
+//    options.max_connections open connections (503 on the new one), more than
+//    options.max_streams open streaming responses (event or log follows: 503). A connection that
+//    sends nothing for options.idle_timeout (or does not take its response in that time) is
+//    closed; streams are exempt (their queue limit, kMaxStreamQueue, applies instead). Keep-alive and pipelining
 //    are supported; `Expect: 100-continue` is answered.
 //  - Stop() closes listeners and every connection (open streams see closed()); the destructor
 //    calls it. Streams a handler still holds stay safe to call and return false; they hold
@@ -48,14 +53,21 @@ struct ServerState;
 struct Listener;
 }  // namespace api_internal
 
+inline constexpr std::size_t kMaxHeaderBytes = 16 * 1024;  // request line and headers
+inline constexpr std::size_t kMaxHeaderFields = 100;
+inline constexpr double kMaxRequestsPerSecond = 200;  // sustained, per connection
+inline constexpr double kRequestBurst = 400;          // requests a connection may send at once
+
 struct ApiServerOptions {
   std::size_t body_limit = std::size_t{1} << 20;
   // Required for TCP off loopback; when set, required for every TCP request.
   std::string token;
   // Milliseconds so tests can use short ones; assigning std::chrono::seconds works too.
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
-  // Connections beyond this are closed as soon as they are accepted.
+  // Connections beyond this get a 503 and are closed as soon as they are accepted.
   std::size_t max_connections = 1024;
+  // Streaming responses (follows) open at once beyond this get a 503.
+  std::size_t max_streams = 64;
 };
 
 class ApiServer {

@@ -20,6 +20,7 @@
 
 #include "api/client.h"
 #include "api/raw_http_test_util.h"
+#include "util/json_limits.h"
 
 namespace vg {
 namespace {
@@ -327,6 +328,109 @@ TEST_F(ApiServerTest, OversizedHeadersAre431) {
   auto response = raw.ReadResponse();
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 431);
+}
+
+TEST_F(ApiServerTest, TooManyHeaderFieldsAre431) {
+  StartServer();
+  RunLoop();
+  RawConnection raw = RawConnection::Unix(socket_path_);
+  std::string extra;
+  for (std::size_t i = 0; i <= kMaxHeaderFields; ++i) extra += "X-" + std::to_string(i) + ": a\r\n";
+  ASSERT_TRUE(raw.Send(Request("GET", "/v1/services/x/logs", "", "", extra)));
+  auto response = raw.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 431);
+  EXPECT_NE(response->body.find("header fields"), std::string::npos) << response->body;
+  EXPECT_TRUE(raw.WaitForClose());
+}
+
+// Issue 10: 400,000 levels (800 KB, under the body limit) crashed the daemon; 5,000 levels echoed
+// the whole value back. Both are a short 400 naming the limit, before any parsing.
+TEST_F(ApiServerTest, DeeplyNestedJsonIs400NamingTheLimit) {
+  StartServer();
+  RunLoop();
+  for (std::size_t levels : {std::size_t{400000}, std::size_t{5000}}) {
+    std::string body = "{\"params\": " + std::string(levels, '[') + std::string(levels, ']') + "}";
+    auto start = std::chrono::steady_clock::now();
+    RawConnection raw = RawConnection::Unix(socket_path_);
+    ASSERT_TRUE(raw.Send(Request("POST", "/v1/echo", "application/json", body)));
+    auto response = raw.ReadResponse();
+    ASSERT_TRUE(response) << levels;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+    EXPECT_EQ(response->status, 400);
+    EXPECT_LT(response->body.size(), 300u) << response->body;
+    EXPECT_NE(response->body.find("deeper than " + std::to_string(kMaxJsonDepth)),
+              std::string::npos)
+        << response->body;
+  }
+}
+
+TEST_F(ApiServerTest, RequestsFasterThanTheRateOnOneConnectionAre429) {
+  StartServer();
+  RunLoop();
+  RawConnection raw = RawConnection::Unix(socket_path_);
+  std::string burst;
+  const int sent = static_cast<int>(kRequestBurst) * 2;
+  for (int i = 0; i < sent; ++i) burst += Request("GET", "/v1/services/x/logs", "", "");
+  std::thread writer([&] { raw.Send(burst); });  // the server may close before taking it all
+  int ok = 0;
+  std::optional<RawResponse> response;
+  while ((response = raw.ReadResponse()) && response->status == 200) ++ok;
+  writer.join();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 429);
+  EXPECT_EQ(response->headers["retry-after"], "1");
+  EXPECT_GE(ok, static_cast<int>(kRequestBurst));
+  EXPECT_LT(ok, sent);
+  // Another connection is served.
+  auto other = Client().Request("GET", "/v1/services/x/logs");
+  ASSERT_TRUE(other) << other.error().message;
+  EXPECT_EQ(other->status, 200);
+}
+
+TEST_F(ApiServerTest, ConnectionsOverTheLimitAre503) {
+  ApiServerOptions options;
+  options.max_connections = 2;
+  StartServer(options);
+  RunLoop();
+  RawConnection a = RawConnection::Unix(socket_path_);
+  RawConnection b = RawConnection::Unix(socket_path_);
+  ASSERT_TRUE(EventuallyOnLoop([this] { return server_->connection_count() == 2; }));
+  RawConnection c = RawConnection::Unix(socket_path_);
+  auto response = c.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 503);
+  EXPECT_NE(response->body.find("more than 2 connections"), std::string::npos) << response->body;
+  EXPECT_TRUE(c.WaitForClose());
+  // The open ones are still served.
+  ASSERT_TRUE(a.Send(Request("GET", "/v1/services/x/logs", "", "")));
+  auto served = a.ReadResponse();
+  ASSERT_TRUE(served);
+  EXPECT_EQ(served->status, 200);
+}
+
+TEST_F(ApiServerTest, StreamsOverTheLimitAre503) {
+  ApiServerOptions options;
+  options.max_streams = 1;
+  StartServer(options);
+  RunLoop();
+  RawConnection first = RawConnection::Unix(socket_path_);
+  ASSERT_TRUE(first.Send(Request("GET", "/v1/follow", "", "")));
+  ASSERT_TRUE(EventuallyOnLoop([this] { return streams_.size() == 1; }));
+  RawConnection second = RawConnection::Unix(socket_path_);
+  ASSERT_TRUE(second.Send(Request("GET", "/v1/follow", "", "")));
+  auto response = second.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 503);
+  EXPECT_NE(response->body.find("streams"), std::string::npos) << response->body;
+  // Ending the first frees its slot.
+  OnLoop([this] {
+    streams_[0]->Close();
+    return 0;
+  });
+  RawConnection third = RawConnection::Unix(socket_path_);
+  ASSERT_TRUE(third.Send(Request("GET", "/v1/follow", "", "")));
+  ASSERT_TRUE(EventuallyOnLoop([this] { return streams_.size() == 2; }));
 }
 
 TEST_F(ApiServerTest, KeepAliveAndPipelinedRequestsShareAConnection) {

@@ -1,11 +1,11 @@
 // OOM intelligence keys (docs/config.md): per service on_oom, on_sticky, on_stuck, oom_limit,
 // patterns and watchdog; liveness' request and body checks; top-level [[pattern]] and [[alert]].
 #include <algorithm>
-#include <regex>
 #include <set>
 
 #include "config/config_service.h"
 #include "config/config_values.h"
+#include "util/pattern.h"
 
 namespace vg {
 
@@ -41,15 +41,11 @@ const std::set<std::string>& KnownEventKinds() {
 
 bool ValidRegex(const toml::node& node, std::string_view name, const std::string& text,
                 Diagnostics* diags) {
-  try {
-    std::regex compiled(text, std::regex::ECMAScript);
-    return true;
-  } catch (const std::regex_error& e) {
-    diags->Add(node.source(),
-               "'" + std::string(name) +
-                   "' is not a valid regular expression (ECMAScript): " + std::string(e.what()));
-    return false;
-  }
+  Result<Pattern> compiled = Pattern::Compile(text);
+  if (compiled) return true;
+  diags->Add(node.source(), "'" + std::string(name) + "' is not a valid regular expression (" +
+                                compiled.error().message + "); " + compiled.error().hint);
+  return false;
 }
 
 std::optional<UserPattern> ParsePattern(const toml::node& node, std::string_view name,

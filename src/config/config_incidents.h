@@ -15,7 +15,7 @@ namespace vg {
 enum class OomPolicy { kRestart, kWaitForVram, kIgnore };
 enum class CausePolicy { kRestart, kIgnore };  // on_sticky, on_stuck
 
-// A user's signature: `match` (a literal, or an ECMAScript regex that compiles) of `kind` (oom,
+// A user's signature: `match` (a literal, or an RE2 pattern that compiles) of `kind` (oom,
 // oom-probable, sticky, device-lost, port-clash). `id` names it in events: "user:<file line>".
 struct UserPattern {
   std::string id;
@@ -31,7 +31,7 @@ struct WatchdogSpec {
   bool enabled = false;
   Millis silence{300000};
   std::string busy_url;          // empty: busy only while vramguard jobs run
-  std::string busy_expect_body;  // ECMAScript regex; empty: any body
+  std::string busy_expect_body;  // RE2 pattern; empty: any body
   int busy_status = 200;
   Millis busy_timeout{2000};
 };

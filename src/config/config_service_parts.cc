@@ -1,8 +1,8 @@
 // The sub-tables of a [[service]]: ready, liveness, stop (with its release hook), restart, logs.
-#include <regex>
 
 #include "config/config_service.h"
 #include "config/config_values.h"
+#include "util/pattern.h"
 
 namespace vg::config_internal {
 namespace {
@@ -85,19 +85,17 @@ ReadyCheck ParseReady(const toml::node& node, const std::vector<int>& ports, Dia
   const toml::node* status = r.Node("status");
   if (kind == "log") {
     if (std::optional<std::string> regex = r.String("log")) {
-      try {
-        std::regex compiled(*regex, std::regex::ECMAScript);
-        if (regex->empty()) {
-          diags->Add(check->source(),
-                     "'ready.log' must not be empty: write a pattern of the line "
-                     "that means ready");
-        } else {
-          ready.kind = ReadyCheck::Kind::kLog;
-          ready.log_regex = *regex;
-        }
-      } catch (const std::regex_error& e) {
-        diags->Add(check->source(), "'ready.log' is not a valid regular expression (ECMAScript): " +
-                                        std::string(e.what()));
+      Result<Pattern> compiled = Pattern::Compile(*regex);
+      if (!compiled) {
+        diags->Add(check->source(), "'ready.log' is not a valid regular expression (" +
+                                        compiled.error().message + "); " + compiled.error().hint);
+      } else if (regex->empty()) {
+        diags->Add(check->source(),
+                   "'ready.log' must not be empty: write a pattern of the line "
+                   "that means ready");
+      } else {
+        ready.kind = ReadyCheck::Kind::kLog;
+        ready.log_regex = *regex;
       }
     }
   } else if (kind == "http") {

@@ -38,7 +38,7 @@ struct ConfigDiagnostic {
 // When a started service counts as ready. kNone: as soon as it is spawned.
 struct ReadyCheck {
   enum class Kind { kNone, kLog, kHttp, kTcp } kind = Kind::kNone;
-  std::string log_regex;   // kLog: ECMAScript regex searched in each output line (compiles)
+  std::string log_regex;   // kLog: RE2 pattern searched in each output line (compiles)
   std::string http_url;    // kHttp: absolute http:// URL, probed with GET
   int http_status = 200;   // kHttp: the status that means ready
   int tcp_port = 0;        // kTcp: 127.0.0.1:<port> accepts a connection
@@ -51,7 +51,7 @@ struct LivenessCheck {
   std::string http_url;  // absolute http:// URL
   std::string method = "GET";
   std::string body;         // request body (sent with Content-Type: application/json)
-  std::string expect_body;  // ECMAScript regex the answer's body must match; empty: any
+  std::string expect_body;  // RE2 pattern the answer's body must match; empty: any
   int expect_status = 200;
   Millis interval{10000};
   int failures = 3;

@@ -6,13 +6,13 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
-#include <regex>
 #include <unordered_map>
+
+#include "util/pattern.h"
 
 namespace vg {
 namespace {
 
-constexpr std::size_t kRegexBytes = 4 * 1024;  // regexes see at most this much of a line
 constexpr std::string_view kTraceback = "Traceback (most recent call last):";
 
 // How rare a byte is in ordinary log text (higher is rarer); picks the anchor of each literal.
@@ -90,7 +90,7 @@ class AnchorIndex {
   std::unordered_map<std::uint32_t, std::vector<Entry>> entries_;
 };
 
-// The longest literal that every match of an ECMAScript regex must contain, or "" when none can
+// The longest literal that every match of a regex (RE2 syntax) must contain, or "" when none can
 // be told safely: runs of plain characters outside groups and classes, the last character of a
 // run dropped when a quantifier follows it. Any '|' gives up (an alternative need not contain
 // it). User regexes carry no anchor; with this one, ordinary lines do not reach them either.
@@ -196,7 +196,7 @@ std::string_view TrimRight(std::string_view s) {
 
 struct Classifier::State {
   std::vector<Signature> sigs;  // user patterns, then the built-in catalogue
-  std::vector<std::optional<std::regex>> regexes;
+  std::vector<std::optional<Pattern>> regexes;
   AnchorIndex index;
   std::vector<std::size_t> always;  // checked on every line: short literals, unanchored regexes
 
@@ -243,9 +243,7 @@ struct Classifier::State {
         }
         continue;
       }
-      if (!regexes[id]) continue;
-      std::string_view head = line.substr(0, kRegexBytes);
-      if (std::regex_search(head.begin(), head.end(), *regexes[id])) return id;
+      if (regexes[id] && regexes[id]->Search(line)) return id;
     }
     return std::nullopt;
   }
@@ -264,7 +262,7 @@ Classifier::Classifier(std::vector<Signature> extra) : state_(std::make_unique<S
   for (std::size_t id = 0; id < s.sigs.size(); ++id) {
     const Signature& sig = s.sigs[id];
     if (sig.regex) {
-      s.regexes[id].emplace(sig.match, std::regex::ECMAScript | std::regex::optimize);
+      if (Result<Pattern> p = Pattern::Compile(sig.match)) s.regexes[id].emplace(std::move(*p));
       std::string anchor = sig.anchor.empty() ? RequiredLiteral(sig.match) : sig.anchor;
       if (anchor.size() >= AnchorIndex::kMinLiteral) {
         s.index.Add(id, anchor);

@@ -28,12 +28,13 @@
 #include <vector>
 
 #include "core/incident.h"
+#include "util/pattern.h"
 
 namespace vg {
 
 class Classifier {
  public:
-  static constexpr std::size_t kMatchBytes = 16 * 1024;  // of each line, matched
+  static constexpr std::size_t kMatchBytes = kMaxMatchLineBytes;  // of each line, matched
   static constexpr std::size_t kLineBytes = 8 * 1024;    // of the decisive line, kept
   static constexpr std::size_t kContextBytes = 1024;     // of each context line, kept
   static constexpr std::size_t kContextLines = 30;       // of a traceback, kept

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include <fstream>
 #include <sstream>
 
@@ -411,8 +413,36 @@ TEST(ClassifierTest, UserRegexSeesOnlyTheHeadOfALine) {
   Classifier c({Signature{"", IncidentKind::kOom, "", "VRAM gone$", true, "", ""}});
   EXPECT_EQ(FeedAll(c, "engine: VRAM gone\n").size(), 1u);
   Classifier far({Signature{"", IncidentKind::kOom, "", "VRAM gone$", true, "", ""}});
-  EXPECT_TRUE(FeedAll(far, std::string(8192, 'x') + "VRAM gone\n").empty())
-      << "a regex runs over the first 4 KiB of a line only (bounded work)";
+  EXPECT_TRUE(FeedAll(far, std::string(kMaxMatchLineBytes, 'x') + "VRAM gone\n").empty())
+      << "a regex runs over the first kMaxMatchLineBytes of a line only (bounded work)";
+}
+
+// Issue 10: user patterns ran on std::regex, which recurses per character: a 40 KB line could
+// overflow the daemon's stack. With RE2 the work is linear and the result is right.
+TEST(ClassifierTest, FortyKilobyteLineAgainstAUserPatternIsFastAndCorrect) {
+  auto start = std::chrono::steady_clock::now();
+  Classifier c({Signature{"", IncidentKind::kOom, "", "(x|y)*VRAM (gone|lost)", true, "", ""}});
+  EXPECT_EQ(FeedAll(c, std::string(100, 'x') + "VRAM gone" + std::string(40 * 1024, 'y') + "\n")
+                .size(),
+            1u);
+  Classifier miss({Signature{"", IncidentKind::kOom, "", ".*(a+)+$", true, "", ""}});
+  EXPECT_TRUE(FeedAll(miss, std::string(40 * 1024, 'a') + "b\n").empty());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+}
+
+TEST(ClassifierTest, EveryBuiltinRegexIsValidRe2) {
+  for (const Signature& sig : BuiltinCatalogue()) {
+    if (!sig.regex) continue;
+    Result<Pattern> p = Pattern::Compile(sig.match);
+    EXPECT_TRUE(p) << sig.id << ": " << (p ? "" : p.error().message);
+  }
+}
+
+TEST(ClassifierTest, LookaroundInAUserPatternIsRefusedSayingRe2) {
+  Result<void> r = ValidateSignature(Signature{"", IncidentKind::kOom, "", "OOM(?!ok)", true, "", ""});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("RE2"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().hint.find("lookahead"), std::string::npos) << r.error().hint;
 }
 
 TEST(ClassifierTest, ProgressBarSharingTheTracebackLine) {

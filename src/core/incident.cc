@@ -1,8 +1,9 @@
 #include "core/incident.h"
 
 #include <array>
-#include <regex>
 #include <utility>
+
+#include "util/pattern.h"
 
 namespace vg {
 namespace {
@@ -121,12 +122,10 @@ Result<void> ValidateSignature(const Signature& signature) {
                 "give `match` the text (or regex) that the line contains");
   }
   if (signature.regex) {
-    try {
-      std::regex re(signature.match, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
+    if (Result<Pattern> p = Pattern::Compile(signature.match); !p) {
       return Fail(ErrorCode::kInvalidArgument,
-                  "pattern '" + signature.match + "' is not a valid regex: " + e.what(),
-                  "use ECMAScript syntax, or set regex = false to match the text literally");
+                  "pattern '" + signature.match + "' is " + p.error().message,
+                  p.error().hint + ", or set regex = false to match the text literally");
     }
   }
   return {};

@@ -78,8 +78,8 @@ struct Incident {
 // pci_bus. Absent fields are null (every key is always there).
 nlohmann::json IncidentJson(const Incident& incident);
 
-// One entry of the catalogue. `match` is a literal substring (case-sensitive) or, with regex, an
-// ECMAScript regular expression searched anywhere in the line. `anchor`, when set, is a literal
+// One entry of the catalogue. `match` is a literal substring (case-sensitive) or, with regex, a
+// regular expression in RE2 syntax (util/pattern.h) searched anywhere in the line. `anchor`, when set, is a literal
 // that must occur in the line before the regex is tried (the built-in regexes all have one; for
 // a user regex the classifier derives one when it can, so ordinary lines never reach a regex).
 struct Signature {

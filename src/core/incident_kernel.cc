@@ -3,9 +3,10 @@
 #include <array>
 #include <charconv>
 #include <cstdio>
-#include <regex>
 #include <utility>
 #include <vector>
+
+#include "util/pattern.h"
 
 namespace vg {
 namespace {
@@ -36,7 +37,7 @@ constexpr std::array<std::pair<int, const char*>, 20> kXids{{
 // The driver's signatures, with their regexes compiled once.
 struct KernelSignature {
   const Signature* sig;
-  std::optional<std::regex> re;
+  std::optional<Pattern> re;
 };
 
 const std::vector<KernelSignature>& KernelSignatures() {
@@ -45,7 +46,9 @@ const std::vector<KernelSignature>& KernelSignatures() {
     for (const Signature& s : BuiltinCatalogue()) {
       if (s.engine != "nvidia-driver") continue;
       KernelSignature k{&s, std::nullopt};
-      if (s.regex) k.re.emplace(s.match, std::regex::ECMAScript | std::regex::optimize);
+      if (s.regex) {
+        if (Result<Pattern> p = Pattern::Compile(s.match)) k.re.emplace(std::move(*p));
+      }
       out.push_back(std::move(k));
     }
     return out;
@@ -72,11 +75,11 @@ const char* XidMeaning(int xid) {
 
 std::optional<Incident> MatchKernelMessage(std::string_view message) {
   std::string line = CleanLogLine(message);
-  std::string_view head = std::string_view(line).substr(0, 4096);
+  std::string_view head = std::string_view(line).substr(0, kMaxMatchLineBytes);
   for (const KernelSignature& k : KernelSignatures()) {
     const Signature& s = *k.sig;
     if (!s.anchor.empty() && head.find(s.anchor) == std::string_view::npos) continue;
-    const bool hit = k.re ? std::regex_search(head.begin(), head.end(), *k.re)
+    const bool hit = k.re ? k.re->Search(head)
                           : head.find(s.match) != std::string_view::npos;
     if (!hit) continue;
     Incident inc;

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <limits>
 
+#include "util/json_limits.h"
+
 namespace vg {
 namespace {
 
@@ -78,7 +80,7 @@ std::string Allowed(const ParamSpec& spec) {
 
 std::string Show(const json& v) {
   if (v.is_number()) return FormatNumber(v.get<double>());
-  return v.dump();
+  return Abbreviate(v);
 }
 
 }  // namespace
@@ -93,8 +95,9 @@ const ParamSpec* JobSchema::Find(const std::string& name) const {
 Result<JobParams> ValidateParams(const JobSchema& schema, const json& params,
                                  std::string* bad_parameter) {
   auto fail = [&](const std::string& name, std::string message, std::string hint) {
-    if (bad_parameter) *bad_parameter = name;
-    return Fail(ErrorCode::kInvalidArgument, name.empty() ? message : name + ": " + message,
+    const std::string shown = AbbreviateText(name);  // a client's name: bounded
+    if (bad_parameter) *bad_parameter = shown;
+    return Fail(ErrorCode::kInvalidArgument, name.empty() ? message : shown + ": " + message,
                 std::move(hint));
   };
   if (!params.is_null() && !params.is_object()) {
@@ -111,7 +114,7 @@ Result<JobParams> ValidateParams(const JobSchema& schema, const json& params,
                     "remove it or check its spelling");
       }
       if (!TypeMatches(*spec, value)) {
-        return fail(name, "expected " + TypeName(spec->type) + ", got " + value.dump(),
+        return fail(name, "expected " + TypeName(spec->type) + ", got " + Abbreviate(value),
                     "allowed: " + Allowed(*spec));
       }
       json v = Normalise(*spec, value);

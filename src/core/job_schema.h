@@ -56,7 +56,8 @@ struct JobSchema {
 // "frames: 65 is out of range 1–64", "resolution: 800 is not one of 256, 512, 768, 1024",
 // "quality: unknown parameter (known: resolution, frames, steps)", "steps: expected an integer,
 // got \"many\"", "seed: required". `bad_parameter`, when given, receives the parameter's name
-// (empty when `params` is not an object).
+// (empty when `params` is not an object). Quoted names and values are cut to kMaxEchoBytes
+// (util/json_limits.h): an error never echoes much of the client's input.
 Result<JobParams> ValidateParams(const JobSchema& schema, const nlohmann::json& params,
                                  std::string* bad_parameter = nullptr);
 

@@ -1,8 +1,9 @@
 #include "daemon/http_probe.h"
 
-#include <charconv>
 #include <memory>
 #include <vector>
+
+#include "api/response_reader.h"
 
 namespace vg {
 namespace {
@@ -41,7 +42,7 @@ bool ParseUrl(const std::string& url, Url* out) {
 
 asio::awaitable<HttpExchange> HttpExchangeOnce(asio::io_context& io, std::string method,
                                                std::string url, Millis timeout, std::string body,
-                                               std::string content_type, std::size_t read_cap,
+                                               std::string content_type, std::size_t max_body,
                                                std::shared_ptr<HttpConnection> conn) {
   HttpExchange x;
   Url u;
@@ -80,18 +81,28 @@ asio::awaitable<HttpExchange> HttpExchangeOnce(asio::io_context& io, std::string
                                asio::redirect_error(asio::use_awaitable, ec));
   }
   if (!ec) {
+    HttpResponseReader reader(max_body);
     std::vector<char> buf(16384);  // not a C array: GCC 12 cannot keep one in a coroutine frame
-    for (;;) {
+    HttpResponseReader::State state = HttpResponseReader::State::kNeedMore;
+    std::size_t received = 0;
+    while (state == HttpResponseReader::State::kNeedMore) {
       std::size_t n = co_await conn->socket().async_read_some(
           asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
-      x.response.append(buf.data(), n);
-      if (ec) break;
-      if (x.response.size() > read_cap) {
-        x.capped = true;
+      received += n;
+      if (n > 0) state = reader.Feed(std::string_view(buf.data(), n));
+      if (ec == asio::error::eof) {
+        ec = {};
+        state = reader.FeedEof();
         break;
       }
+      if (ec) break;
     }
-    if (ec == asio::error::eof) ec = {};
+    x.status = reader.status();
+    x.body = reader.body();
+    x.capped = reader.truncated();
+    x.closed = received == 0 && (!ec || ec == asio::error::connection_reset);
+    if (state == HttpResponseReader::State::kError && !x.closed) x.malformed = reader.error();
+    if (state != HttpResponseReader::State::kDone) x.status = 0;
   }
   deadline.cancel();
   conn->Close();
@@ -101,23 +112,13 @@ asio::awaitable<HttpExchange> HttpExchangeOnce(asio::io_context& io, std::string
   co_return x;
 }
 
-std::optional<int> HttpStatusOf(const std::string& response) {
-  // "HTTP/1.1 200 OK"
-  if (response.rfind("HTTP/", 0) != 0) return std::nullopt;
-  auto sp = response.find(' ');
-  if (sp == std::string::npos || sp + 4 > response.size()) return std::nullopt;
-  int status = 0;
-  std::from_chars(response.data() + sp + 1, response.data() + sp + 4, status);
-  return status;
-}
-
 asio::awaitable<HttpProbeResult> HttpRequestOnce(asio::io_context& io, std::string method,
                                                  std::string url, Millis timeout, std::string body,
                                                  std::string content_type) {
   HttpProbeResult result;
   if (body.empty()) content_type.clear();  // probes without a body send no Content-Type
   HttpExchange x = co_await HttpExchangeOnce(io, std::move(method), url, timeout, std::move(body),
-                                             std::move(content_type), 65536);
+                                             std::move(content_type), kProbeBodyBytes);
   if (x.bad_url) {
     result.error = "not an http:// URL: " + url;
     co_return result;
@@ -126,13 +127,24 @@ asio::awaitable<HttpProbeResult> HttpRequestOnce(asio::io_context& io, std::stri
     result.error = "no answer within " + FormatSeconds(timeout);
     co_return result;
   }
-  if (auto status = HttpStatusOf(x.response)) {
-    result.status = *status;
-    auto body_at = x.response.find("\r\n\r\n");
-    if (body_at != std::string::npos) result.body = x.response.substr(body_at + 4);
+  if (x.cancelled) {
+    result.cancelled = true;
+    result.error = "cancelled: the connection was closed (the service is stopping)";
     co_return result;
   }
-  result.error = x.ec ? x.ec.message() : "malformed HTTP answer";
+  if (x.status != 0) {
+    result.status = x.status;
+    result.body = std::move(x.body);
+    co_return result;
+  }
+  if (x.closed) {
+    result.closed = true;
+    result.error = "the service closed the connection without answering";
+    co_return result;
+  }
+  result.error = x.ec                  ? x.ec.message()
+                 : !x.malformed.empty() ? x.malformed
+                                        : "malformed HTTP answer";
   co_return result;
 }
 

@@ -1,7 +1,8 @@
 // The daemon's one small HTTP/1.1 client: readiness, liveness and release hooks, the alert
 // webhooks' POST (alerts.cc) and job dispatch (job_dispatch.cc). One request per connection
-// (Connection: close), plain http:// only, the answer read until the service closes the
-// connection, capped, and every step bounded by the timeout. Private to src/daemon (includes
+// (Connection: close), plain http:// only, the answer parsed by api/response_reader.h (Content-
+// Length, chunked or until close; headers and body bounded), and every step bounded by the
+// timeout. Private to src/daemon (includes
 // Asio). Single-threaded: use from the daemon's io_context only.
 #pragma once
 
@@ -20,6 +21,9 @@ struct HttpProbeResult {
   int status = 0;     // 0: no HTTP answer (see error)
   std::string error;  // connect refused, timeout, malformed URL, …
   std::string body;
+  bool cancelled = false;  // the connection was closed on purpose (the service is stopping)
+  bool closed = false;     // the service closed or reset the connection before any answer (it
+                           // may be exiting): not a malformed answer
   bool ok() const { return status >= 200 && status < 300; }
 };
 
@@ -44,32 +48,33 @@ class HttpConnection {
   bool cancelled_ = false;
 };
 
-// One request and the raw answer, before any parsing.
+// One request and its answer, parsed (api/response_reader.h).
 struct HttpExchange {
-  std::string response;          // status line, headers and body as received (at most the cap
-                                 // plus one read)
-  boost::system::error_code ec;  // the first error (eof is not one)
+  int status = 0;                // 0: no complete status line (see ec, malformed)
+  std::string body;              // decoded (chunked framing removed), at most max_body bytes
+  std::string malformed;         // why the answer is not HTTP, when it is not (one line)
+  bool closed = false;           // the peer closed or reset the connection before any byte
+  boost::system::error_code ec;  // the first transport error (eof is not one)
   bool bad_url = false;          // `url` is not http://host[:port][/path]
   bool timed_out = false;
-  bool capped = false;     // reading stopped because the answer passed `read_cap`
+  bool capped = false;     // the body passed `max_body`: `body` holds its first max_body bytes
   bool cancelled = false;  // HttpConnection::Cancel() was called
 };
 
 // Sends `method url` with `body`; a Content-Type header (`content_type`, default
 // application/json) goes along when either is given. `conn` may be null (a fresh one is used).
+// Reading stops when the answer is complete, its body passes `max_body`, or the peer closes.
 boost::asio::awaitable<HttpExchange> HttpExchangeOnce(boost::asio::io_context& io,
                                                       std::string method, std::string url,
                                                       Millis timeout, std::string body,
                                                       std::string content_type,
-                                                      std::size_t read_cap,
+                                                      std::size_t max_body,
                                                       std::shared_ptr<HttpConnection> conn = {});
 
-// The status code of "HTTP/x.y NNN …" at the start of `response`; nullopt when it does not start
-// so (0 when the three characters are not digits). Pure.
-std::optional<int> HttpStatusOf(const std::string& response);
-
 // A probe: `body`, when not empty, is sent with `content_type` (default application/json);
-// answers are capped at 64 KiB, chunked bodies are returned as received.
+// answer bodies are decoded and capped at kProbeBodyBytes. A probe whose connection was
+// cancelled (HttpConnection::Cancel, e.g. at stop) ends with `cancelled`, not a parse error.
+inline constexpr std::size_t kProbeBodyBytes = 64 * 1024;
 boost::asio::awaitable<HttpProbeResult> HttpRequestOnce(boost::asio::io_context& io,
                                                         std::string method, std::string url,
                                                         Millis timeout, std::string body = {},

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <ctime>
-#include <regex>
 
 #include "clock/clock.h"
 #include "config/config_values.h"
@@ -11,6 +10,7 @@
 #include "daemon/alerts.h"
 #include "daemon/http_probe.h"
 #include "proc/ports.h"
+#include "util/pattern.h"
 #include "util/strings.h"
 
 namespace vg {
@@ -290,8 +290,10 @@ Task<> Watchdog(Impl& im, ServiceRt& s) {
   if (!s.inst) co_return;
   const std::string tag = s.inst->tag;              // this instance's watchdog only
   const WatchdogSpec w = s.cfg.incidents.watchdog;  // a copy: a reload may replace cfg
-  std::optional<std::regex> busy_body;
-  if (!w.busy_expect_body.empty()) busy_body.emplace(w.busy_expect_body, std::regex::ECMAScript);
+  std::optional<Pattern> busy_body;  // validated when the config was read
+  if (!w.busy_expect_body.empty()) {
+    if (Result<Pattern> p = Pattern::Compile(w.busy_expect_body)) busy_body.emplace(std::move(*p));
+  }
   const auto step = std::clamp<std::chrono::nanoseconds>(w.silence / 5, 20ms, 5s);
   s.incident.last_output = im.clock.Now();
   auto stale = [&] { return !s.inst || s.inst->tag != tag || s.removed; };
@@ -306,7 +308,7 @@ Task<> Watchdog(Impl& im, ServiceRt& s) {
     } else if (!w.busy_url.empty()) {
       HttpProbeResult r = co_await HttpRequestOnce(im.io, "GET", w.busy_url, w.busy_timeout);
       if (stale()) co_return;
-      if (r.status == w.busy_status && (!busy_body || std::regex_search(r.body, *busy_body)))
+      if (r.status == w.busy_status && (!busy_body || busy_body->Search(r.body)))
         busy = "busy probe " + w.busy_url + " says busy";
     }
     if (busy.empty()) continue;

@@ -700,8 +700,10 @@ Task<> Supervisor::Impl::Liveness(ServiceRt& s, std::uint64_t gen) {
   if (!s.inst) co_return;
   const std::string tag = s.inst->tag;      // the probe belongs to this instance only
   const LivenessCheck lc = s.cfg.liveness;  // a copy: a reload may replace cfg
-  std::optional<std::regex> body_re;
-  if (!lc.expect_body.empty()) body_re.emplace(lc.expect_body, std::regex::ECMAScript);
+  std::optional<Pattern> body_re;  // RE2: linear in the body, whatever the pattern
+  if (!lc.expect_body.empty()) {
+    if (Result<Pattern> p = Pattern::Compile(lc.expect_body)) body_re.emplace(*p);
+  }
   auto current = [&] { return s.inst && s.inst->tag == tag && s.state == SvcState::kRunning; };
   int failures = 0;
   while (current()) {
@@ -710,7 +712,7 @@ Task<> Supervisor::Impl::Liveness(ServiceRt& s, std::uint64_t gen) {
     HttpProbeResult r = co_await HttpRequestOnce(io, lc.method, lc.http_url, lc.timeout, lc.body);
     if (!current()) co_return;
     const bool status_ok = r.status == lc.expect_status;
-    const bool body_ok = !body_re || std::regex_search(r.body, *body_re);
+    const bool body_ok = !body_re || body_re->Search(r.body);
     if (status_ok && body_ok) {
       failures = 0;
       continue;

@@ -1,9 +1,13 @@
 // LogTail: a service's captured output. The service writes straight into its log file (O_APPEND,
 // set up at spawn), so its output survives a daemon restart and never hits a closed pipe; the
 // daemon reads what was appended (on inotify wake-ups), splits it into lines, keeps the last ones
-// and hands them to listeners (readiness regex, `logs -f`). Rotation is copy-then-truncate at
-// `max_size`, keeping `keep` old files; a line written between the copy and the truncation can
-// be lost (the price of never touching the service's descriptor).
+// and hands them to listeners (readiness regex, `logs -f`), each cut at kMaxMatchLineBytes
+// (util/pattern.h; the file keeps the whole line). Rotation is copy-then-truncate as soon as
+// `max_size` bytes were read (checked after every 64 KiB read, not once per Poll): what a fast
+// writer appended beyond it is copied in pieces of about max_size (each ends at a line end; at
+// most 2 × max_size for a line without one), the newest being .1, keeping `keep` old files, and
+// the bytes not read yet are handed on from the copy. A line written between the copy and the
+// truncation can be lost (the price of never touching the service's descriptor).
 //
 // Single-threaded (daemon loop).
 #pragma once
@@ -13,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "logs/line_ring.h"
@@ -25,8 +30,8 @@ class LogTail {
  public:
   LogTail(std::string path, Bytes max_size, int keep, std::size_t ring = 1000);
 
-  // Reads everything appended since the last call; returns the complete lines, which are also
-  // pushed to the ring and to every listener.
+  // Reads everything appended since the last call; every complete line is pushed to the ring
+  // and to every listener; returns the last of them (at most the ring's capacity).
   std::vector<std::string> Poll();
   // Starts reading at the current end (adopting a running service: old output is history).
   void SkipToEnd();
@@ -39,7 +44,8 @@ class LogTail {
   const std::string& path() const { return path_; }
 
  private:
-  void Rotate();
+  void Rotate(int fd, std::vector<std::string>& lines);
+  void Deliver(std::string_view bytes, std::vector<std::string>& out);
 
   std::string path_;
   Bytes max_size_;

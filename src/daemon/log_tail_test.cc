@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "util/pattern.h"
+
 namespace vg {
 namespace {
 
@@ -58,6 +60,47 @@ TEST(DaemonLogTail, RotatesByCopyThenTruncate) {
   EXPECT_EQ(line, std::string(80, 'c'));
   t.Append("after rotation\n");
   EXPECT_EQ(tail.Poll(), std::vector<std::string>{"after rotation"});
+}
+
+}  // namespace
+}  // namespace vg
+
+namespace vg {
+namespace {
+
+// Issue 10: with max_size = 1MiB a fast writer's log grew to 16 MB before rotation (Poll read
+// everything first and rotated once at the end, copying the whole file into .1).
+TEST(DaemonLogTail, FastWriterRotatedLogsStayNearMaxSize) {
+  TempLog t;
+  const Bytes max = Bytes::MiB(1);
+  LogTail tail(t.path(), max, 3);
+  std::size_t seen = 0;
+  tail.AddListener([&](const std::string&) { ++seen; });
+  std::string line(99, 'x');
+  line += '\n';
+  std::string burst;
+  for (int i = 0; i < 16 * 1024 * 1024 / 100; ++i) burst += line;  // 16 MB between two polls
+  t.Append(burst);
+  tail.Poll();
+  EXPECT_EQ(seen, burst.size() / 100);  // every line still reaches the listeners
+  for (int i = 1; i <= 3; ++i) {
+    const std::string rotated = t.path() + "." + std::to_string(i);
+    ASSERT_TRUE(fs::exists(rotated)) << rotated;
+    EXPECT_LE(fs::file_size(rotated), max.count() + 100) << rotated;  // ends at a line end
+  }
+  EXPECT_FALSE(fs::exists(t.path() + ".4"));
+  EXPECT_LE(fs::file_size(t.path()), max.count());
+}
+
+// Lines handed to listeners are cut at kMaxMatchLineBytes: matching never sees more.
+TEST(DaemonLogTail, LinesHandedToListenersAreBounded) {
+  TempLog t;
+  LogTail tail(t.path(), Bytes::MiB(1), 1);
+  std::size_t longest = 0;
+  tail.AddListener([&](const std::string& l) { longest = std::max(longest, l.size()); });
+  t.Append(std::string(40 * 1024, 'y') + " ready\nnext\n");
+  ASSERT_EQ(tail.Poll().size(), 2u);
+  EXPECT_LE(longest, kMaxMatchLineBytes);
 }
 
 }  // namespace

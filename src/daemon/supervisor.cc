@@ -165,11 +165,13 @@ void Supervisor::Impl::OpenLog(ServiceRt& s, bool from_end) {
   }
   WatchIncidents(*this, s);
   if (s.cfg.ready.kind == ReadyCheck::Kind::kLog) {
-    s.ready_regex.emplace(s.cfg.ready.log_regex, std::regex::ECMAScript);
+    s.ready_regex.reset();
+    // Validated when the config was read; a pattern that no longer compiles never matches.
+    if (Result<Pattern> p = Pattern::Compile(s.cfg.ready.log_regex)) s.ready_regex.emplace(*p);
     ServiceRt* sp = &s;
     if (s.ready_listener != 0) s.log->RemoveListener(s.ready_listener);
     s.ready_listener = s.log->AddListener([sp](const std::string& line) {
-      if (sp->ready_regex && !sp->ready_seen && std::regex_search(line, *sp->ready_regex)) {
+      if (sp->ready_regex && !sp->ready_seen && sp->ready_regex->Search(line)) {
         sp->ready_seen = true;
         if (sp->wake) sp->wake->cancel();
       }

@@ -10,7 +10,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -31,6 +30,7 @@
 #include "proc/process_control.h"
 #include "proc/spawner.h"
 #include "store/state_store.h"
+#include "util/pattern.h"
 
 namespace vg {
 
@@ -84,7 +84,7 @@ struct ServiceRt {
   std::uint64_t generation = 0;              // bumped by every operation; stale coroutines stop
   std::unique_ptr<asio::steady_timer> wake;  // backoff / vram wait / readiness waits
   std::unique_ptr<LogTail> log;
-  std::optional<std::regex> ready_regex;
+  std::optional<Pattern> ready_regex;  // RE2: linear, whatever the line
   int ready_listener = 0;   // the LogTail listener that watches for the ready line
   bool ready_seen = false;  // the readiness line appeared
   int restarts = 0;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The control API refuses abuse with the right status and a JSON error: oversized body, wrong
-# content type, malformed JSON, unknown service, unknown route; the socket is owner-only.
+# content type, malformed JSON, unknown service, unknown route, too many header fields, deep JSON,
+# a long path (never echoed back whole); the socket is owner-only.
 source "$(dirname "$0")/lib.sh"
 make_gpus --total 24GiB
 write_config <<EOF2
@@ -19,6 +20,14 @@ expect_eq "$(api http://x/v1/services/nope)" 404 "unknown service"
 jq -e .error "$WORK/body" >/dev/null || fail "no JSON error body: $(cat "$WORK/body")"
 expect_eq "$(api http://x/v1/nothing)" 404 "unknown route"
 expect_eq "$(api -X DELETE http://x/v1/status)" 405 "wrong method"
+# Limits (docs/api.md): too many header fields, deep JSON; the errors stay short.
+headers=(); for i in $(seq 1 101); do headers+=(-H "X-$i: a"); done
+expect_eq "$(api "${headers[@]}" http://x/v1/status)" 431 "101 header fields"
+python3 -c "import sys; n=400000; sys.stdout.write('{\"a\":' + '['*n + ']'*n + '}')" >"$WORK/deep.json"
+expect_eq "$(api -X POST -H 'Content-Type: application/json' --data-binary @"$WORK/deep.json" http://x/v1/reload)" 400 "400,000 levels"
+expect_contains "$(cat "$WORK/body")" "deeper than 64 levels"
+expect_eq "$(api "http://x/v1/$(head -c 5000 /dev/zero | tr '\0' 'p')")" 404 "long path"
+[ "$(stat -c %s "$WORK/body")" -lt 300 ] || fail "the 404 echoes the path: $(stat -c %s "$WORK/body") bytes"
 vg stop nope
 expect_rc 3; expect_one_line_error; expect_contains "$ERR" "no service named 'nope'"
 kill -0 "$DAEMON_PID" || fail "daemon died"

@@ -65,6 +65,24 @@ expect_rc 2
 vg job 999
 expect_rc 3
 expect_one_line_error
+# Issue 10: params nested 400,000 levels deep (800 KB) crashed the daemon; 5,000 levels were
+# answered with the whole value echoed back. Both: a short 400 naming the limit.
+for levels in 400000 5000; do
+  python3 -c "import sys; n=$levels; sys.stdout.write('{\"service\":\"i2v\",\"params\":{\"frames\":' + '['*n + ']'*n + '}}')" >"$WORK/deep.json"
+  api POST /v1/jobs "@$WORK/deep.json"
+  expect_eq "$CODE" 400 "$levels levels"
+  [ "${#BODY}" -lt 300 ] || fail "$levels levels: a ${#BODY}-byte error body"
+  expect_contains "$BODY" "deeper than 64 levels"
+done
+# A long bad value (and a long unknown name) is quoted back cut short.
+python3 -c "import sys; sys.stdout.write('{\"service\":\"i2v\",\"params\":{\"steps\":\"' + 'x'*100000 + '\"}}')" >"$WORK/long.json"
+api POST /v1/jobs "@$WORK/long.json"
+expect_eq "$CODE" 400 "long value"
+[ "${#BODY}" -lt 300 ] || fail "long value: a ${#BODY}-byte error body"
+python3 -c "import sys; sys.stdout.write('{\"service\":\"i2v\",\"params\":{\"' + 'q'*100000 + '\":1}}')" >"$WORK/long.json"
+api POST /v1/jobs "@$WORK/long.json"
+expect_eq "$CODE" 400 "long name"
+[ "${#BODY}" -lt 400 ] || fail "long name: a ${#BODY}-byte error body"
 api GET /v1/jobs
 expect_eq "$CODE" 200 "list"
 expect_eq "$(printf '%s' "$BODY" | jq '.jobs | length')" 0 "no job was recorded by the abuse"
