@@ -1,4 +1,5 @@
 #include "api/access.h"
+#include "util/strings.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -15,12 +16,6 @@
 
 namespace vg {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool ConstantTimeEquals(std::string_view given, std::string_view expected) {
   unsigned char diff = given.size() == expected.size() ? 0 : 1;
@@ -86,7 +81,8 @@ Result<HostPort> ParseHostPort(std::string_view host_port) {
                 "malformed listen address \"" + std::string(host_port) + "\"",
                 "write HOST:PORT, e.g. 127.0.0.1:7861 or [::1]:7861");
   }
-  return HostPort{Lower(host) == "localhost" ? std::string("127.0.0.1") : std::string(host), port};
+  return HostPort{AsciiLower(host) == "localhost" ? std::string("127.0.0.1") : std::string(host),
+                  port};
 }
 
 bool IsLoopbackHost(std::string_view host_header) {
@@ -98,7 +94,7 @@ bool IsLoopbackHost(std::string_view host_header) {
   } else if (std::size_t colon = name.find(':'); colon != std::string_view::npos) {
     name = name.substr(0, colon);
   }
-  if (Lower(name) == "localhost") return true;
+  if (AsciiLower(name) == "localhost") return true;
   std::string text(name);
   in_addr v4{};
   if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
@@ -109,7 +105,7 @@ bool IsLoopbackHost(std::string_view host_header) {
 bool BearerMatches(std::string_view authorization, std::string_view token) {
   constexpr std::string_view kScheme = "bearer ";
   if (token.empty() || authorization.size() < kScheme.size() ||
-      Lower(authorization.substr(0, kScheme.size())) != kScheme) {
+      AsciiLower(authorization.substr(0, kScheme.size())) != kScheme) {
     return false;
   }
   std::string_view given = authorization.substr(kScheme.size());

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "util/json_limits.h"
+#include "util/strings.h"
 
 namespace vg {
 namespace {
@@ -32,18 +33,6 @@ int HexValue(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 }  // namespace
@@ -169,17 +158,16 @@ HandlerResult Router::Dispatch(const HttpRequest& request) const {
   }
 
   if (best == nullptr && allowed.empty()) {
-    return HttpResponse::Error(404,
-                               "no such endpoint: " + AbbreviateText(request.method) + " " +
-                                   AbbreviateText(request.path),
-                               "see docs/api.md for the endpoints");
+    return HttpResponse::Error(
+        404,
+        "no such endpoint: " + AbbreviateText(request.method) + " " + AbbreviateText(request.path),
+        "see docs/api.md for the endpoints");
   }
   if (best == nullptr) {
     std::string allow;
     for (const std::string& method : allowed) allow += (allow.empty() ? "" : ", ") + method;
     HttpResponse response = HttpResponse::Error(
-        405,
-        AbbreviateText(request.method) + " is not allowed on " + AbbreviateText(request.path),
+        405, AbbreviateText(request.method) + " is not allowed on " + AbbreviateText(request.path),
         "use " + allow);
     response.headers["Allow"] = allow;
     return response;
@@ -207,7 +195,7 @@ void Router::ReportException(std::string_view where, std::string_view what) cons
 HttpResult<nlohmann::json> ParseJsonBody(const HttpRequest& request) {
   if (request.body.empty()) return nlohmann::json();
   std::string_view content_type = request.Header("content-type");
-  std::string media = Lower(Trim(content_type.substr(0, content_type.find(';'))));
+  std::string media = AsciiLower(TrimSpace(content_type.substr(0, content_type.find(';'))));
   if (media != "application/json") {
     return std::unexpected(HttpResponse::Error(
         415,

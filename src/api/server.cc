@@ -39,6 +39,7 @@
 
 #include "api/access.h"
 #include "util/json_limits.h"
+#include "util/strings.h"
 
 namespace vg {
 namespace net = boost::asio;
@@ -75,12 +76,6 @@ struct Listener {
 namespace {
 using api_internal::Listener;
 using api_internal::ServerState;
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // Header names and values come from handlers; never let them split the response.
 std::string HeaderSafe(std::string_view s) {
@@ -226,10 +221,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const auto& request = parser_->get();
     if (std::distance(request.begin(), request.end()) >
         static_cast<std::ptrdiff_t>(kMaxHeaderFields)) {
-      return Respond(HttpResponse::Error(431, "more than " + std::to_string(kMaxHeaderFields) +
-                                                  " request header fields",
-                                         "send fewer headers"),
-                     false);
+      return Respond(
+          HttpResponse::Error(
+              431, "more than " + std::to_string(kMaxHeaderFields) + " request header fields",
+              "send fewer headers"),
+          false);
     }
     if (!TakeRequestToken()) {
       HttpResponse response = HttpResponse::Error(
@@ -253,19 +249,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
     } else if (tcp_) {
       auto host = request[http::field::host];
       if (!host.empty() && !IsLoopbackHost(std::string_view(host.data(), host.size()))) {
-        return Respond(HttpResponse::Error(403,
-                                           "Host " +
-                                               AbbreviateText(std::string_view(host.data(),
-                                                                               host.size())) +
-                                               " is not allowed",
-                                           "connect through localhost or 127.0.0.1, or give "
-                                           "the daemon an API token"),
+        return Respond(HttpResponse::Error(
+                           403,
+                           "Host " + AbbreviateText(std::string_view(host.data(), host.size())) +
+                               " is not allowed",
+                           "connect through localhost or 127.0.0.1, or give "
+                           "the daemon an API token"),
                        false);
       }
     }
     if (parser_->is_done()) return OnRequest();
     auto expect = request[http::field::expect];
-    if (Lower(std::string_view(expect.data(), expect.size())) == "100-continue") {
+    if (AsciiLower(std::string_view(expect.data(), expect.size())) == "100-continue") {
       Queue("HTTP/1.1 100 Continue\r\n\r\n");
     }
     http::async_read(socket_, buffer_, *parser_,
@@ -306,7 +301,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     request.trusted_transport = !tcp_;
     for (const auto& field : message) {
       std::string name =
-          Lower(std::string_view(field.name_string().data(), field.name_string().size()));
+          AsciiLower(std::string_view(field.name_string().data(), field.name_string().size()));
       std::string value(field.value());
       auto [it, inserted] = request.headers.emplace(name, value);
       if (!inserted) it->second += ", " + value;
@@ -330,12 +325,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
 
     if (state_->streams >= state_->options.max_streams) {
-      return Respond(HttpResponse::Error(503,
-                                         "more than " +
-                                             std::to_string(state_->options.max_streams) +
-                                             " streams (follows) open",
-                                         "close another follow, or poll instead"),
-                     false);
+      return Respond(
+          HttpResponse::Error(503,
+                              "more than " + std::to_string(state_->options.max_streams) +
+                                  " streams (follows) open",
+                              "close another follow, or poll instead"),
+          false);
     }
     bool sse = request.Header("accept").find("text/event-stream") != std::string_view::npos;
     StartStream(std::get<StreamStarter>(std::move(result)), sse, message.version() >= 11,

@@ -8,7 +8,7 @@
 #include <iostream>
 #include <memory>
 
-#include "cli/observe.h"
+#include "ops/observe.h"
 #include "cli/render.h"
 #include "clock/clock.h"
 #include "core/reap_plan.h"

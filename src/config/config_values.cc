@@ -10,10 +10,6 @@
 namespace vg {
 namespace {
 
-std::string Upper(std::string_view s) { return AsciiUpper(s); }
-std::string Lower(std::string_view s) { return AsciiLower(s); }
-std::string_view Trim(std::string_view s) { return TrimSpace(s); }
-
 // A whole string of decimal digits as an int; nullopt otherwise (no sign, no spaces).
 std::optional<int> WholeNumber(std::string_view s) {
   int value = 0;
@@ -34,7 +30,7 @@ constexpr NamedSignal kSignals[] = {
 
 // Optimal string alignment distance, case-insensitive.
 std::size_t EditDistance(std::string_view a_in, std::string_view b_in) {
-  std::string a = Lower(a_in), b = Lower(b_in);
+  std::string a = AsciiLower(a_in), b = AsciiLower(b_in);
   std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
   for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
   for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
@@ -70,7 +66,7 @@ bool IsIpv4Loopback(std::string_view host) {
 }  // namespace
 
 Result<int> ParseSignal(std::string_view text) {
-  std::string upper = Upper(Trim(text));
+  std::string upper = AsciiUpper(TrimSpace(text));
   for (const NamedSignal& s : kSignals) {
     if (upper == s.name || upper == std::string_view(s.name).substr(3)) return s.number;
   }
@@ -128,13 +124,13 @@ Result<StartLimit> ParseStartLimit(std::string_view text) {
                 "invalid start limit '" + std::string(text) + "'" + why,
                 "write how many starts within how long, like \"5 in 10m\"");
   };
-  std::string_view t = Trim(text);
+  std::string_view t = TrimSpace(text);
   std::size_t space = t.find(' ');
   if (space == std::string_view::npos) return bad("");
   std::optional<int> count = WholeNumber(t.substr(0, space));
-  std::string_view rest = Trim(t.substr(space));
+  std::string_view rest = TrimSpace(t.substr(space));
   if (!count || !rest.starts_with("in ")) return bad("");
-  Result<Millis> window = ParseDuration(Trim(rest.substr(3)));
+  Result<Millis> window = ParseDuration(TrimSpace(rest.substr(3)));
   if (!window) return bad("");
   if (*count < 1) return bad(": the count must be at least 1");
   if (window->count() <= 0) return bad(": the window must be above zero");
@@ -186,7 +182,7 @@ bool IsHttpUrl(std::string_view url) {
 
 Result<HttpRequestLine> ParseHttpRequestLine(std::string_view text) {
   static constexpr std::string_view kMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
-  std::string_view t = Trim(text);
+  std::string_view t = TrimSpace(text);
   HttpRequestLine out;
   std::size_t space = t.find(' ');
   if (space != std::string_view::npos) {
@@ -196,7 +192,7 @@ Result<HttpRequestLine> ParseHttpRequestLine(std::string_view text) {
                   "write GET, POST, PUT, PATCH or DELETE, then the URL");
     }
     out.method = std::string(method);
-    t = Trim(t.substr(space));
+    t = TrimSpace(t.substr(space));
   }
   if (!IsHttpUrl(t) && !(t.starts_with("/") && t.find(' ') == std::string_view::npos)) {
     return Fail(ErrorCode::kInvalidArgument, "invalid URL '" + std::string(t) + "'",

@@ -16,7 +16,6 @@
 #include <memory>
 
 #include "api/server.h"
-#include "cli/observe.h"
 #include "clock/clock.h"
 #include "config/config.h"
 #include "daemon/api_routes.h"
@@ -26,6 +25,7 @@
 #include "daemon/sd_notify.h"
 #include "daemon/supervisor.h"
 #include "gpu/nvml_probe.h"
+#include "ops/observe.h"
 #include "proc/cgroup.h"
 #include "proc/procfs.h"
 #include "proc/spawner.h"

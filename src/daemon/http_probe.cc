@@ -142,7 +142,7 @@ asio::awaitable<HttpProbeResult> HttpRequestOnce(asio::io_context& io, std::stri
     result.error = "the service closed the connection without answering";
     co_return result;
   }
-  result.error = x.ec                  ? x.ec.message()
+  result.error = x.ec                   ? x.ec.message()
                  : !x.malformed.empty() ? x.malformed
                                         : "malformed HTTP answer";
   co_return result;

@@ -290,7 +290,7 @@ Task<> Watchdog(Impl& im, ServiceRt& s) {
   if (!s.inst) co_return;
   const std::string tag = s.inst->tag;              // this instance's watchdog only
   const WatchdogSpec w = s.cfg.incidents.watchdog;  // a copy: a reload may replace cfg
-  std::optional<Pattern> busy_body;  // validated when the config was read
+  std::optional<Pattern> busy_body;                 // validated when the config was read
   if (!w.busy_expect_body.empty()) {
     if (Result<Pattern> p = Pattern::Compile(w.busy_expect_body)) busy_body.emplace(std::move(*p));
   }

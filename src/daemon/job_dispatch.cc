@@ -13,8 +13,8 @@ namespace asio = boost::asio;
 
 std::optional<Bytes> TriedToAllocate(const std::string& body) {
   nlohmann::json j = JsonNestingWithin(body, kMaxJsonDepth)
-                       ? nlohmann::json::parse(body, nullptr, false)
-                       : nlohmann::json(nullptr);
+                         ? nlohmann::json::parse(body, nullptr, false)
+                         : nlohmann::json(nullptr);
   if (j.is_object() && j.contains("tried_to_allocate_bytes") &&
       j["tried_to_allocate_bytes"].is_number_unsigned())
     return Bytes(j["tried_to_allocate_bytes"].get<std::uint64_t>());
@@ -57,8 +57,8 @@ asio::awaitable<DispatchResult> JobDispatch::Send(std::string method, std::strin
     result.body = std::move(x.body);
     co_return result;
   }
-  result.error = x.ec                  ? x.ec.message()
-                 : x.closed            ? "the service closed the connection without answering"
+  result.error = x.ec                   ? x.ec.message()
+                 : x.closed             ? "the service closed the connection without answering"
                  : !x.malformed.empty() ? x.malformed + " from the service"
                                         : "malformed HTTP answer from the service";
   co_return result;

@@ -6,8 +6,8 @@
 #include <cstring>
 #include <map>
 
-#include "core/incident_kernel.h"
 #include <utility>  // before asio: Boost 1.74's awaitable.hpp needs std::exchange
+#include "core/incident_kernel.h"
 
 #include <boost/asio.hpp>
 

@@ -20,6 +20,7 @@
 #include "proc/pidfd.h"
 #include "proc/ports.h"
 #include "util/strings.h"
+#include "util/unique_fd.h"
 
 namespace vg {
 namespace {
@@ -351,10 +352,10 @@ Task<> Supervisor::Impl::RunReleaseHook(ServiceRt& s) {
     }
     CloseOutputs(*child);
     const SteadyTime deadline = clock.Now() + hook.timeout;
-    while (!PidfdExited(child->pidfd) && clock.Now() < deadline) co_await Sleep(5ms);
-    bool done = PidfdExited(child->pidfd);
-    if (!done) PidfdSendSignal(child->pidfd, SIGKILL);
-    ::close(child->pidfd);
+    const UniqueFd hook_fd(child->pidfd);
+    while (!PidfdExited(hook_fd.get()) && clock.Now() < deadline) co_await Sleep(5ms);
+    bool done = PidfdExited(hook_fd.get());
+    if (!done) PidfdSendSignal(hook_fd.get(), SIGKILL);
     Emit(s, "release-hook",
          done ? "release hook command finished" : "release hook command timed out; killed");
   }
@@ -634,7 +635,7 @@ bool Supervisor::Impl::SpawnInstance(ServiceRt& s, std::uint64_t gen, const std:
   inst.cgroup = spec.cgroup;
   inst.spawned = clock.Now();
   inst.started_unix_ms = UnixNowMs();
-  inst.pidfd = child->pidfd >= 0 ? child->pidfd : process.OpenExitFd(child->pid);
+  inst.pidfd.Reset(child->pidfd >= 0 ? child->pidfd : process.OpenExitFd(child->pid));
   s.inst = std::move(inst);
   s.ready_seen = false;
   NewInstanceForIncidents(*this, s);  // an OOM of this instance is never merged into the last one's
@@ -661,7 +662,6 @@ void Supervisor::Impl::ForgetInstance(ServiceRt& s) {
   if (!s.inst) return;
   if (s.inst->exit_watch) s.inst->exit_watch->cancel();
   if (!s.inst->cgroup.empty() && deps.cgroups) (void)deps.cgroups->Remove(s.inst->cgroup);
-  if (s.inst->pidfd >= 0) ::close(s.inst->pidfd);
   s.inst.reset();
   (void)deps.store->RemoveInstance(s.cfg.name);
 }
@@ -700,7 +700,7 @@ Task<> Supervisor::Impl::Liveness(ServiceRt& s, std::uint64_t gen) {
   if (!s.inst) co_return;
   const std::string tag = s.inst->tag;      // the probe belongs to this instance only
   const LivenessCheck lc = s.cfg.liveness;  // a copy: a reload may replace cfg
-  std::optional<Pattern> body_re;  // RE2: linear in the body, whatever the pattern
+  std::optional<Pattern> body_re;           // RE2: linear in the body, whatever the pattern
   if (!lc.expect_body.empty()) {
     if (Result<Pattern> p = Pattern::Compile(lc.expect_body)) body_re.emplace(*p);
   }
@@ -739,8 +739,8 @@ Task<> Supervisor::Impl::Liveness(ServiceRt& s, std::uint64_t gen) {
 
 void Supervisor::Impl::WatchExit(ServiceRt& s, std::uint64_t gen) {
   (void)gen;
-  if (!s.inst || s.inst->pidfd < 0) return;
-  int fd = ::dup(s.inst->pidfd);
+  if (!s.inst || !s.inst->pidfd.ok()) return;
+  int fd = ::dup(s.inst->pidfd.get());
   if (fd < 0) return;
   s.inst->exit_watch = std::make_unique<asio::posix::stream_descriptor>(io, fd);
   ServiceRt* sp = &s;

@@ -113,7 +113,8 @@ void LogTail::Rotate(int fd, std::vector<std::string>& lines) {
       std::size_t take;
       bool end_piece = false;
       if (in_piece < piece_size) {
-        take = static_cast<std::size_t>(std::min<std::uint64_t>(piece_size - in_piece, chunk.size()));
+        take =
+            static_cast<std::size_t>(std::min<std::uint64_t>(piece_size - in_piece, chunk.size()));
       } else {
         const std::size_t limit = static_cast<std::size_t>(
             std::min<std::uint64_t>(2 * piece_size - in_piece, chunk.size()));

@@ -10,12 +10,11 @@
 
 #include <filesystem>
 
-#include "cli/observe.h"
 #include "core/membership.h"
 #include "core/vram_need.h"
 #include "daemon/incidents.h"
 #include "daemon/supervisor_impl.h"
-#include "proc/pidfd.h"
+#include "ops/observe.h"
 
 namespace vg {
 
@@ -235,7 +234,7 @@ void Supervisor::Impl::Adopt(ServiceRt& s, const InstanceRecord& rec) {
   inst.started_unix_ms = rec.started_unix_ms;
   inst.adopted = true;
   inst.ready_at = clock.Now();
-  inst.pidfd = PidfdOpen(rec.pid);
+  inst.pidfd.Reset(process.OpenExitFd(rec.pid));
   s.inst = std::move(inst);
   OpenLog(s, /*from_end=*/true);
   SetState(s, SvcState::kRunning, "adopted from an earlier daemon");

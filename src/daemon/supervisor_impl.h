@@ -31,6 +31,7 @@
 #include "proc/spawner.h"
 #include "store/state_store.h"
 #include "util/pattern.h"
+#include "util/unique_fd.h"
 
 namespace vg {
 
@@ -61,7 +62,7 @@ struct Instance {
   std::int64_t started_unix_ms = 0;
   std::optional<SteadyTime> ready_at;
   bool adopted = false;  // started by an earlier daemon: no exit status available
-  int pidfd = -1;        // readable once the main process exited (ProcessControl::OpenExitFd)
+  UniqueFd pidfd;        // readable once the main process exited (ProcessControl::OpenExitFd)
   std::unique_ptr<asio::posix::stream_descriptor> exit_watch;
   std::optional<int> exit_status;  // waitpid status once reaped
 };
@@ -85,8 +86,8 @@ struct ServiceRt {
   std::unique_ptr<asio::steady_timer> wake;  // backoff / vram wait / readiness waits
   std::unique_ptr<LogTail> log;
   std::optional<Pattern> ready_regex;  // RE2: linear, whatever the line
-  int ready_listener = 0;   // the LogTail listener that watches for the ready line
-  bool ready_seen = false;  // the readiness line appeared
+  int ready_listener = 0;              // the LogTail listener that watches for the ready line
+  bool ready_seen = false;             // the readiness line appeared
   int restarts = 0;
   bool removed = false;       // a reload removed it and its stop has finished
   bool removing = false;      // a reload removed it; its stop is queued or running

@@ -24,24 +24,10 @@
 #include <thread>
 #include <utility>
 
+#include "util/unique_fd.h"
+
 namespace vg {
 namespace {
-
-// Owns one file descriptor.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  bool ok() const { return fd_ >= 0; }
-
- private:
-  int fd_;
-};
 
 bool Vanished(int err) { return err == ENOENT || err == ESRCH; }
 

@@ -18,6 +18,7 @@
 
 #include "proc/pidfd.h"
 #include "proc/procfs.h"
+#include "util/unique_fd.h"
 
 extern char** environ;
 
@@ -101,31 +102,6 @@ struct ChildFailure {
   int step = 0;
 };
 
-// Owns one descriptor until released.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      Reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { Reset(); }
-  int get() const { return fd_; }
-  int Release() { return std::exchange(fd_, -1); }
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
-
 // The kernel's struct sigaction for rt_sigaction (x86-64 and arm64 share this layout).
 struct KernelSigaction {
   void (*handler)(int);
@@ -136,19 +112,19 @@ struct KernelSigaction {
 
 // Moves fd to a number >= 3 (keeping O_CLOEXEC) so the child's dup2 onto 0, 1, 2 can never
 // overwrite a descriptor it still needs, even when the daemon runs with 0-2 closed.
-Result<Fd> AboveStdio(int fd, const char* what) {
+Result<UniqueFd> AboveStdio(int fd, const char* what) {
   if (fd < 0) return std::unexpected(ErrnoError(what, errno));
-  if (fd > 2) return Fd(fd);
+  if (fd > 2) return UniqueFd(fd);
   const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
   const int err = errno;
   ::close(fd);
   if (moved < 0) return std::unexpected(ErrnoError(what, err));
-  return Fd(moved);
+  return UniqueFd(moved);
 }
 
 struct Pipe {
-  Fd read;
-  Fd write;
+  UniqueFd read;
+  UniqueFd write;
 };
 
 Result<Pipe> MakePipe(const char* what) {
@@ -463,7 +439,7 @@ Result<SpawnedProcess> PosixSpawner::Spawn(const SpawnSpec& spec) {
   if (!out) return std::unexpected(out.error());
   auto err = to_file ? Result<Pipe>(Pipe{}) : MakePipe("stderr pipe");
   if (!err) return std::unexpected(err.error());
-  Fd output;
+  UniqueFd output;
   if (to_file) {
     auto file = AboveStdio(
         ::open(spec.output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640),
@@ -482,10 +458,10 @@ Result<SpawnedProcess> PosixSpawner::Spawn(const SpawnSpec& spec) {
   plan.stderr_w = to_file ? output.get() : err->write.get();
   plan.report_w = report->write.get();
 
-  Fd cgroup_dir;
-  Fd cgroup_procs;
+  UniqueFd cgroup_dir;
+  UniqueFd cgroup_procs;
   if (!spec.cgroup.empty()) {
-    cgroup_dir = Fd(::open(spec.cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    cgroup_dir = UniqueFd(::open(spec.cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (cgroup_dir.get() < 0) {
       Error e = ErrnoError("cannot start " + who + ": cgroup " + spec.cgroup, errno);
       e.hint = TextOf(Step::kCgroup).hint;
@@ -522,7 +498,7 @@ Result<SpawnedProcess> PosixSpawner::Spawn(const SpawnSpec& spec) {
     if (pid < 0) {
       pidfd = -1;
       if (cgroup_dir.get() >= 0) {
-        cgroup_procs = Fd(::openat(cgroup_dir.get(), "cgroup.procs", O_WRONLY | O_CLOEXEC));
+        cgroup_procs = UniqueFd(::openat(cgroup_dir.get(), "cgroup.procs", O_WRONLY | O_CLOEXEC));
         if (cgroup_procs.get() < 0) {
           Error e = ErrnoError("cannot start " + who + ": " + spec.cgroup + "/cgroup.procs", errno);
           e.hint = TextOf(Step::kCgroup).hint;
@@ -536,7 +512,7 @@ Result<SpawnedProcess> PosixSpawner::Spawn(const SpawnSpec& spec) {
       pidfd = PidfdOpen(pid);  // -1 without pidfds
     }
   }
-  Fd pidfd_owner(pidfd);
+  UniqueFd pidfd_owner(pidfd);
 
   // The child's ends belong to the child now.
   devnull->Reset();

@@ -11,12 +11,9 @@
 namespace vg {
 namespace {
 
-std::string Lower(std::string_view s) { return AsciiLower(s); }
-std::string_view Trim(std::string_view s) { return TrimSpace(s); }
-
 // Splits "12.5GiB" into 12.5 and "gib". Fails when there is no leading number.
 bool SplitNumber(std::string_view text, double* number, std::string* unit) {
-  text = Trim(text);
+  text = TrimSpace(text);
   std::size_t i = 0;
   while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
     ++i;
@@ -25,7 +22,7 @@ bool SplitNumber(std::string_view text, double* number, std::string* unit) {
   char* end = nullptr;
   *number = std::strtod(num.c_str(), &end);
   if (end == num.c_str() || *end != '\0' || !std::isfinite(*number)) return false;
-  *unit = Lower(Trim(text.substr(i)));
+  *unit = AsciiLower(TrimSpace(text.substr(i)));
   return true;
 }
 

@@ -1,4 +1,4 @@
-#include "cli/observe.h"
+#include "ops/observe.h"
 
 #include <cstdlib>
 #include <set>
