@@ -34,6 +34,10 @@ std::expected<JobRecord, HttpResponse> LoadJob(JobStore& store, const std::strin
 
 HandlerResult JobManager::Submit(const HttpRequest& request) {
   Impl& m = *impl_;
+  // A job accepted now would be queued for a daemon on its way out (docs/daemon.md).
+  if (m.shutting_down)
+    return HttpResponse::Error(503, "the daemon is shutting down: not accepting jobs",
+                               "submit it again once the daemon is back");
   auto parsed = ParseJsonBody(request);
   if (!parsed) return parsed.error();
   const json& body = *parsed;
