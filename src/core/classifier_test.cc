@@ -426,7 +426,8 @@ TEST(ClassifierTest, FortyKilobyteLineAgainstAUserPatternIsFastAndCorrect) {
                 .size(),
             1u);
   Classifier miss({Signature{"", IncidentKind::kOom, "", ".*(a+)+$", true, "", ""}});
-  EXPECT_TRUE(FeedAll(miss, std::string(40 * 1024, 'a') + "b\n").empty());
+  // Backtracking engines take exponential time on this line (std::regex never finished).
+  EXPECT_TRUE(FeedAll(miss, std::string(kMaxMatchLineBytes - 100, 'a') + "b\n").empty());
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
 }
 
