@@ -165,17 +165,16 @@ HandlerResult Router::Dispatch(const HttpRequest& request) const {
   }
 
   if (best == nullptr && allowed.empty()) {
-    return HttpResponse::Error(404,
-                               "no such endpoint: " + AbbreviateText(request.method) + " " +
-                                   AbbreviateText(request.path),
-                               "see docs/api.md for the endpoints");
+    return HttpResponse::Error(
+        404,
+        "no such endpoint: " + AbbreviateText(request.method) + " " + AbbreviateText(request.path),
+        "see docs/api.md for the endpoints");
   }
   if (best == nullptr) {
     std::string allow;
     for (const std::string& method : allowed) allow += (allow.empty() ? "" : ", ") + method;
     HttpResponse response = HttpResponse::Error(
-        405,
-        AbbreviateText(request.method) + " is not allowed on " + AbbreviateText(request.path),
+        405, AbbreviateText(request.method) + " is not allowed on " + AbbreviateText(request.path),
         "use " + allow);
     response.headers["Allow"] = allow;
     return response;

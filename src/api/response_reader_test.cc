@@ -33,11 +33,12 @@ TEST(HttpResponseReader, ContentLengthBody) {
 TEST(HttpResponseReader, DecodesChunkedBodies) {
   for (std::size_t step : {1, 7, 1000}) {
     HttpResponseReader r(1000);
-    EXPECT_EQ(FeedAll(r,
-                      "HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\n\r\n"
-                      "6;ext=1\r\n{\"erro\r\n10\r\nr\":\"CUDA oom\"}  \r\n0\r\nX-Trailer: t\r\n\r\n",
-                      step),
-              State::kDone);
+    EXPECT_EQ(
+        FeedAll(r,
+                "HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "6;ext=1\r\n{\"erro\r\n10\r\nr\":\"CUDA oom\"}  \r\n0\r\nX-Trailer: t\r\n\r\n",
+                step),
+        State::kDone);
     EXPECT_EQ(r.status(), 500);
     EXPECT_EQ(r.body(), "{\"error\":\"CUDA oom\"}  ");
   }

@@ -285,7 +285,7 @@ void OnIncident(Impl& im, ServiceRt& s, const Incident& inc,
 
 Task<> Watchdog(Impl& im, ServiceRt& s, std::uint64_t gen) {
   const WatchdogSpec w = s.cfg.incidents.watchdog;  // a copy: a reload may replace cfg
-  std::optional<Pattern> busy_body;  // validated when the config was read
+  std::optional<Pattern> busy_body;                 // validated when the config was read
   if (!w.busy_expect_body.empty()) {
     if (Result<Pattern> p = Pattern::Compile(w.busy_expect_body)) busy_body.emplace(std::move(*p));
   }
