@@ -25,16 +25,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!p) {
     Check(p.error().message.find('\n') == std::string::npos || expr.find('\n') != expr.npos);
     Check(!p.error().hint.empty());
-    Check(!vg::ValidateSignature(vg::Signature{"", vg::IncidentKind::kOom, "", std::string(expr),
-                                               true, "", ""}));
+    Check(!vg::ValidateSignature(
+        vg::Signature{"", vg::IncidentKind::kOom, "", std::string(expr), true, "", ""}));
     return 0;
   }
   bool found = p->Search(text);
   // Search looks at the first kMaxMatchLineBytes only: the same answer for the cut text.
   Check(found == p->Search(text.substr(0, vg::kMaxMatchLineBytes)));
   if (!expr.empty()) {
-    vg::Classifier c({vg::Signature{"", vg::IncidentKind::kSticky, "", std::string(expr), true,
-                                    "", ""}});
+    vg::Classifier c(
+        {vg::Signature{"", vg::IncidentKind::kSticky, "", std::string(expr), true, "", ""}});
     c.Feed(text);
   }
   return 0;

@@ -1,6 +1,7 @@
 #include "api/response_reader.h"
 
 #include <cstring>
+#include <limits>
 
 #include <boost/beast/core/buffers_prefix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -15,12 +16,15 @@ namespace http = boost::beast::http;
 struct HttpResponseReader::Impl {
   explicit Impl(std::size_t max_body) : max_body(max_body) {
     parser.header_limit(kMaxResponseHeaderBytes);
-    parser.body_limit(boost::none);  // the cap is applied below, keeping the first max_body bytes
+    // The cap is applied below, keeping the first max_body bytes. (Not boost::none: Beast 1.74
+    // compares a Content-Length with an empty optional as "over the limit".)
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     parser.eager(true);
   }
   std::size_t max_body;
   http::response_parser<http::string_body> parser;
   boost::beast::flat_buffer pending;  // bytes the parser did not take yet
+  std::size_t received = 0;
 };
 
 HttpResponseReader::HttpResponseReader(std::size_t max_body)
@@ -30,6 +34,7 @@ HttpResponseReader::~HttpResponseReader() = default;
 HttpResponseReader::State HttpResponseReader::Feed(std::string_view bytes) {
   if (state_ != State::kNeedMore) return state_;
   Impl& im = *impl_;
+  im.received += bytes.size();
   auto space = im.pending.prepare(bytes.size());
   std::memcpy(space.data(), bytes.data(), bytes.size());
   im.pending.commit(bytes.size());
@@ -58,12 +63,15 @@ HttpResponseReader::State HttpResponseReader::Feed(std::string_view bytes) {
 
 HttpResponseReader::State HttpResponseReader::FeedEof() {
   if (state_ != State::kNeedMore) return state_;
+  if (!impl_->parser.is_header_done()) {
+    error_ = impl_->received == 0 ? "the service closed the connection without an answer"
+                                  : "the answer ended early (incomplete headers)";
+    return state_ = State::kError;
+  }
   boost::system::error_code ec;
   impl_->parser.put_eof(ec);
   if (ec || !impl_->parser.is_done()) {
-    error_ = impl_->parser.got_some() ? "the answer ended early (" +
-                                            (ec ? ec.message() : std::string("incomplete")) + ")"
-                                      : "the service closed the connection without an answer";
+    error_ = "the answer ended early (" + (ec ? ec.message() : std::string("incomplete")) + ")";
     return state_ = State::kError;
   }
   return state_ = State::kDone;

@@ -22,7 +22,8 @@ TEST(HttpResponseReader, ContentLengthBody) {
   for (std::size_t step : {1, 3, 1000}) {
     HttpResponseReader r(1000);
     EXPECT_EQ(FeedAll(r, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{\"ok\":true}", step),
-              State::kDone);
+              State::kDone)
+        << r.error();
     EXPECT_EQ(r.status(), 200);
     EXPECT_EQ(r.body(), "{\"ok\":true}");
     EXPECT_FALSE(r.truncated());
@@ -32,11 +33,12 @@ TEST(HttpResponseReader, ContentLengthBody) {
 TEST(HttpResponseReader, DecodesChunkedBodies) {
   for (std::size_t step : {1, 7, 1000}) {
     HttpResponseReader r(1000);
-    EXPECT_EQ(FeedAll(r,
-                      "HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\n\r\n"
-                      "6;ext=1\r\n{\"erro\r\n10\r\nr\":\"CUDA oom\"}  \r\n0\r\nX-Trailer: t\r\n\r\n",
-                      step),
-              State::kDone);
+    EXPECT_EQ(
+        FeedAll(r,
+                "HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "6;ext=1\r\n{\"erro\r\n10\r\nr\":\"CUDA oom\"}  \r\n0\r\nX-Trailer: t\r\n\r\n",
+                step),
+        State::kDone);
     EXPECT_EQ(r.status(), 500);
     EXPECT_EQ(r.body(), "{\"error\":\"CUDA oom\"}  ");
   }
@@ -81,6 +83,10 @@ TEST(HttpResponseReader, NotHttpIsAnErrorAndSilenceIsNoAnswer) {
   HttpResponseReader empty(100);
   EXPECT_EQ(empty.FeedEof(), State::kError);
   EXPECT_NE(empty.error().find("without an answer"), std::string::npos) << empty.error();
+  HttpResponseReader head_only(100);
+  EXPECT_EQ(head_only.Feed("HTTP/1.1 200 OK\r\nContent-"), State::kNeedMore);
+  EXPECT_EQ(head_only.FeedEof(), State::kError);
+  EXPECT_NE(head_only.error().find("ended early"), std::string::npos) << head_only.error();
   HttpResponseReader cut(100);
   EXPECT_EQ(cut.Feed("HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nabc"), State::kNeedMore);
   EXPECT_EQ(cut.FeedEof(), State::kError);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/job_schema_testing.h"
+#include "util/json_limits.h"
 
 namespace vg {
 namespace {
@@ -48,6 +49,20 @@ TEST(JobSchema, WrongTypeOutOfRangeAndNotAChoice) {
             "resolution: 800 is not one of 256, 512, 768, 1024");
   EXPECT_EQ(bad, "resolution");
   EXPECT_EQ(Invalid({{"resolution", true}}).message, "resolution: expected an integer, got true");
+}
+
+// Issue 10: a bad value was echoed whole (10–100 KB error bodies for deeply nested params).
+TEST(JobSchema, ErrorsQuoteAtMostAFewDozenBytesOfTheInput) {
+  std::string bad;
+  Error long_value = Invalid({{"steps", std::string(100000, 'x')}}, &bad);
+  EXPECT_LT(long_value.message.size(), 120u) << long_value.message;
+  EXPECT_EQ(bad, "steps");
+  json nested = json::array();
+  for (int i = 0; i < 50; ++i) nested = json::array({nested, std::string(1000, 'y')});
+  EXPECT_LT(Invalid({{"frames", nested}}).message.size(), 120u);
+  Error long_name = Invalid({{std::string(100000, 'q'), 1}}, &bad);
+  EXPECT_LT(long_name.message.size(), 200u) << long_name.message;
+  EXPECT_LE(bad.size(), kMaxEchoBytes + 3);
 }
 
 TEST(JobSchema, NotAnObjectAndRequiredParameter) {
