@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "daemon/job_manager_impl.h"
+#include "util/json_limits.h"
 
 namespace vg {
 
@@ -299,8 +300,10 @@ void JobManager::Impl::Finish(ActiveJob& job, const DispatchResult& r) {
   }
   json result;
   if (!r.body.empty()) {
-    result = json::parse(r.body, nullptr, false);
-    if (result.is_discarded()) result = json(r.body);
+    // A service's answer is hostile input too: nested too deep, it is kept as text (dumping it
+    // later would recurse once per level).
+    if (JsonNestingWithin(r.body, kMaxJsonDepth)) result = json::parse(r.body, nullptr, false);
+    if (result.is_discarded() || result.is_null()) result = json(r.body);
   }
   JobChange change;
   change.finished_unix_ms = NowMs();
