@@ -334,6 +334,7 @@ TEST_F(JobManagerTest, JobEndDuringSwapOutIsRecordedAndNothingBeginsOnTheStoppin
   endpoint.hold = true;
   JobId first = SubmitJob("svc", 1);
   ASSERT_TRUE(Reaches(first, JobState::kRunning));
+  ASSERT_TRUE(Run([&] { return endpoint.received == 1; }, 2000ms));  // the job reached the service
   // A stop takes over while the job runs (the port refuses the job manager's own swap-out now).
   EXPECT_FALSE(port.StopIfIdle("svc"));
   port.Set("svc", State::kStopping, "stopping");
