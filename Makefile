@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build up demo test test-unit test-e2e test-gpu fuzz bench format clean
+.PHONY: all setup build up demo test test-unit test-e2e test-gpu fuzz bench format clean chaos chaos-ci
 
 all: build
 
@@ -44,6 +44,18 @@ bench: build
 	@bash bench/run.sh
 	@bash bench/supervisor_bench.sh
 	@bash bench/classify_bench.sh
+
+# The chaos soak (tests/chaos/soak.py, docs/reliability.md): seeded random faults against a daemon
+# on the simulated GPU, invariants checked after each. SEED empty: a random seed, printed.
+SEED ?=
+FAULTS ?= 200
+chaos: build
+	@python3 tests/chaos/soak.py --build $(BUILD) --faults $(FAULTS) $(if $(SEED),--seed $(SEED))
+
+# CI's short soak: a fixed seed, at most ~2 minutes, against the ASan build when there is one.
+CHAOS_BUILD ?= $(if $(wildcard build-asan/vramguard),build-asan,$(BUILD))
+chaos-ci:
+	@python3 tests/chaos/soak.py --build $(CHAOS_BUILD) --seed 1 --faults 40 --duration 90
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i
