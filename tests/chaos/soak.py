@@ -826,6 +826,7 @@ class Soak:
         t = time.monotonic()
         st, _, _ = self.api("GET", "/v1/status", timeout=10)
         if st != 200:
+            time.sleep(1)  # a daemon that just died: let it be reaped, so poll() sees it
             self.check_daemon_alive()
             raise Violation("after a bad request (%s): GET /v1/status answered %s within 10 s" %
                             (kind, st))
@@ -967,7 +968,7 @@ class Soak:
         for h in self.history[-10:]:
             print("  #%d %s: %s%s" % (h["i"], h["name"], h["detail"],
                                       " → " + h["observed"] if h["observed"] else ""))
-        print("replay: %s --seed %d --faults %d%s%s" % (
+        print("replay: %s --seed %d --faults %d%s" % (
             os.path.relpath(__file__), self.seed, self.a.faults,
             (" --only " + ",".join(self.a.only) if self.a.only else "") +
             (" --skip " + ",".join(self.a.skip) if self.a.skip else "")))
@@ -1069,8 +1070,8 @@ def main():
             len(soak.jobs),
             ", ".join("%s %d" % kv for kv in sorted(soak.counts.items()))), flush=True)
     except Violation as v:
-        soak.report(v)
         keep, rc = True, 1
+        soak.report(v)
     except KeyboardInterrupt:
         print("\ninterrupted at fault %d (seed %d)" % (soak.index, a.seed), flush=True)
         keep, rc = True, 130
