@@ -821,6 +821,8 @@ class Soak:
             req = b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"serv"
         else:
             req = self.http_req("POST", "/v1/jobs", b'{"service": "i2v", "params": {"frames": ')
+        self.history[-1]["detail"] = "%s%s (%d bytes)" % (
+            kind, " depth %d" % depth if kind.startswith("nested") else "", len(req))
         answer = self.raw_send(req)
         # The daemon must still answer promptly.
         t = time.monotonic()
@@ -934,9 +936,13 @@ class Soak:
             self.index = i
             name = self.pick()
             codes = self.job_load()
+            # Recorded first, so a fault that kills the daemon is named in the report.
+            self.history.append({"i": i, "name": name, "detail": "(in progress)",
+                                 "observed": ""})
             detail = getattr(self, "f_" + name.replace("-", "_"))()
             if codes:
                 detail += "; jobs before: %s" % ",".join(codes)
+            self.history.pop()
             self.record(name, detail)
             self.settle()
             self.faults_run = i + 1
