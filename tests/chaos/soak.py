@@ -879,9 +879,9 @@ class Soak:
         return "%s, %d bytes" % (first or "closed", len(got))
 
     def f_disk_full(self):
+        secs = self.rng.uniform(1, 3)  # drawn first: the sequence does not depend on tmpfs
         if not self.tmpfs:
             return "skip: no tmpfs state dir"
-        secs = self.rng.uniform(1, 3)
         ballast = os.path.join(self.state, "chaos-ballast")
         n = 0
         with open(ballast, "wb") as f:
