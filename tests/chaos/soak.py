@@ -619,8 +619,18 @@ class Soak:
     def f_shutdown_race(self):
         name = self.rng.choice(["i2v", "plain", "extra"])
         verb = self.rng.choice(["start", "restart"])
+        # Sometimes one service hangs (SIGSTOP), so the shutdown spends its grace on it while
+        # the start arrives (issue 10, finding 4).
+        stall = self.rng.choice([None, None, "i2v", "plain", "extra"])
+        stalled = ""
+        if stall and stall != name and self.desired.get(stall) == "running":
+            s = self.svc(stall)
+            if s and s.get("pid"):
+                os.kill(s["pid"], signal.SIGSTOP)
+                stalled = "; %s pid %d SIGSTOPped first" % (stall, s["pid"])
         self.expect_daemon_exit = True
         os.kill(self.daemon.pid, signal.SIGTERM)
+        time.sleep(0.2)
         said = self.post(name, verb) if self.desired.get(name) != "absent" else "-"
         codes = self.job_load()
         try:
@@ -641,7 +651,8 @@ class Soak:
                 ["%d %s %s" % (p, self.comm(p), t) for p, t in procs],
                 ["pid %d %.2f GiB" % (c[1], c[2] / GIB) for c in ctx]))
         self.start_daemon()
-        return "SIGTERM daemon + %s + jobs %s; exit 0, nothing left; restarted" % (said, codes)
+        return "SIGTERM daemon + %s + jobs %s%s; exit 0, nothing left; restarted" % (
+            said, codes, stalled)
 
     def f_setsid_escape(self):
         if self.desired.get("plain") != "running":
