@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build up demo test test-unit test-e2e test-gpu fuzz bench format clean chaos chaos-ci
+.PHONY: all setup build up demo test test-unit test-e2e test-gpu fuzz bench format clean
 
 all: build
 
@@ -47,6 +47,7 @@ bench: build
 
 # The chaos soak (tests/chaos/soak.py, docs/reliability.md): seeded random faults against a daemon
 # on the simulated GPU, invariants checked after each. SEED empty: a random seed, printed.
+.PHONY: chaos chaos-ci
 SEED ?=
 FAULTS ?= 200
 chaos: build
