@@ -990,7 +990,8 @@ class Soak:
                             (procs, self.contexts()))
 
     def report(self, v):
-        print("\nVIOLATION at fault %d (seed %d): %s" % (self.index, self.seed, v), flush=True)
+        print("\nVIOLATION at fault %d (seed %d, %.0f s into the run): %s" % (
+            self.index, self.seed, time.monotonic() - self.t0, v), flush=True)
         print("last faults:")
         for h in self.history[-10:]:
             print("  #%d %s: %s%s" % (h["i"], h["name"], h["detail"],
