@@ -56,7 +56,7 @@ chaos: build
 # CI's short soak: a fixed seed, at most ~2 minutes, against the ASan build when there is one.
 CHAOS_BUILD ?= $(if $(wildcard build-asan/vramguard),build-asan,$(BUILD))
 chaos-ci:
-	@python3 tests/chaos/soak.py --build $(CHAOS_BUILD) --seed 1 --faults 40 --duration 90
+	@python3 tests/chaos/soak.py --build $(CHAOS_BUILD) --seed 1 --faults 40 --duration 75
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i
