@@ -10,7 +10,9 @@ VG_BIN, VG_SIMGPU, VG_DEMO and VG_FAKE_NVML environment variables (as the e2e te
 
 On the first violation it stops, prints the seed, the fault index and the last faults with what was
 observed, keeps the work directory (daemon logs, service logs, config, the fault log) and exits 1.
-Exit 0: every fault recovered. Exit 2: bad usage or the harness could not start.
+Exit 0: every fault recovered by itself. Exit 1: a violation, or a fault that needed a manual step
+(listed at the end). Exit 2: bad usage or a harness error. Exit 130: interrupted (Ctrl-C, SIGTERM).
+Every exit but SIGKILL cleans up: the daemon, every process of ours, the tmpfs mount.
 """
 
 import argparse
