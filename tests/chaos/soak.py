@@ -1065,6 +1065,9 @@ def main():
     a.simgpu = os.environ.get("VG_SIMGPU") or os.path.join(a.build, "vg-simgpu")
     a.demo = os.environ.get("VG_DEMO") or os.path.join(a.build, "vg-demo-service")
     a.nvml = os.environ.get("VG_FAKE_NVML") or os.path.join(a.build, "sim/libnvidia-ml.so.1")
+    # Absolute: services run with another working directory and find these through PATH.
+    a.bin, a.simgpu, a.demo, a.nvml = (os.path.abspath(f) for f in
+                                       (a.bin, a.simgpu, a.demo, a.nvml))
     for f in (a.bin, a.simgpu, a.demo, a.nvml):
         if not os.path.exists(f):
             print("soak.py: %s does not exist (build first, or set --build / VG_BIN …)" % f,
