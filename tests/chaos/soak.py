@@ -998,8 +998,13 @@ class Soak:
         for h in self.history[-10:]:
             print("  #%d %s: %s%s" % (h["i"], h["name"], h["detail"],
                                       " → " + h["observed"] if h["observed"] else ""))
-        print("replay: %s --seed %d --faults %d%s" % (
-            os.path.relpath(__file__), self.seed, self.a.faults,
+        env = "".join("%s=%s " % (k, os.environ[k]) for k in
+                      ("VG_BIN", "VG_SIMGPU", "VG_DEMO", "VG_FAKE_NVML") if os.environ.get(k))
+        print("replay: %s%s --seed %d --faults %d%s" % (
+            env, os.path.relpath(__file__), self.seed, self.a.faults,
+            (" --duration %g" % self.a.duration if self.a.duration else "") +
+            (" --build " + self.a.build
+             if os.path.abspath(self.a.build) != os.path.join(REPO, "build") else "") +
             (" --only " + ",".join(self.a.only) if self.a.only else "") +
             (" --skip " + ",".join(self.a.skip) if self.a.skip else "")))
         self.log.write("VIOLATION at fault %d (seed %d): %s\n" % (self.index, self.seed, v))
