@@ -418,6 +418,13 @@ class Soak:
                        "(holders: %s)" % (gpu, cpid, used / GIB,
                                           ", ".join("%d %s %s" % (p, self.comm(p), t)
                                                     for p, t in hs) or "none found"))
+        # The state dir: no space held by files that were deleted but are still open (on the
+        # tmpfs, used space beyond what its visible files take).
+        if self.tmpfs:
+            hidden = self.hidden_bytes()
+            if hidden > self.a.hidden_mib * MIB:
+                bad.append("state dir: %.1f MiB used by no visible file; deleted files still "
+                           "open: %s" % (hidden / MIB, self.deleted_open() or "none found"))
         # Jobs: never lost, never run twice, never ended twice, ended within a bound.
         self.read_events()
         st, js, _ = self.api("GET", "/v1/jobs?limit=10000")
@@ -448,6 +455,40 @@ class Soak:
         else:
             bad.append("GET /v1/jobs answered %s" % st)
         return bad
+
+    def hidden_bytes(self):
+        st = os.statvfs(self.state)
+        used = (st.f_blocks - st.f_bfree) * st.f_frsize
+        visible = 0
+        for root, dirs, files in os.walk(self.state):
+            for f in files:
+                try:
+                    visible += os.lstat(os.path.join(root, f)).st_blocks * 512
+                except OSError:
+                    pass
+        return used - visible
+
+    def deleted_open(self):
+        """'pid comm: path (size)' for every open file under the state dir that was deleted."""
+        out = []
+        prefix = os.path.realpath(self.state) + "/"
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                fds = os.listdir("/proc/%s/fd" % d)
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    link = os.readlink("/proc/%s/fd/%s" % (d, fd))
+                    if link.startswith(prefix) and link.endswith(" (deleted)"):
+                        size = os.stat("/proc/%s/fd/%s" % (d, fd)).st_size
+                        out.append("%s %s fd %s: %s (%.1f MiB)" % (
+                            d, self.comm(int(d)), fd, link[len(prefix):], size / MIB))
+                except OSError:
+                    pass
+        return "; ".join(out[:12])
 
     @staticmethod
     def comm(pid):
@@ -897,6 +938,10 @@ class Soak:
             return "skip: no tmpfs state dir"
         ballast = os.path.join(self.state, "chaos-ballast")
         n = 0
+        if self.hidden_bytes() > self.a.hidden_mib * MIB:
+            raise Violation("state dir already full before the disk-full fault: %.1f MiB held "
+                            "by no visible file; deleted files still open: %s" % (
+                                self.hidden_bytes() / MIB, self.deleted_open() or "none found"))
         with open(ballast, "wb") as f:
             try:
                 while True:
@@ -1064,6 +1109,8 @@ def main():
     p.add_argument("--keep", action="store_true", help="keep the work dir even when it passes")
     p.add_argument("--no-tmpfs", action="store_true", help="no tmpfs state dir (no disk-full)")
     p.add_argument("--tmpfs-mib", type=int, default=64)
+    p.add_argument("--hidden-mib", type=int, default=16,
+                   help="state dir space held by deleted, still open files allowed (MiB)")
     p.add_argument("--tmp", default=os.environ.get("TMPDIR", "/tmp"))
     a = p.parse_args()
     a.bin = os.environ.get("VG_BIN") or os.path.join(a.build, "vramguard")
