@@ -942,15 +942,18 @@ class Soak:
             raise Violation("state dir already full before the disk-full fault: %.1f MiB held "
                             "by no visible file; deleted files still open: %s" % (
                                 self.hidden_bytes() / MIB, self.deleted_open() or "none found"))
-        with open(ballast, "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * MIB)
-                    f.flush()
-                    n += 1
-            except OSError as e:
-                if e.errno != errno.ENOSPC:
-                    raise
+        # Unbuffered writes until ENOSPC (a buffered file would raise it again at close).
+        fd = os.open(ballast, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        chunk = b"\0" * MIB
+        try:
+            while True:
+                os.write(fd, chunk)
+                n += 1
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+        finally:
+            os.close(fd)
         codes = [str(self.submit()[0]) for _ in range(2)]
         said = self.post("plain", "restart") if self.desired.get("plain") != "absent" else ""
         if self.desired.get("plain") == "stopped":
