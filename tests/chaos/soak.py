@@ -823,8 +823,6 @@ class Soak:
                 else "1GiB"
         self.write_config()
         self.desired["extra"] = "running" if self.variant["extra"] else "absent"
-        if self.desired["plain"] == "stopped" and change == "plain-alloc":
-            pass  # a changed service that was stopped by hand: not restarted (stays stopped)
         rc, out, err = self.cli("reload")
         return "%s (extra %s, plain %s, extra model %s); vramguard reload → %d %s" % (
             change, "on" if self.variant["extra"] else "off", self.variant["plain_alloc"],
