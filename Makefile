@@ -45,6 +45,19 @@ bench: build
 	@bash bench/supervisor_bench.sh
 	@bash bench/classify_bench.sh
 
+# The chaos soak (tests/chaos/soak.py, docs/reliability.md): seeded random faults against a daemon
+# on the simulated GPU, invariants checked after each. SEED empty: a random seed, printed.
+.PHONY: chaos chaos-ci
+SEED ?=
+FAULTS ?= 200
+chaos: build
+	@python3 tests/chaos/soak.py --build $(BUILD) --faults $(FAULTS) $(if $(SEED),--seed $(SEED))
+
+# CI's short soak: a fixed seed, at most ~2 minutes, against the ASan build when there is one.
+CHAOS_BUILD ?= $(if $(wildcard build-asan/vramguard),build-asan,$(BUILD))
+chaos-ci:
+	@python3 tests/chaos/soak.py --build $(CHAOS_BUILD) --seed 1 --faults 40 --duration 75
+
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i
 
