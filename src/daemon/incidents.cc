@@ -398,7 +398,8 @@ void OnKernelIncident(Impl& im, Incident inc, const KernelGpu& gpu) {
     OnIncident(im, s, inc, lines, note);
     // Waiting to start (backoff, VRAM) on a lost GPU: never start again on its own.
     if (inc.kind == IncidentKind::kDeviceLost && !s.inst &&
-        (s.state == SvcState::kBackoff || s.state == SvcState::kWaitingForVram)) {
+        (s.state == SvcState::kBackoff || s.state == SvcState::kWaitingForVram ||
+         s.state == SvcState::kWaitingForPort)) {
       im.Supersede(s, false);
       im.SetState(s, SvcState::kFailed,
                   s.cfg.name + " will not start: its GPU is lost (" + inc.what +

@@ -515,34 +515,59 @@ Task<> Supervisor::Impl::SweepLeftovers(ServiceRt& s) {
   Emit(s, "swept", "leftovers reaped: " + r.Summary("TERM"), r.Json());
 }
 
-// Ports: a holder that is ours is reaped; anyone else's is named and the start refused.
+// Ports: a holder that is ours is reaped; anyone else's is named, and the start waits (polling,
+// up to vram_wait, the bound of every start wait) until the port is free: a squatter that goes
+// away needs no operator. Returns false when the start was abandoned (superseded or timed out).
 Task<bool> Supervisor::Impl::CheckPorts(ServiceRt& s) {
-  for (int port : s.cfg.ports) {
-    auto listeners = FindPortListeners(port);
-    if (!listeners || listeners->empty()) continue;
-    for (const PortListener& l : *listeners) {
-      std::optional<ProcessInfo> p;
-      if (l.pid > 0) {
-        if (auto got = deps.procs->Get(l.pid)) p = std::move(*got);
+  const std::uint64_t gen = s.generation;
+  const SteadyTime begin = clock.Now();
+  std::string announced;  // the holder last named: said once, again only if another holds it
+  for (;;) {
+    std::optional<std::string> held;
+    for (int port : s.cfg.ports) {
+      auto listeners = FindPortListeners(port);
+      if (!listeners || listeners->empty()) continue;
+      for (const PortListener& l : *listeners) {
+        std::optional<ProcessInfo> p;
+        if (l.pid > 0) {
+          if (auto got = deps.procs->Get(l.pid)) p = std::move(*got);
+        }
+        if (p && IsOwnLeftoverTag(p->instance_tag, s.cfg.name, daemon_id)) {
+          StopReport r =
+              co_await StopProcesses(s, std::vector<pid_t>(1, l.pid), SIGTERM, s.cfg.stop.grace);
+          Emit(s, "swept",
+               "port " + std::to_string(port) + " was held by our own leftover " +
+                   std::to_string(l.pid) + ": " + r.Summary("TERM"));
+          continue;
+        }
+        held = "port " + std::to_string(port) + " is held by " + DescribeHolder(l.pid, p) +
+               ", not by vramguard; refusing to start " + s.cfg.name;
+        if (announced != *held) {
+          SetState(s, SvcState::kWaitingForPort, *held);
+          Emit(s, "port-held",
+               *held + "; it starts once the port is free (waiting up to " +
+                   FormatSeconds(s.cfg.vram_wait) + ")",
+               PortData(port, l.pid));
+          announced = *held;
+        }
+        break;
       }
-      const bool ours = p && IsOwnLeftoverTag(p->instance_tag, s.cfg.name, daemon_id);
-      if (ours) {
-        StopReport r =
-            co_await StopProcesses(s, std::vector<pid_t>(1, l.pid), SIGTERM, s.cfg.stop.grace);
-        Emit(s, "swept",
-             "port " + std::to_string(port) + " was held by our own leftover " +
-                 std::to_string(l.pid) + ": " + r.Summary("TERM"));
-        continue;
-      }
-      const std::string msg = "port " + std::to_string(port) + " is held by " +
-                              DescribeHolder(l.pid, p) + ", not by vramguard; refusing to start " +
-                              s.cfg.name;
+      if (held) break;
+    }
+    if (!held) {
+      if (!announced.empty()) Emit(s, "port-free", "the port is free after " + FormatSeconds(clock.Now() - begin));
+      co_return true;
+    }
+    if (clock.Now() - begin >= s.cfg.vram_wait) {
+      const std::string msg = "gave up waiting for the port after " +
+                              FormatSeconds(s.cfg.vram_wait) + ": " + *held;
       SetState(s, SvcState::kFailed, msg);
-      Emit(s, "port-held", msg, PortData(port, l.pid));
+      Emit(s, "port-timeout", msg);
       co_return false;
     }
+    co_await SleepOrWake(s, 250ms);
+    if (s.generation != gen || s.removed || s.removing || shutting_down) co_return false;
   }
-  co_return true;
 }
 
 // VRAM: free − reserve ≥ need on every GPU of the service, or wait. The driver is polled and the

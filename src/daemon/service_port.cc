@@ -40,6 +40,8 @@ ServicePort::State PortState(SvcState s) {
       return S::kStarting;
     case SvcState::kWaitingForVram:
       return S::kWaitingForVram;
+    case SvcState::kWaitingForPort:  // a start on its way, like any other wait of a start
+      return S::kStarting;
     case SvcState::kRunning:
       return S::kRunning;
     case SvcState::kStopping:

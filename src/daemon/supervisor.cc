@@ -26,6 +26,8 @@ const char* SvcStateName(SvcState s) {
       return "starting";
     case SvcState::kWaitingForVram:
       return "waiting-for-vram";
+    case SvcState::kWaitingForPort:
+      return "waiting-for-port";
     case SvcState::kRunning:
       return "running";
     case SvcState::kStopping:
@@ -337,6 +339,10 @@ Result<std::int64_t> Supervisor::Start(const std::string& name) {
   auto mark = im.Mark(name, &s);
   if (!mark) return mark;
   if (im.shutting_down) return im.Refuse("starting " + name);
+  if (s->state == SvcState::kWaitingForPort) {  // its start is waiting already: say for what
+    im.Emit(*s, "port-held", s->detail + "; it starts once the port is free");
+    return mark;
+  }
   if (s->start_queued) {  // a start is already queued behind the operation in progress
     im.Emit(*s, "noop", name + " is already being started");
     return mark;
@@ -346,7 +352,7 @@ Result<std::int64_t> Supervisor::Start(const std::string& name) {
   // readiness short would leave its instance unwatched); it finds the instance and says so. Else
   // a fresh run: the crash-loop bookkeeping is reset.
   const bool up = s->state == SvcState::kRunning || s->state == SvcState::kStarting ||
-                  s->state == SvcState::kWaitingForVram;
+                  s->state == SvcState::kWaitingForVram || s->state == SvcState::kWaitingForPort;
   im.Spawn(im.OpStart(*s, up ? s->generation : im.Supersede(*s, true)));
   return mark;
 }

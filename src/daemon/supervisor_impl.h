@@ -43,6 +43,7 @@ enum class SvcState {
   kStopped,
   kStarting,
   kWaitingForVram,
+  kWaitingForPort,  // a process that is not ours listens on one of its ports
   kRunning,
   kStopping,
   kBackoff,
