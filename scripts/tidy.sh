@@ -12,6 +12,7 @@
 # (foo.h -> foo.cc) or, without one, the .cc files that include it. The database is configured
 # (not built) in $TIDY_BUILD (default build-tidy/) with precompiled headers off: clang cannot read
 # GCC's .gch files, and each file must parse with its own includes. Runs $JOBS at a time.
+# TIDY_LIST_ONLY=1 prints the files it would check and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TIDY=${CLANG_TIDY:-clang-tidy-19}
@@ -66,6 +67,10 @@ done
 files=("${!want[@]}")
 if [ ${#files[@]} -eq 0 ]; then
   echo "tidy: no C++ file to check"
+  exit 0
+fi
+if [ -n "${TIDY_LIST_ONLY:-}" ]; then
+  printf '%s\n' "${files[@]}" | sort
   exit 0
 fi
 echo "tidy: checking ${#files[@]} file(s) with $($TIDY --version | grep -o 'version [0-9.]*')"
