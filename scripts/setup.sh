@@ -15,6 +15,9 @@ packages=(
   python3
   # fuzzing (fuzz/run.sh): clang with libFuzzer and the sanitizer runtimes
   clang libclang-rt-14-dev
+  # checks in CI: make format-check (clang-format), make tidy (clang-tidy-19: Debian 12's default
+  # clang-tidy 14 cannot parse -std=c++23)
+  clang-format clang-tidy-19
 )
 
 missing=()

@@ -1,5 +1,6 @@
 #include "cli/explain.h"
 
+#include <fmt/format.h>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -26,7 +27,8 @@ struct Numbered {
 
 std::string Shorten(const std::string& s) {
   if (s.size() <= kShownLineChars) return s;
-  return s.substr(0, kShownLineChars) + "…";
+  // Not substr(…) + "…": GCC 12 warns -Warray-bounds on it (a false positive, seen with the PCH).
+  return fmt::format("{}…", std::string_view(s).substr(0, kShownLineChars));
 }
 
 // "requested 2.1 GiB · GPU 0 · free 1.2 GiB · capacity 23.6 GiB · pid 4242 9.8 GiB".
