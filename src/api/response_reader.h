@@ -39,7 +39,7 @@ class HttpResponseReader {
   State FeedEof();
 
   State state() const { return state_; }
-  int status() const;             // 0 until the status line was read
+  int status() const;               // 0 until the status line was read
   const std::string& body() const;  // decoded, at most max_body bytes
   bool truncated() const { return truncated_; }
   const std::string& error() const { return error_; }  // one line, set in kError

@@ -24,8 +24,8 @@
 //    options.max_connections open connections (503 on the new one), more than
 //    options.max_streams open streaming responses (event or log follows: 503). A connection that
 //    sends nothing for options.idle_timeout (or does not take its response in that time) is
-//    closed; streams are exempt (their queue limit, kMaxStreamQueue, applies instead). Keep-alive and pipelining
-//    are supported; `Expect: 100-continue` is answered.
+//    closed; streams are exempt (their queue limit, kMaxStreamQueue, applies instead). Keep-alive
+//    and pipelining are supported; `Expect: 100-continue` is answered.
 //  - Stop() closes listeners and every connection (open streams see closed()); the destructor
 //    calls it. Streams a handler still holds stay safe to call and return false; they hold
 //    their connection's socket, so drop them before destroying the io_context.

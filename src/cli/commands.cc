@@ -8,11 +8,11 @@
 #include <iostream>
 #include <memory>
 
-#include "ops/observe.h"
 #include "cli/render.h"
 #include "clock/clock.h"
 #include "core/reap_plan.h"
 #include "gpu/nvml_probe.h"
+#include "ops/observe.h"
 #include "ops/reaper.h"
 #include "proc/pidfd_signaller.h"
 #include "proc/procfs.h"

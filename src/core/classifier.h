@@ -35,10 +35,10 @@ namespace vg {
 class Classifier {
  public:
   static constexpr std::size_t kMatchBytes = kMaxMatchLineBytes;  // of each line, matched
-  static constexpr std::size_t kLineBytes = 8 * 1024;    // of the decisive line, kept
-  static constexpr std::size_t kContextBytes = 1024;     // of each context line, kept
-  static constexpr std::size_t kContextLines = 30;       // of a traceback, kept
-  static constexpr std::size_t kPlainContextLines = 5;   // before a match outside a traceback
+  static constexpr std::size_t kLineBytes = 8 * 1024;             // of the decisive line, kept
+  static constexpr std::size_t kContextBytes = 1024;              // of each context line, kept
+  static constexpr std::size_t kContextLines = 30;                // of a traceback, kept
+  static constexpr std::size_t kPlainContextLines = 5;  // before a match outside a traceback
   static constexpr long kMergeLines = 10;
 
   // User patterns (from the config) are checked before the built-in catalogue. Invalid ones

@@ -79,9 +79,10 @@ struct Incident {
 nlohmann::json IncidentJson(const Incident& incident);
 
 // One entry of the catalogue. `match` is a literal substring (case-sensitive) or, with regex, a
-// regular expression in RE2 syntax (util/pattern.h) searched anywhere in the line. `anchor`, when set, is a literal
-// that must occur in the line before the regex is tried (the built-in regexes all have one; for
-// a user regex the classifier derives one when it can, so ordinary lines never reach a regex).
+// regular expression in RE2 syntax (util/pattern.h) searched anywhere in the line. `anchor`, when
+// set, is a literal that must occur in the line before the regex is tried (the built-in regexes all
+// have one; for a user regex the classifier derives one when it can, so ordinary lines never reach
+// a regex).
 struct Signature {
   std::string id;
   IncidentKind kind = IncidentKind::kOom;

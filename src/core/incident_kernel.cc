@@ -79,8 +79,7 @@ std::optional<Incident> MatchKernelMessage(std::string_view message) {
   for (const KernelSignature& k : KernelSignatures()) {
     const Signature& s = *k.sig;
     if (!s.anchor.empty() && head.find(s.anchor) == std::string_view::npos) continue;
-    const bool hit = k.re ? k.re->Search(head)
-                          : head.find(s.match) != std::string_view::npos;
+    const bool hit = k.re ? k.re->Search(head) : head.find(s.match) != std::string_view::npos;
     if (!hit) continue;
     Incident inc;
     inc.kind = s.kind;

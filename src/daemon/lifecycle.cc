@@ -555,12 +555,13 @@ Task<bool> Supervisor::Impl::CheckPorts(ServiceRt& s) {
       if (held) break;
     }
     if (!held) {
-      if (!announced.empty()) Emit(s, "port-free", "the port is free after " + FormatSeconds(clock.Now() - begin));
+      if (!announced.empty())
+        Emit(s, "port-free", "the port is free after " + FormatSeconds(clock.Now() - begin));
       co_return true;
     }
     if (clock.Now() - begin >= s.cfg.vram_wait) {
-      const std::string msg = "gave up waiting for the port after " +
-                              FormatSeconds(s.cfg.vram_wait) + ": " + *held;
+      const std::string msg =
+          "gave up waiting for the port after " + FormatSeconds(s.cfg.vram_wait) + ": " + *held;
       SetState(s, SvcState::kFailed, msg);
       Emit(s, "port-timeout", msg);
       co_return false;

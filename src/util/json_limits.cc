@@ -44,7 +44,7 @@ std::string AbbreviateText(std::string_view text, std::size_t max_bytes) {
 
 std::string Abbreviate(const nlohmann::json& value, std::size_t max_bytes) {
   return AbbreviateText(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                    max_bytes);
+                        max_bytes);
 }
 
 }  // namespace vg
