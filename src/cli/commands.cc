@@ -43,7 +43,7 @@ struct Machine {
       nvml_error = probe.error();
     }
   }
-  Result<Observation> Look() { return Observe(nvml.get(), nvml_error, procs, getpid()); }
+  Result<MachineLook> Look() { return Observe(nvml.get(), nvml_error, procs, getpid()); }
 };
 
 Result<pid_t> ParsePid(const std::string& s) {

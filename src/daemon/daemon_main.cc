@@ -98,6 +98,10 @@ Result<int> RunUp(const UpOptions& options) {
   // Durable state, so a restarted daemon re-adopts its services instead of duplicating them.
   auto store = SqliteStore::Open(StateDbPath(config->daemon.state_dir));
   if (!store) return std::unexpected(store.error());
+  // The loop is made before everything that keeps handlers or connections on it, so that it is
+  // destroyed after them: the event hub's last subscriber (a follow connection) closes its timer
+  // while the loop still exists.
+  asio::io_context io;
   EventHub events(**store, !under_systemd);
   // The job queue lives in the same database (docs/jobs.md, "Durability").
   auto job_store = SqliteJobStore::Open(StateDbPath(config->daemon.state_dir));
@@ -125,7 +129,6 @@ Result<int> RunUp(const UpOptions& options) {
                "); tracking by tree and tag");
   }
 
-  asio::io_context io;
   SupervisorDeps deps{nvml.get(), &procs,      &spawner, cgroups ? &*cgroups : nullptr,
                       &events,    store->get()};
   Supervisor supervisor(io, deps, *config);

@@ -115,7 +115,7 @@ struct ScriptedDriver {
       return kErrorInsufficientSize;
     }
     auto bytes = DriverWrites(now, stride, *count);
-    std::memcpy(buffer, bytes.data(), now.size() * stride);
+    if (!now.empty()) std::memcpy(buffer, bytes.data(), now.size() * stride);
     *count = static_cast<unsigned>(now.size());
     return kSuccess;
   }

@@ -11,9 +11,9 @@ std::string DeviceDir() {
   return "/dev";
 }
 
-Result<Observation> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error,
+Result<MachineLook> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error,
                             ProcessSource& procs, pid_t self) {
-  Observation obs;
+  MachineLook obs;
   // Processes first, then holders, then the driver: a process that starts in between shows up
   // in NVML without /proc details (harmless), never the other way round as a false ghost.
   // The whole table cheaply (stat only); full details only for the processes the view names.

@@ -1,4 +1,4 @@
-// Observation: one consistent look at the machine for `ps` and `reap` — the driver's snapshot,
+// MachineLook: one consistent look at the machine for `ps` and `reap` — the driver's snapshot,
 // the process table, the device-node holders — joined into a VramView.
 //
 // Works without a driver where it can: when NVML is unavailable, GPUs are inferred from the
@@ -14,7 +14,7 @@
 
 namespace vg {
 
-struct Observation {
+struct MachineLook {
   GpuSnapshot snapshot;
   std::vector<ProcessInfo> table;
   VramView view;
@@ -22,7 +22,7 @@ struct Observation {
 };
 
 // gpu may be null (no driver: pass the reason in gpu_error).
-Result<Observation> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error,
+Result<MachineLook> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error,
                             ProcessSource& procs, pid_t self);
 
 // "/dev", or "$VRAMGUARD_FAKE_GPU_DIR/dev" on the simulated GPU.
