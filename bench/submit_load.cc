@@ -102,6 +102,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::atomic<int> next_req{0};
+  // Keys unique to this run: a second run against the same daemon must measure inserts, not
+  // duplicates (which answer 200 from the key lookup).
+  const std::string run_id =
+      std::to_string(::getpid()) + "-" + std::to_string(Clock::now().time_since_epoch().count());
   std::mutex mu;
   std::vector<double> lat;
   std::map<int, int> codes;
@@ -115,7 +119,8 @@ int main(int argc, char** argv) {
       if (i >= count) break;
       std::string b = body;
       if (keys)
-        b = b.substr(0, b.rfind('}')) + ",\"idempotency_key\":\"k" + std::to_string(i) + "\"}";
+        b = b.substr(0, b.rfind('}')) + ",\"idempotency_key\":\"" + run_id + "-" +
+            std::to_string(i) + "\"}";
       std::string req =
           "POST /v1/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
           "application/json\r\nContent-Length: " +

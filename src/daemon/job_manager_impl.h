@@ -148,6 +148,9 @@ struct JobManager::Impl {
   JobTask RunJob(std::shared_ptr<ActiveJob> job);
   JobTask Sample(std::shared_ptr<ActiveJob> job);
   void Finish(ActiveJob& job, const DispatchResult& r);
+  // Finish's store write failed (disk full): retried every second until it succeeds.
+  JobTask RecordEndLater(JobId id, std::string service, JobState to, JobChange change,
+                         std::string kind, std::string message, nlohmann::json data);
   void EnsureStarted(const std::string& service);
   void StopIdle(const std::string& service, const std::string& kind, const std::string& why);
   void MeasureBaseline(const std::string& service);

@@ -223,6 +223,21 @@ TEST_F(JobManagerTest, AdmitsDispatchesAndFinishesAJob) {
   EXPECT_EQ(port.begins_refused, 0);
 }
 
+// The chaos soak's disk-full finding: a job that ended while the state directory was full stayed
+// `running` for good (the store refused the write once and it was never tried again).
+TEST_F(JobManagerTest, AnEndTheStoreRefusedIsWrittenOnceItCan) {
+  AddService("svc");
+  Boot();
+  endpoint.hold = true;
+  JobId id = SubmitJob("svc", 1);
+  ASSERT_TRUE(Reaches(id, JobState::kRunning));
+  ASSERT_TRUE(Run([&] { return endpoint.received == 1; }, 2000ms));
+  store.fail_next_write = Error{ErrorCode::kIo, "database or disk is full", ""};
+  endpoint.hold = false;
+  ASSERT_TRUE(Reaches(id, JobState::kDone)) << Job(id).reason;
+  EXPECT_EQ(Count("job-done"), 1);
+}
+
 TEST_F(JobManagerTest, AJobOfAStoppedServiceStartsIt) {
   AddService("svc", /*running=*/false);
   StartsFine();

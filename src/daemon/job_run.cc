@@ -343,11 +343,6 @@ void JobManager::Impl::Finish(ActiveJob& job, const DispatchResult& r) {
   }
   if (change.result && change.result->dump().size() > kMaxJobResultBytes)
     change.result = json{{"truncated", true}};
-  auto t = store.Transition(job.id, {JobState::kRunning}, to, change);
-  if (!t) {
-    events.Log("warning: job " + id + " could not be recorded: " + t.error().message);
-    return;
-  }
   json data = {
       {"job", job.id}, {"estimate_bytes", job.estimate.count()}, {"state", JobStateName(to)}};
   if (obs) {
@@ -357,7 +352,33 @@ void JobManager::Impl::Finish(ActiveJob& job, const DispatchResult& r) {
                (obs->second == PeakKind::kExact ? "" : "≤ ") + FormatBytes(obs->first) + ")";
   }
   if (change.reason) data["reason"] = *change.reason;
+  auto t = store.Transition(job.id, {JobState::kRunning}, to, change);
+  if (!t) {
+    // A full or failing disk must not leave the job `running` for good: its end is kept here and
+    // written as soon as the store takes it (the event with it).
+    events.Log("warning: job " + id + " could not be recorded (" + t.error().message +
+               "); retrying every second");
+    Spawn(RecordEndLater(job.id, job.service, to, std::move(change), kind, message, data));
+    return;
+  }
   Emit(job.service, kind, message, data);
+}
+
+JobTask JobManager::Impl::RecordEndLater(JobId id, std::string service, JobState to,
+                                         JobChange change, std::string kind, std::string message,
+                                         json data) {
+  asio::steady_timer timer(io);
+  while (!shutting_down) {
+    timer.expires_after(std::chrono::seconds(1));
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (shutting_down) co_return;  // recovery after the restart ends it (interrupted)
+    if (store.Transition(id, {JobState::kRunning}, to, change)) {
+      Emit(service, kind, message, data);
+      PostReplan();
+      co_return;
+    }
+  }
 }
 
 // Stops an idle service (verified by the supervisor's stop sequence) — never one with jobs.
