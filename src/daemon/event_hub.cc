@@ -19,18 +19,38 @@ std::int64_t EventHub::Emit(const std::string& service, const std::string& insta
   e.kind = kind;
   e.message = message;
   e.data = std::move(data);
-  auto id = store_.AppendEvent(e);
+  Result<std::int64_t> id = Fail(ErrorCode::kIo, "earlier events are still waiting");
+  if (FlushUnstored()) id = store_.AppendEvent(e);
   if (id) {
     e.id = *id;
   } else {
     e.id = last_id_ + 1;
     if (!store_failed_reported_) {
-      Log("warning: events are not being stored: " + id.error().message);
+      Log("warning: events are not being stored (" + id.error().message +
+          "); they are kept and written once the store takes them");
       store_failed_reported_ = true;
     }
+    if (unstored_.size() >= kMaxUnstored) {
+      unstored_.pop_front();
+      Log("warning: more than " + std::to_string(kMaxUnstored) +
+          " events could not be stored; the oldest is dropped");
+    }
+    unstored_.push_back(e);
   }
   Publish(e);
   return e.id;
+}
+
+bool EventHub::FlushUnstored() {
+  while (!unstored_.empty()) {
+    if (!store_.AppendEvent(unstored_.front())) return false;
+    unstored_.pop_front();
+  }
+  if (store_failed_reported_) {
+    Log("events are being stored again");
+    store_failed_reported_ = false;
+  }
+  return true;
 }
 
 void EventHub::Publish(const EventRecord& e) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <string>
@@ -48,6 +49,11 @@ class EventHub {
   int next_sub_ = 1;
   std::map<int, Subscriber> subscribers_;
   bool store_failed_reported_ = false;
+  // Events the store refused (a full disk): written, in order, before the next event, so a
+  // passing failure loses none. Bounded: past kMaxUnstored the oldest are dropped (and said so).
+  static constexpr std::size_t kMaxUnstored = 10000;
+  std::deque<EventRecord> unstored_;
+  bool FlushUnstored();
 };
 
 nlohmann::json EventJson(const EventRecord& e);

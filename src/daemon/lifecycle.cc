@@ -769,13 +769,26 @@ void Supervisor::Impl::WatchExit(ServiceRt& s, std::uint64_t gen) {
   int fd = ::dup(s.inst->pidfd.get());
   if (fd < 0) return;
   s.inst->exit_watch = std::make_unique<asio::posix::stream_descriptor>(io, fd);
+  ArmExitWatch(s, s.inst->tag);
+}
+
+// Waits for the instance's exit descriptor to become readable. The readiness is checked again
+// when the wait completes: a descriptor number closed and reused within one loop turn (the last
+// instance's, forgotten by a stop) can deliver a stale readiness to the new one, and a live
+// instance must never be handled as exited.
+void Supervisor::Impl::ArmExitWatch(ServiceRt& s, const std::string& tag) {
   ServiceRt* sp = &s;
-  const std::string tag = s.inst->tag;
-  s.inst->exit_watch->async_wait(asio::posix::stream_descriptor::wait_read,
-                                 [this, sp, tag](const boost::system::error_code& ec) {
-                                   if (ec || !sp->inst || sp->inst->tag != tag) return;
-                                   Spawn(OnMainExit(*sp, tag));
-                                 });
+  s.inst->exit_watch->async_wait(
+      asio::posix::stream_descriptor::wait_read,
+      [this, sp, tag](const boost::system::error_code& ec) {
+        if (ec || !sp->inst || sp->inst->tag != tag || !sp->inst->exit_watch) return;
+        pollfd p{sp->inst->exit_watch->native_handle(), POLLIN, 0};
+        if (::poll(&p, 1, 0) != 1 || !(p.revents & (POLLIN | POLLHUP | POLLERR))) {
+          ArmExitWatch(*sp, tag);  // not exited: a stale wake-up
+          return;
+        }
+        Spawn(OnMainExit(*sp, tag));
+      });
 }
 
 // The main process of instance `tag` exited. Runs as an operation: a stop in progress finishes

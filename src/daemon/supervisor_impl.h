@@ -199,6 +199,7 @@ struct Supervisor::Impl {
   Task<> Liveness(ServiceRt& s, std::uint64_t gen);
   Task<> ApplyRestart(ServiceRt& s, std::uint64_t gen, const RestartDecision& d);
   void WatchExit(ServiceRt& s, std::uint64_t gen);
+  void ArmExitWatch(ServiceRt& s, const std::string& tag);
   void Adopt(ServiceRt& s, const InstanceRecord& rec);
   void OpenLog(ServiceRt& s, bool from_end);
   void OnSigchld();
