@@ -77,7 +77,10 @@ echo "tidy: checking ${#files[@]} file(s) with $($TIDY --version | grep -o 'vers
 log=$(mktemp "${TMPDIR:-/tmp}/vg-tidy.XXXXXX")
 trap 'rm -f "$log"' EXIT
 status=0
-printf '%s\n' "${files[@]}" | sort | xargs -P "$JOBS" -n 1 "$TIDY" -p "$TIDY_BUILD" --quiet >"$log" 2>&1 ||
+# Boost 1.74 turns on asio::awaitable (the daemon's coroutines) only for GCC's coroutine support;
+# clang parses the same code once told that <coroutine> is there.
+coro=(--extra-arg=-DBOOST_ASIO_HAS_CO_AWAIT=1 --extra-arg=-DBOOST_ASIO_HAS_STD_COROUTINE=1)
+printf '%s\n' "${files[@]}" | sort | xargs -P "$JOBS" -n 1 "$TIDY" -p "$TIDY_BUILD" --quiet "${coro[@]}" >"$log" 2>&1 ||
   status=$?
 if [ $status -ne 0 ]; then
   grep -E 'warning:|error:|^ ' "$log" | grep -v 'warnings generated' >&2 || cat "$log" >&2
