@@ -99,6 +99,7 @@ struct JobManager::Impl {
   SystemClock clock;
   JobPlanner planner;
   std::map<JobId, std::shared_ptr<ActiveJob>> active;
+  std::set<JobId> admit_failures_logged;  // a store refusal said once per job
   std::map<std::string, ServiceJobs> svcs;
   bool shutting_down = false;
   bool replan_posted = false;

@@ -210,9 +210,18 @@ void JobManager::Impl::Admit(JobId id, unsigned gpu_index, Bytes estimate, bool 
   change.reason =
       needs_start ? "starting " + rec->service : "admitted on GPU " + std::to_string(gpu_index);
   auto t = store.Transition(id, {JobState::kQueued}, JobState::kStarting, change);
+  if (!t) {
+    // The store refused (a full disk): the job stays queued, in the store and in the plan, and
+    // is admitted at a later plan (chaos finding 10: it used to leave the plan and never run).
+    if (admit_failures_logged.insert(id).second)
+      events.Log("warning: job " + std::to_string(id) + " could not be admitted now (" +
+                 t.error().message + "); it stays queued and is tried again");
+    return;
+  }
+  admit_failures_logged.erase(id);
   planner.Remove(std::to_string(id));
   if (svcs[rec->service].queued > 0) --svcs[rec->service].queued;
-  if (!t || !t->applied) return;  // cancelled meanwhile
+  if (!t->applied) return;  // cancelled meanwhile
   auto job = std::make_shared<ActiveJob>();
   job->id = id;
   job->service = rec->service;
