@@ -4,6 +4,8 @@
 
 #include <optional>
 
+#include "testing/read_http_request.h"
+
 namespace vg {
 namespace {
 
@@ -20,19 +22,8 @@ struct OneShotServer {
   }
   asio::awaitable<void> Serve(std::string answer) {
     tcp::socket s = co_await acceptor.async_accept(asio::use_awaitable);
-    std::vector<char> buf(65536);
+    (void)co_await testing::ReadHttpRequest(s, &request);  // answered even if it ended early
     boost::system::error_code ec;
-    for (;;) {
-      std::size_t n = co_await s.async_read_some(asio::buffer(buf),
-                                                 asio::redirect_error(asio::use_awaitable, ec));
-      request.append(buf.data(), n);
-      if (ec) break;
-      auto head = request.find("\r\n\r\n");
-      if (head == std::string::npos) continue;
-      auto cl = request.find("Content-Length: ");
-      std::size_t len = cl == std::string::npos ? 0 : std::stoul(request.substr(cl + 16));
-      if (request.size() >= head + 4 + len) break;
-    }
     if (answer.empty()) {
       asio::steady_timer t(s.get_executor(), 5s);
       co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));

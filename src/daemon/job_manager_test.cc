@@ -15,6 +15,7 @@
 #include "store/memory_store.h"
 #include "testing/fake_service_port.h"
 #include "testing/fakes.h"
+#include "testing/read_http_request.h"
 
 namespace vg {
 namespace {
@@ -44,19 +45,8 @@ struct JobEndpoint {
   }
   asio::awaitable<void> Serve(tcp::socket s) {
     std::string request;
-    std::vector<char> buf(65536);
+    if (!co_await testing::ReadHttpRequest(s, &request)) co_return;
     boost::system::error_code ec;
-    for (;;) {
-      std::size_t n = co_await s.async_read_some(asio::buffer(buf),
-                                                 asio::redirect_error(asio::use_awaitable, ec));
-      request.append(buf.data(), n);
-      if (ec) co_return;
-      auto head = request.find("\r\n\r\n");
-      if (head == std::string::npos) continue;
-      auto cl = request.find("Content-Length: ");
-      std::size_t len = cl == std::string::npos ? 0 : std::stoul(request.substr(cl + 16));
-      if (request.size() >= head + 4 + len) break;
-    }
     ++received;
     if (on_request) on_request();
     asio::steady_timer t(s.get_executor());
