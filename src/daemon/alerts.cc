@@ -242,7 +242,7 @@ void AlertDispatcher::Send(std::shared_ptr<Slot> slot, nlohmann::json payload) {
   };
   asio::co_spawn(io_, deliver(io_, events_, children_, std::move(slot), std::move(payload), alive_),
                  // Not `this`: the delivery may end after the dispatcher is gone.
-                 [alive = alive_, hub = &events_](std::exception_ptr e) {
+                 [alive = alive_, hub = &events_](const std::exception_ptr& e) {
                    if (!e || !*alive) return;
                    try {
                      std::rethrow_exception(e);

@@ -47,7 +47,7 @@ bool Matches(const EventRecord& e, const std::string& service, const std::string
 }  // namespace
 
 void AddApiRoutes(Router& router, Supervisor& sup, EventHub& events, const DaemonInfo& info,
-                  std::function<std::string()> reload) {
+                  const std::function<std::string()>& reload) {
   router.Add("GET", "/v1/status",
              [&sup, info](const HttpRequest&, const PathParams&) -> HandlerResult {
                const std::int64_t now = UnixNowMs();
@@ -82,24 +82,25 @@ void AddApiRoutes(Router& router, Supervisor& sup, EventHub& events, const Daemo
                return Accepted(sup.Restart(p.at("name")));
              });
 
-  router.Add("GET", "/v1/services/{name}/logs",
-             [&sup](const HttpRequest& r, const PathParams& p) -> HandlerResult {
-               const std::string name = p.at("name");
-               auto lines = sup.LogLines(name, static_cast<std::size_t>(std::max<std::int64_t>(
-                                                   0, QueryInt(r, "lines", 100))));
-               if (!lines) return ErrorResponse(lines.error());
-               if (!QueryFlag(r, "follow"))
-                 return HttpResponse::Json(200, {{"service", name}, {"lines", *lines}});
-               std::vector<std::string> first = *lines;
-               return StreamStarter([&sup, name, first](std::shared_ptr<ResponseStream> out) {
-                 for (const std::string& l : first) out->Write(l);
-                 auto id = std::make_shared<int>(0);
-                 auto sub = sup.SubscribeLogs(name, [&sup, name, out, id](const std::string& line) {
-                   if (!out->Write(line)) sup.UnsubscribeLogs(name, *id);
-                 });
-                 if (sub) *id = *sub;
-               });
-             });
+  router.Add(
+      "GET", "/v1/services/{name}/logs",
+      [&sup](const HttpRequest& r, const PathParams& p) -> HandlerResult {
+        const std::string name = p.at("name");
+        auto lines = sup.LogLines(
+            name, static_cast<std::size_t>(std::max<std::int64_t>(0, QueryInt(r, "lines", 100))));
+        if (!lines) return ErrorResponse(lines.error());
+        if (!QueryFlag(r, "follow"))
+          return HttpResponse::Json(200, {{"service", name}, {"lines", *lines}});
+        std::vector<std::string> first = *lines;
+        return StreamStarter([&sup, name, first](const std::shared_ptr<ResponseStream>& out) {
+          for (const std::string& l : first) out->Write(l);
+          auto id = std::make_shared<int>(0);
+          auto sub = sup.SubscribeLogs(name, [&sup, name, out, id](const std::string& line) {
+            if (!out->Write(line)) sup.UnsubscribeLogs(name, *id);
+          });
+          if (sub) *id = *sub;
+        });
+      });
 
   router.Add(
       "GET", "/v1/events", [&events](const HttpRequest& r, const PathParams&) -> HandlerResult {
@@ -119,7 +120,7 @@ void AddApiRoutes(Router& router, Supervisor& sup, EventHub& events, const Daemo
         std::string service = f.service, kind = f.kind;
         std::int64_t after = f.after_id;
         return StreamStarter(
-            [&events, replay, service, kind, after](std::shared_ptr<ResponseStream> out) {
+            [&events, replay, service, kind, after](const std::shared_ptr<ResponseStream>& out) {
               std::int64_t last = after;
               for (const EventRecord& e : replay) {
                 out->Write(EventLine(e));

@@ -27,6 +27,6 @@ struct DaemonInfo {
 // `reload` runs the SIGHUP path (re-read the config file); it returns the problem, or "" on
 // success.
 void AddApiRoutes(Router& router, Supervisor& supervisor, EventHub& events, const DaemonInfo& info,
-                  std::function<std::string()> reload);
+                  const std::function<std::string()>& reload);
 
 }  // namespace vg

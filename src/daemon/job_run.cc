@@ -64,7 +64,7 @@ bool JobManager::Impl::HasJobs(const std::string& service) const {
 }
 
 void JobManager::Impl::Spawn(JobTask t) {
-  asio::co_spawn(io, std::move(t), [this](std::exception_ptr e) {
+  asio::co_spawn(io, std::move(t), [this](const std::exception_ptr& e) {
     if (!e) return;
     try {
       std::rethrow_exception(e);

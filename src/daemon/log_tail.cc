@@ -16,13 +16,12 @@ namespace {
 
 constexpr std::size_t kReadChunk = 64 * 1024;
 
-bool WriteAll(int fd, const char* p, std::size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
+bool WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t w = ::write(fd, data.data(), data.size());
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
+    data.remove_prefix(static_cast<std::size_t>(w));
   }
   return true;
 }
@@ -122,7 +121,7 @@ void LogTail::Rotate(int fd, std::vector<std::string>& lines) {
         take = nl == std::string_view::npos ? limit : nl + 1;
         end_piece = nl != std::string_view::npos || in_piece + take >= 2 * piece_size;
       }
-      if (out >= 0) WriteAll(out, chunk.data(), take);
+      if (out >= 0) WriteAll(out, chunk.substr(0, take));
       in_piece += take;
       chunk.remove_prefix(take);
       if (end_piece) {
