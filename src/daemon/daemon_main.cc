@@ -108,7 +108,8 @@ Result<int> RunUp(const UpOptions& options) {
   if (!job_store) return std::unexpected(job_store.error());
 
   // 4. Orphans of services are reparented to us, not to init: we reap and account for them.
-  if (auto r = BecomeChildSubreaper(); !r) events.Log("warning: " + r.error().message);
+  const auto subreaper = BecomeChildSubreaper();
+  if (!subreaper) events.Log("warning: " + subreaper.error().message);
 
   // 5. Adapters. No driver is a warning: services still run, VRAM checks are skipped.
   std::unique_ptr<NvmlProbe> nvml;
@@ -131,6 +132,7 @@ Result<int> RunUp(const UpOptions& options) {
 
   SupervisorDeps deps{nvml.get(), &procs,      &spawner, cgroups ? &*cgroups : nullptr,
                       &events,    store->get()};
+  deps.subreaper = subreaper.has_value();
   Supervisor supervisor(io, deps, *config);
   JobManager jobs(io, supervisor, events, nvml.get(), **job_store);
 

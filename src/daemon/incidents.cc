@@ -257,9 +257,11 @@ void HandleIncident(Impl& im, ServiceRt& s, const std::string& tag, const Incide
   }
 }
 
-// The VRAM snapshot an incident event carries (empty when the GPUs cannot be read).
+// The VRAM snapshot an incident event carries (empty when the GPUs cannot be read): NVML and the
+// daemon's own processes, never a scan of the machine, so a line becomes its event at once. A
+// ghost is shown as such; `vramguard ps` names its holders.
 std::vector<GpuMemoryLine> SnapshotLines(Impl& im) {
-  if (auto view = im.Look()) return MemoryLines(*view);
+  if (auto view = im.LookListed(im.Family(), std::nullopt)) return MemoryLines(*view);
   return {};
 }
 

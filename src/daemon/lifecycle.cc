@@ -168,7 +168,7 @@ nlohmann::json StopReport::Json() const {
 }
 
 void Supervisor::Impl::Spawn(Task<> t) {
-  asio::co_spawn(io, std::move(t), [this](std::exception_ptr e) {
+  asio::co_spawn(io, std::move(t), [this](const std::exception_ptr& e) {
     if (!e) return;
     try {
       std::rethrow_exception(e);
@@ -229,7 +229,9 @@ Task<StopReport> Supervisor::Impl::StopProcesses(ServiceRt& s, std::vector<pid_t
   // What the driver says these processes hold now: it must be gone when they are.
   std::set<pid_t> members(pids.begin(), pids.end());
   std::vector<std::pair<unsigned, pid_t>> expected;
-  if (auto view = Look()) {
+  // NVML and the members; the machine is scanned only when NVML lists a ghost (its holders may
+  // be these members), and then freshly: what must come back is decided on it.
+  if (auto view = LookListed({}, Millis(0))) {
     for (const GpuView& g : view->gpus) {
       for (const VramEntry& e : g.entries) {
         bool ours = (e.role == Role::kRunning || e.role == Role::kOrphan) && members.count(e.pid);
@@ -579,7 +581,7 @@ Task<std::optional<std::string>> Supervisor::Impl::WaitForVram(ServiceRt& s, std
   const SteadyTime begin = clock.Now();
   bool announced = false;
   for (;;) {
-    auto view = Look();
+    auto view = LookListed({}, std::nullopt);  // free memory per GPU: NVML alone
     if (!view) {
       Emit(s, "warning",
            "cannot read the GPU: " + view.error().message + "; starting without a VRAM check");

@@ -85,12 +85,11 @@ class SupervisorPort final : public ServicePort {
 
   std::map<std::string, std::vector<pid_t>> Members(
       const std::vector<std::string>& names) override {
-    std::vector<ProcessInfo> table;
-    if (auto list = im_.deps.procs->List(Detail::kFull)) table = std::move(*list);
+    const std::vector<ProcessInfo> family = im_.Family();  // one walk for every name
     std::map<std::string, std::vector<pid_t>> out;
     for (const std::string& name : names) {
       ServiceRt* s = im_.Find(name);
-      out[name] = s && s->inst ? im_.Members(*s, &table) : std::vector<pid_t>{};
+      out[name] = s && s->inst ? im_.Members(*s, &family) : std::vector<pid_t>{};
     }
     return out;
   }

@@ -8,8 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <unordered_map>
 
+#include "core/instance_tag.h"
 #include "core/membership.h"
 #include "core/vram_need.h"
 #include "daemon/incidents.h"
@@ -109,15 +112,118 @@ Result<VramView> Supervisor::Impl::Look() {
   return std::move(obs->view);
 }
 
-std::vector<pid_t> Supervisor::Impl::Members(const ServiceRt& s,
-                                             const std::vector<ProcessInfo>* table) {
-  if (!s.inst) return {};
-  MembershipInput in;
-  if (table) {
-    in.processes = *table;
-  } else if (auto list = deps.procs->List(Detail::kFull)) {
-    in.processes = std::move(*list);
+Result<VramView> Supervisor::Impl::LookListed(const std::vector<ProcessInfo>& family,
+                                              std::optional<Millis> ghost_scan_max_age) {
+  if (!deps.gpu) return Fail(ErrorCode::kNoDriver, "no NVIDIA driver");
+  auto obs = ObserveListed(deps.gpu, *deps.procs, getpid(), family);
+  if (!obs) return std::unexpected(obs.error());
+  if (obs->driver_error) return std::unexpected(*obs->driver_error);
+  if (obs->ghosts == 0 || !ghost_scan_max_age) return std::move(obs->view);
+  // NVML lists a pid that is gone: only a scan of every process's descriptors can say who
+  // holds its memory. At most once per ghost_scan_max_age; the last full view meanwhile.
+  const SteadyTime now = clock.Now();
+  if (last_full_look && now - last_full_look->first <= *ghost_scan_max_age) {
+    return last_full_look->second;
   }
+  auto full = Look();
+  if (full) last_full_look.emplace(now, *full);
+  return full;
+}
+
+std::vector<ProcessInfo> Supervisor::Impl::Family() {
+  const pid_t self = getpid();
+  if (!deps.subreaper || !children_files) {
+    // Orphans go to init, or the kernel cannot list children: only the whole table can say.
+    auto list = deps.procs->List(Detail::kFull);
+    return list ? std::move(*list) : std::vector<ProcessInfo>{};
+  }
+  if (strays_stale && !stray_scan_posted) {
+    // Never inside the caller's path (an incident's snapshot must not wait for the machine):
+    // on the loop, next turn.
+    stray_scan_posted = true;
+    asio::post(io, [this, alive = alive] {
+      if (*alive) ScanStrays();
+    });
+  }
+  std::vector<pid_t> frontier;
+  if (auto kids = deps.procs->Children(self)) {
+    frontier = std::move(*kids);
+  } else if (kids.error().code == ErrorCode::kIo) {
+    children_files = false;
+    deps.events->Log("note: " + kids.error().message + "; membership reads the process table");
+    return Family();
+  }
+  for (const auto& [pid, start] : strays) frontier.push_back(pid);
+  for (const auto& [name, s] : services) {
+    if (!s->inst) continue;
+    frontier.push_back(s->inst->pid);
+    if (!s->inst->cgroup.empty() && deps.cgroups) {
+      if (auto m = deps.cgroups->Members(s->inst->cgroup)) {
+        frontier.insert(frontier.end(), m->begin(), m->end());
+      }
+    }
+  }
+  std::vector<ProcessInfo> out;
+  std::set<pid_t> seen{self};
+  while (!frontier.empty()) {
+    const pid_t pid = frontier.back();
+    frontier.pop_back();
+    if (pid <= 1 || !seen.insert(pid).second) continue;
+    auto info = deps.procs->Get(pid);
+    if (!info) continue;
+    if (auto kids = deps.procs->Children(pid)) {
+      frontier.insert(frontier.end(), kids->begin(), kids->end());
+    }
+    out.push_back(std::move(*info));
+  }
+  // A stray that ended may have left children to init, out of our tree: rescan next time.
+  for (auto it = strays.begin(); it != strays.end();) {
+    auto alive = std::find_if(out.begin(), out.end(), [&](const ProcessInfo& p) {
+      return p.pid == it->first && p.start_time == it->second && !p.IsZombie();
+    });
+    if (alive != out.end()) {
+      ++it;
+      continue;
+    }
+    it = strays.erase(it);
+    strays_stale = true;
+  }
+  std::sort(out.begin(), out.end(),
+            [](const ProcessInfo& a, const ProcessInfo& b) { return a.pid < b.pid; });
+  return out;
+}
+
+void Supervisor::Impl::ScanStrays() {
+  strays_stale = false;
+  stray_scan_posted = false;
+  auto list = deps.procs->List(Detail::kFull);
+  if (!list) return;
+  ++stray_scans;
+  const pid_t self = getpid();
+  strays.clear();
+  std::unordered_map<pid_t, const ProcessInfo*> by_pid;
+  for (const ProcessInfo& p : *list) by_pid.emplace(p.pid, &p);
+  for (const ProcessInfo& p : *list) {
+    if (p.IsZombie() || p.pid == self || p.ppid == self || !p.instance_tag) continue;
+    auto tag = ParseInstanceTag(*p.instance_tag);
+    if (!tag || tag->daemon != daemon_id) continue;
+    // Only the roots: a stray whose parent carries the same tag is reached by the walk.
+    auto parent = by_pid.find(p.ppid);
+    if (parent != by_pid.end() && parent->second->instance_tag == p.instance_tag) continue;
+    strays.emplace(p.pid, p.start_time);
+  }
+}
+
+std::vector<pid_t> Supervisor::Impl::Members(const ServiceRt& s,
+                                             const std::vector<ProcessInfo>* family) {
+  if (!s.inst) return {};
+  std::vector<ProcessInfo> own;
+  if (!family) {
+    own = Family();
+    family = &own;
+  }
+  MembershipInput in;
+  in.processes = *family;
   in.main_pid = s.inst->pid;
   in.tag = s.inst->tag;
   if (!s.inst->cgroup.empty() && deps.cgroups) {
@@ -135,9 +241,7 @@ std::vector<pid_t> Supervisor::Impl::Members(const ServiceRt& s,
 // not the current instance.
 std::vector<pid_t> Supervisor::Impl::Leftovers(const ServiceRt& s) {
   std::vector<pid_t> out;
-  auto list = deps.procs->List(Detail::kFull);
-  if (!list) return out;
-  for (const ProcessInfo& p : *list) {
+  for (const ProcessInfo& p : Family()) {
     if (p.IsZombie() || p.pid == getpid()) continue;
     if (!IsOwnLeftoverTag(p.instance_tag, s.cfg.name, daemon_id)) continue;
     // The current instance and its release hook are not leftovers.
@@ -262,6 +366,7 @@ Supervisor::~Supervisor() { *impl_->alive = false; }
 
 void Supervisor::Boot() {
   Impl& im = *impl_;
+  if (im.deps.subreaper) im.ScanStrays();  // the one scan of the machine: what we left before
   std::map<std::string, InstanceRecord> records;
   if (auto list = im.deps.store->ListInstances()) {
     for (InstanceRecord& r : *list) records.emplace(r.service, std::move(r));
@@ -497,7 +602,7 @@ void Supervisor::KernelIncident(Incident inc, const KernelGpu& gpu) {
 namespace {
 
 nlohmann::json ServiceJson(Supervisor::Impl& im, ServiceRt& s, const VramView* view,
-                           const std::vector<ProcessInfo>* table) {
+                           const std::vector<ProcessInfo>* family) {
   nlohmann::json j = {{"name", s.cfg.name},
                       {"state", SvcStateName(s.state)},
                       {"detail", s.detail},
@@ -521,7 +626,7 @@ nlohmann::json ServiceJson(Supervisor::Impl& im, ServiceRt& s, const VramView* v
     j["adopted"] = s.inst->adopted;
     const std::int64_t now_ms = UnixNowMs();
     j["uptime_s"] = static_cast<double>(now_ms - s.inst->started_unix_ms) / 1000.0;
-    std::vector<pid_t> members = im.Members(s, table);
+    std::vector<pid_t> members = im.Members(s, family);
     j["members"] = members;
     if (view) {
       std::set<pid_t> set(members.begin(), members.end());
@@ -539,13 +644,13 @@ nlohmann::json ServiceJson(Supervisor::Impl& im, ServiceRt& s, const VramView* v
 
 nlohmann::json Supervisor::StatusAll() {
   Impl& im = *impl_;
-  auto view = im.Look();
-  auto table = im.deps.procs->List(Detail::kFull);  // one read of the table for every service
+  // One walk of the daemon's tree for every service; NVML for memory (no machine scan unless
+  // a ghost needs its holders named, at most once per kGhostScanInterval).
+  const std::vector<ProcessInfo> family = im.Family();
+  auto view = im.LookListed(family, kGhostScanInterval);
   nlohmann::json list = nlohmann::json::array();
   for (auto& [name, s] : im.services) {
-    if (!s->removed) {
-      list.push_back(ServiceJson(im, *s, view ? &*view : nullptr, table ? &*table : nullptr));
-    }
+    if (!s->removed) list.push_back(ServiceJson(im, *s, view ? &*view : nullptr, &family));
   }
   return list;
 }
@@ -555,8 +660,9 @@ Result<nlohmann::json> Supervisor::Status(const std::string& name) {
   ServiceRt* s = im.Find(name);
   if (!s)
     return Fail(ErrorCode::kNotFound, "no service named '" + name + "'", "see `vramguard status`");
-  auto view = im.Look();
-  nlohmann::json j = ServiceJson(im, *s, view ? &*view : nullptr, nullptr);
+  const std::vector<ProcessInfo> family = im.Family();
+  auto view = im.LookListed(family, kGhostScanInterval);
+  nlohmann::json j = ServiceJson(im, *s, view ? &*view : nullptr, &family);
   if (s->log) j["log_file"] = s->log->path();
   return j;
 }

@@ -53,6 +53,10 @@ struct SupervisorDeps {
   StateStore* store = nullptr;
   Clock* clock = nullptr;             // null: the system clock
   ProcessControl* process = nullptr;  // null: pidfds and waitpid (PosixProcessControl)
+  // The daemon is its services' child subreaper (BecomeChildSubreaper succeeded): every process
+  // they start stays in its tree, so membership walks that tree (ProcessSource::Children)
+  // instead of reading every process on the machine. False: the whole table, every time.
+  bool subreaper = false;
 };
 
 // How a shutdown ended: the services whose stop could not be verified (a process survived

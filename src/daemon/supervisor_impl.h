@@ -51,6 +51,9 @@ enum class SvcState {
 };
 const char* SvcStateName(SvcState s);
 
+// How stale a full scan may be when status or an incident needs a ghost's holders named.
+inline constexpr Millis kGhostScanInterval{2000};
+
 // The pure restart policy for a service's configuration.
 RestartPolicy RestartPolicyFor(const ServiceConfig& cfg);
 
@@ -148,17 +151,40 @@ struct Supervisor::Impl {
   std::int64_t Emit(ServiceRt& s, const std::string& kind, const std::string& message,
                     nlohmann::json data = nlohmann::json::object());
 
-  // Observation and membership.
+  // Observation and membership (ARCHITECTURE.md, "Who is ours, without reading the machine").
+  // The full view: every process's descriptors are read to name ghosts' holders. For failure
+  // paths and ghosts only.
   Result<VramView> Look();
-  // table: a Detail::kFull process list to reuse (nullptr: read it now).
-  std::vector<pid_t> Members(const ServiceRt& s, const std::vector<ProcessInfo>* table = nullptr);
+  // The view from NVML and what the daemon knows: `family` plus the processes NVML lists. A
+  // ghost (NVML lists a pid that is gone) gets its holders from a full Look when
+  // ghost_scan_max_age is set, reused while younger than that; nullopt: ghosts stay unnamed.
+  Result<VramView> LookListed(const std::vector<ProcessInfo>& family,
+                              std::optional<Millis> ghost_scan_max_age);
+  // Every process of ours, Detail::kFull: the daemon's descendants (it is their subreaper),
+  // walked through the kernel's children lists, plus the strays' subtrees and cgroup members.
+  // Costs the processes the daemon runs, not the machine's. Without the subreaper or the
+  // children files: the whole table.
+  std::vector<ProcessInfo> Family();
+  // The one full scan: processes tagged by this daemon outside its tree (instances of an
+  // earlier daemon, their leftovers). At boot, and after a stray ends (its children went to
+  // init, out of our reach), posted to the loop.
+  void ScanStrays();
+  // family: the result of Family() to reuse (nullptr: walk it now).
+  std::vector<pid_t> Members(const ServiceRt& s, const std::vector<ProcessInfo>* family = nullptr);
   std::vector<pid_t> Leftovers(const ServiceRt& s);
+  std::map<pid_t, std::uint64_t> strays;  // pid → start time: roots of ours outside our tree
+  bool strays_stale = false;              // a stray ended: rescan (posted, never inline)
+  bool stray_scan_posted = false;
+  bool children_files = true;  // false once the kernel said it has none
+  int stray_scans = 0;         // full scans for strays (tests check they are rare)
+  std::optional<std::pair<SteadyTime, VramView>> last_full_look;  // LookListed's ghost cache
 
   // The operation lock (see ServiceRt). Released when the OpLock goes.
   class OpLock {
    public:
     OpLock(Impl* im, ServiceRt* s) : im_(im), s_(s), alive_(im->alive) {}
-    OpLock(OpLock&& o) noexcept : im_(o.im_), s_(std::exchange(o.s_, nullptr)), alive_(o.alive_) {}
+    OpLock(OpLock&& o) noexcept
+        : im_(o.im_), s_(std::exchange(o.s_, nullptr)), alive_(std::move(o.alive_)) {}
     OpLock& operator=(OpLock&&) = delete;
     ~OpLock();
 

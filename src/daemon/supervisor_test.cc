@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <boost/asio.hpp>
 
+#include "core/instance_tag.h"
 #include "daemon/event_hub.h"
 #include "store/memory_store.h"
 #include "testing/fake_world.h"
@@ -59,6 +60,7 @@ class SupervisorTest : public ::testing::Test {
     deps.process = &world_;
     deps.events = &events_;
     deps.store = &store_;
+    deps.subreaper = true;  // FakeWorld reparents orphans to the test process
     sup_ = std::make_unique<Supervisor>(io_, deps, config_);
     sup_->Boot();
   }
@@ -317,11 +319,65 @@ TEST_F(SupervisorTest, ServicesGetUnbufferedPythonUnlessTheyOptOut) {
   ASSERT_TRUE(RunUntil([&] { return State("a") == "running" && State("b") == "running"; }));
   ASSERT_EQ(world_.specs().size(), 2u);
   for (const SpawnSpec& spec : world_.specs()) {
-    const bool is_a = spec.instance_tag.find("a") != std::string::npos &&
+    const bool is_a = spec.instance_tag.find('a') != std::string::npos &&
                       spec.env.count("PYTHONUNBUFFERED") && spec.env.at("PYTHONUNBUFFERED") == "1";
     const bool is_b = spec.env.count("PYTHONUNBUFFERED") && spec.env.at("PYTHONUNBUFFERED").empty();
     EXPECT_TRUE(is_a || is_b);
   }
+}
+
+// Issue 12: membership is the daemon's own tree, walked through the children lists. Workers and
+// the workers' orphans are members; status and stop never read the whole process table (the
+// one whole-table read is the boot scan for strays).
+TEST_F(SupervisorTest, WorkersAndTheirOrphansAreMembersWithoutReadingTheMachine) {
+  Boot({Svc("a")});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  const pid_t main = Pid("a");
+  const pid_t worker = world_.Fork(main);
+  const pid_t grandchild = world_.Fork(worker);
+  const pid_t escaped = world_.Fork(worker);
+  world_.Exit(worker, 0);  // its children go to the subreaper: the daemon
+  auto j = sup_->Status("a");
+  ASSERT_TRUE(j);
+  EXPECT_EQ((*j)["members"], nlohmann::json({main, grandchild, escaped}));
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(sup_->StatusAll().is_array());
+  ASSERT_TRUE(sup_->Stop("a"));
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "stopped"; }));
+  EXPECT_TRUE(world_.Alive().empty());
+  EXPECT_EQ(world_.Find(grandchild)->signals, std::vector<int>{SIGTERM});
+  EXPECT_EQ(world_.Find(escaped)->signals, std::vector<int>{SIGTERM});
+  EXPECT_LE(world_.lists, 1) << "a routine operation read the whole process table";
+}
+
+// A crash leaves the workers behind: they are members of no instance now, but carry its tag and
+// are in the daemon's tree, so the crash handling reaps them before the restart.
+TEST_F(SupervisorTest, WorkersLeftByACrashAreReapedBeforeTheRestart) {
+  Boot({Svc("a")});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  const pid_t first = Pid("a");
+  const pid_t worker = world_.Fork(first);
+  world_.Exit(first, 1 << 8);
+  ASSERT_TRUE(RunUntil([&] { return RunningWith("a", first); }));
+  EXPECT_FALSE(world_.Find(worker)->alive);
+  ExpectOnlyCurrentInstancesAlive({"a"});
+  EXPECT_LE(world_.lists, 1);
+}
+
+// Processes an earlier daemon (same state directory) left outside this daemon's tree are found by
+// the one boot scan and swept before the service starts.
+TEST_F(SupervisorTest, StraysOfAnEarlierDaemonAreFoundOnceAndSwept) {
+  const std::string old_tag = FormatInstanceTag("a", DaemonId(dir_.string()), 0x1234);
+  const pid_t stray = world_.Fork(1, old_tag);    // under init, not under us
+  const pid_t strays_child = world_.Fork(stray);  // inherits the tag
+  const pid_t foreign = world_.Fork(1, std::string("a.00000000-000000000000"));  // another daemon's
+  Boot({Svc("a")});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  EXPECT_FALSE(world_.Find(stray)->alive);
+  EXPECT_FALSE(world_.Find(strays_child)->alive);
+  EXPECT_TRUE(world_.Find(foreign)->alive);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(sup_->StatusAll().is_array());
+  // Once at boot, once more after the strays ended (their orphans could have gone to init).
+  EXPECT_LE(world_.lists, 2);
 }
 
 }  // namespace

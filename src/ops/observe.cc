@@ -1,6 +1,7 @@
 #include "ops/observe.h"
 
 #include <cstdlib>
+#include <map>
 #include <set>
 
 namespace vg {
@@ -66,6 +67,49 @@ Result<MachineLook> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error
   if (obs.driver_error) {
     obs.view.warnings.insert(obs.view.warnings.begin(), obs.driver_error->message);
   }
+  return obs;
+}
+
+Result<MachineLook> ObserveListed(GpuProbe* gpu, ProcessSource& procs, pid_t self,
+                                  const std::vector<ProcessInfo>& known) {
+  MachineLook obs;
+  if (!gpu) return Fail(ErrorCode::kNoDriver, "no NVIDIA driver");
+  auto snap = gpu->Snapshot();
+  if (!snap) {
+    obs.driver_error = snap.error();
+    return obs;
+  }
+  obs.snapshot = std::move(*snap);
+  std::map<pid_t, ProcessInfo> table;
+  for (const ProcessInfo& p : known) table.emplace(p.pid, p);
+  auto add = [&](pid_t pid) -> const ProcessInfo* {
+    if (pid <= 0) return nullptr;
+    if (auto it = table.find(pid); it != table.end()) return &it->second;
+    auto info = procs.Get(pid);
+    if (!info) return nullptr;
+    return &table.emplace(pid, std::move(*info)).first->second;
+  };
+  add(self);
+  for (const GpuInfo& g : obs.snapshot.gpus) {
+    for (const GpuProcess& gp : g.processes) {
+      const ProcessInfo* p = add(static_cast<pid_t>(gp.pid));
+      if (!p || p->IsZombie()) {
+        ++obs.ghosts;
+        continue;
+      }
+      add(p->ppid);  // for orphan checks and the parent's name
+    }
+  }
+  VramViewInput in;
+  in.snapshot = obs.snapshot;
+  in.self = self;
+  if (auto me = table.find(self); me != table.end()) {
+    in.nested_pid_namespace = me->second.nspid.size() > 1;
+  }
+  in.processes.reserve(table.size());
+  for (auto& [pid, p] : table) in.processes.push_back(std::move(p));
+  obs.view = BuildVramView(in);
+  obs.table = std::move(in.processes);
   return obs;
 }
 

@@ -19,11 +19,19 @@ struct MachineLook {
   std::vector<ProcessInfo> table;
   VramView view;
   std::optional<Error> driver_error;  // NVML could not be used; the view is from /proc alone
+  int ghosts = 0;                     // NVML entries whose pid is gone (ObserveListed)
 };
 
 // gpu may be null (no driver: pass the reason in gpu_error).
 Result<MachineLook> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error,
                             ProcessSource& procs, pid_t self);
+
+// The view of what the driver lists, without reading the machine: `known` (processes the caller
+// already has, e.g. a supervisor's members) plus each pid NVML lists and its parent, read one by
+// one. No descriptor scan, so a ghost's holders stay unnamed (`ghosts` counts them): a caller
+// that must name them runs Observe. Costs the NVML entries plus `known`, not the machine.
+Result<MachineLook> ObserveListed(GpuProbe* gpu, ProcessSource& procs, pid_t self,
+                                  const std::vector<ProcessInfo>& known);
 
 // "/dev", or "$VRAMGUARD_FAKE_GPU_DIR/dev" on the simulated GPU.
 std::string DeviceDir();

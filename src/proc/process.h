@@ -71,6 +71,10 @@ class ProcessSource {
   // the nodes they map. device_dir is "/dev" on real hardware, "$VRAMGUARD_FAKE_GPU_DIR/dev" on
   // the simulated GPU.
   virtual Result<HolderScan> ScanDeviceHolders() = 0;
+  // The children of pid, of every one of its threads, sorted: what the kernel keeps per process,
+  // so walking a tree costs its size, not the machine's. kNotFound when pid does not exist;
+  // kIo when the kernel has no children files (CONFIG_PROC_CHILDREN off): read the table then.
+  virtual Result<std::vector<pid_t>> Children(pid_t pid) = 0;
 };
 
 // Signals processes through pidfds. A pid is attached with the start time it had when it was

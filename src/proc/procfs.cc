@@ -454,4 +454,58 @@ Result<HolderScan> ProcfsSource::ScanDeviceHolders() {
   return scan;
 }
 
+Result<std::vector<pid_t>> ProcfsSource::Children(pid_t pid) {
+  if (pid <= 0) return Fail(ErrorCode::kInvalidArgument, "invalid pid " + std::to_string(pid));
+  std::array<char, 32> task_path;
+  std::snprintf(task_path.data(), task_path.size(), "%d/task", static_cast<int>(pid));
+  UniqueFd proc(::open(proc_root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!proc.ok()) return std::unexpected(ErrnoError("cannot open " + proc_root_, errno));
+  UniqueFd tasks(::openat(proc.get(), task_path.data(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!tasks.ok()) {
+    if (Vanished(errno)) {
+      return Fail(ErrorCode::kNotFound, "no process with pid " + std::to_string(pid));
+    }
+    return std::unexpected(ErrnoError("cannot open " + PidPath(proc_root_, pid, "task"), errno));
+  }
+  // Each thread keeps the children it forked (and, for a subreaper, the orphans it adopted):
+  // every thread's list is read. A thread that ends meanwhile is skipped.
+  std::vector<pid_t> out;
+  ReadBuffer buf;
+  int missing = 0;
+  int threads = 0;
+  const int err = ForEachEntry(tasks.get(), [&](const char* name, unsigned char) {
+    const pid_t tid = PidFromName(name);
+    if (tid <= 0) return;
+    ++threads;
+    std::array<char, 32> path;
+    std::snprintf(path.data(), path.size(), "%d/children", static_cast<int>(tid));
+    const int e = buf.Read(tasks.get(), path.data(), false);
+    if (e == 0) {
+      procfs::ParsePidList(buf.view(), &out);
+    } else if (e == ENOENT) {
+      ++missing;
+    }
+  });
+  if (err != 0) {
+    if (Vanished(err))
+      return Fail(ErrorCode::kNotFound, "no process with pid " + std::to_string(pid));
+    return std::unexpected(ErrnoError("cannot list " + PidPath(proc_root_, pid, "task"), err));
+  }
+  if (threads > 0 && missing == threads) {
+    // Every thread ended this instant (the process is exiting: no children worth following),
+    // or the kernel lacks the files: the running kernel's own file tells them apart.
+    static const bool kernel_has_them = ::access("/proc/thread-self/children", F_OK) == 0;
+    if (!kernel_has_them) {
+      return Fail(ErrorCode::kIo, "this kernel has no /proc/<pid>/task/<tid>/children files",
+                  "it was built without CONFIG_PROC_CHILDREN");
+    }
+    if (::faccessat(proc.get(), task_path.data(), F_OK, 0) != 0) {
+      return Fail(ErrorCode::kNotFound, "no process with pid " + std::to_string(pid));
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 }  // namespace vg

@@ -34,6 +34,8 @@ class ProcfsSource final : public ProcessSource {
   Result<std::vector<ProcessInfo>> List(Detail detail) override;
   Result<ProcessInfo> Get(pid_t pid) override;
   Result<HolderScan> ScanDeviceHolders() override;
+  // /proc/<pid>/task/*/children: one small read per thread of pid.
+  Result<std::vector<pid_t>> Children(pid_t pid) override;
 
   // The (canonical) directory searched for nvidia<N> / nvidiactl, for messages.
   const std::string& device_dir() const { return device_dir_; }

@@ -117,6 +117,17 @@ std::vector<std::string> ParseCmdline(std::string_view text) {
   return argv;
 }
 
+void ParsePidList(std::string_view text, std::vector<pid_t>* out) {
+  while (!text.empty()) {
+    const std::size_t end = std::min(text.find_first_of(" \n"), text.size());
+    const std::string_view word = text.substr(0, end);
+    text.remove_prefix(std::min(end + 1, text.size()));
+    pid_t pid = 0;
+    const auto [ptr, ec] = std::from_chars(word.data(), word.data() + word.size(), pid);
+    if (ec == std::errc() && ptr == word.data() + word.size() && pid > 0) out->push_back(pid);
+  }
+}
+
 std::optional<std::string> FindEnvValue(std::string_view environ, std::string_view name) {
   if (name.empty()) return std::nullopt;
   while (!environ.empty()) {

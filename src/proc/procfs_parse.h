@@ -53,6 +53,10 @@ std::vector<std::string> ParseCmdline(std::string_view text);
 // wins, like getenv. nullopt when absent.
 std::optional<std::string> FindEnvValue(std::string_view environ, std::string_view name);
 
+// Appends the pids of /proc/<pid>/task/<tid>/children ("12 345 ", space-separated) to *out.
+// Anything that is not a positive decimal number is skipped.
+void ParsePidList(std::string_view text, std::vector<pid_t>* out);
+
 // The minor number N when `path` is "<device_dir>/nvidia<N>" (decimal digits only, so
 // nvidia-uvm, nvidia-modeset, nvidiactl and nvidia-caps/... are not GPU nodes).
 std::optional<unsigned> ParseDeviceMinor(std::string_view path, std::string_view device_dir);

@@ -105,6 +105,15 @@ TEST(ProcParseStatusTest, RejectsMissingUid) {
   EXPECT_FALSE(ParseStatus("").has_value());
 }
 
+TEST(ProcParsePidListTest, SpacesNewlinesAndJunk) {
+  std::vector<pid_t> out{7};
+  ParsePidList("12 345 ", &out);
+  ParsePidList("", &out);
+  ParsePidList("9\n", &out);
+  ParsePidList("0 -3 x1 40x 2147483648 88", &out);
+  EXPECT_THAT(out, ElementsAre(7, 12, 345, 9, 88));
+}
+
 TEST(ProcParseCmdlineTest, SplitsOnNul) {
   using namespace std::string_view_literals;
   EXPECT_THAT(ParseCmdline("python3\0main.py\0--port\0007860\0"sv),

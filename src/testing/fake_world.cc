@@ -55,8 +55,8 @@ Result<SpawnedProcess> FakeWorld::Spawn(const SpawnSpec& spec) {
     return std::unexpected(e);
   }
   Proc p;
-  p.pid = kFirstPid + static_cast<pid_t>(spawned_.size());
-  p.start_time = 7000 + spawned_.size();
+  p.pid = kFirstPid + static_cast<pid_t>(procs_.size());  // as spawned_.size() without forks
+  p.start_time = 7000 + procs_.size();
   p.tag = spec.instance_tag;
   p.ignore_term = ignore_term;
   spawned_.push_back(p.pid);
@@ -89,6 +89,7 @@ std::optional<int> FakeWorld::TryReap(pid_t pid) {
 }
 
 Result<std::vector<ProcessInfo>> FakeWorld::List(Detail) {
+  ++lists;
   std::vector<ProcessInfo> out;
   for (auto& [pid, p] : procs_) {
     if (!p.alive) continue;
@@ -103,7 +104,7 @@ Result<ProcessInfo> FakeWorld::Get(pid_t pid) {
   if (!p || !p->alive) return Fail(ErrorCode::kNotFound, "no process " + std::to_string(pid));
   ProcessInfo info;
   info.pid = p->pid;
-  info.ppid = ::getpid();
+  info.ppid = p->parent != 0 ? p->parent : ::getpid();
   info.pgid = p->pid;
   info.sid = p->pid;
   info.uid = ::getuid();
@@ -116,11 +117,40 @@ Result<ProcessInfo> FakeWorld::Get(pid_t pid) {
   return info;
 }
 
+Result<std::vector<pid_t>> FakeWorld::Children(pid_t pid) {
+  const pid_t self = ::getpid();
+  if (pid != self) {
+    Proc* p = Find(pid);
+    if (!p || !p->alive) return Fail(ErrorCode::kNotFound, "no process " + std::to_string(pid));
+  }
+  std::vector<pid_t> out;
+  for (const auto& [child, c] : procs_) {
+    if (!c.alive) continue;
+    if ((c.parent == 0 && pid == self) || (c.parent != 0 && c.parent == pid)) out.push_back(child);
+  }
+  return out;
+}
+
+pid_t FakeWorld::Fork(pid_t parent, std::optional<std::string> tag) {
+  Proc* p = Find(parent);
+  Proc child;
+  child.pid = kFirstPid + static_cast<pid_t>(procs_.size());
+  child.start_time = 1000 + procs_.size();
+  child.tag = tag ? *tag : (p ? p->tag : std::string());
+  child.parent = parent;
+  const pid_t pid = child.pid;
+  procs_.emplace(pid, std::move(child));
+  return pid;
+}
+
 void FakeWorld::Exit(pid_t pid, int wait_status) {
   Proc* p = Find(pid);
   if (!p || !p->alive) return;
   p->alive = false;
   p->status = wait_status;
+  for (auto& [child, c] : procs_) {
+    if (c.parent == pid) c.parent = 0;  // reparented to the subreaper
+  }
   const std::uint64_t one = 1;
   for (int fd : p->exit_fds) (void)!::write(fd, &one, sizeof one);
 }

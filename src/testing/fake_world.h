@@ -28,6 +28,7 @@ class FakeWorld final : public Spawner, public ProcessControl, public ProcessSou
     pid_t pid = 0;
     std::uint64_t start_time = 0;
     std::string tag;
+    pid_t parent = 0;  // 0: the test process (the daemon), as spawned
     bool alive = true;
     bool ignore_term = false;
     std::optional<int> status;  // wait status once exited
@@ -53,7 +54,17 @@ class FakeWorld final : public Spawner, public ProcessControl, public ProcessSou
   // ProcessSource
   Result<std::vector<ProcessInfo>> List(Detail) override;
   Result<ProcessInfo> Get(pid_t pid) override;
-  Result<HolderScan> ScanDeviceHolders() override { return HolderScan{}; }
+  Result<HolderScan> ScanDeviceHolders() override {
+    ++scans;
+    return HolderScan{};
+  }
+  Result<std::vector<pid_t>> Children(pid_t pid) override;
+  int lists = 0;  // whole-table reads (List), which the daemon's routine paths must not need
+  int scans = 0;  // holder scans
+
+  // A process forked by a live one (a worker): same tag unless given, parent `parent`. When
+  // the parent exits, the child is reparented to the test process (the subreaper).
+  pid_t Fork(pid_t parent, std::optional<std::string> tag = std::nullopt);
 
   // The process exits by itself (a crash: status from waitpid's point of view).
   void Exit(pid_t pid, int wait_status);

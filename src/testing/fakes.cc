@@ -43,6 +43,19 @@ Result<ProcessInfo> FakeProcessSource::Get(pid_t pid) {
   return Fail(ErrorCode::kNotFound, "no process " + std::to_string(pid));
 }
 
+Result<std::vector<pid_t>> FakeProcessSource::Children(pid_t pid) {
+  ++children_calls;
+  bool exists = false;
+  std::vector<pid_t> out;
+  for (const ProcessInfo& p : processes) {
+    if (p.pid == pid) exists = true;
+    if (p.ppid == pid) out.push_back(p.pid);
+  }
+  if (!exists) return Fail(ErrorCode::kNotFound, "no process " + std::to_string(pid));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 Result<void> FakeSignaller::Attach(pid_t pid, std::uint64_t start_time) {
   auto it = procs.find(pid);
   if (it == procs.end() || !it->second.alive) {

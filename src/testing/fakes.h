@@ -58,6 +58,8 @@ class FakeProcessSource final : public ProcessSource {
   Result<std::vector<ProcessInfo>> List(Detail) override { return processes; }
   Result<ProcessInfo> Get(pid_t pid) override;
   Result<HolderScan> ScanDeviceHolders() override { return holders; }
+  Result<std::vector<pid_t>> Children(pid_t pid) override;
+  int children_calls = 0;  // how many times Children was asked
 };
 
 // Processes that obey SIGTERM (default), ignore it, or take a while. Records every signal.
