@@ -238,9 +238,10 @@ void JobManager::Impl::FlushSubmits() {
       Emit(job.service, "job-queued", message, std::move(data));
     }
     // A job that must wait changes nothing for the others: no re-plan needed (the ticker
-    // re-plans at the poll interval anyway).
+    // re-plans at the poll interval while jobs wait).
     if (!p.decision || p.decision->verdict != Verdict::kWait) replan = true;
   }
+  RetuneTick();  // jobs queued now: the ticker polls the driver at the poll rate
   if (replan) Replan(/*fresh=*/false);
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (!answers[i]) answers[i] = Accepted(*batch[i], results[i]->job);

@@ -107,7 +107,10 @@ struct JobManager::Impl {
   std::vector<std::shared_ptr<PendingSubmit>> pending;
   bool flush_posted = false;
   int subscription = 0;
+  // Idle checks, pruning, and re-plans while jobs wait. Its period follows the work (NextTick):
+  // the poll interval only while a job waits for memory anyone may free.
   std::unique_ptr<asio::steady_timer> ticker;
+  std::chrono::steady_clock::time_point tick_due{};
   std::optional<vg::GpuSnapshot> snap;  // the driver's last answer
   std::optional<SteadyTime> snap_at;
   std::optional<SteadyTime> pruned_at;  // terminal jobs past retention were last deleted then
@@ -156,6 +159,9 @@ struct JobManager::Impl {
   void StopIdle(const std::string& service, const std::string& kind, const std::string& why);
   void MeasureBaseline(const std::string& service);
   void Tick();
+  void ArmTick(Millis in);
+  Millis NextTick();
+  void RetuneTick();  // the work changed: tick sooner if NextTick says so
   void CheckIdle();
   void Prune();
   void Spawn(JobTask t);

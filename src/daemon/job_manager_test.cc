@@ -393,5 +393,24 @@ TEST_F(JobManagerTest, JobWaitingForMemoryStartsAtTheFirstPollThatSeesItFree) {
   ASSERT_TRUE(Reaches(id, JobState::kDone)) << Job(id).reason;
 }
 
+// Issue 12, idle cost: with nothing queued and no idle_unload the ticker wakes once a minute, not
+// at the poll rate; a queued job brings the poll rate back.
+TEST_F(JobManagerTest, AnIdleManagerDoesNotTickAtThePollRate) {
+  port.daemon.poll = Millis(10);
+  AddService("svc");
+  Boot();
+  Run([] { return false; }, 50ms);
+  const int idle_ticks = port.services_calls;
+  Run([] { return false; }, 200ms);  // 20 polls' worth
+  EXPECT_LE(port.services_calls - idle_ticks, 1);
+  Hold(999, Bytes::GiB(21));
+  JobId id = SubmitJob("svc", 4);  // must wait for memory
+  const int before = port.services_calls;
+  Run([] { return false; }, 100ms);
+  EXPECT_GE(port.services_calls - before, 4) << "a waiting job must bring the poll rate back";
+  Hold(999, Bytes());
+  ASSERT_TRUE(Reaches(id, JobState::kDone)) << Job(id).reason;
+}
+
 }  // namespace
 }  // namespace vg

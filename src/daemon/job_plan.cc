@@ -132,6 +132,7 @@ void JobManager::Impl::PostReplan() {
 
 void JobManager::Impl::Replan(bool fresh) {
   if (shutting_down || planner.Queued() == 0) return;
+  RetuneTick();  // jobs wait: the ticker watches the driver at the poll rate until none do
   PlanCluster c = Cluster(fresh);
   if (c.gpus.empty()) {
     // No NVIDIA driver at all: nothing can be measured, so jobs run by concurrency alone (the

@@ -87,6 +87,7 @@ void JobManager::Impl::OnEvent(const EventRecord& e) {
       MeasureBaseline(name);
       DispatchWaiting(name);
       PostReplan();
+      RetuneTick();  // an idle_unload service runs now: its idle clock needs the 1 s tick
     });
     return;
   }
@@ -432,10 +433,41 @@ void JobManager::Impl::Tick() {
   CheckIdle();
   Prune();
   if (planner.Queued() > 0) Replan();  // memory may have been freed by anyone
-  ticker->expires_after(std::max<Millis>(port.Daemon().poll, Millis(10)));
+  ArmTick(NextTick());
+}
+
+// The poll interval while jobs wait (memory may be freed by anyone, the driver is the only one
+// to ask); a quarter of idle_unload (at most a second) while a service could be unloaded for
+// idleness; otherwise once a minute, for pruning. An idle daemon wakes once a minute, not ten
+// times a second.
+Millis JobManager::Impl::NextTick() {
+  const Millis poll = std::max<Millis>(port.Daemon().poll, Millis(10));
+  if (planner.Queued() > 0) return poll;
+  Millis next = std::max(poll, Millis(60000));
+  for (const std::string& name : port.Services()) {
+    const ServiceConfig* cfg = port.ConfigOf(name);
+    auto v = port.Look(name);
+    if (cfg && cfg->idle_unload && v && v->state == ServicePort::State::kRunning) {
+      // A quarter of idle_unload, at most a second: the unload comes that late at worst.
+      next = std::min(next, std::max(poll, std::min(Millis(1000), *cfg->idle_unload / 4)));
+    }
+  }
+  return next;
+}
+
+void JobManager::Impl::ArmTick(Millis in) {
+  tick_due = std::chrono::steady_clock::now() + in;
+  ticker->expires_after(in);  // cancels a pending wait: its handler sees operation_aborted
   ticker->async_wait([this](const boost::system::error_code& ec) {
     if (!ec) Tick();
   });
+}
+
+void JobManager::Impl::RetuneTick() {
+  if (shutting_down || !ticker) return;
+  const Millis next = NextTick();
+  if (tick_due <= std::chrono::steady_clock::now() + next) return;
+  ArmTick(next);
 }
 
 }  // namespace vg

@@ -50,7 +50,9 @@ class FakeServicePort final : public ServicePort {
     if (state == State::kStopped || state == State::kFailed) v.instance.clear();
   }
 
+  mutable int services_calls = 0;  // each job-manager tick asks once (CheckIdle)
   std::vector<std::string> Services() const override {
+    ++services_calls;
     std::vector<std::string> out;
     for (const auto& [name, s] : services) out.push_back(name);
     return out;

@@ -55,9 +55,17 @@ class FakeProcessSource final : public ProcessSource {
  public:
   std::vector<ProcessInfo> processes;
   HolderScan holders;
-  Result<std::vector<ProcessInfo>> List(Detail) override { return processes; }
+  Result<std::vector<ProcessInfo>> List(Detail) override {
+    ++list_calls;
+    return processes;
+  }
   Result<ProcessInfo> Get(pid_t pid) override;
-  Result<HolderScan> ScanDeviceHolders() override { return holders; }
+  Result<HolderScan> ScanDeviceHolders() override {
+    ++scan_calls;
+    return holders;
+  }
+  int list_calls = 0;  // whole-table reads
+  int scan_calls = 0;  // holder scans
   Result<std::vector<pid_t>> Children(pid_t pid) override;
   int children_calls = 0;  // how many times Children was asked
 };
