@@ -11,6 +11,7 @@
 
 #include "daemon/http_probe.h"
 #include "proc/pidfd.h"
+#include "util/unique_fd.h"
 
 extern char** environ;
 
@@ -79,20 +80,20 @@ asio::awaitable<std::string> RunCommand(asio::io_context& io, std::vector<std::s
   children.watch(pid);
   // Shared with the deadline's handler, which may run after this frame is gone.
   struct Shared {
-    int pidfd = -1;
+    UniqueFd pidfd;
     bool timed_out = false;
     std::unique_ptr<asio::posix::stream_descriptor> in;
   };
   auto sh = std::make_shared<Shared>();
-  sh->pidfd = PidfdOpen(pid);
+  sh->pidfd = UniqueFd(PidfdOpen(pid));
   sh->in = std::make_unique<asio::posix::stream_descriptor>(io, started->second);
   asio::steady_timer deadline(io, timeout);
   deadline.async_wait([sh](const boost::system::error_code& e) {
-    if (e || sh->pidfd < 0) return;
+    if (e || !sh->pidfd.ok()) return;
     sh->timed_out = true;
     boost::system::error_code ignored;
     sh->in->close(ignored);
-    PidfdSendSignal(sh->pidfd, SIGKILL);
+    PidfdSendSignal(sh->pidfd.get(), SIGKILL);
   });
   boost::system::error_code ec;
   co_await asio::async_write(*sh->in, asio::buffer(payload),
@@ -100,18 +101,17 @@ asio::awaitable<std::string> RunCommand(asio::io_context& io, std::vector<std::s
   boost::system::error_code ignored;
   sh->in->close(ignored);  // EOF: the command has read everything (or did not want it)
   asio::steady_timer poll(io);
-  while (sh->pidfd >= 0 && !PidfdExited(sh->pidfd) && !sh->timed_out) {
+  while (sh->pidfd.ok() && !PidfdExited(sh->pidfd.get()) && !sh->timed_out) {
     poll.expires_after(5ms);
     co_await poll.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
   }
   // Killed at the deadline: wait (bounded) for the exit so that the status is collected.
-  for (int i = 0; i < 200 && sh->timed_out && !PidfdExited(sh->pidfd); ++i) {
+  for (int i = 0; i < 200 && sh->timed_out && !PidfdExited(sh->pidfd.get()); ++i) {
     poll.expires_after(5ms);
     co_await poll.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
   }
   deadline.cancel();
-  if (sh->pidfd >= 0) ::close(sh->pidfd);
-  sh->pidfd = -1;
+  sh->pidfd.Reset();
   int status = -1;
   int st = 0;
   if (::waitpid(pid, &st, WNOHANG) == pid) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "daemon/job_manager_impl.h"
+#include "daemon/spawn_logged.h"
 #include "util/json_limits.h"
 
 namespace vg {
@@ -63,16 +64,7 @@ bool JobManager::Impl::HasJobs(const std::string& service) const {
                      [&](const auto& entry) { return entry.second->service == service; });
 }
 
-void JobManager::Impl::Spawn(JobTask t) {
-  asio::co_spawn(io, std::move(t), [this](const std::exception_ptr& e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      events.Log(std::string("internal error in a job: ") + ex.what());
-    }
-  });
-}
+void JobManager::Impl::Spawn(JobTask t) { SpawnLogged(io, std::move(t), events, "a job"); }
 
 void JobManager::Impl::OnEvent(const EventRecord& e) {
   if (shutting_down || e.service.empty()) return;

@@ -16,6 +16,7 @@
 #include "core/vram_need.h"
 #include "daemon/http_probe.h"
 #include "daemon/incidents.h"
+#include "daemon/spawn_logged.h"
 #include "daemon/supervisor_impl.h"
 #include "proc/pidfd.h"
 #include "proc/ports.h"
@@ -168,14 +169,7 @@ nlohmann::json StopReport::Json() const {
 }
 
 void Supervisor::Impl::Spawn(Task<> t) {
-  asio::co_spawn(io, std::move(t), [this](const std::exception_ptr& e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      deps.events->Log(std::string("internal error in a service operation: ") + ex.what());
-    }
-  });
+  SpawnLogged(io, std::move(t), *deps.events, "a service operation");
 }
 
 Task<> Supervisor::Impl::Sleep(std::chrono::nanoseconds d) {
