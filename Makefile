@@ -54,6 +54,7 @@ bench: setup
 	@BUILD=$(BENCH_BUILD) bash bench/run.sh
 	@BUILD=$(BENCH_BUILD) bash bench/supervisor_bench.sh
 	@BUILD=$(BENCH_BUILD) bash bench/classify_bench.sh
+	@BUILD=$(BENCH_BUILD) bash bench/scale_bench.sh
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build in $(ASAN_BUILD)/ (-O1, every target, the
 # simulated NVML library included); test-asan runs the unit tests and the e2e scenarios under it

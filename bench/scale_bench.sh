@@ -154,7 +154,10 @@ cat >"$WORK/restart-poll.sh" <<'EOF'
 pid=$(cat "$1/anchor.pid" 2>/dev/null || true)
 if [ -n "$pid" ]; then
   kill -TERM "$pid" 2>/dev/null || true
-  while kill -0 "$pid" 2>/dev/null; do sleep 0.01; done
+  # gone = no such process or a zombie (its parent, init here, reaps it when it gets to it)
+  while [ -r "/proc/$pid/stat" ] && ! grep -q '^[0-9]* (.*) [ZX] ' "/proc/$pid/stat" 2>/dev/null; do
+    sleep 0.01
+  done
 fi
 "$2" --port "$3" --model 8GiB --load-time 100ms >>"$1/anchor.out" 2>&1 &
 echo $! >"$1/anchor.pid"
@@ -180,6 +183,7 @@ for size in $SIZES; do
   for ((i = 0; i < need; i++)); do
     sleep 100000 </dev/null >/dev/null 2>&1 &
     FILLERS+=($!)
+    disown $!  # killed at the end without a job report each
   done
   sleep 1
   actual=$(procs_now)
