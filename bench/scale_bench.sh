@@ -173,7 +173,7 @@ REPORT="$WORK/report.md"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)')${BASELINE_BUILD:+; baseline (old): $BASELINE_BUILD}"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); N_STATUS=$N_STATUS N_RESTART=$N_RESTART N_REAP=$N_REAP N_OOM=$N_OOM"
   echo
-  echo "| processes | binary | status median | restart median | restart-poll.sh median | restart overhead over the anchor | reap median | OOM p50 / p99 | load |"
+  echo "| processes | binary | status median | restart median | restart-poll.sh median | restart overhead over the anchor | reap median | OOM p50 / p99 (events seen) | load |"
   echo "|---|---|---|---|---|---|---|---|---|"
 } >"$REPORT"
 
@@ -236,7 +236,7 @@ for size in $SIZES; do
   oom="skipped"
   if [ "$N_OOM" -gt 0 ]; then
     line=$(BUILD="$BUILD" bash bench/oom_latency.sh "$N_OOM" 20 2>/dev/null | grep '^| vramguard: write → line' || true)
-    oom=$(echo "$line" | awk -F'|' '{gsub(/ /,"",$4); gsub(/ /,"",$5); print $4 " / " $5}')
+    oom=$(echo "$line" | awk -F'|' -v n="$N_OOM" '{gsub(/ /,"",$3); gsub(/ /,"",$4); gsub(/ /,"",$5); print $4 " / " $5 " (" $3 " of " n ")"}')
     [ -n "$oom" ] || oom="failed"
   fi
   load=$(cut -d' ' -f1 /proc/loadavg)
