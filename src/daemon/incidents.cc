@@ -261,7 +261,7 @@ void HandleIncident(Impl& im, ServiceRt& s, const std::string& tag, const Incide
 // daemon's own processes, never a scan of the machine, so a line becomes its event at once. A
 // ghost is shown as such; `vramguard ps` names its holders.
 std::vector<GpuMemoryLine> SnapshotLines(Impl& im) {
-  if (auto view = im.LookListed(im.Family(), std::nullopt)) return MemoryLines(*view);
+  if (auto view = im.LookListed({}, std::nullopt)) return MemoryLines(*view);
   return {};
 }
 

@@ -132,18 +132,16 @@ Result<VramView> Supervisor::Impl::LookListed(const std::vector<ProcessInfo>& fa
 
 std::vector<ProcessInfo> Supervisor::Impl::Family() {
   const pid_t self = getpid();
-  if (!deps.subreaper || !children_files) {
-    // Orphans go to init, or the kernel cannot list children: only the whole table can say.
+  if (!deps.subreaper || !children_files || strays_outside) {
+    // Orphans go to init (no subreaper), the kernel cannot list children, or processes of ours
+    // live outside our tree (re-adopted after a daemon restart: what they double-fork goes to
+    // init, where no walk reaches it): only the whole table can say. Each such read checks
+    // whether any process of ours is still outside; once none is, the walk takes over.
+    ++full_reads;
     auto list = deps.procs->List(Detail::kFull);
-    return list ? std::move(*list) : std::vector<ProcessInfo>{};
-  }
-  if (strays_stale && !stray_scan_posted) {
-    // Never inside the caller's path (an incident's snapshot must not wait for the machine):
-    // on the loop, next turn.
-    stray_scan_posted = true;
-    asio::post(io, [this, alive = alive] {
-      if (*alive) ScanStrays();
-    });
+    if (!list) return {};
+    if (deps.subreaper && children_files) strays_outside = OutsideOurTree(*list) > 0;
+    return std::move(*list);
   }
   std::vector<pid_t> frontier;
   if (auto kids = deps.procs->Children(self)) {
@@ -153,7 +151,6 @@ std::vector<ProcessInfo> Supervisor::Impl::Family() {
     deps.events->Log("note: " + kids.error().message + "; membership reads the process table");
     return Family();
   }
-  for (const auto& [pid, start] : strays) frontier.push_back(pid);
   for (const auto& [name, s] : services) {
     if (!s->inst) continue;
     frontier.push_back(s->inst->pid);
@@ -176,42 +173,32 @@ std::vector<ProcessInfo> Supervisor::Impl::Family() {
     }
     out.push_back(std::move(*info));
   }
-  // A stray that ended may have left children to init, out of our tree: rescan next time.
-  for (auto it = strays.begin(); it != strays.end();) {
-    auto alive = std::find_if(out.begin(), out.end(), [&](const ProcessInfo& p) {
-      return p.pid == it->first && p.start_time == it->second && !p.IsZombie();
-    });
-    if (alive != out.end()) {
-      ++it;
-      continue;
-    }
-    it = strays.erase(it);
-    strays_stale = true;
-  }
   std::sort(out.begin(), out.end(),
             [](const ProcessInfo& a, const ProcessInfo& b) { return a.pid < b.pid; });
   return out;
 }
 
-void Supervisor::Impl::ScanStrays() {
-  strays_stale = false;
-  stray_scan_posted = false;
-  auto list = deps.procs->List(Detail::kFull);
-  if (!list) return;
-  ++stray_scans;
+// Live processes carrying this daemon's tags that are not its descendants, in a whole table.
+std::size_t Supervisor::Impl::OutsideOurTree(const std::vector<ProcessInfo>& table) const {
   const pid_t self = getpid();
-  strays.clear();
-  std::unordered_map<pid_t, const ProcessInfo*> by_pid;
-  for (const ProcessInfo& p : *list) by_pid.emplace(p.pid, &p);
-  for (const ProcessInfo& p : *list) {
-    if (p.IsZombie() || p.pid == self || p.ppid == self || !p.instance_tag) continue;
-    auto tag = ParseInstanceTag(*p.instance_tag);
-    if (!tag || tag->daemon != daemon_id) continue;
-    // Only the roots: a stray whose parent carries the same tag is reached by the walk.
-    auto parent = by_pid.find(p.ppid);
-    if (parent != by_pid.end() && parent->second->instance_tag == p.instance_tag) continue;
-    strays.emplace(p.pid, p.start_time);
+  std::unordered_multimap<pid_t, pid_t> children;
+  for (const ProcessInfo& p : table) children.emplace(p.ppid, p.pid);
+  std::set<pid_t> ours;
+  std::vector<pid_t> frontier{self};
+  while (!frontier.empty()) {
+    const pid_t pid = frontier.back();
+    frontier.pop_back();
+    if (!ours.insert(pid).second) continue;
+    const auto [first, last] = children.equal_range(pid);
+    for (auto c = first; c != last; ++c) frontier.push_back(c->second);
   }
+  std::size_t outside = 0;
+  for (const ProcessInfo& p : table) {
+    if (p.IsZombie() || !p.instance_tag || ours.count(p.pid)) continue;
+    auto tag = ParseInstanceTag(*p.instance_tag);
+    if (tag && tag->daemon == daemon_id) ++outside;
+  }
+  return outside;
 }
 
 std::vector<pid_t> Supervisor::Impl::Members(const ServiceRt& s,
@@ -366,7 +353,6 @@ Supervisor::~Supervisor() { *impl_->alive = false; }
 
 void Supervisor::Boot() {
   Impl& im = *impl_;
-  if (im.deps.subreaper) im.ScanStrays();  // the one scan of the machine: what we left before
   std::map<std::string, InstanceRecord> records;
   if (auto list = im.deps.store->ListInstances()) {
     for (InstanceRecord& r : *list) records.emplace(r.service, std::move(r));

@@ -161,22 +161,18 @@ struct Supervisor::Impl {
   Result<VramView> LookListed(const std::vector<ProcessInfo>& family,
                               std::optional<Millis> ghost_scan_max_age);
   // Every process of ours, Detail::kFull: the daemon's descendants (it is their subreaper),
-  // walked through the kernel's children lists, plus the strays' subtrees and cgroup members.
-  // Costs the processes the daemon runs, not the machine's. Without the subreaper or the
-  // children files: the whole table.
+  // walked through the kernel's children lists, and the instances' cgroup members. Costs the
+  // processes the daemon runs, not the machine's. The whole table instead while processes of
+  // ours live outside the tree (instances re-adopted after a daemon restart: what they fork can
+  // go to init), and without the subreaper or the children files.
   std::vector<ProcessInfo> Family();
-  // The one full scan: processes tagged by this daemon outside its tree (instances of an
-  // earlier daemon, their leftovers). At boot, and after a stray ends (its children went to
-  // init, out of our reach), posted to the loop.
-  void ScanStrays();
+  std::size_t OutsideOurTree(const std::vector<ProcessInfo>& table) const;
   // family: the result of Family() to reuse (nullptr: walk it now).
   std::vector<pid_t> Members(const ServiceRt& s, const std::vector<ProcessInfo>* family = nullptr);
   std::vector<pid_t> Leftovers(const ServiceRt& s);
-  std::map<pid_t, std::uint64_t> strays;  // pid → start time: roots of ours outside our tree
-  bool strays_stale = false;              // a stray ended: rescan (posted, never inline)
-  bool stray_scan_posted = false;
+  bool strays_outside = true;  // boot: unknown until the first whole-table read says
   bool children_files = true;  // false once the kernel said it has none
-  int stray_scans = 0;         // full scans for strays (tests check they are rare)
+  int full_reads = 0;          // whole-table reads by Family
   std::optional<std::pair<SteadyTime, VramView>> last_full_look;  // LookListed's ghost cache
 
   // The operation lock (see ServiceRt). Released when the OpLock goes.

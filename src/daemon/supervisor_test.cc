@@ -364,8 +364,8 @@ TEST_F(SupervisorTest, WorkersLeftByACrashAreReapedBeforeTheRestart) {
 }
 
 // Processes an earlier daemon (same state directory) left outside this daemon's tree are found by
-// the one boot scan and swept before the service starts.
-TEST_F(SupervisorTest, StraysOfAnEarlierDaemonAreFoundOnceAndSwept) {
+// a whole-table read and swept before the service starts; once none is left, questions walk.
+TEST_F(SupervisorTest, StraysOfAnEarlierDaemonAreSweptThenTheWalkTakesOver) {
   const std::string old_tag = FormatInstanceTag("a", DaemonId(dir_.string()), 0x1234);
   const pid_t stray = world_.Fork(1, old_tag);    // under init, not under us
   const pid_t strays_child = world_.Fork(stray);  // inherits the tag
@@ -375,9 +375,37 @@ TEST_F(SupervisorTest, StraysOfAnEarlierDaemonAreFoundOnceAndSwept) {
   EXPECT_FALSE(world_.Find(stray)->alive);
   EXPECT_FALSE(world_.Find(strays_child)->alive);
   EXPECT_TRUE(world_.Find(foreign)->alive);
+  ASSERT_TRUE(sup_->StatusAll().is_array());
+  const int lists = world_.lists;
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(sup_->StatusAll().is_array());
-  // Once at boot, once more after the strays ended (their orphans could have gone to init).
-  EXPECT_LE(world_.lists, 2);
+  EXPECT_EQ(world_.lists, lists) << "nothing of ours is outside the tree: no whole-table read";
+}
+
+// Chaos finding 11 (seed 1001, fault 62): an instance re-adopted after a daemon restart lives
+// outside the daemon's tree, so a process it double-forks goes to init, where no walk reaches it.
+// Its restart must still stop that escapee (it is found by its tag in the whole table).
+TEST_F(SupervisorTest, AnEscapeeOfAnAdoptedInstanceIsStoppedWithIt) {
+  const std::string tag = FormatInstanceTag("a", DaemonId(dir_.string()), 0x77);
+  const pid_t main = world_.Fork(1, tag);
+  InstanceRecord rec;
+  rec.service = "a";
+  rec.tag = tag;
+  rec.pid = main;
+  rec.start_time = world_.Find(main)->start_time;
+  ASSERT_TRUE(store_.PutInstance(rec));
+  Boot({Svc("a")});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  ASSERT_EQ(Pid("a"), main);
+  const pid_t escapee = world_.Fork(1, tag);  // double-forked by main: now a child of init
+  ASSERT_TRUE(sup_->Restart("a"));
+  ASSERT_TRUE(RunUntil([&] { return RunningWith("a", main); }));
+  EXPECT_FALSE(world_.Find(main)->alive);
+  EXPECT_FALSE(world_.Find(escapee)->alive);
+  ExpectOnlyCurrentInstancesAlive({"a"});
+  ASSERT_TRUE(sup_->StatusAll().is_array());
+  const int lists = world_.lists;
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(sup_->StatusAll().is_array());
+  EXPECT_EQ(world_.lists, lists) << "the new instance is in our tree: questions walk again";
 }
 
 }  // namespace
