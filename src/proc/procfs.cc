@@ -313,7 +313,7 @@ Result<procfs::StatusFields> ReadProcStatus(const std::string& proc_root, pid_t 
   return std::move(*status);
 }
 
-ProcfsSource::ProcfsSource(std::string proc_root, std::string device_dir)
+ProcfsSource::ProcfsSource(std::string proc_root, const std::string& device_dir)
     : proc_root_(std::move(proc_root)), device_dir_(Canonical(device_dir)) {}
 
 Result<std::vector<ProcessInfo>> ProcfsSource::List(Detail detail) {

@@ -29,7 +29,7 @@ namespace vg {
 
 class ProcfsSource final : public ProcessSource {
  public:
-  explicit ProcfsSource(std::string proc_root = "/proc", std::string device_dir = "/dev");
+  explicit ProcfsSource(std::string proc_root = "/proc", const std::string& device_dir = "/dev");
 
   Result<std::vector<ProcessInfo>> List(Detail detail) override;
   Result<ProcessInfo> Get(pid_t pid) override;

@@ -91,7 +91,7 @@ std::vector<pid_t> FakeSignaller::WaitForExit(const std::vector<pid_t>& pids,
   return alive;
 }
 
-ProcessInfo MakeProcess(pid_t pid, pid_t ppid, std::string comm, uid_t uid) {
+ProcessInfo MakeProcess(pid_t pid, pid_t ppid, const std::string& comm, uid_t uid) {
   ProcessInfo p;
   p.pid = pid;
   p.ppid = ppid;

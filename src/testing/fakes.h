@@ -97,7 +97,7 @@ class FakeSignaller final : public Signaller {
 };
 
 // Builders for readable tests.
-ProcessInfo MakeProcess(pid_t pid, pid_t ppid, std::string comm, uid_t uid = 1000);
+ProcessInfo MakeProcess(pid_t pid, pid_t ppid, const std::string& comm, uid_t uid = 1000);
 GpuInfo MakeGpu(unsigned index, Bytes total, std::vector<GpuProcess> processes);
 
 }  // namespace vg::testing
