@@ -822,7 +822,16 @@ class Soak:
             self.variant["extra_model"] = "512MiB" if self.variant["extra_model"] == "1GiB" \
                 else "1GiB"
         self.write_config()
-        self.desired["extra"] = "running" if self.variant["extra"] else "absent"
+        # What the daemon does on reload: an added service starts, a removed one goes, a changed
+        # one is stopped and started with its new config (autostart); an unchanged one keeps the
+        # state an operator left it in (a `stop` before the reload stands).
+        if change == "toggle-extra":
+            self.desired["extra"] = "running" if self.variant["extra"] else "absent"
+        elif change == "plain-alloc":
+            if self.desired.get("plain") != "absent":
+                self.desired["plain"] = "running"
+        elif self.variant["extra"]:
+            self.desired["extra"] = "running"
         rc, out, err = self.cli("reload")
         return "%s (extra %s, plain %s, extra model %s); vramguard reload → %d %s" % (
             change, "on" if self.variant["extra"] else "off", self.variant["plain_alloc"],
