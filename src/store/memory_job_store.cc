@@ -58,6 +58,7 @@ Result<JobRecord> MemoryJobStore::Get(JobId id) {
 
 Result<std::optional<JobRecord>> MemoryJobStore::FindByKey(const std::string& service,
                                                            const std::string& key) {
+  ++key_lookups_;
   auto it = keys_.find({service, key});
   if (it == keys_.end()) return std::optional<JobRecord>();
   return std::optional<JobRecord>(jobs_.at(it->second));

@@ -4,7 +4,7 @@
 //
 // fail_next_write: when set, the next write (Submit, Transition, SetResult, RecordObservation,
 // RecoverAfterCrash, Prune) returns that Error, changes nothing, and clears the switch. Reads
-// never fail. Not thread-safe.
+// never fail. key_lookups() counts FindByKey calls. Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +22,7 @@ class MemoryJobStore final : public JobStore {
  public:
   std::optional<Error> fail_next_write;
   int writes() const { return writes_; }  // writes that succeeded
+  int key_lookups() const { return key_lookups_; }
 
   Result<SubmitOutcome> Submit(JobRecord job) override;
   Result<JobRecord> Get(JobId id) override;
@@ -48,6 +49,7 @@ class MemoryJobStore final : public JobStore {
   std::map<std::pair<std::string, std::string>, JobId> keys_;  // (service, key) → id
   JobId next_id_ = 1;
   int writes_ = 0;
+  int key_lookups_ = 0;
 };
 
 }  // namespace vg
