@@ -328,6 +328,24 @@ TEST_F(JobManagerTest, KnownKeyAnswersTheOriginalJobInsteadOfA400OrA413) {
   }
 }
 
+// Issue 12: the store's idle work (SqliteJobStore: the WAL checkpoint) is never done inside the
+// submissions' flush, so no 202 waits for it, but once the loop has had a pause.
+TEST_F(JobManagerTest, StoreIdleWorkIsDoneAfterTheSubmissionsNotInTheirFlush) {
+  AddService("svc");
+  Boot();
+  endpoint.hold = true;
+  SubmitJob("svc", 1);
+  EXPECT_EQ(store.idle_work_runs(), 0);
+  Run([] { return false; }, 30ms);
+  EXPECT_EQ(store.idle_work_runs(), 0);  // nothing was due
+  store.idle_work_due = true;
+  SubmitJob("svc", 1);
+  EXPECT_EQ(store.idle_work_runs(), 0);  // the 202 went out before it
+  ASSERT_TRUE(Run([&] { return store.idle_work_runs() == 1; }));
+  EXPECT_FALSE(store.idle_work_due);
+  endpoint.hold = false;
+}
+
 // Issue 10, finding 11: an OOM that is not the job's own (another instance's, or one whose
 // process list names none of the service's members) must not be attributed to the running job
 // nor teach its class an at-least size.

@@ -237,6 +237,13 @@ class JobStore {
   virtual Result<JobCounts> Counts(const std::string& service) = 0;  // empty: all services
   // Returns how many jobs were deleted.
   virtual Result<std::int64_t> Prune(std::int64_t now_unix_ms, const JobRetention& retention) = 0;
+
+  // Housekeeping the store would rather do while its caller has nothing else to do than inside a
+  // write (SqliteJobStore: a WAL checkpoint). The daemon calls DoIdleWork after a pause in
+  // submissions while IdleWorkDue(). It never changes what is stored or how durable it is; an
+  // error leaves the work due. The defaults: none.
+  virtual bool IdleWorkDue() const { return false; }
+  virtual Result<void> DoIdleWork() { return {}; }
 };
 
 }  // namespace vg

@@ -222,4 +222,11 @@ Result<std::int64_t> MemoryJobStore::Prune(std::int64_t now_unix_ms,
   return removed;
 }
 
+Result<void> MemoryJobStore::DoIdleWork() {
+  if (!idle_work_due) return {};
+  idle_work_due = false;
+  ++idle_work_runs_;
+  return {};
+}
+
 }  // namespace vg

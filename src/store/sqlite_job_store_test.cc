@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <filesystem>
 #include <random>
 #include <set>
 #include <string>
@@ -300,6 +301,63 @@ TEST(JobStoreSqlite, EveryAcknowledgedSubmitSurvivesSigkill) {
     EXPECT_GE(total, static_cast<std::int64_t>(acked.size()));
     EXPECT_LE(total, static_cast<std::int64_t>(acked.size()) + 1);
   }
+}
+
+// Issue 12: the WAL checkpoint is kept out of the commits and done as idle work.
+std::uintmax_t WalBytes(const std::string& path) {
+  std::error_code ec;
+  const std::uintmax_t n = std::filesystem::file_size(path + "-wal", ec);
+  return ec ? 0 : n;
+}
+
+TEST(JobStoreSqlite, CheckpointWaitsForIdleWorkBelowTheInlineLimit) {
+  TempDir dir;
+  const std::string path = dir.File("state.db");
+  auto store = MustOpen(path, {.wal_autocheckpoint_pages = 100000, .idle_checkpoint_pages = 50});
+  ASSERT_TRUE(store);
+  EXPECT_FALSE(store->IdleWorkDue());
+  int submitted = 0;
+  while (!store->IdleWorkDue() && submitted < 1000) {
+    ASSERT_TRUE(store->Submit(Job("a", "k" + std::to_string(submitted))));
+    ++submitted;
+  }
+  ASSERT_TRUE(store->IdleWorkDue()) << submitted << " submits and no idle work";
+  // Past SQLite's own 1,000 pages: still no checkpoint inside a commit.
+  for (int i = 0; i < 400; ++i) ASSERT_TRUE(store->Submit(Job("a", "m" + std::to_string(i))));
+  submitted += 400;
+  EXPECT_EQ(store->inline_checkpoints(), 0);
+  EXPECT_GT(WalBytes(path), 1000u * 4096u);
+  ASSERT_TRUE(store->DoIdleWork());
+  EXPECT_FALSE(store->IdleWorkDue());
+  // The next commit starts the log over: the work is not due again at once.
+  ASSERT_TRUE(store->Submit(Job("a", "last")));
+  EXPECT_FALSE(store->IdleWorkDue());
+  EXPECT_EQ(Total(*store), submitted + 1);
+  // Everything is in the file for another connection, and after a reopen.
+  store.reset();
+  auto again = MustOpen(path);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(Total(*again), submitted + 1);
+}
+
+TEST(JobStoreSqlite, CommitCheckpointsAtTheInlineLimitAndTheWalShrinksBack) {
+  TempDir dir;
+  const std::string path = dir.File("state.db");
+  auto store = MustOpen(path, {.wal_autocheckpoint_pages = 40,
+                               .idle_checkpoint_pages = 0,
+                               .wal_size_limit_bytes = 64 * 1024});
+  ASSERT_TRUE(store);
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(store->Submit(Job("a", std::to_string(i))));
+  EXPECT_GT(store->inline_checkpoints(), 0);
+  EXPECT_FALSE(store->IdleWorkDue());  // no idle work asked for
+  EXPECT_LE(WalBytes(path), 64u * 1024u + 40u * 4200u);
+  EXPECT_EQ(Total(*store), 200);
+}
+
+TEST(JobStoreSqlite, CheckpointOptionsAreChecked) {
+  TempDir dir;
+  EXPECT_FALSE(SqliteJobStore::Open(dir.File("a.db"), {.wal_autocheckpoint_pages = 0}));
+  EXPECT_FALSE(SqliteJobStore::Open(dir.File("b.db"), {.idle_checkpoint_pages = -1}));
 }
 
 }  // namespace
