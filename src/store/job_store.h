@@ -176,7 +176,7 @@ struct RecoveredJob {
 };
 
 // The store never prunes on its own: the daemon calls Prune (at start and then now and then).
-// Keep the history modest: Counts(service) and filtered List scan the table (measured: 45–65 ms for
+// Keep the history modest: Counts, Queued and filtered List scan the table (measured: 45–65 ms for
 // one service's counts among 100,000 jobs on the 2-core VM under load, 2–6 ms among 10,000).
 struct JobRetention {
   std::int64_t max_age_ms = 7LL * 24 * 3600 * 1000;  // terminal jobs finished longer ago go

@@ -186,7 +186,51 @@ TEST(JobStoreSqlite, MigratesAVersion1File) {
   auto state = SqliteStore::Open(path);
   ASSERT_TRUE(state.has_value());
   EXPECT_EQ((*state)->GetValue("k").value(), "v");
-  EXPECT_EQ(LatestSchemaVersion(), 2);
+  EXPECT_EQ(LatestSchemaVersion(), 3);
+}
+
+// Version 3 drops the index of jobs by state (issue 12): the queue a version 2 file holds is
+// still read in order.
+TEST(JobStoreSqlite, MigratesAVersion2FileAndItsQueueKeepsItsOrder) {
+  TempDir dir;
+  const std::string path = dir.File("state.db");
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    const std::string v1(SqliteMigrations()[0]), v2(SqliteMigrations()[1]);
+    ASSERT_EQ(
+        sqlite3_exec(db,
+                     ("CREATE TABLE schema_version (version INTEGER NOT NULL) STRICT;" + v1 + v2 +
+                      "INSERT INTO schema_version VALUES (2);"
+                      "INSERT INTO jobs (service, params, priority, idempotent, state, reason, "
+                      "submitted_unix_ms, estimate_bytes, attempts, payload_bytes, payload) VALUES "
+                      "('a', '{}', 0, 1, 'queued', '', 1, 1, 0, 0, X''), "
+                      "('a', '{}', 5, 1, 'queued', '', 2, 1, 0, 0, X''), "
+                      "('a', '{}', 0, 1, 'done', '', 3, 1, 1, 0, X'');")
+                         .c_str(),
+                     nullptr, nullptr, nullptr),
+        SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto jobs = MustOpen(path);
+  ASSERT_NE(jobs, nullptr);
+  std::vector<JobId> order;
+  const std::vector<JobRecord> queued = jobs->Queued("").value();
+  for (const JobRecord& j : queued) order.push_back(j.id);
+  EXPECT_EQ(order, (std::vector<JobId>{2, 1}));
+  EXPECT_EQ(jobs->Counts("").value()[JobState::kDone], 1);
+  EXPECT_EQ(jobs->Submit(Job("a")).value().job.id, 4);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(
+      sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'jobs_by_state'", -1,
+                         &q, nullptr),
+      SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(q, 0), 0);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
 }
 
 // The daemon itself is single-threaded; a tool or benchmark may submit from several threads on
