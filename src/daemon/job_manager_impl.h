@@ -106,6 +106,9 @@ struct JobManager::Impl {
   // Group commit: submissions of one event-loop turn share one transaction (FlushSubmits).
   std::vector<std::shared_ptr<PendingSubmit>> pending;
   bool flush_posted = false;
+  std::size_t flush_seen = 0;  // pending.size() at the flush's last pass
+  int flush_passes = 0;        // passes the flush took so far, at most kMaxFlushPasses
+  static constexpr int kMaxFlushPasses = 4;
   int subscription = 0;
   std::unique_ptr<asio::steady_timer> ticker;
   std::optional<vg::GpuSnapshot> snap;  // the driver's last answer

@@ -4,8 +4,9 @@
 //
 // fail_next_write: when set, the next write (Submit, Transition, SetResult, RecordObservation,
 // RecoverAfterCrash, Prune) returns that Error, changes nothing, and clears the switch. Reads
-// never fail. key_lookups() counts FindByKey calls. idle_work_due: what IdleWorkDue() answers;
-// DoIdleWork clears it and counts a run in idle_work_runs(). Not thread-safe.
+// never fail. key_lookups() counts FindByKey calls, batches() SubmitBatch calls (group commits).
+// idle_work_due: what IdleWorkDue() answers; DoIdleWork clears it and counts a run in
+// idle_work_runs(). Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -24,10 +25,15 @@ class MemoryJobStore final : public JobStore {
   std::optional<Error> fail_next_write;
   int writes() const { return writes_; }  // writes that succeeded
   int key_lookups() const { return key_lookups_; }
+  int batches() const { return batches_; }
   bool idle_work_due = false;
   int idle_work_runs() const { return idle_work_runs_; }
 
   Result<SubmitOutcome> Submit(JobRecord job) override;
+  std::vector<Result<SubmitOutcome>> SubmitBatch(std::vector<JobSubmission> jobs) override {
+    ++batches_;
+    return JobStore::SubmitBatch(std::move(jobs));
+  }
   Result<JobRecord> Get(JobId id) override;
   Result<std::optional<JobRecord>> FindByKey(const std::string& service,
                                              const std::string& key) override;
@@ -55,6 +61,7 @@ class MemoryJobStore final : public JobStore {
   JobId next_id_ = 1;
   int writes_ = 0;
   int key_lookups_ = 0;
+  int batches_ = 0;
   int idle_work_runs_ = 0;
 };
 
