@@ -172,7 +172,8 @@ HandlerResult JobManager::Submit(const HttpRequest& request) {
     im->pending.push_back(p);
     if (!im->flush_posted) {
       im->flush_posted = true;
-      // After the handlers of this turn: the requests read meanwhile join the same commit.
+      // After the handlers already queued (and more passes while the batch grows, FlushSubmits):
+      // the requests read meanwhile join the same commit.
       asio::post(im->io, [im] { im->FlushSubmits(); });
     }
   }};

@@ -103,7 +103,7 @@ struct JobManager::Impl {
   std::map<std::string, ServiceJobs> svcs;
   bool shutting_down = false;
   bool replan_posted = false;
-  // Group commit: submissions of one event-loop turn share one transaction (FlushSubmits).
+  // Group commit: submissions read together share one transaction (FlushSubmits).
   std::vector<std::shared_ptr<PendingSubmit>> pending;
   bool flush_posted = false;
   std::size_t flush_seen = 0;  // pending.size() at the flush's last pass
