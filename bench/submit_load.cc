@@ -1,11 +1,18 @@
 // submit_load: a load generator for the daemon's job API (bench/jobs_bench.sh). Sends N
 // `POST /v1/jobs` requests over the control socket from C connections at once (HTTP/1.1
 // keep-alive, one request in flight per connection) and prints one JSON document:
-// {"count", "concurrency", "seconds", "per_s", "p50_ms", "p99_ms", "max_ms", "status": {code: n}}.
+// {"count", "concurrency", "seconds", "per_s", "p50_ms", "p99_ms", "max_ms", "status": {code: n},
+//  "connects"}.
 //
 //   submit_load --socket PATH --body JSON [--count N] [--concurrency C] [--keys]
 //
-// --keys: give every request its own idempotency_key (the body must end with '}').
+// --keys: give every request its own idempotency_key, unique to this run (the body must end
+// with '}').
+// Every answer must be a 202 (accepted and durable): any other status (a 429 from the rate
+// limit, a 200 for a duplicate key, a 5xx) or a lost connection is counted in "status" (0: no
+// answer), said on stderr, and makes the exit status 1, so a script measuring throughput fails
+// instead of timing cheap refusals. "connects" counts the connections opened: more than
+// `concurrency` means the daemon closed some (it does after an error).
 // Plain POSIX sockets and threads: no dependency, so the script can build it with one c++ call.
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -109,8 +116,10 @@ int main(int argc, char** argv) {
   std::mutex mu;
   std::vector<double> lat;
   std::map<int, int> codes;
+  std::atomic<int> connects{0};
   auto worker = [&](int w) {
     int fd = Connect(socket);
+    if (fd >= 0) ++connects;
     std::string buf;
     std::vector<double> mine;
     std::map<int, int> my_codes;
@@ -128,7 +137,7 @@ int main(int argc, char** argv) {
       auto t0 = Clock::now();
       int status = 0;
       for (int attempt = 0; attempt < 2 && status == 0; ++attempt) {
-        if (fd < 0) fd = Connect(socket);
+        if (fd < 0 && (fd = Connect(socket)) >= 0) ++connects;
         if (fd >= 0 && WriteAll(fd, req)) status = ReadResponse(fd, buf);
         if (status == 0 && fd >= 0) {
           ::close(fd);
@@ -162,8 +171,16 @@ int main(int argc, char** argv) {
   status += "}";
   std::printf(
       "{\"count\":%d,\"concurrency\":%d,\"seconds\":%.4f,\"per_s\":%.1f,\"p50_ms\":%.3f,"
-      "\"p99_ms\":%.3f,\"max_ms\":%.3f,\"status\":%s}\n",
+      "\"p99_ms\":%.3f,\"max_ms\":%.3f,\"status\":%s,\"connects\":%d}\n",
       count, concurrency, seconds, count / seconds, pct(0.50), pct(0.99),
-      lat.empty() ? 0.0 : lat.back(), status.c_str());
+      lat.empty() ? 0.0 : lat.back(), status.c_str(), connects.load());
+  const int accepted = codes.count(202) ? codes[202] : 0;
+  if (accepted != count) {
+    std::fprintf(stderr,
+                 "submit_load: %d of %d answers were not 202 (statuses %s; 0 = no answer): the "
+                 "rate above is not a rate of durable submits\n",
+                 count - accepted, count, status.c_str());
+    return 1;
+  }
   return 0;
 }

@@ -121,7 +121,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       : state_(std::move(state)),
         socket_(std::move(socket)),
         timer_(socket_.get_executor()),
-        tcp_(tcp) {}
+        tcp_(tcp),
+        tokens_(state_->options.request_burst) {}
 
   void Start() {
     state_->connections[this] = weak_from_this();
@@ -183,12 +184,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     --state_->streams;
   }
 
-  // A token bucket: kRequestBurst requests at once, kMaxRequestsPerSecond sustained.
+  // A token bucket: options.request_burst requests at once, options.max_requests_per_second
+  // sustained (0: no limit).
   bool TakeRequestToken() {
+    const ApiServerOptions& o = state_->options;
+    if (o.max_requests_per_second <= 0) return true;
     const auto now = std::chrono::steady_clock::now();
     const std::chrono::duration<double> elapsed = now - tokens_at_;
     tokens_at_ = now;
-    tokens_ = std::min(kRequestBurst, tokens_ + elapsed.count() * kMaxRequestsPerSecond);
+    tokens_ = std::min(o.request_burst, tokens_ + elapsed.count() * o.max_requests_per_second);
     if (tokens_ < 1) return false;
     tokens_ -= 1;
     return true;
@@ -230,7 +234,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (!TakeRequestToken()) {
       HttpResponse response = HttpResponse::Error(
           429,
-          "more than " + std::to_string(static_cast<int>(kMaxRequestsPerSecond)) +
+          "more than " + std::to_string(static_cast<int>(state_->options.max_requests_per_second)) +
               " requests per second on one connection",
           "slow down, or spread requests over connections");
       response.headers["Retry-After"] = "1";
@@ -476,7 +480,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<char> drain_buffer_;
   std::size_t drained_ = 0;
   bool holds_stream_slot_ = false;
-  double tokens_ = kRequestBurst;
+  double tokens_;  // the rate limit's bucket
   std::chrono::steady_clock::time_point tokens_at_ = std::chrono::steady_clock::now();
 };
 

@@ -19,8 +19,8 @@
 //  - Limits (docs/api.md "Limits"), each answered with a one-line JSON error and the connection
 //    closed: request headers kMaxHeaderBytes in all (431) and kMaxHeaderFields fields (431),
 //    body options.body_limit (413), malformed HTTP (400), JSON nested deeper than kMaxJsonDepth
-//    (400, api/http.h), more than kMaxRequestsPerSecond requests per second on one connection
-//    (429, Retry-After: 1; a burst of kRequestBurst is allowed), more than
+//    (400, api/http.h), more than options.max_requests_per_second requests per second on one
+//    connection (429, Retry-After: 1; a burst of options.request_burst is allowed), more than
 //    options.max_connections open connections (503 on the new one), more than
 //    options.max_streams open streaming responses (event or log follows: 503). A connection that
 //    sends nothing for options.idle_timeout (or does not take its response in that time) is
@@ -55,6 +55,7 @@ struct Listener;
 
 inline constexpr std::size_t kMaxHeaderBytes = 16 * 1024;  // request line and headers
 inline constexpr std::size_t kMaxHeaderFields = 100;
+// The defaults of ApiServerOptions' per-connection rate limit.
 inline constexpr double kMaxRequestsPerSecond = 200;  // sustained, per connection
 inline constexpr double kRequestBurst = 400;          // requests a connection may send at once
 
@@ -68,6 +69,10 @@ struct ApiServerOptions {
   std::size_t max_connections = 1024;
   // Streaming responses (follows) open at once beyond this get a 503.
   std::size_t max_streams = 64;
+  // Requests per second one connection may send, sustained, and at once (a token bucket);
+  // beyond them: 429. max_requests_per_second = 0: no limit (a batch client on one connection).
+  double max_requests_per_second = kMaxRequestsPerSecond;
+  double request_burst = kRequestBurst;
 };
 
 class ApiServer {

@@ -388,6 +388,43 @@ TEST_F(ApiServerTest, RequestsFasterThanTheRateOnOneConnectionAre429) {
   EXPECT_EQ(other->status, 200);
 }
 
+// A batch client on one connection (options.max_requests_per_second = 0, daemon.request_rate).
+TEST_F(ApiServerTest, NoRateLimitWhenTheRateIsZero) {
+  ApiServerOptions options;
+  options.max_requests_per_second = 0;
+  StartServer(options);
+  RunLoop();
+  RawConnection raw = RawConnection::Unix(socket_path_);
+  std::string burst;
+  const int sent = static_cast<int>(kRequestBurst) * 2;
+  for (int i = 0; i < sent; ++i) burst += Request("GET", "/v1/services/x/logs", "", "");
+  std::thread writer([&] { raw.Send(burst); });
+  int ok = 0;
+  std::optional<RawResponse> response;
+  while (ok < sent && (response = raw.ReadResponse()) && response->status == 200) ++ok;
+  writer.join();
+  EXPECT_EQ(ok, sent);
+}
+
+TEST_F(ApiServerTest, TheRateLimitIsAnOption) {
+  ApiServerOptions options;
+  options.max_requests_per_second = 1;
+  options.request_burst = 3;
+  StartServer(options);
+  RunLoop();
+  RawConnection raw = RawConnection::Unix(socket_path_);
+  std::string burst;
+  for (int i = 0; i < 5; ++i) burst += Request("GET", "/v1/services/x/logs", "", "");
+  std::thread writer([&] { raw.Send(burst); });
+  int ok = 0;
+  std::optional<RawResponse> response;
+  while ((response = raw.ReadResponse()) && response->status == 200) ++ok;
+  writer.join();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 429);
+  EXPECT_EQ(ok, 3);
+}
+
 TEST_F(ApiServerTest, ConnectionsOverTheLimitAre503) {
   ApiServerOptions options;
   options.max_connections = 2;

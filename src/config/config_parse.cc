@@ -81,6 +81,9 @@ void ParseDaemon(TableReader& r, const std::string& base_dir, DaemonConfig* d) {
     }
   }
   if (std::optional<bool> keep = r.Bool("keep_services")) d->keep_services = *keep;
+  if (std::optional<std::int64_t> rate = r.Integer("request_rate", 0, 1000000)) {
+    d->request_rate = static_cast<int>(*rate);
+  }
   if (std::optional<std::string> kernel_log = r.String("kernel_log")) {
     if (!kernel_log->empty() && !kernel_log->starts_with('/')) {
       diags.Add(r.Node("kernel_log")->source(),

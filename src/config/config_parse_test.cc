@@ -170,6 +170,18 @@ command = ["./server"]
   EXPECT_EQ(d.poll, Millis(100));
   EXPECT_FALSE(d.keep_services);
   EXPECT_EQ(d.kernel_log, "/dev/kmsg");
+  EXPECT_EQ(d.request_rate, 200);
+}
+
+TEST(ConfigParse, RequestRateIsACountOrZeroForNoLimit) {
+  ConfigResult off = ParseConfig("[daemon]\nrequest_rate = 0\n", "x.toml");
+  ASSERT_TRUE(off.has_value());
+  EXPECT_EQ(off->daemon.request_rate, 0);
+  ConfigResult high = ParseConfig("[daemon]\nrequest_rate = 50000\n", "x.toml");
+  ASSERT_TRUE(high.has_value());
+  EXPECT_EQ(high->daemon.request_rate, 50000);
+  EXPECT_FALSE(ParseConfig("[daemon]\nrequest_rate = -1\n", "x.toml").has_value());
+  EXPECT_FALSE(ParseConfig("[daemon]\nrequest_rate = \"fast\"\n", "x.toml").has_value());
 }
 
 TEST(ConfigParse, KernelLogIsAnAbsolutePathOrOff) {

@@ -134,6 +134,9 @@ struct DaemonConfig {
   Bytes reserve = Bytes::GiB(2);  // never plan into the last `reserve` of a GPU
   Millis poll{100};               // NVML poll interval
   bool keep_services = false;     // leave services running when the daemon exits
+  // Requests per second one API connection may send (sustained; bursts of twice as many); beyond
+  // it: 429. 0: no limit.
+  int request_rate = 200;
   // Followed for the NVIDIA driver's Xid messages (device-lost, gpu-error); empty: off.
   std::string kernel_log = "/dev/kmsg";
 };

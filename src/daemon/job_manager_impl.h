@@ -103,9 +103,12 @@ struct JobManager::Impl {
   std::map<std::string, ServiceJobs> svcs;
   bool shutting_down = false;
   bool replan_posted = false;
-  // Group commit: submissions of one event-loop turn share one transaction (FlushSubmits).
+  // Group commit: submissions read together share one transaction (FlushSubmits).
   std::vector<std::shared_ptr<PendingSubmit>> pending;
   bool flush_posted = false;
+  std::size_t flush_seen = 0;  // pending.size() at the flush's last pass
+  int flush_passes = 0;        // passes the flush took so far, at most kMaxFlushPasses
+  static constexpr int kMaxFlushPasses = 4;
   int subscription = 0;
   // Idle checks, pruning, and re-plans while jobs wait. Its period follows the work (NextTick):
   // the poll interval only while a job waits for memory anyone may free.
@@ -114,6 +117,11 @@ struct JobManager::Impl {
   std::optional<vg::GpuSnapshot> snap;  // the driver's last answer
   std::optional<SteadyTime> snap_at;
   std::optional<SteadyTime> pruned_at;  // terminal jobs past retention were last deleted then
+  // The store's idle work (a WAL checkpoint) waits for kIdleGap without a submission.
+  static constexpr std::chrono::milliseconds kIdleGap{5};
+  std::unique_ptr<asio::steady_timer> idle_timer;
+  bool idle_armed = false;
+  SteadyTime last_flush{};
 
   std::int64_t NowMs() const;
   // The config of a service that takes jobs now; nullptr: none (unknown, removed, or no jobs).
@@ -142,6 +150,10 @@ struct JobManager::Impl {
   void FailQueued(JobId id, const std::string& why);
   void Recover();
   void FlushSubmits();
+  // After a flush: arm idle_timer when the store has idle work; OnIdle does it after a pause.
+  void ScheduleIdleWork();
+  void ArmIdle(SteadyTime::duration after);
+  void OnIdle();
   std::pair<std::string, nlohmann::json> QueuedEvent(const JobRecord& j, const PendingSubmit& p);
   HttpResponse Accepted(const PendingSubmit& p, const JobRecord& job);
   void ReplayObservations();

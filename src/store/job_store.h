@@ -176,7 +176,7 @@ struct RecoveredJob {
 };
 
 // The store never prunes on its own: the daemon calls Prune (at start and then now and then).
-// Keep the history modest: Counts(service) and filtered List scan the table (measured: 45–65 ms for
+// Keep the history modest: Counts, Queued and filtered List scan the table (measured: 45–65 ms for
 // one service's counts among 100,000 jobs on the 2-core VM under load, 2–6 ms among 10,000).
 struct JobRetention {
   std::int64_t max_age_ms = 7LL * 24 * 3600 * 1000;  // terminal jobs finished longer ago go
@@ -237,6 +237,13 @@ class JobStore {
   virtual Result<JobCounts> Counts(const std::string& service) = 0;  // empty: all services
   // Returns how many jobs were deleted.
   virtual Result<std::int64_t> Prune(std::int64_t now_unix_ms, const JobRetention& retention) = 0;
+
+  // Housekeeping the store would rather do while its caller has nothing else to do than inside a
+  // write (SqliteJobStore: a WAL checkpoint). The daemon calls DoIdleWork after a pause in
+  // submissions while IdleWorkDue(). It never changes what is stored or how durable it is; an
+  // error leaves the work due. The defaults: none.
+  virtual bool IdleWorkDue() const { return false; }
+  virtual Result<void> DoIdleWork() { return {}; }
 };
 
 }  // namespace vg

@@ -58,6 +58,7 @@ Result<JobRecord> MemoryJobStore::Get(JobId id) {
 
 Result<std::optional<JobRecord>> MemoryJobStore::FindByKey(const std::string& service,
                                                            const std::string& key) {
+  ++key_lookups_;
   auto it = keys_.find({service, key});
   if (it == keys_.end()) return std::optional<JobRecord>();
   return std::optional<JobRecord>(jobs_.at(it->second));
@@ -219,6 +220,13 @@ Result<std::int64_t> MemoryJobStore::Prune(std::int64_t now_unix_ms,
   }
   ++writes_;
   return removed;
+}
+
+Result<void> MemoryJobStore::DoIdleWork() {
+  if (!idle_work_due) return {};
+  idle_work_due = false;
+  ++idle_work_runs_;
+  return {};
 }
 
 }  // namespace vg

@@ -4,7 +4,9 @@
 //
 // fail_next_write: when set, the next write (Submit, Transition, SetResult, RecordObservation,
 // RecoverAfterCrash, Prune) returns that Error, changes nothing, and clears the switch. Reads
-// never fail. Not thread-safe.
+// never fail. key_lookups() counts FindByKey calls, batches() SubmitBatch calls (group commits).
+// idle_work_due: what IdleWorkDue() answers; DoIdleWork clears it and counts a run in
+// idle_work_runs(). Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -22,8 +24,16 @@ class MemoryJobStore final : public JobStore {
  public:
   std::optional<Error> fail_next_write;
   int writes() const { return writes_; }  // writes that succeeded
+  int key_lookups() const { return key_lookups_; }
+  int batches() const { return batches_; }
+  bool idle_work_due = false;
+  int idle_work_runs() const { return idle_work_runs_; }
 
   Result<SubmitOutcome> Submit(JobRecord job) override;
+  std::vector<Result<SubmitOutcome>> SubmitBatch(std::vector<JobSubmission> jobs) override {
+    ++batches_;
+    return JobStore::SubmitBatch(std::move(jobs));
+  }
   Result<JobRecord> Get(JobId id) override;
   Result<std::optional<JobRecord>> FindByKey(const std::string& service,
                                              const std::string& key) override;
@@ -39,6 +49,8 @@ class MemoryJobStore final : public JobStore {
   Result<std::vector<RecoveredJob>> RecoverAfterCrash(std::int64_t now_unix_ms) override;
   Result<JobCounts> Counts(const std::string& service) override;
   Result<std::int64_t> Prune(std::int64_t now_unix_ms, const JobRetention& retention) override;
+  bool IdleWorkDue() const override { return idle_work_due; }
+  Result<void> DoIdleWork() override;
 
  private:
   // The armed failure, once; success otherwise.
@@ -48,6 +60,9 @@ class MemoryJobStore final : public JobStore {
   std::map<std::pair<std::string, std::string>, JobId> keys_;  // (service, key) → id
   JobId next_id_ = 1;
   int writes_ = 0;
+  int key_lookups_ = 0;
+  int batches_ = 0;
+  int idle_work_runs_ = 0;
 };
 
 }  // namespace vg

@@ -1,5 +1,7 @@
 #include "store/sqlite_job_store.h"
 
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -60,15 +62,23 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& 
         SqliteStore::Open(path, SqliteStore::Options{.busy_timeout_ms = options.busy_timeout_ms});
     if (!state) return std::unexpected(state.error());
   }
+  if (options.wal_autocheckpoint_pages < 1 || options.idle_checkpoint_pages < 0) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "wal_autocheckpoint_pages must be at least 1, idle_checkpoint_pages at least 0");
+  }
   auto db = SqliteDb::Open(path, options.busy_timeout_ms);
   if (!db) return std::unexpected(db.error());
-  auto store = std::unique_ptr<SqliteJobStore>(new SqliteJobStore(std::move(*db)));
+  auto store = std::unique_ptr<SqliteJobStore>(new SqliteJobStore(std::move(*db), options));
   std::lock_guard lock(store->mu_);
   const char* sync = options.synchronous == Synchronous::kFull ? "PRAGMA synchronous=FULL"
                                                                : "PRAGMA synchronous=NORMAL";
-  for (const char* pragma : {sync, "PRAGMA foreign_keys=ON"}) {
+  const std::string size_limit =
+      fmt::format("PRAGMA journal_size_limit={}", options.wal_size_limit_bytes);
+  for (const char* pragma : {sync, "PRAGMA foreign_keys=ON", size_limit.c_str()}) {
     if (auto ok = store->db_.Exec(pragma, pragma); !ok) return std::unexpected(ok.error());
   }
+  // In place of SQLite's own checkpoint hook (wal_autocheckpoint): the same, plus the WAL's size.
+  sqlite3_wal_hook(store->db_.handle(), &SqliteJobStore::OnWalCommit, store.get());
   // WAL is a property of the file, set by SqliteStore::Open: check this connection sees it.
   auto mode = store->db_.Prepare("PRAGMA journal_mode");
   if (!mode) return std::unexpected(mode.error());
@@ -81,9 +91,44 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& 
   return store;
 }
 
-SqliteJobStore::SqliteJobStore(SqliteDb db) : db_(std::move(db)) {}
+SqliteJobStore::SqliteJobStore(SqliteDb db, Options options)
+    : options_(options), db_(std::move(db)) {}
 
 SqliteJobStore::~SqliteJobStore() = default;
+
+int SqliteJobStore::OnWalCommit(void* self, sqlite3* db, const char* name, int pages) {
+  auto* store = static_cast<SqliteJobStore*>(self);
+  store->wal_pages_.store(pages);
+  if (pages >= store->options_.wal_autocheckpoint_pages) {
+    // What SQLite's default hook does; a busy or failed checkpoint is tried again next commit.
+    int log = 0;
+    int done = 0;
+    if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &done) == SQLITE_OK &&
+        done == log) {
+      store->wal_pages_.store(0);  // all copied back: the next commit restarts the log
+    }
+    ++store->inline_checkpoints_;
+  }
+  return SQLITE_OK;
+}
+
+bool SqliteJobStore::IdleWorkDue() const {
+  return options_.idle_checkpoint_pages > 0 && wal_pages_.load() >= options_.idle_checkpoint_pages;
+}
+
+Result<void> SqliteJobStore::DoIdleWork() {
+  if (!IdleWorkDue()) return {};
+  std::lock_guard lock(mu_);
+  int log = 0;
+  int done = 0;
+  const int rc =
+      sqlite3_wal_checkpoint_v2(db_.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+  if (rc == SQLITE_BUSY) return {};  // another connection is checkpointing: due again later
+  if (rc != SQLITE_OK) return std::unexpected(db_.SqlError(rc, "checkpoint the write-ahead log"));
+  // Frames a reader still needed stay in the WAL: the work stays due until they are copied.
+  if (done == log) wal_pages_.store(0);
+  return {};
+}
 
 template <class T>
 Result<T> SqliteJobStore::InTransaction(std::string_view what,

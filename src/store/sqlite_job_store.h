@@ -10,6 +10,12 @@
 //     lose the last commits (never the file).
 //   Synchronous::kFull: the WAL is fsynced at every commit, so a returned write survives a power
 //     cut too; each write then costs a disk flush.
+// Checkpoints (copying the WAL back into the file, with its fsyncs): SQLite runs one inside the
+// commit that takes the WAL past a threshold, and that write waits for it. Options move it:
+// wal_autocheckpoint_pages is that threshold for this connection; with idle_checkpoint_pages set,
+// IdleWorkDue() says when the WAL has grown past it and DoIdleWork() runs the checkpoint, for a
+// caller that has a moment with nothing else to do (the daemon between bursts of submissions).
+// Durability is the same either way: a checkpoint only copies what was committed.
 //
 // Ownership: owns its connection and cached prepared statements. Do not carry one across fork().
 // Thread-safety: thread-safe; a mutex serialises calls on its one connection. Several
@@ -17,6 +23,7 @@
 // serialises their writes, each waiting up to busy_timeout_ms for the lock.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -36,6 +43,13 @@ class SqliteJobStore final : public JobStore {
   struct Options {
     int busy_timeout_ms = 5000;
     Synchronous synchronous = Synchronous::kNormal;
+    // A commit that leaves the WAL at this many pages or more checkpoints first (SQLite's
+    // default: 1,000 pages of 4 KiB).
+    int wal_autocheckpoint_pages = 1000;
+    // IdleWorkDue() once the WAL holds this many pages; 0: never (no idle work).
+    int idle_checkpoint_pages = 0;
+    // After a checkpoint the WAL file is cut back to this size when the log restarts; -1: never.
+    std::int64_t wal_size_limit_bytes = -1;
   };
 
   static Result<std::unique_ptr<SqliteJobStore>> Open(const std::string& path);
@@ -66,8 +80,17 @@ class SqliteJobStore final : public JobStore {
   Result<JobCounts> Counts(const std::string& service) override;
   Result<std::int64_t> Prune(std::int64_t now_unix_ms, const JobRetention& retention) override;
 
+  // The WAL holds idle_checkpoint_pages or more (as of this connection's last commit).
+  bool IdleWorkDue() const override;
+  // A PASSIVE checkpoint (it waits for no reader or writer) when IdleWorkDue(); else nothing.
+  Result<void> DoIdleWork() override;
+  // Checkpoints run inside a commit, because the WAL reached wal_autocheckpoint_pages.
+  std::int64_t inline_checkpoints() const { return inline_checkpoints_.load(); }
+
  private:
-  explicit SqliteJobStore(SqliteDb db);
+  SqliteJobStore(SqliteDb db, Options options);
+  // sqlite3_wal_hook: after each commit of this connection, with the WAL's size in pages.
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int pages);
 
   // Caller holds mu_ for all of these.
   Result<JobRecord> GetLocked(JobId id);
@@ -83,7 +106,10 @@ class SqliteJobStore final : public JobStore {
   Result<T> InTransaction(std::string_view what, const std::function<Result<T>()>& body);
 
   std::mutex mu_;
-  SqliteDb db_;  // guarded by mu_
+  const Options options_;
+  SqliteDb db_;                    // guarded by mu_
+  std::atomic<int> wal_pages_{0};  // the WAL's size after the last commit
+  std::atomic<std::int64_t> inline_checkpoints_{0};
 };
 
 }  // namespace vg

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <filesystem>
 #include <random>
 #include <set>
 #include <string>
@@ -185,7 +186,51 @@ TEST(JobStoreSqlite, MigratesAVersion1File) {
   auto state = SqliteStore::Open(path);
   ASSERT_TRUE(state.has_value());
   EXPECT_EQ((*state)->GetValue("k").value(), "v");
-  EXPECT_EQ(LatestSchemaVersion(), 2);
+  EXPECT_EQ(LatestSchemaVersion(), 3);
+}
+
+// Version 3 drops the index of jobs by state (issue 12): the queue a version 2 file holds is
+// still read in order.
+TEST(JobStoreSqlite, MigratesAVersion2FileAndItsQueueKeepsItsOrder) {
+  TempDir dir;
+  const std::string path = dir.File("state.db");
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    const std::string v1(SqliteMigrations()[0]), v2(SqliteMigrations()[1]);
+    ASSERT_EQ(
+        sqlite3_exec(db,
+                     ("CREATE TABLE schema_version (version INTEGER NOT NULL) STRICT;" + v1 + v2 +
+                      "INSERT INTO schema_version VALUES (2);"
+                      "INSERT INTO jobs (service, params, priority, idempotent, state, reason, "
+                      "submitted_unix_ms, estimate_bytes, attempts, payload_bytes, payload) VALUES "
+                      "('a', '{}', 0, 1, 'queued', '', 1, 1, 0, 0, X''), "
+                      "('a', '{}', 5, 1, 'queued', '', 2, 1, 0, 0, X''), "
+                      "('a', '{}', 0, 1, 'done', '', 3, 1, 1, 0, X'');")
+                         .c_str(),
+                     nullptr, nullptr, nullptr),
+        SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto jobs = MustOpen(path);
+  ASSERT_NE(jobs, nullptr);
+  std::vector<JobId> order;
+  const std::vector<JobRecord> queued = jobs->Queued("").value();
+  for (const JobRecord& j : queued) order.push_back(j.id);
+  EXPECT_EQ(order, (std::vector<JobId>{2, 1}));
+  EXPECT_EQ(jobs->Counts("").value()[JobState::kDone], 1);
+  EXPECT_EQ(jobs->Submit(Job("a")).value().job.id, 4);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(
+      sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'jobs_by_state'", -1,
+                         &q, nullptr),
+      SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(q, 0), 0);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
 }
 
 // The daemon itself is single-threaded; a tool or benchmark may submit from several threads on
@@ -300,6 +345,63 @@ TEST(JobStoreSqlite, EveryAcknowledgedSubmitSurvivesSigkill) {
     EXPECT_GE(total, static_cast<std::int64_t>(acked.size()));
     EXPECT_LE(total, static_cast<std::int64_t>(acked.size()) + 1);
   }
+}
+
+// Issue 12: the WAL checkpoint is kept out of the commits and done as idle work.
+std::uintmax_t WalBytes(const std::string& path) {
+  std::error_code ec;
+  const std::uintmax_t n = std::filesystem::file_size(path + "-wal", ec);
+  return ec ? 0 : n;
+}
+
+TEST(JobStoreSqlite, CheckpointWaitsForIdleWorkBelowTheInlineLimit) {
+  TempDir dir;
+  const std::string path = dir.File("state.db");
+  auto store = MustOpen(path, {.wal_autocheckpoint_pages = 100000, .idle_checkpoint_pages = 50});
+  ASSERT_TRUE(store);
+  EXPECT_FALSE(store->IdleWorkDue());
+  int submitted = 0;
+  while (!store->IdleWorkDue() && submitted < 1000) {
+    ASSERT_TRUE(store->Submit(Job("a", "k" + std::to_string(submitted))));
+    ++submitted;
+  }
+  ASSERT_TRUE(store->IdleWorkDue()) << submitted << " submits and no idle work";
+  // Past SQLite's own 1,000 pages: still no checkpoint inside a commit.
+  for (int i = 0; i < 400; ++i) ASSERT_TRUE(store->Submit(Job("a", "m" + std::to_string(i))));
+  submitted += 400;
+  EXPECT_EQ(store->inline_checkpoints(), 0);
+  EXPECT_GT(WalBytes(path), 1000u * 4096u);
+  ASSERT_TRUE(store->DoIdleWork());
+  EXPECT_FALSE(store->IdleWorkDue());
+  // The next commit starts the log over: the work is not due again at once.
+  ASSERT_TRUE(store->Submit(Job("a", "last")));
+  EXPECT_FALSE(store->IdleWorkDue());
+  EXPECT_EQ(Total(*store), submitted + 1);
+  // Everything is in the file for another connection, and after a reopen.
+  store.reset();
+  auto again = MustOpen(path);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(Total(*again), submitted + 1);
+}
+
+TEST(JobStoreSqlite, CommitCheckpointsAtTheInlineLimitAndTheWalShrinksBack) {
+  TempDir dir;
+  const std::string path = dir.File("state.db");
+  auto store = MustOpen(path, {.wal_autocheckpoint_pages = 40,
+                               .idle_checkpoint_pages = 0,
+                               .wal_size_limit_bytes = 64 * 1024});
+  ASSERT_TRUE(store);
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(store->Submit(Job("a", std::to_string(i))));
+  EXPECT_GT(store->inline_checkpoints(), 0);
+  EXPECT_FALSE(store->IdleWorkDue());  // no idle work asked for
+  EXPECT_LE(WalBytes(path), 64u * 1024u + 40u * 4200u);
+  EXPECT_EQ(Total(*store), 200);
+}
+
+TEST(JobStoreSqlite, CheckpointOptionsAreChecked) {
+  TempDir dir;
+  EXPECT_FALSE(SqliteJobStore::Open(dir.File("a.db"), {.wal_autocheckpoint_pages = 0}));
+  EXPECT_FALSE(SqliteJobStore::Open(dir.File("b.db"), {.idle_checkpoint_pages = -1}));
 }
 
 }  // namespace

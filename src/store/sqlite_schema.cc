@@ -13,7 +13,7 @@ namespace vg {
 namespace {
 
 // One entry per schema version. Append only; never edit an entry that has been released.
-constexpr std::array<std::string_view, 2> kMigrations = {
+constexpr std::array<std::string_view, 3> kMigrations = {
     // 1: instances, events, key/value settings.
     R"sql(
 CREATE TABLE instances (
@@ -68,6 +68,12 @@ CREATE TABLE jobs (
 CREATE UNIQUE INDEX jobs_by_idempotency_key ON jobs (service, idempotency_key)
   WHERE idempotency_key IS NOT NULL;
 CREATE INDEX jobs_by_state ON jobs (state, priority DESC, id);
+)sql",
+    // 3: no index of jobs by state (issue 12). Every submission wrote it — a fourth B-tree in
+    // the job's commit — for queries that run at the daemon's start (Queued, RecoverAfterCrash),
+    // on a status or list (Counts) and every ten minutes (Prune): table scans now.
+    R"sql(
+DROP INDEX jobs_by_state;
 )sql",
 };
 

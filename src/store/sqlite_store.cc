@@ -68,8 +68,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) 
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, Options options) {
   if (path.empty()) return Fail(ErrorCode::kInvalidArgument, "state database path is empty");
-  if (options.max_events < 1 || options.prune_every < 1) {
-    return Fail(ErrorCode::kInvalidArgument, "max_events and prune_every must be at least 1");
+  if (options.max_events < 1 || options.prune_every < 1 || options.wal_autocheckpoint_pages < 1) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "max_events, prune_every and wal_autocheckpoint_pages must be at least 1");
   }
   if (const fs::path parent = fs::path(path).parent_path(); !parent.empty()) {
     if (auto ok = MakeDirs(parent); !ok) return std::unexpected(ok.error());
@@ -88,7 +89,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, 
         fmt::format("state database {}: cannot switch to WAL (journal mode is {})", path, *mode),
         "keep the state directory on a local file system");
   }
-  for (const char* pragma : {"PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"}) {
+  const std::string checkpoint =
+      fmt::format("PRAGMA wal_autocheckpoint={}", options.wal_autocheckpoint_pages);
+  for (const char* pragma :
+       {"PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", checkpoint.c_str()}) {
     if (auto ok = ExecScalar(db->handle(), path, pragma); !ok) return std::unexpected(ok.error());
   }
   if (auto ok = MigrateSchema(db->handle(), path); !ok) return std::unexpected(ok.error());

@@ -31,6 +31,10 @@ class SqliteStore final : public StateStore {
     std::int64_t max_events = kMaxEvents;  // keep at least this many newest events
     std::int64_t prune_every = 1000;       // prune when an event id is a multiple of this
     int busy_timeout_ms = 5000;            // wait this long for another writer's lock
+    // A commit of this connection that leaves the write-ahead log at this many pages or more
+    // copies it back into the file first (a checkpoint; SQLite's default is 1,000). The daemon
+    // raises it and checkpoints when idle instead (SqliteJobStore::Options).
+    int wal_autocheckpoint_pages = 1000;
   };
 
   static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path);
