@@ -14,14 +14,14 @@ std::string DeviceDir() {
 Result<MachineLook> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error,
                             ProcessSource& procs, pid_t self) {
   MachineLook obs;
-  // Processes first, then holders, then the driver: a process that starts in between shows up
-  // in NVML without /proc details (harmless), never the other way round as a false ghost.
-  // The whole table cheaply (stat only); full details only for the processes the view names.
-  auto table = procs.List(Detail::kTree);
-  if (!table) return std::unexpected(table.error());
-  obs.table = std::move(*table);
-  auto holders = procs.ScanDeviceHolders();
-  if (!holders) return std::unexpected(holders.error());
+  // Processes and their holders first (one pass over /proc), then the driver: a process that
+  // starts in between shows up in NVML without /proc details (harmless), never the other way
+  // round as a false ghost. The whole table cheaply (stat, owner and the fd links); full details
+  // only for the processes the view names.
+  auto scan = procs.ListWithHolders();
+  if (!scan) return std::unexpected(scan.error());
+  obs.table = std::move(scan->table);
+  HolderScan* holders = &scan->holders;
 
   if (gpu) {
     auto snap = gpu->Snapshot();

@@ -53,6 +53,13 @@ struct HolderScan {
   int unreadable = 0;                 // processes whose fds could not be read (permission)
 };
 
+// The process table and the device-node holders from one look at the machine: every holder is a
+// process of the table, and its holder data and its row describe the same process.
+struct TableAndHolders {
+  std::vector<ProcessInfo> table;  // as List(Detail::kTree): sorted by pid, argv empty
+  HolderScan holders;              // as ScanDeviceHolders
+};
+
 // How much List reads per process. kTree: stat only, the owner from /proc/<pid> itself (the
 // effective uid); argv and nspid stay empty — the cheapest whole-table read, for trees and
 // orphan checks. kBasic: stat, status and cmdline (owners and command lines; cwd and
@@ -71,6 +78,9 @@ class ProcessSource {
   // the nodes they map. device_dir is "/dev" on real hardware, "$VRAMGUARD_FAKE_GPU_DIR/dev" on
   // the simulated GPU.
   virtual Result<HolderScan> ScanDeviceHolders() = 0;
+  // List(Detail::kTree) and ScanDeviceHolders together, in one pass over the processes (what
+  // `ps` and `reap` need, for about the cost of the holder scan alone).
+  virtual Result<TableAndHolders> ListWithHolders() = 0;
 };
 
 // Signals processes through pidfds. A pid is attached with the start time it had when it was

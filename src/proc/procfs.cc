@@ -97,6 +97,11 @@ class ReadBuffer {
   int Read(int dir_fd, const char* path, bool short_read_is_eof) {
     UniqueFd fd(::openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY));
     if (!fd.ok()) return errno;
+    return ReadFd(fd.get(), short_read_is_eof);
+  }
+
+  // Reads an open file from its current offset to its end.
+  int ReadFd(int fd, bool short_read_is_eof) {
     char* data = stack_.data();
     std::size_t cap = stack_.size();
     std::size_t len = 0;
@@ -112,7 +117,7 @@ class ReadBuffer {
         cap = heap_.size();
       }
       const std::size_t want = cap - len;
-      const ssize_t n = ::read(fd.get(), data + len, want);
+      const ssize_t n = ::read(fd, data + len, want);
       if (n < 0) {
         if (errno == EINTR) continue;
         return errno;
@@ -164,21 +169,6 @@ int ReadProcess(int proc_fd, pid_t pid, Detail detail, ReadBuffer* buf, UserName
                 ProcessInfo* info) {
   std::array<char, 16> name;
   PidToName(pid, &name);
-  if (detail == Detail::kTree) {
-    // The cheapest read, for whole tables: <pid>/stat and the owner of <pid>, two system calls
-    // fewer than through a directory descriptor (one file is read, so nothing can mix).
-    std::array<char, 32> stat_path;
-    std::snprintf(stat_path.data(), stat_path.size(), "%s/stat", name.data());
-    if (const int err = buf->Read(proc_fd, stat_path.data(), true)) return err;
-    std::optional<procfs::StatFields> stat = procfs::ParseStat(buf->view());
-    if (!stat) return EINVAL;
-    struct stat st {};
-    if (::fstatat(proc_fd, name.data(), &st, 0) != 0) return errno;
-    FillFromStat(pid, std::move(*stat), info);
-    info->uid = st.st_uid;
-    info->user = users->For(info->uid);
-    return 0;
-  }
   // Everything is read relative to this directory: if the pid is recycled meanwhile, the reads
   // fail (ESRCH/ENOENT) instead of mixing two processes.
   UniqueFd dir(::openat(proc_fd, name.data(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -214,6 +204,181 @@ int ReadProcess(int proc_fd, pid_t pid, Detail detail, ReadBuffer* buf, UserName
   }
   return 0;
 }
+
+// "<pid>/<file>" for one process, built once per process.
+class PidPathBuf {
+ public:
+  explicit PidPathBuf(pid_t pid) {
+    auto [ptr, ec] = std::to_chars(buf_.data(), buf_.data() + 16, pid);
+    (void)ec;
+    *ptr++ = '/';
+    prefix_ = static_cast<std::size_t>(ptr - buf_.data());
+  }
+  // The path of `file` (a short literal) under the process's directory.
+  const char* operator()(std::string_view file) {
+    std::memcpy(buf_.data() + prefix_, file.data(), file.size());
+    buf_[prefix_ + file.size()] = '\0';
+    return buf_.data();
+  }
+
+ private:
+  std::array<char, 32> buf_;
+  std::size_t prefix_ = 0;
+};
+
+// What one chunk of processes yields: table rows and device-node holders, both sorted by pid.
+struct TreeChunk {
+  std::vector<ProcessInfo> table;
+  HolderScan holders;
+};
+
+// Reads processes' table rows (stat and owner: Detail::kTree) and, with scan_fds, which GPU
+// device nodes they have open (every fd link) and map (maps, for those with one open): one pass
+// for List(kTree), ScanDeviceHolders and ListWithHolders. Holds the buffers one chunk reuses.
+class TreeReader {
+ public:
+  TreeReader(int proc_fd, const std::string& device_dir, bool scan_fds)
+      : proc_fd_(proc_fd),
+        device_dir_(device_dir),
+        node_prefix_((device_dir == "/" ? std::string() : device_dir) + "/nvidia"),
+        scan_fds_(scan_fds) {}
+
+  // Appends pid's row to out->table, and its holder to out->holders when it has a node open.
+  // Returns 0, or the errno that stopped it: the process is then left out (SkipProcess), or the
+  // whole call fails. EACCES on the fd directory keeps the row and counts the process unreadable.
+  int Read(pid_t pid, TreeChunk* out) {
+    PidPathBuf path(pid);
+    // stat_fd stays open until the holder check below, and is what the row is read from.
+    UniqueFd stat_fd(::openat(proc_fd_, path("stat"), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!stat_fd.ok()) return CountHidden(errno, out);
+    if (const int err = buf_.ReadFd(stat_fd.get(), true)) return CountHidden(err, out);
+    std::optional<procfs::StatFields> stat = procfs::ParseStat(buf_.view());
+    if (!stat) return EINVAL;
+    const bool kthread = stat->IsKernelThread();
+    const std::uint64_t start_time = stat->start_time;
+    ProcessInfo info;
+    FillFromStat(pid, std::move(*stat), &info);
+    // Kernel threads have no file table; an exited process (zombie) has closed its files: their
+    // fd directories are empty, so they are not opened at all.
+    const bool walk = scan_fds_ && !kthread && !info.IsZombie();
+
+    if (kthread) {
+      // The kernel gives kernel threads' /proc files to root (task_dump_owner): no fstat needed.
+      info.uid = 0;
+    } else {
+      // The owner /proc shows: the effective uid (root for processes that are not dumpable).
+      struct stat st {};
+      if (::fstat(stat_fd.get(), &st) != 0) return errno;
+      info.uid = st.st_uid;
+    }
+    info.user = users_.For(info.uid);
+    if (!walk) {
+      out->table.push_back(std::move(info));
+      return 0;
+    }
+
+    DeviceHolder holder;
+    holder.pid = pid;
+    UniqueFd fds(::openat(proc_fd_, path("fd"), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    const int fds_err = fds.ok() ? WalkFds(fds.get(), &holder) : errno;
+    fds.Reset();
+    if (fds_err == EACCES || fds_err == EPERM) {
+      ++out->holders.unreadable;  // another user's process: its row, not its fds
+      out->table.push_back(std::move(info));
+      return 0;
+    }
+    // Vanished: exited after its stat was read (or, in fixture trees, no fd directory).
+    if (fds_err != 0) return fds_err;
+    if (holder.open_minors.empty() && !holder.opens_ctl) {
+      out->table.push_back(std::move(info));
+      return 0;
+    }
+    std::sort(holder.open_minors.begin(), holder.open_minors.end());
+    holder.open_minors.erase(std::unique(holder.open_minors.begin(), holder.open_minors.end()),
+                             holder.open_minors.end());
+
+    // Only holders get their maps read: a mapped nvidia<N> is a CUDA context.
+    std::string_view maps;
+    const int maps_err = ReadMaps(path("maps"), &maps);
+    if (Vanished(maps_err)) return maps_err;
+    if (maps_err == 0) holder.mapped_minors = procfs::ParseMappedMinors(maps, device_dir_);
+
+    // Why the row and the holder describe one process although the fd directory and maps were
+    // opened by number, after stat: stat_fd was opened first and is bound to the process P that
+    // had the pid then (a /proc file keeps its process's struct pid, which the kernel never gives
+    // to another process even when it reuses the number), and reading it fails (ESRCH) once P
+    // has exited. A pid names one process at a time and P keeps it until it is reaped; so if
+    // stat_fd still reads P now, after "fd" and "maps" were opened, those were P's too. If P
+    // exited in between they may belong to a new process that reuses the number: the process is
+    // left out as vanished, never shown holding another process's device nodes. (The start time
+    // is compared as well, which also covers fixture trees.) Only holders pay this read: for the
+    // others nothing from the fd directory reaches the result.
+    if (const ssize_t again = ::pread(stat_fd.get(), check_.data(), check_.size(), 0); again <= 0) {
+      return again == 0 ? ESRCH : errno;
+    } else {
+      const std::optional<procfs::StatFields> now =
+          procfs::ParseStat(std::string_view(check_.data(), static_cast<std::size_t>(again)));
+      if (!now || now->start_time != start_time) return ESRCH;
+    }
+    if (maps_err != 0) ++out->holders.unreadable;  // holder kept; what it maps is unknown
+    out->table.push_back(std::move(info));
+    out->holders.holders.push_back(std::move(holder));
+    return 0;
+  }
+
+ private:
+  // A stat that could not be read: hidden from us (hidepid) counts as unreadable for the scan.
+  int CountHidden(int err, TreeChunk* out) const {
+    if (scan_fds_ && (err == EACCES || err == EPERM)) ++out->holders.unreadable;
+    return err;
+  }
+
+  // Reads the links of an open fd directory into *holder. Returns 0 or an errno value.
+  int WalkFds(int fds_fd, DeviceHolder* holder) {
+    return ForEachEntry(fds_fd, [&](const char* entry, unsigned char) {
+      if (entry[0] == '.') return;
+      const ssize_t n = ::readlinkat(fds_fd, entry, link_.data(), link_.size());
+      if (n <= 0 || static_cast<std::size_t>(n) >= link_.size()) return;  // closed meanwhile
+      const std::string_view target(link_.data(), static_cast<std::size_t>(n));
+      // Cheap filter on each link before parsing it: "<device_dir>/nvidia".
+      if (!target.starts_with(node_prefix_)) return;
+      if (const auto minor = procfs::ParseDeviceMinor(target, device_dir_)) {
+        holder->open_minors.push_back(*minor);
+      } else if (procfs::IsCtlNode(target, device_dir_)) {
+        holder->opens_ctl = true;
+      }
+    });
+  }
+
+  // Reads a maps file whole (they run to megabytes; no short-read shortcut) into *text.
+  int ReadMaps(const char* path, std::string_view* text) {
+    UniqueFd fd(::openat(proc_fd_, path, O_RDONLY | O_CLOEXEC));
+    if (!fd.ok()) return errno;
+    std::size_t len = 0;
+    for (;;) {
+      if (maps_.size() - len < 4096) maps_.resize(std::max<std::size_t>(maps_.size() * 2, 65536));
+      const ssize_t n = ::read(fd.get(), maps_.data() + len, maps_.size() - len);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      if (n == 0) break;
+      len += static_cast<std::size_t>(n);
+    }
+    *text = std::string_view(maps_.data(), len);
+    return 0;
+  }
+
+  int proc_fd_;
+  const std::string& device_dir_;
+  std::string node_prefix_;
+  bool scan_fds_;
+  ReadBuffer buf_;
+  UserNames users_;
+  std::string maps_;
+  std::array<char, PATH_MAX> link_;
+  std::array<char, 1024> check_;
+};
 
 std::string Canonical(const std::string& dir) {
   std::unique_ptr<char, decltype(&::free)> resolved(::realpath(dir.c_str(), nullptr), &::free);
@@ -269,6 +434,39 @@ std::vector<R> ReadInChunks(std::span<const pid_t> pids, F read_chunk) {
   return out;
 }
 
+// The whole table under proc_root, with the holders when scan_fds: see TreeReader.
+Result<TableAndHolders> ReadTable(const std::string& proc_root, const std::string& device_dir,
+                                  bool scan_fds) {
+  UniqueFd proc(::open(proc_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!proc.ok()) return std::unexpected(ErrnoError("cannot open " + proc_root, errno));
+  Result<std::vector<pid_t>> pids = ListPids(proc.get(), proc_root);
+  if (!pids) return std::unexpected(std::move(pids.error()));
+
+  auto read_chunk = [&](std::span<const pid_t> chunk) -> Result<TreeChunk> {
+    TreeChunk out;
+    out.table.reserve(chunk.size());
+    TreeReader reader(proc.get(), device_dir, scan_fds);
+    for (const pid_t pid : chunk) {
+      const int err = reader.Read(pid, &out);
+      if (err == 0 || SkipProcess(err)) continue;
+      // Out of descriptors or memory: a partial table or holder list could mislead a reaper.
+      return std::unexpected(ErrnoError("cannot read " + PidPath(proc_root, pid, ""), err));
+    }
+    return out;
+  };
+  std::vector<Result<TreeChunk>> chunks = ReadInChunks<Result<TreeChunk>>(*pids, read_chunk);
+  TableAndHolders all;
+  all.table.reserve(pids->size());
+  for (Result<TreeChunk>& chunk : chunks) {
+    if (!chunk) return std::unexpected(std::move(chunk.error()));
+    std::move(chunk->table.begin(), chunk->table.end(), std::back_inserter(all.table));
+    std::move(chunk->holders.holders.begin(), chunk->holders.holders.end(),
+              std::back_inserter(all.holders.holders));
+    all.holders.unreadable += chunk->holders.unreadable;
+  }
+  return all;
+}
+
 }  // namespace
 
 std::string UserNameForUid(uid_t uid) {
@@ -317,6 +515,11 @@ ProcfsSource::ProcfsSource(std::string proc_root, std::string device_dir)
     : proc_root_(std::move(proc_root)), device_dir_(Canonical(device_dir)) {}
 
 Result<std::vector<ProcessInfo>> ProcfsSource::List(Detail detail) {
+  if (detail == Detail::kTree) {
+    Result<TableAndHolders> all = ReadTable(proc_root_, device_dir_, /*scan_fds=*/false);
+    if (!all) return std::unexpected(std::move(all.error()));
+    return std::move(all->table);
+  }
   UniqueFd proc(::open(proc_root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!proc.ok()) return std::unexpected(ErrnoError("cannot open " + proc_root_, errno));
   Result<std::vector<pid_t>> pids = ListPids(proc.get(), proc_root_);
@@ -369,89 +572,13 @@ Result<ProcessInfo> ProcfsSource::Get(pid_t pid) {
 }
 
 Result<HolderScan> ProcfsSource::ScanDeviceHolders() {
-  UniqueFd proc(::open(proc_root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!proc.ok()) return std::unexpected(ErrnoError("cannot open " + proc_root_, errno));
-  Result<std::vector<pid_t>> pids = ListPids(proc.get(), proc_root_);
-  if (!pids) return std::unexpected(std::move(pids.error()));
+  Result<TableAndHolders> all = ReadTable(proc_root_, device_dir_, /*scan_fds=*/true);
+  if (!all) return std::unexpected(std::move(all.error()));
+  return std::move(all->holders);
+}
 
-  // Cheap filter on each fd link before parsing it: "<device_dir>/nvidia".
-  const std::string node_prefix = (device_dir_ == "/" ? std::string() : device_dir_) + "/nvidia";
-  auto scan_chunk = [&](std::span<const pid_t> chunk) -> Result<HolderScan> {
-    HolderScan scan;
-    std::string maps;  // reused across holders
-    std::array<char, PATH_MAX> link;
-    for (const pid_t pid : chunk) {
-      std::array<char, 16> name;
-      PidToName(pid, &name);
-      DeviceHolder holder;
-      holder.pid = pid;
-      UniqueFd dir(::openat(proc.get(), name.data(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-      int err = dir.ok() ? 0 : errno;
-      UniqueFd fds(dir.ok() ? ::openat(dir.get(), "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1);
-      if (err == 0 && !fds.ok()) err = errno;
-      if (err == 0) {
-        err = ForEachEntry(fds.get(), [&](const char* entry, unsigned char) {
-          if (entry[0] == '.') return;
-          const ssize_t n = ::readlinkat(fds.get(), entry, link.data(), link.size());
-          if (n <= 0 || static_cast<std::size_t>(n) >= link.size()) return;  // closed meanwhile
-          const std::string_view target(link.data(), static_cast<std::size_t>(n));
-          if (!target.starts_with(node_prefix)) return;
-          if (const auto minor = procfs::ParseDeviceMinor(target, device_dir_)) {
-            holder.open_minors.push_back(*minor);
-          } else if (procfs::IsCtlNode(target, device_dir_)) {
-            holder.opens_ctl = true;
-          }
-        });
-      }
-      if (err == EACCES || err == EPERM) {
-        ++scan.unreadable;
-        continue;
-      }
-      if (Vanished(err)) continue;  // exited, or (fixture trees) no fd directory at all
-      if (err != 0) {
-        // Out of descriptors or memory: a partial holder list could mislead a reaper.
-        return std::unexpected(ErrnoError("cannot read " + PidPath(proc_root_, pid, "fd"), err));
-      }
-      if (holder.open_minors.empty() && !holder.opens_ctl) continue;
-      std::sort(holder.open_minors.begin(), holder.open_minors.end());
-      holder.open_minors.erase(std::unique(holder.open_minors.begin(), holder.open_minors.end()),
-                               holder.open_minors.end());
-
-      // Only holders get their maps read: a mapped nvidia<N> is a CUDA context.
-      UniqueFd maps_fd(::openat(dir.get(), "maps", O_RDONLY | O_CLOEXEC));
-      int maps_err = maps_fd.ok() ? 0 : errno;
-      if (maps_fd.ok()) {
-        std::size_t len = 0;
-        for (;;) {
-          if (maps.size() - len < 4096) maps.resize(std::max<std::size_t>(maps.size() * 2, 65536));
-          const ssize_t n = ::read(maps_fd.get(), maps.data() + len, maps.size() - len);
-          if (n < 0) {
-            if (errno == EINTR) continue;
-            maps_err = errno;
-            break;
-          }
-          if (n == 0) break;
-          len += static_cast<std::size_t>(n);
-        }
-        if (maps_err == 0) {
-          holder.mapped_minors =
-              procfs::ParseMappedMinors(std::string_view(maps.data(), len), device_dir_);
-        }
-      }
-      if (Vanished(maps_err)) continue;
-      if (maps_err != 0) ++scan.unreadable;  // holder kept; whether it maps a node is unknown
-      scan.holders.push_back(std::move(holder));
-    }
-    return scan;
-  };
-  std::vector<Result<HolderScan>> chunks = ReadInChunks<Result<HolderScan>>(*pids, scan_chunk);
-  HolderScan scan;
-  for (Result<HolderScan>& chunk : chunks) {
-    if (!chunk) return std::unexpected(std::move(chunk.error()));
-    scan.unreadable += chunk->unreadable;
-    std::move(chunk->holders.begin(), chunk->holders.end(), std::back_inserter(scan.holders));
-  }
-  return scan;
+Result<TableAndHolders> ProcfsSource::ListWithHolders() {
+  return ReadTable(proc_root_, device_dir_, /*scan_fds=*/true);
 }
 
 }  // namespace vg

@@ -54,6 +54,7 @@ class FakeWorld final : public Spawner, public ProcessControl, public ProcessSou
   Result<std::vector<ProcessInfo>> List(Detail) override;
   Result<ProcessInfo> Get(pid_t pid) override;
   Result<HolderScan> ScanDeviceHolders() override { return HolderScan{}; }
+  Result<TableAndHolders> ListWithHolders() override;
 
   // The process exits by itself (a crash: status from waitpid's point of view).
   void Exit(pid_t pid, int wait_status);

@@ -36,7 +36,32 @@ Result<GpuSnapshot> FakeGpuProbe::Snapshot() {
   return snapshot_;
 }
 
+std::optional<Error> FakeProcessSource::TakeFailure() {
+  std::optional<Error> e = std::move(fail_next);
+  fail_next.reset();
+  return e;
+}
+
+Result<std::vector<ProcessInfo>> FakeProcessSource::List(Detail) {
+  ++list_calls;
+  if (std::optional<Error> e = TakeFailure()) return std::unexpected(std::move(*e));
+  return processes;
+}
+
+Result<HolderScan> FakeProcessSource::ScanDeviceHolders() {
+  ++scan_calls;
+  if (std::optional<Error> e = TakeFailure()) return std::unexpected(std::move(*e));
+  return holders;
+}
+
+Result<TableAndHolders> FakeProcessSource::ListWithHolders() {
+  ++list_with_holders_calls;
+  if (std::optional<Error> e = TakeFailure()) return std::unexpected(std::move(*e));
+  return TableAndHolders{processes, holders};
+}
+
 Result<ProcessInfo> FakeProcessSource::Get(pid_t pid) {
+  ++get_calls;
   for (const ProcessInfo& p : processes) {
     if (p.pid == pid) return p;
   }

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 #include <vector>
@@ -50,14 +51,25 @@ class FakeGpuProbe final : public GpuProbe {
   int calls_ = 0;
 };
 
-// A process table held in memory.
+// A process table held in memory. Counts the calls of each kind, so tests can tell how often the
+// table was read.
 class FakeProcessSource final : public ProcessSource {
  public:
   std::vector<ProcessInfo> processes;
   HolderScan holders;
-  Result<std::vector<ProcessInfo>> List(Detail) override { return processes; }
+  std::optional<Error> fail_next;  // the next List/ScanDeviceHolders/ListWithHolders fails
+  int list_calls = 0;
+  int get_calls = 0;
+  int scan_calls = 0;
+  int list_with_holders_calls = 0;
+
+  Result<std::vector<ProcessInfo>> List(Detail) override;
   Result<ProcessInfo> Get(pid_t pid) override;
-  Result<HolderScan> ScanDeviceHolders() override { return holders; }
+  Result<HolderScan> ScanDeviceHolders() override;
+  Result<TableAndHolders> ListWithHolders() override;
+
+ private:
+  std::optional<Error> TakeFailure();
 };
 
 // Processes that obey SIGTERM (default), ignore it, or take a while. Records every signal.
