@@ -54,7 +54,8 @@ void PidToName(pid_t pid, std::array<char, 16>* buf) {
   (void)ec;
 }
 
-// Calls f(name, d_type) for each entry of an open directory. Returns 0 or an errno value.
+// Calls f(name, d_type) for each entry of an open directory until f returns an errno value
+// (non-zero), which ends the walk. Returns 0, f's errno, or getdents64's.
 // getdents64 into a stack buffer: opendir would allocate 32 KiB per directory.
 template <class F>
 int ForEachEntry(int dir_fd, F&& f) {
@@ -69,7 +70,7 @@ int ForEachEntry(int dir_fd, F&& f) {
     for (ssize_t off = 0; off < n;) {
       const auto* entry = reinterpret_cast<const struct dirent64*>(buf.data() + off);
       off += entry->d_reclen;
-      f(entry->d_name, entry->d_type);
+      if (const int err = f(entry->d_name, entry->d_type)) return err;
     }
   }
 }
@@ -79,8 +80,9 @@ Result<std::vector<pid_t>> ListPids(int proc_fd, const std::string& proc_root) {
   std::vector<pid_t> pids;
   pids.reserve(1024);
   const int err = ForEachEntry(proc_fd, [&](const char* name, unsigned char type) {
-    if (type != DT_DIR && type != DT_UNKNOWN) return;
+    if (type != DT_DIR && type != DT_UNKNOWN) return 0;
     if (const pid_t pid = PidFromName(name); pid > 0) pids.push_back(pid);
+    return 0;
   });
   if (err != 0) return std::unexpected(ErrnoError("cannot list " + proc_root, err));
   std::sort(pids.begin(), pids.end());
@@ -283,7 +285,9 @@ class TreeReader {
     const int fds_err = fds.ok() ? WalkFds(fds.get(), &holder) : errno;
     fds.Reset();
     if (fds_err == EACCES || fds_err == EPERM) {
-      ++out->holders.unreadable;  // another user's process: its row, not its fds
+      // Another user's process, or one the kernel's ptrace check hides even from root (more
+      // privileged than us): its row, not its fds.
+      ++out->holders.unreadable;
       out->table.push_back(std::move(info));
       return 0;
     }
@@ -333,20 +337,24 @@ class TreeReader {
     return err;
   }
 
-  // Reads the links of an open fd directory into *holder. Returns 0 or an errno value.
+  // Reads the links of an open fd directory into *holder. Returns 0 or an errno value: EACCES
+  // when the links cannot be read although the directory could be listed (the kernel's ptrace
+  // check: a more privileged process, even for root), after the first such link.
   int WalkFds(int fds_fd, DeviceHolder* holder) {
     return ForEachEntry(fds_fd, [&](const char* entry, unsigned char) {
-      if (entry[0] == '.') return;
+      if (entry[0] == '.') return 0;
       const ssize_t n = ::readlinkat(fds_fd, entry, link_.data(), link_.size());
-      if (n <= 0 || static_cast<std::size_t>(n) >= link_.size()) return;  // closed meanwhile
+      if (n < 0 && (errno == EACCES || errno == EPERM)) return errno;
+      if (n <= 0 || static_cast<std::size_t>(n) >= link_.size()) return 0;  // closed meanwhile
       const std::string_view target(link_.data(), static_cast<std::size_t>(n));
       // Cheap filter on each link before parsing it: "<device_dir>/nvidia".
-      if (!target.starts_with(node_prefix_)) return;
+      if (!target.starts_with(node_prefix_)) return 0;
       if (const auto minor = procfs::ParseDeviceMinor(target, device_dir_)) {
         holder->open_minors.push_back(*minor);
       } else if (procfs::IsCtlNode(target, device_dir_)) {
         holder->opens_ctl = true;
       }
+      return 0;
     });
   }
 

@@ -1,12 +1,14 @@
 #include "proc/procfs.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -828,6 +830,36 @@ TEST(ProcfsRealTest, UnreadableFdDirsAreCounted) {
     if (!all) ::_exit(5);
     if (all->holders.unreadable < 1) ::_exit(6);
     if (Find(all->table, ::getppid()) == nullptr) ::_exit(7);  // the row stays, its fds do not
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// The fd directory can be listed but its links not read: as root without CAP_SYS_PTRACE, the
+// kernel's ptrace check refuses the links of a process that has capabilities we lack (this
+// test's parent). Such a process is counted unreadable, its walk stopped at the first link.
+TEST(ProcfsRealTest, LinksDeniedByThePtraceCheckAreCounted) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct caps[2]{};
+  if (::geteuid() != 0 || ::syscall(SYS_capget, &header, caps) != 0 ||
+      (caps[0].permitted & (1u << CAP_SYS_PTRACE)) == 0) {
+    GTEST_SKIP() << "needs root with CAP_SYS_PTRACE, to drop it";
+  }
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    caps[0].effective &= ~(1u << CAP_SYS_PTRACE);
+    caps[0].permitted &= ~(1u << CAP_SYS_PTRACE);
+    caps[0].inheritable &= ~(1u << CAP_SYS_PTRACE);
+    if (::syscall(SYS_capset, &header, caps) != 0) ::_exit(2);
+    ProcfsSource source;
+    Result<TableAndHolders> all = source.ListWithHolders();
+    if (!all) ::_exit(3);
+    if (all->holders.unreadable < 1) ::_exit(4);
+    if (Find(all->table, ::getppid()) == nullptr) ::_exit(5);  // the row stays
     ::_exit(0);
   }
   int status = 0;
