@@ -3,10 +3,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 #include <cstdio>
 
@@ -14,6 +16,7 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cstddef>
 #include <cstring>
 #include <iterator>
 #include <memory>
@@ -54,12 +57,16 @@ void PidToName(pid_t pid, std::array<char, 16>* buf) {
   (void)ec;
 }
 
+// The largest record getdents64 writes: its header, a NAME_MAX name and the NUL, 8-byte aligned.
+constexpr std::size_t kMaxDirentSize =
+    (offsetof(struct dirent64, d_name) + NAME_MAX + 1 + 7) / 8 * 8;
+
 // Calls f(name, d_type) for each entry of an open directory until f returns an errno value
-// (non-zero), which ends the walk. Returns 0, f's errno, or getdents64's.
-// getdents64 into a stack buffer: opendir would allocate 32 KiB per directory.
-template <class F>
-int ForEachEntry(int dir_fd, F&& f) {
-  alignas(alignof(struct dirent64)) std::array<char, 8192> buf;
+// (non-zero), which ends the walk; getdents64 reads into buf. After each batch, last(bytes)
+// may say that batch was the last, which saves the getdents64 call that would return 0.
+// Returns 0, f's errno, or getdents64's.
+template <class F, class Last>
+int ForEachEntry(int dir_fd, std::span<char> buf, F&& f, Last&& last) {
   for (;;) {
     const ssize_t n = ::getdents64(dir_fd, buf.data(), buf.size());
     if (n < 0) {
@@ -72,18 +79,24 @@ int ForEachEntry(int dir_fd, F&& f) {
       off += entry->d_reclen;
       if (const int err = f(entry->d_name, entry->d_type)) return err;
     }
+    if (last(static_cast<std::size_t>(n))) return 0;
   }
 }
 
-// The pids under an open proc root, sorted.
+// The pids under an open proc root, sorted. One 64 KiB buffer: about 2,000 pids per getdents64
+// call (an 8 KiB one needed 5 calls for 1,000 processes).
 Result<std::vector<pid_t>> ListPids(int proc_fd, const std::string& proc_root) {
   std::vector<pid_t> pids;
   pids.reserve(1024);
-  const int err = ForEachEntry(proc_fd, [&](const char* name, unsigned char type) {
-    if (type != DT_DIR && type != DT_UNKNOWN) return 0;
-    if (const pid_t pid = PidFromName(name); pid > 0) pids.push_back(pid);
-    return 0;
-  });
+  std::vector<char> buf(64 * 1024);
+  const int err = ForEachEntry(
+      proc_fd, buf,
+      [&](const char* name, unsigned char type) {
+        if (type != DT_DIR && type != DT_UNKNOWN) return 0;
+        if (const pid_t pid = PidFromName(name); pid > 0) pids.push_back(pid);
+        return 0;
+      },
+      [](std::size_t) { return false; });
   if (err != 0) return std::unexpected(ErrnoError("cannot list " + proc_root, err));
   std::sort(pids.begin(), pids.end());
   return pids;
@@ -239,11 +252,13 @@ struct TreeChunk {
 // for List(kTree), ScanDeviceHolders and ListWithHolders. Holds the buffers one chunk reuses.
 class TreeReader {
  public:
-  TreeReader(int proc_fd, const std::string& device_dir, bool scan_fds)
+  // short_batch_ends: proc_fd is procfs and signals are blocked (see WalkFds).
+  TreeReader(int proc_fd, const std::string& device_dir, bool scan_fds, bool short_batch_ends)
       : proc_fd_(proc_fd),
         device_dir_(device_dir),
         node_prefix_((device_dir == "/" ? std::string() : device_dir) + "/nvidia"),
-        scan_fds_(scan_fds) {}
+        scan_fds_(scan_fds),
+        short_batch_ends_(short_batch_ends) {}
 
   // Appends pid's row to out->table, and its holder to out->holders when it has a node open.
   // Returns 0, or the errno that stopped it: the process is then left out (SkipProcess), or the
@@ -264,26 +279,34 @@ class TreeReader {
     // fd directories are empty, so they are not opened at all.
     const bool walk = scan_fds_ && !kthread && !info.IsZombie();
 
+    DeviceHolder holder;
+    holder.pid = pid;
+    int fds_err = 0;  // why the fd directory could not be read (0: it was, or was not needed)
     if (kthread) {
       // The kernel gives kernel threads' /proc files to root (task_dump_owner): no fstat needed.
       info.uid = 0;
     } else {
-      // The owner /proc shows: the effective uid (root for processes that are not dumpable).
+      UniqueFd fds;
+      if (walk) {
+        fds.Reset(::openat(proc_fd_, path("fd"), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!fds.ok()) fds_err = errno;
+      }
+      // The owner /proc shows (the effective uid; root for processes that are not dumpable),
+      // from the fd directory when it is open (Linux >= 6.2 also gives its number of open fds
+      // there, which WalkFds uses), else from stat.
       struct stat st {};
-      if (::fstat(stat_fd.get(), &st) != 0) return errno;
+      if (::fstat(fds.ok() ? fds.get() : stat_fd.get(), &st) != 0) return errno;
       info.uid = st.st_uid;
+      if (fds.ok()) {
+        fds_err =
+            WalkFds(fds.get(), static_cast<std::uint64_t>(std::max<off_t>(st.st_size, 0)), &holder);
+      }
     }
     info.user = users_.For(info.uid);
     if (!walk) {
       out->table.push_back(std::move(info));
       return 0;
     }
-
-    DeviceHolder holder;
-    holder.pid = pid;
-    UniqueFd fds(::openat(proc_fd_, path("fd"), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    const int fds_err = fds.ok() ? WalkFds(fds.get(), &holder) : errno;
-    fds.Reset();
     if (fds_err == EACCES || fds_err == EPERM) {
       // Another user's process, or one the kernel's ptrace check hides even from root (more
       // privileged than us): its row, not its fds.
@@ -340,22 +363,37 @@ class TreeReader {
   // Reads the links of an open fd directory into *holder. Returns 0 or an errno value: EACCES
   // when the links cannot be read although the directory could be listed (the kernel's ptrace
   // check: a more privileged process, even for root), after the first such link.
-  int WalkFds(int fds_fd, DeviceHolder* holder) {
-    return ForEachEntry(fds_fd, [&](const char* entry, unsigned char) {
-      if (entry[0] == '.') return 0;
-      const ssize_t n = ::readlinkat(fds_fd, entry, link_.data(), link_.size());
-      if (n < 0 && (errno == EACCES || errno == EPERM)) return errno;
-      if (n <= 0 || static_cast<std::size_t>(n) >= link_.size()) return 0;  // closed meanwhile
-      const std::string_view target(link_.data(), static_cast<std::size_t>(n));
-      // Cheap filter on each link before parsing it: "<device_dir>/nvidia".
-      if (!target.starts_with(node_prefix_)) return 0;
-      if (const auto minor = procfs::ParseDeviceMinor(target, device_dir_)) {
-        holder->open_minors.push_back(*minor);
-      } else if (procfs::IsCtlNode(target, device_dir_)) {
-        holder->opens_ctl = true;
-      }
-      return 0;
-    });
+  //
+  // One getdents64 call per process instead of two where it is safe to stop early: procfs fills
+  // the buffer until an entry does not fit or the fds end, so a batch that left room for the
+  // largest entry was the last one. Two things can cut a batch short: a pending signal, which
+  // ReadTable rules out by blocking signals while it reads, and (cannot be blocked) SIGSTOP or
+  // the freezer; against those the walk also waits until it has seen `open_fds` links, the
+  // count fstat gives since Linux 6.2 (0 before: then the blocked signals alone decide). Fixture
+  // trees are not procfs: always read to the end.
+  int WalkFds(int fds_fd, std::uint64_t open_fds, DeviceHolder* holder) {
+    std::uint64_t seen = 0;
+    return ForEachEntry(
+        fds_fd, dents_,
+        [&](const char* entry, unsigned char) {
+          if (entry[0] == '.') return 0;
+          ++seen;
+          const ssize_t n = ::readlinkat(fds_fd, entry, link_.data(), link_.size());
+          if (n < 0 && (errno == EACCES || errno == EPERM)) return errno;
+          if (n <= 0 || static_cast<std::size_t>(n) >= link_.size()) return 0;  // closed meanwhile
+          const std::string_view target(link_.data(), static_cast<std::size_t>(n));
+          // Cheap filter on each link before parsing it: "<device_dir>/nvidia".
+          if (!target.starts_with(node_prefix_)) return 0;
+          if (const auto minor = procfs::ParseDeviceMinor(target, device_dir_)) {
+            holder->open_minors.push_back(*minor);
+          } else if (procfs::IsCtlNode(target, device_dir_)) {
+            holder->opens_ctl = true;
+          }
+          return 0;
+        },
+        [&](std::size_t bytes) {
+          return short_batch_ends_ && dents_.size() - bytes >= kMaxDirentSize && seen >= open_fds;
+        });
   }
 
   // Reads a maps file whole (they run to megabytes; no short-read shortcut) into *text.
@@ -381,11 +419,13 @@ class TreeReader {
   const std::string& device_dir_;
   std::string node_prefix_;
   bool scan_fds_;
+  bool short_batch_ends_;
   ReadBuffer buf_;
   UserNames users_;
   std::string maps_;
   std::array<char, PATH_MAX> link_;
   std::array<char, 1024> check_;
+  alignas(alignof(struct dirent64)) std::array<char, 8192> dents_;
 };
 
 std::string Canonical(const std::string& dir) {
@@ -442,6 +482,26 @@ std::vector<R> ReadInChunks(std::span<const pid_t> pids, F read_chunk) {
   return out;
 }
 
+// Blocks every signal on the calling thread while it lives; they are delivered afterwards.
+class SignalsBlocked {
+ public:
+  SignalsBlocked() {
+    sigset_t all;
+    ::sigfillset(&all);
+    ok_ = ::pthread_sigmask(SIG_SETMASK, &all, &saved_) == 0;
+  }
+  ~SignalsBlocked() {
+    if (ok_) ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr);
+  }
+  SignalsBlocked(const SignalsBlocked&) = delete;
+  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  sigset_t saved_;
+  bool ok_ = false;
+};
+
 // The whole table under proc_root, with the holders when scan_fds: see TreeReader.
 Result<TableAndHolders> ReadTable(const std::string& proc_root, const std::string& device_dir,
                                   bool scan_fds) {
@@ -450,10 +510,17 @@ Result<TableAndHolders> ReadTable(const std::string& proc_root, const std::strin
   Result<std::vector<pid_t>> pids = ListPids(proc.get(), proc_root);
   if (!pids) return std::unexpected(std::move(pids.error()));
 
+  // While the fds are walked no signal may cut a getdents64 batch short (TreeReader::WalkFds);
+  // worker threads start with every signal blocked, the caller's are blocked here meanwhile.
+  struct statfs fs {};
+  const bool procfs = scan_fds && ::fstatfs(proc.get(), &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
+  std::optional<SignalsBlocked> blocked;
+  if (procfs) blocked.emplace();
+  const bool masked = blocked && blocked->ok();
   auto read_chunk = [&](std::span<const pid_t> chunk) -> Result<TreeChunk> {
     TreeChunk out;
     out.table.reserve(chunk.size());
-    TreeReader reader(proc.get(), device_dir, scan_fds);
+    TreeReader reader(proc.get(), device_dir, scan_fds, masked);
     for (const pid_t pid : chunk) {
       const int err = reader.Read(pid, &out);
       if (err == 0 || SkipProcess(err)) continue;
@@ -463,6 +530,7 @@ Result<TableAndHolders> ReadTable(const std::string& proc_root, const std::strin
     return out;
   };
   std::vector<Result<TreeChunk>> chunks = ReadInChunks<Result<TreeChunk>>(*pids, read_chunk);
+  blocked.reset();
   TableAndHolders all;
   all.table.reserve(pids->size());
   for (Result<TreeChunk>& chunk : chunks) {
