@@ -1,9 +1,49 @@
 #include "ops/observe.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <set>
 
 namespace vg {
+namespace {
+
+// Reads (Get, full details) the rows a view needs that a TableRows::kHolders pass left out: every
+// pid the driver lists and every ancestor of those and of the holders (parents tell orphans,
+// ancestors whose context a forked worker shares). A pid that cannot be read has exited (a
+// ghost, when the driver lists it) or is hidden. Returns the pids it read.
+std::set<pid_t> CompleteRows(ProcessSource& procs, const GpuSnapshot& snapshot,
+                             const HolderScan& holders, std::vector<ProcessInfo>* table) {
+  std::map<pid_t, std::size_t> row;  // pid → index in *table
+  for (std::size_t i = 0; i < table->size(); ++i) row.emplace((*table)[i].pid, i);
+  std::vector<pid_t> want;
+  for (const GpuInfo& g : snapshot.gpus) {
+    for (const GpuProcess& gp : g.processes) want.push_back(static_cast<pid_t>(gp.pid));
+  }
+  for (const DeviceHolder& h : holders.holders) want.push_back(h.pid);
+  std::set<pid_t> visited;
+  std::set<pid_t> fetched;
+  while (!want.empty()) {
+    const pid_t pid = want.back();
+    want.pop_back();
+    if (pid <= 0 || !visited.insert(pid).second) continue;
+    if (auto it = row.find(pid); it != row.end()) {
+      want.push_back((*table)[it->second].ppid);
+      continue;
+    }
+    Result<ProcessInfo> got = procs.Get(pid);
+    if (!got) continue;
+    fetched.insert(pid);
+    want.push_back(got->ppid);
+    row.emplace(pid, table->size());
+    table->push_back(std::move(*got));
+  }
+  std::sort(table->begin(), table->end(),
+            [](const ProcessInfo& a, const ProcessInfo& b) { return a.pid < b.pid; });
+  return fetched;
+}
+
+}  // namespace
 
 std::string DeviceDir() {
   const char* fake = std::getenv("VRAMGUARD_FAKE_GPU_DIR");
@@ -12,13 +52,13 @@ std::string DeviceDir() {
 }
 
 Result<MachineLook> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error,
-                            ProcessSource& procs, pid_t self) {
+                            ProcessSource& procs, pid_t self, TableRows rows) {
   MachineLook obs;
   // Processes and their holders first (one pass over /proc), then the driver: a process that
   // starts in between shows up in NVML without /proc details (harmless), never the other way
-  // round as a false ghost. The whole table cheaply (stat, owner and the fd links); full details
-  // only for the processes the view names.
-  auto scan = procs.ListWithHolders();
+  // round as a false ghost. The table cheaply (stat and owner; with kHolders only the holders'
+  // rows, the fd walk alone clears the rest); full details only for the processes the view names.
+  auto scan = procs.ListWithHolders(rows);
   if (!scan) return std::unexpected(scan.error());
   obs.table = std::move(scan->table);
   HolderScan* holders = &scan->holders;
@@ -50,6 +90,13 @@ Result<MachineLook> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error
     }
   }
 
+  // kHolders: the rows the view needs beyond the holders', read now, after the driver. A process
+  // the driver lists that was not a holder during the pass began using the GPU after it (or
+  // could not be read): it is read here, so it is not taken for a ghost.
+  std::set<pid_t> fetched;
+  if (rows == TableRows::kHolders)
+    fetched = CompleteRows(procs, obs.snapshot, *holders, &obs.table);
+
   VramViewInput in;
   in.snapshot = obs.snapshot;
   in.processes = obs.table;
@@ -58,6 +105,7 @@ Result<MachineLook> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error
   if (auto me = procs.Get(self)) in.nested_pid_namespace = me->nspid.size() > 1;
   obs.view = BuildVramView(in);
   for (auto& [pid, info] : obs.view.processes) {
+    if (fetched.count(pid)) continue;  // read in full already
     if (auto full = procs.Get(pid)) info = std::move(*full);
   }
   for (ProcessInfo& p : obs.table) {

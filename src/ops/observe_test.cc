@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include "testing/fakes.h"
 
 namespace vg {
@@ -53,6 +57,61 @@ TEST(ObserveTest, OnePassForTheTableAndTheHolders) {
   // Full details (Get) only for vramguard itself and the processes the view names.
   ASSERT_NE(look->view.Find(547), nullptr);
   EXPECT_EQ(m.procs.get_calls, 1 + static_cast<int>(look->view.processes.size()));
+}
+
+std::map<pid_t, std::string> Roles(const VramView& v) {
+  std::map<pid_t, std::string> out;
+  for (const GpuView& g : v.gpus) {
+    for (const VramEntry& e : g.entries) {
+      out[e.pid] = RoleName(e.role);
+      if (e.holds_for) out[e.pid] += " for " + std::to_string(*e.holds_for);
+      if (e.orphan) out[e.pid] += " orphan";
+    }
+  }
+  return out;
+}
+
+std::vector<pid_t> TablePids(const MachineLook& look) {
+  std::vector<pid_t> out;
+  for (const ProcessInfo& p : look.table) out.push_back(p.pid);
+  return out;
+}
+
+// `ps`'s look (kHolders): the pass gives the holders' rows; the pids the driver lists and the
+// ancestors are read after the driver. A process that began using the GPU after the pass (700:
+// the driver lists it, the pass saw no node) is running, not a ghost; the view is the one the
+// whole table gives.
+TEST(ObserveTest, HoldersOnlyPassReadsTheRowsTheViewNeeds) {
+  GhostMachine m;
+  m.procs.processes.push_back(MakeProcess(650, 1, "bash"));
+  m.procs.processes.push_back(MakeProcess(700, 650, "python3"));
+  m.procs.processes.push_back(MakeProcess(800, 650, "vim"));  // no GPU: never read
+  m.gpu.snapshot().gpus[0].processes.push_back({700, Bytes::GiB(2)});
+
+  Result<MachineLook> whole = Observe(&m.gpu, std::nullopt, m.procs, 900, TableRows::kAll);
+  ASSERT_TRUE(whole.has_value()) << whole.error().message;
+  EXPECT_EQ(m.procs.last_rows, TableRows::kAll);
+  m.procs.get_calls = 0;
+  Result<MachineLook> look = Observe(&m.gpu, std::nullopt, m.procs, 900, TableRows::kHolders);
+  ASSERT_TRUE(look.has_value()) << look.error().message;
+  EXPECT_EQ(m.procs.last_rows, TableRows::kHolders);
+
+  EXPECT_EQ(Roles(look->view), Roles(whole->view));
+  EXPECT_EQ(Roles(look->view)[700], "running");
+  EXPECT_EQ(Roles(look->view)[526], "exited");
+  EXPECT_EQ(Roles(look->view)[547], "holder for 526 orphan");
+  ASSERT_EQ(look->view.processes.size(), whole->view.processes.size());
+  for (const auto& [pid, info] : whole->view.processes) {
+    const ProcessInfo* same = look->view.Find(pid);
+    ASSERT_NE(same, nullptr) << pid;
+    EXPECT_EQ(same->CommandLine(), info.CommandLine()) << pid;
+  }
+  // Rows: the holder 547 (from the pass), 700 and its ancestors 650 and 1 (read after the
+  // driver); the ghost 526 cannot be read, 800 and vramguard's own 900 are not needed.
+  EXPECT_EQ(TablePids(*look), (std::vector<pid_t>{1, 547, 650, 700}));
+  // Each process read once: vramguard itself (namespace check), 700, 650 and 1, the dead 526 (a
+  // try), then 547 in full for the view.
+  EXPECT_EQ(m.procs.get_calls, 6);
 }
 
 TEST(ObserveTest, AFailedPassFailsTheLookBeforeTheDriverIsAsked) {

@@ -247,23 +247,38 @@ struct TreeChunk {
   HolderScan holders;
 };
 
-// Reads processes' table rows (stat and owner: Detail::kTree) and, with scan_fds, which GPU
-// device nodes they have open (every fd link) and map (maps, for those with one open): one pass
-// for List(kTree), ScanDeviceHolders and ListWithHolders. Holds the buffers one chunk reuses.
+// What a TreeReader reads of each process.
+enum class TreeMode {
+  kTable,        // its row (stat and owner: Detail::kTree)
+  kAll,          // its row, then its fds: ListWithHolders(TableRows::kAll)
+  kHoldersFirst  // its fds; a row only for holders and processes whose fds cannot be read
+};
+
+// Reads processes' table rows and which GPU device nodes they have open (every fd link) and map
+// (maps, for those with one open): the one pass of List(kTree), ScanDeviceHolders and
+// ListWithHolders. Holds the buffers one chunk reuses.
 class TreeReader {
  public:
   // short_batch_ends: proc_fd is procfs and signals are blocked (see WalkFds).
-  TreeReader(int proc_fd, const std::string& device_dir, bool scan_fds, bool short_batch_ends)
+  TreeReader(int proc_fd, const std::string& device_dir, TreeMode mode, bool short_batch_ends)
       : proc_fd_(proc_fd),
         device_dir_(device_dir),
         node_prefix_((device_dir == "/" ? std::string() : device_dir) + "/nvidia"),
-        scan_fds_(scan_fds),
+        mode_(mode),
         short_batch_ends_(short_batch_ends) {}
 
-  // Appends pid's row to out->table, and its holder to out->holders when it has a node open.
-  // Returns 0, or the errno that stopped it: the process is then left out (SkipProcess), or the
-  // whole call fails. EACCES on the fd directory keeps the row and counts the process unreadable.
+  // Appends pid's row (when the mode gives it one) to out->table, and its holder to
+  // out->holders when it has a node open. Returns 0, or the errno that stopped it: the process
+  // is then left out (SkipProcess), or the whole call fails. Fds that cannot be read keep the row
+  // and count the process unreadable.
   int Read(pid_t pid, TreeChunk* out) {
+    return mode_ == TreeMode::kHoldersFirst ? ReadFdsFirst(pid, out) : ReadStatFirst(pid, out);
+  }
+
+ private:
+  // Stat first, then (kAll) the fds: every process gets its row, and kernel threads and zombies
+  // (which hold no fds) are not walked.
+  int ReadStatFirst(pid_t pid, TreeChunk* out) {
     PidPathBuf path(pid);
     // stat_fd stays open until the holder check below, and is what the row is read from.
     UniqueFd stat_fd(::openat(proc_fd_, path("stat"), O_RDONLY | O_CLOEXEC | O_NOCTTY));
@@ -277,7 +292,7 @@ class TreeReader {
     FillFromStat(pid, std::move(*stat), &info);
     // Kernel threads have no file table; an exited process (zombie) has closed its files: their
     // fd directories are empty, so they are not opened at all.
-    const bool walk = scan_fds_ && !kthread && !info.IsZombie();
+    const bool walk = mode_ == TreeMode::kAll && !kthread && !info.IsZombie();
 
     DeviceHolder holder;
     holder.pid = pid;
@@ -326,7 +341,7 @@ class TreeReader {
 
     // Only holders get their maps read: a mapped nvidia<N> is a CUDA context.
     std::string_view maps;
-    const int maps_err = ReadMaps(path("maps"), &maps);
+    const int maps_err = ReadMaps(proc_fd_, path("maps"), &maps);
     if (Vanished(maps_err)) return maps_err;
     if (maps_err == 0) holder.mapped_minors = procfs::ParseMappedMinors(maps, device_dir_);
 
@@ -353,10 +368,86 @@ class TreeReader {
     return 0;
   }
 
- private:
+  // The fds first; the stat of holders only (and of processes whose fds cannot be read).
+  int ReadFdsFirst(pid_t pid, TreeChunk* out) {
+    PidPathBuf path(pid);
+    UniqueFd fds(::openat(proc_fd_, path("fd"), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    int err = fds.ok() ? 0 : errno;
+    struct stat st {};  // the owner, and (Linux >= 6.2) the number of open fds for WalkFds
+    if (err == 0 && ::fstat(fds.get(), &st) != 0) err = errno;
+    DeviceHolder holder;
+    holder.pid = pid;
+    if (err == 0) {
+      err = WalkFds(fds.get(), static_cast<std::uint64_t>(std::max<off_t>(st.st_size, 0)), &holder);
+    }
+    if (err == EACCES || err == EPERM) return ReadUnreadable(pid, out);
+    if (err != 0) return err;  // vanished (or, in fixture trees, no fd directory)
+    if (holder.open_minors.empty() && !holder.opens_ctl) return 0;  // no row: not needed
+    std::sort(holder.open_minors.begin(), holder.open_minors.end());
+    holder.open_minors.erase(std::unique(holder.open_minors.begin(), holder.open_minors.end()),
+                             holder.open_minors.end());
+
+    // A holder. Its stat and maps are opened through "<pid>/fd/..": that is the directory of the
+    // process whose fds were just read (the fd directory keeps its parent, and with it that
+    // process's struct pid), not of whichever process has the pid now. Once that process has
+    // exited, both opens fail (ESRCH) even if its pid was reused, so a row or a mapping of
+    // another process can never join these nodes; the process is then left out as vanished.
+    UniqueFd stat_fd;
+    ProcessInfo info;
+    bool kthread = false;
+    if ((err = ReadStat(fds.get(), "../stat", pid, &stat_fd, &info, &kthread))) return err;
+    info.uid = st.st_uid;
+    info.user = users_.For(info.uid);
+    std::string_view maps;
+    const int maps_err = ReadMaps(fds.get(), "../maps", &maps);
+    if (Vanished(maps_err)) return maps_err;
+    if (maps_err == 0) holder.mapped_minors = procfs::ParseMappedMinors(maps, device_dir_);
+    if (maps_err != 0) ++out->holders.unreadable;  // holder kept; what it maps is unknown
+    out->table.push_back(std::move(info));
+    out->holders.holders.push_back(std::move(holder));
+    return 0;
+  }
+
+  // A process whose fds cannot be read (another user's, or more privileged than us): its row,
+  // from its stat alone, so the view can tell it is alive; counted unreadable unless it is a
+  // kernel thread (root's fd directory, nothing in it).
+  int ReadUnreadable(pid_t pid, TreeChunk* out) {
+    PidPathBuf path(pid);
+    UniqueFd stat_fd;
+    ProcessInfo info;
+    bool kthread = false;
+    if (const int err = ReadStat(proc_fd_, path("stat"), pid, &stat_fd, &info, &kthread)) {
+      return CountHidden(err, out);
+    }
+    if (kthread) {
+      info.uid = 0;
+    } else {
+      struct stat st {};
+      if (::fstat(stat_fd.get(), &st) != 0) return errno;
+      info.uid = st.st_uid;
+      ++out->holders.unreadable;
+    }
+    info.user = users_.For(info.uid);
+    out->table.push_back(std::move(info));
+    return 0;
+  }
+
+  // Opens and reads <dir_fd>/<path> (a stat file) into *info (without the owner); keeps the
+  // descriptor in *stat_fd.
+  int ReadStat(int dir_fd, const char* path, pid_t pid, UniqueFd* stat_fd, ProcessInfo* info,
+               bool* kthread) {
+    stat_fd->Reset(::openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!stat_fd->ok()) return errno;
+    if (const int err = buf_.ReadFd(stat_fd->get(), true)) return err;
+    std::optional<procfs::StatFields> stat = procfs::ParseStat(buf_.view());
+    if (!stat) return EINVAL;
+    *kthread = stat->IsKernelThread();
+    FillFromStat(pid, std::move(*stat), info);
+    return 0;
+  }
   // A stat that could not be read: hidden from us (hidepid) counts as unreadable for the scan.
   int CountHidden(int err, TreeChunk* out) const {
-    if (scan_fds_ && (err == EACCES || err == EPERM)) ++out->holders.unreadable;
+    if (mode_ != TreeMode::kTable && (err == EACCES || err == EPERM)) ++out->holders.unreadable;
     return err;
   }
 
@@ -397,8 +488,8 @@ class TreeReader {
   }
 
   // Reads a maps file whole (they run to megabytes; no short-read shortcut) into *text.
-  int ReadMaps(const char* path, std::string_view* text) {
-    UniqueFd fd(::openat(proc_fd_, path, O_RDONLY | O_CLOEXEC));
+  int ReadMaps(int dir_fd, const char* path, std::string_view* text) {
+    UniqueFd fd(::openat(dir_fd, path, O_RDONLY | O_CLOEXEC));
     if (!fd.ok()) return errno;
     std::size_t len = 0;
     for (;;) {
@@ -418,7 +509,7 @@ class TreeReader {
   int proc_fd_;
   const std::string& device_dir_;
   std::string node_prefix_;
-  bool scan_fds_;
+  TreeMode mode_;
   bool short_batch_ends_;
   ReadBuffer buf_;
   UserNames users_;
@@ -502,9 +593,9 @@ class SignalsBlocked {
   bool ok_ = false;
 };
 
-// The whole table under proc_root, with the holders when scan_fds: see TreeReader.
+// The table and holders under proc_root, as `mode` reads them: see TreeReader.
 Result<TableAndHolders> ReadTable(const std::string& proc_root, const std::string& device_dir,
-                                  bool scan_fds) {
+                                  TreeMode mode) {
   UniqueFd proc(::open(proc_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!proc.ok()) return std::unexpected(ErrnoError("cannot open " + proc_root, errno));
   Result<std::vector<pid_t>> pids = ListPids(proc.get(), proc_root);
@@ -513,14 +604,15 @@ Result<TableAndHolders> ReadTable(const std::string& proc_root, const std::strin
   // While the fds are walked no signal may cut a getdents64 batch short (TreeReader::WalkFds);
   // worker threads start with every signal blocked, the caller's are blocked here meanwhile.
   struct statfs fs {};
-  const bool procfs = scan_fds && ::fstatfs(proc.get(), &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
+  const bool procfs =
+      mode != TreeMode::kTable && ::fstatfs(proc.get(), &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
   std::optional<SignalsBlocked> blocked;
   if (procfs) blocked.emplace();
   const bool masked = blocked && blocked->ok();
   auto read_chunk = [&](std::span<const pid_t> chunk) -> Result<TreeChunk> {
     TreeChunk out;
     out.table.reserve(chunk.size());
-    TreeReader reader(proc.get(), device_dir, scan_fds, masked);
+    TreeReader reader(proc.get(), device_dir, mode, masked);
     for (const pid_t pid : chunk) {
       const int err = reader.Read(pid, &out);
       if (err == 0 || SkipProcess(err)) continue;
@@ -592,7 +684,7 @@ ProcfsSource::ProcfsSource(std::string proc_root, std::string device_dir)
 
 Result<std::vector<ProcessInfo>> ProcfsSource::List(Detail detail) {
   if (detail == Detail::kTree) {
-    Result<TableAndHolders> all = ReadTable(proc_root_, device_dir_, /*scan_fds=*/false);
+    Result<TableAndHolders> all = ReadTable(proc_root_, device_dir_, TreeMode::kTable);
     if (!all) return std::unexpected(std::move(all.error()));
     return std::move(all->table);
   }
@@ -648,13 +740,14 @@ Result<ProcessInfo> ProcfsSource::Get(pid_t pid) {
 }
 
 Result<HolderScan> ProcfsSource::ScanDeviceHolders() {
-  Result<TableAndHolders> all = ReadTable(proc_root_, device_dir_, /*scan_fds=*/true);
+  Result<TableAndHolders> all = ReadTable(proc_root_, device_dir_, TreeMode::kHoldersFirst);
   if (!all) return std::unexpected(std::move(all.error()));
   return std::move(all->holders);
 }
 
-Result<TableAndHolders> ProcfsSource::ListWithHolders() {
-  return ReadTable(proc_root_, device_dir_, /*scan_fds=*/true);
+Result<TableAndHolders> ProcfsSource::ListWithHolders(TableRows rows) {
+  return ReadTable(proc_root_, device_dir_,
+                   rows == TableRows::kAll ? TreeMode::kAll : TreeMode::kHoldersFirst);
 }
 
 }  // namespace vg

@@ -10,12 +10,15 @@
 //  - List(kBasic) reads stat, status and cmdline; kFull (and Get) also cwd and environ (for
 //    kInstanceTagVar). Fields the caller may not read (cwd, environ of another user's process)
 //    stay nullopt. comm comes from stat (identical to /proc/<pid>/comm).
-//  - ListWithHolders is List(kTree) and ScanDeviceHolders in one pass: per process stat, then the
-//    links of /proc/<pid>/fd (readlink only; not for kernel threads and zombies, which hold no
-//    fds), then /proc/<pid>/maps only for processes holding a node. A holder is reported only
-//    if its stat descriptor, opened first, still reads the same process after its fds and maps
-//    were read, so a recycled pid never joins one process's row with another's device nodes
-//    (procfs.cc, TreeReader). ScanDeviceHolders is the same pass without the table.
+//  - ListWithHolders is ScanDeviceHolders and List(kTree)'s rows in one pass over /proc. Links
+//    are read with readlink only; /proc/<pid>/maps only for processes holding a node.
+//    kAll: per process stat, then the fd links (not for kernel threads and zombies, which hold no
+//    fds); a holder is reported only if its stat descriptor, opened first, still reads the same
+//    process after its fds and maps were read. kHolders (and ScanDeviceHolders): per process the
+//    fd links first; stat only for holders and processes whose fds cannot be read, opened with
+//    maps through "<pid>/fd/.." (bound to the process whose fds were read). Either way a
+//    recycled pid never joins one process's row with another's device nodes (procfs.cc,
+//    TreeReader).
 //  - `device_dir` is canonicalised (realpath) at construction when it exists, because the kernel
 //    shows resolved paths in fd links and maps. The calling process itself is reported like any
 //    other.
@@ -40,7 +43,7 @@ class ProcfsSource final : public ProcessSource {
   Result<std::vector<ProcessInfo>> List(Detail detail) override;
   Result<ProcessInfo> Get(pid_t pid) override;
   Result<HolderScan> ScanDeviceHolders() override;
-  Result<TableAndHolders> ListWithHolders() override;
+  Result<TableAndHolders> ListWithHolders(TableRows rows) override;
 
   // The (canonical) directory searched for nvidia<N> / nvidiactl, for messages.
   const std::string& device_dir() const { return device_dir_; }

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -353,7 +354,7 @@ std::vector<pid_t> HolderPids(const HolderScan& scan) {
 
 TEST_F(ProcfsFixtureTest, ListWithHoldersIsTheTreeAndTheScanInOnePass) {
   ProcfsSource source(f_.proc(), f_.dev());
-  Result<TableAndHolders> all = source.ListWithHolders();
+  Result<TableAndHolders> all = source.ListWithHolders(TableRows::kAll);
   ASSERT_TRUE(all.has_value()) << all.error().message;
   // 500 vanished before its stat; 300 has no fd directory: to the one pass it vanished between
   // its stat and its fds, so it is left out (List(kTree), which reads no fds, keeps it).
@@ -391,8 +392,38 @@ TEST_F(ProcfsFixtureTest, ListWithHoldersIsTheTreeAndTheScanInOnePass) {
   EXPECT_EQ(all->holders.unreadable, 0);
 }
 
+// kHolders (what `ps` asks for): the fds of every process, the stat of the holders alone; their
+// rows and holder data are kAll's.
+TEST_F(ProcfsFixtureTest, ListWithHoldersReadsOnlyTheHoldersRowsWhenAsked) {
+  ProcfsSource source(f_.proc(), f_.dev());
+  Result<TableAndHolders> all = source.ListWithHolders(TableRows::kAll);
+  Result<TableAndHolders> holders = source.ListWithHolders(TableRows::kHolders);
+  ASSERT_TRUE(all.has_value()) << all.error().message;
+  ASSERT_TRUE(holders.has_value()) << holders.error().message;
+  EXPECT_THAT(Pids(holders->table), ElementsAre(100, 200, 201, 600, 700));
+  EXPECT_THAT(HolderPids(holders->holders), ElementsAre(100, 200, 201, 600, 700));
+  EXPECT_EQ(holders->holders.unreadable, 0);
+  for (const ProcessInfo& p : holders->table) {
+    const ProcessInfo* same = Find(all->table, p.pid);
+    ASSERT_NE(same, nullptr) << p.pid;
+    EXPECT_EQ(p.ppid, same->ppid) << p.pid;
+    EXPECT_EQ(p.pgid, same->pgid) << p.pid;
+    EXPECT_EQ(p.sid, same->sid) << p.pid;
+    EXPECT_EQ(p.start_time, same->start_time) << p.pid;
+    EXPECT_EQ(p.comm, same->comm) << p.pid;
+    EXPECT_EQ(p.uid, same->uid) << p.pid;
+    EXPECT_EQ(p.user, same->user) << p.pid;
+  }
+  for (std::size_t i = 0; i < all->holders.holders.size(); ++i) {
+    EXPECT_EQ(holders->holders.holders[i].open_minors, all->holders.holders[i].open_minors);
+    EXPECT_EQ(holders->holders.holders[i].mapped_minors, all->holders.holders[i].mapped_minors);
+    EXPECT_EQ(holders->holders.holders[i].opens_ctl, all->holders.holders[i].opens_ctl);
+  }
+}
+
 // Kernel threads have no fds and zombies have closed theirs, so their fd directories are never
-// walked: in these fixtures they list a device node, which must therefore not be seen.
+// walked: in these fixtures they list a device node, which must therefore not be seen. (kHolders
+// and ScanDeviceHolders read fds before stat, so they walk them; on a real kernel they are empty.)
 TEST(ProcfsSourceTest, KernelThreadsAndZombiesAreNotScanned) {
   ProcFixture f;
   f.Add({.pid = 2,
@@ -412,7 +443,7 @@ TEST(ProcfsSourceTest, KernelThreadsAndZombiesAreNotScanned) {
          .fds = {f.Node("nvidia0")},
          .maps = MapsLine(f.Node("nvidia0"))});
   ProcfsSource source(f.proc(), f.dev());
-  Result<TableAndHolders> all = source.ListWithHolders();
+  Result<TableAndHolders> all = source.ListWithHolders(TableRows::kAll);
   ASSERT_TRUE(all.has_value()) << all.error().message;
   EXPECT_THAT(Pids(all->table), ElementsAre(2, 15, 40, 41));
   EXPECT_EQ(Find(all->table, 2)->uid, 0u);  // kernel threads' /proc files belong to root
@@ -420,9 +451,6 @@ TEST(ProcfsSourceTest, KernelThreadsAndZombiesAreNotScanned) {
   EXPECT_EQ(Find(all->table, 40)->state, 'Z');
   EXPECT_THAT(HolderPids(all->holders), ElementsAre(41));
   EXPECT_THAT(all->holders.holders[0].mapped_minors, ElementsAre(0u));
-  Result<HolderScan> scan = source.ScanDeviceHolders();
-  ASSERT_TRUE(scan.has_value()) << scan.error().message;
-  EXPECT_THAT(HolderPids(*scan), ElementsAre(41));
 }
 
 // A process that exits at any point of its read is left out, row and holder together.
@@ -445,11 +473,17 @@ TEST(ProcfsSourceTest, VanishedProcessesAreSkippedInTheOnePass) {
   FakeProcess plain{.pid = 14, .comm = "sh", .fds = {"/dev/null"}};
   f.Add(plain);
 
-  Result<TableAndHolders> all = ProcfsSource(f.proc(), f.dev()).ListWithHolders();
+  ProcfsSource source(f.proc(), f.dev());
+  Result<TableAndHolders> all = source.ListWithHolders(TableRows::kAll);
   ASSERT_TRUE(all.has_value()) << all.error().message;
   EXPECT_THAT(Pids(all->table), ElementsAre(10, 14));
   EXPECT_THAT(HolderPids(all->holders), ElementsAre(10));
   EXPECT_EQ(all->holders.unreadable, 0);
+  Result<TableAndHolders> holders = source.ListWithHolders(TableRows::kHolders);
+  ASSERT_TRUE(holders.has_value()) << holders.error().message;
+  EXPECT_THAT(Pids(holders->table), ElementsAre(10));
+  EXPECT_THAT(HolderPids(holders->holders), ElementsAre(10));
+  EXPECT_EQ(holders->holders.unreadable, 0);
 }
 
 // Makes <proc>/<pid>/maps a FIFO, and runs `meanwhile` once the scan has opened it (so after the
@@ -494,7 +528,8 @@ class MapsGate {
 // The pid is reused while its holder data are read: the new process's fds and maps must never
 // be shown as the old process's row. In a fixture the "new process" is a rewritten stat with
 // another start time; the real kernel's case (the old process's stat fails with ESRCH) is
-// ProcfsRealTest.HolderThatExitsDuringItsReadIsSkipped.
+// ProcfsRealTest.HolderThatExitsDuringItsReadIsSkipped. (kHolders opens stat and maps through
+// the fd directory, which the kernel binds to its process: FdDirectoryParentStaysWithItsProcess.)
 TEST(ProcfsSourceTest, PidReusedDuringTheReadIsSkipped) {
   ProcFixture f;
   f.Add({.pid = 10, .comm = "python3", .fds = {f.Node("nvidia0")}});
@@ -504,7 +539,7 @@ TEST(ProcfsSourceTest, PidReusedDuringTheReadIsSkipped) {
     // Same file (the scan holds it open), new content: a process with the same pid.
     WriteFile(stat_path, StatLine(20, "new", 'S', 1, 20, 20, 7777));
   });
-  Result<TableAndHolders> all = ProcfsSource(f.proc(), f.dev()).ListWithHolders();
+  Result<TableAndHolders> all = ProcfsSource(f.proc(), f.dev()).ListWithHolders(TableRows::kAll);
   ASSERT_TRUE(gate.Opened());
   ASSERT_TRUE(all.has_value()) << all.error().message;
   EXPECT_THAT(Pids(all->table), ElementsAre(10));
@@ -546,10 +581,14 @@ TEST(ProcfsSourceTest, LargeTableIsCompleteAndSorted) {
   }
   EXPECT_EQ(holders, expected_holders);
 
-  Result<TableAndHolders> all = source.ListWithHolders();
+  Result<TableAndHolders> all = source.ListWithHolders(TableRows::kAll);
   ASSERT_TRUE(all.has_value()) << all.error().message;
   EXPECT_EQ(Pids(all->table), Pids(*list));
   EXPECT_EQ(HolderPids(all->holders), expected_holders);
+  Result<TableAndHolders> only = source.ListWithHolders(TableRows::kHolders);
+  ASSERT_TRUE(only.has_value()) << only.error().message;
+  EXPECT_EQ(Pids(only->table), expected_holders);
+  EXPECT_EQ(HolderPids(only->holders), expected_holders);
 }
 
 TEST(ProcfsSourceTest, MissingProcRootIsAnError) {
@@ -715,12 +754,16 @@ TEST(ProcfsRealTest, NodeBehindManyFdsIsFound) {
     ::write(ready, "x", 1);
     for (;;) ::pause();
   });
-  Result<TableAndHolders> all = ProcfsSource("/proc", dev).ListWithHolders();
-  ASSERT_TRUE(all.has_value()) << all.error().message;
-  ASSERT_THAT(HolderPids(all->holders), ElementsAre(holder.pid()));
-  EXPECT_THAT(all->holders.holders[0].open_minors, ElementsAre(3u));
-  EXPECT_THAT(all->holders.holders[0].mapped_minors, IsEmpty());
-  EXPECT_NE(Find(all->table, holder.pid()), nullptr);
+  for (const TableRows rows : {TableRows::kAll, TableRows::kHolders}) {
+    Result<TableAndHolders> all = ProcfsSource("/proc", dev).ListWithHolders(rows);
+    ASSERT_TRUE(all.has_value()) << all.error().message;
+    ASSERT_THAT(HolderPids(all->holders), ElementsAre(holder.pid()));
+    EXPECT_THAT(all->holders.holders[0].open_minors, ElementsAre(3u));
+    EXPECT_THAT(all->holders.holders[0].mapped_minors, IsEmpty());
+    const ProcessInfo* row = Find(all->table, holder.pid());
+    ASSERT_NE(row, nullptr);
+    EXPECT_EQ(row->ppid, ::getpid());
+  }
 }
 
 // Kernel threads are listed with an empty argv. On Linux 6.18 opening their environ fails with
@@ -744,7 +787,7 @@ TEST(ProcfsRealTest, KernelThreadsAreListed) {
   EXPECT_EQ(got->comm, "kthreadd");
 
   // The one pass lists them without opening their (empty) fd directories; root owns them.
-  Result<TableAndHolders> all = source.ListWithHolders();
+  Result<TableAndHolders> all = source.ListWithHolders(TableRows::kAll);
   ASSERT_TRUE(all.has_value()) << all.error().message;
   const ProcessInfo* p = Find(all->table, 2);
   ASSERT_NE(p, nullptr);
@@ -774,7 +817,8 @@ TEST(ProcfsRealTest, ChurnNeverFailsAListing) {
   for (int i = 0; i < 30; ++i) {
     if (!source.List(i % 2 == 0 ? Detail::kBasic : Detail::kFull)) ++failures;
     if (!source.ScanDeviceHolders()) ++failures;
-    if (!source.ListWithHolders()) ++failures;
+    if (!source.ListWithHolders(TableRows::kAll)) ++failures;
+    if (!source.ListWithHolders(TableRows::kHolders)) ++failures;
   }
   ::close(stop[1]);
   int status = 0;
@@ -803,7 +847,7 @@ TEST(ProcfsRealTest, HolderThatExitsDuringItsReadIsSkipped) {
     ::kill(child, SIGKILL);
     reaped = ::waitpid(child, nullptr, 0) == child;
   });
-  Result<TableAndHolders> all = ProcfsSource(f.proc(), f.dev()).ListWithHolders();
+  Result<TableAndHolders> all = ProcfsSource(f.proc(), f.dev()).ListWithHolders(TableRows::kAll);
   ASSERT_TRUE(gate.Opened());
   if (!reaped) {
     ::kill(child, SIGKILL);
@@ -813,6 +857,54 @@ TEST(ProcfsRealTest, HolderThatExitsDuringItsReadIsSkipped) {
   ASSERT_TRUE(all.has_value()) << all.error().message;
   EXPECT_THAT(Pids(all->table), ElementsAre(10));
   EXPECT_THAT(HolderPids(all->holders), ElementsAre(10));
+}
+
+// The fd walk blocks signals on the calling thread while it reads (a pending signal would cut a
+// getdents64 batch short); the caller's mask is back afterwards, exactly.
+TEST(ProcfsRealTest, CallersSignalMaskIsRestored) {
+  sigset_t mine;
+  sigset_t before;
+  ::sigemptyset(&mine);
+  ::sigaddset(&mine, SIGUSR2);
+  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &mine, &before), 0);
+  sigset_t during;
+  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, nullptr, &during), 0);
+  for (const TableRows rows : {TableRows::kAll, TableRows::kHolders}) {
+    ASSERT_TRUE(ProcfsSource().ListWithHolders(rows).has_value());
+    sigset_t after;
+    ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, nullptr, &after), 0);
+    for (int sig = 1; sig < SIGRTMIN; ++sig) {
+      EXPECT_EQ(::sigismember(&after, sig), ::sigismember(&during, sig)) << sig;
+    }
+  }
+  ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
+}
+
+// What kHolders relies on: a process's fd directory, once open, keeps its parent — that process's
+// /proc directory — so "fd/../stat" and "fd/../maps" fail once the process has been reaped, even
+// if its pid now names another process.
+TEST(ProcfsRealTest, FdDirectoryParentStaysWithItsProcess) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    for (;;) ::pause();
+  }
+  const std::string dir = "/proc/" + std::to_string(child) + "/fd";
+  const int fds = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(fds, 0);
+  const int before = ::openat(fds, "../stat", O_RDONLY | O_CLOEXEC);
+  EXPECT_GE(before, 0);
+  if (before >= 0) ::close(before);
+  ::kill(child, SIGKILL);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+  for (const char* file : {"../stat", "../maps"}) {
+    errno = 0;
+    const int after = ::openat(fds, file, O_RDONLY | O_CLOEXEC);
+    EXPECT_LT(after, 0) << file;
+    EXPECT_TRUE(errno == ESRCH || errno == ENOENT) << file << ": " << std::strerror(errno);
+    if (after >= 0) ::close(after);
+  }
+  ::close(fds);
 }
 
 // As an unprivileged user, other users' fd directories cannot be read: counted, not fatal.
@@ -826,10 +918,17 @@ TEST(ProcfsRealTest, UnreadableFdDirsAreCounted) {
     Result<HolderScan> scan = source.ScanDeviceHolders();
     if (!scan) ::_exit(3);
     if (scan->unreadable < 1) ::_exit(4);  // at least this test's own (root) process
-    Result<TableAndHolders> all = source.ListWithHolders();
-    if (!all) ::_exit(5);
-    if (all->holders.unreadable < 1) ::_exit(6);
-    if (Find(all->table, ::getppid()) == nullptr) ::_exit(7);  // the row stays, its fds do not
+    int counted[2] = {0, 0};
+    for (const TableRows rows : {TableRows::kAll, TableRows::kHolders}) {
+      Result<TableAndHolders> all = source.ListWithHolders(rows);
+      if (!all) ::_exit(5);
+      if (all->holders.unreadable < 1) ::_exit(6);
+      if (Find(all->table, ::getppid()) == nullptr) ::_exit(7);  // the row stays, its fds do not
+      counted[rows == TableRows::kAll ? 0 : 1] = all->holders.unreadable;
+    }
+    // Kernel threads' fd directories are root's too, but they hold nothing: kAll never opens
+    // them, kHolders does and must not count them (a margin for processes that come and go).
+    if (std::abs(counted[0] - counted[1]) > 5) ::_exit(8);
     ::_exit(0);
   }
   int status = 0;
@@ -856,10 +955,12 @@ TEST(ProcfsRealTest, LinksDeniedByThePtraceCheckAreCounted) {
     caps[0].inheritable &= ~(1u << CAP_SYS_PTRACE);
     if (::syscall(SYS_capset, &header, caps) != 0) ::_exit(2);
     ProcfsSource source;
-    Result<TableAndHolders> all = source.ListWithHolders();
-    if (!all) ::_exit(3);
-    if (all->holders.unreadable < 1) ::_exit(4);
-    if (Find(all->table, ::getppid()) == nullptr) ::_exit(5);  // the row stays
+    for (const TableRows rows : {TableRows::kAll, TableRows::kHolders}) {
+      Result<TableAndHolders> all = source.ListWithHolders(rows);
+      if (!all) ::_exit(3);
+      if (all->holders.unreadable < 1) ::_exit(4);
+      if (Find(all->table, ::getppid()) == nullptr) ::_exit(5);  // the row stays
+    }
     ::_exit(0);
   }
   int status = 0;

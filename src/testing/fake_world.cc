@@ -98,7 +98,8 @@ Result<std::vector<ProcessInfo>> FakeWorld::List(Detail) {
   return out;
 }
 
-Result<TableAndHolders> FakeWorld::ListWithHolders() {
+Result<TableAndHolders> FakeWorld::ListWithHolders(TableRows rows) {
+  if (rows == TableRows::kHolders) return TableAndHolders{};  // nobody holds a device node
   auto table = List(Detail::kTree);
   if (!table) return std::unexpected(std::move(table.error()));
   return TableAndHolders{std::move(*table), HolderScan{}};

@@ -54,7 +54,7 @@ class FakeWorld final : public Spawner, public ProcessControl, public ProcessSou
   Result<std::vector<ProcessInfo>> List(Detail) override;
   Result<ProcessInfo> Get(pid_t pid) override;
   Result<HolderScan> ScanDeviceHolders() override { return HolderScan{}; }
-  Result<TableAndHolders> ListWithHolders() override;
+  Result<TableAndHolders> ListWithHolders(TableRows rows) override;
 
   // The process exits by itself (a crash: status from waitpid's point of view).
   void Exit(pid_t pid, int wait_status);

@@ -54,10 +54,21 @@ Result<HolderScan> FakeProcessSource::ScanDeviceHolders() {
   return holders;
 }
 
-Result<TableAndHolders> FakeProcessSource::ListWithHolders() {
+Result<TableAndHolders> FakeProcessSource::ListWithHolders(TableRows rows) {
   ++list_with_holders_calls;
+  last_rows = rows;
   if (std::optional<Error> e = TakeFailure()) return std::unexpected(std::move(*e));
-  return TableAndHolders{processes, holders};
+  if (rows == TableRows::kAll) return TableAndHolders{processes, holders};
+  TableAndHolders out{{}, holders};
+  for (const ProcessInfo& p : processes) {
+    for (const DeviceHolder& h : holders.holders) {
+      if (h.pid == p.pid) {
+        out.table.push_back(p);
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 Result<ProcessInfo> FakeProcessSource::Get(pid_t pid) {

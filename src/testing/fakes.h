@@ -52,7 +52,8 @@ class FakeGpuProbe final : public GpuProbe {
 };
 
 // A process table held in memory. Counts the calls of each kind, so tests can tell how often the
-// table was read.
+// table was read. ListWithHolders(kHolders) returns the rows of the holders only, like procfs
+// for a caller that can read every process's fds.
 class FakeProcessSource final : public ProcessSource {
  public:
   std::vector<ProcessInfo> processes;
@@ -62,11 +63,12 @@ class FakeProcessSource final : public ProcessSource {
   int get_calls = 0;
   int scan_calls = 0;
   int list_with_holders_calls = 0;
+  std::optional<TableRows> last_rows;  // what the last ListWithHolders asked for
 
   Result<std::vector<ProcessInfo>> List(Detail) override;
   Result<ProcessInfo> Get(pid_t pid) override;
   Result<HolderScan> ScanDeviceHolders() override;
-  Result<TableAndHolders> ListWithHolders() override;
+  Result<TableAndHolders> ListWithHolders(TableRows rows) override;
 
  private:
   std::optional<Error> TakeFailure();
