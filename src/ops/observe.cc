@@ -8,35 +8,49 @@
 namespace vg {
 namespace {
 
-// Reads (Get, full details) the rows a view needs that a TableRows::kHolders pass left out: every
-// pid the driver lists and every ancestor of those and of the holders (parents tell orphans,
-// ancestors whose context a forked worker shares). A pid that cannot be read has exited (a
-// ghost, when the driver lists it) or is hidden. Returns the pids it read.
+// Reads (Get, full details) the rows BuildVramView needs that a TableRows::kHolders pass left
+// out: each pid the driver lists and its parent (orphan or not), each holder's parent, and every
+// ancestor of a holder that maps a node (whose context it may share: ListedAncestor). A pid that
+// cannot be read has exited (a ghost, when the driver lists it) or is hidden. Returns the pids
+// it read.
 std::set<pid_t> CompleteRows(ProcessSource& procs, const GpuSnapshot& snapshot,
                              const HolderScan& holders, std::vector<ProcessInfo>* table) {
-  std::map<pid_t, std::size_t> row;  // pid → index in *table
-  for (std::size_t i = 0; i < table->size(); ++i) row.emplace((*table)[i].pid, i);
-  std::vector<pid_t> want;
+  std::map<pid_t, ProcessInfo> got;  // read here
+  std::set<pid_t> missing;           // tried, could not be read
+  std::map<pid_t, const ProcessInfo*> rows;
+  for (const ProcessInfo& p : *table) rows.emplace(p.pid, &p);
+  // The row of pid, read when the table lacks it; null when it cannot be read.
+  auto row = [&](pid_t pid) -> const ProcessInfo* {
+    if (pid <= 0) return nullptr;
+    if (auto it = rows.find(pid); it != rows.end()) return it->second;
+    if (missing.count(pid)) return nullptr;
+    Result<ProcessInfo> read = procs.Get(pid);
+    if (!read) {
+      missing.insert(pid);
+      return nullptr;
+    }
+    const ProcessInfo* p = &got.emplace(pid, std::move(*read)).first->second;
+    rows.emplace(pid, p);
+    return p;
+  };
   for (const GpuInfo& g : snapshot.gpus) {
-    for (const GpuProcess& gp : g.processes) want.push_back(static_cast<pid_t>(gp.pid));
+    for (const GpuProcess& gp : g.processes) {
+      if (const ProcessInfo* p = row(static_cast<pid_t>(gp.pid))) row(p->ppid);
+    }
   }
-  for (const DeviceHolder& h : holders.holders) want.push_back(h.pid);
-  std::set<pid_t> visited;
-  std::set<pid_t> fetched;
-  while (!want.empty()) {
-    const pid_t pid = want.back();
-    want.pop_back();
-    if (pid <= 0 || !visited.insert(pid).second) continue;
-    if (auto it = row.find(pid); it != row.end()) {
-      want.push_back((*table)[it->second].ppid);
+  for (const DeviceHolder& h : holders.holders) {
+    const ProcessInfo* p = row(h.pid);
+    if (!p) continue;
+    if (h.mapped_minors.empty()) {
+      row(p->ppid);
       continue;
     }
-    Result<ProcessInfo> got = procs.Get(pid);
-    if (!got) continue;
+    for (int depth = 0; depth < 64 && p && p->ppid > 0; ++depth) p = row(p->ppid);
+  }
+  std::set<pid_t> fetched;
+  for (auto& [pid, p] : got) {
     fetched.insert(pid);
-    want.push_back(got->ppid);
-    row.emplace(pid, table->size());
-    table->push_back(std::move(*got));
+    table->push_back(std::move(p));
   }
   std::sort(table->begin(), table->end(),
             [](const ProcessInfo& a, const ProcessInfo& b) { return a.pid < b.pid; });
@@ -102,11 +116,16 @@ Result<MachineLook> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error
   in.processes = obs.table;
   in.holders = std::move(*holders);
   in.self = self;
-  if (auto me = procs.Get(self)) in.nested_pid_namespace = me->nspid.size() > 1;
+  Result<ProcessInfo> me = procs.Get(self);
+  if (me) in.nested_pid_namespace = me->nspid.size() > 1;
   obs.view = BuildVramView(in);
   for (auto& [pid, info] : obs.view.processes) {
     if (fetched.count(pid)) continue;  // read in full already
-    if (auto full = procs.Get(pid)) info = std::move(*full);
+    if (pid == self && me) {
+      info = *me;
+    } else if (auto full = procs.Get(pid)) {
+      info = std::move(*full);
+    }
   }
   for (ProcessInfo& p : obs.table) {
     if (const ProcessInfo* full = obs.view.Find(p.pid)) p = *full;

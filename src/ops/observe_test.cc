@@ -114,6 +114,32 @@ TEST(ObserveTest, HoldersOnlyPassReadsTheRowsTheViewNeeds) {
   EXPECT_EQ(m.procs.get_calls, 6);
 }
 
+// Which rows are read after the pass: a monitor's parent (orphan or not) but not its other
+// ancestors; a mapping holder's whole chain (it may share an ancestor's context).
+TEST(ObserveTest, HoldersOnlyPassReadsAMappersAncestorsButAMonitorsParentOnly) {
+  FakeGpuProbe gpu{GpuSnapshot{"580", {MakeGpu(0, Bytes::GiB(24), {{915, Bytes::GiB(4)}})}}};
+  FakeProcessSource procs;
+  procs.processes = {MakeProcess(1, 0, "systemd", 0), MakeProcess(904, 1, "sshd"),
+                     MakeProcess(905, 904, "bash"),   MakeProcess(910, 905, "nvidia-smi"),
+                     MakeProcess(915, 904, "python"), MakeProcess(920, 915, "python")};
+  procs.holders.holders = {DeviceHolder{910, {0}, {}, true}, DeviceHolder{915, {0}, {0}, true},
+                           DeviceHolder{920, {0}, {0}, true}};
+  Result<MachineLook> look = Observe(&gpu, std::nullopt, procs, 999, TableRows::kHolders);
+  ASSERT_TRUE(look.has_value()) << look.error().message;
+  // 905: the monitor's parent; 904 and 1: ancestors of the mappers 915 and 920.
+  EXPECT_EQ(TablePids(*look), (std::vector<pid_t>{1, 904, 905, 910, 915, 920}));
+  EXPECT_EQ(Roles(look->view)[915], "running");
+  EXPECT_EQ(Roles(look->view)[920], "holder for 915");
+  EXPECT_EQ(Roles(look->view)[910], "monitor");
+
+  // Without the mappers, the monitor's grandparent 904 is not read.
+  procs.holders.holders = {DeviceHolder{910, {0}, {}, true}};
+  gpu.snapshot().gpus[0].processes.clear();
+  look = Observe(&gpu, std::nullopt, procs, 999, TableRows::kHolders);
+  ASSERT_TRUE(look.has_value()) << look.error().message;
+  EXPECT_EQ(TablePids(*look), (std::vector<pid_t>{905, 910}));
+}
+
 TEST(ObserveTest, AFailedPassFailsTheLookBeforeTheDriverIsAsked) {
   GhostMachine m;
   m.procs.fail_next = Error{ErrorCode::kIo, "cannot open /proc"};
