@@ -95,6 +95,8 @@ fi
   echo "| extra processes | processes in /proc | vramguard ps --json | ls -l /proc/*/fd | fuser -v | vramguard / ls | fuser / vramguard | load before → after |"
   echo "|---|---|---|---|---|---|---|---|"
 } >>"$out"
+procs_now=(/proc/[0-9]*)
+base_procs=${#procs_now[@]}
 spawned=0
 for size in $SIZES; do
   spawn_sleepers $((size - spawned))
@@ -127,6 +129,12 @@ while read -r p; do kill -KILL "$p" 2>/dev/null || true; done <"$WORK/sleepers"
 : >"$WORK/sleepers"
 for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
 PIDS=()
+# Thousands of exits take the kernel a while: let the table shrink back before timing reap.
+for _ in $(seq 100); do
+  procs_now=(/proc/[0-9]*)
+  [ "${#procs_now[@]}" -le $((base_procs + 20)) ] && break
+  sleep 0.05
+done
 sleep 0.2
 
 # --- 2. reap overhead ------------------------------------------------------------------------
