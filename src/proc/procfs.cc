@@ -394,7 +394,7 @@ class TreeReader {
     // another process can never join these nodes; the process is then left out as vanished.
     UniqueFd stat_fd;
     ProcessInfo info;
-    bool kthread = false;
+    bool kthread = false;  // never, for a process with fds
     if ((err = ReadStat(fds.get(), "../stat", pid, &stat_fd, &info, &kthread))) return err;
     info.uid = st.st_uid;
     info.user = users_.For(info.uid);
@@ -445,6 +445,7 @@ class TreeReader {
     FillFromStat(pid, std::move(*stat), info);
     return 0;
   }
+
   // A stat that could not be read: hidden from us (hidepid) counts as unreadable for the scan.
   int CountHidden(int err, TreeChunk* out) const {
     if (mode_ != TreeMode::kTable && (err == EACCES || err == EPERM)) ++out->holders.unreadable;
