@@ -17,11 +17,34 @@ void BM_ProcessTableBasic(benchmark::State& state) {
 }
 BENCHMARK(BM_ProcessTableBasic)->Unit(benchmark::kMillisecond);
 
+void BM_ProcessTableTree(benchmark::State& state) {
+  vg::ProcfsSource procs;
+  for (auto _ : state) {
+    auto list = procs.List(vg::Detail::kTree);
+    benchmark::DoNotOptimize(list);
+    state.counters["processes"] = list ? static_cast<double>(list->size()) : 0;
+  }
+}
+BENCHMARK(BM_ProcessTableTree)->Unit(benchmark::kMillisecond);
+
 void BM_DeviceHolderScan(benchmark::State& state) {
   vg::ProcfsSource procs;
   for (auto _ : state) benchmark::DoNotOptimize(procs.ScanDeviceHolders());
 }
 BENCHMARK(BM_DeviceHolderScan)->Unit(benchmark::kMillisecond);
+
+// The one pass: every row and the holders (reap), or the holders' rows alone (ps).
+void BM_ListWithHolders(benchmark::State& state) {
+  vg::ProcfsSource procs;
+  const auto rows = state.range(0) == 0 ? vg::TableRows::kAll : vg::TableRows::kHolders;
+  state.SetLabel(state.range(0) == 0 ? "kAll" : "kHolders");
+  for (auto _ : state) {
+    auto all = procs.ListWithHolders(rows);
+    benchmark::DoNotOptimize(all);
+    state.counters["rows"] = all ? static_cast<double>(all->table.size()) : 0;
+  }
+}
+BENCHMARK(BM_ListWithHolders)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 void BM_BuildVramView(benchmark::State& state) {
   vg::ProcfsSource procs;

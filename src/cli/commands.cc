@@ -43,7 +43,10 @@ struct Machine {
       nvml_error = probe.error();
     }
   }
-  Result<MachineLook> Look() { return Observe(nvml.get(), nvml_error, procs, getpid()); }
+  // rows: kAll where the whole table is needed (reap), kHolders for the view alone (ps).
+  Result<MachineLook> Look(TableRows rows = TableRows::kAll) {
+    return Observe(nvml.get(), nvml_error, procs, getpid(), rows);
+  }
 };
 
 Result<pid_t> ParsePid(const std::string& s) {
@@ -92,7 +95,7 @@ Result<int> RunGpus(const GpusOptions& o) {
 
 Result<int> RunPs(const PsOptions& o) {
   Machine m;
-  auto obs = m.Look();
+  auto obs = m.Look(TableRows::kHolders);
   if (!obs) return std::unexpected(obs.error());
   if (o.json) {
     PrintJson(PsJson(obs->view, o.all));
@@ -197,7 +200,7 @@ Result<int> RunReap(const ReapOptionsCli& o) {
   if (!outcome.verified) {
     // Say who still holds what did not come back.
     std::string holders;
-    if (auto again = m.Look()) {
+    if (auto again = m.Look(TableRows::kHolders)) {
       for (const GpuRelease& g : outcome.gpus) {
         for (pid_t listed : g.still_listed) {
           for (auto [gv, e] : again->view.EntriesFor(listed)) {

@@ -42,8 +42,8 @@ class Builder {
     }
     if (view.unreadable > 0) {
       view.warnings.push_back(std::to_string(view.unreadable) +
-                              " processes could not be inspected (permission denied); run as "
-                              "root to see every holder");
+                              " processes could not be inspected (permission denied), so holders "
+                              "among them are not shown (other users' processes need root)");
     }
     return view;
   }

@@ -1,10 +1,63 @@
 #include "ops/observe.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <set>
 
 namespace vg {
+namespace {
+
+// Reads (Get, full details) the rows BuildVramView needs that a TableRows::kHolders pass left
+// out: each pid the driver lists and its parent (orphan or not), each holder's parent, and every
+// ancestor of a holder that maps a node (whose context it may share: ListedAncestor). A pid that
+// cannot be read has exited (a ghost, when the driver lists it) or is hidden. Returns the pids
+// it read.
+std::set<pid_t> CompleteRows(ProcessSource& procs, const GpuSnapshot& snapshot,
+                             const HolderScan& holders, std::vector<ProcessInfo>* table) {
+  std::map<pid_t, ProcessInfo> got;  // read here
+  std::set<pid_t> missing;           // tried, could not be read
+  std::map<pid_t, const ProcessInfo*> rows;
+  for (const ProcessInfo& p : *table) rows.emplace(p.pid, &p);
+  // The row of pid, read when the table lacks it; null when it cannot be read.
+  auto row = [&](pid_t pid) -> const ProcessInfo* {
+    if (pid <= 0) return nullptr;
+    if (auto it = rows.find(pid); it != rows.end()) return it->second;
+    if (missing.count(pid)) return nullptr;
+    Result<ProcessInfo> read = procs.Get(pid);
+    if (!read) {
+      missing.insert(pid);
+      return nullptr;
+    }
+    const ProcessInfo* p = &got.emplace(pid, std::move(*read)).first->second;
+    rows.emplace(pid, p);
+    return p;
+  };
+  for (const GpuInfo& g : snapshot.gpus) {
+    for (const GpuProcess& gp : g.processes) {
+      if (const ProcessInfo* p = row(static_cast<pid_t>(gp.pid))) row(p->ppid);
+    }
+  }
+  for (const DeviceHolder& h : holders.holders) {
+    const ProcessInfo* p = row(h.pid);
+    if (!p) continue;
+    if (h.mapped_minors.empty()) {
+      row(p->ppid);
+      continue;
+    }
+    for (int depth = 0; depth < 64 && p && p->ppid > 0; ++depth) p = row(p->ppid);
+  }
+  std::set<pid_t> fetched;
+  for (auto& [pid, p] : got) {
+    fetched.insert(pid);
+    table->push_back(std::move(p));
+  }
+  std::sort(table->begin(), table->end(),
+            [](const ProcessInfo& a, const ProcessInfo& b) { return a.pid < b.pid; });
+  return fetched;
+}
+
+}  // namespace
 
 std::string DeviceDir() {
   const char* fake = std::getenv("VRAMGUARD_FAKE_GPU_DIR");
@@ -13,16 +66,16 @@ std::string DeviceDir() {
 }
 
 Result<MachineLook> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error,
-                            ProcessSource& procs, pid_t self) {
+                            ProcessSource& procs, pid_t self, TableRows rows) {
   MachineLook obs;
-  // Processes first, then holders, then the driver: a process that starts in between shows up
-  // in NVML without /proc details (harmless), never the other way round as a false ghost.
-  // The whole table cheaply (stat only); full details only for the processes the view names.
-  auto table = procs.List(Detail::kTree);
-  if (!table) return std::unexpected(table.error());
-  obs.table = std::move(*table);
-  auto holders = procs.ScanDeviceHolders();
-  if (!holders) return std::unexpected(holders.error());
+  // Processes and their holders first (one pass over /proc), then the driver: a process that
+  // starts in between shows up in NVML without /proc details (harmless), never the other way
+  // round as a false ghost. The table cheaply (stat and owner; with kHolders only the holders'
+  // rows, the fd walk alone clears the rest); full details only for the processes the view names.
+  auto scan = procs.ListWithHolders(rows);
+  if (!scan) return std::unexpected(scan.error());
+  obs.table = std::move(scan->table);
+  HolderScan* holders = &scan->holders;
 
   if (gpu) {
     auto snap = gpu->Snapshot();
@@ -51,15 +104,28 @@ Result<MachineLook> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error
     }
   }
 
+  // kHolders: the rows the view needs beyond the holders', read now, after the driver. A process
+  // the driver lists that was not a holder during the pass began using the GPU after it (or
+  // could not be read): it is read here, so it is not taken for a ghost.
+  std::set<pid_t> fetched;
+  if (rows == TableRows::kHolders)
+    fetched = CompleteRows(procs, obs.snapshot, *holders, &obs.table);
+
   VramViewInput in;
   in.snapshot = obs.snapshot;
   in.processes = obs.table;
   in.holders = std::move(*holders);
   in.self = self;
-  if (auto me = procs.Get(self)) in.nested_pid_namespace = me->nspid.size() > 1;
+  Result<ProcessInfo> me = procs.Get(self);
+  if (me) in.nested_pid_namespace = me->nspid.size() > 1;
   obs.view = BuildVramView(in);
   for (auto& [pid, info] : obs.view.processes) {
-    if (auto full = procs.Get(pid)) info = std::move(*full);
+    if (fetched.count(pid)) continue;  // read in full already
+    if (pid == self && me) {
+      info = *me;
+    } else if (auto full = procs.Get(pid)) {
+      info = std::move(*full);
+    }
   }
   for (ProcessInfo& p : obs.table) {
     if (const ProcessInfo* full = obs.view.Find(p.pid)) p = *full;

@@ -16,15 +16,18 @@ namespace vg {
 
 struct MachineLook {
   GpuSnapshot snapshot;
+  // Every process (TableRows::kAll), or only those the view needed (kHolders); sorted by pid.
   std::vector<ProcessInfo> table;
   VramView view;
   std::optional<Error> driver_error;  // NVML could not be used; the view is from /proc alone
   int ghosts = 0;                     // NVML entries whose pid is gone (ObserveListed)
 };
 
-// gpu may be null (no driver: pass the reason in gpu_error).
+// gpu may be null (no driver: pass the reason in gpu_error). rows: kAll when the caller needs
+// the whole table (reap plans descendants from it), kHolders when the view is enough (`ps`: the
+// stat of most processes is never read).
 Result<MachineLook> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error,
-                            ProcessSource& procs, pid_t self);
+                            ProcessSource& procs, pid_t self, TableRows rows = TableRows::kAll);
 
 // The view of what the driver lists, without reading the machine: `known` (processes the caller
 // already has, e.g. a supervisor's members) plus each pid NVML lists and its parent, read one by

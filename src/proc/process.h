@@ -53,6 +53,22 @@ struct HolderScan {
   int unreadable = 0;                 // processes whose fds could not be read (permission)
 };
 
+// Which processes ListWithHolders gives a table row.
+enum class TableRows {
+  kAll,  // every process, as List(Detail::kTree)
+  // Holders, and the processes whose fds could not be read (so they can be told alive): the other
+  // processes' stat is never read, which is most of the cost of a table. For callers that then
+  // fetch (Get) the few other processes they need, such as `ps`'s NVML pids and ancestors.
+  kHolders,
+};
+
+// The process table and the device-node holders from one look at the machine: every holder is a
+// process of the table, and its holder data and its row describe the same process.
+struct TableAndHolders {
+  std::vector<ProcessInfo> table;  // as List(Detail::kTree), of the rows asked for; sorted by pid
+  HolderScan holders;              // as ScanDeviceHolders
+};
+
 // How much List reads per process. kTree: stat only, the owner from /proc/<pid> itself (the
 // effective uid); argv and nspid stay empty — the cheapest whole-table read, for trees and
 // orphan checks. kBasic: stat, status and cmdline (owners and command lines; cwd and
@@ -71,6 +87,9 @@ class ProcessSource {
   // the nodes they map. device_dir is "/dev" on real hardware, "$VRAMGUARD_FAKE_GPU_DIR/dev" on
   // the simulated GPU.
   virtual Result<HolderScan> ScanDeviceHolders() = 0;
+  // ScanDeviceHolders and the table rows asked for (List(Detail::kTree)'s), in one pass over
+  // the processes: what `ps` (kHolders) and `reap` (kAll) need.
+  virtual Result<TableAndHolders> ListWithHolders(TableRows rows) = 0;
   // The children of pid, of every one of its threads, sorted: what the kernel keeps per process,
   // so walking a tree costs its size, not the machine's. kNotFound when pid does not exist;
   // kIo when the kernel has no children files (CONFIG_PROC_CHILDREN off): read the table then.

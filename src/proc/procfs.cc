@@ -3,10 +3,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 #include <cstdio>
 
@@ -14,6 +16,7 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cstddef>
 #include <cstring>
 #include <iterator>
 #include <memory>
@@ -54,11 +57,16 @@ void PidToName(pid_t pid, std::array<char, 16>* buf) {
   (void)ec;
 }
 
-// Calls f(name, d_type) for each entry of an open directory. Returns 0 or an errno value.
-// getdents64 into a stack buffer: opendir would allocate 32 KiB per directory.
-template <class F>
-int ForEachEntry(int dir_fd, F&& f) {
-  alignas(alignof(struct dirent64)) std::array<char, 8192> buf;
+// The largest record getdents64 writes: its header, a NAME_MAX name and the NUL, 8-byte aligned.
+constexpr std::size_t kMaxDirentSize =
+    (offsetof(struct dirent64, d_name) + NAME_MAX + 1 + 7) / 8 * 8;
+
+// Calls f(name, d_type) for each entry of an open directory until f returns an errno value
+// (non-zero), which ends the walk; getdents64 reads into buf. After each batch, last(bytes)
+// may say that batch was the last, which saves the getdents64 call that would return 0.
+// Returns 0, f's errno, or getdents64's.
+template <class F, class Last>
+int ForEachEntry(int dir_fd, std::span<char> buf, F&& f, Last&& last) {
   for (;;) {
     const ssize_t n = ::getdents64(dir_fd, buf.data(), buf.size());
     if (n < 0) {
@@ -69,19 +77,26 @@ int ForEachEntry(int dir_fd, F&& f) {
     for (ssize_t off = 0; off < n;) {
       const auto* entry = reinterpret_cast<const struct dirent64*>(buf.data() + off);
       off += entry->d_reclen;
-      f(entry->d_name, entry->d_type);
+      if (const int err = f(entry->d_name, entry->d_type)) return err;
     }
+    if (last(static_cast<std::size_t>(n))) return 0;
   }
 }
 
-// The pids under an open proc root, sorted.
+// The pids under an open proc root, sorted. One 64 KiB buffer: about 2,000 pids per getdents64
+// call (an 8 KiB one needed 5 calls for 1,000 processes).
 Result<std::vector<pid_t>> ListPids(int proc_fd, const std::string& proc_root) {
   std::vector<pid_t> pids;
   pids.reserve(1024);
-  const int err = ForEachEntry(proc_fd, [&](const char* name, unsigned char type) {
-    if (type != DT_DIR && type != DT_UNKNOWN) return;
-    if (const pid_t pid = PidFromName(name); pid > 0) pids.push_back(pid);
-  });
+  std::vector<char> buf(64 * 1024);
+  const int err = ForEachEntry(
+      proc_fd, buf,
+      [&](const char* name, unsigned char type) {
+        if (type != DT_DIR && type != DT_UNKNOWN) return 0;
+        if (const pid_t pid = PidFromName(name); pid > 0) pids.push_back(pid);
+        return 0;
+      },
+      [](std::size_t) { return false; });
   if (err != 0) return std::unexpected(ErrnoError("cannot list " + proc_root, err));
   std::sort(pids.begin(), pids.end());
   return pids;
@@ -97,6 +112,11 @@ class ReadBuffer {
   int Read(int dir_fd, const char* path, bool short_read_is_eof) {
     UniqueFd fd(::openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY));
     if (!fd.ok()) return errno;
+    return ReadFd(fd.get(), short_read_is_eof);
+  }
+
+  // Reads an open file from its current offset to its end.
+  int ReadFd(int fd, bool short_read_is_eof) {
     char* data = stack_.data();
     std::size_t cap = stack_.size();
     std::size_t len = 0;
@@ -112,7 +132,7 @@ class ReadBuffer {
         cap = heap_.size();
       }
       const std::size_t want = cap - len;
-      const ssize_t n = ::read(fd.get(), data + len, want);
+      const ssize_t n = ::read(fd, data + len, want);
       if (n < 0) {
         if (errno == EINTR) continue;
         return errno;
@@ -164,21 +184,6 @@ int ReadProcess(int proc_fd, pid_t pid, Detail detail, ReadBuffer* buf, UserName
                 ProcessInfo* info) {
   std::array<char, 16> name;
   PidToName(pid, &name);
-  if (detail == Detail::kTree) {
-    // The cheapest read, for whole tables: <pid>/stat and the owner of <pid>, two system calls
-    // fewer than through a directory descriptor (one file is read, so nothing can mix).
-    std::array<char, 32> stat_path;
-    std::snprintf(stat_path.data(), stat_path.size(), "%s/stat", name.data());
-    if (const int err = buf->Read(proc_fd, stat_path.data(), true)) return err;
-    std::optional<procfs::StatFields> stat = procfs::ParseStat(buf->view());
-    if (!stat) return EINVAL;
-    struct stat st {};
-    if (::fstatat(proc_fd, name.data(), &st, 0) != 0) return errno;
-    FillFromStat(pid, std::move(*stat), info);
-    info->uid = st.st_uid;
-    info->user = users->For(info->uid);
-    return 0;
-  }
   // Everything is read relative to this directory: if the pid is recycled meanwhile, the reads
   // fail (ESRCH/ENOENT) instead of mixing two processes.
   UniqueFd dir(::openat(proc_fd, name.data(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -214,6 +219,306 @@ int ReadProcess(int proc_fd, pid_t pid, Detail detail, ReadBuffer* buf, UserName
   }
   return 0;
 }
+
+// "<pid>/<file>" for one process, built once per process.
+class PidPathBuf {
+ public:
+  explicit PidPathBuf(pid_t pid) {
+    auto [ptr, ec] = std::to_chars(buf_.data(), buf_.data() + 16, pid);
+    (void)ec;
+    *ptr++ = '/';
+    prefix_ = static_cast<std::size_t>(ptr - buf_.data());
+  }
+  // The path of `file` (a short literal) under the process's directory.
+  const char* operator()(std::string_view file) {
+    std::memcpy(buf_.data() + prefix_, file.data(), file.size());
+    buf_[prefix_ + file.size()] = '\0';
+    return buf_.data();
+  }
+
+ private:
+  std::array<char, 32> buf_;
+  std::size_t prefix_ = 0;
+};
+
+// What one chunk of processes yields: table rows and device-node holders, both sorted by pid.
+struct TreeChunk {
+  std::vector<ProcessInfo> table;
+  HolderScan holders;
+};
+
+// What a TreeReader reads of each process.
+enum class TreeMode {
+  kTable,        // its row (stat and owner: Detail::kTree)
+  kAll,          // its row, then its fds: ListWithHolders(TableRows::kAll)
+  kHoldersFirst  // its fds; a row only for holders and processes whose fds cannot be read
+};
+
+// Reads processes' table rows and which GPU device nodes they have open (every fd link) and map
+// (maps, for those with one open): the one pass of List(kTree), ScanDeviceHolders and
+// ListWithHolders. Holds the buffers one chunk reuses.
+class TreeReader {
+ public:
+  // short_batch_ends: proc_fd is procfs and signals are blocked (see WalkFds).
+  TreeReader(int proc_fd, const std::string& device_dir, TreeMode mode, bool short_batch_ends)
+      : proc_fd_(proc_fd),
+        device_dir_(device_dir),
+        node_prefix_((device_dir == "/" ? std::string() : device_dir) + "/nvidia"),
+        mode_(mode),
+        short_batch_ends_(short_batch_ends) {}
+
+  // Appends pid's row (when the mode gives it one) to out->table, and its holder to
+  // out->holders when it has a node open. Returns 0, or the errno that stopped it: the process
+  // is then left out (SkipProcess), or the whole call fails. Fds that cannot be read keep the row
+  // and count the process unreadable.
+  int Read(pid_t pid, TreeChunk* out) {
+    return mode_ == TreeMode::kHoldersFirst ? ReadFdsFirst(pid, out) : ReadStatFirst(pid, out);
+  }
+
+ private:
+  // Stat first, then (kAll) the fds: every process gets its row, and kernel threads and zombies
+  // (which hold no fds) are not walked.
+  int ReadStatFirst(pid_t pid, TreeChunk* out) {
+    PidPathBuf path(pid);
+    // stat_fd stays open until the holder check below, and is what the row is read from.
+    UniqueFd stat_fd(::openat(proc_fd_, path("stat"), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!stat_fd.ok()) return CountHidden(errno, out);
+    if (const int err = buf_.ReadFd(stat_fd.get(), true)) return CountHidden(err, out);
+    std::optional<procfs::StatFields> stat = procfs::ParseStat(buf_.view());
+    if (!stat) return EINVAL;
+    const bool kthread = stat->IsKernelThread();
+    const std::uint64_t start_time = stat->start_time;
+    ProcessInfo info;
+    FillFromStat(pid, std::move(*stat), &info);
+    // Kernel threads have no file table; an exited process (zombie) has closed its files: their
+    // fd directories are empty, so they are not opened at all.
+    const bool walk = mode_ == TreeMode::kAll && !kthread && !info.IsZombie();
+
+    DeviceHolder holder;
+    holder.pid = pid;
+    int fds_err = 0;  // why the fd directory could not be read (0: it was, or was not needed)
+    if (kthread) {
+      // The kernel gives kernel threads' /proc files to root (task_dump_owner): no fstat needed.
+      info.uid = 0;
+    } else {
+      UniqueFd fds;
+      if (walk) {
+        fds.Reset(::openat(proc_fd_, path("fd"), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!fds.ok()) fds_err = errno;
+      }
+      // The owner /proc shows (the effective uid; root for processes that are not dumpable),
+      // from the fd directory when it is open (Linux >= 6.2 also gives its number of open fds
+      // there, which WalkFds uses), else from stat.
+      struct stat st {};
+      if (::fstat(fds.ok() ? fds.get() : stat_fd.get(), &st) != 0) return errno;
+      info.uid = st.st_uid;
+      if (fds.ok()) {
+        fds_err =
+            WalkFds(fds.get(), static_cast<std::uint64_t>(std::max<off_t>(st.st_size, 0)), &holder);
+      }
+    }
+    info.user = users_.For(info.uid);
+    if (!walk) {
+      out->table.push_back(std::move(info));
+      return 0;
+    }
+    if (fds_err == EACCES || fds_err == EPERM) {
+      // Another user's process, or one the kernel's ptrace check hides even from root (more
+      // privileged than us): its row, not its fds.
+      ++out->holders.unreadable;
+      out->table.push_back(std::move(info));
+      return 0;
+    }
+    // Vanished: exited after its stat was read (or, in fixture trees, no fd directory).
+    if (fds_err != 0) return fds_err;
+    if (holder.open_minors.empty() && !holder.opens_ctl) {
+      out->table.push_back(std::move(info));
+      return 0;
+    }
+    std::sort(holder.open_minors.begin(), holder.open_minors.end());
+    holder.open_minors.erase(std::unique(holder.open_minors.begin(), holder.open_minors.end()),
+                             holder.open_minors.end());
+
+    // Only holders get their maps read: a mapped nvidia<N> is a CUDA context.
+    std::string_view maps;
+    const int maps_err = ReadMaps(proc_fd_, path("maps"), &maps);
+    if (Vanished(maps_err)) return maps_err;
+    if (maps_err == 0) holder.mapped_minors = procfs::ParseMappedMinors(maps, device_dir_);
+
+    // Why the row and the holder describe one process although the fd directory and maps were
+    // opened by number, after stat: stat_fd was opened first and is bound to the process P that
+    // had the pid then (a /proc file keeps its process's struct pid, which the kernel never gives
+    // to another process even when it reuses the number), and reading it fails (ESRCH) once P
+    // has exited. A pid names one process at a time and P keeps it until it is reaped; so if
+    // stat_fd still reads P now, after "fd" and "maps" were opened, those were P's too. If P
+    // exited in between they may belong to a new process that reuses the number: the process is
+    // left out as vanished, never shown holding another process's device nodes. (The start time
+    // is compared as well, which also covers fixture trees.) Only holders pay this read: for the
+    // others nothing from the fd directory reaches the result.
+    if (const ssize_t again = ::pread(stat_fd.get(), check_.data(), check_.size(), 0); again <= 0) {
+      return again == 0 ? ESRCH : errno;
+    } else {
+      const std::optional<procfs::StatFields> now =
+          procfs::ParseStat(std::string_view(check_.data(), static_cast<std::size_t>(again)));
+      if (!now || now->start_time != start_time) return ESRCH;
+    }
+    if (maps_err != 0) ++out->holders.unreadable;  // holder kept; what it maps is unknown
+    out->table.push_back(std::move(info));
+    out->holders.holders.push_back(std::move(holder));
+    return 0;
+  }
+
+  // The fds first; the stat of holders only (and of processes whose fds cannot be read).
+  int ReadFdsFirst(pid_t pid, TreeChunk* out) {
+    PidPathBuf path(pid);
+    UniqueFd fds(::openat(proc_fd_, path("fd"), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    int err = fds.ok() ? 0 : errno;
+    struct stat st {};  // the owner, and (Linux >= 6.2) the number of open fds for WalkFds
+    if (err == 0 && ::fstat(fds.get(), &st) != 0) err = errno;
+    DeviceHolder holder;
+    holder.pid = pid;
+    if (err == 0) {
+      err = WalkFds(fds.get(), static_cast<std::uint64_t>(std::max<off_t>(st.st_size, 0)), &holder);
+    }
+    if (err == EACCES || err == EPERM) return ReadUnreadable(pid, out);
+    if (err != 0) return err;  // vanished (or, in fixture trees, no fd directory)
+    if (holder.open_minors.empty() && !holder.opens_ctl) return 0;  // no row: not needed
+    std::sort(holder.open_minors.begin(), holder.open_minors.end());
+    holder.open_minors.erase(std::unique(holder.open_minors.begin(), holder.open_minors.end()),
+                             holder.open_minors.end());
+
+    // A holder. Its stat and maps are opened through "<pid>/fd/..": that is the directory of the
+    // process whose fds were just read (the fd directory keeps its parent, and with it that
+    // process's struct pid), not of whichever process has the pid now. Once that process has
+    // exited, both opens fail (ESRCH) even if its pid was reused, so a row or a mapping of
+    // another process can never join these nodes; the process is then left out as vanished.
+    UniqueFd stat_fd;
+    ProcessInfo info;
+    bool kthread = false;  // never, for a process with fds
+    if ((err = ReadStat(fds.get(), "../stat", pid, &stat_fd, &info, &kthread))) return err;
+    info.uid = st.st_uid;
+    info.user = users_.For(info.uid);
+    std::string_view maps;
+    const int maps_err = ReadMaps(fds.get(), "../maps", &maps);
+    if (Vanished(maps_err)) return maps_err;
+    if (maps_err == 0) holder.mapped_minors = procfs::ParseMappedMinors(maps, device_dir_);
+    if (maps_err != 0) ++out->holders.unreadable;  // holder kept; what it maps is unknown
+    out->table.push_back(std::move(info));
+    out->holders.holders.push_back(std::move(holder));
+    return 0;
+  }
+
+  // A process whose fds cannot be read (another user's, or more privileged than us): its row,
+  // from its stat alone, so the view can tell it is alive; counted unreadable unless it is a
+  // kernel thread (root's fd directory, nothing in it).
+  int ReadUnreadable(pid_t pid, TreeChunk* out) {
+    PidPathBuf path(pid);
+    UniqueFd stat_fd;
+    ProcessInfo info;
+    bool kthread = false;
+    if (const int err = ReadStat(proc_fd_, path("stat"), pid, &stat_fd, &info, &kthread)) {
+      return CountHidden(err, out);
+    }
+    if (kthread) {
+      info.uid = 0;
+    } else {
+      struct stat st {};
+      if (::fstat(stat_fd.get(), &st) != 0) return errno;
+      info.uid = st.st_uid;
+      ++out->holders.unreadable;
+    }
+    info.user = users_.For(info.uid);
+    out->table.push_back(std::move(info));
+    return 0;
+  }
+
+  // Opens and reads <dir_fd>/<path> (a stat file) into *info (without the owner); keeps the
+  // descriptor in *stat_fd.
+  int ReadStat(int dir_fd, const char* path, pid_t pid, UniqueFd* stat_fd, ProcessInfo* info,
+               bool* kthread) {
+    stat_fd->Reset(::openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!stat_fd->ok()) return errno;
+    if (const int err = buf_.ReadFd(stat_fd->get(), true)) return err;
+    std::optional<procfs::StatFields> stat = procfs::ParseStat(buf_.view());
+    if (!stat) return EINVAL;
+    *kthread = stat->IsKernelThread();
+    FillFromStat(pid, std::move(*stat), info);
+    return 0;
+  }
+
+  // A stat that could not be read: hidden from us (hidepid) counts as unreadable for the scan.
+  int CountHidden(int err, TreeChunk* out) const {
+    if (mode_ != TreeMode::kTable && (err == EACCES || err == EPERM)) ++out->holders.unreadable;
+    return err;
+  }
+
+  // Reads the links of an open fd directory into *holder. Returns 0 or an errno value: EACCES
+  // when the links cannot be read although the directory could be listed (the kernel's ptrace
+  // check: a more privileged process, even for root), after the first such link.
+  //
+  // One getdents64 call per process instead of two where it is safe to stop early: procfs fills
+  // the buffer until an entry does not fit or the fds end, so a batch that left room for the
+  // largest entry was the last one. Two things can cut a batch short: a pending signal, which
+  // ReadTable rules out by blocking signals while it reads, and (cannot be blocked) SIGSTOP or
+  // the freezer; against those the walk also waits until it has seen `open_fds` links, the
+  // count fstat gives since Linux 6.2 (0 before: then the blocked signals alone decide). Fixture
+  // trees are not procfs: always read to the end.
+  int WalkFds(int fds_fd, std::uint64_t open_fds, DeviceHolder* holder) {
+    std::uint64_t seen = 0;
+    return ForEachEntry(
+        fds_fd, dents_,
+        [&](const char* entry, unsigned char) {
+          if (entry[0] == '.') return 0;
+          ++seen;
+          const ssize_t n = ::readlinkat(fds_fd, entry, link_.data(), link_.size());
+          if (n < 0 && (errno == EACCES || errno == EPERM)) return errno;
+          if (n <= 0 || static_cast<std::size_t>(n) >= link_.size()) return 0;  // closed meanwhile
+          const std::string_view target(link_.data(), static_cast<std::size_t>(n));
+          // Cheap filter on each link before parsing it: "<device_dir>/nvidia".
+          if (!target.starts_with(node_prefix_)) return 0;
+          if (const auto minor = procfs::ParseDeviceMinor(target, device_dir_)) {
+            holder->open_minors.push_back(*minor);
+          } else if (procfs::IsCtlNode(target, device_dir_)) {
+            holder->opens_ctl = true;
+          }
+          return 0;
+        },
+        [&](std::size_t bytes) {
+          return short_batch_ends_ && dents_.size() - bytes >= kMaxDirentSize && seen >= open_fds;
+        });
+  }
+
+  // Reads a maps file whole (they run to megabytes; no short-read shortcut) into *text.
+  int ReadMaps(int dir_fd, const char* path, std::string_view* text) {
+    UniqueFd fd(::openat(dir_fd, path, O_RDONLY | O_CLOEXEC));
+    if (!fd.ok()) return errno;
+    std::size_t len = 0;
+    for (;;) {
+      if (maps_.size() - len < 4096) maps_.resize(std::max<std::size_t>(maps_.size() * 2, 65536));
+      const ssize_t n = ::read(fd.get(), maps_.data() + len, maps_.size() - len);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      if (n == 0) break;
+      len += static_cast<std::size_t>(n);
+    }
+    *text = std::string_view(maps_.data(), len);
+    return 0;
+  }
+
+  int proc_fd_;
+  const std::string& device_dir_;
+  std::string node_prefix_;
+  TreeMode mode_;
+  bool short_batch_ends_;
+  ReadBuffer buf_;
+  UserNames users_;
+  std::string maps_;
+  std::array<char, PATH_MAX> link_;
+  std::array<char, 1024> check_;
+  alignas(alignof(struct dirent64)) std::array<char, 8192> dents_;
+};
 
 std::string Canonical(const std::string& dir) {
   std::unique_ptr<char, decltype(&::free)> resolved(::realpath(dir.c_str(), nullptr), &::free);
@@ -269,6 +574,68 @@ std::vector<R> ReadInChunks(std::span<const pid_t> pids, F read_chunk) {
   return out;
 }
 
+// Blocks every signal on the calling thread while it lives; they are delivered afterwards.
+class SignalsBlocked {
+ public:
+  SignalsBlocked() {
+    sigset_t all;
+    ::sigfillset(&all);
+    ok_ = ::pthread_sigmask(SIG_SETMASK, &all, &saved_) == 0;
+  }
+  ~SignalsBlocked() {
+    if (ok_) ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr);
+  }
+  SignalsBlocked(const SignalsBlocked&) = delete;
+  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  sigset_t saved_;
+  bool ok_ = false;
+};
+
+// The table and holders under proc_root, as `mode` reads them: see TreeReader.
+Result<TableAndHolders> ReadTable(const std::string& proc_root, const std::string& device_dir,
+                                  TreeMode mode) {
+  UniqueFd proc(::open(proc_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!proc.ok()) return std::unexpected(ErrnoError("cannot open " + proc_root, errno));
+  Result<std::vector<pid_t>> pids = ListPids(proc.get(), proc_root);
+  if (!pids) return std::unexpected(std::move(pids.error()));
+
+  // While the fds are walked no signal may cut a getdents64 batch short (TreeReader::WalkFds);
+  // worker threads start with every signal blocked, the caller's are blocked here meanwhile.
+  struct statfs fs {};
+  const bool procfs =
+      mode != TreeMode::kTable && ::fstatfs(proc.get(), &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
+  std::optional<SignalsBlocked> blocked;
+  if (procfs) blocked.emplace();
+  const bool masked = blocked && blocked->ok();
+  auto read_chunk = [&](std::span<const pid_t> chunk) -> Result<TreeChunk> {
+    TreeChunk out;
+    out.table.reserve(chunk.size());
+    TreeReader reader(proc.get(), device_dir, mode, masked);
+    for (const pid_t pid : chunk) {
+      const int err = reader.Read(pid, &out);
+      if (err == 0 || SkipProcess(err)) continue;
+      // Out of descriptors or memory: a partial table or holder list could mislead a reaper.
+      return std::unexpected(ErrnoError("cannot read " + PidPath(proc_root, pid, ""), err));
+    }
+    return out;
+  };
+  std::vector<Result<TreeChunk>> chunks = ReadInChunks<Result<TreeChunk>>(*pids, read_chunk);
+  blocked.reset();
+  TableAndHolders all;
+  all.table.reserve(pids->size());
+  for (Result<TreeChunk>& chunk : chunks) {
+    if (!chunk) return std::unexpected(std::move(chunk.error()));
+    std::move(chunk->table.begin(), chunk->table.end(), std::back_inserter(all.table));
+    std::move(chunk->holders.holders.begin(), chunk->holders.holders.end(),
+              std::back_inserter(all.holders.holders));
+    all.holders.unreadable += chunk->holders.unreadable;
+  }
+  return all;
+}
+
 }  // namespace
 
 std::string UserNameForUid(uid_t uid) {
@@ -317,6 +684,11 @@ ProcfsSource::ProcfsSource(std::string proc_root, const std::string& device_dir)
     : proc_root_(std::move(proc_root)), device_dir_(Canonical(device_dir)) {}
 
 Result<std::vector<ProcessInfo>> ProcfsSource::List(Detail detail) {
+  if (detail == Detail::kTree) {
+    Result<TableAndHolders> all = ReadTable(proc_root_, device_dir_, TreeMode::kTable);
+    if (!all) return std::unexpected(std::move(all.error()));
+    return std::move(all->table);
+  }
   UniqueFd proc(::open(proc_root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!proc.ok()) return std::unexpected(ErrnoError("cannot open " + proc_root_, errno));
   Result<std::vector<pid_t>> pids = ListPids(proc.get(), proc_root_);
@@ -369,89 +741,14 @@ Result<ProcessInfo> ProcfsSource::Get(pid_t pid) {
 }
 
 Result<HolderScan> ProcfsSource::ScanDeviceHolders() {
-  UniqueFd proc(::open(proc_root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!proc.ok()) return std::unexpected(ErrnoError("cannot open " + proc_root_, errno));
-  Result<std::vector<pid_t>> pids = ListPids(proc.get(), proc_root_);
-  if (!pids) return std::unexpected(std::move(pids.error()));
+  Result<TableAndHolders> all = ReadTable(proc_root_, device_dir_, TreeMode::kHoldersFirst);
+  if (!all) return std::unexpected(std::move(all.error()));
+  return std::move(all->holders);
+}
 
-  // Cheap filter on each fd link before parsing it: "<device_dir>/nvidia".
-  const std::string node_prefix = (device_dir_ == "/" ? std::string() : device_dir_) + "/nvidia";
-  auto scan_chunk = [&](std::span<const pid_t> chunk) -> Result<HolderScan> {
-    HolderScan scan;
-    std::string maps;  // reused across holders
-    std::array<char, PATH_MAX> link;
-    for (const pid_t pid : chunk) {
-      std::array<char, 16> name;
-      PidToName(pid, &name);
-      DeviceHolder holder;
-      holder.pid = pid;
-      UniqueFd dir(::openat(proc.get(), name.data(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-      int err = dir.ok() ? 0 : errno;
-      UniqueFd fds(dir.ok() ? ::openat(dir.get(), "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1);
-      if (err == 0 && !fds.ok()) err = errno;
-      if (err == 0) {
-        err = ForEachEntry(fds.get(), [&](const char* entry, unsigned char) {
-          if (entry[0] == '.') return;
-          const ssize_t n = ::readlinkat(fds.get(), entry, link.data(), link.size());
-          if (n <= 0 || static_cast<std::size_t>(n) >= link.size()) return;  // closed meanwhile
-          const std::string_view target(link.data(), static_cast<std::size_t>(n));
-          if (!target.starts_with(node_prefix)) return;
-          if (const auto minor = procfs::ParseDeviceMinor(target, device_dir_)) {
-            holder.open_minors.push_back(*minor);
-          } else if (procfs::IsCtlNode(target, device_dir_)) {
-            holder.opens_ctl = true;
-          }
-        });
-      }
-      if (err == EACCES || err == EPERM) {
-        ++scan.unreadable;
-        continue;
-      }
-      if (Vanished(err)) continue;  // exited, or (fixture trees) no fd directory at all
-      if (err != 0) {
-        // Out of descriptors or memory: a partial holder list could mislead a reaper.
-        return std::unexpected(ErrnoError("cannot read " + PidPath(proc_root_, pid, "fd"), err));
-      }
-      if (holder.open_minors.empty() && !holder.opens_ctl) continue;
-      std::sort(holder.open_minors.begin(), holder.open_minors.end());
-      holder.open_minors.erase(std::unique(holder.open_minors.begin(), holder.open_minors.end()),
-                               holder.open_minors.end());
-
-      // Only holders get their maps read: a mapped nvidia<N> is a CUDA context.
-      UniqueFd maps_fd(::openat(dir.get(), "maps", O_RDONLY | O_CLOEXEC));
-      int maps_err = maps_fd.ok() ? 0 : errno;
-      if (maps_fd.ok()) {
-        std::size_t len = 0;
-        for (;;) {
-          if (maps.size() - len < 4096) maps.resize(std::max<std::size_t>(maps.size() * 2, 65536));
-          const ssize_t n = ::read(maps_fd.get(), maps.data() + len, maps.size() - len);
-          if (n < 0) {
-            if (errno == EINTR) continue;
-            maps_err = errno;
-            break;
-          }
-          if (n == 0) break;
-          len += static_cast<std::size_t>(n);
-        }
-        if (maps_err == 0) {
-          holder.mapped_minors =
-              procfs::ParseMappedMinors(std::string_view(maps.data(), len), device_dir_);
-        }
-      }
-      if (Vanished(maps_err)) continue;
-      if (maps_err != 0) ++scan.unreadable;  // holder kept; whether it maps a node is unknown
-      scan.holders.push_back(std::move(holder));
-    }
-    return scan;
-  };
-  std::vector<Result<HolderScan>> chunks = ReadInChunks<Result<HolderScan>>(*pids, scan_chunk);
-  HolderScan scan;
-  for (Result<HolderScan>& chunk : chunks) {
-    if (!chunk) return std::unexpected(std::move(chunk.error()));
-    scan.unreadable += chunk->unreadable;
-    std::move(chunk->holders.begin(), chunk->holders.end(), std::back_inserter(scan.holders));
-  }
-  return scan;
+Result<TableAndHolders> ProcfsSource::ListWithHolders(TableRows rows) {
+  return ReadTable(proc_root_, device_dir_,
+                   rows == TableRows::kAll ? TreeMode::kAll : TreeMode::kHoldersFirst);
 }
 
 Result<std::vector<pid_t>> ProcfsSource::Children(pid_t pid) {
@@ -473,19 +770,24 @@ Result<std::vector<pid_t>> ProcfsSource::Children(pid_t pid) {
   ReadBuffer buf;
   int missing = 0;
   int threads = 0;
-  const int err = ForEachEntry(tasks.get(), [&](const char* name, unsigned char) {
-    const pid_t tid = PidFromName(name);
-    if (tid <= 0) return;
-    ++threads;
-    std::array<char, 32> path;
-    std::snprintf(path.data(), path.size(), "%d/children", static_cast<int>(tid));
-    const int e = buf.Read(tasks.get(), path.data(), false);
-    if (e == 0) {
-      procfs::ParsePidList(buf.view(), &out);
-    } else if (e == ENOENT) {
-      ++missing;
-    }
-  });
+  alignas(alignof(struct dirent64)) std::array<char, 4096> dents;
+  const int err = ForEachEntry(
+      tasks.get(), dents,
+      [&](const char* name, unsigned char) {
+        const pid_t tid = PidFromName(name);
+        if (tid <= 0) return 0;
+        ++threads;
+        std::array<char, 32> path;
+        std::snprintf(path.data(), path.size(), "%d/children", static_cast<int>(tid));
+        const int e = buf.Read(tasks.get(), path.data(), false);
+        if (e == 0) {
+          procfs::ParsePidList(buf.view(), &out);
+        } else if (e == ENOENT) {
+          ++missing;
+        }
+        return 0;
+      },
+      [](std::size_t) { return false; });
   if (err != 0) {
     if (Vanished(err))
       return Fail(ErrorCode::kNotFound, "no process with pid " + std::to_string(pid));

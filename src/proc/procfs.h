@@ -2,17 +2,26 @@
 // of the NVIDIA device nodes, read from `proc_root` ("/proc", or a fixture tree in tests).
 //
 // Contract:
-//  - List/Get/ScanDeviceHolders never throw; a process that vanishes while it is read (ENOENT or
-//    ESRCH) is skipped, so results are a consistent "who existed during the call".
-//  - Each process's files are read through a descriptor of its /proc/<pid> directory, so the
-//    fields of one ProcessInfo all come from one process even if its pid is recycled meanwhile.
+//  - List/Get/ScanDeviceHolders/ListWithHolders never throw; a process that vanishes while it is
+//    read (ENOENT or ESRCH) is skipped, so results are a consistent "who existed during the call".
+//  - List(kBasic/kFull) and Get read each process's files through a descriptor of its /proc/<pid>
+//    directory, so the fields of one ProcessInfo all come from one process even if its pid is
+//    recycled meanwhile. List(kTree) reads one file per process (stat; the owner from fstat).
 //  - List(kBasic) reads stat, status and cmdline; kFull (and Get) also cwd and environ (for
 //    kInstanceTagVar). Fields the caller may not read (cwd, environ of another user's process)
 //    stay nullopt. comm comes from stat (identical to /proc/<pid>/comm).
-//  - ScanDeviceHolders reads every /proc/<pid>/fd (readlink only) and then /proc/<pid>/maps only
-//    for processes holding a node. `device_dir` is canonicalised (realpath) at construction
-//    when it exists, because the kernel shows resolved paths in fd links and maps. The calling
-//    process itself is reported like any other.
+//  - ListWithHolders is ScanDeviceHolders and List(kTree)'s rows in one pass over /proc. Links
+//    are read with readlink only; /proc/<pid>/maps only for processes holding a node.
+//    kAll: per process stat, then the fd links (not for kernel threads and zombies, which hold no
+//    fds); a holder is reported only if its stat descriptor, opened first, still reads the same
+//    process after its fds and maps were read. kHolders (and ScanDeviceHolders): per process the
+//    fd links first; stat only for holders and processes whose fds cannot be read, opened with
+//    maps through "<pid>/fd/.." (bound to the process whose fds were read). Either way a
+//    recycled pid never joins one process's row with another's device nodes (procfs.cc,
+//    TreeReader).
+//  - `device_dir` is canonicalised (realpath) at construction when it exists, because the kernel
+//    shows resolved paths in fd links and maps. The calling process itself is reported like any
+//    other.
 //  - Not thread-safe; a ProcfsSource holds no descriptors between calls.
 #pragma once
 
@@ -34,6 +43,7 @@ class ProcfsSource final : public ProcessSource {
   Result<std::vector<ProcessInfo>> List(Detail detail) override;
   Result<ProcessInfo> Get(pid_t pid) override;
   Result<HolderScan> ScanDeviceHolders() override;
+  Result<TableAndHolders> ListWithHolders(TableRows rows) override;
   // /proc/<pid>/task/*/children: one small read per thread of pid.
   Result<std::vector<pid_t>> Children(pid_t pid) override;
 

@@ -74,7 +74,8 @@ std::optional<StatFields> ParseStat(std::string_view text) {
   if (fields[0].size() != 1) return std::nullopt;
   out.state = fields[0][0];
   if (!ParseNumber(fields[1], &out.ppid) || !ParseNumber(fields[2], &out.pgrp) ||
-      !ParseNumber(fields[3], &out.session) || !ParseNumber(fields[19], &out.start_time)) {
+      !ParseNumber(fields[3], &out.session) || !ParseNumber(fields[6], &out.flags) ||
+      !ParseNumber(fields[19], &out.start_time)) {
     return std::nullopt;
   }
   return out;

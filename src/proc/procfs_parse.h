@@ -29,7 +29,12 @@ struct StatFields {
   pid_t ppid = 0;                // field 4
   pid_t pgrp = 0;                // field 5
   pid_t session = 0;             // field 6
+  unsigned flags = 0;            // field 9: the kernel's PF_* bits
   std::uint64_t start_time = 0;  // field 22, clock ticks since boot
+
+  // A kernel thread (PF_KTHREAD): it has no file descriptors, no memory map and no argv.
+  bool IsKernelThread() const { return (flags & kPfKthread) != 0; }
+  static constexpr unsigned kPfKthread = 0x00200000;  // include/linux/sched.h
 };
 
 // Parses /proc/<pid>/stat; nullopt when it has fewer than 22 fields or no "(comm)".

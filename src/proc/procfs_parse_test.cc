@@ -28,6 +28,8 @@ TEST(ProcParseStatTest, ParsesTheFieldsVramguardUses) {
   EXPECT_EQ(stat->ppid, 4200);
   EXPECT_EQ(stat->pgrp, 4242);
   EXPECT_EQ(stat->session, 4100);
+  EXPECT_EQ(stat->flags, 4194560u);
+  EXPECT_FALSE(stat->IsKernelThread());
   EXPECT_EQ(stat->start_time, 123456789u);
 }
 
@@ -50,6 +52,19 @@ TEST(ProcParseStatTest, KernelThreadWithSlashInComm) {
   EXPECT_EQ(stat->state, 'I');
   EXPECT_EQ(stat->ppid, 2);
   EXPECT_EQ(stat->start_time, 12u);
+  EXPECT_EQ(stat->flags, 69238880u);  // 0x4208060: PF_KTHREAD (0x00200000) among others
+  EXPECT_TRUE(stat->IsKernelThread());
+}
+
+// kthreadd itself (pid 2, ppid 0) is known by its flags alone, like every kernel thread.
+TEST(ProcParseStatTest, KernelThreadFlagOnly) {
+  std::optional<StatFields> stat =
+      ParseStat("2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 1 0 0\n");
+  ASSERT_TRUE(stat.has_value());
+  EXPECT_TRUE(stat->IsKernelThread());  // 0x208040
+  stat = ParseStat("2 (kthreadd) S 0 0 0 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 1 0 0\n");
+  ASSERT_TRUE(stat.has_value());
+  EXPECT_FALSE(stat->IsKernelThread());  // the name and pid do not decide it
 }
 
 TEST(ProcParseStatTest, RejectsMalformedText) {
@@ -58,6 +73,7 @@ TEST(ProcParseStatTest, RejectsMalformedText) {
   EXPECT_FALSE(ParseStat("12 (python) S 1 1 1 0 0 0 0 0 0").has_value());  // too few fields
   EXPECT_FALSE(ParseStat("x (p) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5").has_value());
   EXPECT_FALSE(ParseStat("1 (p) S one 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5").has_value());
+  EXPECT_FALSE(ParseStat("1 (p) S 0 1 1 0 -1 f 0 0 0 0 0 0 0 0 20 0 1 0 5").has_value());  // flags
   EXPECT_TRUE(ParseStat("1 (p) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5").has_value());
 }
 

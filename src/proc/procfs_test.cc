@@ -1,10 +1,14 @@
 #include "proc/procfs.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,8 +18,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <string>
 #include <thread>
@@ -58,16 +64,19 @@ void WriteFile(const std::string& path, std::string_view content) {
   out.write(content.data(), static_cast<std::streamsize>(content.size()));
 }
 
+// flags: 0x400100 (PF_FORKNOEXEC | PF_RANDOMIZE) for a user process.
 std::string StatLine(pid_t pid, std::string_view comm, char state, pid_t ppid, pid_t pgrp,
-                     pid_t sid, std::uint64_t start_time) {
+                     pid_t sid, std::uint64_t start_time, unsigned flags = 4194560) {
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "%d (%.*s) %c %d %d %d 0 -1 4194560 100 0 0 0 5 2 0 0 20 0 1 0 %llu 1000 10 "
+                "%d (%.*s) %c %d %d %d 0 -1 %u 100 0 0 0 5 2 0 0 20 0 1 0 %llu 1000 10 "
                 "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
-                pid, static_cast<int>(comm.size()), comm.data(), state, ppid, pgrp, sid,
+                pid, static_cast<int>(comm.size()), comm.data(), state, ppid, pgrp, sid, flags,
                 static_cast<unsigned long long>(start_time));
   return buf;
 }
+
+constexpr unsigned kKernelThreadFlags = 0x208040;  // kthreadd's: PF_KTHREAD among them
 
 std::string StatusText(std::string_view name, pid_t pid, uid_t uid) {
   return "Name:\t" + std::string(name) + "\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t" +
@@ -97,6 +106,7 @@ struct FakeProcess {
   uid_t uid = 0;
   std::uint64_t start_time = 100;
   char state = 'S';
+  unsigned flags = 4194560;
   std::vector<std::string> argv;
   std::vector<std::string> env;  // environ file written only when non-empty
   std::string cwd;               // cwd symlink written only when non-empty
@@ -120,7 +130,8 @@ class ProcFixture {
 
   void Add(const FakeProcess& p) {
     const std::string root = proc() + "/" + std::to_string(p.pid);
-    WriteFile(root + "/stat", StatLine(p.pid, p.comm, p.state, p.ppid, p.pid, p.pid, p.start_time));
+    WriteFile(root + "/stat",
+              StatLine(p.pid, p.comm, p.state, p.ppid, p.pid, p.pid, p.start_time, p.flags));
     WriteFile(root + "/status", StatusText(p.comm, p.pid, p.uid));
     WriteFile(root + "/cmdline", Joined(p.argv));
     WriteFile(root + "/maps", p.maps);
@@ -149,7 +160,7 @@ class ProcfsFixtureTest : public ::testing::Test {
             .ppid = 0,
             .argv = {"/sbin/init"},
             .fds = {"/dev/null", "socket:[1001]"}});
-    f_.Add({.pid = 2, .comm = "kthreadd", .ppid = 0, .start_time = 1});
+    f_.Add({.pid = 2, .comm = "kthreadd", .ppid = 0, .start_time = 1, .flags = kKernelThreadFlags});
     // nvidia-smi dmon: nodes open, only nvidiactl mapped.
     f_.Add({.pid = 100,
             .comm = "nvidia-smi",
@@ -333,6 +344,208 @@ TEST_F(ProcfsFixtureTest, DeviceDirIsCanonicalised) {
   EXPECT_EQ(real_dev->holders[0].pid, 400);
 }
 
+// ---- One pass: the table and the holders together (ListWithHolders) ----
+
+std::vector<pid_t> HolderPids(const HolderScan& scan) {
+  std::vector<pid_t> out;
+  for (const DeviceHolder& h : scan.holders) out.push_back(h.pid);
+  return out;
+}
+
+TEST_F(ProcfsFixtureTest, ListWithHoldersIsTheTreeAndTheScanInOnePass) {
+  ProcfsSource source(f_.proc(), f_.dev());
+  Result<TableAndHolders> all = source.ListWithHolders(TableRows::kAll);
+  ASSERT_TRUE(all.has_value()) << all.error().message;
+  // 500 vanished before its stat; 300 has no fd directory: to the one pass it vanished between
+  // its stat and its fds, so it is left out (List(kTree), which reads no fds, keeps it).
+  EXPECT_THAT(Pids(all->table), ElementsAre(1, 2, 100, 200, 201, 400, 600, 700));
+  Result<std::vector<ProcessInfo>> tree = source.List(Detail::kTree);
+  ASSERT_TRUE(tree.has_value()) << tree.error().message;
+  EXPECT_THAT(Pids(*tree), ElementsAre(1, 2, 100, 200, 201, 300, 400, 600, 700));
+
+  const ProcessInfo* worker = Find(all->table, 201);
+  ASSERT_NE(worker, nullptr);
+  EXPECT_EQ(worker->ppid, 200);
+  EXPECT_EQ(worker->start_time, 5100u);
+  EXPECT_EQ(worker->comm, "pt_data_worker");
+  EXPECT_THAT(worker->argv, IsEmpty());  // the table is kTree
+  // kTree's owner is the owner /proc shows for the process's files: here the fixture's.
+  EXPECT_EQ(worker->uid, ::geteuid());
+  EXPECT_EQ(worker->user, UserNameForUid(::geteuid()));
+  EXPECT_EQ(Find(all->table, 2)->uid, 0u);  // a kernel thread: root, as the kernel shows it
+
+  // The holders are exactly ScanDeviceHolders', each found in the same pass as its row.
+  Result<HolderScan> scan = source.ScanDeviceHolders();
+  ASSERT_TRUE(scan.has_value()) << scan.error().message;
+  EXPECT_THAT(HolderPids(all->holders), ElementsAre(100, 200, 201, 600, 700));
+  ASSERT_EQ(HolderPids(all->holders), HolderPids(*scan));
+  for (std::size_t i = 0; i < scan->holders.size(); ++i) {
+    const DeviceHolder& a = all->holders.holders[i];
+    const DeviceHolder& b = scan->holders[i];
+    EXPECT_EQ(a.open_minors, b.open_minors) << a.pid;
+    EXPECT_EQ(a.mapped_minors, b.mapped_minors) << a.pid;
+    EXPECT_EQ(a.opens_ctl, b.opens_ctl) << a.pid;
+    EXPECT_NE(Find(all->table, a.pid), nullptr) << a.pid;
+  }
+  EXPECT_THAT(all->holders.holders[1].open_minors, ElementsAre(0u, 1u));
+  EXPECT_THAT(all->holders.holders[1].mapped_minors, ElementsAre(0u));
+  EXPECT_EQ(all->holders.unreadable, 0);
+}
+
+// kHolders (what `ps` asks for): the fds of every process, the stat of the holders alone; their
+// rows and holder data are kAll's.
+TEST_F(ProcfsFixtureTest, ListWithHoldersReadsOnlyTheHoldersRowsWhenAsked) {
+  ProcfsSource source(f_.proc(), f_.dev());
+  Result<TableAndHolders> all = source.ListWithHolders(TableRows::kAll);
+  Result<TableAndHolders> holders = source.ListWithHolders(TableRows::kHolders);
+  ASSERT_TRUE(all.has_value()) << all.error().message;
+  ASSERT_TRUE(holders.has_value()) << holders.error().message;
+  EXPECT_THAT(Pids(holders->table), ElementsAre(100, 200, 201, 600, 700));
+  EXPECT_THAT(HolderPids(holders->holders), ElementsAre(100, 200, 201, 600, 700));
+  EXPECT_EQ(holders->holders.unreadable, 0);
+  for (const ProcessInfo& p : holders->table) {
+    const ProcessInfo* same = Find(all->table, p.pid);
+    ASSERT_NE(same, nullptr) << p.pid;
+    EXPECT_EQ(p.ppid, same->ppid) << p.pid;
+    EXPECT_EQ(p.pgid, same->pgid) << p.pid;
+    EXPECT_EQ(p.sid, same->sid) << p.pid;
+    EXPECT_EQ(p.start_time, same->start_time) << p.pid;
+    EXPECT_EQ(p.comm, same->comm) << p.pid;
+    EXPECT_EQ(p.uid, same->uid) << p.pid;
+    EXPECT_EQ(p.user, same->user) << p.pid;
+  }
+  for (std::size_t i = 0; i < all->holders.holders.size(); ++i) {
+    EXPECT_EQ(holders->holders.holders[i].open_minors, all->holders.holders[i].open_minors);
+    EXPECT_EQ(holders->holders.holders[i].mapped_minors, all->holders.holders[i].mapped_minors);
+    EXPECT_EQ(holders->holders.holders[i].opens_ctl, all->holders.holders[i].opens_ctl);
+  }
+}
+
+// Kernel threads have no fds and zombies have closed theirs, so their fd directories are never
+// walked: in these fixtures they list a device node, which must therefore not be seen. (kHolders
+// and ScanDeviceHolders read fds before stat, so they walk them; on a real kernel they are empty.)
+TEST(ProcfsSourceTest, KernelThreadsAndZombiesAreNotScanned) {
+  ProcFixture f;
+  f.Add({.pid = 2,
+         .comm = "kthreadd",
+         .ppid = 0,
+         .uid = 4242,
+         .flags = kKernelThreadFlags,
+         .fds = {f.Node("nvidia0")}});
+  f.Add({.pid = 15,
+         .comm = "kworker/0:1H-kblockd",
+         .ppid = 2,
+         .flags = 0x4208060,
+         .fds = {f.Node("nvidiactl")}});
+  f.Add({.pid = 40, .comm = "python3", .state = 'Z', .fds = {f.Node("nvidia0")}});
+  f.Add({.pid = 41,
+         .comm = "python3",
+         .fds = {f.Node("nvidia0")},
+         .maps = MapsLine(f.Node("nvidia0"))});
+  ProcfsSource source(f.proc(), f.dev());
+  Result<TableAndHolders> all = source.ListWithHolders(TableRows::kAll);
+  ASSERT_TRUE(all.has_value()) << all.error().message;
+  EXPECT_THAT(Pids(all->table), ElementsAre(2, 15, 40, 41));
+  EXPECT_EQ(Find(all->table, 2)->uid, 0u);  // kernel threads' /proc files belong to root
+  EXPECT_EQ(Find(all->table, 15)->user, "root");
+  EXPECT_EQ(Find(all->table, 40)->state, 'Z');
+  EXPECT_THAT(HolderPids(all->holders), ElementsAre(41));
+  EXPECT_THAT(all->holders.holders[0].mapped_minors, ElementsAre(0u));
+}
+
+// A process that exits at any point of its read is left out, row and holder together.
+TEST(ProcfsSourceTest, VanishedProcessesAreSkippedInTheOnePass) {
+  ProcFixture f;
+  const FakeProcess holder{.pid = 10,
+                           .comm = "python3",
+                           .fds = {f.Node("nvidia0")},
+                           .maps = MapsLine(f.Node("nvidia0"))};
+  f.Add(holder);
+  fs::create_directories(f.proc() + "/11");  // gone before its stat was read
+  FakeProcess no_fds = holder;               // gone between its stat and its fds
+  no_fds.pid = 12;
+  no_fds.has_fd_dir = false;
+  f.Add(no_fds);
+  FakeProcess no_maps = holder;  // gone between its fds and its maps
+  no_maps.pid = 13;
+  f.Add(no_maps);
+  fs::remove(f.proc() + "/13/maps");
+  FakeProcess plain{.pid = 14, .comm = "sh", .fds = {"/dev/null"}};
+  f.Add(plain);
+
+  ProcfsSource source(f.proc(), f.dev());
+  Result<TableAndHolders> all = source.ListWithHolders(TableRows::kAll);
+  ASSERT_TRUE(all.has_value()) << all.error().message;
+  EXPECT_THAT(Pids(all->table), ElementsAre(10, 14));
+  EXPECT_THAT(HolderPids(all->holders), ElementsAre(10));
+  EXPECT_EQ(all->holders.unreadable, 0);
+  Result<TableAndHolders> holders = source.ListWithHolders(TableRows::kHolders);
+  ASSERT_TRUE(holders.has_value()) << holders.error().message;
+  EXPECT_THAT(Pids(holders->table), ElementsAre(10));
+  EXPECT_THAT(HolderPids(holders->holders), ElementsAre(10));
+  EXPECT_EQ(holders->holders.unreadable, 0);
+}
+
+// Makes <proc>/<pid>/maps a FIFO, and runs `meanwhile` once the scan has opened it (so after the
+// process's stat and fd directory were read, before its holder check), then writes `maps`.
+class MapsGate {
+ public:
+  MapsGate(const std::string& maps_path, std::string maps, std::function<void()> meanwhile)
+      : path_(maps_path) {
+    std::error_code ec;
+    fs::remove(path_, ec);
+    EXPECT_EQ(::mkfifo(path_.c_str(), 0600), 0);
+    writer_ = std::thread([this, maps = std::move(maps), meanwhile = std::move(meanwhile)] {
+      // Non-blocking open fails (ENXIO) until the scan opens the FIFO for reading.
+      int fd = -1;
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while ((fd = ::open(path_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0 &&
+             std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      if (fd < 0) return;  // the scan never opened it: opened_ stays false
+      opened_ = true;
+      meanwhile();
+      EXPECT_EQ(::write(fd, maps.data(), maps.size()), static_cast<ssize_t>(maps.size()));
+      ::close(fd);
+    });
+  }
+  ~MapsGate() {
+    if (writer_.joinable()) writer_.join();
+  }
+  // Waits for the writer; whether the scan opened the maps.
+  bool Opened() {
+    writer_.join();
+    return opened_;
+  }
+
+ private:
+  std::string path_;
+  std::thread writer_;
+  bool opened_ = false;
+};
+
+// The pid is reused while its holder data are read: the new process's fds and maps must never
+// be shown as the old process's row. In a fixture the "new process" is a rewritten stat with
+// another start time; the real kernel's case (the old process's stat fails with ESRCH) is
+// ProcfsRealTest.HolderThatExitsDuringItsReadIsSkipped. (kHolders opens stat and maps through
+// the fd directory, which the kernel binds to its process: FdDirectoryParentStaysWithItsProcess.)
+TEST(ProcfsSourceTest, PidReusedDuringTheReadIsSkipped) {
+  ProcFixture f;
+  f.Add({.pid = 10, .comm = "python3", .fds = {f.Node("nvidia0")}});
+  f.Add({.pid = 20, .comm = "old", .start_time = 5000, .fds = {f.Node("nvidia1")}});
+  const std::string stat_path = f.proc() + "/20/stat";
+  MapsGate gate(f.proc() + "/20/maps", MapsLine(f.Node("nvidia1")), [&] {
+    // Same file (the scan holds it open), new content: a process with the same pid.
+    WriteFile(stat_path, StatLine(20, "new", 'S', 1, 20, 20, 7777));
+  });
+  Result<TableAndHolders> all = ProcfsSource(f.proc(), f.dev()).ListWithHolders(TableRows::kAll);
+  ASSERT_TRUE(gate.Opened());
+  ASSERT_TRUE(all.has_value()) << all.error().message;
+  EXPECT_THAT(Pids(all->table), ElementsAre(10));
+  EXPECT_THAT(HolderPids(all->holders), ElementsAre(10));
+}
+
 // Large tables are read in chunks on several threads (on machines with several CPUs): the
 // result must still be complete and sorted.
 TEST(ProcfsSourceTest, LargeTableIsCompleteAndSorted) {
@@ -367,6 +580,15 @@ TEST(ProcfsSourceTest, LargeTableIsCompleteAndSorted) {
     EXPECT_THAT(h.mapped_minors, ElementsAre(static_cast<unsigned>(h.pid % 3)));
   }
   EXPECT_EQ(holders, expected_holders);
+
+  Result<TableAndHolders> all = source.ListWithHolders(TableRows::kAll);
+  ASSERT_TRUE(all.has_value()) << all.error().message;
+  EXPECT_EQ(Pids(all->table), Pids(*list));
+  EXPECT_EQ(HolderPids(all->holders), expected_holders);
+  Result<TableAndHolders> only = source.ListWithHolders(TableRows::kHolders);
+  ASSERT_TRUE(only.has_value()) << only.error().message;
+  EXPECT_EQ(Pids(only->table), expected_holders);
+  EXPECT_EQ(HolderPids(only->holders), expected_holders);
 }
 
 TEST(ProcfsSourceTest, MissingProcRootIsAnError) {
@@ -512,6 +734,38 @@ TEST(ProcfsRealTest, ScanFindsChildThatMapsTheNode) {
   EXPECT_EQ(scan->holders.size(), 2u);  // nobody else uses this temp dir
 }
 
+// A process with more fds than one getdents64 batch holds (8 KiB, ~340 entries) and the node
+// last: the walk must read on past full batches (and stops after a short one, on procfs).
+TEST(ProcfsRealTest, NodeBehindManyFdsIsFound) {
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur < 800) {
+    GTEST_SKIP() << "needs 800 open files (ulimit -n)";
+  }
+  TempDir dir;
+  const std::string dev = dir.path() + "/dev";
+  fs::create_directories(dev);
+  const std::string node = dev + "/nvidia3";
+  WriteFile(node, std::string(4096, '\0'));
+  ChildProcess holder([&node](int ready) {
+    for (int i = 0; i < 700; ++i) {
+      if (::open("/dev/null", O_RDONLY | O_CLOEXEC) < 0) ::_exit(1);
+    }
+    if (::open(node.c_str(), O_RDONLY | O_CLOEXEC) < 0) ::_exit(1);
+    ::write(ready, "x", 1);
+    for (;;) ::pause();
+  });
+  for (const TableRows rows : {TableRows::kAll, TableRows::kHolders}) {
+    Result<TableAndHolders> all = ProcfsSource("/proc", dev).ListWithHolders(rows);
+    ASSERT_TRUE(all.has_value()) << all.error().message;
+    ASSERT_THAT(HolderPids(all->holders), ElementsAre(holder.pid()));
+    EXPECT_THAT(all->holders.holders[0].open_minors, ElementsAre(3u));
+    EXPECT_THAT(all->holders.holders[0].mapped_minors, IsEmpty());
+    const ProcessInfo* row = Find(all->table, holder.pid());
+    ASSERT_NE(row, nullptr);
+    EXPECT_EQ(row->ppid, ::getpid());
+  }
+}
+
 // Kernel threads are listed with an empty argv. On Linux 6.18 opening their environ fails with
 // ESRCH (as for a vanished process): that must not drop them from a kFull listing.
 TEST(ProcfsRealTest, KernelThreadsAreListed) {
@@ -531,6 +785,14 @@ TEST(ProcfsRealTest, KernelThreadsAreListed) {
   Result<ProcessInfo> got = source.Get(2);
   ASSERT_TRUE(got.has_value()) << got.error().message;
   EXPECT_EQ(got->comm, "kthreadd");
+
+  // The one pass lists them without opening their (empty) fd directories; root owns them.
+  Result<TableAndHolders> all = source.ListWithHolders(TableRows::kAll);
+  ASSERT_TRUE(all.has_value()) << all.error().message;
+  const ProcessInfo* p = Find(all->table, 2);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->comm, "kthreadd");
+  EXPECT_EQ(p->uid, 0u);
 }
 
 // Processes that exit while being read are skipped, never an error.
@@ -555,12 +817,94 @@ TEST(ProcfsRealTest, ChurnNeverFailsAListing) {
   for (int i = 0; i < 30; ++i) {
     if (!source.List(i % 2 == 0 ? Detail::kBasic : Detail::kFull)) ++failures;
     if (!source.ScanDeviceHolders()) ++failures;
+    if (!source.ListWithHolders(TableRows::kAll)) ++failures;
+    if (!source.ListWithHolders(TableRows::kHolders)) ++failures;
   }
   ::close(stop[1]);
   int status = 0;
   ASSERT_EQ(::waitpid(churner, &status, 0), churner);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   EXPECT_EQ(failures, 0);
+}
+
+// The real kernel's side of PidReusedDuringTheReadIsSkipped: the fixture's stat is the /proc
+// stat of a real child, which exits (and is reaped, so its pid could be reused) after the scan
+// read its stat and fds. The stat descriptor the scan holds then fails with ESRCH, and the
+// holder found under that pid is not reported.
+TEST(ProcfsRealTest, HolderThatExitsDuringItsReadIsSkipped) {
+  ProcFixture f;
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    for (;;) ::pause();
+  }
+  f.Add({.pid = 10, .comm = "python3", .fds = {f.Node("nvidia0")}});
+  f.Add({.pid = 20, .comm = "python3", .fds = {f.Node("nvidia1")}});
+  fs::remove(f.proc() + "/20/stat");
+  fs::create_symlink("/proc/" + std::to_string(child) + "/stat", f.proc() + "/20/stat");
+  bool reaped = false;
+  MapsGate gate(f.proc() + "/20/maps", MapsLine(f.Node("nvidia1")), [&] {
+    ::kill(child, SIGKILL);
+    reaped = ::waitpid(child, nullptr, 0) == child;
+  });
+  Result<TableAndHolders> all = ProcfsSource(f.proc(), f.dev()).ListWithHolders(TableRows::kAll);
+  ASSERT_TRUE(gate.Opened());
+  if (!reaped) {
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+  }
+  ASSERT_TRUE(reaped);
+  ASSERT_TRUE(all.has_value()) << all.error().message;
+  EXPECT_THAT(Pids(all->table), ElementsAre(10));
+  EXPECT_THAT(HolderPids(all->holders), ElementsAre(10));
+}
+
+// The fd walk blocks signals on the calling thread while it reads (a pending signal would cut a
+// getdents64 batch short); the caller's mask is back afterwards, exactly.
+TEST(ProcfsRealTest, CallersSignalMaskIsRestored) {
+  sigset_t mine;
+  sigset_t before;
+  ::sigemptyset(&mine);
+  ::sigaddset(&mine, SIGUSR2);
+  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &mine, &before), 0);
+  sigset_t during;
+  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, nullptr, &during), 0);
+  for (const TableRows rows : {TableRows::kAll, TableRows::kHolders}) {
+    ASSERT_TRUE(ProcfsSource().ListWithHolders(rows).has_value());
+    sigset_t after;
+    ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, nullptr, &after), 0);
+    for (int sig = 1; sig < SIGRTMIN; ++sig) {
+      EXPECT_EQ(::sigismember(&after, sig), ::sigismember(&during, sig)) << sig;
+    }
+  }
+  ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
+}
+
+// What kHolders relies on: a process's fd directory, once open, keeps its parent — that process's
+// /proc directory — so "fd/../stat" and "fd/../maps" fail once the process has been reaped, even
+// if its pid now names another process.
+TEST(ProcfsRealTest, FdDirectoryParentStaysWithItsProcess) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    for (;;) ::pause();
+  }
+  const std::string dir = "/proc/" + std::to_string(child) + "/fd";
+  const int fds = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(fds, 0);
+  const int before = ::openat(fds, "../stat", O_RDONLY | O_CLOEXEC);
+  EXPECT_GE(before, 0);
+  if (before >= 0) ::close(before);
+  ::kill(child, SIGKILL);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+  for (const char* file : {"../stat", "../maps"}) {
+    errno = 0;
+    const int after = ::openat(fds, file, O_RDONLY | O_CLOEXEC);
+    EXPECT_LT(after, 0) << file;
+    EXPECT_TRUE(errno == ESRCH || errno == ENOENT) << file << ": " << std::strerror(errno);
+    if (after >= 0) ::close(after);
+  }
+  ::close(fds);
 }
 
 // As an unprivileged user, other users' fd directories cannot be read: counted, not fatal.
@@ -574,6 +918,49 @@ TEST(ProcfsRealTest, UnreadableFdDirsAreCounted) {
     Result<HolderScan> scan = source.ScanDeviceHolders();
     if (!scan) ::_exit(3);
     if (scan->unreadable < 1) ::_exit(4);  // at least this test's own (root) process
+    int counted[2] = {0, 0};
+    for (const TableRows rows : {TableRows::kAll, TableRows::kHolders}) {
+      Result<TableAndHolders> all = source.ListWithHolders(rows);
+      if (!all) ::_exit(5);
+      if (all->holders.unreadable < 1) ::_exit(6);
+      if (Find(all->table, ::getppid()) == nullptr) ::_exit(7);  // the row stays, its fds do not
+      counted[rows == TableRows::kAll ? 0 : 1] = all->holders.unreadable;
+    }
+    // Kernel threads' fd directories are root's too, but they hold nothing: kAll never opens
+    // them, kHolders does and must not count them (a margin for processes that come and go).
+    if (std::abs(counted[0] - counted[1]) > 5) ::_exit(8);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// The fd directory can be listed but its links not read: as root without CAP_SYS_PTRACE, the
+// kernel's ptrace check refuses the links of a process that has capabilities we lack (this
+// test's parent). Such a process is counted unreadable, its walk stopped at the first link.
+TEST(ProcfsRealTest, LinksDeniedByThePtraceCheckAreCounted) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct caps[2]{};
+  if (::geteuid() != 0 || ::syscall(SYS_capget, &header, caps) != 0 ||
+      (caps[0].permitted & (1u << CAP_SYS_PTRACE)) == 0) {
+    GTEST_SKIP() << "needs root with CAP_SYS_PTRACE, to drop it";
+  }
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    caps[0].effective &= ~(1u << CAP_SYS_PTRACE);
+    caps[0].permitted &= ~(1u << CAP_SYS_PTRACE);
+    caps[0].inheritable &= ~(1u << CAP_SYS_PTRACE);
+    if (::syscall(SYS_capset, &header, caps) != 0) ::_exit(2);
+    ProcfsSource source;
+    for (const TableRows rows : {TableRows::kAll, TableRows::kHolders}) {
+      Result<TableAndHolders> all = source.ListWithHolders(rows);
+      if (!all) ::_exit(3);
+      if (all->holders.unreadable < 1) ::_exit(4);
+      if (Find(all->table, ::getppid()) == nullptr) ::_exit(5);  // the row stays
+    }
     ::_exit(0);
   }
   int status = 0;

@@ -99,6 +99,13 @@ Result<std::vector<ProcessInfo>> FakeWorld::List(Detail) {
   return out;
 }
 
+Result<TableAndHolders> FakeWorld::ListWithHolders(TableRows rows) {
+  if (rows == TableRows::kHolders) return TableAndHolders{};  // nobody holds a device node
+  auto table = List(Detail::kTree);
+  if (!table) return std::unexpected(std::move(table.error()));
+  return TableAndHolders{std::move(*table), HolderScan{}};
+}
+
 Result<ProcessInfo> FakeWorld::Get(pid_t pid) {
   Proc* p = Find(pid);
   if (!p || !p->alive) return Fail(ErrorCode::kNotFound, "no process " + std::to_string(pid));

@@ -65,6 +65,7 @@ class FakeWorld final : public Spawner, public ProcessControl, public ProcessSou
   // A process forked by a live one (a worker): same tag unless given, parent `parent`. When
   // the parent exits, the child is reparented to the test process (the subreaper).
   pid_t Fork(pid_t parent, std::optional<std::string> tag = std::nullopt);
+  Result<TableAndHolders> ListWithHolders(TableRows rows) override;
 
   // The process exits by itself (a crash: status from waitpid's point of view).
   void Exit(pid_t pid, int wait_status);

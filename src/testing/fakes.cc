@@ -36,7 +36,43 @@ Result<GpuSnapshot> FakeGpuProbe::Snapshot() {
   return snapshot_;
 }
 
+std::optional<Error> FakeProcessSource::TakeFailure() {
+  std::optional<Error> e = std::move(fail_next);
+  fail_next.reset();
+  return e;
+}
+
+Result<std::vector<ProcessInfo>> FakeProcessSource::List(Detail) {
+  ++list_calls;
+  if (std::optional<Error> e = TakeFailure()) return std::unexpected(std::move(*e));
+  return processes;
+}
+
+Result<HolderScan> FakeProcessSource::ScanDeviceHolders() {
+  ++scan_calls;
+  if (std::optional<Error> e = TakeFailure()) return std::unexpected(std::move(*e));
+  return holders;
+}
+
+Result<TableAndHolders> FakeProcessSource::ListWithHolders(TableRows rows) {
+  ++list_with_holders_calls;
+  last_rows = rows;
+  if (std::optional<Error> e = TakeFailure()) return std::unexpected(std::move(*e));
+  if (rows == TableRows::kAll) return TableAndHolders{processes, holders};
+  TableAndHolders out{{}, holders};
+  for (const ProcessInfo& p : processes) {
+    for (const DeviceHolder& h : holders.holders) {
+      if (h.pid == p.pid) {
+        out.table.push_back(p);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 Result<ProcessInfo> FakeProcessSource::Get(pid_t pid) {
+  ++get_calls;
   for (const ProcessInfo& p : processes) {
     if (p.pid == pid) return p;
   }

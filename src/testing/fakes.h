@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 #include <vector>
@@ -50,24 +51,29 @@ class FakeGpuProbe final : public GpuProbe {
   int calls_ = 0;
 };
 
-// A process table held in memory.
+// A process table held in memory. Counts the calls of each kind, so tests can tell how often the
+// table was read. ListWithHolders(kHolders) returns the rows of the holders only, like procfs
+// for a caller that can read every process's fds.
 class FakeProcessSource final : public ProcessSource {
  public:
   std::vector<ProcessInfo> processes;
   HolderScan holders;
-  Result<std::vector<ProcessInfo>> List(Detail) override {
-    ++list_calls;
-    return processes;
-  }
+  std::optional<Error> fail_next;  // the next List/ScanDeviceHolders/ListWithHolders fails
+  int list_calls = 0;
+  int get_calls = 0;
+  int scan_calls = 0;
+  int list_with_holders_calls = 0;
+  std::optional<TableRows> last_rows;  // what the last ListWithHolders asked for
+
+  Result<std::vector<ProcessInfo>> List(Detail) override;
   Result<ProcessInfo> Get(pid_t pid) override;
-  Result<HolderScan> ScanDeviceHolders() override {
-    ++scan_calls;
-    return holders;
-  }
-  int list_calls = 0;  // whole-table reads
-  int scan_calls = 0;  // holder scans
+  Result<HolderScan> ScanDeviceHolders() override;
+  Result<TableAndHolders> ListWithHolders(TableRows rows) override;
   Result<std::vector<pid_t>> Children(pid_t pid) override;
   int children_calls = 0;  // how many times Children was asked
+
+ private:
+  std::optional<Error> TakeFailure();
 };
 
 // Processes that obey SIGTERM (default), ignore it, or take a while. Records every signal.
