@@ -33,6 +33,11 @@ bool OwnOom(const EventRecord& e, const json& inc, const ActiveJob& job) {
   if (job.state != JobState::kRunning || e.instance.empty() || e.instance != job.instance)
     return false;
   if (inc.is_object() && inc.value("engine", "") == "nvidia-driver") return false;
+  // "…this process has 8.5 GiB memory in use": the process that failed wrote the line into this
+  // instance's log and reported itself; the pids PyTorch lists beside it are the GPU's *other*
+  // processes, so they say nothing against it.
+  if (inc.is_object() && inc.contains("process_bytes") && inc["process_bytes"].is_number())
+    return true;
   if (!inc.is_object() || !inc.contains("processes") || !inc["processes"].is_array() ||
       inc["processes"].empty() || job.members.empty())
     return true;
