@@ -325,7 +325,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (auto* response = std::get_if<HttpResponse>(&result)) return Respond(*response, keep_alive);
     if (auto* deferred = std::get_if<DeferredResponse>(&result)) {
-      return Defer(std::move(deferred->start), keep_alive, request.path);
+      return Defer(deferred->start, keep_alive, request.path);
     }
 
     if (state_->streams >= state_->options.max_streams) {
@@ -357,15 +357,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     Queue(std::move(out));
   }
 
-  void StartStream(StreamStarter starter, bool sse, bool chunked, bool keep_alive,
+  void StartStream(const StreamStarter& starter, bool sse, bool chunked, bool keep_alive,
                    const std::string& where);
 
   // The handler answers later through a Responder (DeferredResponse); until then nothing is
   // read from this connection (phase kResponding with nothing queued).
-  void Defer(std::function<void(Responder)> start, bool keep_alive, const std::string& where) {
+  void Defer(const std::function<void(Responder)>& start, bool keep_alive,
+             const std::string& where) {
     phase_ = Phase::kResponding;
     auto answered = std::make_shared<bool>(false);
-    Responder respond = [self = shared_from_this(), answered, keep_alive](HttpResponse r) {
+    Responder respond = [self = shared_from_this(), answered, keep_alive](const HttpResponse& r) {
       if (*answered || self->closed_) return;
       *answered = true;
       self->Respond(r, keep_alive);
@@ -497,7 +498,7 @@ class StreamHandle final : public ResponseStream {
   std::shared_ptr<Connection> connection_;
 };
 
-void Connection::StartStream(StreamStarter starter, bool sse, bool chunked, bool keep_alive,
+void Connection::StartStream(const StreamStarter& starter, bool sse, bool chunked, bool keep_alive,
                              const std::string& where) {
   phase_ = Phase::kStreaming;
   holds_stream_slot_ = true;

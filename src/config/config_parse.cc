@@ -194,7 +194,7 @@ ConfigResult ParseConfig(std::string_view text, const std::string& file_name) {
 }
 
 ConfigResult LoadConfig(const std::string& path) {
-  auto fail = [&](std::string message) {
+  auto fail = [&](const std::string& message) {
     return std::unexpected(
         std::vector<ConfigDiagnostic>{ConfigDiagnostic{ConfigLocation{path, 0, 0}, message}});
   };

@@ -165,8 +165,12 @@ void JobManager::Shutdown() {
   for (auto& [id, j] : m.active) {
     JobChange change;
     change.reason = "the daemon stopped while it ran";
-    (void)m.store.Transition(id, {JobState::kStarting, JobState::kRunning}, JobState::kInterrupted,
-                             change);
+    auto marked = m.store.Transition(id, {JobState::kStarting, JobState::kRunning},
+                                     JobState::kInterrupted, change);
+    // Not fatal: the next daemon's recovery treats a job left starting or running the same way.
+    if (!marked)
+      m.events.Log("warning: job " + std::to_string(id) +
+                   " not marked interrupted: " + marked.error().message);
   }
 }
 

@@ -348,7 +348,8 @@ TEST_F(JobManagerTest, SubmissionsParsedAFewHandlersApartShareOneCommit) {
   std::vector<int> statuses;
   auto submit = [&](int size) {
     HandlerResult h = jobs->Submit(request(size));
-    std::get<DeferredResponse>(h).start([&](HttpResponse a) { statuses.push_back(a.status); });
+    std::get<DeferredResponse>(h).start(
+        [&](const HttpResponse& a) { statuses.push_back(a.status); });
   };
   const int before = store.batches();
   submit(1);                                                    // posts the flush

@@ -201,7 +201,7 @@ Result<SubmitOutcome> SqliteJobStore::Submit(JobRecord job) {
   if (!params) return std::unexpected(params.error());
   std::lock_guard lock(mu_);
   // One statement, so one transaction and one commit.
-  return SubmitLocked(std::move(job), std::move(*params));
+  return SubmitLocked(std::move(job), *params);
 }
 
 Result<SubmitOutcome> SqliteJobStore::SubmitAndAnnounce(JobRecord job,
@@ -210,13 +210,14 @@ Result<SubmitOutcome> SqliteJobStore::SubmitAndAnnounce(JobRecord job,
   if (!params) return std::unexpected(params.error());
   std::lock_guard lock(mu_);
   return InTransaction<SubmitOutcome>("submit job", [&]() -> Result<SubmitOutcome> {
-    return SubmitAnnouncedLocked(std::move(job), std::move(*params), announce);
+    return SubmitAnnouncedLocked(std::move(job), *params, announce);
   });
 }
 
-Result<SubmitOutcome> SqliteJobStore::SubmitAnnouncedLocked(JobRecord job, std::string params,
+Result<SubmitOutcome> SqliteJobStore::SubmitAnnouncedLocked(JobRecord job,
+                                                            const std::string& params,
                                                             const JobAnnouncer& announce) {
-  auto out = SubmitLocked(std::move(job), std::move(params));
+  auto out = SubmitLocked(std::move(job), params);
   if (!out || out->duplicate || !announce) return out;
   std::optional<EventRecord> event = announce(out->job);
   if (!event) return out;
@@ -245,8 +246,7 @@ std::vector<Result<SubmitOutcome>> SqliteJobStore::SubmitBatch(std::vector<JobSu
   auto all = InTransaction<bool>("submit jobs", [&]() -> Result<bool> {
     for (std::size_t i = 0; i < jobs.size(); ++i) {
       if (!params[i]) continue;
-      out[i] =
-          SubmitAnnouncedLocked(std::move(jobs[i].job), std::move(*params[i]), jobs[i].announce);
+      out[i] = SubmitAnnouncedLocked(std::move(jobs[i].job), *params[i], jobs[i].announce);
       if (!out[i]) return std::unexpected(out[i].error());  // rolls back the batch
     }
     return true;
@@ -263,7 +263,7 @@ Result<std::int64_t> SqliteJobStore::AppendEventLocked(const EventRecord& event)
   return AppendEventRow(db_, event, kMaxEvents, SqliteStore::Options{}.prune_every);
 }
 
-Result<SubmitOutcome> SqliteJobStore::SubmitLocked(JobRecord job, std::string params) {
+Result<SubmitOutcome> SqliteJobStore::SubmitLocked(JobRecord job, const std::string& params) {
   std::optional<std::int64_t> gpu;
   if (job.gpu) gpu = *job.gpu;
   // A known key inserts nothing.

@@ -94,9 +94,9 @@ class SqliteJobStore final : public JobStore {
 
   // Caller holds mu_ for all of these.
   Result<JobRecord> GetLocked(JobId id);
-  Result<SubmitOutcome> SubmitLocked(JobRecord job, std::string params);
+  Result<SubmitOutcome> SubmitLocked(JobRecord job, const std::string& params);
   Result<std::int64_t> AppendEventLocked(const EventRecord& event);
-  Result<SubmitOutcome> SubmitAnnouncedLocked(JobRecord job, std::string params,
+  Result<SubmitOutcome> SubmitAnnouncedLocked(JobRecord job, const std::string& params,
                                               const JobAnnouncer& announce);
   Result<std::vector<JobRecord>> Select(std::string_view sql,
                                         const std::function<void(SqliteQuery&)>& bind,
