@@ -32,6 +32,11 @@
 namespace vg {
 namespace {
 
+void SortUnique(std::vector<unsigned>* v) {
+  std::sort(v->begin(), v->end());
+  v->erase(std::unique(v->begin(), v->end()), v->end());
+}
+
 bool Vanished(int err) { return err == ENOENT || err == ESRCH; }
 
 // Errors after which a process is left out of a listing rather than failing the whole call:
@@ -335,15 +340,11 @@ class TreeReader {
       out->table.push_back(std::move(info));
       return 0;
     }
-    std::sort(holder.open_minors.begin(), holder.open_minors.end());
-    holder.open_minors.erase(std::unique(holder.open_minors.begin(), holder.open_minors.end()),
-                             holder.open_minors.end());
+    SortUnique(&holder.open_minors);
 
     // Only holders get their maps read: a mapped nvidia<N> is a CUDA context.
-    std::string_view maps;
-    const int maps_err = ReadMaps(proc_fd_, path("maps"), &maps);
+    const int maps_err = ReadHolderMaps(proc_fd_, path("maps"), &holder);
     if (Vanished(maps_err)) return maps_err;
-    if (maps_err == 0) holder.mapped_minors = procfs::ParseMappedMinors(maps, device_dir_);
 
     // Why the row and the holder describe one process although the fd directory and maps were
     // opened by number, after stat: stat_fd was opened first and is bound to the process P that
@@ -368,6 +369,15 @@ class TreeReader {
     return 0;
   }
 
+  // A holder's mapped nodes from its maps (relative to dir_fd). Returns ReadMaps' errno: a
+  // vanished process is left out; any other failure keeps the holder, its mappings unknown.
+  int ReadHolderMaps(int dir_fd, const char* rel, DeviceHolder* holder) {
+    std::string_view maps;
+    const int err = ReadMaps(dir_fd, rel, &maps);
+    if (err == 0) holder->mapped_minors = procfs::ParseMappedMinors(maps, device_dir_);
+    return err;
+  }
+
   // The fds first; the stat of holders only (and of processes whose fds cannot be read).
   int ReadFdsFirst(pid_t pid, TreeChunk* out) {
     PidPathBuf path(pid);
@@ -383,9 +393,7 @@ class TreeReader {
     if (err == EACCES || err == EPERM) return ReadUnreadable(pid, out);
     if (err != 0) return err;  // vanished (or, in fixture trees, no fd directory)
     if (holder.open_minors.empty() && !holder.opens_ctl) return 0;  // no row: not needed
-    std::sort(holder.open_minors.begin(), holder.open_minors.end());
-    holder.open_minors.erase(std::unique(holder.open_minors.begin(), holder.open_minors.end()),
-                             holder.open_minors.end());
+    SortUnique(&holder.open_minors);
 
     // A holder. Its stat and maps are opened through "<pid>/fd/..": that is the directory of the
     // process whose fds were just read (the fd directory keeps its parent, and with it that
@@ -395,13 +403,12 @@ class TreeReader {
     UniqueFd stat_fd;
     ProcessInfo info;
     bool kthread = false;  // never, for a process with fds
-    if ((err = ReadStat(fds.get(), "../stat", pid, &stat_fd, &info, &kthread))) return err;
+    err = ReadStat(fds.get(), "../stat", pid, &stat_fd, &info, &kthread);
+    if (err != 0) return err;
     info.uid = st.st_uid;
     info.user = users_.For(info.uid);
-    std::string_view maps;
-    const int maps_err = ReadMaps(fds.get(), "../maps", &maps);
+    const int maps_err = ReadHolderMaps(fds.get(), "../maps", &holder);
     if (Vanished(maps_err)) return maps_err;
-    if (maps_err == 0) holder.mapped_minors = procfs::ParseMappedMinors(maps, device_dir_);
     if (maps_err != 0) ++out->holders.unreadable;  // holder kept; what it maps is unknown
     out->table.push_back(std::move(info));
     out->holders.holders.push_back(std::move(holder));
