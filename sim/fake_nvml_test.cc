@@ -18,8 +18,8 @@ using testing::PollUntil;
 using testing::ReadText;
 using testing::TempDir;
 
-constexpr std::uint64_t kGiB = 1ull << 30;
-constexpr std::uint64_t kMiB = 1ull << 20;
+using testing::kGiB;
+using testing::kMiB;
 constexpr std::uint64_t kOverhead = 500 * kMiB;
 constexpr std::uint64_t kReserved = 300 * kMiB;
 

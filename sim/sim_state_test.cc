@@ -17,8 +17,8 @@ using testing::PollUntil;
 using testing::ReadText;
 using testing::TempDir;
 
-constexpr std::uint64_t kGiB = 1ull << 30;
-constexpr std::uint64_t kMiB = 1ull << 20;
+using testing::kGiB;
+using testing::kMiB;
 
 class SimStateTest : public ::testing::Test {
  protected:

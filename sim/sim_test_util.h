@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +26,9 @@
 #include <vector>
 
 namespace vg::sim::testing {
+
+inline constexpr std::uint64_t kGiB = 1ull << 30;
+inline constexpr std::uint64_t kMiB = 1ull << 20;
 
 class TempDir {
  public:

@@ -18,8 +18,8 @@ using testing::PollUntil;
 using testing::ReadText;
 using testing::TempDir;
 
-constexpr std::uint64_t kGiB = 1ull << 30;
-constexpr std::uint64_t kMiB = 1ull << 20;
+using testing::kGiB;
+using testing::kMiB;
 
 struct Spawned {
   pid_t pid = -1;

@@ -8,15 +8,6 @@ namespace {
 using Json = nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 
-// Text from the request (an unknown parameter's name) may be invalid UTF-8: replace, never throw.
-HttpResponse JsonResponse(int status, const Json& body) {
-  return {status, body.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n"};
-}
-
-HttpResponse ErrorResponse(int status, const std::string& message) {
-  return JsonResponse(status, {{"error", message}});
-}
-
 }  // namespace
 
 DemoApp::DemoApp(GpuMemory& memory, Bytes model, std::chrono::milliseconds step_time,

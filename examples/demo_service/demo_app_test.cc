@@ -1,4 +1,5 @@
 #include "demo_app.h"
+#include "flags.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +11,6 @@ namespace vg::demo {
 namespace {
 
 using Json = nlohmann::json;
-constexpr Bytes kModel = Bytes::GiB(8);
 
 // GpuMemory on a pretend device of `total` bytes, with one other process on it. Records every
 // call so tests can tell a cached high-water mark (no allocation) from a new one.
@@ -58,10 +58,10 @@ class FakeGpuMemory : public GpuMemory {
 
 class DemoAppTest : public ::testing::Test {
  protected:
-  DemoAppTest() : memory_(Bytes::GiB(24)) { EXPECT_TRUE(memory_.Grow(kModel)); }
+  DemoAppTest() : memory_(Bytes::GiB(24)) { EXPECT_TRUE(memory_.Grow(kDefaultModel)); }
 
   DemoApp MakeApp(std::chrono::milliseconds step_time = std::chrono::milliseconds(0)) {
-    return DemoApp(memory_, kModel, step_time,
+    return DemoApp(memory_, kDefaultModel, step_time,
                    [this](std::string_view line) { errors_.emplace_back(line); });
   }
 
@@ -85,15 +85,15 @@ TEST_F(DemoAppTest, HealthReportsModelAndHeld) {
     HttpResponse r = app.Handle(Request("GET", target));
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(Body(r), (Json{{"status", "ok"},
-                             {"model_bytes", kModel.count()},
-                             {"held_bytes", kModel.count()},
+                             {"model_bytes", kDefaultModel.count()},
+                             {"held_bytes", kDefaultModel.count()},
                              {"busy", false}}));
   }
 }
 
 TEST_F(DemoAppTest, AJobGrowsToItsPeakAndKeepsItLikeACachingAllocator) {
   DemoApp app = MakeApp();
-  const Bytes peak768 = PeakBytes(kModel, {768, 24, 80});
+  const Bytes peak768 = PeakBytes(kDefaultModel, {768, 24, 80});
   HttpResponse r = app.Handle(Request("POST", "/generate", R"({"resolution":768,"frames":24})"));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(Body(r)["ok"], true);
@@ -104,16 +104,16 @@ TEST_F(DemoAppTest, AJobGrowsToItsPeakAndKeepsItLikeACachingAllocator) {
   // A smaller job fits in the cache: the high-water mark stays.
   r = app.Handle(Request("POST", "/generate", R"({"resolution":512,"frames":16})"));
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(Body(r)["peak_bytes"], PeakBytes(kModel, {512, 16, 50}).count());
+  EXPECT_EQ(Body(r)["peak_bytes"], PeakBytes(kDefaultModel, {512, 16, 50}).count());
   EXPECT_EQ(memory_.Held(), peak768);
   EXPECT_TRUE(memory_.releases.empty());
 
   // A larger one raises it.
   r = app.Handle(Request("POST", "/generate", R"({"resolution":1024,"frames":32})"));
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(memory_.Held(), PeakBytes(kModel, {1024, 32, 100}));
+  EXPECT_EQ(memory_.Held(), PeakBytes(kDefaultModel, {1024, 32, 100}));
   EXPECT_EQ(Body(app.Handle(Request("GET", "/health")))["held_bytes"],
-            PeakBytes(kModel, {1024, 32, 100}).count());
+            PeakBytes(kDefaultModel, {1024, 32, 100}).count());
 }
 
 TEST_F(DemoAppTest, FreeReleasesBackToTheModel) {
@@ -122,8 +122,8 @@ TEST_F(DemoAppTest, FreeReleasesBackToTheModel) {
   Bytes before = memory_.Held();
   HttpResponse r = app.Handle(Request("POST", "/free"));
   ASSERT_EQ(r.status, 200);
-  EXPECT_EQ(Body(r)["freed_bytes"], (before - kModel).count());
-  EXPECT_EQ(memory_.Held(), kModel);
+  EXPECT_EQ(Body(r)["freed_bytes"], (before - kDefaultModel).count());
+  EXPECT_EQ(memory_.Held(), kDefaultModel);
   EXPECT_EQ(Body(app.Handle(Request("POST", "/free")))["freed_bytes"], 0);
 }
 
@@ -136,7 +136,8 @@ TEST_F(DemoAppTest, OutOfMemoryPrintsPyTorchsMessageAndKeepsWhatWasHeld) {
   HttpResponse r = app.Handle(Request("POST", "/generate", R"({"resolution":768,"frames":24})"));
   EXPECT_EQ(r.status, 500);
   EXPECT_EQ(Body(r)["error"], "CUDA out of memory");
-  EXPECT_EQ(Body(r)["tried_to_allocate_bytes"], (PeakBytes(kModel, {768, 24, 1}) - before).count());
+  EXPECT_EQ(Body(r)["tried_to_allocate_bytes"],
+            (PeakBytes(kDefaultModel, {768, 24, 1}) - before).count());
   EXPECT_EQ(memory_.Held(), before);
   EXPECT_EQ(app.held(), before);
   ASSERT_EQ(errors_.size(), 1u);

@@ -3,14 +3,10 @@
 #include <algorithm>
 #include <charconv>
 
+#include "http.h"
+
 namespace vg::demo {
 namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // The device an entry names: an index, or a UUID (or unique prefix of one, "GPU-" optional).
 std::optional<unsigned> Resolve(std::string_view entry,
@@ -44,7 +40,7 @@ std::optional<std::vector<std::string>> ParseVisibleDevices(const char* value) {
   std::string_view rest(value);
   while (!rest.empty()) {
     auto comma = rest.find(',');
-    std::string_view entry = Trim(rest.substr(0, comma));
+    std::string_view entry = TrimBlanks(rest.substr(0, comma));
     if (!entry.empty()) out.emplace_back(entry);
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);

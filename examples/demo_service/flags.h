@@ -19,11 +19,14 @@ namespace vg::demo {
 
 enum class Backend { kAuto, kSim, kCuda };
 
+// The model a demo service loads unless told otherwise (--model).
+inline constexpr Bytes kDefaultModel = Bytes::GiB(8);
+
 struct DemoFlags {
   std::uint16_t port = 0;  // 0: any free port (the ready line names it)
   std::string host = "127.0.0.1";
   unsigned gpu = 0;  // ordinal among the visible devices (CUDA_VISIBLE_DEVICES)
-  Bytes model = Bytes::GiB(8);
+  Bytes model = kDefaultModel;
   Millis load_time{500};
   Millis step_time{5};
   bool fork_worker = false;

@@ -19,12 +19,6 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 bool IsToken(std::string_view s) {
   if (s.empty()) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
@@ -116,7 +110,7 @@ std::expected<HttpRequest, HttpError> ParseHead(std::string_view head, const Htt
       return bad("malformed header");
     }
     std::string name = Lower(field.substr(0, colon));
-    std::string_view value = Trim(field.substr(colon + 1));
+    std::string_view value = TrimBlanks(field.substr(colon + 1));
     if (name == "transfer-encoding") {
       return std::unexpected(HttpError{411, "send the body with Content-Length, not chunked"});
     }
@@ -224,6 +218,20 @@ void WriteResponse(int fd, const HttpResponse& response, Clock::time_point deadl
     }
     sent += static_cast<std::size_t>(n);
   }
+}
+
+std::string_view TrimBlanks(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+HttpResponse JsonResponse(int status, const nlohmann::json& body) {
+  return {status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
+}
+
+HttpResponse ErrorResponse(int status, const std::string& message) {
+  return JsonResponse(status, {{"error", message}});
 }
 
 }  // namespace vg::demo

@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace vg::demo {
 
 struct HttpLimits {
@@ -65,6 +67,15 @@ std::string SerializeResponse(const HttpResponse& response);
 // Writes the response, giving up at `deadline` (a client that does not read).
 void WriteResponse(int fd, const HttpResponse& response,
                    std::chrono::steady_clock::time_point deadline);
+
+// A JSON response; text from the request (an unknown parameter's name) may be invalid UTF-8:
+// replaced, never thrown on.
+HttpResponse JsonResponse(int status, const nlohmann::json& body);
+// {"error": message} with `status`.
+HttpResponse ErrorResponse(int status, const std::string& message);
+
+// `s` without leading and trailing spaces and tabs.
+std::string_view TrimBlanks(std::string_view s);
 
 // The reason phrase for a status code ("Not Found").
 std::string_view ReasonPhrase(int status);

@@ -14,10 +14,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-HttpResponse ErrorResponse(int status, const std::string& message) {
-  return {status, nlohmann::json{{"error", message}}.dump() + "\n"};
-}
-
 }  // namespace
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Listen(const std::string& host, std::uint16_t port,

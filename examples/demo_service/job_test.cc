@@ -1,16 +1,16 @@
 #include "job.h"
+#include "flags.h"
 
 #include <gtest/gtest.h>
 
 namespace vg::demo {
 namespace {
 
-constexpr Bytes kModel = Bytes::GiB(8);
 constexpr Bytes kSimOverhead = Bytes::MiB(500);
 
 // What the driver reports for the service at the job's peak.
 std::uint64_t DriverSees(const JobParams& job) {
-  return (PeakBytes(kModel, job) + kSimOverhead).count();
+  return (PeakBytes(kDefaultModel, job) + kSimOverhead).count();
 }
 
 struct TableRow {

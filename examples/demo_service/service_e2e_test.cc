@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "flags.h"
 #include "job.h"
 #include "sim_state.h"
 #include "sim_test_util.h"
@@ -35,7 +36,6 @@ using sim::testing::TempDir;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-constexpr Bytes kModel = Bytes::GiB(8);
 constexpr Bytes kOverhead = Bytes::MiB(500);
 
 // Output of a child, read without blocking and kept whole.
@@ -217,10 +217,10 @@ TEST_F(DemoServiceTest, KeepsTheHighWaterMarkUntilFreeOnTheGpuCudaVisibleDevices
   CreateGpus(2, Bytes::GiB(24));
   std::uint16_t port = StartReady({}, {{"CUDA_VISIBLE_DEVICES", sim::UuidFor(1)}});
   ASSERT_NE(port, 0);
-  EXPECT_EQ(Held(pid_, 1), kModel);
+  EXPECT_EQ(Held(pid_, 1), kDefaultModel);
   EXPECT_EQ(Held(pid_, 0), std::nullopt);
 
-  const Bytes peak768 = PeakBytes(kModel, {768, 24, 80});
+  const Bytes peak768 = PeakBytes(kDefaultModel, {768, 24, 80});
   HttpAnswer job = Http(port, "POST", "/generate", R"({"resolution":768,"frames":24,"steps":80})");
   ASSERT_EQ(job.status, 200) << job.body;
   EXPECT_EQ(job.body["peak_bytes"], peak768.count());
@@ -236,7 +236,7 @@ TEST_F(DemoServiceTest, KeepsTheHighWaterMarkUntilFreeOnTheGpuCudaVisibleDevices
   HttpAnswer health = Http(port, "GET", "/health");
   ASSERT_EQ(health.status, 200);
   EXPECT_EQ(health.body["held_bytes"], peak768.count());
-  EXPECT_EQ(health.body["model_bytes"], kModel.count());
+  EXPECT_EQ(health.body["model_bytes"], kDefaultModel.count());
   EXPECT_EQ(health.body["busy"], false);
 
   HttpAnswer bad = Http(port, "POST", "/generate", R"({"frames":65})");
@@ -245,8 +245,8 @@ TEST_F(DemoServiceTest, KeepsTheHighWaterMarkUntilFreeOnTheGpuCudaVisibleDevices
 
   HttpAnswer freed = Http(port, "POST", "/free");
   ASSERT_EQ(freed.status, 200);
-  EXPECT_EQ(freed.body["freed_bytes"], (peak768 - kModel).count());
-  EXPECT_EQ(Held(pid_, 1), kModel);
+  EXPECT_EQ(freed.body["freed_bytes"], (peak768 - kDefaultModel).count());
+  EXPECT_EQ(Held(pid_, 1), kDefaultModel);
 
   auto start = steady_clock::now();
   ASSERT_EQ(::kill(pid_, SIGTERM), 0);
@@ -269,7 +269,7 @@ TEST_F(DemoServiceTest, OutOfMemoryPrintsPyTorchsMessageAnswers500AndKeepsTheMod
   HttpAnswer job = Http(port, "POST", "/generate", R"({"resolution":768,"frames":24,"steps":80})");
   EXPECT_EQ(job.status, 500) << job.body;
   EXPECT_EQ(job.body["error"], "CUDA out of memory");
-  EXPECT_EQ(Held(pid_), kModel);  // what it held before the job
+  EXPECT_EQ(Held(pid_), kDefaultModel);  // what it held before the job
   // 12 GiB − (8 GiB + 500 MiB) − (1 GiB + 500 MiB) = 2.02 GiB free; asked for 7.71 GiB more.
   std::string expected =
       "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 7.71 GiB. GPU 0 has a total "
@@ -295,7 +295,7 @@ TEST_F(DemoServiceTest, OutOfMemoryPrintsPyTorchsMessageAnswers500AndKeepsTheMod
 
   // A job that fits still runs, and the service is healthy.
   EXPECT_EQ(Http(port, "POST", "/generate", R"({"resolution":256,"frames":1})").status, 200);
-  EXPECT_EQ(Held(pid_), PeakBytes(kModel, {256, 1, 1}));
+  EXPECT_EQ(Held(pid_), PeakBytes(kDefaultModel, {256, 1, 1}));
 }
 
 TEST_F(DemoServiceTest, APortInUseExitsWithGradiosMessage) {
@@ -337,7 +337,7 @@ TEST_F(DemoServiceTest, SigtermDuringAJobExitsPromptly) {
       body;
   ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
             static_cast<ssize_t>(request.size()));
-  ASSERT_TRUE(PollUntil([&] { return Held(pid_) > kModel; }));  // the job is running
+  ASSERT_TRUE(PollUntil([&] { return Held(pid_) > kDefaultModel; }));  // the job is running
   EXPECT_EQ(Http(port, "GET", "/health").body["busy"], true);
 
   auto start = steady_clock::now();
@@ -355,7 +355,7 @@ TEST_F(DemoServiceTest, AForkedWorkerKeepsTheContextWhenTheServiceIsKilled) {
   std::uint16_t port = StartReady({"--fork-worker"});
   ASSERT_NE(port, 0);
   ASSERT_EQ(Http(port, "POST", "/generate", R"({"resolution":512})").status, 200);
-  const Bytes peak = PeakBytes(kModel, {512, 16, 50});
+  const Bytes peak = PeakBytes(kDefaultModel, {512, 16, 50});
   children_.Kill(pid_);
   // The ghost: the dead service's context lives on in its worker, at the high-water mark.
   EXPECT_EQ(Held(pid_), peak);

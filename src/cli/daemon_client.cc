@@ -21,17 +21,6 @@ namespace {
 
 using nlohmann::json;
 
-ApiClient Client() { return ApiClient::ForUnixSocket(ResolveSocketPath()); }
-
-// A non-2xx answer becomes the daemon's {"error","hint"} as an Error.
-Result<json> Call(std::string_view method, const std::string& target) {
-  auto r = Client().Request(method, target);
-  if (!r) return std::unexpected(r.error());
-  if (r->status < 200 || r->status >= 300)
-    return std::unexpected(ErrorFromResponse(r->status, r->json));
-  return r->json;
-}
-
 std::string Uptime(const json& v) {
   if (!v.is_number()) return "-";
   long s = static_cast<long>(v.get<double>());
@@ -88,6 +77,17 @@ std::string ResolveSocketPath() {
   return DefaultPathsForCurrentUser().socket;
 }
 
+ApiClient DaemonApi() { return ApiClient::ForUnixSocket(ResolveSocketPath()); }
+
+Result<json> CallDaemon(std::string_view method, const std::string& target,
+                        const std::optional<json>& body) {
+  auto r = DaemonApi().Request(method, target, body);
+  if (!r) return std::unexpected(r.error());
+  if (r->status < 200 || r->status >= 300)
+    return std::unexpected(ErrorFromResponse(r->status, r->json));
+  return r->json;
+}
+
 // "oom 03:10:22" (kind and UTC time of the service's last incident), or "-".
 static std::string IncidentCell(const json& service) {
   if (!service.contains("last_incident") || !service["last_incident"].is_object()) return "-";
@@ -115,7 +115,7 @@ std::string JobsCell(const json& service) {
 
 Result<int> RunStatus(const std::string& service, const ClientOptions& o) {
   if (!service.empty()) {
-    auto s = Call("GET", "/v1/services/" + UrlEncode(service));
+    auto s = CallDaemon("GET", "/v1/services/" + UrlEncode(service));
     if (!s) return std::unexpected(s.error());
     if (o.json) {
       std::cout << s->dump(2) << "\n";
@@ -152,7 +152,7 @@ Result<int> RunStatus(const std::string& service, const ClientOptions& o) {
     }
     return 0;
   }
-  auto s = Call("GET", "/v1/status");
+  auto s = CallDaemon("GET", "/v1/status");
   if (!s) return std::unexpected(s.error());
   if (o.json) {
     std::cout << s->dump(2) << "\n";
@@ -189,7 +189,7 @@ Result<int> RunServiceOp(const std::string& op, const std::string& service, bool
                          const std::string& timeout, const ClientOptions& o) {
   auto limit = ParseDuration(timeout);
   if (!limit) return std::unexpected(limit.error());
-  auto accepted = Call("POST", "/v1/services/" + UrlEncode(service) + "/" + op);
+  auto accepted = CallDaemon("POST", "/v1/services/" + UrlEncode(service) + "/" + op);
   if (!accepted) return std::unexpected(accepted.error());
   std::int64_t after = accepted->value("after_id", 0);
   if (!wait) {
@@ -200,7 +200,7 @@ Result<int> RunServiceOp(const std::string& op, const std::string& service, bool
   bool ok = false, done = false;
   std::string last_message;
   const auto deadline = std::chrono::steady_clock::now() + *limit;
-  auto r = Client().Stream(
+  auto r = DaemonApi().Stream(
       "/v1/events?follow=1&service=" + UrlEncode(service) + "&after_id=" + std::to_string(after),
       [&](std::string_view line) {
         json e = json::parse(line, nullptr, false);
@@ -235,7 +235,7 @@ Result<int> RunLogs(const std::string& service, bool follow, int lines, const Cl
   std::string target =
       "/v1/services/" + UrlEncode(service) + "/logs?lines=" + std::to_string(lines);
   if (!follow) {
-    auto r = Call("GET", target);
+    auto r = CallDaemon("GET", target);
     if (!r) return std::unexpected(r.error());
     if (o.json) {
       std::cout << r->dump(2) << "\n";
@@ -244,7 +244,7 @@ Result<int> RunLogs(const std::string& service, bool follow, int lines, const Cl
     }
     return 0;
   }
-  auto r = Client().Stream(target + "&follow=1", [&](std::string_view line) {
+  auto r = DaemonApi().Stream(target + "&follow=1", [&](std::string_view line) {
     if (o.json) {
       std::cout << json{{"service", service}, {"line", std::string(line)}}.dump() << "\n"
                 << std::flush;
@@ -273,7 +273,7 @@ Result<int> RunEvents(bool follow, const std::string& service, const std::string
     }
   };
   if (!follow) {
-    auto r = Call("GET", target);
+    auto r = CallDaemon("GET", target);
     if (!r) return std::unexpected(r.error());
     if (o.json) {
       std::cout << r->dump(2) << "\n";
@@ -282,7 +282,7 @@ Result<int> RunEvents(bool follow, const std::string& service, const std::string
     }
     return 0;
   }
-  auto r = Client().Stream(target + "&follow=1", [&](std::string_view line) {
+  auto r = DaemonApi().Stream(target + "&follow=1", [&](std::string_view line) {
     json e = json::parse(line, nullptr, false);
     if (!e.is_discarded()) print(e);
     return true;
@@ -292,7 +292,7 @@ Result<int> RunEvents(bool follow, const std::string& service, const std::string
 }
 
 Result<int> RunReload(const ClientOptions& o) {
-  auto r = Call("POST", "/v1/reload");
+  auto r = CallDaemon("POST", "/v1/reload");
   if (!r) return std::unexpected(r.error());
   if (o.json) {
     std::cout << r->dump(2) << "\n";

@@ -4,8 +4,13 @@
 // took.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 
+#include <nlohmann/json.hpp>
+
+#include "api/client.h"
 #include "util/error.h"
 
 namespace vg {
@@ -17,6 +22,13 @@ struct ClientOptions {
 // Where the daemon listens: $VRAMGUARD_SOCKET, else [daemon] socket of the config file
 // ($VRAMGUARD_CONFIG or the default path) when it exists, else the per-user default.
 std::string ResolveSocketPath();
+
+// A client of the daemon at ResolveSocketPath().
+ApiClient DaemonApi();
+
+// One request to the daemon; a non-2xx answer becomes the daemon's {"error","hint"} as an Error.
+Result<nlohmann::json> CallDaemon(std::string_view method, const std::string& target,
+                                  const std::optional<nlohmann::json>& body = std::nullopt);
 
 Result<int> RunStatus(const std::string& service, const ClientOptions& o);
 // op: "start", "stop" or "restart". wait: follow events until the outcome (else return at once).

@@ -72,9 +72,9 @@ TEST(RunExplainTest, ConfigPatternsApply) {
   auto count = [&](ExplainOptions o) {
     o.file = dir + "/llm.log";
     o.json = true;
-    testing::internal::CaptureStdout();
+    ::testing::internal::CaptureStdout();
     auto rc = RunExplain(o);
-    std::string text = testing::internal::GetCapturedStdout();
+    std::string text = ::testing::internal::GetCapturedStdout();
     if (!rc) return -1;
     return static_cast<int>(nlohmann::json::parse(text)["incidents"].size());
   };

@@ -40,17 +40,6 @@ struct ListOptions {
   bool json = false;
 };
 
-ApiClient Client() { return ApiClient::ForUnixSocket(ResolveSocketPath()); }
-
-Result<json> Call(std::string_view method, const std::string& target,
-                  const std::optional<json>& body = std::nullopt) {
-  auto r = Client().Request(method, target, body);
-  if (!r) return std::unexpected(r.error());
-  if (r->status < 200 || r->status >= 300)
-    return std::unexpected(ErrorFromResponse(r->status, r->json));
-  return r->json;
-}
-
 std::string Bytes_(const json& v) {
   return v.is_number() ? FormatBytes(Bytes(v.get<std::uint64_t>())) : "-";
 }
@@ -118,7 +107,7 @@ Result<int> RunSubmit(const SubmitOptions& o) {
     json p = json::parse(ss.str(), nullptr, false);
     body["payload"] = p.is_discarded() ? json(ss.str()) : p;
   }
-  auto r = Client().Request("POST", "/v1/jobs", body);
+  auto r = DaemonApi().Request("POST", "/v1/jobs", body);
   if (!r) return std::unexpected(r.error());
   if (r->status == 422) {
     if (o.json) {
@@ -155,7 +144,7 @@ Result<int> RunSubmit(const SubmitOptions& o) {
   // --wait: follow the job until it ends.
   std::string last;
   for (;;) {
-    auto g = Call("GET", "/v1/jobs/" + id);
+    auto g = CallDaemon("GET", "/v1/jobs/" + id);
     if (!g) return std::unexpected(g.error());
     std::string state = g->value("state", "");
     if (state != last && !o.json) std::fprintf(stderr, "job %s: %s\n", id.c_str(), state.c_str());
@@ -177,7 +166,7 @@ Result<int> RunJobs(const ListOptions& o) {
   std::string target = "/v1/jobs?limit=" + std::to_string(o.limit);
   if (!o.state.empty()) target += "&state=" + o.state;
   if (!o.service.empty()) target += "&service=" + o.service;
-  auto r = Call("GET", target);
+  auto r = CallDaemon("GET", target);
   if (!r) return std::unexpected(r.error());
   if (o.json) {
     std::printf("%s\n", r->dump(2).c_str());
@@ -196,7 +185,7 @@ Result<int> RunJobs(const ListOptions& o) {
 }
 
 Result<int> RunJob(const std::string& id, bool as_json) {
-  auto r = Call("GET", "/v1/jobs/" + id);
+  auto r = CallDaemon("GET", "/v1/jobs/" + id);
   if (!r) return std::unexpected(r.error());
   if (as_json) {
     std::printf("%s\n", r->dump(2).c_str());
@@ -207,12 +196,12 @@ Result<int> RunJob(const std::string& id, bool as_json) {
 }
 
 Result<int> RunCancel(const std::string& id, bool as_json) {
-  auto r = Call("DELETE", "/v1/jobs/" + id);
+  auto r = CallDaemon("DELETE", "/v1/jobs/" + id);
   if (!r) return std::unexpected(r.error());
   if (r->value("cancelling", false)) {
     // Running: wait (briefly) for the daemon to record the cancellation.
     for (int i = 0; i < 100; ++i) {
-      auto g = Call("GET", "/v1/jobs/" + id);
+      auto g = CallDaemon("GET", "/v1/jobs/" + id);
       if (g && IsTerminal(g->value("state", ""))) {
         *r = *g;
         break;

@@ -20,7 +20,7 @@ ProcessInfo Tagged(pid_t pid, pid_t ppid, std::string tag) {
 // The daemon (50) under init runs service "i2v-7" as 100; 100 forked a worker 101 whose child
 // 102 runs a helper. Unrelated: a shell 200 with child 201, and the daemon's other service
 // "comfy-3" (300).
-MembershipInput World() {
+MembershipInput MembershipWorld() {
   MembershipInput in;
   in.processes = {MakeProcess(1, 0, "init"),       MakeProcess(kDaemon, 1, "vramguard"),
                   Tagged(100, kDaemon, "i2v-7"),   Tagged(101, 100, "i2v-7"),
@@ -33,13 +33,13 @@ MembershipInput World() {
 }
 
 TEST(MembershipTest, MainProcessAndDescendants) {
-  MembershipInput in = World();
+  MembershipInput in = MembershipWorld();
   in.processes[3].instance_tag.reset();  // descendants count even without the tag
   EXPECT_EQ(ServiceMembers(in), (std::vector<pid_t>{100, 101, 102}));
 }
 
 TEST(MembershipTest, SetsidChildReparentedToInitStaysWhenTagged) {
-  MembershipInput in = World();
+  MembershipInput in = MembershipWorld();
   ProcessInfo escaped = Tagged(150, 1, "i2v-7");
   escaped.sid = 150;
   in.processes.push_back(escaped);
@@ -48,7 +48,7 @@ TEST(MembershipTest, SetsidChildReparentedToInitStaysWhenTagged) {
 }
 
 TEST(MembershipTest, OrphanReparentedToDaemonStaysWhenTagged) {
-  MembershipInput in = World();
+  MembershipInput in = MembershipWorld();
   in.main_pid = 0;  // main process exited; its worker went to the subreaper
   in.processes.erase(in.processes.begin() + 2);
   in.processes[2].ppid = kDaemon;
@@ -56,7 +56,7 @@ TEST(MembershipTest, OrphanReparentedToDaemonStaysWhenTagged) {
 }
 
 TEST(MembershipTest, OtherInstanceTagExcluded) {
-  MembershipInput in = World();
+  MembershipInput in = MembershipWorld();
   in.processes.push_back(Tagged(400, 1, "i2v-70"));  // a prefix is not a match
   in.processes.push_back(Tagged(401, 1, "i2v-6"));   // an earlier instance of the same service
   const std::vector<pid_t> members = ServiceMembers(in);
@@ -64,7 +64,7 @@ TEST(MembershipTest, OtherInstanceTagExcluded) {
 }
 
 TEST(MembershipTest, CgroupOnlyMemberAndItsDescendants) {
-  MembershipInput in = World();
+  MembershipInput in = MembershipWorld();
   in.processes.push_back(MakeProcess(500, 1, "env-cleared"));  // no tag, not in the tree
   in.processes.push_back(MakeProcess(501, 500, "child"));
   in.cgroup_members = {100, 500, 777};  // 777 started after the snapshot was taken
@@ -72,7 +72,7 @@ TEST(MembershipTest, CgroupOnlyMemberAndItsDescendants) {
 }
 
 TEST(MembershipTest, ZombiesExcludedButTheirSiblingsKept) {
-  MembershipInput in = World();
+  MembershipInput in = MembershipWorld();
   in.processes[4].state = 'Z';  // 102
   in.processes.push_back(Tagged(160, 1, "i2v-7"));
   in.processes.back().state = 'Z';
@@ -80,7 +80,7 @@ TEST(MembershipTest, ZombiesExcludedButTheirSiblingsKept) {
 }
 
 TEST(MembershipTest, NeverTheDaemonOrInitEvenWhenInputsSaySo) {
-  MembershipInput in = World();
+  MembershipInput in = MembershipWorld();
   in.processes[0].instance_tag = "i2v-7";  // init inherited the tag somehow
   in.processes[1].instance_tag = "i2v-7";  // so did the daemon
   in.cgroup_members = {1, kDaemon, 0, -3};
@@ -89,14 +89,14 @@ TEST(MembershipTest, NeverTheDaemonOrInitEvenWhenInputsSaySo) {
 }
 
 TEST(MembershipTest, MainGoneAndNoTagMeansNoMembers) {
-  MembershipInput in = World();
+  MembershipInput in = MembershipWorld();
   in.main_pid = 999;
   in.tag.clear();
   EXPECT_TRUE(ServiceMembers(in).empty());
 }
 
 TEST(MembershipTest, SortedUniqueWhenSeedsOverlap) {
-  MembershipInput in = World();
+  MembershipInput in = MembershipWorld();
   in.cgroup_members = {102, 101, 100, 101};
   EXPECT_EQ(ServiceMembers(in), (std::vector<pid_t>{100, 101, 102}));
 }

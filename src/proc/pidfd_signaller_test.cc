@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "proc/procfs.h"
+#include "testing/sleeper.h"
 
 namespace vg {
 namespace {
@@ -24,55 +25,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using namespace std::chrono_literals;
 
-// A forked child that sleeps in pause(), optionally ignoring SIGTERM. Killed and reaped by the
-// destructor unless the test reaped it.
-class Sleeper {
- public:
-  explicit Sleeper(bool ignore_term = false) {
-    int fds[2];
-    EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::close(fds[0]);
-      if (ignore_term) ::signal(SIGTERM, SIG_IGN);
-      ::write(fds[1], "x", 1);
-      for (;;) ::pause();
-    }
-    ::close(fds[1]);
-    char byte = 0;
-    EXPECT_EQ(::read(fds[0], &byte, 1), 1);
-    ::close(fds[0]);
-  }
-  ~Sleeper() {
-    if (!reaped_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  pid_t pid() const { return pid_; }
-  std::uint64_t StartTime() const {
-    Result<procfs::StatFields> stat = ReadProcStat("/proc", pid_);
-    EXPECT_TRUE(stat.has_value());
-    return stat ? stat->start_time : 0;
-  }
-  // The wait status after reaping; blocks.
-  int Reap() {
-    int status = 0;
-    EXPECT_EQ(::waitpid(pid_, &status, 0), pid_);
-    reaped_ = true;
-    return status;
-  }
-  // True while the child has not exited (it is not a zombie yet).
-  bool Running() const {
-    siginfo_t info{};
-    EXPECT_EQ(::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT), 0);
-    return info.si_pid == 0;
-  }
-
- private:
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-};
+using vg::testing::Sleeper;
 
 class PidfdSignallerTest : public ::testing::TestWithParam<PidfdSignaller::Mode> {};
 

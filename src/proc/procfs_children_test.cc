@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "proc/procfs.h"
+#include "testing/sleeper.h"
 
 namespace vg {
 namespace {
@@ -18,26 +19,7 @@ namespace {
 using ::testing::Contains;
 using ::testing::Not;
 
-// A child that sleeps until killed. The destructor kills and reaps it.
-class Sleeper {
- public:
-  Sleeper() {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      for (;;) ::pause();
-    }
-  }
-  ~Sleeper() {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  Sleeper(const Sleeper&) = delete;
-  Sleeper& operator=(const Sleeper&) = delete;
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-};
+using vg::testing::Sleeper;
 
 TEST(ProcfsChildrenTest, ChildrenOfEveryThread) {
   Sleeper from_main;

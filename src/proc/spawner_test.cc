@@ -23,11 +23,13 @@
 #include "proc/procfs.h"
 #include "proc/procfs_parse.h"
 #include "testing/fake_spawner.h"
+#include "testing/temp_dir.h"
 
 namespace vg {
 namespace {
 
 namespace fs = std::filesystem;
+using vg::testing::TempDir;
 
 std::string ReadText(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -117,21 +119,6 @@ class ScopedEnv {
  private:
   std::string name_;
   std::optional<std::string> old_;
-};
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "vg-spawn-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) != nullptr) path_ = fs::canonical(tmpl);
-  }
-  ~TempDir() {
-    if (!path_.empty()) fs::remove_all(path_);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
 };
 
 class SpawnTest : public ::testing::TestWithParam<PosixSpawner::Mode> {
@@ -229,7 +216,7 @@ TEST_P(SpawnTest, StdinIsDevNullAndOnlyStdioInherited) {
 
 TEST_P(SpawnTest, OutputPathReceivesBothStreamsWithoutPipes) {
   TempDir dir;
-  const std::string path = (dir.path() / "svc.log").string();
+  const std::string path = (fs::path(dir.path()) / "svc.log").string();
   std::ofstream(path) << "earlier run\n";
   SpawnSpec spec = Sh("echo out; echo err >&2");
   spec.output_path = path;
@@ -240,7 +227,7 @@ TEST_P(SpawnTest, OutputPathReceivesBothStreamsWithoutPipes) {
   EXPECT_TRUE(WIFEXITED(child->Wait()));
   EXPECT_EQ(ReadText(path), "earlier run\nout\nerr\n");  // appended, both streams
 
-  spec.output_path = (dir.path() / "missing" / "svc.log").string();
+  spec.output_path = (fs::path(dir.path()) / "missing" / "svc.log").string();
   auto r = Spawn(spec);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
@@ -250,10 +237,10 @@ TEST_P(SpawnTest, OutputPathReceivesBothStreamsWithoutPipes) {
 TEST_P(SpawnTest, CwdHonoured) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
-  SpawnSpec spec{.argv = {"pwd", "-P"}, .cwd = dir.path().string()};
+  SpawnSpec spec{.argv = {"pwd", "-P"}, .cwd = dir.path()};
   auto child = Start(spec);
   ASSERT_TRUE(child);
-  EXPECT_EQ(child->ReadAll().first, dir.path().string() + "\n");
+  EXPECT_EQ(child->ReadAll().first, dir.path() + "\n");
   EXPECT_TRUE(WIFEXITED(child->Wait()));
 }
 
@@ -281,7 +268,7 @@ TEST_P(SpawnTest, MissingBinaryFailsWithErrnoTextAndLeavesNoZombie) {
 
 TEST_P(SpawnTest, NotExecutableIsPermissionDenied) {
   TempDir dir;
-  const fs::path script = dir.path() / "start.sh";
+  const fs::path script = fs::path(dir.path()) / "start.sh";
   std::ofstream(script) << "#!/bin/sh\necho hi\n";
   fs::permissions(script, fs::perms::owner_read | fs::perms::owner_write);
   auto r = Spawn(SpawnSpec{.argv = {script.string()}});
@@ -293,11 +280,11 @@ TEST_P(SpawnTest, NotExecutableIsPermissionDenied) {
 
 TEST_P(SpawnTest, SearchesTheServicesOwnPath) {
   TempDir dir;
-  const fs::path script = dir.path() / "vg-spawn-hello";
+  const fs::path script = fs::path(dir.path()) / "vg-spawn-hello";
   std::ofstream(script) << "#!/bin/sh\necho \"hello $1\"\n";
   fs::permissions(script, fs::perms::owner_all);
   SpawnSpec spec{.argv = {"vg-spawn-hello", "world"}};
-  spec.env["PATH"] = "/nonexistent:" + dir.path().string() + ":/usr/bin:/bin";
+  spec.env["PATH"] = "/nonexistent:" + dir.path() + ":/usr/bin:/bin";
   auto child = Start(spec);
   ASSERT_TRUE(child);
   EXPECT_EQ(child->ReadAll().first, "hello world\n");
@@ -306,9 +293,9 @@ TEST_P(SpawnTest, SearchesTheServicesOwnPath) {
 
 TEST_P(SpawnTest, RelativeCommandWithSlashIsRelativeToCwd) {
   TempDir dir;
-  std::ofstream(dir.path() / "run.sh") << "#!/bin/sh\necho relative\n";
-  fs::permissions(dir.path() / "run.sh", fs::perms::owner_all);
-  auto child = Start(SpawnSpec{.argv = {"./run.sh"}, .cwd = dir.path().string()});
+  std::ofstream(fs::path(dir.path()) / "run.sh") << "#!/bin/sh\necho relative\n";
+  fs::permissions(fs::path(dir.path()) / "run.sh", fs::perms::owner_all);
+  auto child = Start(SpawnSpec{.argv = {"./run.sh"}, .cwd = dir.path()});
   ASSERT_TRUE(child);
   EXPECT_EQ(child->ReadAll().first, "relative\n");
   EXPECT_TRUE(WIFEXITED(child->Wait()));
@@ -360,7 +347,7 @@ TEST_P(SpawnTest, SwitchesUserWhenRoot) {
   const gid_t gid = nobody->pw_gid;
   TempDir dir;  // cwd the new user may enter
   fs::permissions(dir.path(), fs::perms::all);
-  SpawnSpec spec{.argv = {"sh", "-c", "id -u; id -g; id -G"}, .cwd = dir.path().string()};
+  SpawnSpec spec{.argv = {"sh", "-c", "id -u; id -g; id -G"}, .cwd = dir.path()};
   spec.uid = uid;
   auto child = Start(spec);
   ASSERT_TRUE(child);

@@ -19,7 +19,7 @@ namespace {
 using store_test::TempDir;
 using ::testing::HasSubstr;
 
-SqliteDb MustOpen(const TempDir& dir) {
+SqliteDb MustOpenDb(const TempDir& dir) {
   const std::string path = dir.File("t.db");
   // Open creates nothing: make the file first, as the stores do.
   std::FILE* f = std::fopen(path.c_str(), "w");
@@ -46,7 +46,7 @@ TEST(SqliteDb, OpenDoesNotCreateAMissingFile) {
 
 TEST(SqliteDb, ValuesRoundTripAndNullIsToldApart) {
   TempDir dir;
-  SqliteDb db = MustOpen(dir);
+  SqliteDb db = MustOpenDb(dir);
   const std::string payload("a\0b", 3);  // bound without a copy: outlives the query
   const std::string empty;
   {
@@ -82,7 +82,7 @@ TEST(SqliteDb, ValuesRoundTripAndNullIsToldApart) {
 
 TEST(SqliteDb, AReusedStatementStartsWithNoBindingsAndFromTheFirstRow) {
   TempDir dir;
-  SqliteDb db = MustOpen(dir);
+  SqliteDb db = MustOpenDb(dir);
   ASSERT_TRUE(db.Exec("INSERT INTO t (i) VALUES (1), (2)", "insert"));
   constexpr std::string_view kSql = "SELECT ?1, i FROM t ORDER BY i";
   {
@@ -102,7 +102,7 @@ TEST(SqliteDb, AReusedStatementStartsWithNoBindingsAndFromTheFirstRow) {
 
 TEST(SqliteDb, ABindErrorIsReportedByStepWithTheFile) {
   TempDir dir;
-  SqliteDb db = MustOpen(dir);
+  SqliteDb db = MustOpenDb(dir);
   auto q = db.Prepare("SELECT ?1");
   ASSERT_TRUE(q.has_value());
   q->Bind(2, std::int64_t{1});  // no such parameter
@@ -113,7 +113,7 @@ TEST(SqliteDb, ABindErrorIsReportedByStepWithTheFile) {
 
 TEST(SqliteDb, APrepareErrorNamesTheFileAndATransactionRollsBack) {
   TempDir dir;
-  SqliteDb db = MustOpen(dir);
+  SqliteDb db = MustOpenDb(dir);
   auto bad = db.Prepare("SELECT FROM nowhere");
   ASSERT_FALSE(bad.has_value());
   ExpectNames(bad.error(), dir.File("t.db"), "prepare statement");

@@ -39,8 +39,8 @@ JobRecord Job(const std::string& service, const std::string& key = "") {
   return job;
 }
 
-std::unique_ptr<SqliteJobStore> MustOpen(const std::string& path,
-                                         SqliteJobStore::Options options = {}) {
+std::unique_ptr<SqliteJobStore> MustOpenJobStore(const std::string& path,
+                                                 SqliteJobStore::Options options = {}) {
   auto store = SqliteJobStore::Open(path, options);
   EXPECT_TRUE(store.has_value()) << store.error().message;
   return store ? std::move(*store) : nullptr;
@@ -58,13 +58,13 @@ TEST(JobStoreSqlite, ReopenKeepsJobsAndIdsKeepIncreasing) {
   const std::string path = dir.File("state.db");
   JobId first = 0;
   {
-    auto store = MustOpen(path);
+    auto store = MustOpenJobStore(path);
     JobRecord job = Job("i2v", "k");
     job.payload = "bytes";
     first = store->Submit(job).value().job.id;
     ASSERT_TRUE(store->Transition(first, {S::kQueued}, S::kStarting, {}).value().applied);
   }
-  auto store = MustOpen(path, {.synchronous = SqliteJobStore::Synchronous::kFull});
+  auto store = MustOpenJobStore(path, {.synchronous = SqliteJobStore::Synchronous::kFull});
   JobRecord got = store->Get(first).value();
   EXPECT_EQ(got.state, S::kStarting);
   EXPECT_EQ(got.payload, "bytes");
@@ -76,7 +76,7 @@ TEST(JobStoreSqlite, ReopenKeepsJobsAndIdsKeepIncreasing) {
 TEST(JobStoreSqlite, SubmitAndAnnounceStoresTheJobAndItsEventTogether) {
   TempDir dir;
   const std::string path = dir.File("state.db");
-  auto store = MustOpen(path);
+  auto store = MustOpenJobStore(path);
   auto events = SqliteStore::Open(path).value();
   ASSERT_TRUE(events->AppendEvent(EventRecord{.service = "a", .kind = "started"}).has_value());
   int calls = 0;
@@ -114,7 +114,7 @@ TEST(JobStoreSqlite, SubmitAndAnnounceStoresTheJobAndItsEventTogether) {
 TEST(JobStoreSqlite, SubmitBatchCommitsTheJobsAndEventsOfAGroupTogether) {
   TempDir dir;
   const std::string path = dir.File("state.db");
-  auto store = MustOpen(path);
+  auto store = MustOpenJobStore(path);
   auto events = SqliteStore::Open(path).value();
   JobAnnouncer announce = [](const JobRecord& j) -> std::optional<EventRecord> {
     return EventRecord{
@@ -148,7 +148,7 @@ TEST(JobStoreSqlite, SubmitBatchCommitsTheJobsAndEventsOfAGroupTogether) {
 
   // A batch whose transaction cannot start (another connection holds the write lock past the
   // busy timeout) stores nothing and fails every job of it.
-  auto quick = MustOpen(path, SqliteJobStore::Options{.busy_timeout_ms = 50});
+  auto quick = MustOpenJobStore(path, SqliteJobStore::Options{.busy_timeout_ms = 50});
   sqlite3* other = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &other), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
@@ -180,7 +180,7 @@ TEST(JobStoreSqlite, MigratesAVersion1File) {
               SQLITE_OK);
     sqlite3_close(db);
   }
-  auto jobs = MustOpen(path);
+  auto jobs = MustOpenJobStore(path);
   ASSERT_NE(jobs, nullptr);
   EXPECT_EQ(jobs->Submit(Job("i2v")).value().job.id, 1);
   auto state = SqliteStore::Open(path);
@@ -212,7 +212,7 @@ TEST(JobStoreSqlite, MigratesAVersion2FileAndItsQueueKeepsItsOrder) {
         SQLITE_OK);
     sqlite3_close(db);
   }
-  auto jobs = MustOpen(path);
+  auto jobs = MustOpenJobStore(path);
   ASSERT_NE(jobs, nullptr);
   std::vector<JobId> order;
   const std::vector<JobRecord> queued = jobs->Queued("").value();
@@ -239,8 +239,8 @@ TEST(JobStoreSqlite, MigratesAVersion2FileAndItsQueueKeepsItsOrder) {
 TEST(JobStoreSqlite, ThreadsAndConnectionsShareTheQueue) {
   TempDir dir;
   const std::string path = dir.File("state.db");
-  auto shared = MustOpen(path);
-  auto other = MustOpen(path);
+  auto shared = MustOpenJobStore(path);
+  auto other = MustOpenJobStore(path);
   constexpr int kPerThread = 100;
   std::vector<std::vector<JobId>> ids(3);
   {
@@ -331,7 +331,7 @@ TEST(JobStoreSqlite, EveryAcknowledgedSubmitSurvivesSigkill) {
     ASSERT_EQ(child.Wait(), 128 + SIGKILL) << "the child stopped on its own";
     ASSERT_GE(acked.size(), static_cast<std::size_t>(kill_after));
 
-    auto store = MustOpen(path);
+    auto store = MustOpenJobStore(path);
     ASSERT_NE(store, nullptr);
     for (std::size_t i = 0; i < acked.size(); ++i) {
       auto job = store->Get(acked[i]);
@@ -357,7 +357,8 @@ std::uintmax_t WalBytes(const std::string& path) {
 TEST(JobStoreSqlite, CheckpointWaitsForIdleWorkBelowTheInlineLimit) {
   TempDir dir;
   const std::string path = dir.File("state.db");
-  auto store = MustOpen(path, {.wal_autocheckpoint_pages = 100000, .idle_checkpoint_pages = 50});
+  auto store =
+      MustOpenJobStore(path, {.wal_autocheckpoint_pages = 100000, .idle_checkpoint_pages = 50});
   ASSERT_TRUE(store);
   EXPECT_FALSE(store->IdleWorkDue());
   int submitted = 0;
@@ -379,7 +380,7 @@ TEST(JobStoreSqlite, CheckpointWaitsForIdleWorkBelowTheInlineLimit) {
   EXPECT_EQ(Total(*store), submitted + 1);
   // Everything is in the file for another connection, and after a reopen.
   store.reset();
-  auto again = MustOpen(path);
+  auto again = MustOpenJobStore(path);
   ASSERT_TRUE(again);
   EXPECT_EQ(Total(*again), submitted + 1);
 }
@@ -387,9 +388,9 @@ TEST(JobStoreSqlite, CheckpointWaitsForIdleWorkBelowTheInlineLimit) {
 TEST(JobStoreSqlite, CommitCheckpointsAtTheInlineLimitAndTheWalShrinksBack) {
   TempDir dir;
   const std::string path = dir.File("state.db");
-  auto store = MustOpen(path, {.wal_autocheckpoint_pages = 40,
-                               .idle_checkpoint_pages = 0,
-                               .wal_size_limit_bytes = 64 * 1024});
+  auto store = MustOpenJobStore(path, {.wal_autocheckpoint_pages = 40,
+                                       .idle_checkpoint_pages = 0,
+                                       .wal_size_limit_bytes = 64 * 1024});
   ASSERT_TRUE(store);
   for (int i = 0; i < 200; ++i) ASSERT_TRUE(store->Submit(Job("a", std::to_string(i))));
   EXPECT_GT(store->inline_checkpoints(), 0);

@@ -44,7 +44,8 @@ EventRecord Event(const std::string& service, const std::string& kind) {
   return EventRecord{.time_unix_ms = 1700000000000, .service = service, .kind = kind};
 }
 
-std::unique_ptr<SqliteStore> MustOpen(const std::string& path, SqliteStore::Options options = {}) {
+std::unique_ptr<SqliteStore> MustOpenStore(const std::string& path,
+                                           SqliteStore::Options options = {}) {
   auto store = SqliteStore::Open(path, options);
   EXPECT_TRUE(store.has_value()) << store.error().message;
   return store ? std::move(*store) : nullptr;
@@ -87,12 +88,12 @@ TEST(StoreSqlite, ReopenKeepsEverything) {
   const std::string path = dir.File("state.db");
   std::int64_t id = 0;
   {
-    auto store = MustOpen(path);
+    auto store = MustOpenStore(path);
     ASSERT_TRUE(store->PutInstance(Instance("i2v", 4242)).has_value());
     id = store->AppendEvent(Event("i2v", "started")).value();
     ASSERT_TRUE(store->PutValue("config_fingerprint", "abc").has_value());
   }
-  auto store = MustOpen(path);
+  auto store = MustOpenStore(path);
   auto instances = store->ListInstances().value();
   ASSERT_EQ(instances.size(), 1u);
   EXPECT_EQ(instances[0], Instance("i2v", 4242));
@@ -104,7 +105,7 @@ TEST(StoreSqlite, ReopenKeepsEverything) {
 TEST(StoreSqlite, CreatesMissingDirectoriesAndFilesOwnerOnly) {
   TempDir dir;
   const std::string path = dir.File("a/b/state.db");
-  auto store = MustOpen(path);
+  auto store = MustOpenStore(path);
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->PutValue("k", "v").has_value());
   EXPECT_EQ(Mode(dir.File("a")), 0700u);
@@ -116,7 +117,7 @@ TEST(StoreSqlite, CreatesMissingDirectoriesAndFilesOwnerOnly) {
 TEST(StoreSqlite, UsesWriteAheadLog) {
   TempDir dir;
   const std::string path = dir.File("state.db");
-  auto store = MustOpen(path);
+  auto store = MustOpenStore(path);
   ASSERT_TRUE(store->PutValue("k", "v").has_value());
   EXPECT_TRUE(fs::exists(path + "-wal"));
   EXPECT_EQ(RawQuery(path, "PRAGMA journal_mode"), "wal");
@@ -125,7 +126,7 @@ TEST(StoreSqlite, UsesWriteAheadLog) {
 // The daemon spawns services: none may inherit the database's descriptors.
 TEST(StoreSqlite, DescriptorsAreCloseOnExec) {
   TempDir dir;
-  auto store = MustOpen(dir.File("state.db"));
+  auto store = MustOpenStore(dir.File("state.db"));
   ASSERT_TRUE(store->PutValue("k", "v").has_value());
   int found = 0;
   for (const auto& entry : fs::directory_iterator("/proc/self/fd")) {
@@ -144,7 +145,7 @@ TEST(StoreSqlite, MigratesAnEmptyFileToTheLatestSchema) {
   const std::string path = dir.File("state.db");
   { std::ofstream touch(path); }
   ASSERT_EQ(fs::file_size(path), 0u);
-  ASSERT_NE(MustOpen(path), nullptr);
+  ASSERT_NE(MustOpenStore(path), nullptr);
   EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"),
             std::to_string(LatestSchemaVersion()));
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
@@ -154,14 +155,14 @@ TEST(StoreSqlite, MigratesAnEmptyFileToTheLatestSchema) {
         table);
   }
   // Reopening an up-to-date file runs no migration twice (CREATE TABLE would fail).
-  ASSERT_NE(MustOpen(path), nullptr);
+  ASSERT_NE(MustOpenStore(path), nullptr);
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
 }
 
 TEST(StoreSqlite, RefusesASchemaNewerThanItKnows) {
   TempDir dir;
   const std::string path = dir.File("state.db");
-  ASSERT_NE(MustOpen(path), nullptr);
+  ASSERT_NE(MustOpenStore(path), nullptr);
   ASSERT_EQ(RawQuery(path, "UPDATE schema_version SET version = 999"), "<done>");
   auto store = SqliteStore::Open(path);
   ASSERT_FALSE(store.has_value());
@@ -204,8 +205,8 @@ TEST(StoreSqlite, RejectsEmptyPathAndBadOptions) {
 TEST(StoreSqlite, SecondConnectionSeesCommittedData) {
   TempDir dir;
   const std::string path = dir.File("state.db");
-  auto writer = MustOpen(path);
-  auto reader = MustOpen(path);
+  auto writer = MustOpenStore(path);
+  auto reader = MustOpenStore(path);
   ASSERT_TRUE(writer->PutInstance(Instance("i2v", 1)).has_value());
   const auto first = writer->AppendEvent(Event("i2v", "started")).value();
   EXPECT_EQ(reader->ListInstances().value().size(), 1u);
@@ -233,7 +234,7 @@ TEST(StoreSqlite, ReaderInAnotherProcessSeesCommitsWhileTheWriterIsOpen) {
     return 0;
   });
   go.CloseRead();
-  auto writer = MustOpen(path);
+  auto writer = MustOpenStore(path);
   ASSERT_TRUE(writer->PutInstance(Instance("i2v", 4242)).has_value());
   ASSERT_TRUE(writer->AppendEvent(Event("i2v", "started")).has_value());
   ASSERT_TRUE(go.Write());
@@ -253,7 +254,7 @@ TEST(StoreSqlite, SurvivesWriterExitingWithoutClose) {
   });
   ASSERT_EQ(writer.Wait(), 0);
   EXPECT_TRUE(fs::exists(path + "-wal"));
-  auto store = MustOpen(path);
+  auto store = MustOpenStore(path);
   EXPECT_EQ(store->ListInstances().value().size(), 1u);
   EXPECT_EQ(store->LastEvent("i2v").value().value().kind, "started");
 }
@@ -278,7 +279,7 @@ TEST(StoreSqlite, SurvivesSigkillOfTheWriter) {
   ASSERT_TRUE(written.Read());
   ASSERT_EQ(::kill(writer.pid(), SIGKILL), 0);
   ASSERT_EQ(writer.Wait(), 128 + SIGKILL);
-  auto store = MustOpen(path);
+  auto store = MustOpenStore(path);
   EXPECT_EQ(store->ListInstances().value().size(), 1u);
   EXPECT_EQ(store->ListEvents({.limit = 1000}).value().size(), 50u);
   EXPECT_EQ(store->AppendEvent(Event("i2v", "reaped")).value(), 51);
@@ -286,7 +287,7 @@ TEST(StoreSqlite, SurvivesSigkillOfTheWriter) {
 
 TEST(StoreSqlite, PrunesOldEventsByIdThreshold) {
   TempDir dir;
-  auto store = MustOpen(dir.File("state.db"), {.max_events = 10, .prune_every = 5});
+  auto store = MustOpenStore(dir.File("state.db"), {.max_events = 10, .prune_every = 5});
   for (int i = 0; i < 33; ++i) ASSERT_TRUE(store->AppendEvent(Event("i2v", "x")).has_value());
   auto events = store->ListEvents({.limit = 1000}).value();
   // Pruned at id 30 below id 21; 31..33 came after.
@@ -297,7 +298,7 @@ TEST(StoreSqlite, PrunesOldEventsByIdThreshold) {
 
 TEST(StoreSqlite, EventDataWithInvalidUtf8IsStoredWithReplacement) {
   TempDir dir;
-  auto store = MustOpen(dir.File("state.db"));
+  auto store = MustOpenStore(dir.File("state.db"));
   EventRecord e = Event("i2v", "crashed");
   e.data = {{"line", std::string("bad \xff byte")}};
   ASSERT_TRUE(store->AppendEvent(e).has_value());
@@ -306,7 +307,7 @@ TEST(StoreSqlite, EventDataWithInvalidUtf8IsStoredWithReplacement) {
 
 TEST(StoreSqlite, ConcurrentWritersOnOneStoreGetDistinctIds) {
   TempDir dir;
-  auto store = MustOpen(dir.File("state.db"));
+  auto store = MustOpenStore(dir.File("state.db"));
   std::vector<std::int64_t> a, b;
   auto append = [&](std::vector<std::int64_t>& ids) {
     for (int i = 0; i < 100; ++i) ids.push_back(store->AppendEvent(Event("i2v", "x")).value_or(-1));

@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "testing/temp_dir.h"
+
 #include <cerrno>
 #include <filesystem>
 #include <functional>
@@ -17,25 +19,7 @@
 
 namespace vg::store_test {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "vg_store_XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using TempDir = vg::testing::TempDir;
 
 // Runs `body` in a forked child that leaves with _exit(body()): no destructors, no atexit, no
 // gtest teardown — the way a killed daemon leaves. The destructor SIGKILLs and reaps a child that
