@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <future>
 #include <iostream>
 #include <memory>
 
@@ -31,22 +32,39 @@ void PrintJson(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
 
 // The production adapters of a one-shot command.
 struct Machine {
+  ProcfsSource procs{"/proc", DeviceDir()};
   std::unique_ptr<NvmlProbe> nvml;
   std::optional<Error> nvml_error;
-  ProcfsSource procs{"/proc", DeviceDir()};
 
-  Machine() {
-    auto probe = NvmlProbe::Open(NvmlOptions{});
+  // The driver opens on a thread of its own while the first Look reads /proc: nvmlInit takes
+  // tens to hundreds of milliseconds on a real driver without persistence mode, about as long as
+  // the pass itself. nvml and nvml_error are set once Driver() returned.
+  Machine()
+      : opening_(std::async(std::launch::async, [] { return NvmlProbe::Open(NvmlOptions{}); })) {}
+
+  // Waits for the driver to be open (or to have failed to open).
+  void Driver() {
+    if (!opening_.valid()) return;
+    auto probe = opening_.get();
     if (probe) {
       nvml = std::move(*probe);
     } else {
       nvml_error = probe.error();
     }
   }
+
   // rows: kAll where the whole table is needed (reap), kHolders for the view alone (ps).
   Result<MachineLook> Look(TableRows rows = TableRows::kAll) {
-    return Observe(nvml.get(), nvml_error, procs, getpid(), rows);
+    return Observe(
+        [this] {
+          Driver();
+          return GpuAccess{nvml.get(), nvml_error};
+        },
+        procs, getpid(), rows);
   }
+
+ private:
+  std::future<Result<std::unique_ptr<NvmlProbe>>> opening_;
 };
 
 Result<pid_t> ParsePid(const std::string& s) {
@@ -181,6 +199,7 @@ Result<int> RunReap(const ReapOptionsCli& o) {
 
   PidfdSignaller signaller;
   SystemClock clock;
+  m.Driver();
   UnavailableProbe no_driver(m.nvml_error.value_or(Error{}));
   GpuProbe& gpu = m.nvml ? static_cast<GpuProbe&>(*m.nvml) : no_driver;
   if (!m.nvml) {

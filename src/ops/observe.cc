@@ -57,6 +57,22 @@ std::set<pid_t> CompleteRows(ProcessSource& procs, const GpuSnapshot& snapshot,
   return fetched;
 }
 
+// Replaces pid's entry in holders (sorted by pid) with what it holds now.
+void RereadHolder(ProcessSource& procs, pid_t pid, HolderScan* holders) {
+  Result<std::optional<DeviceHolder>> now = procs.HolderOf(pid);
+  if (!now) return;  // unreadable now: the pass's answer stands
+  auto at = std::lower_bound(holders->holders.begin(), holders->holders.end(), pid,
+                             [](const DeviceHolder& h, pid_t p) { return h.pid < p; });
+  const bool listed = at != holders->holders.end() && at->pid == pid;
+  if (!*now) {
+    if (listed) holders->holders.erase(at);
+  } else if (listed) {
+    *at = std::move(**now);
+  } else {
+    holders->holders.insert(at, std::move(**now));
+  }
+}
+
 }  // namespace
 
 std::string DeviceDir() {
@@ -67,6 +83,11 @@ std::string DeviceDir() {
 
 Result<MachineLook> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error,
                             ProcessSource& procs, pid_t self, TableRows rows) {
+  return Observe([&] { return GpuAccess{gpu, gpu_error}; }, procs, self, rows);
+}
+
+Result<MachineLook> Observe(const std::function<GpuAccess()>& gpu_after_scan, ProcessSource& procs,
+                            pid_t self, TableRows rows) {
   MachineLook obs;
   // Processes and their holders first (one pass over /proc), then the driver: a process that
   // starts in between shows up in NVML without /proc details (harmless), never the other way
@@ -77,6 +98,13 @@ Result<MachineLook> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error
   obs.table = std::move(scan->table);
   HolderScan* holders = &scan->holders;
 
+  const GpuAccess access = gpu_after_scan();
+  GpuProbe* gpu = access.gpu;
+  const std::optional<Error>& gpu_error = access.error;
+  // The driver may have opened its device nodes while the pass ran (the CLI opens it on a
+  // thread): this process's own entry is read again, so whether it is listed never depends on
+  // which finished first.
+  if (gpu) RereadHolder(procs, self, holders);
   if (gpu) {
     auto snap = gpu->Snapshot();
     if (snap) {

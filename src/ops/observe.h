@@ -5,6 +5,7 @@
 // device nodes processes hold (memory unknown) and the reason becomes a warning.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -28,6 +29,17 @@ struct MachineLook {
 // stat of most processes is never read).
 Result<MachineLook> Observe(GpuProbe* gpu, const std::optional<Error>& gpu_error,
                             ProcessSource& procs, pid_t self, TableRows rows = TableRows::kAll);
+
+// The driver as Observe needs it once /proc has been read: the probe (null when there is none)
+// or why there is none.
+struct GpuAccess {
+  GpuProbe* gpu = nullptr;
+  std::optional<Error> error;
+};
+// The same, with the driver asked for only after the pass over /proc: a caller can open it
+// (nvmlInit, slow on a real driver) on another thread meanwhile.
+Result<MachineLook> Observe(const std::function<GpuAccess()>& gpu_after_scan, ProcessSource& procs,
+                            pid_t self, TableRows rows = TableRows::kAll);
 
 // The view of what the driver lists, without reading the machine: `known` (processes the caller
 // already has, e.g. a supervisor's members) plus each pid NVML lists and its parent, read one by

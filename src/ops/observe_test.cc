@@ -142,6 +142,35 @@ TEST(ObserveTest, HoldersOnlyPassReadsAMappersAncestorsButAMonitorsParentOnly) {
   EXPECT_EQ(TablePids(*look), (std::vector<pid_t>{905, 910}));
 }
 
+// The CLI opens the driver on a thread while /proc is read: the driver's own device nodes (this
+// process's) may open before or after the pass reached it. This process's entry is read again
+// once the driver is open, so it is listed either way; the other processes' are not re-read.
+TEST(ObserveTest, OwnNodesOpenedDuringThePassAreListed) {
+  GhostMachine m;
+  Result<MachineLook> look = Observe(
+      [&] {
+        m.procs.holders.holders.push_back(DeviceHolder{900, {0}, {}, true});  // nvmlInit
+        return GpuAccess{&m.gpu, std::nullopt};
+      },
+      m.procs, 900, TableRows::kHolders);
+  ASSERT_TRUE(look.has_value()) << look.error().message;
+  const VramEntry* self = Entry(look->view, 0, 900);
+  ASSERT_NE(self, nullptr);
+  EXPECT_TRUE(self->is_self);
+  EXPECT_EQ(m.procs.holder_of_calls, 1);
+  EXPECT_EQ(m.procs.scan_calls, 0);
+
+  // Without a driver nothing of ours is open: no second read.
+  GhostMachine without;
+  look = Observe(
+      [] {
+        return GpuAccess{nullptr, Error{ErrorCode::kNotFound, "no driver"}};
+      },
+      without.procs, 900, TableRows::kHolders);
+  ASSERT_TRUE(look.has_value()) << look.error().message;
+  EXPECT_EQ(without.procs.holder_of_calls, 0);
+}
+
 TEST(ObserveTest, AFailedPassFailsTheLookBeforeTheDriverIsAsked) {
   GhostMachine m;
   m.procs.fail_next = Error{ErrorCode::kIo, "cannot open /proc"};

@@ -90,6 +90,16 @@ class ProcessSource {
   // ScanDeviceHolders and the table rows asked for (List(Detail::kTree)'s), in one pass over
   // the processes: what `ps` (kHolders) and `reap` (kAll) need.
   virtual Result<TableAndHolders> ListWithHolders(TableRows rows) = 0;
+  // pid's entry of ScanDeviceHolders, read now (nullopt: it holds no node); kNotFound when pid
+  // does not exist. The default scans every process; a source that can read one does.
+  virtual Result<std::optional<DeviceHolder>> HolderOf(pid_t pid) {
+    Result<HolderScan> scan = ScanDeviceHolders();
+    if (!scan) return std::unexpected(std::move(scan.error()));
+    for (DeviceHolder& h : scan->holders) {
+      if (h.pid == pid) return std::move(h);
+    }
+    return std::nullopt;
+  }
   // The children of pid, of every one of its threads, sorted: what the kernel keeps per process,
   // so walking a tree costs its size, not the machine's. kNotFound when pid does not exist;
   // kIo when the kernel has no children files (CONFIG_PROC_CHILDREN off): read the table then.

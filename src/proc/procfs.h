@@ -43,6 +43,7 @@ class ProcfsSource final : public ProcessSource {
   Result<std::vector<ProcessInfo>> List(Detail detail) override;
   Result<ProcessInfo> Get(pid_t pid) override;
   Result<HolderScan> ScanDeviceHolders() override;
+  Result<std::optional<DeviceHolder>> HolderOf(pid_t pid) override;
   Result<TableAndHolders> ListWithHolders(TableRows rows) override;
   // /proc/<pid>/task/*/children: one small read per thread of pid.
   Result<std::vector<pid_t>> Children(pid_t pid) override;

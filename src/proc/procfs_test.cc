@@ -27,37 +27,18 @@
 #include <thread>
 #include <vector>
 
+#include "testing/temp_dir.h"
+
 namespace vg {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using vg::testing::TempDir;
 
 // A directory under the test temp dir, removed with everything in it. Fixture trees hold
 // thousands of files: they go to tmpfs (/dev/shm) when there is one and TEST_TMPDIR is not set.
-class TempDir {
- public:
-  TempDir() {
-    std::string base = ::testing::TempDir();
-    if (std::getenv("TEST_TMPDIR") == nullptr && ::access("/dev/shm", W_OK | X_OK) == 0) {
-      base = "/dev/shm/";
-    }
-    std::string tmpl = base + "vg_proc_XXXXXX";
-    char* made = ::mkdtemp(tmpl.data());
-    EXPECT_NE(made, nullptr);
-    path_ = fs::canonical(tmpl).string();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 void WriteFile(const std::string& path, std::string_view content) {
   fs::create_directories(fs::path(path).parent_path());
   std::ofstream out(path, std::ios::binary);
@@ -146,7 +127,7 @@ class ProcFixture {
   }
 
  private:
-  TempDir dir_;
+  TempDir dir_{"vg_proc_", /*in_memory=*/true};
 };
 
 class ProcfsFixtureTest : public ::testing::Test {
@@ -699,7 +680,7 @@ TEST(ProcfsRealTest, InstanceTagFromEnvironment) {
 
 // The simulated driver's way to "hold a context": open the node file and map it.
 TEST(ProcfsRealTest, ScanFindsChildThatMapsTheNode) {
-  TempDir dir;
+  TempDir dir{"vg_proc_", /*in_memory=*/true};
   const std::string dev = dir.path() + "/dev";
   fs::create_directories(dev);
   const std::string node = dev + "/nvidia0";
@@ -734,6 +715,43 @@ TEST(ProcfsRealTest, ScanFindsChildThatMapsTheNode) {
   EXPECT_EQ(scan->holders.size(), 2u);  // nobody else uses this temp dir
 }
 
+// HolderOf reads one process's nodes as the scan would, now: what it holds, nothing once closed,
+// and kNotFound for a pid that does not exist.
+TEST(ProcfsRealTest, HolderOfReadsOneProcessNow) {
+  TempDir dir{"vg_proc_", /*in_memory=*/true};
+  const std::string dev = dir.path() + "/dev";
+  fs::create_directories(dev);
+  WriteFile(dev + "/nvidia2", std::string(4096, '\0'));
+  WriteFile(dev + "/nvidiactl", std::string(4096, '\0'));
+  ProcfsSource source("/proc", dev);
+
+  Result<std::optional<DeviceHolder>> none = source.HolderOf(::getpid());
+  ASSERT_TRUE(none.has_value()) << none.error().message;
+  EXPECT_FALSE(none->has_value());
+
+  const int node = ::open((dev + "/nvidia2").c_str(), O_RDONLY | O_CLOEXEC);
+  const int ctl = ::open((dev + "/nvidiactl").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(node, 0);
+  ASSERT_GE(ctl, 0);
+  Result<std::optional<DeviceHolder>> held = source.HolderOf(::getpid());
+  ::close(node);
+  ::close(ctl);
+  ASSERT_TRUE(held.has_value()) << held.error().message;
+  ASSERT_TRUE(held->has_value());
+  EXPECT_EQ((*held)->pid, ::getpid());
+  EXPECT_THAT((*held)->open_minors, ElementsAre(2u));
+  EXPECT_THAT((*held)->mapped_minors, IsEmpty());
+  EXPECT_TRUE((*held)->opens_ctl);
+
+  Result<std::optional<DeviceHolder>> closed = source.HolderOf(::getpid());
+  ASSERT_TRUE(closed.has_value()) << closed.error().message;
+  EXPECT_FALSE(closed->has_value());
+
+  Result<std::optional<DeviceHolder>> gone = source.HolderOf(4194304);  // above pid_max
+  ASSERT_FALSE(gone.has_value());
+  EXPECT_EQ(gone.error().code, ErrorCode::kNotFound);
+}
+
 // A process with more fds than one getdents64 batch holds (8 KiB, ~340 entries) and the node
 // last: the walk must read on past full batches (and stops after a short one, on procfs).
 TEST(ProcfsRealTest, NodeBehindManyFdsIsFound) {
@@ -741,7 +759,7 @@ TEST(ProcfsRealTest, NodeBehindManyFdsIsFound) {
   if (::getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur < 800) {
     GTEST_SKIP() << "needs 800 open files (ulimit -n)";
   }
-  TempDir dir;
+  TempDir dir{"vg_proc_", /*in_memory=*/true};
   const std::string dev = dir.path() + "/dev";
   fs::create_directories(dev);
   const std::string node = dev + "/nvidia3";

@@ -48,6 +48,14 @@ Result<std::vector<ProcessInfo>> FakeProcessSource::List(Detail) {
   return processes;
 }
 
+Result<std::optional<DeviceHolder>> FakeProcessSource::HolderOf(pid_t pid) {
+  ++holder_of_calls;
+  for (const DeviceHolder& h : holders.holders) {
+    if (h.pid == pid) return h;
+  }
+  return std::nullopt;
+}
+
 Result<HolderScan> FakeProcessSource::ScanDeviceHolders() {
   ++scan_calls;
   if (std::optional<Error> e = TakeFailure()) return std::unexpected(std::move(*e));

@@ -69,6 +69,8 @@ class FakeProcessSource final : public ProcessSource {
   Result<ProcessInfo> Get(pid_t pid) override;
   Result<HolderScan> ScanDeviceHolders() override;
   Result<TableAndHolders> ListWithHolders(TableRows rows) override;
+  Result<std::optional<DeviceHolder>> HolderOf(pid_t pid) override;
+  int holder_of_calls = 0;
   Result<std::vector<pid_t>> Children(pid_t pid) override;
   int children_calls = 0;  // how many times Children was asked
 
