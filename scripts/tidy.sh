@@ -32,7 +32,7 @@ if [ -z "$base" ]; then
   fi
 fi
 
-cmake -S . -B "$TIDY_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVRAMGUARD_BENCH=ON \
+cmake -S . -B "$TIDY_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVRAMGUARD_BENCH=ON -DVRAMGUARD_UNITY=OFF \
   -DCMAKE_DISABLE_PRECOMPILE_HEADERS=ON -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/dev/null
 db="$TIDY_BUILD/compile_commands.json"
 mapfile -t known < <(jq -r '.[].file' "$db" | sed "s|^$PWD/||" | sort -u)
