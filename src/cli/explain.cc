@@ -87,11 +87,25 @@ Result<int> ExplainStream(std::istream& in, const ExplainOptions& options, std::
   Classifier classifier(std::move(extra));
   std::vector<Numbered> found;
   std::string line;
+  // An update completes the incident it names (its fields); a file is read to the end, so each
+  // incident is shown once, with every number its message gave.
+  auto add = [&found, &classifier](Incident&& i) {
+    if (i.update) {
+      for (auto it = found.rbegin(); it != found.rend(); ++it) {
+        if (it->incident.seq == i.seq) {
+          it->incident.fields = std::move(i.fields);
+          return;
+        }
+      }
+      return;
+    }
+    found.push_back({classifier.lines(), std::move(i)});
+  };
   while (std::getline(in, line)) {
-    for (Incident& i : classifier.Feed(line)) found.push_back({classifier.lines(), std::move(i)});
+    for (Incident& i : classifier.Feed(line)) add(std::move(i));
   }
   if (in.bad()) return Fail(ErrorCode::kIo, "could not read the log", "check the file");
-  for (Incident& i : classifier.Flush()) found.push_back({classifier.lines(), std::move(i)});
+  for (Incident& i : classifier.Flush()) add(std::move(i));
 
   if (options.json) {
     nlohmann::json incidents = nlohmann::json::array();

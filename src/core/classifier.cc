@@ -8,6 +8,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "core/incident_kernel.h"
 #include "util/pattern.h"
 
 namespace vg {
@@ -179,10 +180,78 @@ std::size_t Family(IncidentKind kind) {
       return 4;
     case IncidentKind::kGpuError:
       return 5;
+    case IncidentKind::kHostOom:
+      return 6;
   }
   return 0;
 }
-constexpr std::size_t kFamilies = 6;
+constexpr std::size_t kFamilies = 7;
+
+// Which GPU an incident names, when it names one: two incidents that name different GPUs are
+// never one cause.
+bool OtherGpu(const IncidentFields& a, const IncidentFields& b) {
+  if (a.gpu && b.gpu && *a.gpu != *b.gpu) return true;
+  if (!a.pci_bus || !b.pci_bus) return false;
+  // "0000:01:00" (an Xid line) and "0000:01:00.0" (the driver's own line) are one GPU.
+  std::optional<std::string> na = NormalizePciBusId(*a.pci_bus);
+  std::optional<std::string> nb = NormalizePciBusId(*b.pci_bus);
+  return na && nb ? *na != *nb : *a.pci_bus != *b.pci_bus;
+}
+
+bool KernelKind(IncidentKind kind) {
+  return kind == IncidentKind::kDeviceLost || kind == IncidentKind::kGpuError;
+}
+
+// Appends one line of a message to `text` (bounded by kFollowTextBytes): its indentation and a
+// source location that a log handler right-aligned at its end ("…  app.py:42") are dropped, and
+// lines are joined by one space, so a phrase a wrap cut in two reads whole again.
+constexpr std::size_t kFollowTextBytes = 4096;
+void AppendContinuation(std::string* text, std::string_view line, std::string_view between) {
+  while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+  // "<3+ spaces><file>:<line>" at the end.
+  std::size_t end = line.size();
+  std::size_t i = end;
+  while (i > 0 && line[i - 1] >= '0' && line[i - 1] <= '9') --i;
+  if (i < end && i > 0 && line[i - 1] == ':') {
+    std::size_t j = i - 1;
+    while (j > 0 && line[j - 1] != ' ') --j;
+    std::size_t spaces = j;
+    while (spaces > 0 && line[spaces - 1] == ' ') --spaces;
+    if (j > 0 && j - spaces >= 3 && j < i - 1) line = line.substr(0, spaces);
+  }
+  if (!text->empty()) text->append(between);
+  text->append(line.substr(0, kFollowTextBytes - std::min(kFollowTextBytes, text->size())));
+  if (text->size() > kFollowTextBytes) text->resize(kFollowTextBytes);
+}
+
+// `s` with every run of spaces as one space: the field finders' phrases ("of which 1.19 GiB")
+// then read a line a terminal padded ("of                 which").
+std::string CollapseSpaces(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == ' ' && !out.empty() && out.back() == ' ') continue;
+    out.push_back(c);
+  }
+  return out;
+}
+
+constexpr std::size_t kWrapMinLine = 60;     // a line this long may have been wrapped
+constexpr std::size_t kWrapJoinBytes = 160;  // of each line, joined
+
+// The bus a kernel message names on one of the (at most 3) lines before its decisive one.
+void BusFromBefore(const LineRing& recent, IncidentFields* fields) {
+  std::vector<std::string> before = recent.Copy();
+  std::size_t looked = 0;
+  for (auto it = before.rbegin(); it != before.rend() && looked < 3; ++it, ++looked) {
+    if (it->find("NVRM: ") == std::string::npos) break;  // not the same kernel message
+    IncidentFields f = ParseIncidentFields(*it, IncidentKind::kDeviceLost);
+    if (f.pci_bus) {
+      fields->pci_bus = f.pci_bus;
+      return;
+    }
+  }
+}
 
 std::string_view TrimRight(std::string_view s) {
   while (!s.empty() &&
@@ -201,17 +270,38 @@ struct Classifier::State {
   std::vector<std::size_t> always;  // checked on every line: short literals, unanchored regexes
 
   long line_no = 0;
+  // Lines that can end a cause's merge window: not indented (a stack frame or an error object's
+  // fields continue the message that came before them) — see Mark::flow.
+  long flow = 0;
+  // The end of the previous line when it was long and matched nothing: a terminal that wrapped
+  // the decisive phrase puts the rest on this line ("… Resource exhausted: Out " / "of memory
+  // while trying to allocate …", "CUDNN_STAT" / "US_INTERNAL_ERROR").
+  std::string wrap_tail;
+  std::string joined;  // wrap_tail + this line (reused)
   LineRing recent{kPlainContextLines};
   LineRing traceback{kContextLines};
   bool in_traceback = false;
   std::string traceback_prefix;  // what precedes "Traceback" (a worker's log prefix)
 
   struct Mark {
-    long last = 0;  // line of the last match of this family (0: none yet)
+    long last = 0;       // flow count at the last match of this family (0: none yet)
+    long last_line = 0;  // its line number: a window never spans more than kMergeMaxLines
     IncidentKind kind = IncidentKind::kOom;
     bool attached = false;  // the open traceback began within kMergeLines of `last`
+    IncidentFields where;   // the GPU (index, bus) the family's incident names
   };
   std::array<Mark, kFamilies> marks{};
+
+  std::uint64_t next_seq = 1;
+  // The last incident returned, while lines after it may still complete its fields (kFollowLines
+  // lines, ended early by a blank line, a traceback, or another incident).
+  struct Follow {
+    std::optional<Incident> incident;  // the incident as last returned (fields included)
+    long until = 0;                    // last line that may still complete it
+    std::string text;   // its message so far: the decisive line and its continuations, joined
+    std::string tight;  // the same joined without spaces between the lines
+  };
+  Follow follow;
 
   std::string scratch;                  // the cleaned line when it had escapes
   std::vector<std::size_t> candidates;  // signature ids the scan found (reused per line)
@@ -289,16 +379,32 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
   State& s = *state_;
   ++s.line_no;
   std::string_view line = TrimRight(raw);
+  while (!raw.empty() && (raw.back() == '\n' || raw.back() == '\r')) raw.remove_suffix(1);
+  const bool trailing_space = raw.size() > line.size();
   if (line.find('\x1b') != std::string_view::npos) {
     s.scratch = CleanLogLine(line);
     line = s.scratch;
   }
   std::string_view head = line.substr(0, kMatchBytes);
+  if (!line.empty() && line.front() != ' ' && line.front() != '\t') ++s.flow;
 
   // One pass finds the signature and a traceback header. A progress bar may share the line
   // ("…\rTraceback"): the header counts only after the line's last '\r'.
   std::size_t tb = std::string_view::npos;
   std::optional<std::size_t> id = s.Match(head, tb);
+  // The text the fields come from: the line, or the previous line's end joined to it when only
+  // the two together say the decisive phrase (a terminal wrap).
+  std::string_view match_text = head;
+  const bool continues =
+      !s.wrap_tail.empty() && !head.empty() && head.front() != ' ' && head.front() != '\t';
+  if (!id && continues) {
+    s.joined.assign(s.wrap_tail);
+    s.joined.append(head.substr(0, kWrapJoinBytes));
+    std::size_t ignored = std::string_view::npos;
+    id = s.Match(s.joined, ignored);
+    if (id) match_text = s.joined;
+  }
+
   // memrchr, not rfind: libstdc++'s rfind walks back one byte at a time.
   const void* cr_at = memrchr(head.data(), '\r', head.size());
   std::size_t cr = cr_at ? static_cast<std::size_t>(static_cast<const char*>(cr_at) - head.data())
@@ -313,7 +419,7 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
     s.traceback_prefix.assign(tail.substr(0, tb));
     s.traceback.Clear();
     for (State::Mark& m : s.marks) {
-      m.attached = m.last != 0 && s.line_no - m.last <= kMergeLines;
+      m.attached = m.last != 0 && s.flow - m.last <= kMergeLines;
     }
     in_traceback = true;
   } else if (s.in_traceback) {
@@ -326,31 +432,102 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
   }
 
   std::vector<Incident> out;
+  // Fills what the follow incident lacks from `more`; an update is returned when any was.
+  auto complete = [&](const IncidentFields& more) {
+    if (!s.follow.incident || !s.follow.incident->fields.FillFrom(more)) return;
+    Incident update = *s.follow.incident;
+    update.update = true;
+    out.push_back(std::move(update));
+  };
   if (id) {
     const Signature& sig = s.sigs[*id];
+    IncidentFields fields = ParseIncidentFields(CollapseSpaces(match_text), sig.kind);
+    if (continues && match_text.data() == head.data()) {
+      // The decisive phrase is on this line, a number before it on the wrapped line above
+      // ("… 4.26 GiB KV cach" / "e is needed, which is larger than …").
+      s.joined.assign(s.wrap_tail);
+      s.joined.append(head);
+      fields.FillFrom(ParseIncidentFields(CollapseSpaces(s.joined), sig.kind));
+    }
+    // A kernel message split over lines ("NVRM: The NVIDIA GPU 0000:41:00.0" / "… has" /
+    // "NVRM: fallen off the bus …"): the bus is on a line before the decisive one.
+    if (KernelKind(sig.kind) && !fields.pci_bus && !fields.gpu) BusFromBefore(s.recent, &fields);
+    if (sig.kind == IncidentKind::kReady) {
+      // The service (re)started: whatever comes next is a new cause.
+      for (std::size_t f = 0; f < kFamilies; ++f) {
+        if (f != Family(IncidentKind::kReady)) s.marks[f] = State::Mark{};
+      }
+      s.follow = State::Follow{};
+    }
     State::Mark& mark = s.marks[Family(sig.kind)];
     bool upgrade = sig.kind == IncidentKind::kOom && mark.kind == IncidentKind::kOomProbable;
-    bool near = mark.last != 0 && s.line_no - mark.last <= kMergeLines;
+    bool near = mark.last != 0 && s.flow - mark.last <= kMergeLines &&
+                s.line_no - mark.last_line <= kMergeMaxLines;
     bool same_traceback = in_traceback && mark.attached;
-    bool merged = mark.last != 0 && (near || same_traceback) && !upgrade;
+    bool merged =
+        mark.last != 0 && (near || same_traceback) && !upgrade && !OtherGpu(mark.where, fields);
     if (!merged) {
       Incident incident;
+      incident.seq = s.next_seq++;
       incident.kind = sig.kind;
       incident.signature = sig.id;
       incident.engine = sig.engine;
       incident.what = sig.what;
-      incident.line.assign(line.substr(0, kLineBytes));
+      incident.line.assign(match_text.data() == head.data() ? line.substr(0, kLineBytes)
+                                                            : match_text.substr(0, kLineBytes));
       incident.context = in_traceback ? s.traceback.Copy() : s.recent.Copy();
-      incident.fields = ParseIncidentFields(head, sig.kind);
+      incident.fields = std::move(fields);
       mark.kind = sig.kind;
+      mark.where = IncidentFields{};
+      mark.where.gpu = incident.fields.gpu;
+      mark.where.pci_bus = incident.fields.pci_bus;
+      if (sig.kind == IncidentKind::kReady) {
+        s.follow = State::Follow{};
+      } else {
+        s.follow = State::Follow{incident, s.line_no + kFollowLines, {}, {}};
+        s.follow.incident->context.clear();  // not needed to complete it; updates stay small
+        AppendContinuation(&s.follow.text, match_text, " ");
+        AppendContinuation(&s.follow.tight, match_text, "");
+      }
       out.push_back(std::move(incident));
+    } else {
+      // The same cause said again (a traceback's last line after ComfyUI's own line, an Xid and
+      // its "fallen off the bus"): what this line states completes the incident.
+      if (s.follow.incident && Family(s.follow.incident->kind) == Family(sig.kind)) {
+        complete(fields);
+        s.follow.until = s.line_no + kFollowLines;
+      }
+      if (!mark.where.gpu) mark.where.gpu = fields.gpu;
+      if (!mark.where.pci_bus) mark.where.pci_bus = fields.pci_bus;
     }
-    mark.last = s.line_no;
+    mark.last = s.flow;
+    mark.last_line = s.line_no;
     if (in_traceback) mark.attached = true;
+  } else if (s.follow.incident && s.follow.until >= s.line_no) {
+    if (line.empty() || tb != std::string_view::npos) {
+      s.follow.until = 0;  // a blank line or a new traceback ends the message
+    } else if (!in_traceback) {
+      // The rest of a wrapped message, cudaMallocAsync's table, llama.cpp's "current device":
+      // the message's lines are read as one, so a phrase cut by the wrap ("… of which" / "1.19
+      // GiB is free") is still read.
+      // Joined with a space (a wrap at a word boundary) and without (a wrap inside a word:
+      // "… KV cach" / "e is needed").
+      AppendContinuation(&s.follow.text, head, " ");
+      AppendContinuation(&s.follow.tight, head, "");
+      const IncidentKind kind = s.follow.incident->kind;
+      complete(ParseIncidentFields(CollapseSpaces(s.follow.text), kind));
+      complete(ParseIncidentFields(CollapseSpaces(s.follow.tight), kind));
+    }
   }
 
   if (s.in_traceback) s.traceback.Push(line, kContextBytes);
   s.recent.Push(line, kContextBytes);
+  if (!id && head.size() >= kWrapMinLine) {
+    s.wrap_tail.assign(head.substr(head.size() - std::min(head.size(), kWrapJoinBytes)));
+    if (trailing_space) s.wrap_tail.push_back(' ');
+  } else {
+    s.wrap_tail.clear();
+  }
   return out;
 }
 

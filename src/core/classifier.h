@@ -12,10 +12,22 @@
 //
 // Merging (docs/oom.md): one cause yields one incident. A match is folded into the previous
 // incident of the same family (oom and oom-probable are one family; every other kind its own) when
-// it comes within kMergeLines lines of the last line of that family, or ends a Python traceback
+// it comes within kMergeLines lines of the last line of that family (indented lines — stack
+// frames, an error object's fields — do not count; at most kMergeMaxLines lines in all), or ends
+// a Python traceback
 // (or a chain of them: "During handling of the above exception…") that began within kMergeLines
 // lines of it. A folded match is not returned; it extends the window. The one exception: an `oom`
 // after an `oom-probable` is returned (it upgrades a guess to a certainty).
+//
+// A GPU boundary: a match that names another GPU (index or PCI bus) than its family's incident is
+// a new incident, never folded; a ready line (the service started again) ends every open cause.
+//
+// Updates: numbers may come on lines after the decisive one (a message a logger wrapped, the
+// table cudaMallocAsync prints, llama.cpp's "current device: N", an Xid after the kernel's own
+// line). Up to kFollowLines lines after the last line of the incident's message (a blank line or a
+// new traceback ends it earlier), and on any line folded into it, the fields still empty are
+// filled from what the line states; Feed then returns the incident again with `update` set, its
+// `seq` unchanged and all fields known so far. The decisive line is still returned at once.
 //
 // Context: a match inside or at the end of a traceback carries the traceback's lines (from
 // "Traceback (most recent call last):", at most kContextLines, the last ones kept); any other
@@ -39,7 +51,10 @@ class Classifier {
   static constexpr std::size_t kContextBytes = 1024;              // of each context line, kept
   static constexpr std::size_t kContextLines = 30;                // of a traceback, kept
   static constexpr std::size_t kPlainContextLines = 5;  // before a match outside a traceback
-  static constexpr long kMergeLines = 10;
+  static constexpr long kMergeLines = 10;               // lines that are not indented
+  static constexpr long kMergeMaxLines = 100;           // lines of any kind
+  // Lines after an incident's decisive line that may still complete its fields (an update).
+  static constexpr long kFollowLines = 8;
 
   // User patterns (from the config) are checked before the built-in catalogue. Invalid ones
   // (see ValidateSignature) are skipped: validate them when the config is read.

@@ -16,16 +16,28 @@ struct Found {
   Incident incident;
 };
 
-std::vector<Found> FeedAll(Classifier& c, std::string_view text) {
+// Every incident once, as `explain` shows it: an update completes the fields of its incident.
+// `updates` (when given) counts them.
+std::vector<Found> FeedAll(Classifier& c, std::string_view text, int* updates = nullptr) {
   std::vector<Found> out;
+  auto add = [&](Incident&& i) {
+    if (!i.update) {
+      out.push_back({c.lines(), std::move(i)});
+      return;
+    }
+    if (updates) ++*updates;
+    for (Found& f : out) {
+      if (f.incident.seq == i.seq) f.incident.fields = i.fields;
+    }
+  };
   while (!text.empty()) {
     std::size_t nl = text.find('\n');
     std::string_view line = text.substr(0, nl);
-    for (Incident& i : c.Feed(line)) out.push_back({c.lines(), std::move(i)});
+    for (Incident& i : c.Feed(line)) add(std::move(i));
     if (nl == std::string_view::npos) break;
     text.remove_prefix(nl + 1);
   }
-  for (Incident& i : c.Flush()) out.push_back({c.lines(), std::move(i)});
+  for (Incident& i : c.Flush()) add(std::move(i));
   return out;
 }
 std::vector<Found> Classify(std::string_view text) {
@@ -203,14 +215,16 @@ TEST(ClassifierTest, ComfyUiTracebackIsOneIncidentWithTheFirstLinesNumbers) {
       << "outside a traceback the context is the lines before";
 }
 
-// ComfyUI on the cudaMallocAsync backend: the message says nothing but the exception type.
-TEST(ClassifierTest, ComfyUiAsyncOomIsOneIncidentAtTheExceptionLine) {
+// ComfyUI on the cudaMallocAsync backend: the message says nothing but the exception type. ComfyUI
+// prints it first ("!!! Exception during processing !!! Allocation on device"): the incident is
+// that line; the traceback ending in the exception and "Got an OOM" fold into it.
+TEST(ClassifierTest, ComfyUiAsyncOomIsOneIncidentAtComfyUisOwnLine) {
   auto found = Classify(Fixture("comfyui_async_oom.log"));
   ASSERT_EQ(found.size(), 1u);
-  EXPECT_EQ(found[0].line_no, 12);
-  EXPECT_EQ(found[0].incident.signature, "torch-oom-exception");
-  EXPECT_EQ(found[0].incident.line, "torch.OutOfMemoryError: Allocation on device");
-  EXPECT_EQ(found[0].incident.context.size(), 6u);
+  EXPECT_EQ(found[0].line_no, 5);
+  EXPECT_EQ(found[0].incident.signature, "comfyui-exception-allocation");
+  EXPECT_EQ(found[0].incident.line, "!!! Exception during processing !!! Allocation on device");
+  EXPECT_EQ(found[0].incident.context.size(), 4u);
   EXPECT_EQ(found[0].incident.fields.Count(), 0);
 }
 
@@ -461,6 +475,184 @@ TEST(ClassifierTest, FlushForgetsTheWindow) {
   EXPECT_EQ(c.Feed("RuntimeError: CUDA error: out of memory").size(), 1u);
   c.Flush();
   EXPECT_EQ(c.Feed("RuntimeError: CUDA error: out of memory").size(), 1u);
+}
+
+// ---- Issue 13: numbers after the decisive line, GPU boundaries, host memory ----
+
+// cudaMallocAsync (ComfyUI's default allocator) prints its numbers as a table after the line.
+TEST(ClassifierFollowTest, CudaMallocAsyncTableCompletesTheIncident) {
+  Classifier c;
+  std::vector<Incident> first = c.Feed(
+      "torch.OutOfMemoryError: Allocation on device 0 would exceed allowed memory. (out of "
+      "memory)");
+  ASSERT_EQ(first.size(), 1u);  // at once, with what the line has
+  EXPECT_FALSE(first[0].update);
+  EXPECT_EQ(first[0].fields.gpu, 0);
+  EXPECT_FALSE(first[0].fields.requested);
+  std::vector<Incident> updates;
+  for (const char* line :
+       {"Currently allocated     : 14.52 GiB", "Requested               : 1.88 GiB",
+        "Device limit            : 16.00 GiB", "Free (according to CUDA): 0 bytes",
+        "PyTorch limit (set by user-supplied memory fraction)",
+        "                        : 17179869184.00 GiB"}) {
+    for (Incident& i : c.Feed(line)) updates.push_back(std::move(i));
+  }
+  ASSERT_EQ(updates.size(), 4u);
+  for (const Incident& u : updates) {
+    EXPECT_TRUE(u.update);
+    EXPECT_EQ(u.seq, first[0].seq);
+  }
+  const IncidentFields& f = updates.back().fields;
+  EXPECT_EQ(f.allocated, Bytes(static_cast<std::uint64_t>(14.52 * (1ull << 30) + 0.5)));
+  EXPECT_EQ(f.requested, Bytes(static_cast<std::uint64_t>(1.88 * (1ull << 30) + 0.5)));
+  EXPECT_EQ(f.capacity, Bytes::GiB(16));
+  EXPECT_EQ(f.free, Bytes(0));
+  EXPECT_EQ(f.gpu, 0);
+}
+
+// llama.cpp's older builds name the device on the line after the error.
+TEST(ClassifierFollowTest, GgmlCurrentDeviceOnTheNextLine) {
+  int updates = 0;
+  Classifier c;
+  std::vector<Found> found = FeedAll(c,
+                                     "CUDA error 2 at ggml-cuda.cu:6301: out of memory\n"
+                                     "  current device: 1\n"
+                                     "GGML_ASSERT: ggml-cuda.cu:6301: !\"CUDA error\"\n",
+                                     &updates);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.signature, "ggml-cuda-error-oom");
+  EXPECT_EQ(found[0].incident.fields.gpu, 1);
+  EXPECT_EQ(updates, 1);
+}
+
+// A logger that wraps at 80 columns cuts "of which" from its number; a handler that right-aligns
+// the source location puts "app.py:42" at the end of the first line.
+TEST(ClassifierFollowTest, AWrappedMessageIsReadWhole) {
+  std::vector<Found> found = Classify(
+      "[12/03/26 10:00:00] ERROR    torch.OutOfMemoryError: CUDA out of memory. Tried to      "
+      "app.py:42\n"
+      "                             allocate 2.00 GiB. GPU 1 has a total capacity of 23.55 GiB of\n"
+      "                             which 1.19 GiB is free. Process 1234 has 22.35 GiB memory\n"
+      "                             in use.\n"
+      "\n"
+      "INFO next request: 1 GPU 0 ok\n");
+  ASSERT_EQ(found.size(), 1u);
+  const IncidentFields& f = found[0].incident.fields;
+  EXPECT_EQ(f.requested, Bytes::GiB(2));
+  EXPECT_EQ(f.gpu, 1);
+  EXPECT_EQ(f.capacity, Bytes(static_cast<std::uint64_t>(23.55 * (1ull << 30) + 0.5)));
+  EXPECT_EQ(f.free, Bytes(static_cast<std::uint64_t>(1.19 * (1ull << 30) + 0.5)));
+  ASSERT_EQ(f.processes.size(), 1u);
+  EXPECT_EQ(f.processes[0].pid, 1234);
+}
+
+// Numbers are only taken from the message itself: after a blank line, or past kFollowLines,
+// nothing fills the incident (the "GPU 0" of an unrelated later line stays out).
+TEST(ClassifierFollowTest, NothingIsTakenFromAfterTheMessage) {
+  int updates = 0;
+  Classifier c;
+  std::string text = "RuntimeError: CUDA error: out of memory\n\nusing GPU 3 for the next job\n";
+  for (long i = 0; i < Classifier::kFollowLines + 1; ++i)
+    text += "step " + std::to_string(i) + "\n";
+  text += "Tried to allocate 9.00 GiB. GPU 4\n";
+  std::vector<Found> found = FeedAll(c, text, &updates);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_FALSE(found[0].incident.fields.gpu);
+  EXPECT_FALSE(found[0].incident.fields.requested);
+  EXPECT_EQ(updates, 0);
+}
+
+// One cause per GPU: errors on two GPUs within the merge window are two incidents.
+TEST(ClassifierGpuBoundaryTest, OomsOnTwoGpusAreTwoIncidents) {
+  std::vector<Found> found = Classify(
+      "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total "
+      "capacity of 23.55 GiB of which 1.19 GiB is free.\n"
+      "worker 2 failed\n"
+      "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 4.00 GiB. GPU 1 has a total "
+      "capacity of 23.55 GiB of which 0 bytes is free.\n"
+      "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 4.00 GiB. GPU 1 has a total "
+      "capacity of 23.55 GiB of which 0 bytes is free.\n");
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].incident.fields.gpu, 0);
+  EXPECT_EQ(found[1].incident.fields.gpu, 1);
+}
+
+TEST(ClassifierGpuBoundaryTest, XidsOnTwoBusesAreTwoIncidents) {
+  std::vector<Found> found = Classify(
+      "NVRM: Xid (PCI:0000:01:00): 79, pid=1234, name=python3, GPU has fallen off the bus.\n"
+      "NVRM: GPU 0000:01:00.0: GPU has fallen off the bus.\n"
+      "NVRM: Xid (PCI:0000:41:00): 79, pid=1240, name=python3, GPU has fallen off the bus.\n"
+      "NVRM: GPU 0000:41:00.0: GPU has fallen off the bus.\n");
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].incident.fields.pci_bus, "0000:01:00");
+  EXPECT_EQ(found[1].incident.fields.pci_bus, "0000:41:00");
+}
+
+// A ready line between two OOMs: the service started again, a new cause.
+TEST(ClassifierGpuBoundaryTest, AReadyLineStartsANewIncident) {
+  std::vector<Found> found = Classify(
+      "RuntimeError: CUDA error: out of memory\n"
+      "* Running on local URL:  http://127.0.0.1:7860\n"
+      "RuntimeError: CUDA error: out of memory\n");
+  std::vector<IncidentKind> kinds;
+  for (const Found& f : found) kinds.push_back(f.incident.kind);
+  EXPECT_EQ(kinds, (std::vector<IncidentKind>{IncidentKind::kOom, IncidentKind::kReady,
+                                              IncidentKind::kOom}));
+}
+
+// Recent drivers: no Xid, the message over three NVRM lines, the bus on the first.
+TEST(ClassifierGpuBoundaryTest, SplitFallenOffTheBusNamesTheBus) {
+  std::vector<Found> found = Classify(
+      "NVRM: The NVIDIA GPU 0000:41:00.0\n"
+      "NVRM: (PCI ID: 10de:2684) installed in this system has\n"
+      "NVRM: fallen off the bus and is not responding to commands.\n");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kDeviceLost);
+  EXPECT_EQ(found[0].incident.fields.pci_bus, "0000:41:00.0");
+}
+
+// An allocator that names the CPU ran out of host RAM: never a GPU OOM.
+TEST(ClassifierHostMemoryTest, CpuAllocatorsAreHostOom) {
+  const char* lines[] = {
+      "tensorflow.python.framework.errors_impl.ResourceExhaustedError: OOM when allocating tensor "
+      "with shape[1048576,4096] and type float on /job:localhost/replica:0/task:0/device:CPU:0 by "
+      "allocator cpu",
+      "RuntimeError: [enforce fail at alloc_cpu.cpp:75] err == 0. DefaultCPUAllocator: can't "
+      "allocate memory: you tried to allocate 3221225472 bytes. Error code 12 (Cannot allocate "
+      "memory)",
+      "RuntimeError: [enforce fail at C:\\cb\\pytorch_1000000000000\\work\\c10\\core\\impl\\alloc_"
+      "cpu.cpp:72] data. DefaultCPUAllocator: not enough memory: you tried to allocate 58982400 "
+      "bytes."};
+  for (const char* line : lines) {
+    std::vector<Found> found = Classify(line);
+    ASSERT_EQ(found.size(), 1u) << line;
+    EXPECT_EQ(found[0].incident.kind, IncidentKind::kHostOom) << line;
+    EXPECT_FALSE(found[0].incident.fields.gpu) << line;
+  }
+  EXPECT_EQ(Classify(lines[1])[0].incident.fields.requested, Bytes(3221225472));
+  // The same TensorFlow message on a GPU is a GPU OOM.
+  std::vector<Found> gpu = Classify(
+      "ResourceExhaustedError: OOM when allocating tensor with shape[8,4096,4096] and type float "
+      "on "
+      "/job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc");
+  ASSERT_EQ(gpu.size(), 1u);
+  EXPECT_EQ(gpu[0].incident.kind, IncidentKind::kOom);
+}
+
+// Exact bytes where the message gives them beside a rounded size.
+TEST(ClassifierFieldsTest, ExactBytesBesideARoundedSize) {
+  std::vector<Found> tf = Classify(
+      "2019-05-01 10:00:00.000000: E tensorflow/stream_executor/cuda/cuda_driver.cc:806] failed "
+      "to allocate 3.77G (4046333952 bytes) from device: CUDA_ERROR_OUT_OF_MEMORY: out of memory");
+  ASSERT_EQ(tf.size(), 1u);
+  EXPECT_EQ(tf[0].incident.kind, IncidentKind::kOom);
+  EXPECT_EQ(tf[0].incident.fields.requested, Bytes(4046333952));
+  std::vector<Found> jax = Classify(
+      "jax._src.traceback_util.UnfilteredStackTrace: RuntimeError: Resource exhausted: Failed to "
+      "allocate request for 32.00MiB (33554432B) on device ordinal 0");
+  ASSERT_EQ(jax.size(), 1u);
+  EXPECT_EQ(jax[0].incident.fields.requested, Bytes(33554432));
+  EXPECT_EQ(jax[0].incident.fields.gpu, 0);
 }
 
 }  // namespace

@@ -115,6 +115,10 @@ std::string ExplainIncident(const Incident& incident, std::string_view service,
     case IncidentKind::kSticky:
       return who + " hit a sticky CUDA error (" + incident.what + ")" + OnGpu(f.gpu) +
              "; the process must restart";
+    case IncidentKind::kHostOom:
+      return who + " ran out of host memory (RAM), not GPU memory" +
+             (f.requested ? " asking for " + FormatBytes2(*f.requested) : std::string()) +
+             ": more VRAM will not help";
     case IncidentKind::kGpuError:
       return GpuName(f) + " reported " + incident.what +
              ": it is still there; services on it keep running";

@@ -1,5 +1,6 @@
 #include "core/incident.h"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -8,7 +9,7 @@
 namespace vg {
 namespace {
 
-constexpr std::array<std::pair<IncidentKind, const char*>, 7> kKindNames{{
+constexpr std::array<std::pair<IncidentKind, const char*>, 8> kKindNames{{
     {IncidentKind::kOom, "oom"},
     {IncidentKind::kOomProbable, "oom-probable"},
     {IncidentKind::kSticky, "sticky"},
@@ -16,6 +17,7 @@ constexpr std::array<std::pair<IncidentKind, const char*>, 7> kKindNames{{
     {IncidentKind::kPortClash, "port-clash"},
     {IncidentKind::kReady, "ready"},
     {IncidentKind::kGpuError, "gpu-error"},
+    {IncidentKind::kHostOom, "host-oom"},
 }};
 
 nlohmann::json OptBytes(const std::optional<Bytes>& b) {
@@ -84,6 +86,43 @@ int IncidentFields::Count() const {
          allocated.has_value() + reserved_unallocated.has_value() + reserved.has_value() +
          gpu.has_value() + static_cast<int>(processes.size()) + port.has_value() + xid.has_value() +
          pci_bus.has_value();
+}
+
+bool IncidentFields::FillFrom(const IncidentFields& more) {
+  bool filled = false;
+  auto fill = [&filled](auto& mine, const auto& theirs) {
+    if (!mine && theirs) {
+      mine = theirs;
+      filled = true;
+    }
+  };
+  if (!requested && more.requested) requested_exact = more.requested_exact;
+  fill(requested, more.requested);
+  if (requested && more.requested && !requested_exact && more.requested_exact &&
+      *requested != *more.requested) {
+    const std::uint64_t a = requested->count();
+    const std::uint64_t b = more.requested->count();
+    if ((a > b ? a - b : b - a) <= std::max(a, b) / 100) {
+      requested = more.requested;
+      requested_exact = true;
+      filled = true;
+    }
+  }
+  fill(capacity, more.capacity);
+  fill(free, more.free);
+  fill(process, more.process);
+  fill(allocated, more.allocated);
+  fill(reserved_unallocated, more.reserved_unallocated);
+  fill(reserved, more.reserved);
+  fill(gpu, more.gpu);
+  fill(port, more.port);
+  fill(xid, more.xid);
+  fill(pci_bus, more.pci_bus);
+  if (processes.empty() && !more.processes.empty()) {
+    processes = more.processes;
+    filled = true;
+  }
+  return filled;
 }
 
 nlohmann::json IncidentJson(const Incident& incident) {

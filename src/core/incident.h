@@ -12,6 +12,7 @@
 // message did not state are empty optionals, never zero.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -31,9 +32,10 @@ enum class IncidentKind {
   kPortClash,    // the service could not listen: its port is taken
   kReady,        // the service says it is listening (Gradio, ComfyUI, uvicorn, llama.cpp)
   kGpuError,     // the driver reported a serious GPU error (Xid 48, 74, 94, 95, 119 …): not lost
+  kHostOom,      // the service ran out of host memory (RAM), not GPU memory: never a VRAM action
 };
 
-// "oom", "oom-probable", "sticky", "device-lost", "port-clash", "ready", "gpu-error".
+// "oom", "oom-probable", "sticky", "device-lost", "port-clash", "ready", "gpu-error", "host-oom".
 const char* IncidentKindName(IncidentKind kind);
 std::optional<IncidentKind> ParseIncidentKind(std::string_view name);
 
@@ -57,12 +59,26 @@ struct IncidentFields {
   std::optional<int> port;                    // port-clash and ready lines
   std::optional<int> xid;                     // "NVRM: Xid (PCI:0000:01:00): 79"
   std::optional<std::string> pci_bus;         // "0000:01:00" from the Xid line
+  // `requested` was stated as a whole number of bytes ("buffer of size 4294967296"), not a
+  // rounded size ("4096.00 MiB"). Not part of the JSON.
+  bool requested_exact = false;
 
   // How many fields are present (to tell the richer of two descriptions of one cause).
   int Count() const;
+  // Fills the fields that are empty here from `more`, and replaces a rounded `requested` by an
+  // exact byte count within 1 % of it (llama.cpp's "allocating 144818.69 MiB", then "buffer of
+  // size 151851674624"); returns whether anything changed.
+  bool FillFrom(const IncidentFields& more);
 };
 
 struct Incident {
+  // The classifier numbers the incidents of one stream 1, 2, … An update (see Classifier) carries
+  // the number of the incident it completes.
+  std::uint64_t seq = 0;
+  // True for an update: the same incident (seq) with fields that lines after the decisive one
+  // stated (a message wrapped over several lines, cudaMallocAsync's table, llama.cpp's
+  // "current device"). Only fields that were empty before are filled; nothing else changes.
+  bool update = false;
   IncidentKind kind = IncidentKind::kOom;
   std::string signature;  // catalogue id, e.g. "torch-oom-2.4"; user patterns "user:<n>"
   std::string engine;     // "pytorch", "llama.cpp", "vllm", "comfyui", "gradio", "user"...

@@ -18,6 +18,19 @@ Signature Re(const char* id, K kind, const char* engine, const char* anchor, con
 
 std::vector<Signature> MakeCatalogue() {
   return {
+      // Host memory (RAM), not VRAM: an allocator that names the CPU. Before every GPU entry, so
+      // TensorFlow's OOM on device:CPU:0 is never taken for a GPU OOM.
+      Re("tensorflow-host-oom", K::kHostOom, "tensorflow", "OOM when allocating tensor",
+         "OOM when allocating tensor.*(by allocator cpu|device:CPU:)",
+         "out of host memory (RAM) allocating a tensor"),
+      Re("ggml-cpu-buffer", K::kHostOom, "llama.cpp", "to allocate CPU buffer",
+         "(failed|unable) to allocate CPU buffer", "out of host memory (RAM) for a CPU buffer"),
+      Lit("errno-12", K::kHostOom, "python", "[Errno 12] Cannot allocate memory",
+          "out of host memory (RAM)"),
+      Lit("torch-cpu-alloc", K::kHostOom, "pytorch", "DefaultCPUAllocator: can't allocate memory",
+          "out of host memory (RAM)"),
+      Lit("torch-cpu-alloc-windows", K::kHostOom, "pytorch",
+          "DefaultCPUAllocator: not enough memory", "out of host memory (RAM)"),
       // PyTorch, three generations of the caching allocator's message, then the generic phrase.
       Lit("torch-oom-2.4", K::kOom, "pytorch",
           "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate", "CUDA out of memory"),
@@ -36,13 +49,28 @@ std::vector<Signature> MakeCatalogue() {
           "torch.OutOfMemoryError: ", "CUDA out of memory"),
       Lit("torch-cuda-oom-exception", K::kOom, "pytorch",
           "torch.cuda.OutOfMemoryError: ", "CUDA out of memory"),
+      // PyTorch 0.4–1.0 (THC).
+      Lit("torch-cuda-runtime-oom", K::kOom, "pytorch", "cuda runtime error (2) : out of memory",
+          "CUDA out of memory"),
+      Lit("torch-thc-oom", K::kOom, "pytorch", "error=2 : out of memory", "CUDA out of memory"),
+      // ComfyUI prints str() of torch.OutOfMemoryError first ("Allocation on device ").
+      Lit("comfyui-exception-allocation", K::kOom, "comfyui",
+          "!!! Exception during processing !!! Allocation on device", "CUDA out of memory"),
       // CUDA libraries and the runtime.
       Lit("cublas-alloc-failed", K::kOom, "cublas", "CUBLAS_STATUS_ALLOC_FAILED",
           "cuBLAS could not allocate its workspace"),
       Lit("cudnn-alloc-failed", K::kOom, "cudnn", "CUDNN_STATUS_ALLOC_FAILED",
           "cuDNN could not allocate its workspace"),
+      Lit("tensorflow-cuda-error-oom", K::kOom, "tensorflow", "CUDA_ERROR_OUT_OF_MEMORY",
+          "CUDA out of memory"),
+      Lit("nccl-cuda-oom", K::kOom, "nccl", "Cuda failure 'out of memory'",
+          "CUDA out of memory (in NCCL)"),
       Lit("cuda-error-oom", K::kOom, "cuda", "CUDA error: out of memory", "CUDA out of memory"),
       // llama.cpp / ggml.
+      // Older builds: "CUDA error 2 at ggml-cuda.cu:6301: out of memory" ("current device: N" on
+      // the next line).
+      Re("ggml-cuda-error-oom", K::kOom, "llama.cpp", "CUDA error ",
+         "CUDA error [0-9]+ at [^ ]+: out of memory", "CUDA out of memory"),
       Lit("ggml-cudamalloc-failed", K::kOom, "llama.cpp", "cudaMalloc failed: out of memory",
           "cudaMalloc failed"),
       Re("ggml-unable-to-allocate-buffer", K::kOom, "llama.cpp", "unable to allocate CUDA",
@@ -57,6 +85,16 @@ std::vector<Signature> MakeCatalogue() {
       Lit("vllm-startup-free-memory", K::kOom, "vllm",
           "on startup is less than desired GPU memory utilization",
           "less free memory at start-up than gpu_memory_utilization asks"),
+      // vLLM V0: the same, in tokens.
+      Lit("vllm-max-seq-len-kv-cache", K::kOom, "vllm",
+          "is larger than the maximum number of tokens that can be stored in KV cache",
+          "the KV cache cannot hold one request of the model's max length"),
+      Lit("vllm-sampler-warmup-oom", K::kOom, "vllm", "CUDA out of memory occurred when warming up",
+          "out of memory warming up the sampler"),
+      // SGLang: the KV cache pool does not fit beside the weights.
+      Lit("sglang-not-enough-memory", K::kOom, "sglang",
+          "Not enough memory. Please try to increase --mem-fraction-static",
+          "not enough memory for the KV cache pool"),
       // vLLM V1: the KV cache for one max-length request does not fit.
       Lit("vllm-kv-cache-too-small", K::kOom, "vllm",
           "which is larger than the available KV cache memory",
@@ -66,12 +104,26 @@ std::vector<Signature> MakeCatalogue() {
           "out of memory allocating a tensor"),
       Lit("xla-oom", K::kOom, "jax", "RESOURCE_EXHAUSTED: Out of memory while trying to allocate",
           "XLA out of memory"),
+      // Old jaxlib: "Resource exhausted: Out of memory while trying to allocate N bytes."
+      Lit("xla-oom-old", K::kOom, "jax",
+          "Resource exhausted: Out of memory while trying to allocate", "XLA out of memory"),
+      Lit("xla-oom-allocating", K::kOom, "jax", "RESOURCE_EXHAUSTED: Out of memory allocating",
+          "XLA out of memory"),
+      // Old jaxlib: "Resource exhausted: Failed to allocate request for 32.00MiB (33554432B) on
+      // device ordinal 0".
+      Lit("xla-failed-to-allocate-request", K::kOom, "jax",
+          "Resource exhausted: Failed to allocate request for", "XLA out of memory"),
       // ComfyUI recovers by itself after this line (it unloads its models).
       Lit("comfyui-oom", K::kOom, "comfyui", "Got an OOM, unloading all loaded models.",
           "out of memory, models unloaded"),
       // Errors that out-of-memory usually causes.
       Lit("torch-nvml-assert", K::kOomProbable, "pytorch",
           "NVML_SUCCESS == r INTERNAL ASSERT FAILED", "NVML assert in the CUDA caching allocator"),
+      // PyTorch 2.2+: the assert names the driver API call.
+      Lit("torch-nvml-assert-driverapi", K::kOomProbable, "pytorch",
+          "NVML_SUCCESS == DriverAPI::get()->", "NVML assert in the CUDA caching allocator"),
+      Lit("cudnn-internal-error", K::kOomProbable, "cudnn", "CUDNN_STATUS_INTERNAL_ERROR",
+          "cuDNN internal error"),
       Lit("cudnn-not-initialized", K::kOomProbable, "cudnn", "CUDNN_STATUS_NOT_INITIALIZED",
           "cuDNN could not initialise"),
       // Sticky CUDA errors: the context is poisoned, only a new process recovers.
@@ -85,31 +137,62 @@ std::vector<Signature> MakeCatalogue() {
           "misaligned address"),
       Lit("cuda-illegal-instruction", K::kSticky, "cuda",
           "CUDA error: an illegal instruction was encountered", "illegal instruction"),
+      Lit("thc-misaligned-address", K::kSticky, "cuda", "error=74 : misaligned address",
+          "misaligned address"),
+      // The kernel-side assert lines printed before PyTorch's "device-side assert triggered".
+      Re("cuda-kernel-assert", K::kSticky, "cuda", "] Assertion `",
+         "block: \\[[0-9]+,[0-9]+,[0-9]+\\], thread: \\[[0-9]+,[0-9]+,[0-9]+\\] Assertion `",
+         "device-side assert"),
+      // NCCL wraps a CUDA failure inside a collective in this: the process must restart.
+      Lit("nccl-unhandled-cuda-error", K::kSticky, "nccl", "unhandled cuda error",
+          "CUDA error inside NCCL"),
       // The GPU is gone (kernel log).
       Re("xid-79", K::kDeviceLost, "nvidia-driver", "NVRM: Xid", "NVRM: Xid \\([^)]*\\): 79\\b",
          "GPU fell off the bus (Xid 79)"),
       Lit("gpu-fallen-off-bus", K::kDeviceLost, "nvidia-driver", "GPU has fallen off the bus",
           "GPU fell off the bus"),
+      // Recent drivers, with no Xid line, over three "NVRM:" lines (the bus on the first).
+      Lit("gpu-fallen-off-bus-split", K::kDeviceLost, "nvidia-driver",
+          "fallen off the bus and is not responding to commands", "GPU fell off the bus"),
+      // The driver could not initialise the GPU: unusable until a reset or reboot.
+      Lit("rm-init-adapter-failed", K::kDeviceLost, "nvidia-driver", "RmInitAdapter failed!",
+          "the GPU failed to initialise (RmInitAdapter)"),
       // Serious driver-reported errors that leave the GPU on the bus (XidMeaning names each).
       // Application faults the driver recovers from (13, 31, 43 …) are not listed.
+      // NVIDIA's Xid catalogue (docs/oom.md, "Xid codes"): memory errors, NVLink errors (74 on
+      // A100/H100; 144–150 are Blackwell's NVLink5 units), firmware and timeouts, and 154, the
+      // driver saying what recovery the GPU now needs.
       Re("xid-ecc", K::kGpuError, "nvidia-driver", "NVRM: Xid",
-         "NVRM: Xid \\([^)]*\\): (48|63|64|92|94|95)\\b", "GPU memory (ECC) error"),
-      Re("xid-nvlink", K::kGpuError, "nvidia-driver", "NVRM: Xid", "NVRM: Xid \\([^)]*\\): 74\\b",
-         "NVLink error"),
+         "NVRM: Xid \\([^)]*\\): (48|63|64|92|94|95|140|156|157)\\b", "GPU memory (ECC) error"),
+      Re("xid-nvlink", K::kGpuError, "nvidia-driver", "NVRM: Xid",
+         "NVRM: Xid \\([^)]*\\): (74|136|144|145|146|147|148|149|150|155)\\b", "NVLink error"),
       Re("xid-firmware", K::kGpuError, "nvidia-driver", "NVRM: Xid",
-         "NVRM: Xid \\([^)]*\\): (61|62|119|120|140|143)\\b",
-         "GPU firmware (GSP / micro-controller) error"),
+         "NVRM: Xid \\([^)]*\\): (61|62|109|110|119|120|143|158)\\b",
+         "GPU firmware (GSP / micro-controller) error or timeout"),
+      Re("xid-recovery-action", K::kGpuError, "nvidia-driver", "NVRM: Xid",
+         "NVRM: Xid \\([^)]*\\): 154\\b", "the GPU needs a recovery action"),
       // Port clashes.
       Lit("gradio-no-empty-port", K::kPortClash, "gradio", "Cannot find empty port in range",
           "port in use"),
+      Re("gradio-all-ports-in-use", K::kPortClash, "gradio", " are in use",
+         "All ports from [0-9]+ to [0-9]+ are in use", "port in use"),
+      Re("gradio-port-in-use", K::kPortClash, "gradio", " is in use", "Port [0-9]+ is in use",
+         "port in use"),
       Lit("errno-98", K::kPortClash, "python", "[Errno 98]", "address already in use"),
+      Lit("errno-10048", K::kPortClash, "python", "[Errno 10048]", "address already in use"),
+      Lit("uvicorn-bind-failed", K::kPortClash, "uvicorn",
+          "error while attempting to bind on address", "could not bind its port"),
       Lit("eaddrinuse", K::kPortClash, "node", "EADDRINUSE", "address already in use"),
+      Lit("winsock-10048", K::kPortClash, "windows", "Only one usage of each socket address",
+          "address already in use"),
       Lit("bind-address-in-use", K::kPortClash, "libc", "bind: Address already in use",
           "address already in use"),
       Lit("go-bind-address-in-use", K::kPortClash, "go", "bind: address already in use",
           "address already in use"),
       Lit("llama-bind-failed", K::kPortClash, "llama.cpp", "couldn't bind HTTP server socket",
           "could not bind its HTTP port"),
+      Lit("llama-bind-failed-capital", K::kPortClash, "llama.cpp",
+          "Couldn't bind HTTP server socket", "could not bind its HTTP port"),
       // Readiness.
       Lit("gradio-ready", K::kReady, "gradio", "Running on local URL:", "listening"),
       Lit("comfyui-ready", K::kReady, "comfyui", "To see the GUI go to: http", "listening"),

@@ -11,7 +11,8 @@
 namespace vg {
 namespace {
 
-constexpr std::array<std::pair<int, const char*>, 20> kXids{{
+// NVIDIA's Xid catalogue for Ampere, Hopper and Blackwell (docs/oom.md, "Xid codes").
+constexpr std::array<std::pair<int, const char*>, 35> kXids{{
     {13, "graphics engine exception"},
     {31, "GPU memory page fault"},
     {43, "GPU stopped processing"},
@@ -27,11 +28,26 @@ constexpr std::array<std::pair<int, const char*>, 20> kXids{{
     {94, "contained ECC error"},
     {95, "uncontained ECC error"},
     {109, "context switch timeout"},
+    {110, "security fault"},
     {119, "GSP RPC timeout"},
     {120, "GSP error"},
+    {121, "C2C link error"},
+    {136, "NVLink training failed"},
     {140, "unrecovered ECC error"},
     {143, "GPU initialisation failure"},
+    {144, "NVLink5 error (SAW)"},
+    {145, "NVLink5 error (RLW)"},
+    {146, "NVLink5 error (TLW)"},
+    {147, "NVLink5 error (TREX)"},
+    {148, "NVLink5 error (NVLPW_CTRL)"},
+    {149, "NVLink5 error (NETIR)"},
+    {150, "NVLink5 error (MSE)"},
     {154, "GPU recovery action changed"},
+    {155, "NVLink link down (software-defined)"},
+    {156, "resource retirement event"},
+    {157, "resource retirement failure"},
+    {158, "GPU fatal timeout"},
+    {159, "CHI non-data error"},
 }};
 
 // The driver's signatures, with their regexes compiled once.
@@ -90,6 +106,16 @@ std::optional<Incident> MatchKernelMessage(std::string_view message) {
     if (inc.fields.xid) {
       if (const char* m = XidMeaning(*inc.fields.xid))
         inc.what = std::string(m) + " (Xid " + std::to_string(*inc.fields.xid) + ")";
+      // "… 154, GPU recovery action changed from 0x0 (None) to 0x2 (Node Reboot Required)".
+      if (*inc.fields.xid == 154) {
+        std::string_view l = line;
+        if (std::size_t to = l.find(" to 0x"); to != std::string_view::npos) {
+          std::size_t open = l.find('(', to);
+          std::size_t close = open == std::string_view::npos ? open : l.find(')', open);
+          if (close != std::string_view::npos && close - open < 64)
+            inc.what += ": " + std::string(l.substr(open + 1, close - open - 1));
+        }
+      }
     }
     inc.line = line.substr(0, 8 * 1024);
     return inc;

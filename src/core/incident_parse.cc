@@ -128,6 +128,48 @@ std::optional<long> IntAfter(std::string_view s, std::string_view phrase, std::s
   return std::nullopt;
 }
 
+// "Requested               : 1.88 GiB" (the table PyTorch's cudaMallocAsync prints): `key`, up to
+// 40 spaces, ':', a size.
+std::optional<Bytes> KeyedSize(std::string_view s, std::string_view key) {
+  std::size_t p = s.find(key);
+  if (p == std::string_view::npos) return std::nullopt;
+  std::size_t i = p + key.size();
+  const std::size_t spaces_from = i;
+  while (i < s.size() && s[i] == ' ' && i - spaces_from < 40) ++i;
+  if (i >= s.size() || s[i] != ':') return std::nullopt;
+  ++i;
+  while (i < s.size() && s[i] == ' ' && i - spaces_from < 44) ++i;
+  auto r = SizeAt(s, i);
+  if (!r) return std::nullopt;
+  return r->first;
+}
+
+// Whether the size right after `phrase` is a whole number of bytes ("4294967296", "512 bytes").
+bool BytesAfter(std::string_view s, std::string_view phrase) {
+  std::size_t p = s.find(phrase);
+  if (p == std::string_view::npos) return false;
+  auto n = NumberAt(s, p + phrase.size());
+  if (!n || !n->frac.empty()) return false;
+  std::size_t i = n->end;
+  while (i < s.size() && s[i] == ' ' && i - n->end < 2) ++i;
+  auto u = UnitAt(s, i);
+  return !u || (u->shift == 0 && u->decimal_exp == 0);
+}
+
+// An exact byte count in parentheses, as TensorFlow and old jaxlib give it beside a rounded size:
+// "3.77G (4046333952 bytes)", "32.00MiB (33554432B)".
+std::optional<Bytes> ExactBytesInParens(std::string_view s) {
+  for (std::size_t p = s.find('('); p != std::string_view::npos; p = s.find('(', p + 1)) {
+    auto n = NumberAt(s, p + 1);
+    if (!n || !n->frac.empty()) continue;
+    std::string_view rest = s.substr(n->end);
+    if (rest.starts_with(" bytes)") || rest.starts_with("B)")) {
+      return Scale(*n, Unit{});
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<int> ParseGpu(std::string_view s) {
   constexpr std::string_view kEnders = " ;),.:";
   if (auto v = IntAfter(s, "GPU ", " ;),.")) return static_cast<int>(*v);
@@ -135,6 +177,8 @@ std::optional<int> ParseGpu(std::string_view s) {
   if (auto v = IntAfter(s, "CUDA", " _")) return static_cast<int>(*v);            // "CUDA0 buffer"
   if (auto v = IntAfter(s, "device:GPU:", " ,;)")) return static_cast<int>(*v);   // TensorFlow
   if (auto v = IntAfter(s, "device cuda:", " ,;)")) return static_cast<int>(*v);  // vLLM
+  if (auto v = IntAfter(s, "current device: ", kEnders)) return static_cast<int>(*v);  // ggml
+  if (auto v = IntAfter(s, "device ordinal ", kEnders)) return static_cast<int>(*v);   // XLA
   return std::nullopt;
 }
 
@@ -159,6 +203,8 @@ std::optional<int> ParsePort(std::string_view s) {
   if (auto v = ValidPort(IntAfter(s, "', ", ")"))) return v;  // Python ('0.0.0.0', 8188)
   if (auto v = ValidPort(IntAfter(s, "port: ", " ,;)."))) return v;
   if (auto v = ValidPort(IntAfter(s, "port ", " ,;)."))) return v;
+  if (auto v = ValidPort(IntAfter(s, "Port ", " ,;)."))) return v;    // Gradio 3.x
+  if (auto v = ValidPort(IntAfter(s, "ports from ", " "))) return v;  // Gradio 3.x
   // Node and Go: "address already in use :::3000", "listen tcp :8080: bind".
   for (std::size_t p = s.find(':'); p != std::string_view::npos; p = s.find(':', p + 1)) {
     if (p + 1 < s.size() && IsDigit(s[p + 1])) {
@@ -200,6 +246,13 @@ void ParseXid(std::string_view s, IncidentFields& f) {
       f.pci_bus = std::string(bus);
       if (auto v = IntAfter(s.substr(close), "): ", ", ")) f.xid = static_cast<int>(*v);
     }
+  } else if (std::size_t t = s.find("NVRM: The NVIDIA GPU "); t != std::string_view::npos) {
+    // Recent drivers: "NVRM: The NVIDIA GPU 0000:41:00.0" / "(PCI ID: …) installed in this
+    // system has" / "fallen off the bus and is not responding to commands."
+    std::size_t start = t + 21;
+    std::size_t end = start;
+    while (end < s.size() && s[end] != ' ' && end - start < 64) ++end;
+    if (end > start) f.pci_bus = std::string(s.substr(start, end - start));
   } else if (std::size_t g = s.find("NVRM: GPU "); g != std::string_view::npos) {
     std::size_t start = g + 10;
     if (s.substr(start).starts_with("at PCI:")) start += 7;
@@ -218,10 +271,18 @@ IncidentFields ParseIncidentFields(std::string_view s, IncidentKind kind) {
     f.port = ParsePort(s);
     return f;
   }
-  f.requested = SizeAfter(s, "Tried to allocate ");
-  if (!f.requested) f.requested = SizeAfter(s, "allocating ");  // llama.cpp
-  if (!f.requested) f.requested = SizeAfter(s, "buffer of size ", /*bare_ok=*/true);
-  if (!f.requested) f.requested = SizeAfter(s, "trying to allocate ");   // XLA
+  // The first phrase that gives a size; whether it is an exact byte count is kept beside it.
+  auto take = [&f, s](std::optional<Bytes> size, std::string_view phrase) {
+    if (f.requested || !size) return;
+    f.requested = size;
+    f.requested_exact = phrase.empty() || BytesAfter(s, phrase);
+  };
+  take(SizeAfter(s, "Tried to allocate "), "Tried to allocate ");
+  // TensorFlow, old jaxlib: the exact count beside a rounded size.
+  if (s.find("llocate") != std::string_view::npos) take(ExactBytesInParens(s), "");
+  take(SizeAfter(s, "allocating "), "allocating ");  // llama.cpp, XLA
+  take(SizeAfter(s, "buffer of size ", /*bare_ok=*/true), "buffer of size ");
+  take(SizeAfter(s, "trying to allocate "), "trying to allocate ");      // XLA
   if (!f.requested) f.requested = SizeBefore(s, " KV cache is needed");  // vLLM V1
   if (!f.free) f.free = SizeAfter(s, "available KV cache memory (");
   f.capacity = SizeAfter(s, "total capacity of ");
@@ -234,8 +295,12 @@ IncidentFields ParseIncidentFields(std::string_view s, IncidentKind kind) {
   if (!f.allocated) f.allocated = SizeBefore(s, " already allocated");
   f.reserved_unallocated = SizeBefore(s, " is reserved by PyTorch but unallocated");
   f.reserved = SizeBefore(s, " reserved in total by PyTorch");
+  if (!f.reserved) f.reserved = SizeBefore(s, " cached)");  // PyTorch <= 1.3
+  if (!f.reserved) f.reserved = SizeBefore(s, " cached;");
   // vLLM: "Free memory on device (6.9/8.0 GiB) on startup", newer "… on device cuda:0 (…)".
-  if (std::size_t p = s.find("Free memory on device "); p != std::string_view::npos) {
+  std::size_t free_at = s.find("Free memory on device ");
+  if (free_at == std::string_view::npos) free_at = s.find("free memory on device ");
+  if (std::size_t p = free_at; p != std::string_view::npos) {
     std::size_t open = s.find('(', p);
     std::size_t i = open == std::string_view::npos || open - p > 40 ? s.size() : open + 1;
     auto free_n = NumberAt(s, i);
@@ -248,6 +313,26 @@ IncidentFields ParseIncidentFields(std::string_view s, IncidentKind kind) {
           f.capacity = Scale(*total_n, *unit);
         }
       }
+    }
+  }
+  // cudaMallocAsync's table, one entry per line after the decisive one.
+  if (!f.requested) f.requested = KeyedSize(s, "Requested");
+  if (!f.capacity) f.capacity = KeyedSize(s, "Device limit");
+  if (!f.free) f.free = KeyedSize(s, "Free (according to CUDA)");
+  if (!f.allocated) f.allocated = KeyedSize(s, "Currently allocated");
+  if (kind == IncidentKind::kHostOom) {
+    // PyTorch: "DefaultCPUAllocator: can't allocate memory: you tried to allocate 1073741824
+    // bytes."
+    take(SizeAfter(s, "you tried to allocate ", /*bare_ok=*/true), "you tried to allocate ");
+    take(SizeAfter(s, "buffer of size ", /*bare_ok=*/true), "buffer of size ");
+    return f;  // host memory: no GPU, no GPU processes
+  }
+  // vLLM: "… less than desired GPU memory utilization (0.9, 7.2 GiB)": what it wanted.
+  if (std::size_t p = s.find("desired GPU memory utilization (");
+      !f.requested && p != std::string_view::npos) {
+    std::size_t i = p + 32;
+    if (auto ratio = NumberAt(s, i); ratio && s.substr(ratio->end).starts_with(", ")) {
+      if (auto r = SizeAt(s, ratio->end + 2)) f.requested = r->first;
     }
   }
   f.gpu = ParseGpu(s);

@@ -3,6 +3,7 @@
 // and the extra VRAM an OOM asked for (on_oom = "wait-for-vram"). Single-threaded (daemon loop).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 
@@ -24,6 +25,10 @@ struct IncidentRt {
   bool history_loaded = false;         // `last` was looked up in the store once
   std::optional<nlohmann::json> last;  // {kind, time, time_unix_ms, sentence, action, event_id}
   Bytes extra_vram;  // needed beyond `vram` at the next start (an OOM's request), then cleared
+  // The last incident event of the current classifier: its Incident::seq and event id, so an
+  // update (numbers on the lines after it) names the event it completes.
+  std::uint64_t last_seq = 0;
+  std::int64_t last_event_id = 0;
 };
 
 }  // namespace vg

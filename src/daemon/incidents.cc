@@ -132,6 +132,9 @@ Plan PlanFor(const ServiceRt& s, const Incident& inc) {
     case IncidentKind::kGpuError:
       p.action = "left running: the GPU reported an error but is still there";
       break;
+    case IncidentKind::kHostOom:
+      p.action = "left running: out of host memory (RAM), not GPU memory; no VRAM action";
+      break;
     case IncidentKind::kReady:
       break;
   }
@@ -280,12 +283,27 @@ void OnIncident(Impl& im, ServiceRt& s, const Incident& inc,
   const std::string kind = IncidentKindName(inc.kind);
   const std::int64_t id = im.Emit(s, kind, sentence, std::move(data));
   Remember(s, kind, sentence, plan.action, id, UnixNowMs());
+  s.incident.last_seq = inc.seq;
+  s.incident.last_event_id = id;
   if (plan.act == Plan::Act::kNone || !s.inst) return;
   // Taken over now, synchronously: the operation holding the lock (a start waiting for
   // readiness, an exit being handled) sees the generation move and yields to this one.
   im.Supersede(s, false);
   im.SetState(s, SvcState::kStopping, kind + ": " + plan.action);
   HandleIncident(im, s, s.inst->tag, inc, plan);
+}
+
+// Lines after an incident's decisive line stated more of its numbers: an `incident-updated` event
+// names the incident's event and carries the completed fields and sentence. The action taken
+// stands (it was decided on the decisive line, at once).
+void OnIncidentUpdate(Impl& im, ServiceRt& s, const Incident& inc) {
+  if (inc.kind == IncidentKind::kReady || inc.seq != s.incident.last_seq) return;
+  const std::string sentence = ExplainIncident(inc, s.cfg.name, {});
+  nlohmann::json data = {{"incident", IncidentJson(inc)},
+                         {"explanation", sentence},
+                         {"updates_event_id", s.incident.last_event_id}};
+  im.Emit(s, "incident-updated", sentence, std::move(data));
+  if (s.incident.last) (*s.incident.last)["sentence"] = sentence;
 }
 
 Task<> Watchdog(Impl& im, ServiceRt& s) {
@@ -340,8 +358,8 @@ void LoadHistory(Impl& im, ServiceRt& s) {
   if (s.incident.history_loaded) return;
   s.incident.history_loaded = true;
   std::optional<EventRecord> best;
-  for (const char* kind :
-       {"oom", "oom-probable", "sticky", "device-lost", "port-clash", "stuck", "gpu-error"}) {
+  for (const char* kind : {"oom", "oom-probable", "sticky", "device-lost", "port-clash", "stuck",
+                           "gpu-error", "host-oom"}) {
     EventFilter f;
     f.service = s.cfg.name;
     f.kind = kind;
@@ -369,8 +387,13 @@ void WatchIncidents(Impl& im, ServiceRt& s) {
   s.incident.listener = s.log->AddListener([imp, sp](const std::string& line) {
     sp->incident.last_output = imp->clock.Now();
     if (!sp->incident.classifier) return;
-    for (const Incident& inc : sp->incident.classifier->Feed(line))
-      OnIncident(*imp, *sp, inc, SnapshotLines(*imp));
+    for (const Incident& inc : sp->incident.classifier->Feed(line)) {
+      if (inc.update) {
+        OnIncidentUpdate(*imp, *sp, inc);
+      } else {
+        OnIncident(*imp, *sp, inc, SnapshotLines(*imp));
+      }
+    }
   });
 }
 

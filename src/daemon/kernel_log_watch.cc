@@ -39,6 +39,8 @@ struct KernelLogWatch::Impl {
   std::vector<char> buf = std::vector<char>(16 * 1024 + 512);
   std::map<std::string, KernelGpu> by_bus;   // normalised bus id → GPU
   std::map<std::string, SteadyTime> recent;  // kind|bus → when it was last handled
+  std::string recent_bus;                    // the bus the last NVRM records named (Handle)
+  int recent_bus_left = 0;                   // records that may still use it
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   bool following = false;
 
@@ -161,7 +163,27 @@ struct KernelLogWatch::Impl {
 
   void Handle(const KmsgRecord& r) {
     std::optional<Incident> inc = MatchKernelMessage(r.message);
-    if (!inc) return;
+    const bool nvrm = r.message.find("NVRM: ") != std::string::npos;
+    if (!inc) {
+      // Recent drivers split "fallen off the bus" over three records, the bus on the first:
+      // remember the bus an NVRM record names for the next two.
+      if (nvrm) {
+        IncidentFields f = ParseIncidentFields(r.message, IncidentKind::kDeviceLost);
+        if (f.pci_bus) {
+          recent_bus = *f.pci_bus;
+          recent_bus_left = 3;
+        } else if (recent_bus_left > 0) {
+          --recent_bus_left;
+        }
+      } else {
+        recent_bus_left = 0;
+      }
+      return;
+    }
+    if (!inc->fields.pci_bus && !inc->fields.gpu && recent_bus_left > 0) {
+      inc->fields.pci_bus = recent_bus;
+    }
+    recent_bus_left = 0;
     KernelGpu target;
     std::optional<std::string> bus;
     if (inc->fields.pci_bus) {

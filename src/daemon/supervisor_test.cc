@@ -312,6 +312,38 @@ TEST_F(SupervisorTest, TheFirstOomOfARestartedInstanceIsItsOwnIncident) {
   ExpectOnlyCurrentInstancesAlive({"a"});
 }
 
+// Numbers on the lines after the decisive one (cudaMallocAsync's table): the `oom` event goes out
+// at once; an `incident-updated` event names it and carries the completed numbers.
+TEST_F(SupervisorTest, NumbersAfterTheDecisiveLineUpdateTheIncident) {
+  ServiceConfig a = Svc("a");
+  a.incidents.on_oom = OomPolicy::kIgnore;  // the instance stays: only the events matter here
+  Boot({a});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  std::ofstream(dir_ / "logs" / "a.log", std::ios::app)
+      << "torch.OutOfMemoryError: Allocation on device 0 would exceed allowed memory. (out of "
+         "memory)\n"
+         "Currently allocated     : 14.52 GiB\n"
+         "Requested               : 1.88 GiB\n";
+  auto events = [&](const std::string& kind) {
+    EventFilter f;
+    f.service = "a";
+    f.kind = kind;
+    auto got = store_.ListEvents(f);
+    return got ? *got : std::vector<EventRecord>{};
+  };
+  ASSERT_TRUE(RunUntil([&] { return events("incident-updated").size() == 2; }));
+  std::vector<EventRecord> oom = events("oom");
+  ASSERT_EQ(oom.size(), 1u);
+  EXPECT_TRUE(oom[0].data["incident"]["requested_bytes"].is_null());
+  std::vector<EventRecord> updates = events("incident-updated");
+  for (const EventRecord& u : updates) EXPECT_EQ(u.data["updates_event_id"], oom[0].id);
+  EXPECT_EQ(updates.back().data["incident"]["requested_bytes"],
+            static_cast<std::uint64_t>(1.88 * (1ull << 30) + 0.5));
+  EXPECT_EQ(updates.back().data["incident"]["allocated_bytes"],
+            static_cast<std::uint64_t>(14.52 * (1ull << 30) + 0.5));
+  EXPECT_NE(updates.back().message.find("1.88 GiB"), std::string::npos) << updates.back().message;
+}
+
 TEST_F(SupervisorTest, ServicesGetUnbufferedPythonUnlessTheyOptOut) {
   ServiceConfig opt_out = Svc("b");
   opt_out.env["PYTHONUNBUFFERED"] = "";
