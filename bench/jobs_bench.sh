@@ -5,7 +5,8 @@
 #  (a) durable submit throughput: `POST /v1/jobs` over the control socket from a load generator
 #      (bench/submit_load.cc) vs SQLite's own durable insert rate on the same disk
 #      (vg_store_bench --raw-sqlite-rate --rounds 1: a fresh WAL database, one INSERT per
-#      transaction, synchronous=NORMAL like the daemon), over 1 and over 8 connections. ROUNDS
+#      transaction, synchronous=NORMAL like the daemon), over 1 connection, 1 connection with 16
+#      requests pipelined (in flight at once) and 8 connections (one request in flight each). ROUNDS
 #      rounds, interleaved: each API run (a fresh daemon, COUNT jobs queued behind a running one)
 #      right after a raw SQLite run of COUNT inserts, its ratio taken against that one; medians
 #      are reported. Every answer must be a 202, or the script fails (submit_load exits 1). The
@@ -17,7 +18,8 @@
 #
 # Usage: bench/jobs_bench.sh [BUILD_DIR]   (needs vramguard, vg-simgpu, fake_nvml,
 # vg-demo-service and bench/vg_store_bench built: cmake -DVRAMGUARD_BENCH=ON)
-# Environment: COUNT (jobs per run, 3000), ROUNDS (3), CONNS (connection counts, "1 8"),
+# Environment: COUNT (jobs per run, 3000), ROUNDS (3), CONNS (the loads of part (a): C for C
+# connections, CxP for C connections with P requests pipelined on each; "1 1x16 8"),
 # SKIP_A / SKIP_B (leave out a part).
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
@@ -26,7 +28,7 @@ VG=$BUILD/vramguard
 STORE_BENCH=$BUILD/bench/vg_store_bench
 COUNT=${COUNT:-3000}
 ROUNDS=${ROUNDS:-3}
-CONNS=${CONNS:-1 8}
+CONNS=${CONNS:-1 1x16 8}
 for b in "$VG" "$BUILD/vg-simgpu" "$BUILD/sim/libnvidia-ml.so.1" "$BUILD/vg-demo-service" "$STORE_BENCH"; do
   [ -x "$b" ] || [ -f "$b" ] || { echo "missing $b (build it first; vg_store_bench needs -DVRAMGUARD_BENCH=ON)" >&2; exit 2; }
 done
@@ -90,6 +92,14 @@ wait_running() {
 }
 now_ms() { date +%s%3N; }
 
+# A load of part (a): "C" (C connections) or "CxP" (P requests pipelined on each).
+pipeline_of() { if [[ $1 == *x* ]]; then echo "${1#*x}"; else echo 1; fi; }
+load_name() {
+  local c=${1%x*} p
+  p=$(pipeline_of "$1")
+  printf '%s connection%s' "$c" "$([ "$c" == 1 ] || echo s)"
+  [ "$p" == 1 ] || printf ', pipeline %s' "$p"
+}
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 if [ -z "${SKIP_A:-}" ]; then
@@ -106,19 +116,19 @@ for round in $(seq "$ROUNDS"); do
     curl -s --unix-socket "$VRAMGUARD_SOCKET" -H 'Content-Type: application/json' -X POST \
       -d '{"service":"i2v","params":{"resolution":512,"frames":16,"steps":200}}' http://x/v1/jobs >/dev/null
     if ! api=$("$WORK/submit_load" --socket "$VRAMGUARD_SOCKET" --count "$COUNT" \
-      --concurrency "$conc" --keys --body "$BODY"); then
+      --concurrency "${conc%x*}" --pipeline "$(pipeline_of "$conc")" --keys --body "$BODY"); then
       echo "FAILED: not every submission was accepted (202): $api" >&2
       exit 1
     fi
     daemon_down
-    echo "round $round, $conc connection(s): api $api raw $raw"
+    echo "round $round, $(load_name "$conc"): api $api raw $raw"
     echo "$conc $(echo "$api" | jq -r '[.per_s, .p50_ms, .p99_ms] | @tsv') $(echo "$raw" | jq -r '[.inserts_per_s, .p99_ms] | @tsv')" >>"$WORK/a.txt"
   done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 fi
 
-# One row per connection count: medians over the rounds (a.txt: conc api/s p50 p99 raw/s raw_p99).
+# One row per load: medians over the rounds (a.txt: load api/s p50 p99 raw/s raw_p99).
 submit_rows() {
   for conc in $CONNS; do
     local f=$WORK/a.txt
@@ -131,14 +141,14 @@ submit_rows() {
     p99=$(awk -v c="$conc" '$1 == c { print $4 }' "$f" | median)
     rp99=$(awk -v c="$conc" '$1 == c { print $6 }' "$f" | median)
     printf '| %s | %.0f/s (p50 %s ms, p99 %s ms) | %.0f/s (p99 %s ms) | %.0f %% (rounds: %s %%) |\n' \
-      "$conc" "$api" "$p50" "$p99" "$raw" "$rp99" "$(awk -v r="$ratio" 'BEGIN { print 100 * r }')" "$ratios"
+      "$(load_name "$conc")" "$api" "$p50" "$p99" "$raw" "$rp99" "$(awk -v r="$ratio" 'BEGIN { print 100 * r }')" "$ratios"
   done
 }
 
 if [ -n "${SKIP_B:-}" ]; then
   [ -z "${SKIP_A:-}" ] || exit 0
   echo "load average before / after: $LOAD_BEFORE / $LOAD_AFTER"
-  echo "| connections | API durable submits, median | raw SQLite inserts, median | API / raw, median (≥ 50 %) |"
+  echo "| load | API durable submits, median | raw SQLite inserts, median | API / raw, median (≥ 50 %) |"
   echo "|---|---|---|---|"
   submit_rows
   exit 0
@@ -249,7 +259,7 @@ mkdir -p "$ROOT/bench/results"
   if [ -z "${SKIP_A:-}" ]; then
     echo "Durable submits, $COUNT per run, $ROUNDS rounds interleaved with raw SQLite (WAL, synchronous=NORMAL); load average before / after: $LOAD_BEFORE / $LOAD_AFTER"
     echo
-    echo "| connections | API durable submits, median | raw SQLite inserts, median | API / raw, median (≥ 50 %) |"
+    echo "| load | API durable submits, median | raw SQLite inserts, median | API / raw, median (≥ 50 %) |"
     echo "|---|---|---|---|"
     submit_rows
     echo

@@ -14,8 +14,9 @@
 //  - A handler that returns a DeferredResponse answers later: `start` is called with a Responder
 //    once the handler returned, and the response is sent when the Responder is called (once, on
 //    the io_context thread; later calls, and calls after the client left, do nothing). The
-//    connection reads no further request until then. (The job API uses it to acknowledge a
-//    submission only after the group commit that made it durable.)
+//    connection may read and dispatch further (pipelined) requests meanwhile, but their
+//    responses are sent after this one (server.h, "Pipelining"). (The job API uses it to
+//    acknowledge a submission only after the group commit that made it durable.)
 //  - Router::Dispatch never throws: unknown path → 404, known path with another method → 405
 //    with Allow, a handler exception → 500 whose body does not contain the exception's text (the
 //    text goes to the observer set with OnHandlerException, for the daemon's log).

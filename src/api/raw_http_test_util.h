@@ -125,6 +125,9 @@ class RawConnection {
     return response;
   }
 
+  // Ends the sending side (the server sees EOF after what was sent); reading goes on.
+  void ShutdownSend() { ::shutdown(fd_, SHUT_WR); }
+
   // True when the server closes the connection (EOF or reset) before the timeout.
   bool WaitForClose(Millis timeout = Millis(5000)) {
     auto deadline = std::chrono::steady_clock::now() + timeout;

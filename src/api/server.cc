@@ -51,6 +51,7 @@ using Acceptor = net::basic_socket_acceptor<net::generic::stream_protocol>;
 namespace {
 constexpr auto kLingerTime = std::chrono::seconds(1);  // draining an unread body before close
 constexpr std::size_t kMaxBufferedWhileStreaming = 64 * 1024;
+constexpr std::size_t kMaxWriteBuffers = 64;  // pieces one gathering write sends
 class Connection;
 }  // namespace
 
@@ -115,6 +116,39 @@ std::string StatusLine(int status) {
   return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
 }
 
+// A response as bytes on the wire (Content-Length framing).
+std::string Serialise(const HttpResponse& response, bool keep_alive) {
+  std::string out = StatusLine(response.status);
+  out += "Content-Type: " + HeaderSafe(response.content_type) + "\r\n";
+  out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
+  for (const auto& [name, value] : response.headers) {
+    out += HeaderSafe(name) + ": " + HeaderSafe(value) + "\r\n";
+  }
+  out += keep_alive ? "" : "Connection: close\r\n";
+  out += "\r\n";
+  out += response.body;
+  return out;
+}
+
+// One connection: requests are read and dispatched in order, up to kMaxPipelineDepth ahead of
+// the responses on the wire (pipelining), and the responses are written in request order, a
+// later answer waiting for every earlier one.
+//
+//  - answers_ holds, in request order, the answers not yet moved to the write queue: ready ones
+//    (a response, or a stream to start) and ones a DeferredResponse's Responder will fill.
+//    Advance() moves the ready ones at the front to queue_, which is written in order.
+//  - open_requests_ counts requests read whose response is not fully written; no request is read
+//    while it is kMaxPipelineDepth, so a client that sends without reading holds at most that
+//    many responses in the daemon's memory (and buffer_ at most the message being read plus one
+//    socket read).
+//  - Reading stops (stop_reading_) after a request whose answer closes the connection (every
+//    error that does, and `Connection: close`) or starts a stream: nothing after it is read until
+//    that answer is out (a close: never; a stream: once it ended). A stream starts only once
+//    every response before it is on the wire.
+//  - Requests already in buffer_ are parsed without a trip through the event loop, so a
+//    pipelined batch reaches its handlers in one turn (and the job API's group commit sees it
+//    whole). in_dispatch_ marks that a request is being read or dispatched: nothing else is read
+//    until its handler has returned, so handlers see requests in order.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(std::shared_ptr<ServerState> state, Socket socket, bool tcp)
@@ -126,7 +160,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void Start() {
     state_->connections[this] = weak_from_this();
-    ReadHeader();
+    ReadMore();
   }
 
   // Closes the socket; pending operations complete with errors and release the connection.
@@ -139,6 +173,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     timer_.cancel();
     queue_.clear();
     queued_bytes_ = 0;
+    answers_.clear();
     ReleaseStreamSlot();
     state_->connections.erase(this);
   }
@@ -168,7 +203,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (stream_chunked_) {
       Queue("0\r\n\r\n");
     } else {
-      close_after_write_ = true;
+      close_after_stream_ = true;
     }
     if (!writing_) OnDrained();
   }
@@ -176,7 +211,33 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool StreamClosed() const { return closed_ || phase_ != Phase::kStreaming; }
 
  private:
-  enum class Phase { kReading, kResponding, kStreaming, kStreamEnding, kLingering };
+  // kOpen: requests and their responses (pipelined); kStreaming, kStreamEnding: a streaming
+  // response has the connection; kLingering: the last response is out, the connection closes.
+  enum class Phase { kOpen, kStreaming, kStreamEnding, kLingering };
+
+  // A stream a handler returned, started when its turn comes.
+  struct PendingStream {
+    StreamStarter starter;
+    bool sse = false;
+    bool chunked = false;
+    bool keep_alive = false;
+    std::string where;
+  };
+
+  // One request's answer, in request order (or an interim 100 Continue before one).
+  struct Answer {
+    bool ready = false;
+    bool final = true;  // false: a 100 Continue (the request's own answer follows)
+    bool keep_alive = true;
+    std::string bytes;  // the serialised response, once ready
+    std::optional<PendingStream> stream;
+  };
+
+  // What the write queue holds: bytes, and whether they end a request's response.
+  struct Chunk {
+    std::string bytes;
+    bool ends_response = false;
+  };
 
   void ReleaseStreamSlot() {
     if (!holds_stream_slot_) return;
@@ -207,20 +268,64 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
 
+  bool CanRead() const {
+    return !closed_ && phase_ == Phase::kOpen && !reading_ && !stop_reading_ &&
+           open_requests_ < kMaxPipelineDepth;
+  }
+
+  // Reads the next requests while the pipeline allows. Each ReadHeader either dispatches a
+  // buffered request at once or starts an asynchronous read (reading_), so the loop ends after
+  // at most kMaxPipelineDepth dispatches. Called during a dispatch, it returns: the loop around
+  // that dispatch goes on afterwards.
+  void ReadMore() {
+    if (in_dispatch_) return;
+    in_dispatch_ = true;
+    while (CanRead()) ReadHeader();
+    in_dispatch_ = false;
+  }
+
+  // An asynchronous read's completion: reading and dispatching, then read on.
+  template <class F>
+  void Resume(F step) {
+    in_dispatch_ = true;
+    step();
+    in_dispatch_ = false;
+    ReadMore();
+  }
+
   void ReadHeader() {
-    phase_ = Phase::kReading;
-    close_after_write_ = false;
+    reading_ = true;
     parser_.emplace();
     parser_->header_limit(kMaxHeaderBytes);
     parser_->body_limit(state_->options.body_limit);
     ArmTimer(state_->options.idle_timeout);
-    http::async_read_header(
-        socket_, buffer_, *parser_,
-        [self = shared_from_this()](error_code ec, std::size_t) { self->OnHeader(ec); });
+    error_code ec;
+    if (ParseBuffered(/*header_only=*/true, ec) || ec) return OnHeader(ec);
+    http::async_read_header(socket_, buffer_, *parser_,
+                            [self = shared_from_this()](error_code read_ec, std::size_t) {
+                              if (self->closed_) return;
+                              self->Resume([&] { self->OnHeader(read_ec); });
+                            });
+  }
+
+  // Feeds the parser what is already in buffer_: true once the header (header_only) or the whole
+  // message is parsed; false when more bytes are needed, or on a parse error (set in ec).
+  bool ParseBuffered(bool header_only, error_code& ec) {
+    auto done = [&] { return header_only ? parser_->is_header_done() : parser_->is_done(); };
+    parser_->eager(!header_only);
+    while (!done() && buffer_.size() > 0) {
+      std::size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+        return false;
+      }
+      if (ec || used == 0) return false;
+    }
+    return done();
   }
 
   void OnHeader(error_code ec) {
-    if (closed_) return;
     if (ec) return OnReadError(ec);
     const auto& request = parser_->get();
     if (std::distance(request.begin(), request.end()) >
@@ -262,16 +367,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
                        false);
       }
     }
-    if (parser_->is_done()) return OnRequest();
+    if (parser_->is_done() || ParseBuffered(/*header_only=*/false, ec)) return OnRequest();
+    if (ec) return OnReadError(ec);
     auto expect = request[http::field::expect];
     if (AsciiLower(std::string_view(expect.data(), expect.size())) == "100-continue") {
-      Queue("HTTP/1.1 100 Continue\r\n\r\n");
+      if (answers_.empty()) {
+        Queue("HTTP/1.1 100 Continue\r\n\r\n");  // after every earlier response already queued
+      } else {
+        auto interim = std::make_shared<Answer>();
+        interim->ready = true;
+        interim->final = false;
+        interim->bytes = "HTTP/1.1 100 Continue\r\n\r\n";
+        answers_.push_back(std::move(interim));
+      }
     }
     http::async_read(socket_, buffer_, *parser_,
-                     [self = shared_from_this()](error_code ec, std::size_t) {
+                     [self = shared_from_this()](error_code read_ec, std::size_t) {
                        if (self->closed_) return;
-                       if (ec) return self->OnReadError(ec);
-                       self->OnRequest();
+                       self->Resume([&] {
+                         if (read_ec) return self->OnReadError(read_ec);
+                         self->OnRequest();
+                       });
                      });
   }
 
@@ -291,6 +407,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool parse_error = ec.category() == http::make_error_code(http::error::bad_method).category();
     if (parse_error && ec != http::error::end_of_stream && ec != http::error::partial_message) {
       return Respond(HttpResponse::Error(400, "malformed HTTP request", "speak HTTP/1.1"), false);
+    }
+    reading_ = false;
+    parser_.reset();
+    if (ec == http::error::end_of_stream && (!answers_.empty() || writing_)) {
+      // The client finished sending (a half-close after its last request): answer what it
+      // asked, then close (Advance).
+      peer_done_ = true;
+      stop_reading_ = true;
+      return;
     }
     Close();  // the peer went away, the idle timer fired, or the server stopped
   }
@@ -327,49 +452,53 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (auto* deferred = std::get_if<DeferredResponse>(&result)) {
       return Defer(deferred->start, keep_alive, request.path);
     }
-
-    if (state_->streams >= state_->options.max_streams) {
-      return Respond(
-          HttpResponse::Error(503,
-                              "more than " + std::to_string(state_->options.max_streams) +
-                                  " streams (follows) open",
-                              "close another follow, or poll instead"),
-          false);
-    }
-    bool sse = request.Header("accept").find("text/event-stream") != std::string_view::npos;
-    StartStream(std::get<StreamStarter>(std::move(result)), sse, message.version() >= 11,
-                keep_alive, request.path);
+    auto answer = std::make_shared<Answer>();
+    answer->ready = true;
+    answer->keep_alive = keep_alive;
+    answer->stream = PendingStream{
+        .starter = std::get<StreamStarter>(std::move(result)),
+        .sse = request.Header("accept").find("text/event-stream") != std::string_view::npos,
+        .chunked = message.version() >= 11,
+        .keep_alive = keep_alive,
+        .where = request.path};
+    Enqueue(std::move(answer));
   }
 
+  // Takes the answer to the request just read, in its place in the order of answers.
+  void Enqueue(std::shared_ptr<Answer> answer) {
+    reading_ = false;
+    ++open_requests_;
+    if (!answer->keep_alive || answer->stream) stop_reading_ = true;
+    answers_.push_back(std::move(answer));
+    Advance();
+  }
+
+  // Answers the request just read.
   void Respond(const HttpResponse& response, bool keep_alive) {
-    phase_ = Phase::kResponding;
-    close_after_write_ = !keep_alive;
-    std::string out = StatusLine(response.status);
-    out += "Content-Type: " + HeaderSafe(response.content_type) + "\r\n";
-    out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
-    for (const auto& [name, value] : response.headers) {
-      out += HeaderSafe(name) + ": " + HeaderSafe(value) + "\r\n";
-    }
-    out += keep_alive ? "" : "Connection: close\r\n";
-    out += "\r\n";
-    out += response.body;
-    ArmTimer(state_->options.idle_timeout);  // a client that does not take its response
-    Queue(std::move(out));
+    parser_.reset();
+    auto answer = std::make_shared<Answer>();
+    answer->ready = true;
+    answer->keep_alive = keep_alive;
+    answer->bytes = Serialise(response, keep_alive);
+    Enqueue(std::move(answer));
   }
 
   void StartStream(const StreamStarter& starter, bool sse, bool chunked, bool keep_alive,
                    const std::string& where);
 
-  // The handler answers later through a Responder (DeferredResponse); until then nothing is
-  // read from this connection (phase kResponding with nothing queued).
+  // The handler answers later through a Responder (DeferredResponse); meanwhile the connection
+  // reads and dispatches the next requests (up to kMaxPipelineDepth), and this answer's place in
+  // the order of responses is kept: later answers wait for it.
   void Defer(const std::function<void(Responder)>& start, bool keep_alive,
              const std::string& where) {
-    phase_ = Phase::kResponding;
-    auto answered = std::make_shared<bool>(false);
-    Responder respond = [self = shared_from_this(), answered, keep_alive](const HttpResponse& r) {
-      if (*answered || self->closed_) return;
-      *answered = true;
-      self->Respond(r, keep_alive);
+    auto answer = std::make_shared<Answer>();
+    answer->keep_alive = keep_alive;
+    Enqueue(answer);
+    Responder respond = [self = shared_from_this(), answer](const HttpResponse& r) {
+      if (answer->ready || self->closed_) return;
+      answer->bytes = Serialise(r, answer->keep_alive);
+      answer->ready = true;
+      self->Advance();
     };
     try {
       if (!start) throw std::runtime_error("empty deferred response");
@@ -377,6 +506,52 @@ class Connection : public std::enable_shared_from_this<Connection> {
     } catch (const std::exception& e) {
       state_->router->ReportException(where, e.what());
       respond(HttpResponse::Error(500, "internal error"));
+    }
+  }
+
+  // Moves the answers that are ready, in request order, to the write queue; starts a stream
+  // whose turn came; ends the connection once its last answer is out. Reads nothing: more can
+  // be read only once a write finished (OnDrained), and a Responder answering must not run
+  // another request's handler inside its caller.
+  void Advance() {
+    if (closed_ || phase_ != Phase::kOpen) return;
+    bool queued = false;
+    while (!answers_.empty() && answers_.front()->ready) {
+      Answer& answer = *answers_.front();
+      if (answer.stream && state_->streams >= state_->options.max_streams) {
+        answer.stream.reset();
+        answer.keep_alive = false;
+        answer.bytes = Serialise(
+            HttpResponse::Error(503,
+                                "more than " + std::to_string(state_->options.max_streams) +
+                                    " streams (follows) open",
+                                "close another follow, or poll instead"),
+            false);
+      }
+      if (answer.stream) {
+        if (writing_ || !queue_.empty()) return;  // its head follows every earlier response
+        PendingStream stream = std::move(*answer.stream);
+        answers_.pop_front();
+        --open_requests_;
+        return StartStream(stream.starter, stream.sse, stream.chunked, stream.keep_alive,
+                           stream.where);
+      }
+      const bool closes = !answer.keep_alive;
+      const bool final = answer.final;
+      std::string bytes = std::move(answer.bytes);
+      answers_.pop_front();
+      Queue(std::move(bytes), final);
+      queued = true;
+      if (closes) {
+        closing_ = true;  // nothing after it was read
+        answers_.clear();
+        break;
+      }
+    }
+    if (queued) ArmTimer(state_->options.idle_timeout);  // a client that does not take them
+    if (answers_.empty() && queue_.empty() && !writing_) {
+      if (closing_) return Linger();
+      if (peer_done_) return Close();
     }
   }
 
@@ -405,39 +580,50 @@ class Connection : public std::enable_shared_from_this<Connection> {
         });
   }
 
-  void Queue(std::string bytes) {
+  void Queue(std::string bytes, bool ends_response = false) {
     queued_bytes_ += bytes.size();
-    queue_.push_back(std::move(bytes));
+    queue_.push_back(Chunk{.bytes = std::move(bytes), .ends_response = ends_response});
     if (!writing_) WriteNext();
   }
 
+  // Writes everything queued (up to kMaxWriteBuffers pieces) with one gathering write.
   void WriteNext() {
     writing_ = true;
-    net::async_write(socket_, net::buffer(queue_.front()),
+    write_buffers_.clear();
+    for (const Chunk& chunk : queue_) {
+      if (write_buffers_.size() == kMaxWriteBuffers) break;
+      write_buffers_.push_back(net::buffer(chunk.bytes));
+    }
+    net::async_write(socket_, write_buffers_,
                      [self = shared_from_this()](error_code ec, std::size_t) {
                        self->writing_ = false;
                        if (self->closed_) return;
                        if (ec) return self->Close();
-                       self->queued_bytes_ -= self->queue_.front().size();
-                       self->queue_.pop_front();
-                       if (!self->queue_.empty()) return self->WriteNext();
-                       self->OnDrained();
+                       for (std::size_t i = 0; i < self->write_buffers_.size(); ++i) {
+                         Chunk& written = self->queue_.front();
+                         self->queued_bytes_ -= written.bytes.size();
+                         if (written.ends_response) --self->open_requests_;
+                         self->queue_.pop_front();
+                       }
+                       if (!self->queue_.empty()) self->WriteNext();
+                       if (self->phase_ == Phase::kOpen || !self->writing_) self->OnDrained();
                      });
   }
 
-  // Everything queued is on the wire: read the next request, or finish the connection.
+  // A write finished (kOpen), or everything queued is on the wire: go on with the requests, or
+  // finish a stream.
   void OnDrained() {
     if (phase_ == Phase::kStreamEnding) {
       if (watching_) {
         socket_.cancel();  // the watch completes with operation_aborted and comes back here
         return;
       }
-      if (close_after_write_) return Close();
-      return ReadHeader();
+      if (close_after_stream_) return Close();
+      phase_ = Phase::kOpen;
+      stop_reading_ = false;  // nothing was read after the stream's request
     }
-    if (phase_ != Phase::kResponding) return;  // e.g. a 100 Continue went out while reading
-    if (close_after_write_) return Linger();
-    ReadHeader();
+    Advance();
+    ReadMore();
   }
 
   // Before closing after an error, drain what the client is still sending for a moment, so it
@@ -469,18 +655,29 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool tcp_;
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  Phase phase_ = Phase::kReading;
+  Phase phase_ = Phase::kOpen;
   bool closed_ = false;
-  bool close_after_write_ = false;
-  std::deque<std::string> queue_;
+  // The pipeline (see the class comment).
+  std::deque<std::shared_ptr<Answer>> answers_;
+  std::size_t open_requests_ = 0;
+  bool reading_ = false;       // a request is being read
+  bool in_dispatch_ = false;   // a request is being read or dispatched on this call stack
+  bool stop_reading_ = false;  // after a closing or streaming answer, or the client's EOF
+  bool closing_ = false;       // a response that closes the connection is queued
+  bool peer_done_ = false;     // the client half-closed: close once every answer is out
+  // The write queue.
+  std::deque<Chunk> queue_;
   std::size_t queued_bytes_ = 0;
+  std::vector<net::const_buffer> write_buffers_;  // what the write in flight sends
   bool writing_ = false;
+  // Streams.
   bool watching_ = false;
   bool stream_sse_ = false;
   bool stream_chunked_ = false;
+  bool close_after_stream_ = false;
+  bool holds_stream_slot_ = false;
   std::vector<char> drain_buffer_;
   std::size_t drained_ = 0;
-  bool holds_stream_slot_ = false;
   double tokens_;  // the rate limit's bucket
   std::chrono::steady_clock::time_point tokens_at_ = std::chrono::steady_clock::now();
 };
@@ -505,7 +702,7 @@ void Connection::StartStream(const StreamStarter& starter, bool sse, bool chunke
   ++state_->streams;
   stream_sse_ = sse;
   stream_chunked_ = chunked;
-  close_after_write_ = !keep_alive || !chunked;
+  close_after_stream_ = !keep_alive || !chunked;
   // Streams are long-lived; the queue limit bounds a client that stalls. (An expiry of max,
   // not cancel(): a wait that already completed must not see a passed expiry.)
   timer_.expires_at(std::chrono::steady_clock::time_point::max());

@@ -25,7 +25,15 @@
 //    options.max_streams open streaming responses (event or log follows: 503). A connection that
 //    sends nothing for options.idle_timeout (or does not take its response in that time) is
 //    closed; streams are exempt (their queue limit, kMaxStreamQueue, applies instead). Keep-alive
-//    and pipelining are supported; `Expect: 100-continue` is answered.
+//    is supported; `Expect: 100-continue` is answered.
+//  - Pipelining: while answers are pending (a DeferredResponse not yet answered, a response not
+//    yet written) the connection reads and dispatches the next requests, in order, up to
+//    kMaxPipelineDepth requests whose responses are not fully written; responses go out in
+//    request order (a later answer waits for the earlier ones). Nothing after a request whose
+//    answer closes the connection (an error above, `Connection: close`) is read; a streaming
+//    response starts once every response before it is written, and nothing after it is read
+//    until it ends. The rate limit, token and Host checks apply to each request as it is read.
+//    A client that half-closes after its requests gets every answer, then the connection closes.
 //  - Stop() closes listeners and every connection (open streams see closed()); the destructor
 //    calls it. Streams a handler still holds stay safe to call and return false; they hold
 //    their connection's socket, so drop them before destroying the io_context.
@@ -55,6 +63,8 @@ struct Listener;
 
 inline constexpr std::size_t kMaxHeaderBytes = 16 * 1024;  // request line and headers
 inline constexpr std::size_t kMaxHeaderFields = 100;
+// Pipelining: requests one connection may have read whose responses are not yet written.
+inline constexpr std::size_t kMaxPipelineDepth = 16;
 // The defaults of ApiServerOptions' per-connection rate limit.
 inline constexpr double kMaxRequestsPerSecond = 200;  // sustained, per connection
 inline constexpr double kRequestBurst = 400;          // requests a connection may send at once

@@ -488,6 +488,213 @@ TEST_F(ApiServerTest, KeepAliveAndPipelinedRequestsShareAConnection) {
   EXPECT_EQ(nlohmann::json::parse(third->body)["name"], "c");
 }
 
+// Pipelining (docs/api.md, "Transport"): a connection reads on while deferred answers are
+// pending, and the responses go out in request order whatever order the answers come in.
+class PipelineTest : public ApiServerTest {
+ protected:
+  void SetUp() override {
+    ApiServerTest::SetUp();
+    // The handler keeps its responder (on the loop thread); the test answers it later.
+    router_.Add("POST", "/v1/later", [this](const HttpRequest&, const PathParams&) {
+      return HandlerResult(
+          DeferredResponse{[this](const Responder& respond) { held_.push_back(respond); }});
+    });
+    router_.Add("GET", "/v1/counted", [this](const HttpRequest&, const PathParams&) {
+      return HandlerResult(StreamStarter([this](const std::shared_ptr<ResponseStream>& stream) {
+        ++streams_started_;
+        stream->Write("streamed");
+        stream->Close();
+      }));
+    });
+  }
+
+  static std::string Later() { return Request("POST", "/v1/later", "application/json", "{}"); }
+
+  std::size_t Held() {
+    return OnLoop([this] { return held_.size(); });
+  }
+
+  // Answers held_[i] with {"id": i} on the loop thread.
+  void Answer(std::size_t i, int status = 202) {
+    OnLoop([this, i, status] {
+      held_.at(i)(HttpResponse::Json(status, {{"id", i}}));
+      return 0;
+    });
+  }
+
+  static int IdOf(const std::optional<RawResponse>& response) {
+    return response ? nlohmann::json::parse(response->body)["id"].get<int>() : -1;
+  }
+
+  std::vector<Responder> held_;
+  int streams_started_ = 0;
+};
+
+TEST_F(PipelineTest, DeferredAnswersAreSentInRequestOrder) {
+  StartServer();
+  RunLoop();
+  RawConnection raw = RawConnection::Unix(socket_path_);
+  // Three deferred requests with an immediate one between them, sent at once.
+  ASSERT_TRUE(
+      raw.Send(Later() + Later() + Request("GET", "/v1/services/a/logs", "", "") + Later()));
+  ASSERT_TRUE(EventuallyOnLoop([this] { return held_.size() == 3; }));
+  // The last answers first, then the second: nothing may go out before the first's answer.
+  Answer(2);
+  Answer(1);
+  EXPECT_FALSE(raw.ReadResponse(100ms));
+  Answer(0);
+  auto first = raw.ReadResponse();
+  auto second = raw.ReadResponse();
+  auto immediate = raw.ReadResponse();
+  auto last = raw.ReadResponse();
+  ASSERT_TRUE(first && second && immediate && last);
+  EXPECT_EQ(IdOf(first), 0);
+  EXPECT_EQ(IdOf(second), 1);
+  EXPECT_EQ(nlohmann::json::parse(immediate->body)["name"], "a");
+  EXPECT_EQ(IdOf(last), 2);
+  EXPECT_EQ(first->status, 202);
+  // A second answer to one request is ignored; the connection goes on serving.
+  Answer(0, 500);
+  ASSERT_TRUE(raw.Send(Request("GET", "/v1/services/b/logs", "", "")));
+  auto next = raw.ReadResponse();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(nlohmann::json::parse(next->body)["name"], "b");
+}
+
+TEST_F(PipelineTest, AtMostTheDepthIsReadAhead) {
+  StartServer();
+  RunLoop();
+  RawConnection raw = RawConnection::Unix(socket_path_);
+  std::string batch;
+  const std::size_t sent = kMaxPipelineDepth + 4;
+  for (std::size_t i = 0; i < sent; ++i) batch += Later();
+  ASSERT_TRUE(raw.Send(batch));
+  ASSERT_TRUE(EventuallyOnLoop([this] { return held_.size() == kMaxPipelineDepth; }));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(Held(), kMaxPipelineDepth);  // the rest waits in the socket
+  // The oldest answered and written: one more is read.
+  Answer(0);
+  auto first = raw.ReadResponse();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(IdOf(first), 0);
+  ASSERT_TRUE(EventuallyOnLoop([this] { return held_.size() == kMaxPipelineDepth + 1; }));
+  // Answered but not first in line frees nothing: the depth counts unwritten responses.
+  Answer(kMaxPipelineDepth);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(Held(), kMaxPipelineDepth + 1);
+  for (std::size_t i = 1; i < sent; ++i) {
+    ASSERT_TRUE(EventuallyOnLoop([this, i] { return held_.size() > i; }));
+    if (i != kMaxPipelineDepth) Answer(i);
+    auto response = raw.ReadResponse();
+    ASSERT_TRUE(response) << i;
+    EXPECT_EQ(IdOf(response), static_cast<int>(i));
+  }
+}
+
+TEST_F(PipelineTest, AStreamStartsOnceEverythingBeforeItIsWrittenAndStopsTheReadAhead) {
+  StartServer();
+  RunLoop();
+  RawConnection raw = RawConnection::Unix(socket_path_);
+  ASSERT_TRUE(raw.Send(Later() + Later() + Request("GET", "/v1/counted", "", "") + Later()));
+  ASSERT_TRUE(EventuallyOnLoop([this] { return held_.size() == 2; }));
+  std::this_thread::sleep_for(50ms);
+  // The stream waits for the two answers before it; the request after it is not read.
+  EXPECT_EQ(OnLoop([this] { return streams_started_; }), 0);
+  EXPECT_EQ(Held(), 2u);
+  Answer(1);
+  Answer(0);
+  auto first = raw.ReadResponse();
+  auto second = raw.ReadResponse();
+  auto streamed = raw.ReadResponse();
+  ASSERT_TRUE(first && second && streamed);
+  EXPECT_EQ(IdOf(first), 0);
+  EXPECT_EQ(IdOf(second), 1);
+  EXPECT_EQ(streamed->headers["transfer-encoding"], "chunked");
+  EXPECT_EQ(streamed->body, "streamed");
+  // After the stream ended, the request pipelined behind it is served.
+  ASSERT_TRUE(EventuallyOnLoop([this] { return held_.size() == 3; }));
+  Answer(2);
+  auto last = raw.ReadResponse();
+  ASSERT_TRUE(last);
+  EXPECT_EQ(IdOf(last), 2);
+}
+
+TEST_F(PipelineTest, ClientLeavingWithAnswersPendingIsClosedAndLateAnswersAreIgnored) {
+  StartServer();
+  RunLoop();
+  {
+    RawConnection raw = RawConnection::Unix(socket_path_);
+    ASSERT_TRUE(raw.Send(Later() + Later() + Later()));
+    ASSERT_TRUE(EventuallyOnLoop([this] { return held_.size() == 3; }));
+  }  // closed with three answers pending
+  Answer(1);
+  Answer(0);
+  Answer(2);
+  EXPECT_TRUE(EventuallyOnLoop([this] { return server_->connection_count() == 0; }));
+  Answer(0);  // after the close: nothing happens
+  // The responders still held keep nothing open once dropped.
+  OnLoop([this] {
+    held_.clear();
+    return 0;
+  });
+  auto other = Client().Request("GET", "/v1/services/x/logs");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 200);
+}
+
+TEST_F(PipelineTest, AHalfClosedClientGetsEveryAnswerThenTheClose) {
+  StartServer();
+  RunLoop();
+  RawConnection raw = RawConnection::Unix(socket_path_);
+  ASSERT_TRUE(raw.Send(Later() + Later()));
+  raw.ShutdownSend();
+  ASSERT_TRUE(EventuallyOnLoop([this] { return held_.size() == 2; }));
+  Answer(1);
+  Answer(0);
+  EXPECT_EQ(IdOf(raw.ReadResponse()), 0);
+  EXPECT_EQ(IdOf(raw.ReadResponse()), 1);
+  EXPECT_TRUE(raw.WaitForClose());
+}
+
+TEST_F(PipelineTest, AMalformedRequestIsAnsweredAfterTheEarlierOnesThenClosed) {
+  StartServer();
+  RunLoop();
+  RawConnection raw = RawConnection::Unix(socket_path_);
+  ASSERT_TRUE(raw.Send(Later() + Later() +
+                       "GET /v1/echo HTTP/1.1\r\nHost localhost no colon\r\n\r\n" + Later()));
+  ASSERT_TRUE(EventuallyOnLoop([this] { return held_.size() == 2; }));
+  EXPECT_FALSE(raw.ReadResponse(100ms));  // the 400 does not jump the queue
+  Answer(0);
+  Answer(1);
+  EXPECT_EQ(IdOf(raw.ReadResponse()), 0);
+  EXPECT_EQ(IdOf(raw.ReadResponse()), 1);
+  auto rejected = raw.ReadResponse();
+  ASSERT_TRUE(rejected);
+  EXPECT_EQ(rejected->status, 400);
+  EXPECT_EQ(rejected->headers["connection"], "close");
+  EXPECT_TRUE(raw.WaitForClose());
+  EXPECT_EQ(Held(), 2u);  // nothing after the malformed request was dispatched
+}
+
+TEST_F(PipelineTest, ARateLimitRefusalMidPipelineFollowsTheEarlierAnswers) {
+  ApiServerOptions options;
+  options.max_requests_per_second = 1;
+  options.request_burst = 2;
+  StartServer(options);
+  RunLoop();
+  RawConnection raw = RawConnection::Unix(socket_path_);
+  ASSERT_TRUE(raw.Send(Later() + Later() + Later()));
+  ASSERT_TRUE(EventuallyOnLoop([this] { return held_.size() == 2; }));
+  Answer(1);
+  Answer(0);
+  EXPECT_EQ(IdOf(raw.ReadResponse()), 0);
+  EXPECT_EQ(IdOf(raw.ReadResponse()), 1);
+  auto refused = raw.ReadResponse();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 429);
+  EXPECT_TRUE(raw.WaitForClose());
+}
+
 TEST_F(ApiServerTest, ExpectContinueIsAnswered) {
   StartServer();
   RunLoop();
