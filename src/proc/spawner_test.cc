@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -205,9 +206,16 @@ TEST_P(SpawnTest, StdinIsDevNullAndOnlyStdioInherited) {
   ASSERT_TRUE(child);
   const std::string proc = "/proc/" + std::to_string(child->pid());
   EXPECT_EQ(fs::read_symlink(proc + "/fd/0"), "/dev/null");
+  // Right after exec the dynamic loader of `sleep` may still hold a library open (as fd 3): wait
+  // for the child to settle. An inherited fd would stay, and fail after the deadline.
   std::vector<std::string> fds;
-  for (const auto& e : fs::directory_iterator(proc + "/fd")) fds.push_back(e.path().filename());
-  std::sort(fds.begin(), fds.end());
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);;) {
+    fds.clear();
+    for (const auto& e : fs::directory_iterator(proc + "/fd")) fds.push_back(e.path().filename());
+    std::sort(fds.begin(), fds.end());
+    if (fds.size() == 3 || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   EXPECT_EQ(fds, (std::vector<std::string>{"0", "1", "2"}));
   EXPECT_TRUE(fs::read_symlink(proc + "/fd/1").string().starts_with("pipe:"));
   EXPECT_TRUE(fs::read_symlink(proc + "/fd/2").string().starts_with("pipe:"));
