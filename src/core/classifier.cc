@@ -237,7 +237,7 @@ std::string CollapseSpaces(std::string_view s) {
 }
 
 constexpr std::size_t kWrapMinLine = 60;     // a line this long may have been wrapped
-constexpr std::size_t kWrapJoinBytes = 160;  // of each line, joined
+constexpr std::size_t kWrapJoinBytes = 80;  // of each line, joined: a literal is shorter
 
 // The bus a kernel message names on one of the (at most 3) lines before its decisive one.
 void BusFromBefore(const LineRing& recent, IncidentFields* fields) {
