@@ -236,7 +236,7 @@ std::string CollapseSpaces(std::string_view s) {
   return out;
 }
 
-constexpr std::size_t kWrapMinLine = 60;     // a line this long may have been wrapped
+constexpr std::size_t kWrapMinLine = 60;    // a line this long may have been wrapped
 constexpr std::size_t kWrapJoinBytes = 80;  // of each line, joined: a literal is shorter
 
 // The bus a kernel message names on one of the (at most 3) lines before its decisive one.
@@ -300,6 +300,7 @@ struct Classifier::State {
     long until = 0;                    // last line that may still complete it
     std::string text;   // its message so far: the decisive line and its continuations, joined
     std::string tight;  // the same joined without spaces between the lines
+    bool after_blank = false;  // the line before was blank
   };
   Follow follow;
 
@@ -484,7 +485,7 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
       if (sig.kind == IncidentKind::kReady) {
         s.follow = State::Follow{};
       } else {
-        s.follow = State::Follow{incident, s.line_no + kFollowLines, {}, {}};
+        s.follow = State::Follow{incident, s.line_no + kFollowLines, {}, {}, false};
         s.follow.incident->context.clear();  // not needed to complete it; updates stay small
         AppendContinuation(&s.follow.text, match_text, " ");
         AppendContinuation(&s.follow.tight, match_text, "");
@@ -504,8 +505,25 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
     mark.last_line = s.line_no;
     if (in_traceback) mark.attached = true;
   } else if (s.follow.incident && s.follow.until >= s.line_no) {
-    if (line.empty() || tb != std::string_view::npos) {
-      s.follow.until = 0;  // a blank line or a new traceback ends the message
+    if (tb != std::string_view::npos || (line.empty() && s.follow.after_blank)) {
+      s.follow.until = 0;  // a new traceback, or two blank lines, end the message
+    } else if (line.empty()) {
+      s.follow.after_blank = true;
+    } else if (s.follow.after_blank) {
+      // A message whose sentences were put in paragraphs ("RuntimeError: CUDA out of memory." /
+      // "" / "Tried to allocate 12.00 GiB (GPU 0; …)"): past a blank line, only a line that states
+      // a memory size is taken as part of it (a "using GPU 3" is not), and it starts the text
+      // read from then on.
+      const IncidentFields more =
+          ParseIncidentFields(CollapseSpaces(head), s.follow.incident->kind);
+      if (more.requested || more.capacity || more.free || more.allocated || more.reserved) {
+        s.follow.after_blank = false;
+        AppendContinuation(&s.follow.text, head, " ");
+        AppendContinuation(&s.follow.tight, head, "");
+        complete(more);
+      } else {
+        s.follow.until = 0;
+      }
     } else if (!in_traceback) {
       // The rest of a wrapped message, cudaMallocAsync's table, llama.cpp's "current device":
       // the message's lines are read as one, so a phrase cut by the wrap ("… of which" / "1.19

@@ -24,8 +24,9 @@
 //
 // Updates: numbers may come on lines after the decisive one (a message a logger wrapped, the
 // table cudaMallocAsync prints, llama.cpp's "current device: N", an Xid after the kernel's own
-// line). Up to kFollowLines lines after the last line of the incident's message (a blank line or a
-// new traceback ends it earlier), and on any line folded into it, the fields still empty are
+// line). Up to kFollowLines lines after the last line of the incident's message (a new traceback
+// or two blank lines end it earlier; past one blank line only a line that states a memory size
+// continues it), and on any line folded into it, the fields still empty are
 // filled from what the line states; Feed then returns the incident again with `update` set, its
 // `seq` unchanged and all fields known so far. The decisive line is still returned at once.
 //

@@ -41,6 +41,10 @@ std::vector<Signature> MakeCatalogue() {
           "RuntimeError: CUDA out of memory. Tried to allocate", "CUDA out of memory"),
       Lit("torch-oom", K::kOom, "pytorch", "CUDA out of memory. Tried to allocate",
           "CUDA out of memory"),
+      // The first sentence alone (a paste that put each sentence in its own paragraph, a logger
+      // that split it): the numbers follow on later lines.
+      Lit("torch-oom-runtimeerror", K::kOom, "pytorch", "RuntimeError: CUDA out of memory.",
+          "CUDA out of memory"),
       Lit("torch-oom-async", K::kOom, "pytorch", "would exceed allowed memory. (out of memory)",
           "CUDA out of memory (cudaMallocAsync)"),
       // The exception type with a message (the trailing space): `except torch.OutOfMemoryError:`
@@ -73,10 +77,11 @@ std::vector<Signature> MakeCatalogue() {
          "CUDA error [0-9]+ at [^ ]+: out of memory", "CUDA out of memory"),
       Lit("ggml-cudamalloc-failed", K::kOom, "llama.cpp", "cudaMalloc failed: out of memory",
           "cudaMalloc failed"),
-      Re("ggml-unable-to-allocate-buffer", K::kOom, "llama.cpp", "unable to allocate CUDA",
-         "unable to allocate CUDA[0-9]+ buffer", "could not allocate a CUDA buffer"),
-      Re("ggml-failed-to-allocate-buffer", K::kOom, "llama.cpp", "failed to allocate CUDA",
-         "failed to allocate CUDA[0-9]+ buffer", "could not allocate a CUDA buffer"),
+      // CUDA<N> on NVIDIA builds, ROCm<N> on AMD builds of the same code.
+      Re("ggml-unable-to-allocate-buffer", K::kOom, "llama.cpp", "unable to allocate ",
+         "unable to allocate (CUDA|ROCm)[0-9]+ buffer", "could not allocate a GPU buffer"),
+      Re("ggml-failed-to-allocate-buffer", K::kOom, "llama.cpp", "failed to allocate ",
+         "failed to allocate (CUDA|ROCm)[0-9]+ buffer", "could not allocate a GPU buffer"),
       Lit("llama-kv-cache", K::kOom, "llama.cpp", "failed to allocate buffer for kv cache",
           "could not allocate the KV cache"),
       // vLLM start-up.
@@ -91,6 +96,9 @@ std::vector<Signature> MakeCatalogue() {
           "the KV cache cannot hold one request of the model's max length"),
       Lit("vllm-sampler-warmup-oom", K::kOom, "vllm", "CUDA out of memory occurred when warming up",
           "out of memory warming up the sampler"),
+      // Hugging Face TGI: the warm-up batch does not fit.
+      Re("tgi-warmup-oom", K::kOom, "text-generation-inference", "Not enough memory to handle ",
+         "Not enough memory to handle [0-9]+ prefill tokens", "not enough memory for the warm-up"),
       // SGLang: the KV cache pool does not fit beside the weights.
       Lit("sglang-not-enough-memory", K::kOom, "sglang",
           "Not enough memory. Please try to increase --mem-fraction-static",

@@ -175,6 +175,7 @@ std::optional<int> ParseGpu(std::string_view s) {
   if (auto v = IntAfter(s, "GPU ", " ;),.")) return static_cast<int>(*v);
   if (auto v = IntAfter(s, "on device ", kEnders)) return static_cast<int>(*v);
   if (auto v = IntAfter(s, "CUDA", " _")) return static_cast<int>(*v);            // "CUDA0 buffer"
+  if (auto v = IntAfter(s, "ROCm", " _")) return static_cast<int>(*v);            // "ROCm0 buffer"
   if (auto v = IntAfter(s, "device:GPU:", " ,;)")) return static_cast<int>(*v);   // TensorFlow
   if (auto v = IntAfter(s, "device cuda:", " ,;)")) return static_cast<int>(*v);  // vLLM
   if (auto v = IntAfter(s, "current device: ", kEnders)) return static_cast<int>(*v);  // ggml
