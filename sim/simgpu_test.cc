@@ -14,7 +14,6 @@ namespace vg::sim {
 namespace {
 namespace fs = std::filesystem;
 using testing::Children;
-using testing::PollUntil;
 using testing::ReadText;
 using testing::TempDir;
 
@@ -142,7 +141,7 @@ TEST_F(SimGpuToolTest, CreateUsesTheEnvironmentAndDefaults) {
 }
 
 TEST_F(SimGpuToolTest, BadUsageExitsWith2) {
-  for (std::vector<std::string> args :
+  for (const std::vector<std::string>& args :
        {std::vector<std::string>{},
         {"frobnicate"},
         {"run", "--dir", "x", "--bogus"},

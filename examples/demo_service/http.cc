@@ -200,7 +200,12 @@ std::string SerializeResponse(const HttpResponse& response) {
                     std::string(ReasonPhrase(response.status)) + "\r\n";
   out += "Content-Type: " + response.content_type + "\r\n";
   out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
-  for (const auto& [name, value] : response.headers) out += name + ": " + value + "\r\n";
+  for (const auto& [name, value] : response.headers) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
   out += "Connection: close\r\n\r\n";
   out += response.body;
   return out;

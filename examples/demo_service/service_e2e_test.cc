@@ -141,7 +141,12 @@ class DemoServiceTest : public ::testing::Test {
       std::string name = entry.substr(0, entry.find('='));
       if (!env.contains(name) && name != "CUDA_VISIBLE_DEVICES") envp.push_back(entry);
     }
-    for (const auto& [name, value] : env) envp.push_back(name + "=" + value);
+    for (const auto& [name, value] : env) {
+      std::string entry = name;
+      entry += '=';
+      entry += value;
+      envp.push_back(std::move(entry));
+    }
     std::vector<char*> argv_c, envp_c;
     for (auto& a : argv) argv_c.push_back(a.data());
     argv_c.push_back(nullptr);

@@ -176,7 +176,7 @@ Result<int> RunJobs(const ListOptions& o) {
               "PARAMS");
   for (const json& j : (*r)["jobs"]) {
     std::string observed = Bytes_(j["observed_peak_bytes"]);
-    if (j["observation"] == "at-most") observed = "<=" + observed;  // censored: needed at most
+    if (j["observation"] == "at-most") observed.insert(0, "<=");  // censored: needed at most
     std::printf("%-6lld %-12s %-10s %-10s %-10s %s\n", j.value("id", 0LL),
                 j.value("service", "").c_str(), j.value("state", "").c_str(),
                 Bytes_(j["estimate_bytes"]).c_str(), observed.c_str(), Params(j["params"]).c_str());

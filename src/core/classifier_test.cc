@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 
 #include <fstream>
 #include <sstream>
@@ -168,6 +169,7 @@ TEST(ClassifierTest, EveryRealMessageAtEveryAlignment) {
 
 TEST(ClassifierTest, ProseThatMentionsOutOfMemoryIsNotAnIncident) {
   const char* prose[] = {
+      // NOLINTNEXTLINE(bugprone-suspicious-missing-comma): one help line, split to fit
       "  --lowvram             Split the unet in parts to use less vram. Use this if you run out "
       "of memory.",
       "--lowvram: use this if you run out of memory",
@@ -503,8 +505,8 @@ TEST(ClassifierFollowTest, CudaMallocAsyncTableCompletesTheIncident) {
     EXPECT_EQ(u.seq, first[0].seq);
   }
   const IncidentFields& f = updates.back().fields;
-  EXPECT_EQ(f.allocated, Bytes(static_cast<std::uint64_t>(14.52 * (1ull << 30) + 0.5)));
-  EXPECT_EQ(f.requested, Bytes(static_cast<std::uint64_t>(1.88 * (1ull << 30) + 0.5)));
+  EXPECT_EQ(f.allocated, Bytes(static_cast<std::uint64_t>(std::llround(14.52 * (1ull << 30)))));
+  EXPECT_EQ(f.requested, Bytes(static_cast<std::uint64_t>(std::llround(1.88 * (1ull << 30)))));
   EXPECT_EQ(f.capacity, Bytes::GiB(16));
   EXPECT_EQ(f.free, Bytes(0));
   EXPECT_EQ(f.gpu, 0);
@@ -540,8 +542,8 @@ TEST(ClassifierFollowTest, AWrappedMessageIsReadWhole) {
   const IncidentFields& f = found[0].incident.fields;
   EXPECT_EQ(f.requested, Bytes::GiB(2));
   EXPECT_EQ(f.gpu, 1);
-  EXPECT_EQ(f.capacity, Bytes(static_cast<std::uint64_t>(23.55 * (1ull << 30) + 0.5)));
-  EXPECT_EQ(f.free, Bytes(static_cast<std::uint64_t>(1.19 * (1ull << 30) + 0.5)));
+  EXPECT_EQ(f.capacity, Bytes(static_cast<std::uint64_t>(std::llround(23.55 * (1ull << 30)))));
+  EXPECT_EQ(f.free, Bytes(static_cast<std::uint64_t>(std::llround(1.19 * (1ull << 30)))));
   ASSERT_EQ(f.processes.size(), 1u);
   EXPECT_EQ(f.processes[0].pid, 1234);
 }

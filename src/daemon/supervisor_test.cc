@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -338,9 +339,9 @@ TEST_F(SupervisorTest, NumbersAfterTheDecisiveLineUpdateTheIncident) {
   std::vector<EventRecord> updates = events("incident-updated");
   for (const EventRecord& u : updates) EXPECT_EQ(u.data["updates_event_id"], oom[0].id);
   EXPECT_EQ(updates.back().data["incident"]["requested_bytes"],
-            static_cast<std::uint64_t>(1.88 * (1ull << 30) + 0.5));
+            static_cast<std::uint64_t>(std::llround(1.88 * (1ull << 30))));
   EXPECT_EQ(updates.back().data["incident"]["allocated_bytes"],
-            static_cast<std::uint64_t>(14.52 * (1ull << 30) + 0.5));
+            static_cast<std::uint64_t>(std::llround(14.52 * (1ull << 30))));
   EXPECT_NE(updates.back().message.find("1.88 GiB"), std::string::npos) << updates.back().message;
 }
 

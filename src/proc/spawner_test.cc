@@ -124,8 +124,8 @@ class ScopedEnv {
 
 class SpawnTest : public ::testing::TestWithParam<PosixSpawner::Mode> {
  protected:
-  Result<SpawnedProcess> Spawn(SpawnSpec spec) { return spawner_.Spawn(spec); }
-  std::unique_ptr<Child> Start(SpawnSpec spec) {
+  Result<SpawnedProcess> Spawn(const SpawnSpec& spec) { return spawner_.Spawn(spec); }
+  std::unique_ptr<Child> Start(const SpawnSpec& spec) {
     auto p = spawner_.Spawn(spec);
     EXPECT_TRUE(p) << p.error().message;
     if (!p) return nullptr;

@@ -70,7 +70,7 @@ class JobStoreBehaviour : public ::testing::Test {
   }
 
   // Moves a job along the states, each step expected to apply.
-  void Move(JobId id, std::vector<JobState> path, JobChange change = {}) {
+  void Move(JobId id, const std::vector<JobState>& path, const JobChange& change = {}) {
     JobState from = store_->Get(id).value().state;
     for (JobState to : path) {
       auto out = store_->Transition(id, {from}, to, change);
