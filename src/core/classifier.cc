@@ -289,8 +289,16 @@ struct Classifier::State {
     IncidentKind kind = IncidentKind::kOom;
     bool attached = false;  // the open traceback began within kMergeLines of `last`
     IncidentFields where;   // the GPU (index, bus) the family's incident names
+    std::uint64_t seq = 0;  // the incident's Incident::seq
   };
+  bool Near(const Mark& m) const {
+    return m.last != 0 && flow - m.last <= kMergeLines && line_no - m.last_line <= kMergeMaxLines;
+  }
   std::array<Mark, kFamilies> marks{};
+  // Each family's marks of other GPUs' open causes (at most kParked): errors on two GPUs that
+  // interleave stay two incidents, one per GPU, not one per change of GPU.
+  static constexpr std::size_t kParked = 8;
+  std::array<std::vector<Mark>, kFamilies> parked{};
 
   std::uint64_t next_seq = 1;
   // The last incident returned, while lines after it may still complete its fields (kFollowLines
@@ -456,17 +464,33 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
     if (sig.kind == IncidentKind::kReady) {
       // The service (re)started: whatever comes next is a new cause.
       for (std::size_t f = 0; f < kFamilies; ++f) {
-        if (f != Family(IncidentKind::kReady)) s.marks[f] = State::Mark{};
+        if (f == Family(IncidentKind::kReady)) continue;
+        s.marks[f] = State::Mark{};
+        s.parked[f].clear();
       }
       s.follow = State::Follow{};
     }
-    State::Mark& mark = s.marks[Family(sig.kind)];
+    const std::size_t family = Family(sig.kind);
+    State::Mark& mark = s.marks[family];
+    std::vector<State::Mark>& parked = s.parked[family];
+    if (mark.last != 0 && OtherGpu(mark.where, fields)) {
+      // Another GPU than the family's last incident: that GPU's own open cause, if any.
+      for (State::Mark& p : parked) {
+        if ((p.where.gpu || p.where.pci_bus) && !OtherGpu(p.where, fields) && s.Near(p)) {
+          std::swap(mark, p);
+          break;
+        }
+      }
+    }
     bool upgrade = sig.kind == IncidentKind::kOom && mark.kind == IncidentKind::kOomProbable;
-    bool near = mark.last != 0 && s.flow - mark.last <= kMergeLines &&
-                s.line_no - mark.last_line <= kMergeMaxLines;
     bool same_traceback = in_traceback && mark.attached;
-    bool merged =
-        mark.last != 0 && (near || same_traceback) && !upgrade && !OtherGpu(mark.where, fields);
+    const bool other_gpu = OtherGpu(mark.where, fields);
+    bool merged = mark.last != 0 && (s.Near(mark) || same_traceback) && !upgrade && !other_gpu;
+    if (!merged && other_gpu && s.Near(mark)) {
+      // Keep the other GPU's cause open beside the new one.
+      if (parked.size() == State::kParked) parked.erase(parked.begin());
+      parked.push_back(mark);
+    }
     if (!merged) {
       Incident incident;
       incident.seq = s.next_seq++;
@@ -479,6 +503,8 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
       incident.context = in_traceback ? s.traceback.Copy() : s.recent.Copy();
       incident.fields = std::move(fields);
       mark.kind = sig.kind;
+      mark.seq = incident.seq;
+      mark.attached = false;
       mark.where = IncidentFields{};
       mark.where.gpu = incident.fields.gpu;
       mark.where.pci_bus = incident.fields.pci_bus;
@@ -494,7 +520,7 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
     } else {
       // The same cause said again (a traceback's last line after ComfyUI's own line, an Xid and
       // its "fallen off the bus"): what this line states completes the incident.
-      if (s.follow.incident && Family(s.follow.incident->kind) == Family(sig.kind)) {
+      if (s.follow.incident && s.follow.incident->seq == mark.seq) {
         complete(fields);
         s.follow.until = s.line_no + kFollowLines;
       }
@@ -555,6 +581,7 @@ std::vector<Incident> Classifier::Flush() {
   s.traceback.Clear();
   s.recent.Clear();
   for (State::Mark& m : s.marks) m = State::Mark{};
+  for (std::vector<State::Mark>& p : s.parked) p.clear();
   return {};
 }
 

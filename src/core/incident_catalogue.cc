@@ -60,6 +60,20 @@ std::vector<Signature> MakeCatalogue() {
       // ComfyUI prints str() of torch.OutOfMemoryError first ("Allocation on device ").
       Lit("comfyui-exception-allocation", K::kOom, "comfyui",
           "!!! Exception during processing !!! Allocation on device", "CUDA out of memory"),
+      // CTranslate2 (faster-whisper, WhisperX).
+      Lit("ctranslate2-oom", K::kOom, "ctranslate2", "CUDA failed with error out of memory",
+          "CUDA out of memory"),
+      // ONNX Runtime's arena (the CUDA execution provider's in a GPU service).
+      Lit("onnxruntime-arena-oom", K::kOom, "onnxruntime",
+          "Failed to allocate memory for requested buffer of size", "out of memory in its arena"),
+      // PaddlePaddle: "Out of memory error on GPU 0. Cannot allocate 98.000244MB memory on GPU 0,
+      // …".
+      Lit("paddle-oom", K::kOom, "paddlepaddle", "Out of memory error on GPU",
+          "CUDA out of memory"),
+      // TensorRT: "Requested amount of GPU memory (4294967296 bytes) could not be allocated."
+      Re("tensorrt-oom", K::kOom, "tensorrt", "Requested amount of ",
+         "Requested amount of (GPU )?memory \\([0-9]+ bytes\\) could not be allocated",
+         "could not allocate GPU memory"),
       // CUDA libraries and the runtime.
       Lit("cublas-alloc-failed", K::kOom, "cublas", "CUBLAS_STATUS_ALLOC_FAILED",
           "cuBLAS could not allocate its workspace"),
@@ -139,6 +153,8 @@ std::vector<Signature> MakeCatalogue() {
           "illegal memory access"),
       Lit("cuda-launch-failure", K::kSticky, "cuda", "CUDA error: unspecified launch failure",
           "unspecified launch failure"),
+      Lit("cuda-error-launch-failed", K::kSticky, "cuda", "CUDA_ERROR_LAUNCH_FAILED",
+          "unspecified launch failure"),
       Lit("cuda-device-assert", K::kSticky, "cuda", "device-side assert triggered",
           "device-side assert"),
       Lit("cuda-misaligned-address", K::kSticky, "cuda", "CUDA error: misaligned address",
@@ -159,6 +175,9 @@ std::vector<Signature> MakeCatalogue() {
          "GPU fell off the bus (Xid 79)"),
       Lit("gpu-fallen-off-bus", K::kDeviceLost, "nvidia-driver", "GPU has fallen off the bus",
           "GPU fell off the bus"),
+      // Older drivers: "NVRM: GPU at 0000:01:00.0 has fallen off the bus."
+      Re("gpu-at-bus-fallen-off-bus", K::kDeviceLost, "nvidia-driver", "has fallen off the bus",
+         "NVRM: GPU at [0-9A-Fa-f:.]+ has fallen off the bus", "GPU fell off the bus"),
       // Recent drivers, with no Xid line, over three "NVRM:" lines (the bus on the first).
       Lit("gpu-fallen-off-bus-split", K::kDeviceLost, "nvidia-driver",
           "fallen off the bus and is not responding to commands", "GPU fell off the bus"),
@@ -193,6 +212,9 @@ std::vector<Signature> MakeCatalogue() {
       Lit("eaddrinuse", K::kPortClash, "node", "EADDRINUSE", "address already in use"),
       Lit("winsock-10048", K::kPortClash, "windows", "Only one usage of each socket address",
           "address already in use"),
+      // torch.distributed's rendezvous store (MASTER_PORT).
+      Lit("torch-store-bind-failed", K::kPortClash, "pytorch",
+          "The server socket has failed to bind to", "its rendezvous port is in use"),
       Lit("bind-address-in-use", K::kPortClash, "libc", "bind: Address already in use",
           "address already in use"),
       Lit("go-bind-address-in-use", K::kPortClash, "go", "bind: address already in use",

@@ -144,6 +144,24 @@ std::optional<Bytes> KeyedSize(std::string_view s, std::string_view key) {
   return r->first;
 }
 
+// A size right after `phrase` whose KB/MB/GB label means powers of 2 (PaddlePaddle's).
+std::optional<Bytes> BinarySizeAfter(std::string_view s, std::string_view phrase) {
+  std::size_t p = s.find(phrase);
+  if (p == std::string_view::npos) return std::nullopt;
+  auto n = NumberAt(s, p + phrase.size());
+  if (!n) return std::nullopt;
+  std::size_t i = n->end;
+  while (i < s.size() && s[i] == ' ' && i - n->end < 2) ++i;
+  auto u = UnitAt(s, i);
+  if (!u) return std::nullopt;
+  Unit binary = *u;
+  if (u->decimal_exp > 0) {
+    binary.shift = u->decimal_exp / 3 * 10;
+    binary.decimal_exp = 0;
+  }
+  return Scale(*n, binary);
+}
+
 // Whether the size right after `phrase` is a whole number of bytes ("4294967296", "512 bytes").
 bool BytesAfter(std::string_view s, std::string_view phrase) {
   std::size_t p = s.find(phrase);
@@ -257,7 +275,10 @@ void ParseXid(std::string_view s, IncidentFields& f) {
   } else if (std::size_t g = s.find("NVRM: GPU "); g != std::string_view::npos) {
     std::size_t start = g + 10;
     if (s.substr(start).starts_with("at PCI:")) start += 7;
+    if (s.substr(start).starts_with("at ")) start += 3;  // "NVRM: GPU at 0000:01:00.0 has …"
     std::size_t end = s.find(": ", start);
+    if (std::size_t space = s.find(' ', start); space != std::string_view::npos && space < end)
+      end = space;
     if (end != std::string_view::npos && end - start < 64) {
       f.pci_bus = std::string(s.substr(start, end - start));
     }
@@ -327,6 +348,17 @@ IncidentFields ParseIncidentFields(std::string_view s, IncidentKind kind) {
     take(SizeAfter(s, "you tried to allocate ", /*bare_ok=*/true), "you tried to allocate ");
     take(SizeAfter(s, "buffer of size ", /*bare_ok=*/true), "buffer of size ");
     return f;  // host memory: no GPU, no GPU processes
+  }
+  // PaddlePaddle prints binary sizes with decimal labels ("98.000244MB", "6.000000GB").
+  if (s.find("Out of memory error on GPU") != std::string_view::npos) {
+    if (!f.requested) f.requested = BinarySizeAfter(s, "Cannot allocate ");
+    if (!f.free) f.free = BinarySizeAfter(s, "available memory is only ");
+    if (!f.allocated) {
+      if (std::size_t p = s.find(" memory has been allocated"); p != std::string_view::npos) {
+        std::size_t comma = s.rfind(", ", p);
+        if (comma != std::string_view::npos) f.allocated = BinarySizeAfter(s.substr(comma), ", ");
+      }
+    }
   }
   // vLLM: "… less than desired GPU memory utilization (0.9, 7.2 GiB)": what it wanted.
   if (std::size_t p = s.find("desired GPU memory utilization (");
