@@ -272,7 +272,7 @@ struct Classifier::State {
   long line_no = 0;
   // Lines that can end a cause's merge window: not indented (a stack frame or an error object's
   // fields continue the message that came before them) — see Mark::flow.
-  long flow = 0;
+  long flow = 1;  // from 1: a mark's `last` of 0 means "no mark" (a log may be all indented)
   // The end of the previous line when it was long and matched nothing: a terminal that wrapped
   // the decisive phrase puts the rest on this line ("… Resource exhausted: Out " / "of memory
   // while trying to allocate …", "CUDNN_STAT" / "US_INTERNAL_ERROR").

@@ -590,6 +590,18 @@ TEST(ClassifierGpuBoundaryTest, XidsOnTwoBusesAreTwoIncidents) {
   EXPECT_EQ(found[1].incident.fields.pci_bus, "0000:41:00");
 }
 
+// A log whose every line is indented (a paste, a wrapper's prefix of spaces) still merges one
+// cause's lines (the merge window counts from the first line, not from the first unindented one).
+TEST(ClassifierGpuBoundaryTest, AnAllIndentedLogStillMergesOneCause) {
+  std::vector<Found> found = Classify(
+      "   ggml_backend_cuda_buffer_type_alloc_buffer: allocating 204800.00 MiB on device 0: "
+      "cudaMalloc failed: out of memory\n"
+      "   llama_kv_cache_init: failed to allocate buffer for kv cache\n"
+      "   llama_init_from_model: llama_kv_cache_init() failed for self-attention cache\n");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.signature, "ggml-cudamalloc-failed");
+}
+
 // A ready line between two OOMs: the service started again, a new cause.
 TEST(ClassifierGpuBoundaryTest, AReadyLineStartsANewIncident) {
   std::vector<Found> found = Classify(

@@ -41,6 +41,9 @@ std::vector<Signature> MakeCatalogue() {
           "RuntimeError: CUDA out of memory. Tried to allocate", "CUDA out of memory"),
       Lit("torch-oom", K::kOom, "pytorch", "CUDA out of memory. Tried to allocate",
           "CUDA out of memory"),
+      // The message without its first words, as pasted: "Tried to allocate 20.00 MiB (GPU 0; …".
+      Re("torch-oom-tried-to-allocate", K::kOom, "pytorch", "Tried to allocate ",
+         "Tried to allocate [0-9.]+ ?[KMGT]i?B \\(GPU [0-9]+; ", "CUDA out of memory"),
       // The first sentence alone (a paste that put each sentence in its own paragraph, a logger
       // that split it): the numbers follow on later lines.
       Lit("torch-oom-runtimeerror", K::kOom, "pytorch", "RuntimeError: CUDA out of memory.",
@@ -62,6 +65,9 @@ std::vector<Signature> MakeCatalogue() {
           "!!! Exception during processing !!! Allocation on device", "CUDA out of memory"),
       // CTranslate2 (faster-whisper, WhisperX).
       Lit("ctranslate2-oom", K::kOom, "ctranslate2", "CUDA failed with error out of memory",
+          "CUDA out of memory"),
+      // ONNX Runtime's CUDA execution provider: "CUDA failure 2: out of memory ; GPU=0 ; …".
+      Lit("onnxruntime-cuda-failure-oom", K::kOom, "onnxruntime", "CUDA failure 2: out of memory",
           "CUDA out of memory"),
       // ONNX Runtime's arena (the CUDA execution provider's in a GPU service).
       Lit("onnxruntime-arena-oom", K::kOom, "onnxruntime",
@@ -131,6 +137,8 @@ std::vector<Signature> MakeCatalogue() {
           "Resource exhausted: Out of memory while trying to allocate", "XLA out of memory"),
       Lit("xla-oom-allocating", K::kOom, "jax", "RESOURCE_EXHAUSTED: Out of memory allocating",
           "XLA out of memory"),
+      Lit("xla-failed-to-allocate-request-new", K::kOom, "jax",
+          "RESOURCE_EXHAUSTED: Failed to allocate request for", "XLA out of memory"),
       // Old jaxlib: "Resource exhausted: Failed to allocate request for 32.00MiB (33554432B) on
       // device ordinal 0".
       Lit("xla-failed-to-allocate-request", K::kOom, "jax",

@@ -198,6 +198,7 @@ std::optional<int> ParseGpu(std::string_view s) {
   if (auto v = IntAfter(s, "device cuda:", " ,;)")) return static_cast<int>(*v);  // vLLM
   if (auto v = IntAfter(s, "current device: ", kEnders)) return static_cast<int>(*v);  // ggml
   if (auto v = IntAfter(s, "device ordinal ", kEnders)) return static_cast<int>(*v);   // XLA
+  if (auto v = IntAfter(s, "GPU=", " ;,)")) return static_cast<int>(*v);  // ONNX Runtime
   return std::nullopt;
 }
 
