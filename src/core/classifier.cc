@@ -451,9 +451,12 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
   if (id) {
     const Signature& sig = s.sigs[*id];
     IncidentFields fields = ParseIncidentFields(CollapseSpaces(match_text), sig.kind);
-    if (continues && match_text.data() == head.data()) {
+    if (continues && match_text.data() == head.data() && head.front() >= 'a' &&
+        head.front() <= 'z') {
       // The decisive phrase is on this line, a number before it on the wrapped line above
-      // ("… 4.26 GiB KV cach" / "e is needed, which is larger than …").
+      // ("… 4.26 GiB KV cach" / "e is needed, which is larger than …"). Only when this line
+      // starts in lower case, as the rest of a cut line does: a log record of its own (capital,
+      // digit, bracket) takes nothing from the line before, which may name another GPU.
       s.joined.assign(s.wrap_tail);
       s.joined.append(head);
       fields.FillFrom(ParseIncidentFields(CollapseSpaces(s.joined), sig.kind));

@@ -602,6 +602,15 @@ TEST(ClassifierGpuBoundaryTest, AnAllIndentedLogStillMergesOneCause) {
   EXPECT_EQ(found[0].incident.signature, "ggml-cudamalloc-failed");
 }
 
+// A long line before an incident's own record lends it nothing: its "GPU 3" is another message's.
+TEST(ClassifierFollowTest, TheLineBeforeARecordLendsItNoNumbers) {
+  std::vector<Found> found = Classify(
+      "INFO 12-03 10:00:00 worker.py:120] Loading the model on GPU 3 took 12.5 s, 14.2 GiB in use\n"
+      "RuntimeError: CUDA error: out of memory\n");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_FALSE(found[0].incident.fields.gpu);
+}
+
 // A ready line between two OOMs: the service started again, a new cause.
 TEST(ClassifierGpuBoundaryTest, AReadyLineStartsANewIncident) {
   std::vector<Found> found = Classify(
