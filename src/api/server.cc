@@ -355,7 +355,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         response.headers["WWW-Authenticate"] = "Bearer";
         return Respond(response, /*keep_alive=*/false);
       }
-    } else if (tcp_) {
+    } else if (tcp_ && !state_->options.open_read_only) {
       auto host = request[http::field::host];
       if (!host.empty() && !IsLoopbackHost(std::string_view(host.data(), host.size()))) {
         return Respond(HttpResponse::Error(
@@ -823,7 +823,7 @@ Result<void> ApiServer::ListenTcp(const std::string& host_port) {
     return Fail(ErrorCode::kInvalidArgument, "\"" + split->host + "\" is not an IP address",
                 "listen on 127.0.0.1, ::1, or an address of this machine");
   }
-  if (!address.is_loopback() && state_->options.token.empty()) {
+  if (!address.is_loopback() && state_->options.token.empty() && !state_->options.open_read_only) {
     return Fail(ErrorCode::kRefused, "refusing to listen on " + host_port + " without an API token",
                 "set an API token in the daemon's config, or listen on 127.0.0.1");
   }
