@@ -182,6 +182,7 @@ Result<int> RunUp(const UpOptions& options) {
       Telemetry::Options{.interval = config->daemon.history_interval});
   DaemonMetrics metrics(events);
   auto metrics_text = [&]() -> std::string {
+    telemetry.Watch();  // a scraper keeps the samples at history_interval
     MetricsInputs in;
     in.sample = telemetry.latest();
     in.sample_unix_ms = telemetry.latest_unix_ms();

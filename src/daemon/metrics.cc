@@ -303,7 +303,7 @@ void AddMetricsRoute(Router& router, std::function<std::string()> metrics_text) 
              });
 }
 
-void AddHistoryRoute(Router& router, const Telemetry& telemetry) {
+void AddHistoryRoute(Router& router, Telemetry& telemetry) {
   router.Add("GET", "/v1/history",
              [&telemetry](const HttpRequest& r, const PathParams&) -> HandlerResult {
                std::int64_t seconds = 3600;
@@ -316,6 +316,7 @@ void AddHistoryRoute(Router& router, const Telemetry& telemetry) {
                  }
                  seconds = std::min<long long>(v, 3600);
                }
+               telemetry.Watch();
                return HttpResponse::Json(200, telemetry.History(Millis(seconds * 1000)));
              });
 }

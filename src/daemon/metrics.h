@@ -82,6 +82,6 @@ class Telemetry;
 // GET /metrics (the Prometheus text of `metrics_text()`) on `router`.
 void AddMetricsRoute(Router& router, std::function<std::string()> metrics_text);
 // GET /v1/history?seconds=N (default and most 3600): the telemetry's ring (docs/api.md).
-void AddHistoryRoute(Router& router, const Telemetry& telemetry);
+void AddHistoryRoute(Router& router, Telemetry& telemetry);
 
 }  // namespace vg

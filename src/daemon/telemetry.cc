@@ -27,8 +27,27 @@ Telemetry::~Telemetry() { Stop(); }
 
 void Telemetry::Start() {
   timer_->running = true;
+  gap_ = options_.interval;
   SampleNow();
   Arm();
+}
+
+void Telemetry::Watch() {
+  last_watch_ms_ = options_.now_ms();
+  watched_ = true;
+  if (!timer_->running || gap_ <= options_.interval) return;
+  // Back from an idle gap: a fresh sample now, then the interval.
+  if (last_watch_ms_ - latest_ms_ >= options_.interval.count()) SampleNow();
+  gap_ = options_.interval;
+  timer_->timer.cancel();  // the pending wait ends with operation_aborted and does nothing
+  Arm();
+}
+
+Millis Telemetry::NextGap(bool changed) const {
+  const bool watched = watched_ && options_.now_ms() - last_watch_ms_ < kWatchHold.count();
+  if (changed || watched) return options_.interval;
+  return std::min(std::max(gap_, options_.interval) * 2,
+                  std::max(options_.idle_max, options_.interval));
 }
 
 void Telemetry::Stop() {
@@ -38,15 +57,43 @@ void Telemetry::Stop() {
 
 void Telemetry::Arm() {
   if (!timer_->running) return;
-  timer_->timer.expires_after(options_.interval);
+  timer_->timer.expires_after(gap_);
   timer_->timer.async_wait([this](const boost::system::error_code& ec) {
     if (ec || !timer_->running) return;
-    SampleNow();
+    gap_ = NextGap(SampleNow());
     Arm();
   });
 }
 
-void Telemetry::SampleNow() {
+namespace {
+
+bool SameHolders(const std::vector<VramHolding>& a, const std::vector<VramHolding>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i].kind != b[i].kind || a[i].pid != b[i].pid || a[i].bytes != b[i].bytes ||
+        a[i].name != b[i].name)
+      return false;
+  }
+  return true;
+}
+
+bool SameSample(const VramSample& a, const VramSample& b) {
+  if (a.gpus.size() != b.gpus.size() || a.members != b.members || a.problem != b.problem)
+    return false;
+  for (std::size_t i = 0; i < a.gpus.size(); ++i) {
+    const GpuInfo& x = a.gpus[i].gpu;
+    const GpuInfo& y = b.gpus[i].gpu;
+    if (x.index != y.index || x.used != y.used || x.free != y.free ||
+        x.utilization_percent != y.utilization_percent || x.problem != y.problem ||
+        !SameHolders(a.gpus[i].holders, b.gpus[i].holders))
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool Telemetry::SampleNow() {
   const auto t0 = std::chrono::steady_clock::now();
   VramSample s = sample_();
   const std::int64_t now = options_.now_ms();
@@ -75,9 +122,11 @@ void Telemetry::SampleNow() {
   while (ring_.size() > cap ||
          (ring_.size() > 1 && ring_.front().t_ms < now - options_.window.count()))
     ring_.pop_front();
+  const bool changed = !latest_ || !SameSample(*latest_, s);
   latest_ = std::move(s);
   latest_ms_ = now;
   last_cost_ = std::chrono::steady_clock::now() - t0;
+  return changed;
 }
 
 const char* HolderKindName(VramHolding::Kind k) {

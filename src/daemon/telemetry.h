@@ -4,7 +4,11 @@
 //
 // Contract:
 //  - A sample is Supervisor::SampleVram(): NVML plus the daemon's own processes, no machine scan
-//    (ARCHITECTURE.md, "Who is ours"). Taken on the daemon's loop, every interval from Start().
+//    (ARCHITECTURE.md, "Who is ours"). Taken on the daemon's loop from Start(): every interval
+//    while someone watches (Watch(): a history or metrics request within the last kWatchHold) or
+//    while samples change; otherwise the gap doubles after each unchanged sample, up to
+//    options.idle_max (an idle daemon nobody watches costs about two samples a minute). Watch()
+//    after such a gap takes a sample at once and returns to the interval.
 //  - The ring keeps the samples of the last `window` (default 1 h): window / interval samples at
 //    most. Each sample keeps per GPU the used bytes and at most kMaxHoldersPerGpu holders, the
 //    largest; the rest are summed into one `other` holder. Memory is therefore bounded by
@@ -41,7 +45,9 @@ class Telemetry {
     Millis interval{2000};
     Millis window{3600 * 1000};
     std::function<std::int64_t()> now_ms;  // unset: the wall clock (UnixNowMs)
+    Millis idle_max{30000};                // the longest gap between samples nobody watches
   };
+  static constexpr Millis kWatchHold{60000};
   Telemetry(boost::asio::io_context& io, std::function<VramSample()> sample, Options options);
   ~Telemetry();
   Telemetry(const Telemetry&) = delete;
@@ -50,8 +56,13 @@ class Telemetry {
   // Takes a sample now and then every interval until Stop() or destruction.
   void Start();
   void Stop();
-  // One sample now (Start's timer calls it; tests call it directly).
-  void SampleNow();
+  // One sample now (Start's timer calls it; tests call it directly). True when it differs from
+  // the one before (GPU memory, holders or members).
+  bool SampleNow();
+  // Someone reads the figures (GET /v1/history, GET /metrics): keep sampling every interval.
+  void Watch();
+  // The gap before the next sample (the interval, or longer while idle and unwatched).
+  Millis next_gap() const { return gap_; }
 
   // The latest sample whole (GPU details included); nullptr before the first.
   const VramSample* latest() const { return latest_ ? &*latest_ : nullptr; }
@@ -75,6 +86,7 @@ class Telemetry {
     std::vector<GpuPoint> gpus;
   };
   void Arm();
+  Millis NextGap(bool changed) const;
 
   boost::asio::io_context& io_;
   std::function<VramSample()> sample_;
@@ -83,6 +95,9 @@ class Telemetry {
   std::optional<VramSample> latest_;
   std::int64_t latest_ms_ = 0;
   std::chrono::nanoseconds last_cost_{0};
+  std::int64_t last_watch_ms_ = 0;
+  bool watched_ = false;
+  Millis gap_{0};
   struct TimerBox;
   std::unique_ptr<TimerBox> timer_;
 };

@@ -135,3 +135,66 @@ TEST(Telemetry, StartSamplesAtOnceAndThenEveryInterval) {
 
 }  // namespace
 }  // namespace vg
+
+namespace vg {
+namespace {
+
+TEST(Telemetry, BacksOffWhileNothingChangesAndNobodyWatches) {
+  boost::asio::io_context io;
+  std::int64_t now = 5'000'000;
+  std::int64_t used = 1;
+  int calls = 0;
+  Telemetry t(
+      io,
+      [&] {
+        ++calls;
+        return TelemetrySampleWith(0, used);
+      },
+      Telemetry::Options{
+          .interval = Millis(1), .now_ms = [&] { return now; }, .idle_max = Millis(8)});
+  t.Start();
+  EXPECT_EQ(t.next_gap(), Millis(1));
+  std::vector<std::int64_t> gaps;
+  for (int i = 0; i < 5; ++i) {
+    io.run_one();  // one timer: one sample, the same as before
+    gaps.push_back(t.next_gap().count());
+  }
+  EXPECT_EQ(gaps, (std::vector<std::int64_t>{2, 4, 8, 8, 8}));
+  used = 2;  // memory moved: back to the interval at once
+  io.run_one();
+  EXPECT_EQ(t.next_gap(), Millis(1));
+  io.run_one();  // unchanged again
+  EXPECT_EQ(t.next_gap(), Millis(2));
+}
+
+TEST(Telemetry, AWatcherKeepsTheIntervalAndGetsAFreshSampleAfterAGap) {
+  boost::asio::io_context io;
+  std::int64_t now = 5'000'000;
+  int calls = 0;
+  Telemetry t(
+      io,
+      [&] {
+        ++calls;
+        return TelemetrySampleWith(0, 7);
+      },
+      Telemetry::Options{
+          .interval = Millis(1), .now_ms = [&] { return now; }, .idle_max = Millis(8)});
+  t.Start();
+  for (int i = 0; i < 3; ++i) io.run_one();
+  EXPECT_EQ(t.next_gap(), Millis(8));
+  const int before = calls;
+  now += 5;  // the latest sample is older than the interval
+  t.Watch();
+  EXPECT_EQ(calls, before + 1) << "a watcher after an idle gap gets a fresh sample";
+  EXPECT_EQ(t.next_gap(), Millis(1));
+  for (int i = 0; i < 3; ++i) {
+    io.run_one();
+    EXPECT_EQ(t.next_gap(), Millis(1)) << "watched within kWatchHold: no back-off";
+  }
+  now += Telemetry::kWatchHold.count();
+  io.run_one();
+  EXPECT_EQ(t.next_gap(), Millis(2)) << "the watcher left: back-off resumes";
+}
+
+}  // namespace
+}  // namespace vg
