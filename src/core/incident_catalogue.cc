@@ -231,6 +231,9 @@ std::vector<Signature> MakeCatalogue() {
       // adresi/bağlantı noktası)", "(协议/网络地址/端口)"), after Go's or libuv's "bind: ".
       Re("winsock-10048-localised", K::kPortClash, "windows", "bind: ",
          "bind: [^()]*\\([^()/]{1,40}/[^()/]{1,40}/[^()/]{1,40}\\)", "address already in use"),
+      // German writes the triple with commas ("(Protokoll, Netzwerkadresse oder Anschluss)").
+      Lit("winsock-10048-de", K::kPortClash, "windows", "Normalerweise darf jede Socketadresse",
+          "address already in use"),
       Lit("winerror-10048", K::kPortClash, "python", "[WinError 10048]", "address already in use"),
       // torch.distributed's rendezvous store (MASTER_PORT).
       Lit("torch-store-bind-failed", K::kPortClash, "pytorch",
