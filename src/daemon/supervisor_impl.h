@@ -26,6 +26,7 @@
 #include "daemon/supervisor.h"
 #include "gpu/gpu_probe.h"
 #include "proc/cgroup.h"
+#include "proc/proc_events.h"
 #include "proc/process.h"
 #include "proc/process_control.h"
 #include "proc/spawner.h"
@@ -166,13 +167,22 @@ struct Supervisor::Impl {
   // ours live outside the tree (instances re-adopted after a daemon restart: what they fork can
   // go to init), and without the subreaper or the children files.
   std::vector<ProcessInfo> Family();
-  std::size_t OutsideOurTree(const std::vector<ProcessInfo>& table) const;
+  // Processes of ours outside the tree in a whole table: those with this daemon's instance tags
+  // and their descendants.
+  std::set<pid_t> StraysIn(const std::vector<ProcessInfo>& table) const;
+  // Applies the process events since the last call to `strays`; false when they cannot be
+  // followed now (no events, just subscribed, events lost): the caller reads the whole table.
+  bool FollowStrays();
   // family: the result of Family() to reuse (nullptr: walk it now).
   std::vector<pid_t> Members(const ServiceRt& s, const std::vector<ProcessInfo>* family = nullptr);
   std::vector<pid_t> Leftovers(const ServiceRt& s);
   bool strays_outside = true;  // boot: unknown until the first whole-table read says
-  bool children_files = true;  // false once the kernel said it has none
-  int full_reads = 0;          // whole-table reads by Family
+  std::set<pid_t> strays;      // processes of ours outside the tree, followed by process events
+  std::unique_ptr<ProcEventSource> proc_events;  // open while strays_outside
+  bool strays_synced = false;       // `strays` is the table's, updated by every event since
+  bool events_unavailable = false;  // opening or reading the events failed: whole tables
+  bool children_files = true;       // false once the kernel said it has none
+  int full_reads = 0;               // whole-table reads by Family
   std::optional<std::pair<SteadyTime, VramView>> last_full_look;  // LookListed's ghost cache
 
   // The operation lock (see ServiceRt). Released when the OpLock goes.

@@ -62,6 +62,7 @@ class SupervisorTest : public ::testing::Test {
     deps.events = &events_;
     deps.store = &store_;
     deps.subreaper = true;  // FakeWorld reparents orphans to the test process
+    if (with_events_) deps.open_proc_events = [this] { return world_.OpenEvents(); };
     sup_ = std::make_unique<Supervisor>(io_, deps, config_);
     sup_->Boot();
   }
@@ -104,6 +105,7 @@ class SupervisorTest : public ::testing::Test {
   std::filesystem::path dir_;
   boost::asio::io_context io_;
   FakeWorld world_;
+  bool with_events_ = false;  // the proc connector of the world (FakeWorld::OpenEvents)
   MemoryStore store_;
   EventHub events_{store_, false};
   Config config_;
@@ -439,6 +441,82 @@ TEST_F(SupervisorTest, AnEscapeeOfAnAdoptedInstanceIsStoppedWithIt) {
   const int lists = world_.lists;
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(sup_->StatusAll().is_array());
   EXPECT_EQ(world_.lists, lists) << "the new instance is in our tree: questions walk again";
+}
+
+// Issue 12: an instance re-adopted after a daemon restart lives outside the daemon's tree. With
+// the kernel's process events its forks are followed (a double-forked escapee included) from the
+// one boot read on: status, restart and stop never read the whole table again.
+TEST_F(SupervisorTest, AnAdoptedInstanceIsFollowedByProcessEventsNotTableReads) {
+  with_events_ = true;
+  const std::string tag = FormatInstanceTag("a", DaemonId(dir_.string()), 0x78);
+  const pid_t main = world_.Fork(1, tag);
+  InstanceRecord rec{.service = "a", .tag = tag, .pid = main};
+  rec.start_time = world_.Find(main)->start_time;
+  ASSERT_TRUE(store_.PutInstance(rec));
+  Boot({Svc("a")});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  ASSERT_EQ(Pid("a"), main);
+  const int boot_lists = world_.lists;
+  EXPECT_EQ(world_.event_opens, 1);
+  const pid_t middle = world_.Fork(main);
+  const pid_t escapee = world_.Fork(middle);  // under init: only the fork event says it exists
+  world_.Exit(middle, 0);  // the escapee goes to init, out of every walk
+  ASSERT_EQ(world_.Find(escapee)->parent, 1);
+  auto j = sup_->Status("a");
+  ASSERT_TRUE(j);
+  EXPECT_EQ((*j)["members"], nlohmann::json({main, escapee}));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(sup_->StatusAll().is_array());
+  EXPECT_EQ(world_.lists, boot_lists) << "followed by events: no whole-table read";
+  ASSERT_TRUE(sup_->Restart("a"));
+  ASSERT_TRUE(RunUntil([&] { return RunningWith("a", main); }));
+  EXPECT_FALSE(world_.Find(main)->alive);
+  EXPECT_FALSE(world_.Find(escapee)->alive);
+  ExpectOnlyCurrentInstancesAlive({"a"});
+  EXPECT_EQ(world_.lists, boot_lists) << "the restart needed no whole-table read either";
+}
+
+// The kernel dropped events (its socket buffer overflowed): one table read puts the set right
+// (the escapee is found as a descendant of the adopted instance there), then events again.
+TEST_F(SupervisorTest, LostProcessEventsCostOneTableRead) {
+  with_events_ = true;
+  const std::string tag = FormatInstanceTag("a", DaemonId(dir_.string()), 0x79);
+  const pid_t main = world_.Fork(1, tag);
+  InstanceRecord rec{.service = "a", .tag = tag, .pid = main};
+  rec.start_time = world_.Find(main)->start_time;
+  ASSERT_TRUE(store_.PutInstance(rec));
+  Boot({Svc("a")});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  const pid_t worker = world_.Fork(main, std::string());
+  world_.lose_events = true;  // the fork of `worker` among what was dropped
+  const int lists = world_.lists;
+  ASSERT_TRUE(sup_->StatusAll().is_array());
+  EXPECT_EQ(world_.lists, lists + 1) << "the resynchronising read";
+  auto j = sup_->Status("a");
+  ASSERT_TRUE(j);
+  EXPECT_EQ((*j)["members"], nlohmann::json({main, worker}));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(sup_->StatusAll().is_array());
+  EXPECT_EQ(world_.lists, lists + 1);
+}
+
+// Without the privilege the connector needs, the daemon reads the table while strays live, as
+// before, and asks the kernel only once.
+TEST_F(SupervisorTest, WithoutProcessEventsStraysAreFoundByTableReads) {
+  with_events_ = true;
+  world_.refuse_events = true;
+  const std::string tag = FormatInstanceTag("a", DaemonId(dir_.string()), 0x7a);
+  const pid_t main = world_.Fork(1, tag);
+  InstanceRecord rec{.service = "a", .tag = tag, .pid = main};
+  rec.start_time = world_.Find(main)->start_time;
+  ASSERT_TRUE(store_.PutInstance(rec));
+  Boot({Svc("a")});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  const pid_t escapee = world_.Fork(1, tag);  // tagged: the table read finds it
+  const int lists = world_.lists;
+  auto j = sup_->Status("a");
+  ASSERT_TRUE(j);
+  EXPECT_EQ((*j)["members"], nlohmann::json({main, escapee}));
+  EXPECT_GT(world_.lists, lists);
+  EXPECT_EQ(world_.event_opens, 1) << "tried once, not on every question";
 }
 
 }  // namespace
