@@ -60,11 +60,11 @@ RestartPolicy RestartPolicyFor(const ServiceConfig& cfg) {
 
 Supervisor::Impl::Impl(asio::io_context& io_, SupervisorDeps deps_, Config config_)
     : io(io_),
-      deps(deps_),
+      deps(std::move(deps_)),
       config(std::move(config_)),
       daemon_id(DaemonId(config.daemon.state_dir)),
-      clock(deps_.clock ? *deps_.clock : static_cast<Clock&>(system_clock)),
-      process(deps_.process ? *deps_.process : static_cast<ProcessControl&>(posix_process)),
+      clock(deps.clock ? *deps.clock : static_cast<Clock&>(system_clock)),
+      process(deps.process ? *deps.process : static_cast<ProcessControl&>(posix_process)),
       sigchld(io_, SIGCHLD) {
   inotify_fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (inotify_fd >= 0) {
@@ -397,7 +397,7 @@ void Supervisor::Impl::Adopt(ServiceRt& s, const InstanceRecord& rec) {
 // ---- Public face ----------------------------------------------------------------------------
 
 Supervisor::Supervisor(asio::io_context& io, SupervisorDeps deps, Config config)
-    : impl_(std::make_unique<Impl>(io, deps, std::move(config))) {
+    : impl_(std::make_unique<Impl>(io, std::move(deps), std::move(config))) {
   for (const ServiceConfig& c : impl_->config.services) {
     auto s = std::make_unique<ServiceRt>();
     s->cfg = c;
