@@ -236,14 +236,12 @@ std::string ServiceWaitText(const json& service, double waited_s) {
   }
   if (what == "exit") {
     const long n = static_cast<long>(num(w, "processes").value_or(0));
-    const std::string procs =
-        n > 0 ? fmt::format(", {} process{} left", n, n == 1 ? "" : "es") : std::string();
+    const std::string procs = fmt::format("{} process{}", n, n == 1 ? "" : "es");
     if (w.value("signal", "") == "SIGKILL")
-      return "SIGKILL sent, waiting for the processes to exit" + procs + " (" + WaitedText(waited) +
-             ")";
+      return "SIGKILL sent; waiting for " + procs + " to exit (" + WaitedText(waited) + ")";
     return w.value("signal", "SIGTERM") + " sent, " +
-           (left ? WaitedText(std::ceil(*left)) : std::string("?")) + " left before SIGKILL" +
-           procs;
+           (left ? WaitedText(std::ceil(*left)) : std::string("?")) + " left before SIGKILL (" +
+           procs + " still running)";
   }
   if (what == "memory-back") {
     return "all exited; waiting for the driver to give the memory back (" + WaitedText(waited) +

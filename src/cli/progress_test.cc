@@ -103,7 +103,11 @@ TEST(ProgressText, ServiceWaitingForVramNamesHoldersAndMissingBytes) {
 TEST(ProgressText, ServiceStopCountdownAndReadiness) {
   json stop = {
       {"waiting", {{"for", "exit"}, {"signal", "SIGTERM"}, {"left_s", 6.2}, {"processes", 2}}}};
-  EXPECT_EQ(ServiceWaitText(stop, 4), "SIGTERM sent, 7s left before SIGKILL, 2 processes left");
+  EXPECT_EQ(ServiceWaitText(stop, 4),
+            "SIGTERM sent, 7s left before SIGKILL (2 processes still running)");
+  json killed = {
+      {"waiting", {{"for", "exit"}, {"signal", "SIGKILL"}, {"waited_s", 3.2}, {"processes", 1}}}};
+  EXPECT_EQ(ServiceWaitText(killed, 4), "SIGKILL sent; waiting for 1 process to exit (3s)");
   json ready = {{"waiting",
                  {{"for", "ready"},
                   {"check", "TCP port 8188 accepting"},
