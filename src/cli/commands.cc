@@ -157,7 +157,7 @@ Result<int> RunReap(const ReapOptionsCli& o) {
   ReapOutcome outcome = ExecuteReap(m, *planned, options, [&](ReapPhase, const std::string& s) {
     if (!o.json) progress.Above([&] { std::cout << s << "\n" << std::flush; });
   });
-  progress.Clear();
+  progress.Keep();
   if (o.json) {
     PrintJson(ReapJson(mode, false, *plan, &outcome));
   } else {

@@ -133,6 +133,8 @@ Result<int> RunStatus(const std::string& service, const ClientOptions& o) {
                                j.value("instance", ""), Uptime(j["uptime_s"]),
                                Vram(j["vram_bytes"]));
     }
+    if (j.contains("waiting") && j["waiting"].is_object())
+      std::cout << "  " << ServiceWaitText(j, j["waiting"].value("waited_s", 0.0)) << "\n";
     if (!j.value("url", "").empty()) std::cout << "  url " << j.value("url", "") << "\n";
     if (JobsCell(j) != "-") {
       const json& c = j["jobs"];
@@ -304,7 +306,7 @@ Result<int> RunServiceOp(const std::string& op, const std::string& service, bool
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  progress.Clear();
+  progress.Keep();
   if (o.json)
     std::cout << json{{"service", service}, {"operation", op}, {"ok", ok}, {"events", seen}}.dump(2)
               << "\n";

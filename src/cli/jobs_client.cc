@@ -200,7 +200,7 @@ Result<int> RunSubmit(const SubmitOptions& o) {
     }
     last = state;
     if (IsTerminal(state)) {
-      progress.Clear();
+      progress.Keep();
       if (o.json) {
         std::printf("%s\n", g->dump(2).c_str());
       } else {

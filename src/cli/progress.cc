@@ -84,6 +84,13 @@ void ProgressLine::Clear() {
   drawn_ = false;
 }
 
+void ProgressLine::Keep() {
+  if (o_.mode == Mode::kTerminal && drawn_) o_.write("\n");
+  drawn_ = false;
+  text_.clear();
+  key_.clear();
+}
+
 void ProgressLine::Above(const std::function<void()>& print) {
   const bool was = drawn_;
   Clear();

@@ -45,6 +45,9 @@ class ProgressLine {
   void Done(const std::string& text);
   // Removes the live line (terminal), e.g. before the command prints its result.
   void Clear();
+  // The wait is over: the live line stays as it was last drawn (terminal), the cursor on the
+  // next line, so what the wait was last seen waiting for is kept above the outcome.
+  void Keep();
   // Prints `text` (a whole line, with its newline) through `print` with the live line out of the
   // way: cleared first, drawn again after.
   void Above(const std::function<void()>& print);

@@ -47,6 +47,21 @@ TEST(ProgressLine, TerminalRewritesInPlaceAtMostFourTimesASecond) {
   EXPECT_EQ(rig.out, "\r\033[Kdone in 2s\n");  // the final line is kept
 }
 
+TEST(ProgressLine, KeepLeavesTheLastLineOnTheTerminal) {
+  ProgressRig rig;
+  ProgressLine p = rig.Make(ProgressLine::Mode::kTerminal);
+  p.Update("wait", "short wait");
+  p.Keep();  // nothing was drawn (under a second): nothing to keep
+  EXPECT_EQ(rig.out, "");
+  ProgressLine q = rig.Make(ProgressLine::Mode::kTerminal);
+  rig.now += 2s;
+  q.Update("wait", "waited 2s");
+  q.Keep();
+  EXPECT_EQ(rig.out, "\r\033[Kwaited 2s\n");
+  q.Keep();  // once
+  EXPECT_EQ(rig.out, "\r\033[Kwaited 2s\n");
+}
+
 TEST(ProgressLine, TerminalLineIsCutToTheWidth) {
   ProgressRig rig;
   ProgressLine p = rig.Make(ProgressLine::Mode::kTerminal, 10);

@@ -64,6 +64,15 @@ screen | grep -q '^GPU 0 .*\[.*\] .* / 24.0 GiB used' || fail "no memory bar: $(
 screen | grep -q "^>.*svc .*running" || fail "the service is not shown selected: $(screen)"
 screen | grep -q "$ghost_PID .*GHOST.*held by $ghost_WORKER" || fail "ghost not shown: $(screen)"
 
+note "a smaller terminal: the frame is redrawn to its width, the key line still shown"
+tm resize-window -t top -x 60 -y 15
+# At 120 columns the GPU line fits whole; cut with "…" at 60 only once top redrew (SIGWINCH).
+for ((i = 0; i < 50; i++)); do screen | grep -q '^GPU 0 .*…$' && break; sleep 0.1; done
+screen | grep -q '^GPU 0 .*…$' || fail "not redrawn for 60 columns: $(screen)"
+screen | grep -q "^q quit" || fail "the key line is gone at 60x15: $(screen)"
+screen | grep -q "GHOST" || fail "the ghost is gone at 60x15: $(screen)"
+tm resize-window -t top -x 120 -y 40
+
 note "s stops the selected service through the daemon"
 tm send-keys -t top s
 wait_state svc stopped 10
