@@ -64,7 +64,6 @@ nlohmann::json ReadyData(const std::string& url, double seconds) {
   return j;
 }
 
-// One line, however the holder's command line looks (arguments may hold newlines).
 // What a start waiting for VRAM waits for (the "waiting" object of GET /v1/services/{name}):
 // per GPU what is free, plannable, needed and missing, and who holds the memory.
 nlohmann::json VramWaitData(const VramFit& fit) {
@@ -89,7 +88,8 @@ nlohmann::json VramWaitData(const VramFit& fit) {
           {"detail", fit.Describe()}};
 }
 
-// "a log line matching /Listening/", "GET http://127.0.0.1:8188/ → 200", "TCP port 8188".
+// "a log line matching /Listening/", "GET http://127.0.0.1:8188/ answering 200",
+// "TCP port 8188 accepting".
 std::string ReadyCheckText(const ReadyCheck& rc) {
   switch (rc.kind) {
     case ReadyCheck::Kind::kLog:
@@ -103,6 +103,7 @@ std::string ReadyCheckText(const ReadyCheck& rc) {
   }
 }
 
+// One line, however the holder's command line looks (arguments may hold newlines).
 std::string DescribeHolder(pid_t pid, const std::optional<ProcessInfo>& p) {
   if (pid <= 0) return "a process vramguard cannot see (another user's; run as root)";
   std::string s = "pid " + std::to_string(pid);
