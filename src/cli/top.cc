@@ -31,10 +31,13 @@ constexpr auto kRefresh = std::chrono::milliseconds(1000);
 
 volatile std::sig_atomic_t g_top_quit = 0;
 volatile std::sig_atomic_t g_top_resized = 0;
+volatile std::sig_atomic_t g_top_suspend = 0;
 
 void OnTopSignal(int sig) {
   if (sig == SIGWINCH) {
     g_top_resized = 1;
+  } else if (sig == SIGTSTP) {
+    g_top_suspend = 1;
   } else {
     g_top_quit = 1;
   }
@@ -51,7 +54,8 @@ void WriteAll(const std::string& s) {
 }
 
 // Raw mode and the alternate screen for as long as it lives; the terminal as it was afterwards,
-// whatever way the command ends (a key, a signal, an error, an exception).
+// whatever way the command ends (a key, a signal, an error, an exception), and while it is
+// stopped (Ctrl-Z: Restore, stop, Enter again).
 class RawTerminal {
  public:
   RawTerminal() = default;
@@ -92,8 +96,8 @@ class RawTerminal {
   }
 
  private:
-  static constexpr int kSignals = 4;
-  static constexpr int kSignal[kSignals] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH};
+  static constexpr int kSignals = 5;
+  static constexpr int kSignal[kSignals] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGTSTP};
   termios saved_{};
   struct sigaction old_[kSignals] {};
   bool active_ = false;
@@ -162,6 +166,13 @@ class TopSession {
     size_ = SizeOf(STDOUT_FILENO);
     auto next = Steady::now();
     while (!g_top_quit && !quit_) {
+      if (g_top_suspend) {  // Ctrl-Z: the terminal as it was while stopped, raw again after fg
+        g_top_suspend = 0;
+        term.Restore();
+        std::raise(SIGTSTP);  // the default action now: stopped here until SIGCONT
+        if (auto r = term.Enter(); !r) return std::unexpected(r.error());
+        size_ = SizeOf(STDOUT_FILENO);
+      }
       if (Steady::now() >= next) {
         Refresh();
         next = Steady::now() + kRefresh;

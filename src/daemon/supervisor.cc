@@ -627,6 +627,8 @@ nlohmann::json ServiceJson(Supervisor::Impl& im, ServiceRt& s, const VramView* v
     nlohmann::json w = s.waiting->data;
     w["for"] = s.waiting->what;
     w["waited_s"] = ToSeconds(now - s.waiting->since);
+    w["since_unix_ms"] =
+        UnixNowMs() - std::chrono::duration_cast<Millis>(now - s.waiting->since).count();
     w["left_s"] = s.waiting->deadline
                       ? nlohmann::json(ToSeconds(
                             std::max(*s.waiting->deadline - now, SteadyTime::duration::zero())))

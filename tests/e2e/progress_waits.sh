@@ -57,6 +57,8 @@ j=$(wait_waiting patient vram)
 [ "$(printf '%s' "$j" | jq .waiting.missing_bytes)" -gt 0 ] || fail "no missing bytes: $j"
 expect_eq "$(printf '%s' "$j" | jq ".waiting.gpus[0].holders | map(.pid) | index($hog_PID) != null")" true "hog named"
 printf '%s' "$j" | jq -e '.waiting.left_s <= 3 and .waiting.waited_s >= 0' >/dev/null || fail "times: $j"
+since=$(printf '%s' "$j" | jq .waiting.since_unix_ms)
+[ $(( $(date +%s%3N) - since )) -lt 4000 ] || fail "since_unix_ms $since is not when the wait began"
 set +e; wait "$BG_PID"; rc=$?; set -e
 expect_eq "$rc" 5 "start that timed out waiting for VRAM"
 err=$(cat "$WORK/patient.err")

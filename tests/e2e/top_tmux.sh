@@ -93,12 +93,23 @@ wait_screen "back, verified by the driver" 15
 wait_gone "$ghost_WORKER" 2 || fail "the ghost's holder is still alive"
 expect_eq "$(gpu_used 0)" 0 "GPU used after the reap from top"
 
+note "Ctrl-Z gives the terminal back while top is stopped; fg brings it back"
+tm send-keys -t top C-z
+wait_screen 'prompt$'
+rm -f "$WORK/stty.after"
+tm send-keys -t top "stty -g > $WORK/stty.after" Enter
+wait_file_or_fail "$WORK/stty.after"
+expect_eq "$(cat "$WORK/stty.after")" "$(cat "$WORK/stty.before")" "terminal settings while stopped"
+tm send-keys -t top "fg" Enter
+wait_screen "q quit"
+
 note "q leaves: the prompt is back and the terminal settings are as they were"
 tm send-keys -t top q
 wait_screen 'prompt$'
 for ((i = 0; i < 50; i++)); do pgrep -f "^$VG_BIN top\$" >/dev/null || break; sleep 0.1; done
 pgrep -f "^$VG_BIN top\$" >/dev/null && fail "top did not exit"
 screen | grep -q "GHOST\|q quit" && fail "the alternate screen was not left: $(screen)"
+rm -f "$WORK/stty.after"
 tm send-keys -t top "stty -g > $WORK/stty.after" Enter
 wait_file_or_fail "$WORK/stty.after"
 expect_eq "$(cat "$WORK/stty.after")" "$(cat "$WORK/stty.before")" "terminal settings after top"
