@@ -28,6 +28,7 @@ using nlohmann::json;
 using Steady = std::chrono::steady_clock;
 
 constexpr auto kRefresh = std::chrono::milliseconds(1000);
+constexpr int kJobsWithEta = 5;  // queued jobs whose ETA top asks for, each refresh
 
 volatile std::sig_atomic_t g_top_quit = 0;
 volatile std::sig_atomic_t g_top_resized = 0;
@@ -126,6 +127,14 @@ Result<TopData> Collect(Machine& m) {
     auto jobs = api.Request("GET", "/v1/jobs?state=queued,starting,running&limit=50", std::nullopt,
                             std::chrono::seconds(2));
     if (jobs && jobs->status == 200 && jobs->json.contains("jobs")) d.jobs = jobs->json["jobs"];
+    // The first queued jobs in full: their ETA is computed by GET /v1/jobs/{id} alone.
+    int detailed = 0;
+    for (json& j : d.jobs) {
+      if (j.value("state", "") != "queued" || detailed++ >= kJobsWithEta) continue;
+      auto one = api.Request("GET", "/v1/jobs/" + std::to_string(j.value("id", 0LL)), std::nullopt,
+                             std::chrono::seconds(2));
+      if (one && one->status == 200) j = one->json;
+    }
   } else {
     d.daemon_note =
         "no daemon at " + ResolveSocketPath() + " (services appear under `vramguard up`)";

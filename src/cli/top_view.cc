@@ -114,6 +114,15 @@ Look BarLook(Bytes used, Bytes total) {
   return f < 0.7 ? Look::kGood : f < 0.9 ? Look::kWarn : Look::kBad;
 }
 
+// A queued job's ETA: "~1.1s", "?" when the daemon says it is unknown, "-" when not asked.
+std::string JobEta(const json& j) {
+  if (j.value("state", "") != "queued" || !j.contains("eta_basis")) return "-";
+  if (!j.contains("eta_s") || !j["eta_s"].is_number()) return "?";
+  const double s = j["eta_s"].get<double>();
+  std::string eta = s < 10 ? fmt::format("~{:.1f}s", s) : "~" + WaitedText(s);
+  return j.value("eta_overdue", false) ? eta + "+" : eta;
+}
+
 const std::vector<std::string>& HelpLines() {
   static const std::vector<std::string> lines = {
       "keys",
@@ -281,7 +290,7 @@ std::vector<std::string> RenderTop(const TopData& d, const TopLayout& l) {
 
   if (d.jobs.is_array() && !d.jobs.empty()) {
     std::vector<std::vector<std::string>> t = {
-        {" ", "JOB", "SERVICE", "STATE", "POS", "GPU", "VRAM", "ESTIMATE", "PARAMS"}};
+        {" ", "JOB", "SERVICE", "STATE", "POS", "ETA", "GPU", "VRAM", "ESTIMATE", "PARAMS"}};
     for (const json& j : d.jobs) {
       std::string params;
       if (j.contains("params") && j["params"].is_object()) {
@@ -298,6 +307,7 @@ std::vector<std::string> RenderTop(const TopData& d, const TopLayout& l) {
            j.contains("position") && j["position"].is_number()
                ? std::to_string(j["position"].get<long long>())
                : "-",
+           JobEta(j),
            j.contains("gpu") && j["gpu"].is_number() ? std::to_string(j["gpu"].get<int>()) : "-",
            bytes("vram_bytes"), bytes("estimate_bytes"), params});
     }

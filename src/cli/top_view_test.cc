@@ -55,6 +55,8 @@ TopData Sample() {
                              {"service", "i2v"},
                              {"state", "queued"},
                              {"position", 1},
+                             {"eta_s", 1.14},
+                             {"eta_basis", "median of the last 3 i2v jobs: 1.00 s"},
                              {"estimate_bytes", Bytes::GiB(2).count()},
                              {"params", {{"frames", 8}}}}});
   d.clock = "12:00:00";
@@ -94,7 +96,9 @@ TEST(TopView, ShowsGpuBarServiceProcessesAndJobs) {
   // Owners: the service's member, a foreign process.
   EXPECT_NE(LineWith(lines, "700")->find("i2v"), std::string::npos);
   EXPECT_NE(LineWith(lines, "train.py")->find("foreign"), std::string::npos);
-  EXPECT_NE(all.find("queued"), std::string::npos);
+  const std::string* queued = LineWith(lines, "queued");
+  ASSERT_TRUE(queued);
+  EXPECT_NE(queued->find("~1.1s"), std::string::npos) << *queued;  // its ETA
   EXPECT_NE(all.find("frames=16"), std::string::npos);
   EXPECT_EQ(all.find("\033"), std::string::npos);  // no colour unless asked
 }
@@ -185,6 +189,19 @@ TEST(TopView, WithoutADaemonSaysSo) {
   EXPECT_EQ(TopRows(d).size(), 4u);
   EXPECT_TRUE(TopJson(d)["services"].is_null());
   EXPECT_EQ(TopJson(d)["gpus"][0]["processes"].size(), 4u);  // 526, 547, 700, 800
+}
+
+TEST(TopView, UnknownEtaIsAQuestionMark) {
+  TopData d = Sample();
+  d.jobs[1]["eta_s"] = nullptr;
+  d.jobs[1]["eta_basis"] = "unknown: no i2v job has finished since the daemon started";
+  TopLayout l;
+  l.width = 120;
+  std::vector<std::string> lines = RenderTop(d, l);
+  const std::string* queued = LineWith(lines, "queued");
+  ASSERT_TRUE(queued);
+  EXPECT_NE(queued->find(" ?  "), std::string::npos) << *queued;
+  EXPECT_EQ(queued->find("~"), std::string::npos);
 }
 
 TEST(TopView, MemoryBar) {

@@ -42,6 +42,11 @@ awk -v e="$eta" 'BEGIN { exit !(e >= 0.9 && e < 10) }' || fail "E's ETA is ${eta
 expect_contains "$(jqo .eta_basis)" "median of the last"
 vg job "$E"
 expect_contains "$OUT" "eta ~"
+vg top --once
+expect_rc 0
+expect_contains "$(printf '%s\n' "$OUT" | grep -E "^ +$E +i2v +queued")" "~" "E's ETA in top"
+vg top --once --json
+expect_eq "$(jqo ".jobs[] | select(.id == $E) | .eta_s | type")" number "E's ETA in top --json"
 expect_eq "$(wait_terminal "$E" 20)" done "job E"
 
 note "submit --wait: position and ETA, then running with live VRAM, then the result"
