@@ -172,6 +172,7 @@ class TopSession {
     if (auto r = term.Enter(); !r) return std::unexpected(r.error());
     g_top_quit = 0;
     g_top_resized = 0;
+    g_top_suspend = 0;
     size_ = SizeOf(STDOUT_FILENO);
     auto next = Steady::now();
     while (!g_top_quit && !quit_) {
