@@ -12,6 +12,7 @@
 #include "cli/daemon_client.h"
 #include "cli/explain.h"
 #include "cli/jobs_client.h"
+#include "cli/top.h"
 #include "daemon/daemon_main.h"
 
 namespace {
@@ -73,6 +74,13 @@ int main(int argc, char** argv) {
                    "Do not ask for confirmation (required without a terminal)");
   c_reap->add_flag("--json", reap.json, "One JSON document on stdout");
   c_reap->callback([&] { run = [&] { return vg::RunReap(reap); }; });
+
+  vg::TopOptions top;
+  auto* c_top = app.add_subcommand(
+      "top", "Live view: GPUs, services, who holds VRAM (ghosts marked), jobs; keys act");
+  c_top->add_flag("--once", top.once, "Print one frame and exit (no terminal needed)");
+  c_top->add_flag("--json", top.json, "With --once: one JSON document on stdout");
+  c_top->callback([&] { run = [&] { return vg::RunTop(top); }; });
 
   vg::UpOptions up;
   auto* c_up = app.add_subcommand("up", "Run the supervisor daemon in the foreground");

@@ -676,6 +676,21 @@ nlohmann::json ServiceJson(Supervisor::Impl& im, ServiceRt& s, const VramView* v
         j["vram_bytes"][std::to_string(gpu)] = bytes.count();
     }
   }
+  j["stop_grace_s"] = ToSeconds(s.cfg.stop.grace);
+  j["waiting"] = nullptr;
+  if (s.waiting) {
+    const SteadyTime now = im.clock.Now();
+    nlohmann::json w = s.waiting->data;
+    w["for"] = s.waiting->what;
+    w["waited_s"] = ToSeconds(now - s.waiting->since);
+    w["since_unix_ms"] =
+        UnixNowMs() - std::chrono::duration_cast<Millis>(now - s.waiting->since).count();
+    w["left_s"] = s.waiting->deadline
+                      ? nlohmann::json(ToSeconds(
+                            std::max(*s.waiting->deadline - now, SteadyTime::duration::zero())))
+                      : nlohmann::json(nullptr);
+    j["waiting"] = std::move(w);
+  }
   j["last_incident"] = LastIncidentJson(im, s);
   if (auto last = im.deps.store->LastEvent(s.cfg.name); last && *last)
     j["last_event"] = EventJson(**last);

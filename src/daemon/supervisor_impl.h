@@ -72,6 +72,16 @@ struct Instance {
   std::optional<int> exit_status;  // waitpid status once reaped
 };
 
+// What an operation of a service waits for now, for `GET /v1/services/{name}` ("waiting"): set
+// by the VRAM wait, the readiness wait and the stop procedure while they wait, cleared when they
+// end (WaitGuard). The CLI shows it as progress (docs/cli.md, "Progress").
+struct WaitState {
+  std::string what;                                // "vram", "ready", "exit", "memory-back"
+  SteadyTime since{};                              // when this wait began
+  std::optional<SteadyTime> deadline;              // gives up (vram, ready) or sends SIGKILL (exit)
+  nlohmann::json data = nlohmann::json::object();  // what it waits for, per kind (docs/api.md)
+};
+
 // One service's runtime state. Objects live as long as the supervisor (a service removed by a
 // reload and added back is the same object, revived), so coroutines and listeners may hold a
 // reference across awaits; they check `generation` or the instance tag they acted on instead.
@@ -101,6 +111,23 @@ struct ServiceRt {
   std::deque<std::shared_ptr<asio::steady_timer>> op_waiters;  // FIFO of operations waiting
   int active_jobs = 0;  // vramguard jobs running now (the job manager counts); > 0: busy
   IncidentRt incident;  // classifier, last output, last incident (daemon/incidents.h)
+  std::optional<WaitState> waiting;  // what the operation in progress waits for now
+};
+
+// Clears a service's `waiting` when the wait that set it ends, however it ends (not once the
+// supervisor is gone: a coroutine frame destroyed with the io_context).
+class WaitGuard {
+ public:
+  WaitGuard(ServiceRt& s, std::shared_ptr<bool> alive) : s_(s), alive_(std::move(alive)) {}
+  WaitGuard(const WaitGuard&) = delete;
+  WaitGuard& operator=(const WaitGuard&) = delete;
+  ~WaitGuard() {
+    if (*alive_) s_.waiting.reset();
+  }
+
+ private:
+  ServiceRt& s_;
+  std::shared_ptr<bool> alive_;
 };
 
 // The result of stopping a set of processes and verifying their memory came back.

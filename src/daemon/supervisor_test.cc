@@ -289,6 +289,45 @@ TEST_F(SupervisorTest, HurrySkipsTheGrace) {
   EXPECT_TRUE(world_.Alive().empty());
 }
 
+// GET /v1/services/{name} says what a stop waits for (the progress line of `vramguard stop`):
+// the signal sent and the grace left before SIGKILL, and nothing once the stop ended.
+TEST_F(SupervisorTest, AStopSaysWhatItWaitsFor) {
+  ServiceConfig stubborn = Svc("a");
+  stubborn.stop.grace = Millis(400);
+  world_.ignore_term = true;
+  Boot({stubborn});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  EXPECT_TRUE((*sup_->Status("a"))["waiting"].is_null());
+  EXPECT_DOUBLE_EQ((*sup_->Status("a"))["stop_grace_s"].get<double>(), 0.4);
+  ASSERT_TRUE(sup_->Stop("a"));
+  ASSERT_TRUE(RunUntil([&] { return (*sup_->Status("a"))["waiting"].is_object(); }));
+  RunFor(50ms);
+  nlohmann::json w = (*sup_->Status("a"))["waiting"];
+  EXPECT_EQ(w["for"], "exit");
+  EXPECT_EQ(w["signal"], "SIGTERM");
+  EXPECT_EQ(w["processes"], 1);
+  EXPECT_LT(w["left_s"].get<double>(), 0.4);
+  EXPECT_GT(w["left_s"].get<double>(), 0.0);
+  EXPECT_GE(w["waited_s"].get<double>(), 0.04);
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "stopped"; }));
+  EXPECT_TRUE((*sup_->Status("a"))["waiting"].is_null());
+}
+
+TEST_F(SupervisorTest, AStartSaysItWaitsForReadiness) {
+  ServiceConfig slow = Svc("a");
+  slow.ready.kind = ReadyCheck::Kind::kLog;
+  slow.ready.log_regex = "never printed";
+  Boot({slow});
+  ASSERT_TRUE(RunUntil([&] { return (*sup_->Status("a"))["waiting"].is_object(); }));
+  nlohmann::json w = (*sup_->Status("a"))["waiting"];
+  EXPECT_EQ(w["for"], "ready");
+  EXPECT_EQ(w["check"], "a log line matching /never printed/");
+  EXPECT_LE(w["left_s"].get<double>(), 10.0);
+  ASSERT_TRUE(sup_->Stop("a"));
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "stopped"; }));
+  EXPECT_TRUE((*sup_->Status("a"))["waiting"].is_null());
+}
+
 // Finding 7: the classifier's merge window belonged to the log, not to the instance, so the first
 // OOM of a restarted instance was folded into the last instance's incident: no event, no restart.
 TEST_F(SupervisorTest, TheFirstOomOfARestartedInstanceIsItsOwnIncident) {
