@@ -85,7 +85,7 @@ HttpResponse ErrorResponse(const vg::Error& error) {
 
 vg::Error ErrorFromResponse(int status, const nlohmann::json& body) {
   ErrorCode code = ErrorCode::kInternal;
-  if (status == 400 || status == 413 || status == 415 || status == 431) {
+  if (status == 400 || status == 413 || status == 415 || status == 422 || status == 431) {
     code = ErrorCode::kInvalidArgument;
   } else if (status == 401 || status == 403) {
     code = ErrorCode::kPermissionDenied;

@@ -69,7 +69,7 @@ int HttpStatusFor(ErrorCode code);
 HttpResponse ErrorResponse(const vg::Error& error);
 
 // The inverse, for clients: a non-2xx status and its {"error","hint"} body as an Error
-// (400 → kInvalidArgument, 401/403 → kPermissionDenied, 404 → kNotFound, 409 → kRefused,
+// (400, 422 → kInvalidArgument, 401/403 → kPermissionDenied, 404 → kNotFound, 409 → kRefused,
 // 504 → kTimeout, others → kInternal). Falls back to "HTTP <status>" when the body has no "error".
 vg::Error ErrorFromResponse(int status, const nlohmann::json& body);
 

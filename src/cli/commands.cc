@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/daemon_client.h"
 #include "cli/machine.h"
 #include "cli/progress.h"
 #include "cli/render.h"
@@ -93,9 +94,13 @@ Result<int> RunReap(const ReapOptionsCli& o) {
                 "see `vramguard ps` for who holds VRAM");
   }
   if (!o.service.empty()) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "--service needs the supervisor daemon, which this build does not have yet",
-                "reap the service's processes with --pid (see `vramguard ps`)");
+    // A supervised service's processes are the daemon's to stop: it knows every member (its
+    // tree, tag and cgroup) and verifies the memory came back. Same output as `vramguard stop`.
+    if (o.dry_run) {
+      return Fail(ErrorCode::kInvalidArgument, "--dry-run does not apply to --service",
+                  "`vramguard status " + o.service + " --json` lists the service's members");
+    }
+    return RunServiceOp("stop", o.service, /*wait=*/true, "15m", ClientOptions{.json = o.json});
   }
   ReapRequest request;
   std::string what;

@@ -1,5 +1,7 @@
 #include "cli/explain.h"
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <cerrno>
 #include <cstring>
@@ -149,8 +151,14 @@ Result<std::vector<Signature>> ConfigSignatures(const ExplainOptions& options) {
 Result<int> RunExplain(const ExplainOptions& options) {
   auto extra = ConfigSignatures(options);
   if (!extra) return std::unexpected(extra.error());
-  if (options.file.empty() || options.file == "-")
+  if (options.file.empty() || options.file == "-") {
+    if (::isatty(STDIN_FILENO) == 1) {
+      std::fprintf(stderr,
+                   "explain: reading the log from the terminal: paste it, then Ctrl-D (or give a "
+                   "file: vramguard explain FILE)\n");
+    }
     return ExplainStream(std::cin, options, std::cout, std::move(*extra));
+  }
   std::error_code ec;
   if (std::filesystem::is_directory(options.file, ec)) {
     return Fail(ErrorCode::kInvalidArgument, options.file + " is a directory",
@@ -165,6 +173,21 @@ Result<int> RunExplain(const ExplainOptions& options) {
     return Fail(code, "cannot read " + options.file + ": " + std::strerror(err),
                 "give a readable log file, or - for stdin");
   }
+  // A binary file's string table reads like log lines: refuse it rather than report "incidents".
+  char head[65536];
+  in.read(head, sizeof head);
+  const std::string_view first(head, static_cast<std::size_t>(in.gcount()));
+  if (first.find('\0') != std::string_view::npos) {
+    const bool utf16 = first.starts_with("\xFF\xFE") || first.starts_with("\xFE\xFF");
+    return Fail(
+        ErrorCode::kInvalidArgument,
+        options.file + (utf16 ? " is UTF-16 text" : " is not a text log (it has NUL bytes)"),
+        utf16 ? "convert it first: iconv -f UTF-16 -t UTF-8 " + options.file +
+                    " | vramguard explain -"
+              : "give the service's log file (text)");
+  }
+  in.clear();
+  in.seekg(0);
   return ExplainStream(in, options, std::cout, std::move(*extra));
 }
 

@@ -239,7 +239,19 @@ Result<int> RunJobs(const ListOptions& o) {
   return 0;
 }
 
+// A job id as the user typed it: digits only, else a usage error (status 2), not "not found".
+Result<void> CheckJobId(const std::string& id) {
+  const bool digits =
+      !id.empty() && id.size() <= 19 && id.find_first_not_of("0123456789") == std::string::npos;
+  if (!digits) {
+    return Fail(ErrorCode::kInvalidArgument, "'" + id + "' is not a job id",
+                "job ids are whole numbers, as `vramguard jobs` lists them");
+  }
+  return {};
+}
+
 Result<int> RunJob(const std::string& id, bool as_json) {
+  if (auto ok = CheckJobId(id); !ok) return std::unexpected(ok.error());
   auto r = CallDaemon("GET", "/v1/jobs/" + id);
   if (!r) return std::unexpected(r.error());
   if (as_json) {
@@ -251,6 +263,7 @@ Result<int> RunJob(const std::string& id, bool as_json) {
 }
 
 Result<int> RunCancel(const std::string& id, bool as_json) {
+  if (auto ok = CheckJobId(id); !ok) return std::unexpected(ok.error());
   auto r = CallDaemon("DELETE", "/v1/jobs/" + id);
   if (!r) return std::unexpected(r.error());
   if (r->value("cancelling", false)) {

@@ -243,3 +243,18 @@ restart = { when = "never" }
 
 }  // namespace
 }  // namespace vg
+
+namespace vg {
+namespace {
+
+// Issue 17: `vram = 1` was one byte. A size without a unit is an error (0 is the same in every
+// unit and stays allowed).
+TEST(ConfigErrorsSizes, ABareNumberIsNotASize) {
+  EXPECT_EQ(Error(Service("vram = 1\n")),
+            "4:8: 'vram' = 1 has no unit: write a size like \"1GiB\" or \"1MiB\"");
+  EXPECT_EQ(Error(Service("vram = \"12\"\n")),
+            "4:8: 'vram' = \"12\" has no unit: write a size like \"12GiB\" or \"12MiB\"");
+}
+
+}  // namespace
+}  // namespace vg

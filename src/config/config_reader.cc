@@ -119,14 +119,29 @@ std::optional<Millis> TableReader::Duration(std::string_view key) {
 std::optional<Bytes> TableReader::Size(std::string_view key) {
   const toml::node* node = Node(key);
   if (node == nullptr) return std::nullopt;
+  // A bare number has no unit: bytes, or the GiB the user meant? Only 0 is the same in both.
+  auto bare = [&](std::string_view shown, std::string_view digits) {
+    diags_->Add(node->source(), "'" + Name(key) + "' = " + std::string(shown) +
+                                    " has no unit: write a size like \"" + std::string(digits) +
+                                    "GiB\" or \"" + std::string(digits) + "MiB\"");
+  };
   if (const auto* i = node->as_integer()) {
     if (i->get() < 0) {
       diags_->Add(node->source(), "'" + Name(key) + "' must not be negative");
       return std::nullopt;
     }
-    return Bytes(static_cast<std::uint64_t>(i->get()));
+    if (i->get() != 0) {
+      bare(std::to_string(i->get()), std::to_string(i->get()));
+      return std::nullopt;
+    }
+    return Bytes(0);
   }
   const auto* s = node->as_string();
+  if (s != nullptr && !s->get().empty() && s->get() != "0" &&
+      s->get().find_first_not_of("0123456789") == std::string::npos) {
+    bare("\"" + s->get() + "\"", s->get());
+    return std::nullopt;
+  }
   if (s == nullptr) {
     diags_->Add(node->source(), "'" + Name(key) + "' must be a size string like \"14GiB\", not " +
                                     std::string(TypeName(*node)));

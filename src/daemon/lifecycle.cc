@@ -557,8 +557,9 @@ Task<> Supervisor::Impl::SweepLeftovers(ServiceRt& s) {
   std::vector<pid_t> leftovers = Leftovers(s);
   if (leftovers.empty()) co_return;
   Emit(s, "sweeping",
-       std::to_string(leftovers.size()) + " leftover process(es) of an earlier " + s.cfg.name +
-           " instance: reaping",
+       std::to_string(leftovers.size()) +
+           (leftovers.size() == 1 ? " leftover process" : " leftover processes") +
+           " of an earlier " + s.cfg.name + " instance: reaping",
        PidsData(leftovers));
   StopReport r = co_await StopProcesses(s, leftovers, SIGTERM, s.cfg.stop.grace);
   Emit(s, "swept", "leftovers reaped: " + r.Summary("TERM"), r.Json());
@@ -920,7 +921,7 @@ Task<> Supervisor::Impl::ApplyRestart(ServiceRt& s, std::uint64_t gen, const Res
     case RestartDecision::Action::kRestart:
       ++s.restarts;
       SetState(s, SvcState::kBackoff, d.reason);
-      Emit(s, "backoff", s.cfg.name + ": " + d.reason, {{"delay_s", ToSeconds(d.delay)}});
+      Emit(s, "backoff", d.reason, {{"delay_s", ToSeconds(d.delay)}});
       co_await SleepOrWake(s, d.delay);
       if (s.generation != gen || s.removed || s.removing || shutting_down) {
         if (s.state == SvcState::kBackoff && !s.inst)

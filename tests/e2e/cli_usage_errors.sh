@@ -35,3 +35,10 @@ for c in gpus ps reap top up check-config explain status start stop restart logs
   expect_contains "$OUT" "Example:"
   expect_contains "$OUT" "vramguard $c"
 done
+
+note "a job id that is not a number is bad usage (2), not 'not found' (3)"
+vg cancel abc
+expect_rc 2
+expect_contains "$ERR" "'abc' is not a job id"
+vg job 12x
+expect_rc 2

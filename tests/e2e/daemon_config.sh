@@ -28,6 +28,10 @@ vg events --json --kind config-error
 expect_contains "$(jqo '.events[-1].message')" "vramguard.toml:"
 kill -0 "$DAEMON_PID" || fail "daemon died on a bad reload"
 expect_eq "$(service_pid one)" "$pid" "service untouched by the bad reload"
+vg reload # the same broken file through the CLI: an invalid config is status 2 (docs/cli.md)
+expect_rc 2
+expect_one_line_error
+expect_contains "$ERR" "the configuration has errors"
 
 cp "$WORK/good.toml" "$WORK/vramguard.toml"
 printf '\n[[service]]\nname = "two"\ncommand = ["vg-simgpu", "run", "--alloc", "1GiB"]\n' >>"$WORK/vramguard.toml"

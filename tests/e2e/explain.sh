@@ -43,4 +43,14 @@ vg explain "$WORK/nope.log"
 expect_rc 3
 expect_one_line_error
 expect_contains "$ERR" "nope.log"
+
+note "a binary file is refused, not mined for incidents; UTF-16 gets the conversion to run"
+vg explain "$VG_BIN"
+expect_rc 2
+expect_one_line_error
+expect_contains "$ERR" "is not a text log (it has NUL bytes)"
+printf '\xff\xfeO\x00O\x00M\x00\n\x00' >"$WORK/u16.log"
+vg explain "$WORK/u16.log"
+expect_rc 2
+expect_contains "$ERR" "iconv -f UTF-16 -t UTF-8"
 echo "PASS"
