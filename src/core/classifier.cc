@@ -224,6 +224,24 @@ void AppendContinuation(std::string* text, std::string_view line, std::string_vi
   if (text->size() > kFollowTextBytes) text->resize(kFollowTextBytes);
 }
 
+// A continuation line without the record prefix it shares with the decisive line — a
+// container's "tabbyapi-1  | ", "[rank0]: ", "(EngineCore pid=12) " — so the message's phrases
+// join across the wrap ("… of which" / "tabbyapi-1  | 190.50 MiB is free"). Only a shared start
+// that ends in "| ", "] ", ") " or ": " is a prefix; a timestamp that differs stops it.
+constexpr std::size_t kRecordPrefixBytes = 64;
+std::string_view WithoutSharedPrefix(std::string_view line, std::string_view first) {
+  std::size_t n = 0;
+  const std::size_t most = std::min({line.size(), first.size(), kRecordPrefixBytes});
+  while (n < most && line[n] == first[n]) ++n;
+  for (std::size_t end = n; end >= 3; --end) {
+    const char a = line[end - 2];
+    if (line[end - 1] == ' ' && (a == '|' || a == ']' || a == ')' || a == ':')) {
+      return line.substr(end);
+    }
+  }
+  return line;
+}
+
 // `s` with every run of spaces as one space: the field finders' phrases ("of which 1.19 GiB")
 // then read a line a terminal padded ("of                 which").
 std::string CollapseSpaces(std::string_view s) {
@@ -309,6 +327,7 @@ struct Classifier::State {
     std::string text;   // its message so far: the decisive line and its continuations, joined
     std::string tight;  // the same joined without spaces between the lines
     bool after_blank = false;  // the line before was blank
+    std::string first;         // the decisive line's start: the record prefix continuations share
   };
   Follow follow;
 
@@ -514,7 +533,8 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
       if (sig.kind == IncidentKind::kReady) {
         s.follow = State::Follow{};
       } else {
-        s.follow = State::Follow{incident, s.line_no + kFollowLines, {}, {}, false};
+        s.follow = State::Follow{incident, s.line_no + kFollowLines, {}, {}, false, {}};
+        s.follow.first.assign(head.substr(0, kRecordPrefixBytes));
         s.follow.incident->context.clear();  // not needed to complete it; updates stay small
         AppendContinuation(&s.follow.text, match_text, " ");
         AppendContinuation(&s.follow.tight, match_text, "");
@@ -539,6 +559,7 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
     } else if (line.empty()) {
       s.follow.after_blank = true;
     } else if (s.follow.after_blank) {
+      head = WithoutSharedPrefix(head, s.follow.first);
       // A message whose sentences were put in paragraphs ("RuntimeError: CUDA out of memory." /
       // "" / "Tried to allocate 12.00 GiB (GPU 0; …)"): past a blank line, only a line that states
       // a memory size is taken as part of it (a "using GPU 3" is not), and it starts the text
@@ -554,6 +575,7 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
         s.follow.until = 0;
       }
     } else if (!in_traceback) {
+      head = WithoutSharedPrefix(head, s.follow.first);
       // The rest of a wrapped message, cudaMallocAsync's table, llama.cpp's "current device":
       // the message's lines are read as one, so a phrase cut by the wrap ("… of which" / "1.19
       // GiB is free") is still read.

@@ -90,6 +90,15 @@ std::vector<Signature> MakeCatalogue() {
       Lit("nccl-cuda-oom", K::kOom, "nccl", "Cuda failure 'out of memory'",
           "CUDA out of memory (in NCCL)"),
       Lit("cuda-error-oom", K::kOom, "cuda", "CUDA error: out of memory", "CUDA out of memory"),
+      // TVM / MLC-LLM's runtime check: "… is false: CUDA: out of memory".
+      Lit("tvm-cuda-oom", K::kOom, "tvm", "CUDA: out of memory", "CUDA out of memory"),
+      // TensorRT-LLM: "[TensorRT-LLM][ERROR] CUDA runtime error in ::cudaMallocAsync(ptr, n, …):
+      // out of memory (…/ipcUtils.cpp:48)".
+      Re("cuda-runtime-error-oom", K::kOom, "tensorrt-llm", "CUDA runtime error in ",
+         "CUDA runtime error in .{0,300}: out of memory", "CUDA out of memory"),
+      // ComfyUI's error report (markdown): "- **Exception Type:** torch.OutOfMemoryError".
+      Re("comfyui-report-oom", K::kOom, "comfyui", "OutOfMemoryError",
+         "Exception Type:\\W{0,6}torch(\\.cuda)?\\.OutOfMemoryError", "out of memory"),
       // llama.cpp / ggml.
       // Older builds: "CUDA error 2 at ggml-cuda.cu:6301: out of memory" ("current device: N" on
       // the next line).
@@ -161,6 +170,9 @@ std::vector<Signature> MakeCatalogue() {
       Lit("cudnn-not-initialized", K::kOomProbable, "cudnn", "CUDNN_STATUS_NOT_INITIALIZED",
           "cuDNN could not initialise"),
       // Sticky CUDA errors: the context is poisoned, only a new process recovers.
+      // cuBLAS failed inside a kernel: the same poisoned context (usually an illegal access).
+      Lit("cublas-execution-failed", K::kSticky, "cublas", "CUBLAS_STATUS_EXECUTION_FAILED",
+          "cuBLAS kernel failed"),
       Lit("cuda-illegal-address", K::kSticky, "cuda", "an illegal memory access was encountered",
           "illegal memory access"),
       // cudaErrorLaunchFailure's text in every wrapper: "CUDA error: …", old THC's
@@ -195,6 +207,10 @@ std::vector<Signature> MakeCatalogue() {
       // Recent drivers, with no Xid line, over three "NVRM:" lines (the bus on the first).
       Lit("gpu-fallen-off-bus-split", K::kDeviceLost, "nvidia-driver",
           "fallen off the bus and is not responding to commands", "GPU fell off the bus"),
+      // nvidia-smi / NVML: "Unable to determine the device handle for GPU 0000:02:00.0: GPU is
+      // lost. Reboot the system to recover this GPU".
+      Lit("nvml-gpu-is-lost", K::kDeviceLost, "nvidia-driver", "GPU is lost",
+          "the GPU is lost (NVML)"),
       // The driver could not initialise the GPU: unusable until a reset or reboot.
       Lit("rm-init-adapter-failed", K::kDeviceLost, "nvidia-driver", "RmInitAdapter failed!",
           "the GPU failed to initialise (RmInitAdapter)"),
@@ -246,6 +262,17 @@ std::vector<Signature> MakeCatalogue() {
           "could not bind its HTTP port"),
       Lit("llama-bind-failed-capital", K::kPortClash, "llama.cpp",
           "Couldn't bind HTTP server socket", "could not bind its HTTP port"),
+      // Last, so the specific signatures above name a line first. strerror(EADDRINUSE) in any
+      // wrapper: Apache's "(48)Address already in use: AH00072",
+      // Rust's "kind: AddrInUse, message: \"Address already in use\"", C++ "errno=98 'Address
+      // already in use'", Node's and Go's lower-case form.
+      Lit("address-already-in-use", K::kPortClash, "libc", "Address already in use",
+          "address already in use"),
+      Lit("address-already-in-use-lc", K::kPortClash, "libc", "address already in use",
+          "address already in use"),
+      // gRPC servers (Triton): "Socket '0.0.0.0:18001' already in use".
+      Re("socket-already-in-use", K::kPortClash, "grpc", "' already in use",
+         "[Ss]ocket '[^']{1,80}' already in use", "address already in use"),
       // Readiness.
       Lit("gradio-ready", K::kReady, "gradio", "Running on local URL:", "listening"),
       Lit("comfyui-ready", K::kReady, "comfyui", "To see the GUI go to: http", "listening"),

@@ -252,10 +252,17 @@ std::optional<int> ParsePort(std::string_view s) {
   // Node and Go: "address already in use :::3000", "listen tcp :8080: bind".
   for (std::size_t p = s.find(':'); p != std::string_view::npos; p = s.find(':', p + 1)) {
     if (p + 1 < s.size() && IsDigit(s[p + 1])) {
-      auto v = IntAfter(s.substr(p), ":", " :,;)");
+      // The number right after this ':' (IntAfter would go on to a later ':').
+      std::optional<long> v;
+      std::size_t i = p + 1;
+      long n = 0;
+      while (i < s.size() && IsDigit(s[i]) && i - p <= 6) n = n * 10 + (s[i++] - '0');
+      constexpr std::string_view kEnders = " :,;)'\"]/";
+      if (i - p <= 6 && (i == s.size() || kEnders.find(s[i]) != std::string_view::npos)) v = n;
       // >= 80 skips clock times ("02:31:07"); a letter before ':' is a label ("port:8080" is
-      // found above), not a host.
-      if (v && *v >= 80 && *v <= 65535 && p > 0 && !IsAlpha(s[p - 1])) {
+      // found above, "fd:180" is no port), not a host — except the host "localhost".
+      const bool host = p > 0 && (!IsAlpha(s[p - 1]) || s.substr(0, p).ends_with("localhost"));
+      if (v && *v >= 80 && *v <= 65535 && host) {
         return static_cast<int>(*v);
       }
     }
@@ -290,6 +297,12 @@ void ParseXid(std::string_view s, IncidentFields& f) {
       f.pci_bus = std::string(bus);
       if (auto v = IntAfter(s.substr(close), "): ", ", ")) f.xid = static_cast<int>(*v);
     }
+  } else if (std::size_t h = s.find("device handle for GPU "); h != std::string_view::npos) {
+    // NVML: "Unable to determine the device handle for GPU 0000:02:00.0: GPU is lost".
+    const std::size_t start = h + 22;
+    const std::size_t end = s.find(": ", start);
+    if (end != std::string_view::npos && end > start && end - start < 64)
+      f.pci_bus = std::string(s.substr(start, end - start));
   } else if (std::size_t t = s.find("NVRM: The NVIDIA GPU "); t != std::string_view::npos) {
     // Recent drivers: "NVRM: The NVIDIA GPU 0000:41:00.0" / "(PCI ID: …) installed in this
     // system has" / "fallen off the bus and is not responding to commands."
