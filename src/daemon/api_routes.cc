@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "clock/clock.h"
+#include "config/config_values.h"
 #include "daemon/event_hub.h"
 #include "daemon/supervisor.h"
 
@@ -38,6 +39,66 @@ HttpResponse Accepted(const Result<std::int64_t>& mark) {
 // One event as a line of the follow stream; service output in events may hold invalid UTF-8.
 std::string EventLine(const EventRecord& e) {
   return EventJson(e).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// The kinds of event the daemon records (docs/daemon.md); a filter naming another kind is a
+// typo unless the store holds such events (a user pattern's own kind, an older daemon's).
+const std::vector<std::string>& KnownEventKinds() {
+  static const std::vector<std::string> kinds = {"adopted",        "alert-failed",
+                                                 "backoff",        "config-error",
+                                                 "crashed",        "daemon-started",
+                                                 "device-lost",    "exited",
+                                                 "failed",         "gpu-error",
+                                                 "host-oom",       "idle-unload",
+                                                 "incident",       "incident-updated",
+                                                 "job-cancelled",  "job-done",
+                                                 "job-failed",     "job-queued",
+                                                 "job-refused",    "job-started",
+                                                 "noop",           "oom",
+                                                 "oom-probable",   "port-clash",
+                                                 "port-free",      "port-held",
+                                                 "port-timeout",   "ready",
+                                                 "ready-timeout",  "reaped",
+                                                 "release-hook",   "shutdown",
+                                                 "spawned",        "start-failed",
+                                                 "starting",       "sticky",
+                                                 "stop-escalated", "stop-incomplete",
+                                                 "stopped",        "stopping",
+                                                 "stuck",          "swap-out",
+                                                 "sweeping",       "swept",
+                                                 "unhealthy",      "vram-free",
+                                                 "vram-timeout",   "waiting-for-vram",
+                                                 "warning"};
+  return kinds;
+}
+
+// A filter that can match nothing because of a typo is an error that names what exists.
+std::optional<HttpResponse> CheckEventFilter(Supervisor& sup, EventHub& events,
+                                             const EventFilter& f) {
+  auto stored = [&](const std::string& service, const std::string& kind) {
+    EventFilter probe;
+    probe.service = service;
+    probe.kind = kind;
+    probe.limit = 1;
+    auto found = events.store().ListEvents(probe);
+    return found && !found->empty();
+  };
+  if (!f.kind.empty()) {
+    const auto& kinds = KnownEventKinds();
+    if (std::find(kinds.begin(), kinds.end(), f.kind) == kinds.end() && !stored("", f.kind)) {
+      std::string list;
+      for (const std::string& k : kinds) list += (list.empty() ? "" : ", ") + k;
+      auto near = NearestKey(f.kind, kinds);
+      return HttpResponse::Error(
+          400, "no event kind '" + f.kind + "'" + (near ? " (did you mean '" + *near + "'?)" : ""),
+          "kinds: " + list);
+    }
+  }
+  if (!f.service.empty() && !sup.Status(f.service) && !stored(f.service, "")) {
+    return HttpResponse::Error(404, "no service named '" + f.service + "'",
+                               "see `vramguard status` for the services");
+  }
+  return std::nullopt;
 }
 
 bool Matches(const EventRecord& e, const std::string& service, const std::string& kind) {
@@ -103,12 +164,14 @@ void AddApiRoutes(Router& router, Supervisor& sup, EventHub& events, const Daemo
       });
 
   router.Add(
-      "GET", "/v1/events", [&events](const HttpRequest& r, const PathParams&) -> HandlerResult {
+      "GET", "/v1/events",
+      [&events, &sup](const HttpRequest& r, const PathParams&) -> HandlerResult {
         EventFilter f;
         f.after_id = QueryInt(r, "after_id", 0);
         f.service = QueryString(r, "service");
         f.kind = QueryString(r, "kind");
         f.limit = static_cast<int>(std::clamp<std::int64_t>(QueryInt(r, "limit", 100), 1, 10000));
+        if (auto bad = CheckEventFilter(sup, events, f)) return std::move(*bad);
         auto past = events.store().ListEvents(f);
         if (!past) return ErrorResponse(past.error());
         if (!QueryFlag(r, "follow")) {
