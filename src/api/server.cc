@@ -89,14 +89,21 @@ std::string HeaderSafe(std::string_view s) {
 
 // One event: a `data:` line per line of the chunk, then a blank line. SSE ends lines at CR, LF or
 // CRLF, so a lone CR (progress bars) starts a new data line too rather than corrupting the event.
-std::string FormatSse(std::string_view chunk) {
+std::string FormatSse(std::string_view chunk, std::string_view id) {
   if (chunk.ends_with("\r\n")) {
     chunk.remove_suffix(2);
   } else if (chunk.ends_with('\n') || chunk.ends_with('\r')) {
     chunk.remove_suffix(1);
   }
   std::string out;
-  out.reserve(chunk.size() + 16);
+  out.reserve(chunk.size() + id.size() + 24);
+  if (!id.empty()) {
+    out += "id: ";
+    for (char c : id) {
+      if (c != '\r' && c != '\n' && c != '\0') out.push_back(c);
+    }
+    out += '\n';
+  }
   while (true) {
     std::size_t eol = chunk.find_first_of("\r\n");
     out += "data: ";
@@ -179,10 +186,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // ResponseStream operations (StreamHandle forwards here).
-  bool StreamWrite(std::string_view chunk) {
+  bool StreamWrite(std::string_view chunk, std::string_view id) {
     if (closed_ || phase_ != Phase::kStreaming) return false;
     if (chunk.empty() && !stream_sse_) return true;  // an empty chunk would end the body
-    std::string payload = stream_sse_ ? FormatSse(chunk) : std::string(chunk);
+    std::string payload = stream_sse_ ? FormatSse(chunk, id) : std::string(chunk);
     if (stream_chunked_) {
       char size[20];
       auto [end, ec] = std::to_chars(size, size + sizeof size, payload.size(), 16);
@@ -687,7 +694,10 @@ class StreamHandle final : public ResponseStream {
   explicit StreamHandle(std::shared_ptr<Connection> connection)
       : connection_(std::move(connection)) {}
   ~StreamHandle() override { connection_->StreamClose(); }
-  bool Write(std::string_view chunk) override { return connection_->StreamWrite(chunk); }
+  bool Write(std::string_view chunk) override { return connection_->StreamWrite(chunk, {}); }
+  bool WriteEvent(std::string_view id, std::string_view chunk) override {
+    return connection_->StreamWrite(chunk, id);
+  }
   void Close() override { connection_->StreamClose(); }
   bool closed() const override { return connection_->StreamClosed(); }
 

@@ -953,6 +953,29 @@ TEST_F(ApiServerTest, TcpRequiresTheBearerToken) {
   EXPECT_EQ(nlohmann::json::parse(response->body)["trusted"], false);
 }
 
+TEST_F(ApiServerTest, SseEventsCarryTheirIdsAndPlainTextLeavesThemOut) {
+  router_.Add("GET", "/v1/ids", [](const HttpRequest&, const PathParams&) -> HandlerResult {
+    return StreamStarter([](const std::shared_ptr<ResponseStream>& stream) {
+      stream->WriteEvent("7", "a\nb");
+      stream->WriteEvent("8\r\n9", "c");  // an id never ends its line early
+      stream->WriteEvent("", "d");        // no id: no id line
+      stream->Close();
+    });
+  });
+  StartServer();
+  RunLoop();
+  RawConnection sse = RawConnection::Unix(socket_path_);
+  ASSERT_TRUE(sse.Send(Request("GET", "/v1/ids", "", "", "Accept: text/event-stream\r\n")));
+  auto events = sse.ReadResponse();
+  ASSERT_TRUE(events);
+  EXPECT_EQ(events->body, "id: 7\ndata: a\ndata: b\n\nid: 89\ndata: c\n\ndata: d\n\n");
+  RawConnection plain = RawConnection::Unix(socket_path_);
+  ASSERT_TRUE(plain.Send(Request("GET", "/v1/ids", "", "")));
+  auto chunks = plain.ReadResponse();
+  ASSERT_TRUE(chunks);
+  EXPECT_EQ(chunks->body, "a\nbcd");
+}
+
 TEST_F(ApiServerTest, TcpOffLoopbackWithoutTokenIsRefused) {
   StartServer({}, /*unix_socket=*/false);
   Result<void> listening = server_->ListenTcp("0.0.0.0:0");

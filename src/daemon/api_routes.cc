@@ -1,11 +1,13 @@
 #include "daemon/api_routes.h"
 
+#include <charconv>
 #include <chrono>
 #include <memory>
 
 #include "clock/clock.h"
 #include "daemon/event_hub.h"
 #include "daemon/supervisor.h"
+#include "util/json_limits.h"
 
 namespace vg {
 namespace {
@@ -38,6 +40,20 @@ HttpResponse Accepted(const Result<std::int64_t>& mark) {
 // One event as a line of the follow stream; service output in events may hold invalid UTF-8.
 std::string EventLine(const EventRecord& e) {
   return EventJson(e).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// The `Last-Event-ID` header (SSE resumption): 0 when absent; an id is digits only.
+HttpResult<std::int64_t> LastEventId(const HttpRequest& r) {
+  std::string_view text = r.Header("last-event-id");
+  if (text.empty()) return 0;
+  std::int64_t id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || id < 0) {
+    return std::unexpected(HttpResponse::Error(
+        400, "Last-Event-ID must be an event id (digits), not \"" + AbbreviateText(text) + "\"",
+        "send the `id:` of the last event received, or leave it out"));
+  }
+  return id;
 }
 
 bool Matches(const EventRecord& e, const std::string& service, const std::string& kind) {
@@ -102,10 +118,33 @@ void AddApiRoutes(Router& router, Supervisor& sup, EventHub& events, const Daemo
         });
       });
 
+  AddEventRoutes(router, events);
+
+  router.Add(
+      "POST", "/v1/reload", [reload](const HttpRequest& r, const PathParams&) -> HandlerResult {
+        if (!r.body.empty()) {  // no parameters yet, but a body must still be well-formed JSON
+          auto body = ParseJsonBody(r);
+          if (!body) return body.error();
+        }
+        std::string problem = reload();
+        if (!problem.empty()) {
+          return HttpResponse::Error(
+              422, "the configuration has errors; the old one keeps running: " + problem,
+              "fix the file and reload again; `vramguard check-config` shows every error");
+        }
+        return HttpResponse::Json(200, {{"reloaded", true}});
+      });
+}
+
+void AddEventRoutes(Router& router, EventHub& events) {
   router.Add(
       "GET", "/v1/events", [&events](const HttpRequest& r, const PathParams&) -> HandlerResult {
         EventFilter f;
-        f.after_id = QueryInt(r, "after_id", 0);
+        auto resumed = LastEventId(r);
+        if (!resumed) return std::move(resumed.error());
+        // A browser's EventSource reconnects to the same URL, sending the last id it saw: the
+        // later of the two is where to go on.
+        f.after_id = std::max(QueryInt(r, "after_id", 0), *resumed);
         f.service = QueryString(r, "service");
         f.kind = QueryString(r, "kind");
         f.limit = static_cast<int>(std::clamp<std::int64_t>(QueryInt(r, "limit", 100), 1, 10000));
@@ -123,30 +162,15 @@ void AddApiRoutes(Router& router, Supervisor& sup, EventHub& events, const Daemo
             [&events, replay, service, kind, after](const std::shared_ptr<ResponseStream>& out) {
               std::int64_t last = after;
               for (const EventRecord& e : replay) {
-                out->Write(EventLine(e));
+                out->WriteEvent(std::to_string(e.id), EventLine(e));
                 last = std::max(last, e.id);
               }
               auto id = std::make_shared<int>(0);
               *id = events.Subscribe([&events, out, id, service, kind, last](const EventRecord& e) {
                 if (e.id <= last || !Matches(e, service, kind)) return;
-                if (!out->Write(EventLine(e))) events.Unsubscribe(*id);
+                if (!out->WriteEvent(std::to_string(e.id), EventLine(e))) events.Unsubscribe(*id);
               });
             });
-      });
-
-  router.Add(
-      "POST", "/v1/reload", [reload](const HttpRequest& r, const PathParams&) -> HandlerResult {
-        if (!r.body.empty()) {  // no parameters yet, but a body must still be well-formed JSON
-          auto body = ParseJsonBody(r);
-          if (!body) return body.error();
-        }
-        std::string problem = reload();
-        if (!problem.empty()) {
-          return HttpResponse::Error(
-              422, "the configuration has errors; the old one keeps running: " + problem,
-              "fix the file and reload again; `vramguard check-config` shows every error");
-        }
-        return HttpResponse::Json(200, {{"reloaded", true}});
       });
 }
 

@@ -29,4 +29,8 @@ struct DaemonInfo {
 void AddApiRoutes(Router& router, Supervisor& supervisor, EventHub& events, const DaemonInfo& info,
                   const std::function<std::string()>& reload);
 
+// GET /v1/events (part of AddApiRoutes): the list, and with follow=1 the stream, each event
+// written with its id (SSE `id:` lines); `Last-Event-ID` resumes after that id.
+void AddEventRoutes(Router& router, EventHub& events);
+
 }  // namespace vg
