@@ -70,6 +70,7 @@ struct Listener {
   Acceptor acceptor;
   net::steady_timer retry;  // after a failed accept (EMFILE), so the loop does not spin
   bool tcp = false;
+  bool loopback = false;  // a TCP listener on a loopback address
 };
 
 }  // namespace api_internal
@@ -158,11 +159,12 @@ std::string Serialise(const HttpResponse& response, bool keep_alive) {
 //    until its handler has returned, so handlers see requests in order.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(std::shared_ptr<ServerState> state, Socket socket, bool tcp)
+  Connection(std::shared_ptr<ServerState> state, Socket socket, bool tcp, bool tcp_loopback)
       : state_(std::move(state)),
         socket_(std::move(socket)),
         timer_(socket_.get_executor()),
         tcp_(tcp),
+        tcp_loopback_(tcp_loopback),
         tokens_(state_->options.request_burst) {}
 
   void Start() {
@@ -352,26 +354,31 @@ class Connection : public std::enable_shared_from_this<Connection> {
       response.headers["Retry-After"] = "1";
       return Respond(response, false);
     }
-    if (tcp_ && !state_->options.token.empty()) {
-      auto authorization = request[http::field::authorization];
-      if (!BearerMatches(std::string_view(authorization.data(), authorization.size()),
-                         state_->options.token)) {
-        HttpResponse response =
-            HttpResponse::Error(401, "missing or wrong API token",
-                                "send the daemon's token as `Authorization: Bearer <token>`");
-        response.headers["WWW-Authenticate"] = "Bearer";
+    {
+      auto field = [&](std::string_view name) {
+        auto value = request[boost::beast::string_view(name.data(), name.size())];
+        return std::string_view(value.data(), value.size());
+      };
+      auto target = request.target();
+      std::string_view path(target.data(), target.size());
+      path = path.substr(0, path.find('?'));
+      auto method = request.method_string();
+      const RequestHead head{.method = std::string_view(method.data(), method.size()),
+                             .path = path,
+                             .host = field("Host"),
+                             .origin = field("Origin"),
+                             .sec_fetch_site = field("Sec-Fetch-Site"),
+                             .authorization = field("Authorization")};
+      const TcpAccessPolicy policy{.token = state_->options.token,
+                                   .public_read = state_->options.public_read,
+                                   .loopback_listener = tcp_loopback_};
+      // The Unix socket is the owner's: only the CSRF check (a browser can reach it through a
+      // tunnel); TCP gets every rule.
+      if (std::optional<AccessRefusal> refused =
+              tcp_ ? CheckTcpAccess(head, policy) : CheckCrossSite(head)) {
+        HttpResponse response = HttpResponse::Error(refused->status, refused->error, refused->hint);
+        if (refused->status == 401) response.headers["WWW-Authenticate"] = "Bearer";
         return Respond(response, /*keep_alive=*/false);
-      }
-    } else if (tcp_) {
-      auto host = request[http::field::host];
-      if (!host.empty() && !IsLoopbackHost(std::string_view(host.data(), host.size()))) {
-        return Respond(HttpResponse::Error(
-                           403,
-                           "Host " + AbbreviateText(std::string_view(host.data(), host.size())) +
-                               " is not allowed",
-                           "connect through localhost or 127.0.0.1, or give "
-                           "the daemon an API token"),
-                       false);
       }
     }
     if (parser_->is_done() || ParseBuffered(/*header_only=*/false, ec)) return OnRequest();
@@ -660,6 +667,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Socket socket_;
   net::steady_timer timer_;
   bool tcp_;
+  bool tcp_loopback_;  // a TCP connection accepted on a loopback address
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   Phase phase_ = Phase::kOpen;
@@ -763,7 +771,8 @@ void Accept(const std::shared_ptr<ServerState>& state, const std::shared_ptr<Lis
     if (state->connections.size() >= state->options.max_connections) {
       RefuseBusy(std::move(socket), state->options.max_connections);
     } else {
-      std::make_shared<Connection>(state, std::move(socket), listener->tcp)->Start();
+      std::make_shared<Connection>(state, std::move(socket), listener->tcp, listener->loopback)
+          ->Start();
     }
     Accept(state, listener);
   });
@@ -839,6 +848,7 @@ Result<void> ApiServer::ListenTcp(const std::string& host_port) {
   }
   auto listener = std::make_shared<Listener>(io_);
   listener->tcp = true;
+  listener->loopback = address.is_loopback();
   net::generic::stream_protocol::endpoint endpoint{
       net::ip::tcp::endpoint(address, static_cast<unsigned short>(split->port))};
   listener->acceptor.open(endpoint.protocol(), ec);

@@ -976,6 +976,87 @@ TEST_F(ApiServerTest, SseEventsCarryTheirIdsAndPlainTextLeavesThemOut) {
   EXPECT_EQ(chunks->body, "a\nbcd");
 }
 
+// The dashboard over TCP with a token (api/access.h has every rule; these are the wiring).
+class DashboardTcpTest : public ApiServerTest {
+ protected:
+  void Check(bool public_read) {
+    router_.Add("GET", "/", [](const HttpRequest&, const PathParams&) -> HandlerResult {
+      HttpResponse page;
+      page.content_type = "text/html";
+      page.body = "<!doctype html>";
+      return page;
+    });
+    ApiServerOptions options;
+    options.token = "s3cret";
+    options.public_read = public_read;
+    StartServer(options, /*unix_socket=*/false);
+    ASSERT_TRUE(server_->ListenTcp("127.0.0.1:0"));
+    const int port = *server_->tcp_port();
+    const std::string host = "Host: 127.0.0.1:" + std::to_string(port) + "\r\n";
+    RunLoop();
+    auto ask = [&](std::string_view method, std::string_view target, const std::string& extra) {
+      RawConnection raw = RawConnection::Tcp(port);
+      std::string request =
+          std::string(method) + " " + std::string(target) + " HTTP/1.1\r\n" + host + extra +
+          (method == "POST" ? "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+                            : "\r\n");
+      EXPECT_TRUE(raw.Send(request));
+      auto response = raw.ReadResponse();
+      return response ? response->status : -1;
+    };
+    const std::string token = "Authorization: Bearer s3cret\r\n";
+    EXPECT_EQ(ask("GET", "/", ""), 200);
+    EXPECT_EQ(ask("GET", "/v1/services/x/logs", ""), public_read ? 200 : 401);
+    EXPECT_EQ(ask("GET", "/v1/services/x/logs", token), 200);
+    EXPECT_EQ(ask("POST", "/v1/echo", ""), 401);
+    EXPECT_EQ(ask("POST", "/v1/echo", token), 200);
+    // CSRF: another origin's page cannot post, even with the token in hand.
+    EXPECT_EQ(ask("POST", "/v1/echo", token + "Origin: http://evil.example\r\n"), 403);
+    EXPECT_EQ(ask("POST", "/v1/echo", token + "Sec-Fetch-Site: cross-site\r\n"), 403);
+    EXPECT_EQ(ask("POST", "/v1/echo",
+                  token + "Origin: http://127.0.0.1:" + std::to_string(port) + "\r\n"),
+              200);
+  }
+};
+
+TEST_F(DashboardTcpTest, ThePageNeedsNoTokenTheApiDoes) { Check(/*public_read=*/false); }
+
+TEST_F(DashboardTcpTest, PublicReadOpensGetsButNotChanges) { Check(/*public_read=*/true); }
+
+TEST_F(ApiServerTest, TcpWithoutTokenRefusesCrossOriginPosts) {
+  StartServer({}, /*unix_socket=*/false);
+  ASSERT_TRUE(server_->ListenTcp("127.0.0.1:0"));
+  const int port = *server_->tcp_port();
+  RunLoop();
+  auto post = [&](const std::string& extra) {
+    RawConnection raw = RawConnection::Tcp(port);
+    EXPECT_TRUE(raw.Send(Request("POST", "/v1/echo", "application/json", "{}", extra)));
+    auto response = raw.ReadResponse();
+    return response;
+  };
+  auto refused = post("Origin: http://evil.example\r\n");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403);
+  EXPECT_NE(refused->body.find("cross-origin request refused"), std::string::npos);
+  EXPECT_EQ(post("Origin: http://localhost\r\n")->status, 200);  // Request() sends Host: localhost
+  EXPECT_EQ(post("")->status, 200);
+}
+
+TEST_F(ApiServerTest, TheUnixSocketRefusesCrossOriginPostsToo) {
+  StartServer();
+  RunLoop();
+  auto post = [&](const std::string& extra) {
+    RawConnection raw = RawConnection::Unix(socket_path_);
+    EXPECT_TRUE(raw.Send(Request("POST", "/v1/echo", "application/json", "{}", extra)));
+    auto response = raw.ReadResponse();
+    return response ? response->status : -1;
+  };
+  EXPECT_EQ(post("Origin: http://evil.example\r\n"), 403);  // a page, through a tunnel
+  EXPECT_EQ(post("Sec-Fetch-Site: cross-site\r\n"), 403);
+  EXPECT_EQ(post("Origin: http://localhost\r\n"), 200);  // Request() sends Host: localhost
+  EXPECT_EQ(post(""), 200);                              // the CLI, curl
+}
+
 TEST_F(ApiServerTest, TcpOffLoopbackWithoutTokenIsRefused) {
   StartServer({}, /*unix_socket=*/false);
   Result<void> listening = server_->ListenTcp("0.0.0.0:0");

@@ -80,6 +80,9 @@ void ParseDaemon(TableReader& r, const std::string& base_dir, DaemonConfig* d) {
       d->http = *http;
     }
   }
+  if (std::optional<bool> public_read = r.Bool("http_public_read")) {
+    d->http_public_read = *public_read;
+  }
   if (std::optional<bool> keep = r.Bool("keep_services")) d->keep_services = *keep;
   if (std::optional<std::int64_t> rate = r.Integer("request_rate", 0, 1000000)) {
     d->request_rate = static_cast<int>(*rate);

@@ -176,6 +176,7 @@ Result<int> RunUp(const UpOptions& options) {
   ApiServerOptions api_options;
   api_options.body_limit = std::max(api_options.body_limit, jobs.MaxRequestBody());
   api_options.token = config->daemon.token;
+  api_options.public_read = config->daemon.http_public_read;
   api_options.max_requests_per_second = config->daemon.request_rate;
   api_options.request_burst = 2.0 * config->daemon.request_rate;
   if (!config->daemon.token_file.empty()) {
