@@ -124,17 +124,19 @@ std::string StatusLine(int status) {
   return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
 }
 
-// A response as bytes on the wire (Content-Length framing).
+// A response as bytes on the wire (Content-Length framing; a 304 has no body, so neither).
 std::string Serialise(const HttpResponse& response, bool keep_alive) {
   std::string out = StatusLine(response.status);
-  out += "Content-Type: " + HeaderSafe(response.content_type) + "\r\n";
-  out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
+  if (response.status != 304) {
+    out += "Content-Type: " + HeaderSafe(response.content_type) + "\r\n";
+    out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
+  }
   for (const auto& [name, value] : response.headers) {
     out += HeaderSafe(name) + ": " + HeaderSafe(value) + "\r\n";
   }
   out += keep_alive ? "" : "Connection: close\r\n";
   out += "\r\n";
-  out += response.body;
+  if (response.status != 304) out += response.body;
   return out;
 }
 

@@ -1057,6 +1057,30 @@ TEST_F(ApiServerTest, TheUnixSocketRefusesCrossOriginPostsToo) {
   EXPECT_EQ(post(""), 200);                              // the CLI, curl
 }
 
+TEST_F(ApiServerTest, NotModifiedHasNoBody) {
+  router_.Add("GET", "/v1/same", [](const HttpRequest&, const PathParams&) -> HandlerResult {
+    HttpResponse r;
+    r.status = 304;
+    r.headers["ETag"] = "\"x\"";
+    r.body = "never sent";
+    return r;
+  });
+  StartServer();
+  RunLoop();
+  RawConnection raw = RawConnection::Unix(socket_path_);
+  ASSERT_TRUE(raw.Send(Request("GET", "/v1/same", "", "")));
+  auto response = raw.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 304);
+  EXPECT_EQ(response->headers.count("content-length"), 0u);
+  EXPECT_EQ(response->headers["etag"], "\"x\"");
+  // The connection goes on: the next response is the next thing on it (no stray body).
+  ASSERT_TRUE(raw.Send(Request("GET", "/v1/services/z/logs", "", "")));
+  auto next = raw.ReadResponse();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(nlohmann::json::parse(next->body)["name"], "z");
+}
+
 TEST_F(ApiServerTest, TcpOffLoopbackWithoutTokenIsRefused) {
   StartServer({}, /*unix_socket=*/false);
   Result<void> listening = server_->ListenTcp("0.0.0.0:0");

@@ -24,6 +24,7 @@
 #include "daemon/kernel_log_watch.h"
 #include "daemon/sd_notify.h"
 #include "daemon/supervisor.h"
+#include "daemon/web_routes.h"
 #include "gpu/nvml_probe.h"
 #include "ops/observe.h"
 #include "proc/cgroup.h"
@@ -173,6 +174,7 @@ Result<int> RunUp(const UpOptions& options) {
   };
   AddApiRoutes(router, supervisor, events, info, reload);
   AddJobRoutes(router, jobs);
+  AddWebRoutes(router);  // the dashboard (docs/dashboard.md)
   ApiServerOptions api_options;
   api_options.body_limit = std::max(api_options.body_limit, jobs.MaxRequestBody());
   api_options.token = config->daemon.token;
