@@ -16,6 +16,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev hyperfine procps psmisc jq curl supervisor
   # the e2e webhook receiver (tests/e2e/webhook_receiver.py) and bench/oom_latency.sh
   python3
+  # `promtool check metrics` in tests/e2e/metrics_prometheus.sh (test-only; its server is
+  # stopped and disabled below, never left running)
+  prometheus
   # fuzzing (fuzz/run.sh): clang with libFuzzer and the sanitizer runtimes
   clang libclang-rt-14-dev
   # checks in CI: make format-check (clang-format), make tidy (clang-tidy-19: Debian 12's default
@@ -52,6 +55,12 @@ else
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Test-only packages whose Debian install enables a system service: never leave it running.
+  for unit in prometheus; do
+    if [[ " ${missing[*]} " == *" $unit "* ]] && command -v systemctl >/dev/null 2>&1; then
+      $sudo systemctl disable --now "$unit" >/dev/null 2>&1 || true
+    fi
+  done
   echo "setup: packages done"
 fi
 

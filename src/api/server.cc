@@ -374,10 +374,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
       const TcpAccessPolicy policy{.token = state_->options.token,
                                    .public_read = state_->options.public_read,
                                    .loopback_listener = tcp_loopback_};
-      // The Unix socket is the owner's: only the CSRF check (a browser can reach it through a
-      // tunnel); TCP gets every rule.
+      // The Unix socket is the owner's, and an open read-only listener (metrics) serves anyone:
+      // only the CSRF check there (a browser can reach the socket through a tunnel); the API's
+      // TCP listener gets every rule.
+      const bool every_rule = tcp_ && !state_->options.open_read_only;
       if (std::optional<AccessRefusal> refused =
-              tcp_ ? CheckTcpAccess(head, policy) : CheckCrossSite(head)) {
+              every_rule ? CheckTcpAccess(head, policy) : CheckCrossSite(head)) {
         HttpResponse response = HttpResponse::Error(refused->status, refused->error, refused->hint);
         if (refused->status == 401) response.headers["WWW-Authenticate"] = "Bearer";
         return Respond(response, /*keep_alive=*/false);
@@ -844,7 +846,7 @@ Result<void> ApiServer::ListenTcp(const std::string& host_port) {
     return Fail(ErrorCode::kInvalidArgument, "\"" + split->host + "\" is not an IP address",
                 "listen on 127.0.0.1, ::1, or an address of this machine");
   }
-  if (!address.is_loopback() && state_->options.token.empty()) {
+  if (!address.is_loopback() && state_->options.token.empty() && !state_->options.open_read_only) {
     return Fail(ErrorCode::kRefused, "refusing to listen on " + host_port + " without an API token",
                 "set an API token in the daemon's config, or listen on 127.0.0.1");
   }

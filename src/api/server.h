@@ -88,6 +88,9 @@ struct ApiServerOptions {
   // beyond them: 429. max_requests_per_second = 0: no limit (a batch client on one connection).
   double max_requests_per_second = kMaxRequestsPerSecond;
   double request_burst = kRequestBurst;
+  // A listener whose router holds only read-only routes (the metrics listener): TCP anywhere
+  // without a token, and any Host header (a scraper may name the machine as it likes).
+  bool open_read_only = false;
 };
 
 class ApiServer {

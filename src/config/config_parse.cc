@@ -83,6 +83,22 @@ void ParseDaemon(TableReader& r, const std::string& base_dir, DaemonConfig* d) {
   if (std::optional<bool> public_read = r.Bool("http_public_read")) {
     d->http_public_read = *public_read;
   }
+  if (std::optional<std::string> metrics = r.String("metrics")) {
+    Result<ListenAddress> address = ParseListenAddress(*metrics);
+    if (!address) {
+      diags.Add(r.Node("metrics")->source(), "daemon.metrics", address.error());
+    } else {
+      d->metrics = *metrics;
+    }
+  }
+  if (std::optional<Millis> every = r.Duration("history_interval")) {
+    if (*every < Millis(100) || *every > Millis(60000)) {
+      diags.Add(r.Node("history_interval")->source(),
+                "'daemon.history_interval' must be between 100ms and 1m");
+    } else {
+      d->history_interval = *every;
+    }
+  }
   if (std::optional<bool> keep = r.Bool("keep_services")) d->keep_services = *keep;
   if (std::optional<std::int64_t> rate = r.Integer("request_rate", 0, 1000000)) {
     d->request_rate = static_cast<int>(*rate);

@@ -141,6 +141,10 @@ struct DaemonConfig {
   int request_rate = 200;
   // Followed for the NVIDIA driver's Xid messages (device-lost, gpu-error); empty: off.
   std::string kernel_log = "/dev/kmsg";
+  // A read-only TCP listener for Prometheus (`GET /metrics` only, no token); empty: none.
+  std::string metrics;
+  // How often the dashboard's history (and the metrics' GPU figures) are sampled.
+  Millis history_interval{2000};
 };
 
 struct Config {

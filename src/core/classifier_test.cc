@@ -154,6 +154,44 @@ TEST(ClassifierTest, EveryRealMessageIsRecognised) {
 
 // The scan looks at every 4th byte: each message must be found at every alignment, with text
 // before and after it, and at the very end of the line.
+// The Winsock "address in use" text in languages the corpus has no case for: its translated
+// "(protocol/network address/port)" is what makes it recognisable; a bind error without it
+// (permission denied, an address that is not this machine's) is not a port clash.
+TEST(ClassifierTest, WinsockAddressInUseInAnyLanguage) {
+  const char* in_use[] = {
+      "Error: listen tcp 0.0.0.0:8188: bind: Normalerweise darf jede Socketadresse (Protokoll, "
+      "Netzwerkadresse oder Anschluss) nur jeweils einmal verwendet werden.",
+      "Error: listen tcp 127.0.0.1:11434: bind: "
+      "通常每个套接字地址(协议/网络地址/端口)只允许使用一次。",
+      "Error: listen tcp 127.0.0.1:7860: bind: Une seule utilisation de chaque adresse de socket "
+      "(protocole/adresse réseau/port) est habituellement autorisée.",
+  };
+  auto de = Classify(in_use[0]);
+  ASSERT_EQ(de.size(), 1u) << "German writes the triple with commas: a literal of its own";
+  EXPECT_EQ(de[0].incident.signature, "winsock-10048-de");
+  for (const char* line : {in_use[1], in_use[2]}) {
+    auto found = Classify(line);
+    ASSERT_EQ(found.size(), 1u) << line;
+    EXPECT_EQ(found[0].incident.kind, IncidentKind::kPortClash) << line;
+    EXPECT_EQ(found[0].incident.signature, "winsock-10048-localised") << line;
+    EXPECT_TRUE(found[0].incident.fields.port.has_value()) << line;
+  }
+  EXPECT_TRUE(Classify("Error: listen tcp 0.0.0.0:80: bind: permission denied").empty());
+  EXPECT_TRUE(Classify("listen tcp 10.0.0.9:8080: bind: cannot assign requested address").empty());
+}
+
+// XLA's one-letter binary suffixes: 15.65G is 15.65 × 2^30 bytes, rounded.
+TEST(ClassifierTest, XlaDeviceBufferWordingWithLetterSuffixes) {
+  auto found = Classify(
+      "jaxlib.xla_extension.XlaRuntimeError: RESOURCE_EXHAUSTED: Error allocating device buffer: "
+      "Attempting to allocate 512.0M. That was not possible. There are 64K free.; (0x0x0_HBM0)");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kOom);
+  EXPECT_EQ(found[0].incident.fields.requested, Bytes(std::uint64_t{512} << 20));
+  EXPECT_EQ(found[0].incident.fields.free, Bytes(std::uint64_t{64} << 10));
+  EXPECT_FALSE(found[0].incident.fields.gpu.has_value());
+}
+
 TEST(ClassifierTest, EveryRealMessageAtEveryAlignment) {
   for (const Case& c : kRealMessages) {
     for (std::size_t pad = 0; pad < 8; ++pad) {

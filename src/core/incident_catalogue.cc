@@ -137,6 +137,10 @@ std::vector<Signature> MakeCatalogue() {
           "Resource exhausted: Out of memory while trying to allocate", "XLA out of memory"),
       Lit("xla-oom-allocating", K::kOom, "jax", "RESOURCE_EXHAUSTED: Out of memory allocating",
           "XLA out of memory"),
+      // Recent XLA (TPU and GPU): "RESOURCE_EXHAUSTED: Error allocating device buffer:
+      // Attempting to allocate 15.65G. That was not possible. There are 11.08G free."
+      Lit("xla-error-allocating-device-buffer", K::kOom, "jax", "Error allocating device buffer",
+          "XLA out of memory"),
       Lit("xla-failed-to-allocate-request-new", K::kOom, "jax",
           "RESOURCE_EXHAUSTED: Failed to allocate request for", "XLA out of memory"),
       // Old jaxlib: "Resource exhausted: Failed to allocate request for 32.00MiB (33554432B) on
@@ -159,7 +163,9 @@ std::vector<Signature> MakeCatalogue() {
       // Sticky CUDA errors: the context is poisoned, only a new process recovers.
       Lit("cuda-illegal-address", K::kSticky, "cuda", "an illegal memory access was encountered",
           "illegal memory access"),
-      Lit("cuda-launch-failure", K::kSticky, "cuda", "CUDA error: unspecified launch failure",
+      // cudaErrorLaunchFailure's text in every wrapper: "CUDA error: …", old THC's
+      // "THCudaCheck FAIL … error=4 : …", "cudaErrorLaunchFailure: …".
+      Lit("cuda-launch-failure", K::kSticky, "cuda", "unspecified launch failure",
           "unspecified launch failure"),
       Lit("cuda-error-launch-failed", K::kSticky, "cuda", "CUDA_ERROR_LAUNCH_FAILED",
           "unspecified launch failure"),
@@ -220,6 +226,15 @@ std::vector<Signature> MakeCatalogue() {
       Lit("eaddrinuse", K::kPortClash, "node", "EADDRINUSE", "address already in use"),
       Lit("winsock-10048", K::kPortClash, "windows", "Only one usage of each socket address",
           "address already in use"),
+      // The same Winsock error (WSAEADDRINUSE) in any display language: its text always names
+      // "(protocol/network address/port)" in parentheses, translated ("(iletişim kuralı/ağ
+      // adresi/bağlantı noktası)", "(协议/网络地址/端口)"), after Go's or libuv's "bind: ".
+      Re("winsock-10048-localised", K::kPortClash, "windows", "bind: ",
+         "bind: [^()]*\\([^()/]{1,40}/[^()/]{1,40}/[^()/]{1,40}\\)", "address already in use"),
+      // German writes the triple with commas ("(Protokoll, Netzwerkadresse oder Anschluss)").
+      Lit("winsock-10048-de", K::kPortClash, "windows", "Normalerweise darf jede Socketadresse",
+          "address already in use"),
+      Lit("winerror-10048", K::kPortClash, "python", "[WinError 10048]", "address already in use"),
       // torch.distributed's rendezvous store (MASTER_PORT).
       Lit("torch-store-bind-failed", K::kPortClash, "pytorch",
           "The server socket has failed to bind to", "its rendezvous port is in use"),

@@ -15,11 +15,12 @@ struct Number {
   std::size_t end = 0;           // index after the number
 };
 
-// A decimal number at `pos` (no sign): at most 15 integer digits and 9 decimals.
+// A decimal number at `pos` (no sign): at most 19 integer digits (every byte count a 64-bit
+// allocator can print: ONNX Runtime's "buffer of size 4585490524328388608") and 9 decimals.
 std::optional<Number> NumberAt(std::string_view s, std::size_t pos) {
   std::size_t i = pos;
   while (i < s.size() && IsDigit(s[i])) ++i;
-  if (i == pos || i - pos > 15) return std::nullopt;
+  if (i == pos || i - pos > 19) return std::nullopt;
   Number n{s.substr(pos, i - pos), {}, i};
   if (i + 1 < s.size() && s[i] == '.' && IsDigit(s[i + 1])) {
     std::size_t f = i + 1;
@@ -160,6 +161,29 @@ std::optional<Bytes> BinarySizeAfter(std::string_view s, std::string_view phrase
     binary.decimal_exp = 0;
   }
   return Scale(*n, binary);
+}
+
+// A size right after `phrase` with XLA's one-letter binary suffix ("15.65G", "512.0M", "64K"),
+// which recent XLA prints in "Attempting to allocate 15.65G … There are 11.08G free".
+std::optional<Bytes> LetterSizeAfter(std::string_view s, std::string_view phrase) {
+  std::size_t p = s.find(phrase);
+  if (p == std::string_view::npos) return std::nullopt;
+  auto n = NumberAt(s, p + phrase.size());
+  if (!n || n->end >= s.size()) return std::nullopt;
+  const std::size_t after = n->end + 1;
+  if (after < s.size() && IsAlpha(s[after])) return std::nullopt;  // "15.65GB": not this form
+  switch (s[n->end]) {
+    case 'K':
+      return Scale(*n, Unit{10, 0, 1});
+    case 'M':
+      return Scale(*n, Unit{20, 0, 1});
+    case 'G':
+      return Scale(*n, Unit{30, 0, 1});
+    case 'T':
+      return Scale(*n, Unit{40, 0, 1});
+    default:
+      return std::nullopt;
+  }
 }
 
 // Whether the size right after `phrase` is a whole number of bytes ("4294967296", "512 bytes").
@@ -305,7 +329,10 @@ IncidentFields ParseIncidentFields(std::string_view s, IncidentKind kind) {
   if (s.find("llocate") != std::string_view::npos) take(ExactBytesInParens(s), "");
   take(SizeAfter(s, "allocating "), "allocating ");  // llama.cpp, XLA
   take(SizeAfter(s, "buffer of size ", /*bare_ok=*/true), "buffer of size ");
-  take(SizeAfter(s, "trying to allocate "), "trying to allocate ");      // XLA
+  take(SizeAfter(s, "trying to allocate "), "trying to allocate ");               // XLA
+  if (!f.requested) f.requested = LetterSizeAfter(s, "Attempting to allocate ");  // XLA
+  if (!f.free && s.find(" free.") != std::string_view::npos)
+    f.free = LetterSizeAfter(s, "There are ");  // XLA: "There are 11.08G free."
   if (!f.requested) f.requested = SizeBefore(s, " KV cache is needed");  // vLLM V1
   if (!f.free) f.free = SizeAfter(s, "available KV cache memory (");
   f.capacity = SizeAfter(s, "total capacity of ");

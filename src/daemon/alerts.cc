@@ -202,8 +202,8 @@ void AlertDispatcher::ArmTimer() {
 
 void AlertDispatcher::Send(std::shared_ptr<Slot> slot, nlohmann::json payload) {
   auto deliver = [](asio::io_context& io, EventHub& events, ChildWatch children,
-                    std::shared_ptr<Slot> slot, nlohmann::json payload,
-                    std::shared_ptr<bool> alive) -> asio::awaitable<void> {
+                    std::shared_ptr<Slot> slot, nlohmann::json payload, std::shared_ptr<bool> alive,
+                    std::shared_ptr<Totals> totals) -> asio::awaitable<void> {
     const std::string body = payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     std::string error;
     int attempts = 0;
@@ -218,15 +218,22 @@ void AlertDispatcher::Send(std::shared_ptr<Slot> slot, nlohmann::json payload) {
       if (!slot->spec.webhook.empty()) {
         HttpProbeResult r =
             co_await HttpRequestOnce(io, "POST", slot->spec.webhook, slot->spec.timeout, body);
-        if (r.ok()) co_return;
+        if (r.ok()) {
+          ++totals->delivered;
+          co_return;
+        }
         error = r.status != 0 ? "answered " + std::to_string(r.status) : r.error;
       } else {
         error = co_await RunCommand(io, slot->spec.command, body, slot->spec.timeout, children);
-        if (error.empty()) co_return;
+        if (error.empty()) {
+          ++totals->delivered;
+          co_return;
+        }
       }
       if (!*alive) co_return;
     }
     if (!*alive) co_return;
+    ++totals->failed;
     nlohmann::json data = {{"receiver", slot->Name()},
                            {"config", slot->spec.where},
                            {"attempts", attempts},
@@ -240,16 +247,17 @@ void AlertDispatcher::Send(std::shared_ptr<Slot> slot, nlohmann::json payload) {
                     " after " + std::to_string(attempts) + " attempt(s): " + error,
                 std::move(data));
   };
-  asio::co_spawn(io_, deliver(io_, events_, children_, std::move(slot), std::move(payload), alive_),
-                 // Not `this`: the delivery may end after the dispatcher is gone.
-                 [alive = alive_, hub = &events_](const std::exception_ptr& e) {
-                   if (!e || !*alive) return;
-                   try {
-                     std::rethrow_exception(e);
-                   } catch (const std::exception& ex) {
-                     hub->Log(std::string("internal error delivering an alert: ") + ex.what());
-                   }
-                 });
+  asio::co_spawn(
+      io_, deliver(io_, events_, children_, std::move(slot), std::move(payload), alive_, totals_),
+      // Not `this`: the delivery may end after the dispatcher is gone.
+      [alive = alive_, hub = &events_](const std::exception_ptr& e) {
+        if (!e || !*alive) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          hub->Log(std::string("internal error delivering an alert: ") + ex.what());
+        }
+      });
 }
 
 }  // namespace vg

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include <boost/asio.hpp>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -46,6 +47,10 @@ class AlertDispatcher {
 
   struct Slot;  // one receiver (alerts.cc)
 
+  // Alerts delivered, and given up on after every retry, since the dispatcher was made.
+  std::int64_t delivered() const { return totals_->delivered; }
+  std::int64_t failed() const { return totals_->failed; }
+
  private:
   void OnEvent(const EventRecord& e);
   void ArmTimer();
@@ -58,6 +63,11 @@ class AlertDispatcher {
   std::vector<std::shared_ptr<Slot>> slots_;
   boost::asio::steady_timer timer_;
   std::shared_ptr<bool> alive_;
+  struct Totals {
+    std::int64_t delivered = 0;
+    std::int64_t failed = 0;
+  };
+  std::shared_ptr<Totals> totals_ = std::make_shared<Totals>();  // outlives a delivery in flight
 };
 
 }  // namespace vg

@@ -22,8 +22,10 @@
 #include "daemon/event_hub.h"
 #include "daemon/job_manager.h"
 #include "daemon/kernel_log_watch.h"
+#include "daemon/metrics.h"
 #include "daemon/sd_notify.h"
 #include "daemon/supervisor.h"
+#include "daemon/telemetry.h"
 #include "daemon/web_routes.h"
 #include "gpu/nvml_probe.h"
 #include "ops/observe.h"
@@ -174,6 +176,30 @@ Result<int> RunUp(const UpOptions& options) {
   };
   AddApiRoutes(router, supervisor, events, info, reload);
   AddJobRoutes(router, jobs);
+  // The last hour of who held VRAM (the dashboard) and the Prometheus metrics: sampled on the
+  // loop, so that neither a page load nor a scrape reads the machine (docs/metrics.md).
+  Telemetry telemetry(
+      io, [&supervisor] { return supervisor.SampleVram(); },
+      Telemetry::Options{.interval = config->daemon.history_interval});
+  DaemonMetrics metrics(events);
+  auto metrics_text = [&]() -> std::string {
+    telemetry.Watch();  // a scraper keeps the samples at history_interval
+    MetricsInputs in;
+    in.sample = telemetry.latest();
+    in.sample_unix_ms = telemetry.latest_unix_ms();
+    in.sample_cost_s = ToSeconds(telemetry.last_cost());
+    in.history_bytes = telemetry.MemoryBytes();
+    in.history_samples = telemetry.size();
+    in.services = supervisor.Brief();
+    in.jobs = jobs.Live();
+    std::tie(in.alerts_delivered, in.alerts_failed) = supervisor.AlertTotals();
+    in.version = VRAMGUARD_VERSION;
+    in.started_unix_ms = info.started_unix_ms;
+    in.now_unix_ms = UnixNowMs();
+    return metrics.Render(in);
+  };
+  AddHistoryRoute(router, telemetry);
+  AddMetricsRoute(router, metrics_text);
   AddWebRoutes(router);  // the dashboard (docs/dashboard.md)
   ApiServerOptions api_options;
   api_options.body_limit = std::max(api_options.body_limit, jobs.MaxRequestBody());
@@ -197,6 +223,17 @@ Result<int> RunUp(const UpOptions& options) {
   if (auto r = server.ListenUnix(config->daemon.socket); !r) return std::unexpected(r.error());
   if (!config->daemon.http.empty()) {
     if (auto r = server.ListenTcp(config->daemon.http); !r) return std::unexpected(r.error());
+  }
+  // Prometheus' own listener: GET /metrics only, no token (it changes nothing).
+  Router metrics_router;
+  AddMetricsRoute(metrics_router, metrics_text);
+  ApiServerOptions metrics_options;
+  metrics_options.open_read_only = true;
+  metrics_options.max_connections = 64;
+  ApiServer metrics_server(io, metrics_router, metrics_options);
+  if (!config->daemon.metrics.empty()) {
+    if (auto r = metrics_server.ListenTcp(config->daemon.metrics); !r)
+      return std::unexpected(r.error());
   }
 
   // 7. Signals: TERM/INT stop everything cleanly (or leave it, with --keep-services); HUP reloads.
@@ -227,6 +264,8 @@ Result<int> RunUp(const UpOptions& options) {
         for (const std::string& line : report.incomplete)
           events.Log("not verified at exit: " + line);
         if (!report.incomplete.empty()) exit_status = ExitStatusFor(ErrorCode::kTimeout);
+        telemetry.Stop();
+        metrics_server.Stop();
         server.Stop();
         io.stop();
       });
@@ -258,10 +297,12 @@ Result<int> RunUp(const UpOptions& options) {
   jobs.Boot();
   // The kernel log, for device-lost (Xid 79) and other driver errors; a notice when unreadable.
   KernelLogWatch kernel_log(io, supervisor, nvml.get(), events, config->daemon.kernel_log);
+  telemetry.Start();
   events.Emit("", "", "daemon-started",
               "vramguard up: " + std::to_string(config->services.size()) +
                   " services; control socket " + config->daemon.socket +
-                  (config->daemon.http.empty() ? "" : "; http " + config->daemon.http));
+                  (config->daemon.http.empty() ? "" : "; http " + config->daemon.http) +
+                  (config->daemon.metrics.empty() ? "" : "; metrics " + config->daemon.metrics));
   notifier.Notify("READY=1\nSTATUS=" + supervisor.Summary());
   pet();
   io.run();

@@ -139,6 +139,16 @@ void JobManager::Init() {
   im->subscription = im->events.Subscribe([im](const EventRecord& e) { im->OnEvent(e); });
 }
 
+std::map<std::string, JobManager::LiveCounts> JobManager::Live() const {
+  std::map<std::string, LiveCounts> out;
+  for (const auto& [name, sj] : impl_->svcs) out[name].queued = std::max(0, sj.queued);
+  for (const auto& [id, job] : impl_->active) {
+    LiveCounts& c = out[job->service];
+    ++(job->state == JobState::kRunning ? c.running : c.starting);
+  }
+  return out;
+}
+
 JobManager::~JobManager() {
   impl_->port.SetJobStatus(nullptr);
   impl_->events.Unsubscribe(impl_->subscription);

@@ -9,6 +9,8 @@
 // port), the EventHub and the GpuProbe outlive it. Asio stays out of this header.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -48,6 +50,14 @@ class JobManager {
   // The daemon is stopping: running jobs are marked interrupted (the next boot re-queues the
   // idempotent ones and fails the others); nothing is dispatched any more.
   void Shutdown();
+
+  // Jobs per service now, from memory (no store read): queued, admitted and starting, running.
+  struct LiveCounts {
+    std::int64_t queued = 0;
+    std::int64_t starting = 0;
+    std::int64_t running = 0;
+  };
+  std::map<std::string, LiveCounts> Live() const;
 
   // The largest request body a submission may need (for the API server's body limit).
   std::size_t MaxRequestBody() const;

@@ -224,7 +224,12 @@ JobTask JobManager::Impl::RunJob(std::shared_ptr<ActiveJob> job) {
        "job " + std::to_string(job->id) + " started on GPU " + std::to_string(job->gpu) + ": " +
            planner.Describe(job->service, job->params) + ", estimate ~" +
            FormatBytes(job->estimate),
-       {{"job", job->id}, {"gpu", job->gpu}, {"estimate_bytes", job->estimate.count()}});
+       {{"job", job->id},
+        {"gpu", job->gpu},
+        {"estimate_bytes", job->estimate.count()},
+        {"waited_s", static_cast<double>(std::max<std::int64_t>(
+                         0, *change.started_unix_ms - t->job.submitted_unix_ms)) /
+                         1000.0}});
   job->dispatch = std::make_shared<JobDispatch>(io);
   Spawn(Sample(job));
   DispatchResult r = co_await job->dispatch->Send(jobs_cfg.method, jobs_cfg.url, job->body,
@@ -343,6 +348,7 @@ void JobManager::Impl::Finish(ActiveJob& job, const DispatchResult& r) {
     change.result = json{{"truncated", true}};
   json data = {
       {"job", job.id}, {"estimate_bytes", job.estimate.count()}, {"state", JobStateName(to)}};
+  if (job.started) data["run_s"] = ToSeconds(clock.Now() - *job.started);
   if (obs) {
     data["observed_peak_bytes"] = obs->first.count();
     data["observation"] = obs->second == PeakKind::kExact ? "exact" : "at-most";

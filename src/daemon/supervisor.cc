@@ -653,6 +653,65 @@ Result<nlohmann::json> Supervisor::Status(const std::string& name) {
   return j;
 }
 
+VramSample Supervisor::SampleVram() {
+  Impl& im = *impl_;
+  VramSample out;
+  const std::vector<ProcessInfo> family = im.Family();
+  std::map<pid_t, const std::string*> owner;
+  for (auto& [name, s] : im.services) {
+    if (s->removed) continue;
+    std::size_t& n = out.members[name];
+    if (!s->inst) continue;
+    for (pid_t pid : im.Members(*s, &family)) {
+      owner[pid] = &s->cfg.name;
+      ++n;
+    }
+  }
+  auto view = im.LookListed(family, std::nullopt);  // a ghost stays unnamed: no machine scan
+  if (!view) {
+    out.problem = view.error().message;
+    return out;
+  }
+  for (const GpuView& g : view->gpus) {
+    GpuHoldings h;
+    h.gpu = g.gpu;
+    h.gpu.processes.clear();
+    std::map<std::string, Bytes> by_service;
+    for (const VramEntry& e : g.entries) {
+      if (!e.used_known) continue;  // holders and monitors: the listed pid carries the bytes
+      const Bytes bytes = e.used.value_or(Bytes(0));
+      if (e.role == Role::kGhost) {
+        h.holders.push_back({VramHolding::Kind::kGhost, "", e.pid, bytes});
+      } else if (auto it = owner.find(e.pid); it != owner.end()) {
+        by_service[*it->second] += bytes;
+      } else {
+        const ProcessInfo* p = view->Find(e.pid);
+        h.holders.push_back({VramHolding::Kind::kForeign, p ? p->comm : "", e.pid, bytes});
+      }
+    }
+    for (auto& [name, bytes] : by_service)
+      h.holders.insert(h.holders.begin(), {VramHolding::Kind::kService, name, 0, bytes});
+    out.gpus.push_back(std::move(h));
+  }
+  return out;
+}
+
+std::vector<ServiceBrief> Supervisor::Brief() const {
+  std::vector<ServiceBrief> out;
+  for (auto& [name, s] : impl_->services) {
+    if (s->removed) continue;
+    ServiceBrief b{name, SvcStateName(s->state), s->restarts, std::nullopt};
+    if (s->inst) b.started_unix_ms = s->inst->started_unix_ms;
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+std::pair<std::int64_t, std::int64_t> Supervisor::AlertTotals() const {
+  if (!impl_->alerts) return {0, 0};
+  return {impl_->alerts->delivered(), impl_->alerts->failed()};
+}
+
 Result<std::vector<std::string>> Supervisor::LogLines(const std::string& name, std::size_t n) {
   ServiceRt* s = impl_->Find(name);
   if (!s)

@@ -7,8 +7,11 @@
 // thread-safe: call only from the io_context's thread. Asio stays out of this header.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,6 +21,7 @@
 
 #include "config/config.h"
 #include "core/incident.h"
+#include "gpu/gpu_probe.h"
 #include "util/error.h"
 
 namespace boost::asio {
@@ -65,6 +69,34 @@ struct ShutdownReport {
   std::vector<std::string> incomplete;
 };
 
+// Who holds VRAM on one GPU, as the dashboard's history and the metrics sample it
+// (daemon/telemetry.h). A service's members are summed into one holder.
+struct VramHolding {
+  enum class Kind { kService, kForeign, kGhost };
+  Kind kind = Kind::kForeign;
+  std::string name;  // the service; a foreign process's comm; empty for a ghost
+  pid_t pid = 0;     // kForeign, kGhost: the pid the driver lists; kService: 0
+  Bytes bytes;
+};
+struct GpuHoldings {
+  GpuInfo gpu;  // `processes` left empty: `holders` says who
+  std::vector<VramHolding> holders;
+};
+// A service as the metrics see it: what the supervisor knows without reading /proc.
+struct ServiceBrief {
+  std::string name;
+  std::string state;  // SvcStateName
+  int restarts = 0;
+  std::optional<std::int64_t> started_unix_ms;  // the instance's start; unset: none
+};
+// One sample: NVML and the daemon's own processes (Family: a walk of its tree), no machine scan;
+// a ghost stays a ghost (its holders are not named here).
+struct VramSample {
+  std::vector<GpuHoldings> gpus;
+  std::map<std::string, std::size_t> members;  // service → processes now (0: none)
+  std::string problem;                         // set when the driver did not answer
+};
+
 class Supervisor {
  public:
   Supervisor(boost::asio::io_context& io, SupervisorDeps deps, Config config);
@@ -98,6 +130,13 @@ class Supervisor {
   // Live output lines of a service; returns a subscription id.
   Result<int> SubscribeLogs(const std::string& name, std::function<void(const std::string&)> f);
   void UnsubscribeLogs(const std::string& name, int id);
+
+  // Who holds VRAM now (see VramSample); costs NVML plus the daemon's own processes.
+  VramSample SampleVram();
+  // Every service's state, restarts and start; no I/O.
+  std::vector<ServiceBrief> Brief() const;
+  // Alert deliveries since the daemon started: delivered, and given up after every retry.
+  std::pair<std::int64_t, std::int64_t> AlertTotals() const;
 
   // One line for systemd's STATUS=: "3 services: 2 running, 1 waiting-for-vram".
   std::string Summary() const;

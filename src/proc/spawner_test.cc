@@ -32,7 +32,7 @@ namespace {
 namespace fs = std::filesystem;
 using vg::testing::TempDir;
 
-std::string ReadSpawnedText(const std::string& path) {
+std::string SpawnedReadText(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
@@ -172,7 +172,7 @@ TEST_P(SpawnTest, InstanceTagAndEnvInEnviron) {
   spec.env = {{"CUDA_DEVICE_ORDER", "PCI_BUS_ID"}, {"HOME", "/srv/svc"}};
   auto child = Start(spec);
   ASSERT_TRUE(child);
-  const std::string environ = ReadSpawnedText("/proc/" + std::to_string(child->pid()) + "/environ");
+  const std::string environ = SpawnedReadText("/proc/" + std::to_string(child->pid()) + "/environ");
   EXPECT_EQ(procfs::FindEnvValue(environ, "VRAMGUARD_INSTANCE"), "i2v-42");
   EXPECT_EQ(procfs::FindEnvValue(environ, "CUDA_DEVICE_ORDER"), "PCI_BUS_ID");
   EXPECT_EQ(procfs::FindEnvValue(environ, "HOME"), "/srv/svc");
@@ -233,7 +233,7 @@ TEST_P(SpawnTest, OutputPathReceivesBothStreamsWithoutPipes) {
   EXPECT_EQ(child->proc().stdout_fd, -1);
   EXPECT_EQ(child->proc().stderr_fd, -1);
   EXPECT_TRUE(WIFEXITED(child->Wait()));
-  EXPECT_EQ(ReadSpawnedText(path), "earlier run\nout\nerr\n");  // appended, both streams
+  EXPECT_EQ(SpawnedReadText(path), "earlier run\nout\nerr\n");  // appended, both streams
 
   spec.output_path = (fs::path(dir.path()) / "missing" / "svc.log").string();
   auto r = Spawn(spec);
@@ -324,7 +324,7 @@ TEST_P(SpawnTest, DaemonSignalDispositionsAndMaskDoNotLeak) {
   ::sigaction(SIGTERM, &old_term, nullptr);
   ASSERT_TRUE(child);
 
-  const std::string status = ReadSpawnedText("/proc/" + std::to_string(child->pid()) + "/status");
+  const std::string status = SpawnedReadText("/proc/" + std::to_string(child->pid()) + "/status");
   ASSERT_NE(status.find("SigBlk:\t0000000000000000\n"), std::string::npos) << status;
   ASSERT_NE(status.find("SigIgn:\t0000000000000000\n"), std::string::npos) << status;
   ASSERT_EQ(::kill(child->pid(), SIGTERM), 0);
@@ -411,12 +411,12 @@ TEST_P(SpawnTest, SafeFromManyThreadsAtOnce) {
 }
 
 // A scratch cgroup v2 group under this process's own, or why there is none here.
-struct SpawnScratchCgroup {
+struct SpawnerScratchCgroup {
   std::string dir;
   std::string reason;
-  SpawnScratchCgroup() {
+  SpawnerScratchCgroup() {
     auto mount = FindCgroup2Mount();
-    const std::optional<std::string> own = ParseCgroup2Path(ReadSpawnedText("/proc/self/cgroup"));
+    const std::optional<std::string> own = ParseCgroup2Path(SpawnedReadText("/proc/self/cgroup"));
     if (!mount || !own) {
       reason = mount ? "this process is in no cgroup v2 group" : mount.error().message;
       return;
@@ -429,13 +429,13 @@ struct SpawnScratchCgroup {
     }
     dir = std::move(path);
   }
-  ~SpawnScratchCgroup() {
+  ~SpawnerScratchCgroup() {
     if (!dir.empty()) ::rmdir(dir.c_str());  // children reaped and groups removed by the test
   }
 };
 
 TEST_P(SpawnTest, StartsInsideTheGivenCgroup) {
-  SpawnScratchCgroup scratch;
+  SpawnerScratchCgroup scratch;
   if (scratch.dir.empty()) GTEST_SKIP() << scratch.reason;
   auto cg = CgroupManager::AtBase(scratch.dir);
   ASSERT_TRUE(cg) << cg.error().message;
@@ -447,7 +447,7 @@ TEST_P(SpawnTest, StartsInsideTheGivenCgroup) {
     auto child = Start(spec);
     ASSERT_TRUE(child);
     const std::string mount = *FindCgroup2Mount();
-    const std::string in = ReadSpawnedText("/proc/" + std::to_string(child->pid()) + "/cgroup");
+    const std::string in = SpawnedReadText("/proc/" + std::to_string(child->pid()) + "/cgroup");
     EXPECT_EQ(ParseCgroup2Path(in), group->substr(mount.size())) << in;
     auto members = cg->Members(*group);
     ASSERT_TRUE(members);
