@@ -227,7 +227,6 @@
     try {
       state.history = await api('GET', '/v1/history?seconds=' + HISTORY_SECONDS);
       setProblem('the memory history', null);
-      $('history-note').hidden = true;
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) {
         state.noHistory = true;  // an older daemon: asking again every interval would only fail
@@ -256,9 +255,11 @@
     }
     const last = h.samples.length ? h.samples[h.samples.length - 1].t_ms : 0;
     const fresh = recent.samples.filter((s) => s.t_ms > last);
+    const changed = h.problem !== recent.problem || state.charts.size !== recent.gpus.length;
     h.gpus = recent.gpus;
     h.interval_ms = recent.interval_ms;
-    if (fresh.length === 0 && state.charts.size === h.gpus.length) return;
+    h.problem = recent.problem;
+    if (fresh.length === 0 && !changed) return;
     h.samples.push(...fresh);
     const cutoff = Date.now() - HISTORY_SECONDS * 1000;
     let drop = 0;
@@ -309,10 +310,13 @@
     const h = state.history;
     if (typeof uPlot === 'undefined') return;  // said in the banner
     const box = $('gpus');
-    if (!h.gpus || h.gpus.length === 0) {
-      $('history-note').textContent = 'No GPU: the daemon sees no NVIDIA driver.';
-      $('history-note').hidden = false;
+    const note = $('history-note');
+    if (h.problem) {
+      note.textContent = 'The driver did not answer the last sample: ' + h.problem;
+    } else if (!h.gpus || h.gpus.length === 0) {
+      note.textContent = h.samples.length ? 'No GPU: the daemon sees none.' : 'No sample yet: the first is taken within ' + fmtDuration(h.interval_ms / 1000) + '.';
     }
+    note.hidden = !h.problem && h.gpus && h.gpus.length > 0;
     const present = new Set();
     for (const gpu of h.gpus || []) {
       present.add(gpu.index);
@@ -340,17 +344,19 @@
       const data = [s.xs, ...order.map((k) => stacked[k]), s.used];
       if (!chart.plot || chart.signature !== s.signature || chart.total !== gpu.total_bytes) {
         if (chart.plot) chart.plot.destroy();
+        const stepped = uPlot.paths.stepped({align: 1});
         const series = [{}];
         for (const k of order) {
           const m = s.meta[k];
           const color = colorFor(m.kind, m.name);
           series.push({
             label: m.kind === 'service' ? m.name : m.name + ' (' + m.kind + ')',
-            stroke: color, fill: color, width: 1, points: {show: false},
+            // Steps, not slopes: a sample's memory is held until the next one.
+            stroke: color, fill: color, width: 1, points: {show: false}, paths: stepped,
             value: (u, v, si, idx) => (idx === null || idx === undefined ? '–' : fmtBytes(s.raw[k][idx])),
           });
         }
-        series.push({label: 'used (driver)', stroke: '#111', width: 1.5, dash: [4, 3], points: {show: false},
+        series.push({label: 'used (driver)', stroke: '#111', width: 1.5, dash: [4, 3], points: {show: false}, paths: stepped,
                      value: (u, v) => fmtBytes(v)});
         const width = Math.max(320, chart.card.clientWidth - 24);
         chart.plot = new uPlot({
