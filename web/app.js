@@ -16,6 +16,7 @@
   const INCIDENT_KINDS = ['oom', 'oom-probable', 'sticky', 'device-lost', 'port-clash',
                           'gpu-error', 'host-oom', 'stuck'];
   const MAX_INCIDENTS = 50;
+  const MAX_REFUSALS = 200;  // job-refused events kept for their suggestions (the table shows 25 jobs)
   const MAX_SERIES = 16;  // named holders per chart; the rest is summed as "other"
   const STATUS_EVERY_MS = 5000;  // besides events: uptimes and VRAM move without one
   const $ = (id) => document.getElementById(id);
@@ -261,7 +262,8 @@
     h.problem = recent.problem;
     if (fresh.length === 0 && !changed) return;
     h.samples.push(...fresh);
-    const cutoff = Date.now() - HISTORY_SECONDS * 1000;
+    // By the daemon's clock (the newest sample), not the browser's: they may differ.
+    const cutoff = h.samples.length ? h.samples[h.samples.length - 1].t_ms - HISTORY_SECONDS * 1000 : 0;
     let drop = 0;
     while (drop < h.samples.length && h.samples[drop].t_ms < cutoff) drop++;
     drop = Math.max(drop, h.samples.length - maxSamples());
@@ -390,10 +392,17 @@
   }
 
   // ---- jobs ----------------------------------------------------------------------------------
+  function keepRefusal(data) {
+    if (!data || data.job === undefined) return;
+    state.refusals.delete(data.job);
+    state.refusals.set(data.job, data);
+    while (state.refusals.size > MAX_REFUSALS) state.refusals.delete(state.refusals.keys().next().value);
+  }
+
   async function loadRefusals() {
     try {
       const r = await api('GET', '/v1/events?kind=job-refused&limit=50');
-      for (const e of r.events) if (e.data && e.data.job !== undefined) state.refusals.set(e.data.job, e.data);
+      for (const e of r.events) keepRefusal(e.data);
     } catch (err) {
       setProblem('job refusals', err);
     }
@@ -491,7 +500,7 @@
     }
     if (e.service) scheduleStatus();
     if (e.kind.startsWith('job-') || e.kind === 'swap-out' || e.kind === 'idle-unload') {
-      if (e.kind === 'job-refused' && e.data) state.refusals.set(e.data.job, e.data);
+      if (e.kind === 'job-refused') keepRefusal(e.data);
       scheduleJobs();
     }
     if (INCIDENT_KINDS.includes(e.kind)) {
