@@ -13,7 +13,7 @@ packages=(
   libboost-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
   libsqlite3-dev libhiredis-dev libre2-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev hyperfine procps psmisc jq curl supervisor
+  libgtest-dev libgmock-dev libbenchmark-dev hyperfine procps psmisc jq curl supervisor tmux
   # the e2e webhook receiver (tests/e2e/webhook_receiver.py) and bench/oom_latency.sh
   python3
   # `promtool check metrics` in tests/e2e/metrics_prometheus.sh (test-only; its server is

@@ -5,18 +5,18 @@
 
 #include <charconv>
 #include <cstdio>
-#include <future>
 #include <iostream>
 #include <memory>
 
+#include <fmt/format.h>
+
+#include "cli/machine.h"
+#include "cli/progress.h"
 #include "cli/render.h"
 #include "clock/clock.h"
 #include "core/reap_plan.h"
-#include "gpu/nvml_probe.h"
 #include "ops/observe.h"
 #include "ops/reaper.h"
-#include "proc/pidfd_signaller.h"
-#include "proc/procfs.h"
 
 namespace vg {
 namespace {
@@ -30,43 +30,6 @@ unsigned TerminalWidth() {
 
 void PrintJson(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
 
-// The production adapters of a one-shot command.
-struct Machine {
-  ProcfsSource procs{"/proc", DeviceDir()};
-  std::unique_ptr<NvmlProbe> nvml;
-  std::optional<Error> nvml_error;
-
-  // The driver opens on a thread of its own while the first Look reads /proc: nvmlInit takes
-  // tens to hundreds of milliseconds on a real driver without persistence mode, about as long as
-  // the pass itself. nvml and nvml_error are set once Driver() returned.
-  Machine()
-      : opening_(std::async(std::launch::async, [] { return NvmlProbe::Open(NvmlOptions{}); })) {}
-
-  // Waits for the driver to be open (or to have failed to open).
-  void Driver() {
-    if (!opening_.valid()) return;
-    auto probe = opening_.get();
-    if (probe) {
-      nvml = std::move(*probe);
-    } else {
-      nvml_error = probe.error();
-    }
-  }
-
-  // rows: kAll where the whole table is needed (reap), kHolders for the view alone (ps).
-  Result<MachineLook> Look(TableRows rows = TableRows::kAll) {
-    return Observe(
-        [this] {
-          Driver();
-          return GpuAccess{nvml.get(), nvml_error};
-        },
-        procs, getpid(), rows);
-  }
-
- private:
-  std::future<Result<std::unique_ptr<NvmlProbe>>> opening_;
-};
-
 Result<pid_t> ParsePid(const std::string& s) {
   long long v = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -77,17 +40,6 @@ Result<pid_t> ParsePid(const std::string& s) {
   return static_cast<pid_t>(v);
 }
 
-// Stands in for the driver when there is none: processes can still be reaped, not verified.
-class UnavailableProbe final : public GpuProbe {
- public:
-  explicit UnavailableProbe(Error e) : error_(std::move(e)) {}
-  Result<GpuSnapshot> Snapshot() override { return std::unexpected(error_); }
-  const Error& error() const { return error_; }
-
- private:
-  Error error_;
-};
-
 bool Confirm(const std::string& question) {
   std::fprintf(stderr, "%s [y/N] ", question.c_str());
   std::fflush(stderr);
@@ -97,6 +49,15 @@ bool Confirm(const std::string& question) {
 }
 
 }  // namespace
+
+std::string ReapWaitKey(const ReapWait& w) { return w.killed ? "killed" : "term"; }
+
+std::string ReapWaitText(const ReapWait& w) {
+  const std::string n = fmt::format("{} process{}", w.alive, w.alive == 1 ? "" : "es");
+  if (w.killed) return "SIGKILL sent; waiting for " + n + " to exit";
+  const auto left = std::chrono::ceil<std::chrono::seconds>(w.left).count();
+  return fmt::format("SIGTERM sent, {}s left before SIGKILL ({} still running)", left, n);
+}
 
 Result<int> RunGpus(const GpusOptions& o) {
   auto probe = NvmlProbe::Open(NvmlOptions{});
@@ -169,15 +130,9 @@ Result<int> RunReap(const ReapOptionsCli& o) {
   }
 
   Machine m;
-  auto obs = m.Look();
-  if (!obs) return std::unexpected(obs.error());
-  Caller caller{getpid(), geteuid(), AncestorsOf(getpid(), obs->table)};
-  auto plan = PlanReap(obs->view, obs->table, request, caller);
-  if (!plan) return std::unexpected(plan.error());
-  for (ReapTarget& t : plan->targets) {  // descendants were planned from the cheap table
-    if (auto p = m.procs.Get(t.pid); p && p->start_time == t.start_time)
-      t.command = p->CommandLine();
-  }
+  auto planned = PlanReapNow(m, request);
+  if (!planned) return std::unexpected(planned.error());
+  ReapPlan* plan = &planned->plan;
 
   const std::string mode = request.mode == ReapMode::kGhosts    ? "ghosts"
                            : request.mode == ReapMode::kOrphans ? "orphans"
@@ -197,20 +152,12 @@ Result<int> RunReap(const ReapOptionsCli& o) {
     return 1;
   }
 
-  PidfdSignaller signaller;
-  SystemClock clock;
-  m.Driver();
-  UnavailableProbe no_driver(m.nvml_error.value_or(Error{}));
-  GpuProbe& gpu = m.nvml ? static_cast<GpuProbe&>(*m.nvml) : no_driver;
-  if (!m.nvml) {
-    plan->releases.clear();
-    plan->notes.push_back("memory cannot be verified: " + no_driver.error().message);
-  }
-  Reaper reaper(signaller, gpu, clock);
-  ReapOutcome outcome =
-      reaper.Execute(*plan, obs->snapshot, options, [&](ReapPhase, const std::string& s) {
-        if (!o.json) std::cout << s << "\n" << std::flush;
-      });
+  ProgressLine progress = ProgressLine::ForStderr(o.json);
+  options.on_wait = [&](const ReapWait& w) { progress.Update(ReapWaitKey(w), ReapWaitText(w)); };
+  ReapOutcome outcome = ExecuteReap(m, *planned, options, [&](ReapPhase, const std::string& s) {
+    if (!o.json) progress.Above([&] { std::cout << s << "\n" << std::flush; });
+  });
+  progress.Keep();
   if (o.json) {
     PrintJson(ReapJson(mode, false, *plan, &outcome));
   } else {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/reaper.h"
 #include "util/error.h"
 #include "util/units.h"
 
@@ -36,6 +37,10 @@ struct ReapOptionsCli {
   std::string timeout = "10s";  // how long to wait for the driver to give memory back
 };
 Result<int> RunReap(const ReapOptionsCli& o);
+
+// The progress line of a reap's wait for its targets (the grace countdown).
+std::string ReapWaitText(const ReapWait& w);
+std::string ReapWaitKey(const ReapWait& w);
 
 // Exit status of `reap` when the processes are gone but the memory did not come back.
 inline constexpr int kExitMemoryNotBack = 8;

@@ -2,17 +2,21 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "api/client.h"
 #include "api/http.h"
+#include "cli/progress.h"
 #include "config/config.h"
 #include "util/units.h"
 
@@ -129,6 +133,8 @@ Result<int> RunStatus(const std::string& service, const ClientOptions& o) {
                                j.value("instance", ""), Uptime(j["uptime_s"]),
                                Vram(j["vram_bytes"]));
     }
+    if (j.contains("waiting") && j["waiting"].is_object())
+      std::cout << "  " << ServiceWaitText(j, j["waiting"].value("waited_s", 0.0)) << "\n";
     if (!j.value("url", "").empty()) std::cout << "  url " << j.value("url", "") << "\n";
     if (JobsCell(j) != "-") {
       const json& c = j["jobs"];
@@ -185,6 +191,67 @@ Result<int> RunStatus(const std::string& service, const ClientOptions& o) {
   return 0;
 }
 
+std::string ServiceWaitKey(const json& service) {
+  const json& w = service.contains("waiting") ? service["waiting"] : json();
+  if (w.is_object()) return "waiting-" + w.value("for", "") + "-" + w.value("signal", "");
+  return service.value("state", "") + ": " + service.value("detail", "");
+}
+
+std::string ServiceWaitText(const json& service, double waited_s) {
+  const json& w = service.contains("waiting") ? service["waiting"] : json();
+  auto num = [](const json& j, const char* key) {
+    return j.contains(key) && j[key].is_number() ? std::optional<double>(j[key].get<double>())
+                                                 : std::nullopt;
+  };
+  if (!w.is_object()) {
+    std::string line = service.value("state", "");
+    if (!service.value("detail", "").empty()) line += ": " + service.value("detail", "");
+    return line + " (" + WaitedText(waited_s) + ")";
+  }
+  const std::string what = w.value("for", "");
+  const double waited = num(w, "waited_s").value_or(0);
+  const std::optional<double> left = num(w, "left_s");
+  if (what == "vram") {
+    std::string line =
+        "waiting for VRAM: " + FormatBytes(Bytes(w.value("missing_bytes", std::uint64_t{0}))) +
+        " missing";
+    std::string held;
+    int named = 0;
+    for (const json& g : w.value("gpus", json::array())) {
+      if (g.value("missing_bytes", std::uint64_t{0}) == 0) continue;
+      line += (named++ ? ", GPU " : " on GPU ") + std::to_string(g.value("index", 0));
+      for (const json& h : g.value("holders", json::array())) {
+        held += (held.empty() ? "" : ", ") + h.value("label", "") + " " +
+                FormatBytes(Bytes(h.value("bytes", std::uint64_t{0})));
+      }
+    }
+    if (!held.empty()) line += "; held by " + held;
+    line += " (waited " + WaitedText(waited);
+    if (left) line += ", gives up in " + WaitedText(*left);
+    return line + ")";
+  }
+  if (what == "ready") {
+    std::string line =
+        "waiting for readiness: " + w.value("check", "") + " (waited " + WaitedText(waited);
+    if (left) line += ", gives up in " + WaitedText(*left);
+    return line + ")";
+  }
+  if (what == "exit") {
+    const long n = static_cast<long>(num(w, "processes").value_or(0));
+    const std::string procs = fmt::format("{} process{}", n, n == 1 ? "" : "es");
+    if (w.value("signal", "") == "SIGKILL")
+      return "SIGKILL sent; waiting for " + procs + " to exit (" + WaitedText(waited) + ")";
+    return w.value("signal", "SIGTERM") + " sent, " +
+           (left ? WaitedText(std::ceil(*left)) : std::string("?")) + " left before SIGKILL (" +
+           procs + " still running)";
+  }
+  if (what == "memory-back") {
+    return "all exited; waiting for the driver to give the memory back (" + WaitedText(waited) +
+           ")";
+  }
+  return what + " (" + WaitedText(waited) + ")";
+}
+
 Result<int> RunServiceOp(const std::string& op, const std::string& service, bool wait,
                          const std::string& timeout, const ClientOptions& o) {
   auto limit = ParseDuration(timeout);
@@ -196,27 +263,50 @@ Result<int> RunServiceOp(const std::string& op, const std::string& service, bool
     if (o.json) std::cout << accepted->dump(2) << "\n";
     return 0;
   }
+  // Follows the service's events (each step printed) and, while a step takes more than a
+  // second, what it waits for (GET /v1/services/NAME "waiting") on a progress line.
   json seen = json::array();
   bool ok = false, done = false;
   std::string last_message;
-  const auto deadline = std::chrono::steady_clock::now() + *limit;
-  auto r = DaemonApi().Stream(
-      "/v1/events?follow=1&service=" + UrlEncode(service) + "&after_id=" + std::to_string(after),
-      [&](std::string_view line) {
-        json e = json::parse(line, nullptr, false);
-        if (e.is_discarded()) return true;
-        seen.push_back(e);
-        last_message = e.value("message", "");
-        if (!o.json) std::cout << last_message << "\n" << std::flush;
-        // "stopped" is only a step of a restart.
-        std::string kind = e.value("kind", "");
-        if (Terminal(op, kind, &ok) && !(op == "restart" && kind == "stopped")) {
-          done = true;
-          return false;
-        }
-        return std::chrono::steady_clock::now() < deadline;
-      });
-  if (!r && !done) return std::unexpected(r.error());
+  const auto begin = std::chrono::steady_clock::now();
+  const auto deadline = begin + *limit;
+  ProgressLine progress = ProgressLine::ForStderr(o.json);
+  const std::string events_target =
+      "/v1/events?limit=1000&service=" + UrlEncode(service) + "&after_id=";
+  auto last_status = begin - std::chrono::seconds(1);
+  while (!done) {
+    auto r = CallDaemon("GET", events_target + std::to_string(after));
+    if (!r) return std::unexpected(r.error());
+    std::vector<json> batch((*r)["events"].begin(), (*r)["events"].end());
+    std::sort(batch.begin(), batch.end(), [](const json& a, const json& b) {
+      return a.value("id", std::int64_t{0}) < b.value("id", std::int64_t{0});
+    });
+    for (const json& e : batch) {
+      after = std::max(after, e.value("id", std::int64_t{0}));
+      seen.push_back(e);
+      last_message = e.value("message", "");
+      if (!o.json) progress.Above([&] { std::cout << last_message << "\n" << std::flush; });
+      // "stopped" is only a step of a restart.
+      std::string kind = e.value("kind", "");
+      if (Terminal(op, kind, &ok) && !(op == "restart" && kind == "stopped")) {
+        done = true;
+        break;
+      }
+    }
+    if (done) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) break;
+    if (progress.mode() != ProgressLine::Mode::kSilent && now - begin >= std::chrono::seconds(1) &&
+        now - last_status >= std::chrono::milliseconds(250)) {
+      last_status = now;
+      if (auto st = CallDaemon("GET", "/v1/services/" + UrlEncode(service))) {
+        progress.Update(ServiceWaitKey(*st),
+                        service + ": " + ServiceWaitText(*st, ToSeconds(now - begin)));
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  progress.Keep();
   if (o.json)
     std::cout << json{{"service", service}, {"operation", op}, {"ok", ok}, {"events", seen}}.dump(2)
               << "\n";

@@ -30,6 +30,12 @@ ApiClient DaemonApi();
 Result<nlohmann::json> CallDaemon(std::string_view method, const std::string& target,
                                   const std::optional<nlohmann::json>& body = std::nullopt);
 
+// The progress line of a service operation from GET /v1/services/NAME: what it waits for
+// ("waiting": VRAM, readiness, a stop's grace, the driver) or else its state; `waited_s` since
+// the command began. The key changes only when the kind of wait does.
+std::string ServiceWaitText(const nlohmann::json& service, double waited_s);
+std::string ServiceWaitKey(const nlohmann::json& service);
+
 Result<int> RunStatus(const std::string& service, const ClientOptions& o);
 // op: "start", "stop" or "restart". wait: follow events until the outcome (else return at once).
 Result<int> RunServiceOp(const std::string& op, const std::string& service, bool wait,

@@ -15,6 +15,7 @@
 #include "api/client.h"
 #include "api/http.h"
 #include "cli/daemon_client.h"
+#include "cli/progress.h"
 #include "store/job_store.h"
 #include "util/units.h"
 
@@ -57,6 +58,53 @@ std::string Seconds(const json& from, const json& to) {
   return fmt::format("{:.1f}s", (to.get<double>() - from.get<double>()) / 1000.0);
 }
 
+// "eta ~1.1s (median of the last 3 i2v jobs: 1.0s)", "eta unknown (no i2v job has finished …)".
+std::string EtaText(const json& j) {
+  std::string basis = j.value("eta_basis", "");
+  if (basis.starts_with("unknown: ")) basis = basis.substr(9);
+  if (!j.contains("eta_s") || !j["eta_s"].is_number())
+    return "eta unknown" + (basis.empty() ? "" : " (" + basis + ")");
+  const double s = j["eta_s"].get<double>();
+  std::string eta = s < 10 ? fmt::format("eta ~{:.1f}s", s) : "eta ~" + WaitedText(s);
+  if (j.value("eta_overdue", false)) eta += " or later (a running job is past the usual time)";
+  return eta + (basis.empty() ? "" : " (" + basis + ")");
+}
+
+}  // namespace
+
+std::string JobWaitText(const json& j, double waited_s) {
+  const std::string head = "job " + std::to_string(j.value("id", 0LL)) + " ";
+  const std::string state = j.value("state", "");
+  if (state == "queued") {
+    std::string line = head + "queued";
+    if (j.contains("position") && j["position"].is_number())
+      line += ", position " + std::to_string(j["position"].get<long long>());
+    line += ", " + EtaText(j);
+    if (j.contains("waiting_for") && j["waiting_for"].is_string())
+      line += "; " + j["waiting_for"].get<std::string>();
+    return line + " (waited " + WaitedText(waited_s) + ")";
+  }
+  if (state == "running") {
+    std::string line = head + "running";
+    if (j.contains("gpu") && j["gpu"].is_number())
+      line += " on GPU " + std::to_string(j["gpu"].get<int>());
+    if (j.contains("started_unix_ms") && j["started_unix_ms"].is_number()) {
+      const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      line += " for " + WaitedText((now_ms - j["started_unix_ms"].get<double>()) / 1000.0);
+    }
+    if (j.contains("vram_bytes") && j["vram_bytes"].is_number())
+      line += ", VRAM " + Bytes_(j["vram_bytes"]) + " now";
+    if (j.contains("sampled_peak_bytes") && j["sampled_peak_bytes"].is_number())
+      line += " (peak " + Bytes_(j["sampled_peak_bytes"]) + ")";
+    return line + ", estimate " + Bytes_(j["estimate_bytes"]);
+  }
+  return head + state + " (" + WaitedText(waited_s) + ")";
+}
+
+namespace {
+
 void PrintJob(const json& j) {
   std::printf("job %lld  %s  %s\n", j.value("id", 0LL), j.value("service", "").c_str(),
               j.value("state", "").c_str());
@@ -69,10 +117,8 @@ void PrintJob(const json& j) {
   if (j["position"].is_number())
     std::printf("  position:  %lld in its service's queue\n", j["position"].get<long long>());
   if (j.contains("waiting_for") && j["waiting_for"].is_string())
-    std::printf("  waiting:   %s%s\n", j["waiting_for"].get<std::string>().c_str(),
-                j.contains("eta_s") && j["eta_s"].is_number()
-                    ? fmt::format(" (eta ~{:.0f}s)", j["eta_s"].get<double>()).c_str()
-                    : "");
+    std::printf("  waiting:   %s; %s\n", j["waiting_for"].get<std::string>().c_str(),
+                EtaText(j).c_str());
   if (j["gpu"].is_number()) std::printf("  gpu:       %d\n", j["gpu"].get<int>());
   if (!j.value("reason", "").empty())
     std::printf("  reason:    %s\n", j["reason"].get<std::string>().c_str());
@@ -131,8 +177,7 @@ Result<int> RunSubmit(const SubmitOptions& o) {
       std::string where = j["position"].is_number()
                               ? ", position " + std::to_string(j["position"].get<long long>())
                               : "";
-      std::string eta =
-          j["eta_s"].is_number() ? fmt::format(", eta ~{:.0f}s", j["eta_s"].get<double>()) : "";
+      std::string eta = j["position"].is_number() ? ", " + EtaText(j) : "";
       std::string source = j.contains("estimate_source") && j["estimate_source"].is_string()
                                ? ", " + j["estimate_source"].get<std::string>()
                                : "";
@@ -141,15 +186,21 @@ Result<int> RunSubmit(const SubmitOptions& o) {
     }
     return 0;
   }
-  // --wait: follow the job until it ends.
+  // --wait: follow the job until it ends; on a progress line its position and ETA while it
+  // waits, its live VRAM while it runs (cli/progress.h).
+  ProgressLine progress = ProgressLine::ForStderr(o.json);
+  const auto begin = std::chrono::steady_clock::now();
   std::string last;
   for (;;) {
     auto g = CallDaemon("GET", "/v1/jobs/" + id);
     if (!g) return std::unexpected(g.error());
     std::string state = g->value("state", "");
-    if (state != last && !o.json) std::fprintf(stderr, "job %s: %s\n", id.c_str(), state.c_str());
+    if (state != last && !o.json) {
+      progress.Above([&] { std::fprintf(stderr, "job %s: %s\n", id.c_str(), state.c_str()); });
+    }
     last = state;
     if (IsTerminal(state)) {
+      progress.Keep();
       if (o.json) {
         std::printf("%s\n", g->dump(2).c_str());
       } else {
@@ -158,6 +209,10 @@ Result<int> RunSubmit(const SubmitOptions& o) {
       }
       return state == "done" ? 0 : 1;
     }
+    progress.Update(state + std::to_string(g->value("position", json(0)).is_number()
+                                               ? (*g)["position"].get<long long>()
+                                               : 0),
+                    JobWaitText(*g, ToSeconds(std::chrono::steady_clock::now() - begin)));
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }

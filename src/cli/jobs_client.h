@@ -20,6 +20,10 @@ namespace vg {
 // Exit status of `submit` when the daemon refused the job (it can never fit): 5, like kRefused.
 inline constexpr int kExitJobRefused = 5;
 
+// The progress line of `submit --wait` from GET /v1/jobs/ID: position and ETA (or why it is
+// unknown) while queued, GPU, time and live VRAM while running.
+std::string JobWaitText(const nlohmann::json& job, double waited_s);
+
 void AddJobCommands(CLI::App& app, std::function<Result<int>()>& run);
 
 // "frames=16" → ("frames", 16); values that look like numbers or booleans become those,

@@ -12,7 +12,17 @@
 #include "cli/daemon_client.h"
 #include "cli/explain.h"
 #include "cli/jobs_client.h"
+#include "cli/top.h"
+#include "cli/usage_errors.h"
 #include "daemon/daemon_main.h"
+#include "gpu/nvml_probe.h"
+
+#ifndef VRAMGUARD_COMMIT
+#define VRAMGUARD_COMMIT "unknown"
+#endif
+#ifndef VRAMGUARD_BUILD_TYPE
+#define VRAMGUARD_BUILD_TYPE "unknown"
+#endif
 
 namespace {
 
@@ -24,20 +34,50 @@ int Report(const vg::Error& e) {
   return vg::ExitStatusFor(e.code);
 }
 
-// CLI11's multi-line parse errors, folded into the one-line form.
-std::string OneLine(std::string s) {
-  for (char& c : s) {
-    if (c == '\n') c = ' ';
+// The command table as cli/usage_errors.h describes it: names, and each command's options.
+vg::UsageShape ShapeOf(CLI::App& app) {
+  vg::UsageShape shape;
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    shape.commands.push_back(sub->get_name());
+    auto& opts = shape.options[sub->get_name()];
+    for (const CLI::Option* o : sub->get_options()) {
+      for (const std::string& n : o->get_lnames()) opts["--" + n] = o->get_type_name();
+      for (const std::string& n : o->get_snames()) opts["-" + n] = o->get_type_name();
+    }
   }
-  while (!s.empty() && s.back() == ' ') s.pop_back();
-  return s;
+  return shape;
 }
+
+// One example per command, under its --help.
+const std::pair<const char*, const char*> kExamples[] = {
+    {"gpus", "vramguard gpus --json"},
+    {"ps", "vramguard ps            # who holds VRAM, ghosts included"},
+    {"reap", "vramguard reap --ghosts --dry-run"},
+    {"top", "vramguard top          # q quits; --once for one frame"},
+    {"up", "vramguard up --config /etc/vramguard/vramguard.toml"},
+    {"check-config", "vramguard check-config vramguard.toml"},
+    {"explain", "vramguard explain service.log"},
+    {"status", "vramguard status i2v --json"},
+    {"start", "vramguard start i2v"},
+    {"stop", "vramguard stop i2v"},
+    {"restart", "vramguard restart i2v"},
+    {"logs", "vramguard logs i2v -f"},
+    {"events", "vramguard events --service i2v --kind oom -n 20"},
+    {"reload", "vramguard reload"},
+    {"submit", "vramguard submit i2v resolution=768 frames=24 --wait"},
+    {"jobs", "vramguard jobs --state queued,running"},
+    {"job", "vramguard job 42"},
+    {"cancel", "vramguard cancel 42"},
+};
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"vramguard: see exactly who holds GPU memory, and get it back"};
-  app.set_version_flag("--version", std::string("vramguard ") + VRAMGUARD_VERSION);
+  app.set_version_flag("--version", std::string("vramguard ") + VRAMGUARD_VERSION + " (commit " +
+                                        VRAMGUARD_COMMIT + ", " + VRAMGUARD_BUILD_TYPE +
+                                        " build)\nNVML library: " + vg::DefaultNvmlLibrary() +
+                                        " (VRAMGUARD_NVML_LIBRARY overrides)");
   app.require_subcommand(1);
   std::function<vg::Result<int>()> run;
 
@@ -73,6 +113,13 @@ int main(int argc, char** argv) {
                    "Do not ask for confirmation (required without a terminal)");
   c_reap->add_flag("--json", reap.json, "One JSON document on stdout");
   c_reap->callback([&] { run = [&] { return vg::RunReap(reap); }; });
+
+  vg::TopOptions top;
+  auto* c_top = app.add_subcommand(
+      "top", "Live view: GPUs, services, who holds VRAM (ghosts marked), jobs; keys act");
+  c_top->add_flag("--once", top.once, "Print one frame and exit (no terminal needed)");
+  c_top->add_flag("--json", top.json, "With --once: one JSON document on stdout");
+  c_top->callback([&] { run = [&] { return vg::RunTop(top); }; });
 
   vg::UpOptions up;
   auto* c_up = app.add_subcommand("up", "Run the supervisor daemon in the foreground");
@@ -150,6 +197,12 @@ int main(int argc, char** argv) {
 
   vg::AddJobCommands(app, run);  // submit, jobs, job, cancel (cli/jobs_client.cc)
 
+  for (const auto& [name, example] : kExamples) {
+    for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      if (sub->get_name() == name) sub->footer(std::string("Example:\n  ") + example);
+    }
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -159,7 +212,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "vramguard: %s; run 'vramguard --help'\n", OneLine(e.what()).c_str());
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    std::fprintf(stderr, "vramguard: %s\n",
+                 vg::UsageErrorLine(ShapeOf(app), e.get_name(), e.what(), args).c_str());
     return 2;
   }
 

@@ -7,7 +7,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr std::string_view kHead =
+constexpr std::string_view kIncidentHead =
     "[[service]]\nname = \"a\"\ncommand = [\"a\"]\nport = 7860\n";  // lines 1-4
 
 Config Parse(std::string_view text) {
@@ -16,7 +16,7 @@ Config Parse(std::string_view text) {
   return parsed ? *parsed : Config{};
 }
 
-std::string Error(std::string_view text) {
+std::string IncidentError(std::string_view text) {
   ConfigResult parsed = ParseConfig(text, "t.toml");
   EXPECT_FALSE(parsed.has_value());
   if (parsed) return "";
@@ -25,7 +25,7 @@ std::string Error(std::string_view text) {
 }
 
 TEST(ConfigIncidents, DefaultsAreRestartEverything) {
-  Config c = Parse(std::string(kHead));
+  Config c = Parse(std::string(kIncidentHead));
   const IncidentSpec& i = c.services[0].incidents;
   EXPECT_EQ(i.on_oom, OomPolicy::kRestart);
   EXPECT_EQ(i.on_sticky, CausePolicy::kRestart);
@@ -37,7 +37,7 @@ TEST(ConfigIncidents, DefaultsAreRestartEverything) {
 }
 
 TEST(ConfigIncidents, EveryServiceKey) {
-  Config c = Parse(std::string(kHead) + R"(on_oom = "wait-for-vram"
+  Config c = Parse(std::string(kIncidentHead) + R"(on_oom = "wait-for-vram"
 on_sticky = "ignore"
 on_stuck = "ignore"
 oom_limit = "3 in 30m"
@@ -72,7 +72,7 @@ liveness = { http = "/ping", method = "POST", body = "{}", expect_status = 201, 
 }
 
 TEST(ConfigIncidents, TopLevelPatternsAndAlerts) {
-  Config c = Parse(std::string(kHead) + R"(
+  Config c = Parse(std::string(kIncidentHead) + R"(
 [[pattern]]
 match = "GPU melted"
 kind = "device-lost"
@@ -107,32 +107,37 @@ command = ["notify-send", "vramguard"]
 }
 
 TEST(ConfigIncidents, MistakesNameTheirLine) {
-  EXPECT_EQ(Error(std::string(kHead) + "on_oom = \"reboot\"\n"),
+  EXPECT_EQ(IncidentError(std::string(kIncidentHead) + "on_oom = \"reboot\"\n"),
             "t.toml:5:10: 'on_oom' must be one of \"restart\", \"wait-for-vram\", \"ignore\", not "
             "'reboot'");
   EXPECT_EQ(
-      Error(std::string(kHead) + "patterns = [{ match = \"(\", kind = \"oom\", regex = true }]\n")
+      IncidentError(std::string(kIncidentHead) +
+                    "patterns = [{ match = \"(\", kind = \"oom\", regex = true }]\n")
           .substr(0, 60),
       std::string("t.toml:5:23: 'patterns.match' is not a valid regular expression").substr(0, 60));
-  EXPECT_TRUE(Error(std::string(kHead) + "patterns = [{ match = \"x\", kind = \"boom\" }]\n")
+  EXPECT_TRUE(IncidentError(std::string(kIncidentHead) +
+                            "patterns = [{ match = \"x\", kind = \"boom\" }]\n")
                   .starts_with("t.toml:5:35: 'patterns.kind' must be oom"));
-  EXPECT_TRUE(Error(std::string(kHead) + "watchdog = { busy = { http = \"/h\" } }\n")
-                  .starts_with("t.toml:5:12: 'watchdog' needs 'silence'"));
-  EXPECT_TRUE(Error(std::string(kHead) + "liveness = { http = \"/\", expect_body = \"[\" }\n")
-                  .starts_with("t.toml:5:40: 'liveness.expect_body' is not a valid regular"));
-  EXPECT_TRUE(Error(std::string(kHead) + "[[alert]]\nwebhook = \"https://x/\"\n")
-                  .starts_with("t.toml:6:11: 'alert.webhook' must be an http://"));
-  EXPECT_TRUE(Error(std::string(kHead) + "[[alert]]\nkinds = [\"oom\"]\n")
-                  .starts_with("t.toml:5:1: an [[alert]] needs 'webhook'"));
   EXPECT_TRUE(
-      Error(std::string(kHead) + "[[alert]]\nwebhook = \"http://h/\"\nkinds = [\"alert-failed\"]\n")
-          .starts_with("t.toml:7:9: 'alert.kinds' cannot hold alert-failed"));
-  EXPECT_TRUE(Error(std::string(kHead) + "[[alert]]\nwebhook = \"http://h/\"\nkinds = [\"oomm\"]\n")
+      IncidentError(std::string(kIncidentHead) + "watchdog = { busy = { http = \"/h\" } }\n")
+          .starts_with("t.toml:5:12: 'watchdog' needs 'silence'"));
+  EXPECT_TRUE(IncidentError(std::string(kIncidentHead) +
+                            "liveness = { http = \"/\", expect_body = \"[\" }\n")
+                  .starts_with("t.toml:5:40: 'liveness.expect_body' is not a valid regular"));
+  EXPECT_TRUE(IncidentError(std::string(kIncidentHead) + "[[alert]]\nwebhook = \"https://x/\"\n")
+                  .starts_with("t.toml:6:11: 'alert.webhook' must be an http://"));
+  EXPECT_TRUE(IncidentError(std::string(kIncidentHead) + "[[alert]]\nkinds = [\"oom\"]\n")
+                  .starts_with("t.toml:5:1: an [[alert]] needs 'webhook'"));
+  EXPECT_TRUE(IncidentError(std::string(kIncidentHead) +
+                            "[[alert]]\nwebhook = \"http://h/\"\nkinds = [\"alert-failed\"]\n")
+                  .starts_with("t.toml:7:9: 'alert.kinds' cannot hold alert-failed"));
+  EXPECT_TRUE(IncidentError(std::string(kIncidentHead) +
+                            "[[alert]]\nwebhook = \"http://h/\"\nkinds = [\"oomm\"]\n")
                   .starts_with("t.toml:7:9: 'alert.kinds' names an unknown event kind 'oomm'"));
   EXPECT_TRUE(
-      Error(std::string(kHead) + "[[alert]]\nwebhook = \"http://h/\"\nretry = 2\n").find("retry") !=
-      std::string::npos);
-  EXPECT_TRUE(Error(std::string(kHead) + "[[pattern]]\nmatch = \"x\"\n")
+      IncidentError(std::string(kIncidentHead) + "[[alert]]\nwebhook = \"http://h/\"\nretry = 2\n")
+          .find("retry") != std::string::npos);
+  EXPECT_TRUE(IncidentError(std::string(kIncidentHead) + "[[pattern]]\nmatch = \"x\"\n")
                   .starts_with("t.toml:5:1: 'pattern' needs 'kind'"));
 }
 

@@ -21,9 +21,43 @@ std::string_view VerdictName(Verdict v) {
   return "wait";
 }
 
+std::optional<Millis> RecentDurations::Median() const {
+  if (last.empty()) return std::nullopt;
+  std::vector<Millis> sorted = last;
+  std::sort(sorted.begin(), sorted.end());
+  const std::size_t n = sorted.size();
+  return n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+}
+
 void RecordDuration(DurationBook* book, const std::string& service, Millis took) {
-  auto [it, inserted] = book->emplace(service, took);
-  if (!inserted) it->second += (took - it->second) / 5;
+  std::vector<Millis>& last = (*book)[service].last;
+  last.push_back(took);
+  if (last.size() > kRecentDurations) last.erase(last.begin());
+}
+
+Eta EstimateStart(const EtaInput& in) {
+  Eta out;
+  if (!in.median || in.memory_unknown) return out;
+  const Millis m = *in.median;
+  const std::size_t slots = std::max(1u, in.concurrency);
+  // When each slot can take the next job, earliest first.
+  std::priority_queue<Millis, std::vector<Millis>, std::greater<>> free_at;
+  for (std::size_t i = 0; i < slots; ++i) {
+    if (i < in.running_elapsed.size()) {
+      const Millis left = m - in.running_elapsed[i];
+      if (left <= Millis(0)) out.overdue = true;
+      free_at.push(std::max(Millis(0), left));
+    } else {
+      free_at.push(in.memory_free_in.value_or(Millis(0)));
+    }
+  }
+  for (std::size_t i = 0; i < in.ahead; ++i) {
+    const Millis t = free_at.top();
+    free_at.pop();
+    free_at.push(t + m);
+  }
+  out.start_in = free_at.top();
+  return out;
 }
 
 // ---- JobQueue ----
@@ -282,27 +316,38 @@ Decision Evaluate(Ledger& ledger, const ServiceSnapshot* svc, const QueuedJob& j
   return d;
 }
 
-// Rough: the first running job on the service's GPUs to end, then the jobs ahead of it in its
-// service's queue, `concurrency` at a time.
-std::optional<Millis> EstimateEta(const ClusterSnapshot& cluster, const ServiceSnapshot& svc,
-                                  std::size_t ahead, const DurationBook& durations,
-                                  SteadyTime now) {
-  auto mean = durations.find(svc.name);
-  if (mean == durations.end()) return std::nullopt;
-  std::optional<Millis> first_end;
-  for (const ServiceSnapshot& s : cluster.services) {
-    auto m = durations.find(s.name);
-    for (const RunningJobSnapshot& j : s.running) {
-      if (std::find(svc.gpus.begin(), svc.gpus.end(), j.gpu) == svc.gpus.end()) continue;
-      Millis d = m == durations.end() ? mean->second : m->second;
-      Millis elapsed = j.started ? std::chrono::duration_cast<Millis>(now - *j.started) : Millis(0);
-      Millis left = std::max(Millis(0), d - elapsed);
-      if (!first_end || left < *first_end) first_end = left;
+// The inputs of EstimateStart from the cluster: the service's own running jobs fill its slots;
+// its free slots wait for the first running job on its GPUs to end (its memory).
+Eta EstimateEta(const ClusterSnapshot& cluster, const ServiceSnapshot& svc, std::size_t ahead,
+                const DurationBook& durations, SteadyTime now, WaitCause cause, Decision* d) {
+  auto median_of = [&](const std::string& name) -> std::optional<Millis> {
+    auto it = durations.find(name);
+    if (it == durations.end()) return std::nullopt;
+    return it->second.Median();
+  };
+  EtaInput in;
+  in.median = median_of(svc.name);
+  if (auto it = durations.find(svc.name); it != durations.end())
+    d->measured = it->second.last.size();
+  d->typical = in.median;
+  in.ahead = ahead;
+  in.concurrency = svc.concurrency;
+  auto elapsed = [&](const RunningJobSnapshot& j) {
+    return j.started ? std::chrono::duration_cast<Millis>(now - *j.started) : Millis(0);
+  };
+  for (const RunningJobSnapshot& j : svc.running) in.running_elapsed.push_back(elapsed(j));
+  if (in.running_elapsed.size() < std::max(1u, svc.concurrency)) {
+    for (const ServiceSnapshot& s : cluster.services) {
+      std::optional<Millis> m = median_of(s.name);
+      for (const RunningJobSnapshot& j : s.running) {
+        if (!m || std::find(svc.gpus.begin(), svc.gpus.end(), j.gpu) == svc.gpus.end()) continue;
+        Millis left = std::max(Millis(0), *m - elapsed(j));
+        if (!in.memory_free_in || left < *in.memory_free_in) in.memory_free_in = left;
+      }
     }
+    in.memory_unknown = cause == WaitCause::kMemory && !in.memory_free_in;
   }
-  Millis eta = first_end.value_or(Millis(0));
-  eta += mean->second * static_cast<long>(ahead) / std::max(1u, svc.concurrency);
-  return eta;
+  return EstimateStart(in);
 }
 
 }  // namespace
@@ -441,7 +486,11 @@ Decision DecideJob(const ClusterSnapshot& cluster, const JobQueue& queue, const 
   Decision d = Evaluate(ledger, svc, job, ctx, /*apply=*/false, &cause);
   if (d.verdict == Verdict::kWait) {
     d.position = queued ? queue.Position(job.id) : queue.CountAhead(job.service, job.priority) + 1;
-    if (svc) d.eta = EstimateEta(cluster, *svc, d.position - 1, durations, now);
+    if (svc) {
+      Eta eta = EstimateEta(cluster, *svc, d.position - 1, durations, now, cause, &d);
+      d.eta = eta.start_in;
+      d.eta_overdue = eta.overdue;
+    }
   }
   return d;
 }

@@ -3,7 +3,7 @@
 // or refuse it because it can never fit.
 //
 // Pure: decisions are functions of a ClusterSnapshot (core/ledger.h), the queue, the caller's
-// per-service mean job durations and `now`. The JobQueue is a plain container owned by the
+// per-service recent job durations and `now`. The JobQueue is a plain container owned by the
 // caller; thread-compatible. Sizes are job bytes over the loaded service.
 //
 // Queue order: priority (higher first), then submit order (`seq`). A job may start ahead of an
@@ -50,13 +50,38 @@ struct AdmissionOptions {
   bool drop_stuck_services = true;
 };
 
-// Mean job duration per service, fed by the caller from finished jobs (absent: unknown).
-using DurationBook = std::map<std::string, Millis>;
+// The recent run durations of one service's jobs (bounded: the last kRecentDurations, oldest
+// first), fed by the caller from finished jobs. The median is the typical duration: one slow job
+// does not move it, a service whose jobs changed is followed within a few jobs.
+inline constexpr std::size_t kRecentDurations = 20;
+struct RecentDurations {
+  std::vector<Millis> last;              // oldest first, at most kRecentDurations
+  std::optional<Millis> Median() const;  // nullopt: no job measured yet
+};
+using DurationBook = std::map<std::string, RecentDurations>;
 
-// Feeds one finished job's duration into the book: the first sets the mean, later ones move it
-// by a fifth of the difference (an exponentially weighted mean that follows a service whose jobs
-// change, yet is not thrown by one outlier).
+// Feeds one finished job's duration into the book (drops the oldest beyond kRecentDurations).
 void RecordDuration(DurationBook* book, const std::string& service, Millis took);
+
+// When will a queued job start? The honest rule (docs/jobs.md, "ETA"): `concurrency` slots; a
+// slot held by a running job of the service frees when that job has run the median duration (a
+// job past the median may end any moment: 0, and `overdue`); a free slot is free at once, or,
+// when the job also waits for memory that another job on its GPUs holds, when that job ends
+// (`memory_free_in`). The `ahead` jobs take the earliest slot one after the other, a median each;
+// the job starts when the next slot frees. No measurement: unknown, never ~0.
+struct EtaInput {
+  std::optional<Millis> median;          // the service's typical job duration
+  std::vector<Millis> running_elapsed;   // how long each running job of the service has run
+  std::size_t ahead = 0;                 // queued jobs of the service ahead of this one
+  unsigned concurrency = 1;              // jobs the service runs at once
+  std::optional<Millis> memory_free_in;  // free slots wait this long for memory (none: at once)
+  bool memory_unknown = false;  // it waits for memory that no running job will free: unknown
+};
+struct Eta {
+  std::optional<Millis> start_in;  // nullopt: unknown (no job of the service measured yet)
+  bool overdue = false;            // a running job is past the median: it may be later
+};
+Eta EstimateStart(const EtaInput& in);
 
 enum class Verdict {
   kAdmit,         // dispatch now on `gpu`
@@ -76,7 +101,10 @@ struct Decision {
   std::vector<std::string> stop;     // free-memory: idle services to stop first
   bool start_service = false;        // the job's own service must be started first
   std::size_t position = 0;          // wait: 1-based among its service's queued jobs
-  std::optional<Millis> eta;         // wait: rough time until it starts (unknown durations: none)
+  std::optional<Millis> eta;         // wait: time until it starts (EstimateStart; none: unknown)
+  bool eta_overdue = false;          // wait: a running job is past its service's median
+  std::optional<Millis> typical;     // wait: the median duration the ETA is made of
+  std::size_t measured = 0;          // wait: how many recent durations that median is of
   Bytes need;                        // the job's estimate
   Bytes new_bytes;                   // new memory it takes on `gpu` (start included)
   Bytes plannable;                   // best plannable among its service's GPUs (before it)

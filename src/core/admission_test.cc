@@ -203,18 +203,85 @@ TEST(Admission, OneServiceAtItsLimitDoesNotHoldUpAnother) {
   EXPECT_EQ(Ids(Plan(c, q.queue, {}, kT0), Verdict::kAdmit), (Names{"b1"}));
 }
 
-TEST(Admission, EtaFromMeanDurations) {
+DurationBook DurationsOf(const std::string& service, std::vector<Millis> last) {
+  DurationBook book;
+  for (Millis m : last) RecordDuration(&book, service, m);
+  return book;
+}
+
+TEST(Admission, EtaFromMedianDurations) {
   ServiceSnapshot s = Svc("video", GiBf(8.5), 1);
   s.running.push_back({"r", 0, GiB(4), true, kT0});
   ClusterSnapshot c = Cluster(GiB(24), {s});
   Q q;
   q.Add("a", "video", GiB(4));
-  DurationBook book{{"video", Millis(10000)}};
+  DurationBook book = DurationsOf("video", {Millis(10000), Millis(9000), Millis(60000)});
   Decision d = DecideJob(c, q.queue, {"b", "video", 0, 99, kT0, GiB(4)}, book, kT0 + seconds(4));
   EXPECT_EQ(d.verdict, Verdict::kWait);
   EXPECT_EQ(d.position, 2u);
-  EXPECT_EQ(d.eta, Millis(6000 + 10000));  // the running one ends in 6 s, then "a" runs 10 s
-  EXPECT_FALSE(DecideJob(c, q.queue, {"b", "video", 0, 99, kT0, GiB(4)}, {}, kT0).eta);
+  // The running one ends in 6 s (median 10 s; the 60 s outlier does not move it), then "a" runs.
+  EXPECT_EQ(d.eta, Millis(6000 + 10000));
+  EXPECT_EQ(d.typical, Millis(10000));
+  EXPECT_EQ(d.measured, 3u);
+  EXPECT_FALSE(d.eta_overdue);
+  Decision unknown = DecideJob(c, q.queue, {"b", "video", 0, 99, kT0, GiB(4)}, {}, kT0);
+  EXPECT_FALSE(unknown.eta);
+  EXPECT_FALSE(unknown.typical);
+}
+
+// The reported bug: position 2 behind 1-second jobs said "eta ~0s".
+TEST(Admission, EtaAtPositionTwoBehindOneSecondJobsIsNotZero) {
+  EtaInput in;
+  in.median = Millis(1000);
+  in.running_elapsed = {Millis(900)};
+  in.ahead = 1;
+  Eta eta = EstimateStart(in);
+  ASSERT_TRUE(eta.start_in);
+  EXPECT_EQ(*eta.start_in, Millis(1100));  // 0.1 s left of the running one, then 1 s
+  // Even when the running job is past its median: the job ahead still runs a whole second.
+  in.running_elapsed = {Millis(3000)};
+  eta = EstimateStart(in);
+  EXPECT_EQ(eta.start_in, Millis(1000));
+  EXPECT_TRUE(eta.overdue);
+}
+
+TEST(Admission, EtaUnknownWithoutMeasurements) {
+  EtaInput in;
+  in.ahead = 5;
+  EXPECT_FALSE(EstimateStart(in).start_in);
+  in.median = Millis(1000);
+  in.memory_unknown = true;  // waits for memory no job will free
+  EXPECT_FALSE(EstimateStart(in).start_in);
+}
+
+TEST(Admission, EtaFillsConcurrencySlots) {
+  EtaInput in;
+  in.median = Millis(4000);
+  in.concurrency = 2;
+  in.running_elapsed = {Millis(1000), Millis(3000)};  // slots free in 3 s and 1 s
+  in.ahead = 0;
+  EXPECT_EQ(EstimateStart(in).start_in, Millis(1000));
+  in.ahead = 1;  // the job ahead takes the 1 s slot; this one the 3 s slot
+  EXPECT_EQ(EstimateStart(in).start_in, Millis(3000));
+  in.ahead = 2;  // ... then the one after the first ahead: 1 + 4 s
+  EXPECT_EQ(EstimateStart(in).start_in, Millis(5000));
+  in.running_elapsed = {};  // both slots free, but memory comes back in 2 s
+  in.memory_free_in = Millis(2000);
+  in.ahead = 1;
+  EXPECT_EQ(EstimateStart(in).start_in, Millis(2000));
+}
+
+TEST(Admission, RecentDurationsAreBoundedAndMedian) {
+  DurationBook book;
+  EXPECT_FALSE(book["video"].Median());
+  RecordDuration(&book, "video", Millis(10000));
+  EXPECT_EQ(book.at("video").Median(), Millis(10000));
+  RecordDuration(&book, "video", Millis(20000));
+  EXPECT_EQ(book.at("video").Median(), Millis(15000));
+  for (int i = 0; i < 30; ++i) RecordDuration(&book, "video", Millis(2000));
+  EXPECT_EQ(book.at("video").last.size(), kRecentDurations);
+  EXPECT_EQ(book.at("video").Median(), Millis(2000));  // the old ones are forgotten
+  EXPECT_FALSE(book.contains("llm"));
 }
 
 // A random world: two GPUs, four services (some stopped, some with cache, some busy, one
@@ -312,17 +379,6 @@ TEST(Admission, DecidingANewJobAgreesWithPlanningTheQueue) {
   }
   EXPECT_GE(compared, 100);
   EXPECT_GE(moved, 20);  // the comparison covers decisions other than waiting
-}
-
-TEST(Admission, DurationBookFollowsRecentJobs) {
-  DurationBook book;
-  RecordDuration(&book, "video", Millis(10000));
-  EXPECT_EQ(book.at("video"), Millis(10000));
-  RecordDuration(&book, "video", Millis(20000));
-  EXPECT_EQ(book.at("video"), Millis(12000));
-  RecordDuration(&book, "video", Millis(2000));
-  EXPECT_EQ(book.at("video"), Millis(10000));
-  EXPECT_FALSE(book.contains("llm"));
 }
 
 TEST(Admission, QueueRemoveKeepsIndexesConsistent) {

@@ -190,7 +190,7 @@ HttpResponse JobManager::Get(const std::string& id_text) {
       Decision d = impl_->planner.Decide(c, id_text, rec->service, rec->priority,
                                          static_cast<std::uint64_t>(rec->id), impl_->clock.Now(),
                                          rec->estimate_bytes, impl_->clock.Now());
-      j["eta_s"] = d.eta ? json(ToSeconds(*d.eta)) : json(nullptr);
+      AddEta(j, d, rec->service);
       j["waiting_for"] = d.reason;
     }
   }

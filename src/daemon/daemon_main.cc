@@ -30,6 +30,7 @@
 #include "gpu/nvml_probe.h"
 #include "ops/observe.h"
 #include "proc/cgroup.h"
+#include "proc/proc_events.h"
 #include "proc/procfs.h"
 #include "proc/spawner.h"
 #include "store/sqlite_job_store.h"
@@ -147,6 +148,11 @@ Result<int> RunUp(const UpOptions& options) {
   SupervisorDeps deps{nvml.get(), &procs,      &spawner, cgroups ? &*cgroups : nullptr,
                       &events,    store->get()};
   deps.subreaper = subreaper.has_value();
+  deps.open_proc_events = []() -> Result<std::unique_ptr<ProcEventSource>> {
+    auto events = NetlinkProcEvents::Open();
+    if (!events) return std::unexpected(events.error());
+    return std::unique_ptr<ProcEventSource>(std::move(*events));
+  };
   Supervisor supervisor(io, deps, *config);
   JobManager jobs(io, supervisor, events, nvml.get(), **job_store);
 

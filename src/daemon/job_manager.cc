@@ -9,6 +9,8 @@
 #include <tuple>
 #include <utility>
 
+#include <fmt/format.h>
+
 #include "clock/clock.h"
 #include "daemon/job_manager_impl.h"
 
@@ -95,10 +97,25 @@ json JobManager::Impl::JobJson(const JobRecord& j) {
     if (pos > 0) out["position"] = pos;
   }
   if (auto it = active.find(j.id); it != active.end() && it->second->samples > 0) {
-    out["sampled_peak_bytes"] = (it->second->peak - it->second->before).count();
+    const ActiveJob& a = *it->second;
+    out["sampled_peak_bytes"] = (a.peak - a.before).count();
+    out["vram_bytes"] = (a.last > a.before ? a.last - a.before : Bytes()).count();
   }
   if (!j.result.is_null()) out["result"] = j.result;
   return out;
+}
+
+void AddEta(json& out, const Decision& d, const std::string& service) {
+  out["eta_s"] = d.eta ? json(ToSeconds(*d.eta)) : json(nullptr);
+  out["eta_overdue"] = d.eta_overdue;
+  if (d.eta && d.typical) {
+    out["eta_basis"] = fmt::format("median of the last {} {} job{}: {}", d.measured, service,
+                                   d.measured == 1 ? "" : "s", FormatSeconds(*d.typical));
+  } else if (!d.typical) {
+    out["eta_basis"] = "unknown: no " + service + " job has finished since the daemon started";
+  } else {
+    out["eta_basis"] = "unknown: it waits for memory that no running job will free";
+  }
 }
 
 json JobManager::Impl::ServiceCounts(const std::string& service) {
@@ -318,7 +335,7 @@ HttpResponse JobManager::Impl::Accepted(const PendingSubmit& p, const JobRecord&
     out["gpu"] = it->second->gpu;
   } else if (decision && decision->verdict == Verdict::kWait) {
     out["position"] = p.ahead + 1;  // behind every queued job of its priority and above
-    if (decision->eta) out["eta_s"] = ToSeconds(*decision->eta);
+    AddEta(out, *decision, job.service);
   } else if (std::size_t pos = planner.Position(std::to_string(job.id)); pos > 0) {
     out["position"] = pos;
   } else if (auto now_rec = store.Get(job.id)) {

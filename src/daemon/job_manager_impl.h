@@ -51,6 +51,7 @@ struct ActiveJob {
   std::vector<pid_t> members;
   Bytes before;
   Bytes peak;
+  Bytes last;  // the latest sample (the job's live use: last − before)
   int samples = 0;
   bool overlapped = false;  // another job of the service ran meanwhile: attribution unsure
   bool at_peak = false;
@@ -85,6 +86,10 @@ struct PendingSubmit {
 
 // A job id as the API and the planner write it ("42"); nullopt: not one.
 std::optional<JobId> ParseJobId(const std::string& text);
+
+// A waiting job's ETA in its JSON: eta_s (null: unknown), eta_overdue, eta_basis (what it is made
+// of, or why it is unknown).
+void AddEta(nlohmann::json& out, const Decision& d, const std::string& service);
 
 struct JobManager::Impl {
   Impl(asio::io_context& io, std::unique_ptr<ServicePort> owned, ServicePort& port,

@@ -129,8 +129,7 @@ struct JobPlanner::State {
   };
   std::map<std::string, Svc> services;
   JobQueue queue;
-  DurationBook durations;
-  std::map<std::string, std::pair<double, int>> duration_sums;  // seconds, count
+  DurationBook durations;  // the recent run durations of each service's jobs (bounded)
 
   const Estimator* Find(const std::string& service) const {
     auto it = services.find(service);
@@ -217,10 +216,7 @@ std::vector<std::pair<std::string, Bytes>> JobPlanner::FirstQueued(const std::st
 }
 
 void JobPlanner::RecordDuration(const std::string& service, Millis took) {
-  auto& [sum, n] = st_->duration_sums[service];
-  sum += ToSeconds(took);
-  ++n;
-  st_->durations[service] = Millis(static_cast<std::int64_t>(sum / n * 1000));
+  vg::RecordDuration(&st_->durations, service, took);
 }
 
 std::vector<Decision> JobPlanner::Plan(const PlanCluster& cluster, SteadyTime now) const {

@@ -257,6 +257,7 @@ JobTask JobManager::Impl::Sample(std::shared_ptr<ActiveJob> job) {
     const vg::GpuSnapshot* sn = Snapshot(false);
     if (!sn) continue;
     Bytes now = HeldOn(job->members, job->gpu, *sn);
+    job->last = now;
     ++job->samples;
     if (now > job->peak) job->peak = now;
     if (job->peak - job->before >= job->estimate) job->at_peak = true;

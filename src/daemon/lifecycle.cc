@@ -64,6 +64,45 @@ nlohmann::json ReadyData(const std::string& url, double seconds) {
   return j;
 }
 
+// What a start waiting for VRAM waits for (the "waiting" object of GET /v1/services/{name}):
+// per GPU what is free, plannable, needed and missing, and who holds the memory.
+nlohmann::json VramWaitData(const VramFit& fit) {
+  nlohmann::json gpus = nlohmann::json::array();
+  Bytes missing;
+  for (const GpuShortfall& g : fit.shortfalls) {
+    const Bytes short_by = g.need > g.plannable ? g.need - g.plannable : Bytes();
+    missing += short_by;
+    nlohmann::json holders = nlohmann::json::array();
+    for (const HolderShare& h : g.holders)
+      holders.push_back({{"pid", h.pid}, {"bytes", h.bytes.count()}, {"label", h.label}});
+    gpus.push_back({{"index", g.gpu},
+                    {"free_bytes", g.free.count()},
+                    {"plannable_bytes", g.plannable.count()},
+                    {"need_bytes", g.need.count()},
+                    {"missing_bytes", short_by.count()},
+                    {"holders", holders}});
+  }
+  return {{"missing_bytes", missing.count()},
+          {"gpus", gpus},
+          {"missing_gpus", fit.missing_gpus},
+          {"detail", fit.Describe()}};
+}
+
+// "a log line matching /Listening/", "GET http://127.0.0.1:8188/ answering 200",
+// "TCP port 8188 accepting".
+std::string ReadyCheckText(const ReadyCheck& rc) {
+  switch (rc.kind) {
+    case ReadyCheck::Kind::kLog:
+      return "a log line matching /" + rc.log_regex + "/";
+    case ReadyCheck::Kind::kHttp:
+      return "GET " + rc.http_url + " answering " + std::to_string(rc.http_status);
+    case ReadyCheck::Kind::kTcp:
+      return "TCP port " + std::to_string(rc.tcp_port) + " accepting";
+    default:
+      return "none";
+  }
+}
+
 // One line, however the holder's command line looks (arguments may hold newlines).
 std::string DescribeHolder(pid_t pid, const std::optional<ProcessInfo>& p) {
   if (pid <= 0) return "a process vramguard cannot see (another user's; run as root)";
@@ -271,12 +310,19 @@ Task<StopReport> Supervisor::Impl::StopProcesses(ServiceRt& s, std::vector<pid_t
     return expected.size();
   };
   StopObservation obs{clock.Now(), alive.size(), expected.size(), hurry};
+  WaitGuard guard(s, this->alive);
   for (StopStep step = machine.Next(obs); step.action != StopAction::kDone;
        step = machine.Next(obs)) {
     switch (step.action) {
       case StopAction::kSignal:
         for (pid_t p : alive) {
           if (sig->Signal(p, signal)) ++r.signalled;
+        }
+        if (signal != SIGKILL && !alive.empty()) {
+          s.waiting = WaitState{"exit",
+                                clock.Now(),
+                                clock.Now() + grace,
+                                {{"signal", "SIG" + SignalName(signal)}, {"then", "SIGKILL"}}};
         }
         if (signal == SIGKILL && cgroup) (void)deps.cgroups->KillAll(cgroup_path);
         break;
@@ -294,8 +340,11 @@ Task<StopReport> Supervisor::Impl::StopProcesses(ServiceRt& s, std::vector<pid_t
         if (cgroup) (void)deps.cgroups->KillAll(cgroup_path);
         for (pid_t p : alive) (void)sig->Signal(p, SIGKILL);
         r.killed = alive;
+        s.waiting = WaitState{"exit", clock.Now(), std::nullopt, {{"signal", "SIGKILL"}}};
         break;
       case StopAction::kPollGpu:
+        if (!expected.empty() && (!s.waiting || s.waiting->what != "memory-back"))
+          s.waiting = WaitState{"memory-back", clock.Now(), std::nullopt, nlohmann::json::object()};
         if (step.poll.count() > 0) co_await Sleep(step.poll);
         break;
       case StopAction::kDone:
@@ -303,6 +352,10 @@ Task<StopReport> Supervisor::Impl::StopProcesses(ServiceRt& s, std::vector<pid_t
     }
     obs = StopObservation{clock.Now(), alive.size(),
                           step.action == StopAction::kPollGpu ? listed() : expected.size(), hurry};
+    if (s.waiting) {
+      s.waiting->data["processes"] = alive.size();
+      if (s.waiting->what == "memory-back") s.waiting->data["entries"] = expected.size();
+    }
   }
   sig->DetachAll();
   const StopOutcome& out = machine.outcome();
@@ -574,6 +627,7 @@ Task<std::optional<std::string>> Supervisor::Impl::WaitForVram(ServiceRt& s, std
   if (s.cfg.gpus.empty()) co_return std::string();
   const SteadyTime begin = clock.Now();
   bool announced = false;
+  WaitGuard guard(s, alive);
   for (;;) {
     auto view = LookListed({}, std::nullopt);  // free memory per GPU: NVML alone
     if (!view) {
@@ -591,6 +645,7 @@ Task<std::optional<std::string>> Supervisor::Impl::WaitForVram(ServiceRt& s, std
         Emit(s, "vram-free", "VRAM is free after " + FormatSeconds(clock.Now() - begin));
       co_return visible;
     }
+    s.waiting = WaitState{"vram", begin, begin + s.cfg.vram_wait, VramWaitData(fit)};
     if (!announced) {
       SetState(s, SvcState::kWaitingForVram, fit.Describe());
       Emit(s, "waiting-for-vram", "waiting for VRAM: " + fit.Describe());
@@ -692,6 +747,8 @@ Task<bool> Supervisor::Impl::WaitReady(ServiceRt& s, std::uint64_t gen) {
   const ReadyCheck& rc = s.cfg.ready;
   if (rc.kind == ReadyCheck::Kind::kNone) co_return true;
   const SteadyTime deadline = clock.Now() + rc.timeout;
+  WaitGuard guard(s, alive);
+  s.waiting = WaitState{"ready", clock.Now(), deadline, {{"check", ReadyCheckText(rc)}}};
   while (clock.Now() < deadline) {
     if (s.generation != gen || !s.inst) co_return false;
     switch (rc.kind) {

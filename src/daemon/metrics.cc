@@ -294,7 +294,8 @@ namespace vg {
 
 void AddMetricsRoute(Router& router, std::function<std::string()> metrics_text) {
   router.Add("GET", "/metrics",
-             [metrics_text](const HttpRequest&, const PathParams&) -> HandlerResult {
+             [metrics_text = std::move(metrics_text)](const HttpRequest&,
+                                                      const PathParams&) -> HandlerResult {
                HttpResponse r;
                r.content_type = "text/plain; version=0.0.4; charset=utf-8";
                r.body = metrics_text();

@@ -60,11 +60,11 @@ RestartPolicy RestartPolicyFor(const ServiceConfig& cfg) {
 
 Supervisor::Impl::Impl(asio::io_context& io_, SupervisorDeps deps_, Config config_)
     : io(io_),
-      deps(deps_),
+      deps(std::move(deps_)),
       config(std::move(config_)),
       daemon_id(DaemonId(config.daemon.state_dir)),
-      clock(deps_.clock ? *deps_.clock : static_cast<Clock&>(system_clock)),
-      process(deps_.process ? *deps_.process : static_cast<ProcessControl&>(posix_process)),
+      clock(deps.clock ? *deps.clock : static_cast<Clock&>(system_clock)),
+      process(deps.process ? *deps.process : static_cast<ProcessControl&>(posix_process)),
       sigchld(io_, SIGCHLD) {
   inotify_fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (inotify_fd >= 0) {
@@ -132,15 +132,22 @@ Result<VramView> Supervisor::Impl::LookListed(const std::vector<ProcessInfo>& fa
 
 std::vector<ProcessInfo> Supervisor::Impl::Family() {
   const pid_t self = getpid();
-  if (!deps.subreaper || !children_files || strays_outside) {
+  if (!deps.subreaper || !children_files || (strays_outside && !FollowStrays())) {
     // Orphans go to init (no subreaper), the kernel cannot list children, or processes of ours
     // live outside our tree (re-adopted after a daemon restart: what they double-fork goes to
-    // init, where no walk reaches it): only the whole table can say. Each such read checks
-    // whether any process of ours is still outside; once none is, the walk takes over.
+    // init, where no walk reaches it) and cannot be followed by process events: only the whole
+    // table can say. Each such read notes which processes of ours are outside; once none is,
+    // the walk takes over, and while some are, their forks and exits are followed from here on
+    // where the kernel's process events can be had.
     ++full_reads;
     auto list = deps.procs->List(Detail::kFull);
     if (!list) return {};
-    if (deps.subreaper && children_files) strays_outside = OutsideOurTree(*list) > 0;
+    if (deps.subreaper && children_files) {
+      strays = StraysIn(*list);
+      strays_outside = !strays.empty();
+      strays_synced = proc_events != nullptr;
+      if (!strays_outside) proc_events.reset();
+    }
     return std::move(*list);
   }
   std::vector<pid_t> frontier;
@@ -160,6 +167,7 @@ std::vector<ProcessInfo> Supervisor::Impl::Family() {
       }
     }
   }
+  frontier.insert(frontier.end(), strays.begin(), strays.end());
   std::vector<ProcessInfo> out;
   std::set<pid_t> seen{self};
   while (!frontier.empty()) {
@@ -167,19 +175,60 @@ std::vector<ProcessInfo> Supervisor::Impl::Family() {
     frontier.pop_back();
     if (pid <= 1 || !seen.insert(pid).second) continue;
     auto info = deps.procs->Get(pid);
-    if (!info) continue;
+    if (!info) {
+      strays.erase(pid);  // gone (its exit event may still be queued)
+      continue;
+    }
     if (auto kids = deps.procs->Children(pid)) {
       frontier.insert(frontier.end(), kids->begin(), kids->end());
     }
     out.push_back(std::move(*info));
   }
-  std::sort(out.begin(), out.end(),
-            [](const ProcessInfo& a, const ProcessInfo& b) { return a.pid < b.pid; });
+  if (strays_outside && strays.empty()) {
+    strays_outside = false;  // the last of them ended: the walk alone from now on
+    proc_events.reset();
+  }
   return out;
 }
 
-// Live processes carrying this daemon's tags that are not its descendants, in a whole table.
-std::size_t Supervisor::Impl::OutsideOurTree(const std::vector<ProcessInfo>& table) const {
+bool Supervisor::Impl::FollowStrays() {
+  if (!proc_events) {
+    if (events_unavailable || !deps.open_proc_events) return false;
+    auto opened = deps.open_proc_events();
+    if (!opened) {
+      events_unavailable = true;
+      deps.events->Log("note: " + opened.error().message +
+                       "; processes of re-adopted services are found by reading the process "
+                       "table until they end");
+      return false;
+    }
+    proc_events = std::move(*opened);
+    strays_synced = false;  // subscribed first: the table read now misses nothing after it
+    return false;
+  }
+  if (!strays_synced) return false;
+  auto drained = proc_events->Drain();
+  if (!drained) {
+    events_unavailable = true;
+    proc_events.reset();
+    deps.events->Log("note: " + drained.error().message + "; back to reading the process table");
+    return false;
+  }
+  if (drained->lost) {
+    strays_synced = false;  // the kernel dropped events: one table read puts it right
+    return false;
+  }
+  for (const ProcEvent& e : drained->events) {
+    if (e.kind == ProcEvent::Kind::kFork) {
+      if (strays.count(e.parent)) strays.insert(e.pid);
+    } else {
+      strays.erase(e.pid);
+    }
+  }
+  return true;
+}
+
+std::set<pid_t> Supervisor::Impl::StraysIn(const std::vector<ProcessInfo>& table) const {
   const pid_t self = getpid();
   std::unordered_multimap<pid_t, pid_t> children;
   for (const ProcessInfo& p : table) children.emplace(p.ppid, p.pid);
@@ -192,13 +241,20 @@ std::size_t Supervisor::Impl::OutsideOurTree(const std::vector<ProcessInfo>& tab
     const auto [first, last] = children.equal_range(pid);
     for (auto c = first; c != last; ++c) frontier.push_back(c->second);
   }
-  std::size_t outside = 0;
+  std::set<pid_t> out;
   for (const ProcessInfo& p : table) {
     if (p.IsZombie() || !p.instance_tag || ours.count(p.pid)) continue;
     auto tag = ParseInstanceTag(*p.instance_tag);
-    if (tag && tag->daemon == daemon_id) ++outside;
+    if (tag && tag->daemon == daemon_id) frontier.push_back(p.pid);
   }
-  return outside;
+  while (!frontier.empty()) {  // and their descendants, tagged or not
+    const pid_t pid = frontier.back();
+    frontier.pop_back();
+    if (ours.count(pid) || !out.insert(pid).second) continue;
+    const auto [first, last] = children.equal_range(pid);
+    for (auto c = first; c != last; ++c) frontier.push_back(c->second);
+  }
+  return out;
 }
 
 std::vector<pid_t> Supervisor::Impl::Members(const ServiceRt& s,
@@ -341,7 +397,7 @@ void Supervisor::Impl::Adopt(ServiceRt& s, const InstanceRecord& rec) {
 // ---- Public face ----------------------------------------------------------------------------
 
 Supervisor::Supervisor(asio::io_context& io, SupervisorDeps deps, Config config)
-    : impl_(std::make_unique<Impl>(io, deps, std::move(config))) {
+    : impl_(std::make_unique<Impl>(io, std::move(deps), std::move(config))) {
   for (const ServiceConfig& c : impl_->config.services) {
     auto s = std::make_unique<ServiceRt>();
     s->cfg = c;
@@ -619,6 +675,21 @@ nlohmann::json ServiceJson(Supervisor::Impl& im, ServiceRt& s, const VramView* v
       for (auto& [gpu, bytes] : MembersVram(*view, set))
         j["vram_bytes"][std::to_string(gpu)] = bytes.count();
     }
+  }
+  j["stop_grace_s"] = ToSeconds(s.cfg.stop.grace);
+  j["waiting"] = nullptr;
+  if (s.waiting) {
+    const SteadyTime now = im.clock.Now();
+    nlohmann::json w = s.waiting->data;
+    w["for"] = s.waiting->what;
+    w["waited_s"] = ToSeconds(now - s.waiting->since);
+    w["since_unix_ms"] =
+        UnixNowMs() - std::chrono::duration_cast<Millis>(now - s.waiting->since).count();
+    w["left_s"] = s.waiting->deadline
+                      ? nlohmann::json(ToSeconds(
+                            std::max(*s.waiting->deadline - now, SteadyTime::duration::zero())))
+                      : nlohmann::json(nullptr);
+    j["waiting"] = std::move(w);
   }
   j["last_incident"] = LastIncidentJson(im, s);
   if (auto last = im.deps.store->LastEvent(s.cfg.name); last && *last)

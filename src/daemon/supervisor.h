@@ -39,6 +39,7 @@ class StateStore;
 class Clock;
 class ProcessControl;
 class ServicePort;
+class ProcEventSource;
 
 // A GPU a kernel log message named: index and uuid as NVML reports them for its PCI bus id;
 // index unset when no GPU matched (then the incident applies to every GPU).
@@ -61,6 +62,10 @@ struct SupervisorDeps {
   // they start stays in its tree, so membership walks that tree (ProcessSource::Children)
   // instead of reading every process on the machine. False: the whole table, every time.
   bool subreaper = false;
+  // The kernel's process events (proc/proc_events.h), opened while processes of ours live
+  // outside the tree (re-adopted instances) so they are followed without whole-table reads.
+  // Unset, or failing (no CAP_NET_ADMIN): the whole table while such processes exist.
+  std::function<Result<std::unique_ptr<ProcEventSource>>()> open_proc_events;
 };
 
 // How a shutdown ended: the services whose stop could not be verified (a process survived

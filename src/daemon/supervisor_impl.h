@@ -26,6 +26,7 @@
 #include "daemon/supervisor.h"
 #include "gpu/gpu_probe.h"
 #include "proc/cgroup.h"
+#include "proc/proc_events.h"
 #include "proc/process.h"
 #include "proc/process_control.h"
 #include "proc/spawner.h"
@@ -71,6 +72,16 @@ struct Instance {
   std::optional<int> exit_status;  // waitpid status once reaped
 };
 
+// What an operation of a service waits for now, for `GET /v1/services/{name}` ("waiting"): set
+// by the VRAM wait, the readiness wait and the stop procedure while they wait, cleared when they
+// end (WaitGuard). The CLI shows it as progress (docs/cli.md, "Progress").
+struct WaitState {
+  std::string what;                                // "vram", "ready", "exit", "memory-back"
+  SteadyTime since{};                              // when this wait began
+  std::optional<SteadyTime> deadline;              // gives up (vram, ready) or sends SIGKILL (exit)
+  nlohmann::json data = nlohmann::json::object();  // what it waits for, per kind (docs/api.md)
+};
+
 // One service's runtime state. Objects live as long as the supervisor (a service removed by a
 // reload and added back is the same object, revived), so coroutines and listeners may hold a
 // reference across awaits; they check `generation` or the instance tag they acted on instead.
@@ -100,6 +111,23 @@ struct ServiceRt {
   std::deque<std::shared_ptr<asio::steady_timer>> op_waiters;  // FIFO of operations waiting
   int active_jobs = 0;  // vramguard jobs running now (the job manager counts); > 0: busy
   IncidentRt incident;  // classifier, last output, last incident (daemon/incidents.h)
+  std::optional<WaitState> waiting;  // what the operation in progress waits for now
+};
+
+// Clears a service's `waiting` when the wait that set it ends, however it ends (not once the
+// supervisor is gone: a coroutine frame destroyed with the io_context).
+class WaitGuard {
+ public:
+  WaitGuard(ServiceRt& s, std::shared_ptr<bool> alive) : s_(s), alive_(std::move(alive)) {}
+  WaitGuard(const WaitGuard&) = delete;
+  WaitGuard& operator=(const WaitGuard&) = delete;
+  ~WaitGuard() {
+    if (*alive_) s_.waiting.reset();
+  }
+
+ private:
+  ServiceRt& s_;
+  std::shared_ptr<bool> alive_;
 };
 
 // The result of stopping a set of processes and verifying their memory came back.
@@ -166,13 +194,22 @@ struct Supervisor::Impl {
   // ours live outside the tree (instances re-adopted after a daemon restart: what they fork can
   // go to init), and without the subreaper or the children files.
   std::vector<ProcessInfo> Family();
-  std::size_t OutsideOurTree(const std::vector<ProcessInfo>& table) const;
+  // Processes of ours outside the tree in a whole table: those with this daemon's instance tags
+  // and their descendants.
+  std::set<pid_t> StraysIn(const std::vector<ProcessInfo>& table) const;
+  // Applies the process events since the last call to `strays`; false when they cannot be
+  // followed now (no events, just subscribed, events lost): the caller reads the whole table.
+  bool FollowStrays();
   // family: the result of Family() to reuse (nullptr: walk it now).
   std::vector<pid_t> Members(const ServiceRt& s, const std::vector<ProcessInfo>* family = nullptr);
   std::vector<pid_t> Leftovers(const ServiceRt& s);
   bool strays_outside = true;  // boot: unknown until the first whole-table read says
-  bool children_files = true;  // false once the kernel said it has none
-  int full_reads = 0;          // whole-table reads by Family
+  std::set<pid_t> strays;      // processes of ours outside the tree, followed by process events
+  std::unique_ptr<ProcEventSource> proc_events;  // open while strays_outside
+  bool strays_synced = false;       // `strays` is the table's, updated by every event since
+  bool events_unavailable = false;  // opening or reading the events failed: whole tables
+  bool children_files = true;       // false once the kernel said it has none
+  int full_reads = 0;               // whole-table reads by Family
   std::optional<std::pair<SteadyTime, VramView>> last_full_look;  // LookListed's ghost cache
 
   // The operation lock (see ServiceRt). Released when the OpLock goes.

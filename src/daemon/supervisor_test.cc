@@ -62,6 +62,7 @@ class SupervisorTest : public ::testing::Test {
     deps.events = &events_;
     deps.store = &store_;
     deps.subreaper = true;  // FakeWorld reparents orphans to the test process
+    if (with_events_) deps.open_proc_events = [this] { return world_.OpenEvents(); };
     sup_ = std::make_unique<Supervisor>(io_, deps, config_);
     sup_->Boot();
   }
@@ -104,6 +105,7 @@ class SupervisorTest : public ::testing::Test {
   std::filesystem::path dir_;
   boost::asio::io_context io_;
   FakeWorld world_;
+  bool with_events_ = false;  // the proc connector of the world (FakeWorld::OpenEvents)
   MemoryStore store_;
   EventHub events_{store_, false};
   Config config_;
@@ -287,6 +289,45 @@ TEST_F(SupervisorTest, HurrySkipsTheGrace) {
   EXPECT_TRUE(world_.Alive().empty());
 }
 
+// GET /v1/services/{name} says what a stop waits for (the progress line of `vramguard stop`):
+// the signal sent and the grace left before SIGKILL, and nothing once the stop ended.
+TEST_F(SupervisorTest, AStopSaysWhatItWaitsFor) {
+  ServiceConfig stubborn = Svc("a");
+  stubborn.stop.grace = Millis(400);
+  world_.ignore_term = true;
+  Boot({stubborn});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  EXPECT_TRUE((*sup_->Status("a"))["waiting"].is_null());
+  EXPECT_DOUBLE_EQ((*sup_->Status("a"))["stop_grace_s"].get<double>(), 0.4);
+  ASSERT_TRUE(sup_->Stop("a"));
+  ASSERT_TRUE(RunUntil([&] { return (*sup_->Status("a"))["waiting"].is_object(); }));
+  RunFor(50ms);
+  nlohmann::json w = (*sup_->Status("a"))["waiting"];
+  EXPECT_EQ(w["for"], "exit");
+  EXPECT_EQ(w["signal"], "SIGTERM");
+  EXPECT_EQ(w["processes"], 1);
+  EXPECT_LT(w["left_s"].get<double>(), 0.4);
+  EXPECT_GT(w["left_s"].get<double>(), 0.0);
+  EXPECT_GE(w["waited_s"].get<double>(), 0.04);
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "stopped"; }));
+  EXPECT_TRUE((*sup_->Status("a"))["waiting"].is_null());
+}
+
+TEST_F(SupervisorTest, AStartSaysItWaitsForReadiness) {
+  ServiceConfig slow = Svc("a");
+  slow.ready.kind = ReadyCheck::Kind::kLog;
+  slow.ready.log_regex = "never printed";
+  Boot({slow});
+  ASSERT_TRUE(RunUntil([&] { return (*sup_->Status("a"))["waiting"].is_object(); }));
+  nlohmann::json w = (*sup_->Status("a"))["waiting"];
+  EXPECT_EQ(w["for"], "ready");
+  EXPECT_EQ(w["check"], "a log line matching /never printed/");
+  EXPECT_LE(w["left_s"].get<double>(), 10.0);
+  ASSERT_TRUE(sup_->Stop("a"));
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "stopped"; }));
+  EXPECT_TRUE((*sup_->Status("a"))["waiting"].is_null());
+}
+
 // Finding 7: the classifier's merge window belonged to the log, not to the instance, so the first
 // OOM of a restarted instance was folded into the last instance's incident: no event, no restart.
 TEST_F(SupervisorTest, TheFirstOomOfARestartedInstanceIsItsOwnIncident) {
@@ -439,6 +480,82 @@ TEST_F(SupervisorTest, AnEscapeeOfAnAdoptedInstanceIsStoppedWithIt) {
   const int lists = world_.lists;
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(sup_->StatusAll().is_array());
   EXPECT_EQ(world_.lists, lists) << "the new instance is in our tree: questions walk again";
+}
+
+// Issue 12: an instance re-adopted after a daemon restart lives outside the daemon's tree. With
+// the kernel's process events its forks are followed (a double-forked escapee included) from the
+// one boot read on: status, restart and stop never read the whole table again.
+TEST_F(SupervisorTest, AnAdoptedInstanceIsFollowedByProcessEventsNotTableReads) {
+  with_events_ = true;
+  const std::string tag = FormatInstanceTag("a", DaemonId(dir_.string()), 0x78);
+  const pid_t main = world_.Fork(1, tag);
+  InstanceRecord rec{.service = "a", .tag = tag, .pid = main};
+  rec.start_time = world_.Find(main)->start_time;
+  ASSERT_TRUE(store_.PutInstance(rec));
+  Boot({Svc("a")});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  ASSERT_EQ(Pid("a"), main);
+  const int boot_lists = world_.lists;
+  EXPECT_EQ(world_.event_opens, 1);
+  const pid_t middle = world_.Fork(main);
+  const pid_t escapee = world_.Fork(middle);  // under init: only the fork event says it exists
+  world_.Exit(middle, 0);  // the escapee goes to init, out of every walk
+  ASSERT_EQ(world_.Find(escapee)->parent, 1);
+  auto j = sup_->Status("a");
+  ASSERT_TRUE(j);
+  EXPECT_EQ((*j)["members"], nlohmann::json({main, escapee}));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(sup_->StatusAll().is_array());
+  EXPECT_EQ(world_.lists, boot_lists) << "followed by events: no whole-table read";
+  ASSERT_TRUE(sup_->Restart("a"));
+  ASSERT_TRUE(RunUntil([&] { return RunningWith("a", main); }));
+  EXPECT_FALSE(world_.Find(main)->alive);
+  EXPECT_FALSE(world_.Find(escapee)->alive);
+  ExpectOnlyCurrentInstancesAlive({"a"});
+  EXPECT_EQ(world_.lists, boot_lists) << "the restart needed no whole-table read either";
+}
+
+// The kernel dropped events (its socket buffer overflowed): one table read puts the set right
+// (the escapee is found as a descendant of the adopted instance there), then events again.
+TEST_F(SupervisorTest, LostProcessEventsCostOneTableRead) {
+  with_events_ = true;
+  const std::string tag = FormatInstanceTag("a", DaemonId(dir_.string()), 0x79);
+  const pid_t main = world_.Fork(1, tag);
+  InstanceRecord rec{.service = "a", .tag = tag, .pid = main};
+  rec.start_time = world_.Find(main)->start_time;
+  ASSERT_TRUE(store_.PutInstance(rec));
+  Boot({Svc("a")});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  const pid_t worker = world_.Fork(main, std::string());
+  world_.lose_events = true;  // the fork of `worker` among what was dropped
+  const int lists = world_.lists;
+  ASSERT_TRUE(sup_->StatusAll().is_array());
+  EXPECT_EQ(world_.lists, lists + 1) << "the resynchronising read";
+  auto j = sup_->Status("a");
+  ASSERT_TRUE(j);
+  EXPECT_EQ((*j)["members"], nlohmann::json({main, worker}));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(sup_->StatusAll().is_array());
+  EXPECT_EQ(world_.lists, lists + 1);
+}
+
+// Without the privilege the connector needs, the daemon reads the table while strays live, as
+// before, and asks the kernel only once.
+TEST_F(SupervisorTest, WithoutProcessEventsStraysAreFoundByTableReads) {
+  with_events_ = true;
+  world_.refuse_events = true;
+  const std::string tag = FormatInstanceTag("a", DaemonId(dir_.string()), 0x7a);
+  const pid_t main = world_.Fork(1, tag);
+  InstanceRecord rec{.service = "a", .tag = tag, .pid = main};
+  rec.start_time = world_.Find(main)->start_time;
+  ASSERT_TRUE(store_.PutInstance(rec));
+  Boot({Svc("a")});
+  ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
+  const pid_t escapee = world_.Fork(1, tag);  // tagged: the table read finds it
+  const int lists = world_.lists;
+  auto j = sup_->Status("a");
+  ASSERT_TRUE(j);
+  EXPECT_EQ((*j)["members"], nlohmann::json({main, escapee}));
+  EXPECT_GT(world_.lists, lists);
+  EXPECT_EQ(world_.event_opens, 1) << "tried once, not on every question";
 }
 
 }  // namespace

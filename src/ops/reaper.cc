@@ -128,6 +128,7 @@ ReapOutcome Reaper::Execute(const ReapPlan& plan, const GpuSnapshot& before,
   Releases releases(plan, before);
   std::vector<pid_t> signalled, alive, after_term;
   bool killed = false;
+  const SteadyTime first_signal = clock_.Now();
   SteadyTime exited{};
   StopObservation obs{clock_.Now(), attached.size(), releases.Pending(), false};
   for (StopStep step = machine.Next(obs); step.action != StopAction::kDone;
@@ -144,10 +145,18 @@ ReapOutcome Reaper::Execute(const ReapPlan& plan, const GpuSnapshot& before,
         alive = signalled;
         if (!signalled.empty()) say(ReapPhase::kTerm, "SIGTERM → " + Join(signalled));
         break;
-      case StopAction::kWaitExit:
-        alive = signaller_.WaitForExit(
-            alive, std::max<std::chrono::nanoseconds>(step.until - clock_.Now(), {}));
+      case StopAction::kWaitExit: {
+        std::chrono::nanoseconds left =
+            std::max<std::chrono::nanoseconds>(step.until - clock_.Now(), {});
+        if (options.on_wait && !alive.empty()) {
+          options.on_wait(ReapWait{killed, alive.size(),
+                                   killed ? std::chrono::nanoseconds(0) : left,
+                                   clock_.Now() - first_signal});
+          left = std::min<std::chrono::nanoseconds>(left, options.tick);
+        }
+        alive = signaller_.WaitForExit(alive, left);
         break;
+      }
       case StopAction::kKill:
         killed = true;
         after_term = alive;

@@ -21,11 +21,23 @@
 
 namespace vg {
 
+// While the targets are waited on: how many still run and, before SIGKILL, how long is left.
+struct ReapWait {
+  bool killed = false;                 // SIGKILL was sent (no countdown left)
+  std::size_t alive = 0;               // targets still running
+  std::chrono::nanoseconds left{0};    // until SIGKILL (before it)
+  std::chrono::nanoseconds waited{0};  // since the first signal
+};
+
 struct ReapOptions {
   Millis grace{10000};
   Millis exit_timeout{5000};  // after SIGKILL (a process in D state can take a while)
   Millis release_timeout{10000};
   std::chrono::microseconds poll{2000};
+  // Called before each wait for the targets' exit, at most every `tick` (the CLI's grace
+  // countdown); unset: one wait for the whole remaining grace.
+  std::function<void(const ReapWait&)> on_wait;
+  Millis tick{250};
 };
 
 struct GpuRelease {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 
 #include "testing/fakes.h"
@@ -55,6 +56,42 @@ TEST(Reaper, IgnoredTermEscalatesToKillAfterGrace) {
   EXPECT_EQ(out.killed, std::vector<pid_t>{547});
   EXPECT_GE(out.exit_time, 10s);
   EXPECT_TRUE(out.verified);
+}
+
+TEST(Reaper, GraceCountdownIsReportedWhileWaiting) {
+  Rig rig;
+  rig.signaller.procs[547].ignores_term = true;
+  rig.options.grace = 1s;
+  rig.options.tick = 250ms;
+  std::vector<ReapWait> waits;
+  rig.options.on_wait = [&](const ReapWait& w) { waits.push_back(w); };
+  ReapOutcome out = rig.Run();
+  EXPECT_EQ(out.killed, std::vector<pid_t>{547});
+  // Before SIGKILL: a countdown of the grace, a tick at a time, one target alive.
+  std::vector<std::chrono::nanoseconds> lefts;
+  for (const ReapWait& w : waits) {
+    if (!w.killed) lefts.push_back(w.left);
+    EXPECT_EQ(w.alive, 1u);
+  }
+  ASSERT_GE(lefts.size(), 4u);
+  EXPECT_EQ(lefts.front(), 1s);
+  for (std::size_t i = 1; i < lefts.size(); ++i) EXPECT_LT(lefts[i], lefts[i - 1]);
+  EXPECT_GT(lefts.back(), 0s);
+  // After it: the wait for the exit, no countdown.
+  EXPECT_TRUE(std::any_of(waits.begin(), waits.end(), [](const ReapWait& w) { return w.killed; }));
+  // The countdown does not change what happens.
+  EXPECT_EQ(rig.signaller.sent,
+            (std::vector<std::pair<pid_t, int>>{{547, SIGTERM}, {547, SIGKILL}}));
+}
+
+TEST(Reaper, OneReportWhenTermIsObeyedAtOnce) {
+  Rig rig;
+  std::vector<ReapWait> waits;
+  rig.options.on_wait = [&](const ReapWait& w) { waits.push_back(w); };
+  EXPECT_TRUE(rig.Run().verified);
+  ASSERT_EQ(waits.size(), 1u);  // the first wait saw the exit: no countdown follows
+  EXPECT_EQ(waits[0].left, 10s);
+  EXPECT_FALSE(waits[0].killed);
 }
 
 TEST(Reaper, RecycledPidIsNeverSignalled) {

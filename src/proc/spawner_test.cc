@@ -47,12 +47,12 @@ bool NoChildrenLeft() {
 
 // A spawned process owned by a test: its descriptors closed, and the process killed and reaped
 // whatever happens.
-class SpawnTestChild {
+class SpawnedChild {
  public:
-  explicit SpawnTestChild(SpawnedProcess p) : p_(p) {}
-  SpawnTestChild(const SpawnTestChild&) = delete;
-  SpawnTestChild& operator=(const SpawnTestChild&) = delete;
-  ~SpawnTestChild() {
+  explicit SpawnedChild(SpawnedProcess p) : p_(p) {}
+  SpawnedChild(const SpawnedChild&) = delete;
+  SpawnedChild& operator=(const SpawnedChild&) = delete;
+  ~SpawnedChild() {
     if (!reaped_) {
       ::kill(p_.pid, SIGKILL);
       Wait();
@@ -125,11 +125,11 @@ class ScopedEnv {
 class SpawnTest : public ::testing::TestWithParam<PosixSpawner::Mode> {
  protected:
   Result<SpawnedProcess> Spawn(const SpawnSpec& spec) { return spawner_.Spawn(spec); }
-  std::unique_ptr<SpawnTestChild> Start(const SpawnSpec& spec) {
+  std::unique_ptr<SpawnedChild> Start(const SpawnSpec& spec) {
     auto p = spawner_.Spawn(spec);
     EXPECT_TRUE(p) << p.error().message;
     if (!p) return nullptr;
-    return std::make_unique<SpawnTestChild>(*p);
+    return std::make_unique<SpawnedChild>(*p);
   }
   static SpawnSpec Sh(std::string script) { return SpawnSpec{.argv = {"sh", "-c", script}}; }
   static SpawnSpec Sleep() { return SpawnSpec{.argv = {"sleep", "30"}}; }
@@ -397,7 +397,7 @@ TEST_P(SpawnTest, SafeFromManyThreadsAtOnce) {
       for (int i = 0; i < 10; ++i) {
         auto p = spawner_.Spawn(SpawnSpec{.argv = {"true"}});
         if (!p) continue;
-        SpawnTestChild child(*p);
+        SpawnedChild child(*p);
         child.ReadAll();
         if (WIFEXITED(child.Wait())) ++ok;
       }

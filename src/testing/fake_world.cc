@@ -41,6 +41,46 @@ class WorldSignaller final : public Signaller {
 
 }  // namespace
 
+class WorldEvents final : public ProcEventSource {
+ public:
+  explicit WorldEvents(FakeWorld& world) : world_(world), next_(world.event_log_.size()) {}
+  Result<DrainedEvents> Drain() override {
+    DrainedEvents out;
+    if (world_.lose_events) {
+      world_.lose_events = false;
+      out.lost = true;
+      next_ = world_.event_log_.size();  // what was dropped is gone
+      return out;
+    }
+    out.events.assign(world_.event_log_.begin() + static_cast<std::ptrdiff_t>(next_),
+                      world_.event_log_.end());
+    next_ = world_.event_log_.size();
+    return out;
+  }
+
+ private:
+  FakeWorld& world_;
+  std::size_t next_;
+};
+
+Result<std::unique_ptr<ProcEventSource>> FakeWorld::OpenEvents() {
+  ++event_opens;
+  if (refuse_events) {
+    return Fail(ErrorCode::kPermissionDenied, "cannot subscribe to process events: not permitted");
+  }
+  return std::unique_ptr<ProcEventSource>(new WorldEvents(*this));
+}
+
+bool FakeWorld::InDaemonTree(pid_t pid) {
+  for (int depth = 0; depth < 1000; ++depth) {
+    Proc* p = Find(pid);
+    if (!p) return false;  // init (1) or unknown
+    if (p->parent == 0) return true;
+    pid = p->parent;
+  }
+  return false;
+}
+
 FakeWorld::~FakeWorld() {
   for (auto& [pid, p] : procs_) {
     for (int fd : p.exit_fds) ::close(fd);
@@ -64,6 +104,7 @@ Result<SpawnedProcess> FakeWorld::Spawn(const SpawnSpec& spec) {
   out.pid = p.pid;
   out.start_time = p.start_time;
   procs_[p.pid] = std::move(p);
+  event_log_.push_back({ProcEvent::Kind::kFork, out.pid, ::getpid()});
   return out;
 }
 
@@ -147,17 +188,20 @@ pid_t FakeWorld::Fork(pid_t parent, std::optional<std::string> tag) {
   child.parent = parent;
   const pid_t pid = child.pid;
   procs_.emplace(pid, std::move(child));
+  event_log_.push_back({ProcEvent::Kind::kFork, pid, parent});
   return pid;
 }
 
 void FakeWorld::Exit(pid_t pid, int wait_status) {
   Proc* p = Find(pid);
   if (!p || !p->alive) return;
+  const pid_t heir = InDaemonTree(pid) ? 0 : 1;  // the subreaper, or init
   p->alive = false;
   p->status = wait_status;
   for (auto& [child, c] : procs_) {
-    if (c.parent == pid) c.parent = 0;  // reparented to the subreaper
+    if (c.parent == pid) c.parent = heir;
   }
+  event_log_.push_back({ProcEvent::Kind::kExit, pid, 0});
   const std::uint64_t one = 1;
   for (int fd : p->exit_fds) (void)!::write(fd, &one, sizeof one);
 }

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "proc/proc_events.h"
 #include "proc/process.h"
 #include "proc/process_control.h"
 #include "proc/spawner.h"
@@ -67,7 +68,16 @@ class FakeWorld final : public Spawner, public ProcessControl, public ProcessSou
   pid_t Fork(pid_t parent, std::optional<std::string> tag = std::nullopt);
   Result<TableAndHolders> ListWithHolders(TableRows rows) override;
 
-  // The process exits by itself (a crash: status from waitpid's point of view).
+  // The kernel's process events (the proc connector) of this world: every Fork and Exit from
+  // the moment the source is opened. `lose_events`: the next Drain says events were dropped.
+  // `refuse_events`: opening fails as it does without CAP_NET_ADMIN.
+  Result<std::unique_ptr<ProcEventSource>> OpenEvents();
+  bool lose_events = false;
+  bool refuse_events = false;
+  int event_opens = 0;
+
+  // The process exits by itself (a crash: status from waitpid's point of view). Its children go
+  // to the subreaper (the test process) when it was in the daemon's tree, to init otherwise.
   void Exit(pid_t pid, int wait_status);
   // Delivers a signal as the kernel would: TERM ends it unless ignored, KILL always.
   void Deliver(pid_t pid, int sig);
@@ -81,6 +91,9 @@ class FakeWorld final : public Spawner, public ProcessControl, public ProcessSou
   std::map<pid_t, Proc> procs_;
   std::vector<pid_t> spawned_;
   std::vector<SpawnSpec> specs_;
+  std::vector<ProcEvent> event_log_;
+  bool InDaemonTree(pid_t pid);
+  friend class WorldEvents;
 };
 
 }  // namespace vg::testing
