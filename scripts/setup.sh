@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages vramguard needs to build, test and benchmark.
+# Installs the Debian 12 packages vramguard needs to build, test and benchmark, then the web
+# dashboard's npm packages (web/package-lock.json: uPlot, embedded into the binary at build time,
+# and playwright-core for the browser tests).
 # Idempotent: installs only what is missing. Works as root; uses sudo otherwise.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(
   # build
@@ -21,7 +24,13 @@ packages=(
   # checks in CI: make format-check (clang-format), make tidy (clang-tidy-19: Debian 12's default
   # clang-tidy 14 cannot parse -std=c++23)
   clang-format clang-tidy-19
+  # browser tests only (tests/browser/): playwright-core drives Debian's chromium, never a
+  # browser of its own; the daemon does not need it
+  chromium
 )
+# npm for web/ (the build embeds uPlot from web/node_modules). Only when there is none: a Node.js
+# from elsewhere (NodeSource) ships its own npm, and Debian's npm package conflicts with it.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -32,27 +41,37 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#packages[@]} packages present"
-  exit 0
+else
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo="sudo"
+    else
+      echo "setup: need root or sudo to install: ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Test-only packages whose Debian install enables a system service: never leave it running.
+  for unit in prometheus; do
+    if [[ " ${missing[*]} " == *" $unit "* ]] && command -v systemctl >/dev/null 2>&1; then
+      $sudo systemctl disable --now "$unit" >/dev/null 2>&1 || true
+    fi
+  done
+  echo "setup: packages done"
 fi
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then
-    sudo="sudo"
-  else
-    echo "setup: need root or sudo to install: ${missing[*]}" >&2
-    exit 1
-  fi
+# web/node_modules, exactly as web/package-lock.json says: `npm ci` when it is missing or was
+# installed from another lock file (a stamp of the lock file's hash inside it says which).
+lock_hash=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+stamp=web/node_modules/.vramguard-lock-sha256
+if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
+  echo "setup: npm ci in web/"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_hash" >"$stamp"
+else
+  echo "setup: web/node_modules up to date"
 fi
-
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Test-only packages whose Debian install enables a system service: never leave it running.
-for unit in prometheus; do
-  if [[ " ${missing[*]} " == *" $unit "* ]] && command -v systemctl >/dev/null 2>&1; then
-    $sudo systemctl disable --now "$unit" >/dev/null 2>&1 || true
-  fi
-done
-echo "setup: done"

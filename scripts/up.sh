@@ -22,8 +22,20 @@ else
   where="a simulated 24 GiB GPU ($VRAMGUARD_FAKE_GPU_DIR)"
 fi
 
+# The dashboard (docs/dashboard.md) on loopback, without a token: this machine's users only.
+DASHBOARD_PORT=${VRAMGUARD_DASHBOARD_PORT:-7861}
+if python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1])))" \
+  "$DASHBOARD_PORT" 2>/dev/null; then
+  http_line="http = \"127.0.0.1:$DASHBOARD_PORT\""
+  dashboard="Dashboard: http://127.0.0.1:$DASHBOARD_PORT/"
+else
+  http_line=""
+  dashboard="Dashboard: off (port $DASHBOARD_PORT is taken; set VRAMGUARD_DASHBOARD_PORT)"
+fi
+
 cat <<MSG
 vramguard up: supervising the demo image-to-video service on $where.
+$dashboard
 From a second terminal (paste these first):
   export PATH="$PWD/$BUILD:\$PATH" VRAMGUARD_SOCKET="$VRAMGUARD_SOCKET"${VRAMGUARD_FAKE_GPU_DIR:+ VRAMGUARD_FAKE_GPU_DIR="$VRAMGUARD_FAKE_GPU_DIR" VRAMGUARD_NVML_LIBRARY="$VRAMGUARD_NVML_LIBRARY"}
 then try:
@@ -41,5 +53,5 @@ Ctrl-C here stops the service and checks its VRAM came back.
 
 MSG
 # The demo's own state directory, so it never touches a real one (root's default is /var/lib).
-sed "s|^\[daemon\]\$|[daemon]\nstate_dir = \"$RUN/state\"|" examples/demo.toml >"$RUN/demo.toml"
+sed "s|^\[daemon\]\$|[daemon]\nstate_dir = \"$RUN/state\"\n$http_line|" examples/demo.toml >"$RUN/demo.toml"
 exec vramguard up --config "$RUN/demo.toml"

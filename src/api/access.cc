@@ -1,4 +1,5 @@
 #include "api/access.h"
+#include "util/json_limits.h"
 #include "util/strings.h"
 
 #include <arpa/inet.h>
@@ -111,6 +112,57 @@ bool BearerMatches(std::string_view authorization, std::string_view token) {
   std::string_view given = authorization.substr(kScheme.size());
   while (!given.empty() && given.front() == ' ') given.remove_prefix(1);
   return ConstantTimeEquals(given, token);
+}
+
+bool IsDashboardPath(std::string_view path) {
+  return path == "/" || (path.starts_with("/assets/") && path.size() > 8);
+}
+
+std::optional<AccessRefusal> CheckCrossSite(const RequestHead& head) {
+  if (head.method != "GET" && head.method != "HEAD") {
+    if (AsciiLower(head.sec_fetch_site) == "cross-site") {
+      return AccessRefusal{403, "cross-site request refused (Sec-Fetch-Site: cross-site)",
+                           "change things from the dashboard's own page, or from a client "
+                           "that is not a browser (curl, scripts)"};
+    }
+    if (!head.origin.empty()) {
+      const std::string origin = AsciiLower(head.origin);
+      const std::string host = AsciiLower(head.host);
+      if (host.empty() || (origin != "http://" + host && origin != "https://" + host)) {
+        return AccessRefusal{403,
+                             "cross-origin request refused: Origin " + AbbreviateText(head.origin) +
+                                 " is not this server (Host " + AbbreviateText(head.host) + ")",
+                             "change things from the dashboard's own page, or from a client "
+                             "that sends no Origin (curl, scripts)"};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<AccessRefusal> CheckTcpAccess(const RequestHead& head,
+                                            const TcpAccessPolicy& policy) {
+  if (std::optional<AccessRefusal> refused = CheckCrossSite(head)) return refused;
+  const bool read = head.method == "GET" || head.method == "HEAD";
+  if (!policy.token.empty()) {
+    if (!head.authorization.empty()) {
+      if (BearerMatches(head.authorization, policy.token)) return std::nullopt;
+      return AccessRefusal{401, "wrong API token",
+                           "send the daemon's token as `Authorization: Bearer <token>`"};
+    }
+    if (!read || !(policy.public_read || IsDashboardPath(head.path))) {
+      return AccessRefusal{401, "missing API token",
+                           "send the daemon's token as `Authorization: Bearer <token>`"};
+    }
+  }
+  if (policy.loopback_listener && !head.host.empty() && !IsLoopbackHost(head.host)) {
+    return AccessRefusal{403, "Host " + AbbreviateText(head.host) + " is not allowed",
+                         policy.token.empty()
+                             ? "connect through localhost or 127.0.0.1, or give the daemon an "
+                               "API token"
+                             : "connect through localhost or 127.0.0.1, or send the API token"};
+  }
+  return std::nullopt;
 }
 
 Result<void> PrepareUnixSocketPath(const std::string& path) {

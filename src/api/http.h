@@ -85,6 +85,10 @@ class ResponseStream {
   // past kMaxStreamQueue (the client is then disconnected). An empty chunk is an empty event in
   // SSE and sends nothing in plain text.
   virtual bool Write(std::string_view chunk) = 0;
+  // Write with an event id: in SSE an `id: <id>` line before the data (CR, LF and NUL dropped
+  // from the id), so a browser's EventSource sends it back as `Last-Event-ID` when it
+  // reconnects; in text/plain the same as Write(chunk).
+  virtual bool WriteEvent(std::string_view id, std::string_view chunk) = 0;
   // Ends the response after what is queued; the connection may then serve another request.
   virtual void Close() = 0;
   // True after Close(), or once the client disconnected or the server stopped.

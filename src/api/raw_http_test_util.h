@@ -93,7 +93,8 @@ class RawConnection {
       std::size_t start = line.find_first_not_of(' ', colon + 1);
       response.headers[name] = start == std::string::npos ? "" : line.substr(start);
     }
-    if (response.status < 200) return response;  // 1xx: no body
+    // 1xx, 204 and 304: no body
+    if (response.status < 200 || response.status == 204 || response.status == 304) return response;
     if (auto it = response.headers.find("content-length"); it != response.headers.end()) {
       std::size_t length = std::stoul(it->second);
       while (buffer_.size() < length) {

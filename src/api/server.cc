@@ -70,6 +70,7 @@ struct Listener {
   Acceptor acceptor;
   net::steady_timer retry;  // after a failed accept (EMFILE), so the loop does not spin
   bool tcp = false;
+  bool loopback = false;  // a TCP listener on a loopback address
 };
 
 }  // namespace api_internal
@@ -89,14 +90,21 @@ std::string HeaderSafe(std::string_view s) {
 
 // One event: a `data:` line per line of the chunk, then a blank line. SSE ends lines at CR, LF or
 // CRLF, so a lone CR (progress bars) starts a new data line too rather than corrupting the event.
-std::string FormatSse(std::string_view chunk) {
+std::string FormatSse(std::string_view chunk, std::string_view id) {
   if (chunk.ends_with("\r\n")) {
     chunk.remove_suffix(2);
   } else if (chunk.ends_with('\n') || chunk.ends_with('\r')) {
     chunk.remove_suffix(1);
   }
   std::string out;
-  out.reserve(chunk.size() + 16);
+  out.reserve(chunk.size() + id.size() + 24);
+  if (!id.empty()) {
+    out += "id: ";
+    for (char c : id) {
+      if (c != '\r' && c != '\n' && c != '\0') out.push_back(c);
+    }
+    out += '\n';
+  }
   while (true) {
     std::size_t eol = chunk.find_first_of("\r\n");
     out += "data: ";
@@ -116,17 +124,19 @@ std::string StatusLine(int status) {
   return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
 }
 
-// A response as bytes on the wire (Content-Length framing).
+// A response as bytes on the wire (Content-Length framing; a 304 has no body, so neither).
 std::string Serialise(const HttpResponse& response, bool keep_alive) {
   std::string out = StatusLine(response.status);
-  out += "Content-Type: " + HeaderSafe(response.content_type) + "\r\n";
-  out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
+  if (response.status != 304) {
+    out += "Content-Type: " + HeaderSafe(response.content_type) + "\r\n";
+    out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
+  }
   for (const auto& [name, value] : response.headers) {
     out += HeaderSafe(name) + ": " + HeaderSafe(value) + "\r\n";
   }
   out += keep_alive ? "" : "Connection: close\r\n";
   out += "\r\n";
-  out += response.body;
+  if (response.status != 304) out += response.body;
   return out;
 }
 
@@ -151,11 +161,12 @@ std::string Serialise(const HttpResponse& response, bool keep_alive) {
 //    until its handler has returned, so handlers see requests in order.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(std::shared_ptr<ServerState> state, Socket socket, bool tcp)
+  Connection(std::shared_ptr<ServerState> state, Socket socket, bool tcp, bool tcp_loopback)
       : state_(std::move(state)),
         socket_(std::move(socket)),
         timer_(socket_.get_executor()),
         tcp_(tcp),
+        tcp_loopback_(tcp_loopback),
         tokens_(state_->options.request_burst) {}
 
   void Start() {
@@ -179,10 +190,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // ResponseStream operations (StreamHandle forwards here).
-  bool StreamWrite(std::string_view chunk) {
+  bool StreamWrite(std::string_view chunk, std::string_view id) {
     if (closed_ || phase_ != Phase::kStreaming) return false;
     if (chunk.empty() && !stream_sse_) return true;  // an empty chunk would end the body
-    std::string payload = stream_sse_ ? FormatSse(chunk) : std::string(chunk);
+    std::string payload = stream_sse_ ? FormatSse(chunk, id) : std::string(chunk);
     if (stream_chunked_) {
       char size[20];
       auto [end, ec] = std::to_chars(size, size + sizeof size, payload.size(), 16);
@@ -345,26 +356,33 @@ class Connection : public std::enable_shared_from_this<Connection> {
       response.headers["Retry-After"] = "1";
       return Respond(response, false);
     }
-    if (tcp_ && !state_->options.token.empty()) {
-      auto authorization = request[http::field::authorization];
-      if (!BearerMatches(std::string_view(authorization.data(), authorization.size()),
-                         state_->options.token)) {
-        HttpResponse response =
-            HttpResponse::Error(401, "missing or wrong API token",
-                                "send the daemon's token as `Authorization: Bearer <token>`");
-        response.headers["WWW-Authenticate"] = "Bearer";
+    {
+      auto field = [&](std::string_view name) {
+        auto value = request[boost::beast::string_view(name.data(), name.size())];
+        return std::string_view(value.data(), value.size());
+      };
+      auto target = request.target();
+      std::string_view path(target.data(), target.size());
+      path = path.substr(0, path.find('?'));
+      auto method = request.method_string();
+      const RequestHead head{.method = std::string_view(method.data(), method.size()),
+                             .path = path,
+                             .host = field("Host"),
+                             .origin = field("Origin"),
+                             .sec_fetch_site = field("Sec-Fetch-Site"),
+                             .authorization = field("Authorization")};
+      const TcpAccessPolicy policy{.token = state_->options.token,
+                                   .public_read = state_->options.public_read,
+                                   .loopback_listener = tcp_loopback_};
+      // The Unix socket is the owner's, and an open read-only listener (metrics) serves anyone:
+      // only the CSRF check there (a browser can reach the socket through a tunnel); the API's
+      // TCP listener gets every rule.
+      const bool every_rule = tcp_ && !state_->options.open_read_only;
+      if (std::optional<AccessRefusal> refused =
+              every_rule ? CheckTcpAccess(head, policy) : CheckCrossSite(head)) {
+        HttpResponse response = HttpResponse::Error(refused->status, refused->error, refused->hint);
+        if (refused->status == 401) response.headers["WWW-Authenticate"] = "Bearer";
         return Respond(response, /*keep_alive=*/false);
-      }
-    } else if (tcp_ && !state_->options.open_read_only) {
-      auto host = request[http::field::host];
-      if (!host.empty() && !IsLoopbackHost(std::string_view(host.data(), host.size()))) {
-        return Respond(HttpResponse::Error(
-                           403,
-                           "Host " + AbbreviateText(std::string_view(host.data(), host.size())) +
-                               " is not allowed",
-                           "connect through localhost or 127.0.0.1, or give "
-                           "the daemon an API token"),
-                       false);
       }
     }
     if (parser_->is_done() || ParseBuffered(/*header_only=*/false, ec)) return OnRequest();
@@ -653,6 +671,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Socket socket_;
   net::steady_timer timer_;
   bool tcp_;
+  bool tcp_loopback_;  // a TCP connection accepted on a loopback address
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   Phase phase_ = Phase::kOpen;
@@ -687,7 +706,10 @@ class StreamHandle final : public ResponseStream {
   explicit StreamHandle(std::shared_ptr<Connection> connection)
       : connection_(std::move(connection)) {}
   ~StreamHandle() override { connection_->StreamClose(); }
-  bool Write(std::string_view chunk) override { return connection_->StreamWrite(chunk); }
+  bool Write(std::string_view chunk) override { return connection_->StreamWrite(chunk, {}); }
+  bool WriteEvent(std::string_view id, std::string_view chunk) override {
+    return connection_->StreamWrite(chunk, id);
+  }
   void Close() override { connection_->StreamClose(); }
   bool closed() const override { return connection_->StreamClosed(); }
 
@@ -753,7 +775,8 @@ void Accept(const std::shared_ptr<ServerState>& state, const std::shared_ptr<Lis
     if (state->connections.size() >= state->options.max_connections) {
       RefuseBusy(std::move(socket), state->options.max_connections);
     } else {
-      std::make_shared<Connection>(state, std::move(socket), listener->tcp)->Start();
+      std::make_shared<Connection>(state, std::move(socket), listener->tcp, listener->loopback)
+          ->Start();
     }
     Accept(state, listener);
   });
@@ -829,6 +852,7 @@ Result<void> ApiServer::ListenTcp(const std::string& host_port) {
   }
   auto listener = std::make_shared<Listener>(io_);
   listener->tcp = true;
+  listener->loopback = address.is_loopback();
   net::generic::stream_protocol::endpoint endpoint{
       net::ip::tcp::endpoint(address, static_cast<unsigned short>(split->port))};
   listener->acceptor.open(endpoint.protocol(), ec);

@@ -10,12 +10,15 @@
 //    one that answers → kRefused "another vramguard daemon is listening on PATH". The socket is
 //    bound under a temporary name, chmod 0600, then renamed into place, so it is never reachable
 //    with looser permissions. Stop() removes it (only if it is still this server's socket).
-//    Requests on it have trusted_transport = true.
+//    Requests on it have trusted_transport = true; the only check is CheckCrossSite's (a browser
+//    can reach the socket through a tunnel).
 //  - ListenTcp("HOST:PORT", IPv6 as "[::1]:PORT", port 0 = ephemeral, see tcp_port()): refuses
-//    (kRefused) a non-loopback HOST when options.token is empty. With a token, every TCP request
-//    needs `Authorization: Bearer <token>` (compared in constant time) or gets 401 before its
-//    body is read. Without a token (loopback only), a Host header that is not a loopback name
-//    gets 403, so web pages cannot reach the API through DNS rebinding.
+//    (kRefused) a non-loopback HOST when options.token is empty. Each TCP request passes
+//    CheckTcpAccess (api/access.h) before its body is read: a cross-site state-changing request
+//    gets 403 (CSRF); with a token, `Authorization: Bearer <token>` (compared in constant time)
+//    is needed but for GET/HEAD of the dashboard's files, or of anything with
+//    options.public_read, else 401; a request passing without a token on a loopback listener
+//    needs a loopback Host (403 otherwise), so web pages cannot reach it through DNS rebinding.
 //  - Limits (docs/api.md "Limits"), each answered with a one-line JSON error and the connection
 //    closed: request headers kMaxHeaderBytes in all (431) and kMaxHeaderFields fields (431),
 //    body options.body_limit (413), malformed HTTP (400), JSON nested deeper than kMaxJsonDepth
@@ -71,8 +74,10 @@ inline constexpr double kRequestBurst = 400;          // requests a connection m
 
 struct ApiServerOptions {
   std::size_t body_limit = std::size_t{1} << 20;
-  // Required for TCP off loopback; when set, required for every TCP request.
+  // Required for TCP off loopback; when set, required for every TCP request but GET/HEAD of the
+  // dashboard's files (`/`, `/assets/…`), and of any path when public_read is set.
   std::string token;
+  bool public_read = false;
   // Milliseconds so tests can use short ones; assigning std::chrono::seconds works too.
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
   // Connections beyond this get a 503 and are closed as soon as they are accepted.

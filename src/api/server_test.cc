@@ -953,6 +953,134 @@ TEST_F(ApiServerTest, TcpRequiresTheBearerToken) {
   EXPECT_EQ(nlohmann::json::parse(response->body)["trusted"], false);
 }
 
+TEST_F(ApiServerTest, SseEventsCarryTheirIdsAndPlainTextLeavesThemOut) {
+  router_.Add("GET", "/v1/ids", [](const HttpRequest&, const PathParams&) -> HandlerResult {
+    return StreamStarter([](const std::shared_ptr<ResponseStream>& stream) {
+      stream->WriteEvent("7", "a\nb");
+      stream->WriteEvent("8\r\n9", "c");  // an id never ends its line early
+      stream->WriteEvent("", "d");        // no id: no id line
+      stream->Close();
+    });
+  });
+  StartServer();
+  RunLoop();
+  RawConnection sse = RawConnection::Unix(socket_path_);
+  ASSERT_TRUE(sse.Send(Request("GET", "/v1/ids", "", "", "Accept: text/event-stream\r\n")));
+  auto events = sse.ReadResponse();
+  ASSERT_TRUE(events);
+  EXPECT_EQ(events->body, "id: 7\ndata: a\ndata: b\n\nid: 89\ndata: c\n\ndata: d\n\n");
+  RawConnection plain = RawConnection::Unix(socket_path_);
+  ASSERT_TRUE(plain.Send(Request("GET", "/v1/ids", "", "")));
+  auto chunks = plain.ReadResponse();
+  ASSERT_TRUE(chunks);
+  EXPECT_EQ(chunks->body, "a\nbcd");
+}
+
+// The dashboard over TCP with a token (api/access.h has every rule; these are the wiring).
+class DashboardTcpTest : public ApiServerTest {
+ protected:
+  void Check(bool public_read) {
+    router_.Add("GET", "/", [](const HttpRequest&, const PathParams&) -> HandlerResult {
+      HttpResponse page;
+      page.content_type = "text/html";
+      page.body = "<!doctype html>";
+      return page;
+    });
+    ApiServerOptions options;
+    options.token = "s3cret";
+    options.public_read = public_read;
+    StartServer(options, /*unix_socket=*/false);
+    ASSERT_TRUE(server_->ListenTcp("127.0.0.1:0"));
+    const int port = *server_->tcp_port();
+    const std::string host = "Host: 127.0.0.1:" + std::to_string(port) + "\r\n";
+    RunLoop();
+    auto ask = [&](std::string_view method, std::string_view target, const std::string& extra) {
+      RawConnection raw = RawConnection::Tcp(port);
+      std::string request =
+          std::string(method) + " " + std::string(target) + " HTTP/1.1\r\n" + host + extra +
+          (method == "POST" ? "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+                            : "\r\n");
+      EXPECT_TRUE(raw.Send(request));
+      auto response = raw.ReadResponse();
+      return response ? response->status : -1;
+    };
+    const std::string token = "Authorization: Bearer s3cret\r\n";
+    EXPECT_EQ(ask("GET", "/", ""), 200);
+    EXPECT_EQ(ask("GET", "/v1/services/x/logs", ""), public_read ? 200 : 401);
+    EXPECT_EQ(ask("GET", "/v1/services/x/logs", token), 200);
+    EXPECT_EQ(ask("POST", "/v1/echo", ""), 401);
+    EXPECT_EQ(ask("POST", "/v1/echo", token), 200);
+    // CSRF: another origin's page cannot post, even with the token in hand.
+    EXPECT_EQ(ask("POST", "/v1/echo", token + "Origin: http://evil.example\r\n"), 403);
+    EXPECT_EQ(ask("POST", "/v1/echo", token + "Sec-Fetch-Site: cross-site\r\n"), 403);
+    EXPECT_EQ(ask("POST", "/v1/echo",
+                  token + "Origin: http://127.0.0.1:" + std::to_string(port) + "\r\n"),
+              200);
+  }
+};
+
+TEST_F(DashboardTcpTest, ThePageNeedsNoTokenTheApiDoes) { Check(/*public_read=*/false); }
+
+TEST_F(DashboardTcpTest, PublicReadOpensGetsButNotChanges) { Check(/*public_read=*/true); }
+
+TEST_F(ApiServerTest, TcpWithoutTokenRefusesCrossOriginPosts) {
+  StartServer({}, /*unix_socket=*/false);
+  ASSERT_TRUE(server_->ListenTcp("127.0.0.1:0"));
+  const int port = *server_->tcp_port();
+  RunLoop();
+  auto post = [&](const std::string& extra) {
+    RawConnection raw = RawConnection::Tcp(port);
+    EXPECT_TRUE(raw.Send(Request("POST", "/v1/echo", "application/json", "{}", extra)));
+    auto response = raw.ReadResponse();
+    return response;
+  };
+  auto refused = post("Origin: http://evil.example\r\n");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403);
+  EXPECT_NE(refused->body.find("cross-origin request refused"), std::string::npos);
+  EXPECT_EQ(post("Origin: http://localhost\r\n")->status, 200);  // Request() sends Host: localhost
+  EXPECT_EQ(post("")->status, 200);
+}
+
+TEST_F(ApiServerTest, TheUnixSocketRefusesCrossOriginPostsToo) {
+  StartServer();
+  RunLoop();
+  auto post = [&](const std::string& extra) {
+    RawConnection raw = RawConnection::Unix(socket_path_);
+    EXPECT_TRUE(raw.Send(Request("POST", "/v1/echo", "application/json", "{}", extra)));
+    auto response = raw.ReadResponse();
+    return response ? response->status : -1;
+  };
+  EXPECT_EQ(post("Origin: http://evil.example\r\n"), 403);  // a page, through a tunnel
+  EXPECT_EQ(post("Sec-Fetch-Site: cross-site\r\n"), 403);
+  EXPECT_EQ(post("Origin: http://localhost\r\n"), 200);  // Request() sends Host: localhost
+  EXPECT_EQ(post(""), 200);                              // the CLI, curl
+}
+
+TEST_F(ApiServerTest, NotModifiedHasNoBody) {
+  router_.Add("GET", "/v1/same", [](const HttpRequest&, const PathParams&) -> HandlerResult {
+    HttpResponse r;
+    r.status = 304;
+    r.headers["ETag"] = "\"x\"";
+    r.body = "never sent";
+    return r;
+  });
+  StartServer();
+  RunLoop();
+  RawConnection raw = RawConnection::Unix(socket_path_);
+  ASSERT_TRUE(raw.Send(Request("GET", "/v1/same", "", "")));
+  auto response = raw.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 304);
+  EXPECT_EQ(response->headers.count("content-length"), 0u);
+  EXPECT_EQ(response->headers["etag"], "\"x\"");
+  // The connection goes on: the next response is the next thing on it (no stray body).
+  ASSERT_TRUE(raw.Send(Request("GET", "/v1/services/z/logs", "", "")));
+  auto next = raw.ReadResponse();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(nlohmann::json::parse(next->body)["name"], "z");
+}
+
 TEST_F(ApiServerTest, TcpOffLoopbackWithoutTokenIsRefused) {
   StartServer({}, /*unix_socket=*/false);
   Result<void> listening = server_->ListenTcp("0.0.0.0:0");

@@ -80,6 +80,9 @@ void ParseDaemon(TableReader& r, const std::string& base_dir, DaemonConfig* d) {
       d->http = *http;
     }
   }
+  if (std::optional<bool> public_read = r.Bool("http_public_read")) {
+    d->http_public_read = *public_read;
+  }
   if (std::optional<std::string> metrics = r.String("metrics")) {
     Result<ListenAddress> address = ParseListenAddress(*metrics);
     if (!address) {

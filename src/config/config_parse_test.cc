@@ -184,6 +184,19 @@ TEST(ConfigParse, RequestRateIsACountOrZeroForNoLimit) {
   EXPECT_FALSE(ParseConfig("[daemon]\nrequest_rate = \"fast\"\n", "x.toml").has_value());
 }
 
+TEST(ConfigParse, HttpPublicReadIsABool) {
+  EXPECT_FALSE(ParseConfig("", "x.toml")->daemon.http_public_read);
+  ConfigResult on = ParseConfig(
+      "[daemon]\nhttp = \"127.0.0.1:7861\"\ntoken = \"t\"\nhttp_public_read = true\n", "x.toml");
+  ASSERT_TRUE(on.has_value());
+  EXPECT_TRUE(on->daemon.http_public_read);
+  ConfigResult word = ParseConfig("[daemon]\nhttp_public_read = \"yes\"\n", "x.toml");
+  ASSERT_FALSE(word.has_value());
+  EXPECT_NE(word.error()[0].ToString().find("'daemon.http_public_read' must be true or false"),
+            std::string::npos)
+      << word.error()[0].ToString();
+}
+
 TEST(ConfigParse, KernelLogIsAnAbsolutePathOrOff) {
   ConfigResult off = ParseConfig("[daemon]\nkernel_log = \"\"\n", "x.toml");
   ASSERT_TRUE(off.has_value());

@@ -131,6 +131,8 @@ struct DaemonConfig {
   std::string http;        // optional TCP listener, "127.0.0.1:7861" or "[::1]:7861"; empty: none
   std::string token;       // bearer token for the TCP listener
   std::string token_file;  // absolute; the token is the file's content, trimmed
+  // GET/HEAD on the TCP listener without the token (read-only viewers); changes still need it.
+  bool http_public_read = false;
   Bytes reserve = Bytes::GiB(2);  // never plan into the last `reserve` of a GPU
   Millis poll{100};               // NVML poll interval
   bool keep_services = false;     // leave services running when the daemon exits

@@ -1,5 +1,6 @@
 #include "daemon/api_routes.h"
 
+#include <charconv>
 #include <chrono>
 #include <memory>
 
@@ -7,6 +8,7 @@
 #include "config/config_values.h"
 #include "daemon/event_hub.h"
 #include "daemon/supervisor.h"
+#include "util/json_limits.h"
 
 namespace vg {
 namespace {
@@ -73,8 +75,8 @@ const std::vector<std::string>& KnownEventKinds() {
 }
 
 // A filter that can match nothing because of a typo is an error that names what exists.
-std::optional<HttpResponse> CheckEventFilter(Supervisor& sup, EventHub& events,
-                                             const EventFilter& f) {
+std::optional<HttpResponse> CheckEventFilter(EventHub& events, const EventFilter& f,
+                                             const std::function<bool(const std::string&)>& known) {
   auto stored = [&](const std::string& service, const std::string& kind) {
     EventFilter probe;
     probe.service = service;
@@ -94,11 +96,25 @@ std::optional<HttpResponse> CheckEventFilter(Supervisor& sup, EventHub& events,
           "kinds: " + list);
     }
   }
-  if (!f.service.empty() && !sup.Status(f.service) && !stored(f.service, "")) {
+  if (!f.service.empty() && known && !known(f.service) && !stored(f.service, "")) {
     return HttpResponse::Error(404, "no service named '" + f.service + "'",
                                "see `vramguard status` for the services");
   }
   return std::nullopt;
+}
+
+// The `Last-Event-ID` header (SSE resumption): 0 when absent; an id is digits only.
+HttpResult<std::int64_t> LastEventId(const HttpRequest& r) {
+  std::string_view text = r.Header("last-event-id");
+  if (text.empty()) return 0;
+  std::int64_t id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || id < 0) {
+    return std::unexpected(HttpResponse::Error(
+        400, "Last-Event-ID must be an event id (digits), not \"" + AbbreviateText(text) + "\"",
+        "send the `id:` of the last event received, or leave it out"));
+  }
+  return id;
 }
 
 bool Matches(const EventRecord& e, const std::string& service, const std::string& kind) {
@@ -163,39 +179,12 @@ void AddApiRoutes(Router& router, Supervisor& sup, EventHub& events, const Daemo
         });
       });
 
-  router.Add(
-      "GET", "/v1/events",
-      [&events, &sup](const HttpRequest& r, const PathParams&) -> HandlerResult {
-        EventFilter f;
-        f.after_id = QueryInt(r, "after_id", 0);
-        f.service = QueryString(r, "service");
-        f.kind = QueryString(r, "kind");
-        f.limit = static_cast<int>(std::clamp<std::int64_t>(QueryInt(r, "limit", 100), 1, 10000));
-        if (auto bad = CheckEventFilter(sup, events, f)) return std::move(*bad);
-        auto past = events.store().ListEvents(f);
-        if (!past) return ErrorResponse(past.error());
-        if (!QueryFlag(r, "follow")) {
-          json list = json::array();
-          for (const EventRecord& e : *past) list.push_back(EventJson(e));
-          return HttpResponse::Json(200, {{"events", list}, {"last_id", events.last_id()}});
-        }
-        std::vector<EventRecord> replay = std::move(*past);
-        std::string service = f.service, kind = f.kind;
-        std::int64_t after = f.after_id;
-        return StreamStarter(
-            [&events, replay, service, kind, after](const std::shared_ptr<ResponseStream>& out) {
-              std::int64_t last = after;
-              for (const EventRecord& e : replay) {
-                out->Write(EventLine(e));
-                last = std::max(last, e.id);
-              }
-              auto id = std::make_shared<int>(0);
-              *id = events.Subscribe([&events, out, id, service, kind, last](const EventRecord& e) {
-                if (e.id <= last || !Matches(e, service, kind)) return;
-                if (!out->Write(EventLine(e))) events.Unsubscribe(*id);
-              });
-            });
-      });
+  // A service is known when configured (no I/O: the supervisor's brief) or in the events.
+  AddEventRoutes(router, events, [&sup](const std::string& name) {
+    for (const ServiceBrief& b : sup.Brief())
+      if (b.name == name) return true;
+    return false;
+  });
 
   router.Add(
       "POST", "/v1/reload", [reload](const HttpRequest& r, const PathParams&) -> HandlerResult {
@@ -210,6 +199,48 @@ void AddApiRoutes(Router& router, Supervisor& sup, EventHub& events, const Daemo
               "fix the file and reload again; `vramguard check-config` shows every error");
         }
         return HttpResponse::Json(200, {{"reloaded", true}});
+      });
+}
+
+void AddEventRoutes(Router& router, EventHub& events,
+                    std::function<bool(const std::string&)> service_known) {
+  router.Add(
+      "GET", "/v1/events",
+      [&events, service_known = std::move(service_known)](const HttpRequest& r,
+                                                          const PathParams&) -> HandlerResult {
+        EventFilter f;
+        auto resumed = LastEventId(r);
+        if (!resumed) return std::move(resumed.error());
+        // A browser's EventSource reconnects to the same URL, sending the last id it saw: the
+        // later of the two is where to go on.
+        f.after_id = std::max(QueryInt(r, "after_id", 0), *resumed);
+        f.service = QueryString(r, "service");
+        f.kind = QueryString(r, "kind");
+        f.limit = static_cast<int>(std::clamp<std::int64_t>(QueryInt(r, "limit", 100), 1, 10000));
+        if (auto bad = CheckEventFilter(events, f, service_known)) return std::move(*bad);
+        auto past = events.store().ListEvents(f);
+        if (!past) return ErrorResponse(past.error());
+        if (!QueryFlag(r, "follow")) {
+          json list = json::array();
+          for (const EventRecord& e : *past) list.push_back(EventJson(e));
+          return HttpResponse::Json(200, {{"events", list}, {"last_id", events.last_id()}});
+        }
+        std::vector<EventRecord> replay = std::move(*past);
+        std::string service = f.service, kind = f.kind;
+        std::int64_t after = f.after_id;
+        return StreamStarter(
+            [&events, replay, service, kind, after](const std::shared_ptr<ResponseStream>& out) {
+              std::int64_t last = after;
+              for (const EventRecord& e : replay) {
+                out->WriteEvent(std::to_string(e.id), EventLine(e));
+                last = std::max(last, e.id);
+              }
+              auto id = std::make_shared<int>(0);
+              *id = events.Subscribe([&events, out, id, service, kind, last](const EventRecord& e) {
+                if (e.id <= last || !Matches(e, service, kind)) return;
+                if (!out->WriteEvent(std::to_string(e.id), EventLine(e))) events.Unsubscribe(*id);
+              });
+            });
       });
 }
 

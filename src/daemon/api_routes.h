@@ -2,6 +2,9 @@
 // answer at once; operations (start/stop/restart) return 202 with the event id to follow from.
 #pragma once
 
+#include <functional>
+#include <string>
+
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -28,5 +31,12 @@ struct DaemonInfo {
 // success.
 void AddApiRoutes(Router& router, Supervisor& supervisor, EventHub& events, const DaemonInfo& info,
                   const std::function<std::string()>& reload);
+
+// GET /v1/events (part of AddApiRoutes): the list, and with follow=1 the stream, each event
+// written with its id (SSE `id:` lines); `Last-Event-ID` resumes after that id. A `kind` the
+// daemon never records and the store does not hold is a 400 with a did-you-mean; a `service`
+// that `service_known` does not know (unset: any) and the store does not hold is a 404.
+void AddEventRoutes(Router& router, EventHub& events,
+                    std::function<bool(const std::string&)> service_known = {});
 
 }  // namespace vg

@@ -26,6 +26,7 @@
 #include "daemon/sd_notify.h"
 #include "daemon/supervisor.h"
 #include "daemon/telemetry.h"
+#include "daemon/web_routes.h"
 #include "gpu/nvml_probe.h"
 #include "ops/observe.h"
 #include "proc/cgroup.h"
@@ -205,9 +206,11 @@ Result<int> RunUp(const UpOptions& options) {
   };
   AddHistoryRoute(router, telemetry);
   AddMetricsRoute(router, metrics_text);
+  AddWebRoutes(router);  // the dashboard (docs/dashboard.md)
   ApiServerOptions api_options;
   api_options.body_limit = std::max(api_options.body_limit, jobs.MaxRequestBody());
   api_options.token = config->daemon.token;
+  api_options.public_read = config->daemon.http_public_read;
   api_options.max_requests_per_second = config->daemon.request_rate;
   api_options.request_burst = 2.0 * config->daemon.request_rate;
   if (!config->daemon.token_file.empty()) {
