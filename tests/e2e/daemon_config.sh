@@ -28,6 +28,12 @@ vg events --json --kind config-error
 expect_contains "$(jqo '.events[-1].message')" "vramguard.toml:"
 kill -0 "$DAEMON_PID" || fail "daemon died on a bad reload"
 expect_eq "$(service_pid one)" "$pid" "service untouched by the bad reload"
+vg events --kind ooom # a filter that can match nothing is a mistake, said as one
+expect_rc 2
+expect_contains "$ERR" "no event kind 'ooom' (did you mean 'oom'?)"
+vg events --service nope
+expect_rc 3
+expect_contains "$ERR" "no service named 'nope'"
 vg reload # the same broken file through the CLI: an invalid config is status 2 (docs/cli.md)
 expect_rc 2
 expect_one_line_error
