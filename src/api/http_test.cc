@@ -180,7 +180,8 @@ TEST(ApiErrors, ErrorFromResponseReadsTheBody) {
   EXPECT_EQ(error.message, "no service x");
   EXPECT_EQ(error.hint, "h");
   EXPECT_EQ(ErrorFromResponse(409, nullptr).code, ErrorCode::kRefused);
-  EXPECT_EQ(ErrorFromResponse(422, nullptr).code, ErrorCode::kInvalidArgument);  // reload: bad config
+  EXPECT_EQ(ErrorFromResponse(422, nullptr).code,
+            ErrorCode::kInvalidArgument);  // reload: bad config
   EXPECT_EQ(ErrorFromResponse(502, "junk").message, "HTTP 502");
 }
 

@@ -499,7 +499,7 @@ TEST_F(SupervisorTest, AnAdoptedInstanceIsFollowedByProcessEventsNotTableReads) 
   EXPECT_EQ(world_.event_opens, 1);
   const pid_t middle = world_.Fork(main);
   const pid_t escapee = world_.Fork(middle);  // under init: only the fork event says it exists
-  world_.Exit(middle, 0);  // the escapee goes to init, out of every walk
+  world_.Exit(middle, 0);                     // the escapee goes to init, out of every walk
   ASSERT_EQ(world_.Find(escapee)->parent, 1);
   auto j = sup_->Status("a");
   ASSERT_TRUE(j);
