@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 packages=(
   # build
   g++ cmake ninja-build make pkg-config
-  # libraries (design.md: chosen dependencies)
+  # libraries (ARCHITECTURE.md: each layer and what it uses)
   libboost-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
   libsqlite3-dev libhiredis-dev libre2-dev
   # tests and benchmarks

@@ -1,7 +1,7 @@
 // The fake libnvidia-ml.so.1: the NVML C API over the simulated GPU's state directory.
 //
 // Loaded by the production NvmlProbe through VRAMGUARD_NVML_LIBRARY, it answers like driver 580
-// (gpu-facts.md), including its traps: nvmlDeviceGetMemoryInfo_v2 wants version 0x02000028 and
+// (docs/gpu-facts.md), including its traps: nvmlDeviceGetMemoryInfo_v2 wants version 0x02000028 and
 // answers FUNCTION_NOT_FOUND to plain 2; process lists follow the INSUFFICIENT_SIZE protocol;
 // v1 memory counts driver-reserved memory as used; _v2/_v3 entries are 24 bytes (or the stride
 // device.json asks for, to emulate R535's 32-byte entries), unversioned entries 16 bytes.

@@ -1,6 +1,6 @@
 // The simulated GPU's state directory: its layout, its rules, and a simulated CUDA context.
 //
-// Contract (design.md "The simulated GPU"; docs/simulated-gpu.md for users):
+// Contract (docs/simulated-gpu.md):
 //   $DIR/gpu<N>/device.json   the device: name, uuid, total_bytes, context_overhead_bytes and the
 //                             optional test switches of DeviceConfig
 //   $DIR/dev/nvidiactl        4096-byte ordinary file standing in for /dev/nvidiactl

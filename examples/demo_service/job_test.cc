@@ -19,7 +19,7 @@ struct TableRow {
   double high_gb;
 };
 
-// design.md's sizing table. Each total must lie in the row's range whether "GB" means 10⁹ bytes
+// the I2V sizing table (docs/admission.md). Each total must lie in the row's range whether "GB" means 10⁹ bytes
 // or GiB: at least low GiB, at most high × 10⁹ bytes.
 TEST(DemoJobTest, ReproducesTheSizingTableWithTheDefaultModel) {
   const TableRow rows[] = {

@@ -1,4 +1,4 @@
-// PyTorch 2.11's out-of-memory message, byte for byte (gpu-facts.md, "What an OOM looks like"),
+// PyTorch 2.11's out-of-memory message, byte for byte (docs/gpu-facts.md, "What an OOM looks like"),
 // built from what an allocation that did not fit saw.
 //
 // PyTorch builds the message in c10/cuda/CUDACachingAllocator.cpp: sizes through its

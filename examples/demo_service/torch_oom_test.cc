@@ -20,7 +20,7 @@ TEST(DemoTorchOomTest, FormatsSizesLikePyTorch) {
   EXPECT_EQ(FormatTorchSize(15 * kGiB), "15.00 GiB");
 }
 
-// The line gpu-facts.md recorded from PyTorch 2.11 on an H100, rebuilt from its numbers.
+// The line docs/gpu-facts.md records from PyTorch 2.11 on an H100, rebuilt from its numbers.
 TEST(DemoTorchOomTest, ReproducesTheRecordedMessageVerbatim) {
   OomReport report;
   report.device = 0;

@@ -1,4 +1,4 @@
-// The classifier over real messages (gpu-facts.md, verbatim) and realistic log fixtures.
+// The classifier over real messages (docs/gpu-facts.md, verbatim) and realistic log fixtures.
 #include "core/classifier.h"
 
 #include <gtest/gtest.h>
@@ -59,7 +59,7 @@ struct Case {
   const char* signature;
 };
 
-// Every message of gpu-facts.md "What an OOM looks like in the log", verbatim.
+// Every message of docs/gpu-facts.md "What an OOM looks like in the log", verbatim.
 const Case kRealMessages[] = {
     {"torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 15.00 GiB. GPU 0 has a total "
      "capacity of 79.18 GiB of which 8.06 GiB is free. Process 597 has 60.60 GiB memory in use. "

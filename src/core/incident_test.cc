@@ -1,4 +1,4 @@
-// Field extraction and JSON from the real messages (gpu-facts.md, verbatim).
+// Field extraction and JSON from the real messages (docs/gpu-facts.md, verbatim).
 #include "core/incident.h"
 
 #include <gtest/gtest.h>

@@ -1,7 +1,7 @@
 // The VRAM view: who holds memory on each GPU, joined from what the driver lists (NVML) and what
 // the kernel shows (/proc: device nodes open, device nodes mapped, the process tree).
 //
-// Pure: takes snapshots, returns a value. The rules (gpu-facts.md):
+// Pure: takes snapshots, returns a value. The rules (docs/gpu-facts.md):
 //  - A PID NVML lists that is dead (absent or a zombie) is a ghost: its memory is held by live
 //    processes that inherited its device files (forked workers).
 //  - A live process with /dev/nvidia<N> mapped holds a context on GPU N. If NVML does not list it,

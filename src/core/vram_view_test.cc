@@ -20,7 +20,7 @@ const VramEntry* Entry(const VramView& v, unsigned gpu, pid_t pid) {
   return nullptr;
 }
 
-// gpu-facts.md, "The ghost": parent 526 forked 547 after CUDA init, then was killed.
+// docs/gpu-facts.md, "The ghost": parent 526 forked 547 after CUDA init, then was killed.
 VramViewInput MeasuredGhost() {
   VramViewInput in;
   in.snapshot.gpus.push_back(MakeGpu(0, Bytes::GiB(80), {{526, Bytes(11380000000ull)}}));

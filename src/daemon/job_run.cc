@@ -267,7 +267,7 @@ JobTask JobManager::Impl::Sample(std::shared_ptr<ActiveJob> job) {
 void JobManager::Impl::Finish(ActiveJob& job, const DispatchResult& r) {
   ServiceJobs& sj = svcs[job.service];
   const std::string id = std::to_string(job.id);
-  // What the job needed, as far as the samples can tell (gpu-facts.md: the caching allocator).
+  // What the job needed, as far as the samples can tell (docs/gpu-facts.md: the caching allocator).
   Bytes base = sj.baseline.count() ? sj.baseline : job.before;
   std::optional<std::pair<Bytes, PeakKind>> obs;
   if (!job.oom) {

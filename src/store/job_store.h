@@ -95,7 +95,7 @@ bool IsTerminal(JobState state);
 std::string_view JobStateName(JobState state);
 std::optional<JobState> ParseJobState(std::string_view name);
 
-// What an observed peak means (gpu-facts.md, the caching allocator).
+// What an observed peak means (docs/gpu-facts.md, the caching allocator).
 enum class PeakObservation {
   kExact,    // the service's usage rose during the job: this is the job's peak
   kAtMost,   // it did not rise above what the service already held: the job needed at most this

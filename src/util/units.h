@@ -2,7 +2,7 @@
 //
 // Bytes is a strong type for memory sizes so a count of bytes never mixes with a count of MiB.
 // Parsing accepts what an operator writes in a flag or a config ("14GiB", "512 MiB", "10GB",
-// "1.5G", "4096"); display uses binary units with one decimal ("10.6 GiB"), as design.md fixes.
+// "1.5G", "4096"); display uses binary units with one decimal ("10.6 GiB"), as docs/cli.md says.
 #pragma once
 
 #include <chrono>

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# design.md's sizing table through the job queue on a simulated 24 GiB GPU (2 GiB reserve):
+# The I2V sizing table (docs/admission.md) through the job queue on a simulated 24 GiB GPU (2 GiB reserve):
 # 512p/16f and 768p/24f are admitted and run; 1024p/32f is refused at once (422) with
 # suggestions, and every suggestion then runs without an OOM. `vramguard job` shows estimate vs
 # observed peak; the CLI's refusal exits 5 and prints the suggestions.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The ghost (gpu-facts.md): a service forks a worker after CUDA init and crashes. NVML keeps
+# The ghost (docs/gpu-facts.md): a service forks a worker after CUDA init and crashes. NVML keeps
 # listing the dead PID with its memory; `ps` names the worker that holds it; `reap --ghosts`
 # kills exactly the worker and the driver gives the memory back.
 source "$(dirname "$0")/lib.sh"

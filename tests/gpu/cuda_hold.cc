@@ -5,7 +5,7 @@
 //
 // Initialises CUDA on GPU K through the driver API (dlopen("libcuda.so.1"); no toolkit needed to
 // build), allocates SIZE, optionally forks a worker that makes no CUDA calls but inherits the
-// device files and mappings (the ghost's holder, gpu-facts.md), writes "P\n" or "P W\n" to the
+// device files and mappings (the ghost's holder, docs/gpu-facts.md), writes "P\n" or "P W\n" to the
 // ready file, then sleeps until killed, --exit-after or --crash-after (SIGSEGV). Exit status: 0,
 // 2 bad usage, 3 allocation failed, 4 no CUDA.
 #include <dlfcn.h>
