@@ -1,8 +1,9 @@
 // A /generate job of the demo service: its parameters, their validation, and how much VRAM and
 // time it costs.
 //
-// The memory model reproduces the I2V sizing table (docs/admission.md) for an I2V model (I2VGen-XL behind Gradio)
-// with the default 8 GiB model on the simulated GPU (whose contexts cost 500 MiB of overhead):
+// The memory model reproduces the I2V sizing table (docs/admission.md) for an I2V model (I2VGen-XL
+// behind Gradio) with the default 8 GiB model on the simulated GPU (whose contexts cost 500 MiB of
+// overhead):
 //
 //   activation_bytes = round_up_2MiB(kActivationScale × resolution × √frames)
 //                    = round_up_2MiB(kActivationScale × √(resolution² × frames))

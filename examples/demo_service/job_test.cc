@@ -19,8 +19,8 @@ struct TableRow {
   double high_gb;
 };
 
-// the I2V sizing table (docs/admission.md). Each total must lie in the row's range whether "GB" means 10⁹ bytes
-// or GiB: at least low GiB, at most high × 10⁹ bytes.
+// the I2V sizing table (docs/admission.md). Each total must lie in the row's range whether "GB"
+// means 10⁹ bytes or GiB: at least low GiB, at most high × 10⁹ bytes.
 TEST(DemoJobTest, ReproducesTheSizingTableWithTheDefaultModel) {
   const TableRow rows[] = {
       {{512, 16, 50}, 12, 14}, {{768, 24, 80}, 16, 18}, {{1024, 32, 100}, 20, 22}};

@@ -1,5 +1,5 @@
-// PyTorch 2.11's out-of-memory message, byte for byte (docs/gpu-facts.md, "What an OOM looks like"),
-// built from what an allocation that did not fit saw.
+// PyTorch 2.11's out-of-memory message, byte for byte (docs/gpu-facts.md, "What an OOM looks
+// like"), built from what an allocation that did not fit saw.
 //
 // PyTorch builds the message in c10/cuda/CUDACachingAllocator.cpp: sizes through its
 // format_size() (bytes up to 1024, then KiB/MiB/GiB with two decimals, binary units), and one

@@ -216,7 +216,8 @@ TEST(ConfigParse, EmptyFileIsAValidConfigWithoutServices) {
 }
 
 TEST(ConfigParse, DesignSketchShapesParse) {
-  // the sketch of a config in the product design (less the keys of later issues): single port, inline tables, release hook.
+  // the sketch of a config in the product design (less the keys of later issues): single port,
+  // inline tables, release hook.
   ConfigResult parsed = ParseConfig(R"([daemon]
 state_dir = "/var/lib/vramguard"
 http = "127.0.0.1:7861"

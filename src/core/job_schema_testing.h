@@ -21,8 +21,8 @@ inline JobParams DemoParams(int resolution, int frames, int steps = 50) {
 }
 
 // resolution: one of 256/512/768/1024 (drives memory as pixels: exponent 2); frames 1–64
-// (exponent 1); steps 1–200 (time only). Sizing rows: the demo's activations for the I2V sizing table's (docs/admission.md)
-// table (job bytes over the loaded service).
+// (exponent 1); steps 1–200 (time only). Sizing rows: the demo's activations for the I2V sizing
+// table's (docs/admission.md) table (job bytes over the loaded service).
 inline JobSchema DemoSchema(unsigned concurrency = 1) {
   JobSchema s;
   ParamSpec res{.name = "resolution", .type = ParamSpec::Type::kInt};

@@ -15,8 +15,9 @@ using testing::DemoParams;
 using testing::DemoSchema;
 using testing::GiBf;
 
-// the I2V sizing table (docs/admission.md) on a simulated 24 GiB GPU with the 2 GiB reserve; the demo service
-// resident at 8.5 GiB (8 GiB model + 0.5 GiB context): 13.5 GiB for a job on the empty GPU.
+// the I2V sizing table (docs/admission.md) on a simulated 24 GiB GPU with the 2 GiB reserve; the
+// demo service resident at 8.5 GiB (8 GiB model + 0.5 GiB context): 13.5 GiB for a job on the empty
+// GPU.
 struct DesignCase {
   Estimator estimator{DemoSchema()};
   ClusterSnapshot cluster = testing::OneGpuCluster(

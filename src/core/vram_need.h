@@ -1,8 +1,8 @@
 // VRAM arithmetic for services: does a service's need fit on its GPUs now, and how much memory
 // does a set of processes (a service's members) hold.
 //
-// Pure. "Fits" means free − reserve ≥ need on every GPU of the service (docs/admission.md: never plan
-// into the last `reserve` bytes). When it does not fit, the answer names who holds the memory,
+// Pure. "Fits" means free − reserve ≥ need on every GPU of the service (docs/admission.md: never
+// plan into the last `reserve` bytes). When it does not fit, the answer names who holds the memory,
 // biggest first, so the user sees why a start waits.
 #pragma once
 

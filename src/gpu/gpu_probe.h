@@ -1,9 +1,9 @@
 // GpuProbe: what the driver says about every GPU and the processes it lists on each.
 //
 // The production implementation is NvmlProbe (nvml_probe.h), which loads libnvidia-ml.so.1 with
-// dlopen; the simulated GPU is a fake libnvidia-ml.so.1 loaded by that same code (docs/simulated-gpu.md).
-// Tests of code above the adapter use FakeGpuProbe (src/testing/). Values the driver cannot give
-// are std::optional, never sentinels. Not thread-safe: one probe per thread.
+// dlopen; the simulated GPU is a fake libnvidia-ml.so.1 loaded by that same code
+// (docs/simulated-gpu.md). Tests of code above the adapter use FakeGpuProbe (src/testing/). Values
+// the driver cannot give are std::optional, never sentinels. Not thread-safe: one probe per thread.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 // The few NVML types and constants vramguard uses, declared here so the build needs no CUDA
-// toolkit. Layouts follow nvml.h (driver 580) and what docs/gpu-facts.md records as measured on a real H100.
-// Shared by the real backend (nvml_probe.cc) and the fake driver (sim/fake_nvml.cc).
+// toolkit. Layouts follow nvml.h (driver 580) and what docs/gpu-facts.md records as measured on a
+// real H100. Shared by the real backend (nvml_probe.cc) and the fake driver (sim/fake_nvml.cc).
 #pragma once
 
 #include <cstdint>
