@@ -576,8 +576,8 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
     error_code ec;
     while (!parser_->is_done()) {
       EnsureChunk();
-      request.body().data = chunk_.data();
-      request.body().size = chunk_.size();
+      request.body().data = chunk_.get();
+      request.body().size = kProxyChunkBytes;
       client_deadline_.Arm(state_->options.idle_timeout);
       co_await http::async_read_some(client_, client_buf_, *parser_, Redirect(ec));
       client_deadline_.Disarm();
@@ -586,9 +586,9 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
         end_.error = "the client stopped sending its body (" + ec.message() + ")";
         co_return BodySent::kClientFailed;
       }
-      std::size_t n = chunk_.size() - request.body().size;
+      std::size_t n = kProxyChunkBytes - request.body().size;
       if (n == 0 && !parser_->is_done()) continue;  // framing only (a chunk header): read on
-      request.body().data = chunk_.data();
+      request.body().data = chunk_.get();
       request.body().size = n;
       request.body().more = !parser_->is_done();
       upstream_deadline_.Arm(state_->options.upstream_timeout);
@@ -612,7 +612,7 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
   }
 
   void EnsureChunk() {
-    if (chunk_.empty()) chunk_.resize(kProxyChunkBytes);
+    if (!chunk_) chunk_.reset(new char[kProxyChunkBytes]);  // not zeroed: only written into
   }
 
   // Reads the service's answer and streams it to the client. nullopt: nothing came back on a
@@ -683,7 +683,11 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
       response.set(http::field::connection, "upgrade");
       response.set(http::field::upgrade, upgrade);
     }
-    if (!no_body && !response_->chunked() && !response_->content_length()) {
+    if (!no_body && response_->chunked() && client_version_ < 11) {
+      // An HTTP/1.0 client knows no chunked coding: the body as it is, ended by closing.
+      response.chunked(false);
+      client_keep = false;
+    } else if (!no_body && !response_->chunked() && !response_->content_length()) {
       // Delimited by the service closing: chunked to an HTTP/1.1 client, else closed too.
       upstream_reusable = false;
       if (client_version_ >= 11 && !response_->is_done()) {
@@ -711,8 +715,8 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
     }
     while (!no_body && !response_->is_done()) {
       EnsureChunk();
-      response.body().data = chunk_.data();
-      response.body().size = chunk_.size();
+      response.body().data = chunk_.get();
+      response.body().size = kProxyChunkBytes;
       upstream_deadline_.Arm(state_->options.upstream_timeout);
       co_await http::async_read_some(up_->socket, up_->buffer, *response_, Redirect(ec));
       upstream_deadline_.Disarm();
@@ -725,10 +729,10 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
                          : "the service's answer broke off: " + ec.message();
         co_return false;
       }
-      std::size_t n = chunk_.size() - response.body().size;
+      std::size_t n = kProxyChunkBytes - response.body().size;
       // Framing only (a chunk header): an empty piece would end a chunked body.
       if (n == 0 && !response_->is_done()) continue;
-      response.body().data = chunk_.data();
+      response.body().data = chunk_.get();
       response.body().size = n;
       response.body().more = !response_->is_done();
       client_deadline_.Arm(state_->options.idle_timeout);
@@ -748,7 +752,7 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
       if (ec == http::error::need_buffer) ec = {};
       if (ec || closed_) co_return false;
     }
-    chunk_ = {};
+    chunk_.reset();
     // The service's connection is reused only after a complete exchange with nothing left over.
     if (upstream_reusable && parser_->is_done() && up_->buffer.size() == 0) {
       state_->KeepIdle(std::move(up_));
@@ -774,7 +778,7 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
       up_->buffer.consume(up_->buffer.size());
     }
     if (ec || closed_) co_return;
-    chunk_ = {};
+    chunk_.reset();
     tunnel_pending_ = 2;
     net::co_spawn(client_.get_executor(),
                   Pump(shared_from_this(), &up_->socket, &client_, &end_.bytes_down),
@@ -817,7 +821,7 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
   std::unique_ptr<UpstreamConn> up_;
   std::optional<http::request_parser<http::buffer_body>> parser_;
   std::optional<http::response_parser<http::buffer_body>> response_;
-  std::vector<char> chunk_;  // while a body moves
+  std::unique_ptr<char[]> chunk_;  // kProxyChunkBytes while a body moves
   std::string client_ip_;
   std::string closing_reason_;
   ProxyRequestHead head_;

@@ -449,6 +449,23 @@ TEST_F(ProxyTest, ChunkedResponseArrivesIncrementally) {
   EXPECT_NE(client.buffered().find("4\r\nlast\r\n"), std::string::npos) << client.buffered();
 }
 
+TEST_F(ProxyTest, Http10ClientGetsAChunkedAnswerUnchunked) {
+  PxUpstream service([](PxPeer& peer) {
+    PxRequest request;
+    if (!peer.ReadHead(&request)) return;
+    peer.Write(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+  });
+  StartProxy(service.port());
+  RawConnection client = Client();
+  ASSERT_TRUE(client.Send("GET /old HTTP/1.0\r\nHost: x\r\n\r\n"));
+  auto response = client.ReadResponse();  // delimited by the proxy closing
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->headers["transfer-encoding"], "");
+  EXPECT_EQ(response->body, "abcde");
+}
+
 TEST_F(ProxyTest, ServerSentEventsArriveOneByOne) {
   constexpr int kEvents = 5;
   std::vector<std::promise<void>> seen(kEvents);
