@@ -50,13 +50,25 @@ using ProxyClock = std::chrono::steady_clock;
 constexpr auto kProxyLinger = std::chrono::seconds(1);  // draining an unread body before close
 constexpr std::size_t kProxyLingerBytes = std::size_t{1} << 20;
 constexpr std::string_view kViaToken = "1.1 vramguard";
+// Beast reads as much as a buffer's free capacity (at least 512 bytes): heads are read into this
+// much, bodies into kProxyChunkBytes; an idle connection's buffers go back to this size.
+constexpr std::size_t kProxyHeadReserve = 8 * 1024;
+
+// An empty buffer that grew for a body back to kProxyHeadReserve.
+void ProxyTrimBuffer(boost::beast::flat_buffer& buffer) {
+  if (buffer.size() != 0 || buffer.capacity() <= kProxyHeadReserve) return;
+  buffer.shrink_to_fit();
+  buffer.reserve(kProxyHeadReserve);
+}
 
 class ProxySession;
 
 // A kept-alive upstream connection, or the one a request is using.
 struct UpstreamConn {
   explicit UpstreamConn(const net::any_io_executor& ex)
-      : socket(ex), buffer(kMaxHeaderBytes + kProxyChunkBytes) {}
+      : socket(ex), buffer(kMaxHeaderBytes + kProxyChunkBytes) {
+    buffer.reserve(kProxyHeadReserve);
+  }
   tcp::socket socket;
   boost::beast::flat_buffer buffer;
 };
@@ -115,7 +127,7 @@ struct ProxyState {
   void KeepIdle(std::unique_ptr<UpstreamConn> conn) {
     if (stopped || options.max_idle_upstream == 0) return;
     if (idle.size() >= options.max_idle_upstream) DropIdle(idle.front());
-    conn->buffer.shrink_to_fit();
+    ProxyTrimBuffer(conn->buffer);
     auto entry = std::make_shared<IdleUpstream>(std::move(conn));
     idle.push_back(entry);
     entry->conn->socket.async_wait(tcp::socket::wait_read, [this, entry](error_code) {
@@ -269,6 +281,7 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
 
   void Start() {
     state_->sessions[this] = weak_from_this();
+    client_buf_.reserve(kProxyHeadReserve);
     error_code ec;
     client_.set_option(tcp::no_delay(true), ec);
     auto endpoint = client_.remote_endpoint(ec);
@@ -315,6 +328,7 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
 
   // Reads one request and answers it; true: the connection carries another.
   net::awaitable<bool> ServeOne() {
+    ProxyTrimBuffer(client_buf_);
     parser_.emplace();
     parser_->header_limit(kMaxHeaderBytes);
     // Bodies stream, nothing is held whole: no limit. (Not boost::none: Boost 1.74 compares a
@@ -543,9 +557,12 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
       const bool may_retry = reused && retryable && attempt == 0;
       http::request_serializer<http::buffer_body> serializer(request);
       error_code ec;
-      upstream_deadline_.Arm(state_->options.upstream_timeout);
-      co_await http::async_write_header(up_->socket, serializer, Redirect(ec));
-      upstream_deadline_.Disarm();
+      // The head goes alone when no body byte is here yet; else with the first piece (one write).
+      if (!head_.has_body || client_buf_.size() == 0 || expect_continue_) {
+        upstream_deadline_.Arm(state_->options.upstream_timeout);
+        co_await http::async_write_header(up_->socket, serializer, Redirect(ec));
+        upstream_deadline_.Disarm();
+      }
       if (closed_) co_return false;
       // A kept-alive connection the service closed just now: once more on a fresh one.
       if (ec && may_retry) {
@@ -574,6 +591,7 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
   net::awaitable<BodySent> SendBody(http::request_serializer<http::buffer_body>& serializer) {
     auto& request = parser_->get();
     error_code ec;
+    if (!parser_->is_done()) client_buf_.reserve(kProxyChunkBytes);  // reads of a whole piece
     while (!parser_->is_done()) {
       EnsureChunk();
       request.body().data = chunk_.get();
@@ -705,14 +723,19 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
 
     http::response_serializer<http::buffer_body> serializer(response);
     error_code ec;
-    client_deadline_.Arm(state_->options.idle_timeout);
-    co_await http::async_write_header(client_, serializer, Redirect(ec));
-    client_deadline_.Disarm();
-    if (ec || closed_) co_return false;
+    // The head goes at once unless body bytes came with it: then both in one write, so that a
+    // small answer is one segment (an event stream's head is never held back for its events).
+    if (no_body || response_->is_done() || up_->buffer.size() == 0) {
+      client_deadline_.Arm(state_->options.idle_timeout);
+      co_await http::async_write_header(client_, serializer, Redirect(ec));
+      client_deadline_.Disarm();
+      if (ec || closed_) co_return false;
+    }
     if (upgraded) {
       co_await Tunnel();
       co_return false;
     }
+    if (!no_body && !response_->is_done()) up_->buffer.reserve(kProxyChunkBytes);
     while (!no_body && !response_->is_done()) {
       EnsureChunk();
       response.body().data = chunk_.get();
@@ -759,7 +782,6 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
     } else {
       DropUpstream();
     }
-    if (client_buf_.size() == 0) client_buf_.shrink_to_fit();
     co_return client_keep;
   }
 
