@@ -106,6 +106,13 @@ struct ProxyState {
     std::erase(idle, entry);
   }
 
+  // Not closed by the service meanwhile (EOF), and holding no bytes nobody asked for.
+  static bool StillOpen(UpstreamConn& conn) {
+    char byte;
+    ssize_t n = ::recv(conn.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+
   // An idle connection the service has not closed, or null.
   std::unique_ptr<UpstreamConn> TakeIdle() {
     while (!idle.empty()) {
@@ -115,10 +122,7 @@ struct ProxyState {
       entry->expiry.cancel();
       error_code ignored;
       entry->conn->socket.cancel(ignored);  // its readability wait
-      // Closed by the service meanwhile (EOF), or holding bytes nobody asked for: not usable.
-      char byte;
-      ssize_t n = ::recv(entry->conn->socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::move(entry->conn);
+      if (StillOpen(*entry->conn)) return std::move(entry->conn);
       entry->conn->socket.close(ignored);
     }
     return nullptr;
@@ -296,7 +300,11 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
     error_code ignored;
     client_.shutdown(tcp::socket::shutdown_both, ignored);
     client_.close(ignored);
-    if (up_) up_->socket.close(ignored);
+    if (up_ && up_between_requests_) {
+      state_->KeepIdle(std::move(up_));  // for other clients (dropped when stopped)
+    } else if (up_) {
+      up_->socket.close(ignored);
+    }
     client_deadline_.Cancel();
     upstream_deadline_.Cancel();
     wake_.cancel();
@@ -543,8 +551,18 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
     PrepareRequest(request);
     const bool retryable = !head_.has_body && !head_.upgrade && IdempotentMethod(request.method());
     for (int attempt = 0;; ++attempt) {
+      // This connection's own from its last request, else one from the pool (an upgrade gets
+      // a fresh one, never kept: the kept one goes back to the pool).
       bool reused = false;
-      if (!head_.upgrade) {
+      if (up_ && up_between_requests_ && !head_.upgrade && ProxyState::StillOpen(*up_)) {
+        reused = true;
+      } else if (up_ && up_between_requests_ && head_.upgrade) {
+        state_->KeepIdle(std::move(up_));
+      } else {
+        DropUpstream();
+      }
+      up_between_requests_ = false;
+      if (!reused && !head_.upgrade) {
         up_ = state_->TakeIdle();
         reused = up_ != nullptr;
       }
@@ -776,9 +794,16 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
       if (ec || closed_) co_return false;
     }
     chunk_.reset();
-    // The service's connection is reused only after a complete exchange with nothing left over.
+    // The service's connection is reused only after a complete exchange with nothing left over:
+    // by this client's next request (it goes to the pool when this connection ends), or by
+    // others when this connection ends now.
     if (upstream_reusable && parser_->is_done() && up_->buffer.size() == 0) {
-      state_->KeepIdle(std::move(up_));
+      ProxyTrimBuffer(up_->buffer);
+      if (client_keep) {
+        up_between_requests_ = true;
+      } else {
+        state_->KeepIdle(std::move(up_));
+      }
     } else {
       DropUpstream();
     }
@@ -854,6 +879,7 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
   bool client_keep_alive_ = false;
   bool expect_continue_ = false;
   bool in_request_ = false;
+  bool up_between_requests_ = false;  // up_ finished an exchange and may serve the next one
   bool closed_ = false;
 };
 

@@ -3,9 +3,11 @@
 // io_context.
 //
 // Contract:
-//  - HTTP/1.1 with keep-alive on both sides: idle upstream connections are kept (at most
-//    options.max_idle_upstream, each closed once the service closes it or after
-//    options.upstream_keepalive) and reused for the next request of any client.
+//  - HTTP/1.1 with keep-alive on both sides. After a complete exchange the service's connection
+//    stays with the client connection for its next request; when the client connection ends it
+//    goes to a pool shared by all clients (at most options.max_idle_upstream, each closed once
+//    the service closes it or after options.upstream_keepalive). Before a kept connection is
+//    used it is checked (a non-blocking peek: closed or holding unasked bytes → a new one).
 //  - Bodies stream both ways in pieces of at most kProxyChunkBytes: an upload or an endless event
 //    stream is never held whole. Each piece read from one side is written to the other before the
 //    next read, so a chunked or SSE response reaches the client as the service sends it. Framing:
