@@ -855,7 +855,10 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
     } else {
       Close();
     }
-    if (--tunnel_pending_ == 0) Close();
+    if (--tunnel_pending_ == 0) {
+      End("");  // both sides closed: the tunnel's normal end
+      Close();
+    }
     wake_.cancel();
   }
 

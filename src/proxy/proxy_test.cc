@@ -608,7 +608,8 @@ TEST_F(ProxyTest, WebSocketUpgradeIsSplicedBothWays) {
       if (!peer.Write(bytes)) return;
     }
   });
-  StartProxy(service.port());
+  auto policy = std::make_shared<PxFakePolicy>(PxFakePolicy::Mode::kForward);
+  StartProxy(service.port(), policy);
   RawConnection client = Client();
   ASSERT_TRUE(
       client.Send("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
@@ -635,6 +636,14 @@ TEST_F(ProxyTest, WebSocketUpgradeIsSplicedBothWays) {
   EXPECT_NE(upgrade_head.find("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="), std::string::npos);
   client.ShutdownSend();
   EXPECT_TRUE(client.WaitForClose(3000ms));  // the service's side ends too
+  PxEventually([&] { return policy->ends().size(); }, std::size_t{1});
+  auto ends = policy->ends();
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_TRUE(ends[0].upgraded);
+  EXPECT_EQ(ends[0].status, 101);
+  EXPECT_EQ(ends[0].error, "");
+  EXPECT_EQ(ends[0].bytes_up, 3 * frame.size());
+  EXPECT_EQ(ends[0].bytes_down, 7 + 3 * frame.size());  // the service's hello, then the echoes
 }
 
 TEST_F(ProxyTest, ServiceDownIs502NamingTheService) {
