@@ -244,6 +244,7 @@ Result<int> RunUp(const UpOptions& options) {
   // their service is stopped (a client then gets a 502 that names it). One that cannot listen is
   // a warning: the service itself still runs. Changed by a restart of the daemon, not by reload.
   std::vector<std::unique_ptr<ReverseProxy>> proxies;
+  std::string proxy_list;  // "webui on 0.0.0.0:7860, …" for the start-up event
   for (const ServiceConfig& service : config->services) {
     if (!service.proxy.enabled) continue;
     auto proxy = std::make_unique<ReverseProxy>(
@@ -254,6 +255,7 @@ Result<int> RunUp(const UpOptions& options) {
       continue;
     }
     proxies.push_back(std::move(proxy));
+    proxy_list += (proxy_list.empty() ? "" : ", ") + service.name + " on " + service.proxy.listen;
   }
 
   // 7. Signals: TERM/INT stop everything cleanly (or leave it, with --keep-services); HUP reloads.
@@ -324,7 +326,7 @@ Result<int> RunUp(const UpOptions& options) {
                   " services; control socket " + config->daemon.socket +
                   (config->daemon.http.empty() ? "" : "; http " + config->daemon.http) +
                   (config->daemon.metrics.empty() ? "" : "; metrics " + config->daemon.metrics) +
-                  (proxies.empty() ? "" : "; " + std::to_string(proxies.size()) + " proxies"));
+                  (proxy_list.empty() ? "" : "; proxy: " + proxy_list));
   notifier.Notify("READY=1\nSTATUS=" + supervisor.Summary());
   pet();
   io.run();

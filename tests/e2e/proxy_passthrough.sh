@@ -24,6 +24,7 @@ vg check-config "$WORK/vramguard.toml"
 expect_rc 0
 start_daemon
 URL="http://127.0.0.1:$PROXY_PORT"
+grep -q "proxy: i2v on 127.0.0.1:$PROXY_PORT" "$WORK/daemon.log" || fail "start-up does not name the proxy: $(cat "$WORK/daemon.log")"
 
 note "stopped service: the proxy answers 502 naming it"
 code=$(curl -s -o "$WORK/body" -w '%{http_code}' "$URL/health")
