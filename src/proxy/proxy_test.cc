@@ -392,6 +392,13 @@ TEST_F(ProxyTest, GetAndPostRoundTripWithForwardingHeaders) {
                   std::to_string(payload.size()) + "\r\n\r\n" + payload));
   auto post = client.ReadResponse();
   ASSERT_TRUE(post);
+  // A Connection header naming the framing field does not unframe the body.
+  ASSERT_TRUE(
+      client.Send("POST /framed HTTP/1.1\r\nHost: webui\r\nConnection: Content-Length\r\n"
+                  "Content-Length: 4\r\n\r\nbody"));
+  auto framed = client.ReadResponse();
+  ASSERT_TRUE(framed);
+  EXPECT_NE(framed->body.find("POST /framed body=body"), std::string::npos) << framed->body;
   EXPECT_EQ(post->status, 200);
   EXPECT_NE(post->body.find("POST /run body=" + payload), std::string::npos) << post->body;
   EXPECT_NE(post->body.find("x-forwarded-for=10.0.0.9, 127.0.0.1"), std::string::npos)
@@ -661,6 +668,40 @@ TEST_F(ProxyTest, ServiceDownIs502NamingTheService) {
     EXPECT_NE(response->body.find("vramguard start i2v"), std::string::npos) << response->body;
     EXPECT_EQ(response->body.find('\n'), std::string::npos);  // one line
   }
+}
+
+TEST_F(ProxyTest, ServiceThatAcceptsNothingIs502AfterTheConnectTimeout) {
+  // A listener that never accepts, its queue full: the kernel drops further connection attempts.
+  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  ::listen(listener, 0);
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    fillers.push_back(fd);
+  }
+  std::this_thread::sleep_for(50ms);
+  ProxyOptions options;
+  options.connect_timeout = 300ms;
+  StartProxy(ntohs(address.sin_port), nullptr, options);
+  RawConnection client = Client();
+  auto start = PxClock::now();
+  ASSERT_TRUE(client.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto response = client.ReadResponse();
+  for (int fd : fillers) ::close(fd);
+  ::close(listener);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 502);
+  EXPECT_NE(response->body.find("did not accept a connection on 127.0.0.1:"), std::string::npos)
+      << response->body;
+  EXPECT_NE(response->body.find("within 300 ms"), std::string::npos) << response->body;
+  EXPECT_GE(PxClock::now() - start, 290ms);
 }
 
 TEST_F(ProxyTest, SilentServiceIs504AfterTheUpstreamTimeout) {
