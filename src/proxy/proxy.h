@@ -22,7 +22,8 @@
 //    service with those two fields; when it answers 101 the proxy copies bytes both ways until
 //    either side closes (options.tunnel_idle_timeout without a byte either way closes both).
 //  - Limits (docs/proxy.md "Limits"), answered with a one-line JSON error (`{"error", "hint"}`,
-//    api/http.h) and the connection closed: request headers kMaxHeaderBytes in all or more than
+//    api/http.h) and the connection closed (the 502 and 504 about the service keep it open
+//    when the request had no body): request headers kMaxHeaderBytes in all or more than
 //    kMaxHeaderFields fields (431), malformed HTTP (400), more than options.max_connections
 //    client connections (503 on the new one); the service refuses the connection or does not
 //    accept it within options.connect_timeout (502, naming the service and what to do); the

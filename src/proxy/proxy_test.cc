@@ -766,6 +766,20 @@ TEST_F(ProxyTest, ConnectionsBeyondTheLimitGet503) {
   EXPECT_EQ(refused->status, 503);
 }
 
+TEST_F(ProxyTest, ListeningWhereSomeoneElseListensIsRefused) {
+  PxUpstream service(PxEchoService);
+  ReverseProxy proxy(io_, ProxyOptions{.service = "i2v", .upstream_port = service.port()});
+  auto busy = proxy.Listen("127.0.0.1:" + std::to_string(service.port()));
+  ASSERT_FALSE(busy);
+  EXPECT_EQ(busy.error().code, ErrorCode::kRefused);
+  EXPECT_EQ(busy.error().message, "the proxy of 'i2v' cannot listen on 127.0.0.1:" +
+                                      std::to_string(service.port()) + ": the address is in use");
+  auto name = proxy.Listen("example.com:7860");
+  ASSERT_FALSE(name);
+  EXPECT_EQ(name.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(proxy.port());
+}
+
 TEST_F(ProxyTest, StopClosesClientConnections) {
   PxUpstream service(PxEchoService);
   StartProxy(service.port());
