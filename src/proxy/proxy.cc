@@ -326,7 +326,9 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
 
   Awaitable Run([[maybe_unused]] std::shared_ptr<ProxySession> self) {
     try {
-      while (!closed_ && co_await ServeOne()) {
+      while (!closed_) {
+        const bool more = co_await ServeOne();
+        if (!more) break;
       }
     } catch (const std::exception& e) {
       closing_reason_ = std::string("internal error: ") + e.what();
@@ -347,21 +349,25 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
     co_await http::async_read_header(client_, client_buf_, *parser_, Redirect(ec));
     client_deadline_.Disarm();
     if (closed_) co_return false;
+    // (Answers are built before a co_await, never inside one: GCC 12 has destroyed temporaries
+    // of a co_await's operand twice.)
     if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-      co_return co_await AnswerUnread(HttpResponse::Error(
-          431, "request headers larger than " + std::to_string(kMaxHeaderBytes) + " bytes"));
+      HttpResponse error = HttpResponse::Error(
+          431, "request headers larger than " + std::to_string(kMaxHeaderBytes) + " bytes");
+      co_return co_await AnswerUnread(error);
     }
     if (ec && IsParseError(ec)) {
-      co_return co_await AnswerUnread(
-          HttpResponse::Error(400, "malformed HTTP request", "speak HTTP/1.1"));
+      HttpResponse error = HttpResponse::Error(400, "malformed HTTP request", "speak HTTP/1.1");
+      co_return co_await AnswerUnread(error);
     }
     if (ec) co_return false;  // the client left, or went idle
     auto& request = parser_->get();
     if (std::distance(request.begin(), request.end()) >
         static_cast<std::ptrdiff_t>(kMaxHeaderFields)) {
-      co_return co_await AnswerUnread(HttpResponse::Error(
+      HttpResponse error = HttpResponse::Error(
           431, "more than " + std::to_string(kMaxHeaderFields) + " request header fields",
-          "send fewer headers"));
+          "send fewer headers");
+      co_return co_await AnswerUnread(error);
     }
 
     head_ = ProxyRequestHead{};
@@ -382,8 +388,14 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
     state_->policy->OnRequestStart(head_);
 
     std::optional<HttpResponse> answer;
-    if (!co_await Decide(&answer)) co_return false;
-    bool keep = answer ? co_await AnswerLocal(*answer) : co_await Forward();
+    const bool decided = co_await Decide(&answer);
+    if (!decided) co_return false;
+    bool keep = false;
+    if (answer) {
+      keep = co_await AnswerLocal(*answer);
+    } else {
+      keep = co_await Forward();
+    }
     End("");
     co_return keep && !closed_;
   }
@@ -595,7 +607,10 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
         if (ec || closed_) co_return false;
       }
       // The body; when the service stops taking it, its answer may still say why.
-      if (!ec && co_await SendBody(serializer) == BodySent::kClientFailed) co_return false;
+      if (!ec) {
+        const BodySent sent = co_await SendBody(serializer);
+        if (sent == BodySent::kClientFailed) co_return false;
+      }
       if (closed_) co_return false;
       std::optional<bool> done = co_await RelayResponse(may_retry);
       if (done) co_return *done;
@@ -685,7 +700,8 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
           what = "closed the connection without answering (" + ec.message() + ")";
         }
         DropUpstream();
-        co_return co_await AnswerLocal(UpstreamError(status, what));
+        HttpResponse error = UpstreamError(status, what);
+        co_return co_await AnswerLocal(error);
       }
       const unsigned status = response_->get().result_int();
       if (status >= 100 && status < 200 && status != 101) {  // interim: pass on, read the next
@@ -762,7 +778,18 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
       co_await http::async_read_some(up_->socket, up_->buffer, *response_, Redirect(ec));
       upstream_deadline_.Disarm();
       if (ec == http::error::need_buffer) ec = {};
-      if (ec || closed_) {
+      if (closed_) co_return false;
+      if (ec && !serializer.is_header_done()) {  // nothing sent yet: the client can be told
+        HttpResponse error =
+            upstream_deadline_.fired()
+                ? UpstreamError(504, "sent nothing for " +
+                                         ProxyDuration(state_->options.upstream_timeout) +
+                                         " after its answer's head")
+                : UpstreamError(502, "sent a malformed answer (" + ec.message() + ")");
+        DropUpstream();
+        co_return co_await AnswerLocal(error);
+      }
+      if (ec) {
         end_.error = upstream_deadline_.fired()
                          ? "the service sent nothing for " +
                                ProxyDuration(state_->options.upstream_timeout) +
@@ -817,11 +844,14 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
     client_deadline_.Arm(state_->options.tunnel_idle_timeout);
     error_code ec;
     if (client_buf_.size() > 0) {
-      end_.bytes_up += co_await net::async_write(up_->socket, client_buf_.data(), Redirect(ec));
+      const std::size_t n =
+          co_await net::async_write(up_->socket, client_buf_.data(), Redirect(ec));
+      end_.bytes_up += n;
       client_buf_.consume(client_buf_.size());
     }
     if (!ec && up_->buffer.size() > 0) {
-      end_.bytes_down += co_await net::async_write(client_, up_->buffer.data(), Redirect(ec));
+      const std::size_t n = co_await net::async_write(client_, up_->buffer.data(), Redirect(ec));
+      end_.bytes_down += n;
       up_->buffer.consume(up_->buffer.size());
     }
     if (ec || closed_) co_return;

@@ -704,6 +704,33 @@ TEST_F(ProxyTest, ServiceThatAcceptsNothingIs502AfterTheConnectTimeout) {
   EXPECT_GE(PxClock::now() - start, 290ms);
 }
 
+TEST_F(ProxyTest, MalformedAnswersAre502) {
+  std::atomic<int> served{0};
+  PxUpstream service([&](PxPeer& peer) {
+    PxRequest request;
+    if (!peer.ReadHead(&request)) return;
+    if (served++ == 0) {  // a chunk size that is not hex, with the head
+      peer.Write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n");
+    } else {  // a head over the limit
+      peer.Write("HTTP/1.1 200 OK\r\nX-Big: " + std::string(20000, 'b') + "\r\n\r\n");
+    }
+    peer.WaitForEof(2000ms);
+  });
+  StartProxy(service.port());
+  RawConnection client = Client();
+  ASSERT_TRUE(client.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto bad_chunk = client.ReadResponse();
+  ASSERT_TRUE(bad_chunk);
+  EXPECT_EQ(bad_chunk->status, 502);
+  EXPECT_NE(bad_chunk->body.find("sent a malformed answer"), std::string::npos) << bad_chunk->body;
+  ASSERT_TRUE(client.Send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n"));  // still usable
+  auto big_head = client.ReadResponse();
+  ASSERT_TRUE(big_head);
+  EXPECT_EQ(big_head->status, 502);
+  EXPECT_NE(big_head->body.find("answered with headers larger than 16384 bytes"), std::string::npos)
+      << big_head->body;
+}
+
 TEST_F(ProxyTest, SilentServiceIs504AfterTheUpstreamTimeout) {
   PxUpstream service([](PxPeer& peer) {
     PxRequest request;
