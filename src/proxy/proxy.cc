@@ -579,9 +579,8 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
         reused = up_ != nullptr;
       }
       if (!up_) {
-        if (std::optional<HttpResponse> error = co_await Connect()) {
-          co_return co_await AnswerLocal(*error);
-        }
+        const std::optional<HttpResponse> error = co_await Connect();
+        if (error) co_return co_await AnswerLocal(*error);
       }
       end_.forwarded = true;
       const bool may_retry = reused && retryable && attempt == 0;
