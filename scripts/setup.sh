@@ -19,6 +19,9 @@ packages=(
   # `promtool check metrics` in tests/e2e/metrics_prometheus.sh (test-only; its server is
   # stopped and disabled below, never left running)
   prometheus
+  # bench/proxy_bench.sh: nginx as a plain reverse proxy beside vramguard's, started by the script
+  # with its own config in a temporary directory (its Debian service is stopped and disabled below)
+  nginx
   # fuzzing (fuzz/run.sh): clang with libFuzzer and the sanitizer runtimes
   clang libclang-rt-14-dev
   # checks in CI: make format-check (clang-format), make tidy (clang-tidy-19: Debian 12's default
@@ -56,9 +59,13 @@ else
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Test-only packages whose Debian install enables a system service: never leave it running.
-  for unit in prometheus; do
-    if [[ " ${missing[*]} " == *" $unit "* ]] && command -v systemctl >/dev/null 2>&1; then
+  for unit in prometheus nginx; do
+    [[ " ${missing[*]} " == *" $unit "* ]] || continue
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
       $sudo systemctl disable --now "$unit" >/dev/null 2>&1 || true
+    elif [ -x "/etc/init.d/$unit" ]; then  # no systemd (a container): its init script may have run
+      $sudo "/etc/init.d/$unit" stop >/dev/null 2>&1 || true
+      $sudo update-rc.d "$unit" disable >/dev/null 2>&1 || true
     fi
   done
   echo "setup: packages done"

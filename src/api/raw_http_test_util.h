@@ -126,6 +126,18 @@ class RawConnection {
     return response;
   }
 
+  // Reads until `needle` has arrived (it stays in buffered()); false on timeout or EOF first.
+  bool ReadUntil(std::string_view needle, Millis timeout = Millis(5000)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (buffer_.find(needle) == std::string::npos) {
+      if (!Fill(deadline)) return false;
+    }
+    return true;
+  }
+
+  // What was received and not yet taken by ReadResponse.
+  std::string& buffered() { return buffer_; }
+
   // Ends the sending side (the server sees EOF after what was sent); reading goes on.
   void ShutdownSend() { ::shutdown(fd_, SHUT_WR); }
 

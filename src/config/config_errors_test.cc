@@ -241,6 +241,32 @@ restart = { when = "never" }
   EXPECT_TRUE(e[6].starts_with("14:20: 'restart.when': invalid restart policy 'never'")) << e[6];
 }
 
+TEST(ConfigErrors, ProxyNeedsAListenAddressAndAnUpstreamPort) {
+  EXPECT_EQ(Error(Service("port = 17860\n[service.proxy]\nupstream_port = 17860\n")),
+            "5:1: [service.proxy] needs 'listen', the address clients connect to, like "
+            "{ listen = \"0.0.0.0:7860\" }");
+  EXPECT_EQ(Error(Service("[service.proxy]\nlisten = \"0.0.0.0:7860\"\n")),
+            "4:1: [service.proxy] needs the service's own port: set the service's 'port' (where "
+            "it listens, on 127.0.0.1) or proxy.upstream_port");
+  std::string bad = Error(Service("port = 17860\nproxy = { listen = \"7860\" }\n"));
+  EXPECT_TRUE(bad.starts_with("5:20: 'proxy.listen': invalid listen address '7860'")) << bad;
+  EXPECT_EQ(Error(Service("port = 17860\nproxy = { listen = \"0.0.0.0:7860\", upstream = 1 }\n")),
+            "5:36: unknown key 'upstream' in [service.proxy]");
+  EXPECT_EQ(Error(Service("port = 7860\nproxy = { listen = \"0.0.0.0:7860\" }\n")),
+            "5:20: 'proxy.listen' uses port 7860, the service's own port: move the service to "
+            "another (internal) port and keep 7860 for the proxy");
+  EXPECT_EQ(Error(Service("port = 7860\nproxy = \"0.0.0.0:7861\"\n")),
+            "5:9: 'proxy' must be a table, like { listen = \"0.0.0.0:7860\" }, not a string");
+}
+
+TEST(ConfigErrors, TwoProxiesCannotShareAPort) {
+  std::string text = Service("port = 17860\n[service.proxy]\nlisten = \"0.0.0.0:7860\"\n") +
+                     "[[service]]\nname = \"b\"\ncommand = [\"b\"]\nport = 7860\n";
+  EXPECT_EQ(Error(text),
+            "5:1: 'proxy.listen' of 'a' uses port 7860, which service 'b' uses "
+            "already");
+}
+
 }  // namespace
 }  // namespace vg
 

@@ -172,6 +172,22 @@ void ParseServices(const toml::node& node, const std::string& base_dir, Diagnost
     }
     config->services.push_back(std::move(service));
   }
+  // Two proxies cannot listen on one port, nor a proxy on another service's own port.
+  std::map<int, std::string> taken;  // port → what uses it, for the message
+  for (const ServiceConfig& s : config->services) {
+    for (int port : s.ports) taken.emplace(port, "service '" + s.name + "'");
+  }
+  for (const ServiceConfig& s : config->services) {
+    if (!s.proxy.enabled) continue;
+    Result<ListenAddress> address = ParseListenAddress(s.proxy.listen);
+    if (!address) continue;
+    auto [it, inserted] = taken.emplace(address->port, "the proxy of '" + s.name + "'");
+    if (!inserted && it->second != "service '" + s.name + "'") {
+      diags->Add(s.proxy.where, "'proxy.listen' of '" + s.name + "' uses port " +
+                                    std::to_string(address->port) + ", which " + it->second +
+                                    " uses already");
+    }
+  }
 }
 
 }  // namespace

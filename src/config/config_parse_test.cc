@@ -209,6 +209,25 @@ TEST(ConfigParse, KernelLogIsAnAbsolutePathOrOff) {
   EXPECT_NE(relative.error()[0].ToString().find("daemon.kernel_log"), std::string::npos);
 }
 
+TEST(ConfigParse, ProxyListensAndForwardsToTheServicePort) {
+  ConfigResult parsed = ParseConfig(
+      "[[service]]\nname = \"webui\"\ncommand = [\"w\"]\nport = 17860\n"
+      "[service.proxy]\nlisten = \"0.0.0.0:7860\"\n"
+      "[[service]]\nname = \"comfy\"\ncommand = [\"c\"]\nports = [18188, 18189]\n"
+      "proxy = { listen = \"[::1]:8188\", upstream_port = 18189 }\n"
+      "[[service]]\nname = \"plain\"\ncommand = [\"p\"]\n",
+      "x.toml");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error()[0].ToString();
+  const ProxySpec& webui = parsed->services[0].proxy;
+  EXPECT_TRUE(webui.enabled);
+  EXPECT_EQ(webui.listen, "0.0.0.0:7860");
+  EXPECT_EQ(webui.upstream_port, 17860);  // the service's first port
+  EXPECT_EQ(webui.where.line, 5);
+  EXPECT_EQ(parsed->services[1].proxy.listen, "[::1]:8188");
+  EXPECT_EQ(parsed->services[1].proxy.upstream_port, 18189);
+  EXPECT_FALSE(parsed->services[2].proxy.enabled);
+}
+
 TEST(ConfigParse, EmptyFileIsAValidConfigWithoutServices) {
   ConfigResult parsed = ParseConfig("", "x.toml");
   ASSERT_TRUE(parsed.has_value());

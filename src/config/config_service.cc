@@ -177,6 +177,56 @@ void ParseUrl(TableReader& r, ServiceConfig* s) {
   }
 }
 
+constexpr std::string_view kProxyExample = R"({ listen = "0.0.0.0:7860" })";
+
+// [service.proxy]: listen (required), upstream_port (default: the service's first port).
+void ParseProxy(TableReader& service, ServiceConfig* s) {
+  const toml::table* table = service.Table("proxy", kProxyExample);
+  if (table == nullptr) return;
+  TableReader r(*table, "proxy.", "in [service.proxy]", &service.diags());
+  ProxySpec proxy;
+  proxy.where = r.diags().Where(table->source());
+  const toml::node* listen_node = r.Node("listen");
+  std::optional<std::string> listen = r.String("listen");
+  std::optional<ListenAddress> address;
+  if (listen_node == nullptr) {
+    r.diags().Add(table->source(),
+                  "[service.proxy] needs 'listen', the address clients connect to, like " +
+                      std::string(kProxyExample));
+  } else if (listen) {
+    Result<ListenAddress> parsed = ParseListenAddress(*listen);
+    if (!parsed) {
+      r.diags().Add(listen_node->source(), "proxy.listen", parsed.error());
+    } else {
+      address = *parsed;
+      proxy.listen = *listen;
+    }
+  }
+  if (std::optional<std::int64_t> port = r.Integer("upstream_port", 1, 65535)) {
+    proxy.upstream_port = static_cast<int>(*port);
+  } else if (r.Node("upstream_port") == nullptr) {
+    if (s->ports.empty()) {
+      r.diags().Add(table->source(),
+                    "[service.proxy] needs the service's own port: set the service's 'port' (where "
+                    "it listens, on 127.0.0.1) or proxy.upstream_port");
+    } else {
+      proxy.upstream_port = s->ports.front();
+    }
+  }
+  // The proxy and the service cannot both listen on one port (nor may the proxy call itself).
+  if (address && (proxy.upstream_port == address->port ||
+                  std::find(s->ports.begin(), s->ports.end(), address->port) != s->ports.end())) {
+    r.diags().Add(listen_node->source(),
+                  "'proxy.listen' uses port " + std::to_string(address->port) +
+                      ", the service's own port: move the service to another (internal) port "
+                      "and keep " +
+                      std::to_string(address->port) + " for the proxy");
+  }
+  r.RejectUnknownKeys();
+  proxy.enabled = !proxy.listen.empty() && proxy.upstream_port != 0;
+  s->proxy = std::move(proxy);
+}
+
 }  // namespace
 
 ServiceConfig ParseService(const toml::table& table, const std::string& base_dir,
@@ -217,6 +267,7 @@ ServiceConfig ParseService(const toml::table& table, const std::string& base_dir
   if (std::optional<Millis> wait = r.Duration("vram_wait")) s.vram_wait = *wait;
   ParseServiceIncidents(r, s.ports, &s.incidents);
   ParseJobKeys(r, &s);
+  ParseProxy(r, &s);
   r.RejectUnknownKeys();
   return s;
 }

@@ -90,6 +90,15 @@ struct LogSpec {
   int keep = 5;                     // rotated files kept besides the live one
 };
 
+// [service.proxy]: the daemon's reverse proxy in front of the service (docs/proxy.md). The service
+// itself listens on upstream_port (127.0.0.1); clients reach it through `listen`.
+struct ProxySpec {
+  bool enabled = false;
+  std::string listen;     // "HOST:PORT" as written ("0.0.0.0:7860", "[::1]:7860")
+  int upstream_port = 0;  // default: the service's first port
+  ConfigLocation where;   // the [service.proxy] table
+};
+
 // One GPU, by NVML index or by UUID ("GPU-…"): exactly one of the two is set.
 struct GpuSelector {
   std::optional<unsigned> index;
@@ -116,6 +125,7 @@ struct ServiceConfig {
   IncidentSpec incidents;             // on_oom, on_sticky, on_stuck, oom_limit, patterns, watchdog
   JobsConfig jobs;                    // the job interface (docs/jobs.md); jobs.enabled false: none
   std::optional<Millis> idle_unload;  // stop after this long without jobs; nullopt: never
+  ProxySpec proxy;                    // [service.proxy]; proxy.enabled false: none
   ConfigLocation where;               // the [[service]] header
 
   // A stable hash (16 hex digits, the same across runs and builds) of every field whose change

@@ -33,6 +33,7 @@
 #include "proc/proc_events.h"
 #include "proc/procfs.h"
 #include "proc/spawner.h"
+#include "proxy/proxy.h"
 #include "store/sqlite_job_store.h"
 #include "store/sqlite_store.h"
 #include "store/state_path.h"
@@ -242,6 +243,24 @@ Result<int> RunUp(const UpOptions& options) {
       return std::unexpected(r.error());
   }
 
+  // The reverse proxies ([service.proxy], docs/proxy.md): listening from the start, also while
+  // their service is stopped (a client then gets a 502 that names it). One that cannot listen is
+  // a warning: the service itself still runs. Changed by a restart of the daemon, not by reload.
+  std::vector<std::unique_ptr<ReverseProxy>> proxies;
+  std::string proxy_list;  // "webui on 0.0.0.0:7860, …" for the start-up event
+  for (const ServiceConfig& service : config->services) {
+    if (!service.proxy.enabled) continue;
+    auto proxy = std::make_unique<ReverseProxy>(
+        io, ProxyOptions{.service = service.name, .upstream_port = service.proxy.upstream_port});
+    if (auto r = proxy->Listen(service.proxy.listen); !r) {
+      events.Emit(service.name, "", "warning",
+                  r.error().message + (r.error().hint.empty() ? "" : " (" + r.error().hint + ")"));
+      continue;
+    }
+    proxies.push_back(std::move(proxy));
+    proxy_list += (proxy_list.empty() ? "" : ", ") + service.name + " on " + service.proxy.listen;
+  }
+
   // 7. Signals: TERM/INT stop everything cleanly (or leave it, with --keep-services); HUP reloads.
   ::signal(SIGPIPE, SIG_IGN);
   SdNotifier notifier;
@@ -271,6 +290,7 @@ Result<int> RunUp(const UpOptions& options) {
           events.Log("not verified at exit: " + line);
         if (!report.incomplete.empty()) exit_status = ExitStatusFor(ErrorCode::kTimeout);
         telemetry.Stop();
+        for (const auto& proxy : proxies) proxy->Stop();
         metrics_server.Stop();
         server.Stop();
         io.stop();
@@ -308,7 +328,8 @@ Result<int> RunUp(const UpOptions& options) {
               "vramguard up: " + std::to_string(config->services.size()) +
                   " services; control socket " + config->daemon.socket +
                   (config->daemon.http.empty() ? "" : "; http " + config->daemon.http) +
-                  (config->daemon.metrics.empty() ? "" : "; metrics " + config->daemon.metrics));
+                  (config->daemon.metrics.empty() ? "" : "; metrics " + config->daemon.metrics) +
+                  (proxy_list.empty() ? "" : "; proxy: " + proxy_list));
   notifier.Notify("READY=1\nSTATUS=" + supervisor.Summary());
   pet();
   io.run();
