@@ -50,6 +50,7 @@ std::optional<std::uint64_t> ParseDecimal(std::string_view text) {
   while (end < text.size() && text[end] >= '0' && text[end] <= '9') ++end;
   if (end == 0) return std::nullopt;
   std::uint64_t value = 0;
+  // NOLINTNEXTLINE(bugprone-suspicious-stringview-data-usage): from_chars takes [first, last)
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + end, value);
   if (ec != std::errc()) return std::nullopt;
   (void)ptr;

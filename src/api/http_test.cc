@@ -8,7 +8,7 @@
 namespace vg {
 namespace {
 
-HttpRequest Get(std::string target, std::string method = "GET") {
+HttpRequest Get(const std::string& target, std::string method = "GET") {
   HttpRequest request;
   request.method = std::move(method);
   request.target = target;

@@ -1,6 +1,7 @@
 #include "cli/top_view.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include <fmt/format.h>
@@ -148,7 +149,7 @@ std::string MemoryBar(Bytes used, Bytes total, unsigned width) {
   if (total.count() > 0) {
     const double f = std::clamp(
         static_cast<double>(used.count()) / static_cast<double>(total.count()), 0.0, 1.0);
-    full = static_cast<unsigned>(f * cells + 0.5);
+    full = static_cast<unsigned>(std::lround(f * cells));
     if (used.count() > 0 && full == 0) full = 1;  // something is used: show it
   }
   std::string bar = "[";
@@ -354,7 +355,10 @@ std::vector<std::string> RenderTop(const TopData& d, const TopLayout& l) {
     if (l.color) {
       std::string sgr = Sgr(line.look);
       if (line.selected) sgr += "\033[7m";
-      if (!sgr.empty()) text = sgr + text + kReset;
+      if (!sgr.empty()) {
+        text.insert(0, sgr);
+        text += kReset;
+      }
     }
     out.push_back(std::move(text));
   }

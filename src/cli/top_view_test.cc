@@ -100,7 +100,7 @@ TEST(TopView, ShowsGpuBarServiceProcessesAndJobs) {
   ASSERT_TRUE(queued);
   EXPECT_NE(queued->find("~1.1s"), std::string::npos) << *queued;  // its ETA
   EXPECT_NE(all.find("frames=16"), std::string::npos);
-  EXPECT_EQ(all.find("\033"), std::string::npos);  // no colour unless asked
+  EXPECT_EQ(all.find('\033'), std::string::npos);  // no colour unless asked
 }
 
 TEST(TopView, EveryLineFitsTheWidth) {
@@ -133,7 +133,7 @@ TEST(TopView, GhostHighlightedWithColourAndNamedWithout) {
   EXPECT_EQ(LineWith(lines, "train.py")->find("\033[1;31m"), std::string::npos);
   l.color = false;  // NO_COLOR: not one escape sequence, the ghost still stands out by name
   const std::string plain = Joined(RenderTop(Sample(), l));
-  EXPECT_EQ(plain.find("\033"), std::string::npos);
+  EXPECT_EQ(plain.find('\033'), std::string::npos);
   EXPECT_NE(plain.find("GHOST"), std::string::npos);
 }
 

@@ -34,7 +34,7 @@ ClusterSnapshot Cluster(Bytes total, std::vector<ServiceSnapshot> services) {
 struct Q {
   JobQueue queue;
   std::uint64_t seq = 0;
-  QueuedJob& Add(std::string id, std::string service, Bytes estimate, int priority = 0,
+  QueuedJob& Add(const std::string& id, std::string service, Bytes estimate, int priority = 0,
                  SteadyTime submitted = kT0) {
     QueuedJob j{id, std::move(service), priority, ++seq, submitted, estimate};
     EXPECT_TRUE(queue.Add(j));
@@ -203,7 +203,7 @@ TEST(Admission, OneServiceAtItsLimitDoesNotHoldUpAnother) {
   EXPECT_EQ(Ids(Plan(c, q.queue, {}, kT0), Verdict::kAdmit), (Names{"b1"}));
 }
 
-DurationBook DurationsOf(const std::string& service, std::vector<Millis> last) {
+DurationBook DurationsOf(const std::string& service, const std::vector<Millis>& last) {
   DurationBook book;
   for (Millis m : last) RecordDuration(&book, service, m);
   return book;

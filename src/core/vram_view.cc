@@ -123,7 +123,7 @@ class Builder {
       if (Contains(h.mapped_minors, view.minor)) {
         e.role = Role::kHolder;
         if (auto anc = ListedAncestor(*p, listed_alive)) {
-          e.holds_for = *anc;
+          e.holds_for = anc;
         } else if (std::find(ghosts.begin(), ghosts.end(), p->sid) != ghosts.end()) {
           e.holds_for = p->sid;
           e.attributed_by_session = true;
