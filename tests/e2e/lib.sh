@@ -155,7 +155,9 @@ stop_daemon() {
 wait_state() {
   local i st
   for ((i = 0; i < ${3:-10} * 50; i++)); do
-    st=$("$VG_BIN" status "$1" --json 2>/dev/null | jq -r .state)
+    # A failed call is noted, not fatal (set -e would end the scenario without a word).
+    st=$("$VG_BIN" status "$1" --json 2>"$WORK/wait.err" | jq -r .state) ||
+      st="(status failed: $(cat "$WORK/wait.err"))"
     [ "$st" == "$2" ] && return 0
     sleep 0.02
   done
@@ -166,7 +168,8 @@ wait_state() {
 wait_event() {
   local i n
   for ((i = 0; i < ${3:-10} * 50; i++)); do
-    n=$("$VG_BIN" events --json --service "$1" --kind "$2" 2>/dev/null | jq '.events | length')
+    n=$("$VG_BIN" events --json --service "$1" --kind "$2" 2>"$WORK/wait.err" | jq '.events | length') ||
+      { n=0; echo "wait_event: $(cat "$WORK/wait.err")" >&2; }
     [ "${n:-0}" -gt 0 ] && return 0
     sleep 0.02
   done
