@@ -67,6 +67,15 @@ class SupervisorTest : public ::testing::Test {
     sup_->Boot();
   }
 
+  // An instance of `service` an earlier daemon left running (under init), recorded in the store.
+  pid_t LeftRunning(const std::string& service, const std::string& tag) {
+    const pid_t pid = world_.Fork(1, tag);
+    InstanceRecord rec{.service = service, .tag = tag, .pid = pid};
+    rec.start_time = world_.Find(pid)->start_time;
+    EXPECT_TRUE(store_.PutInstance(rec));
+    return pid;
+  }
+
   // Runs the loop until pred holds (false after `limit`).
   bool RunUntil(const std::function<bool()>& pred, std::chrono::milliseconds limit = 3000ms) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
@@ -488,10 +497,7 @@ TEST_F(SupervisorTest, AnEscapeeOfAnAdoptedInstanceIsStoppedWithIt) {
 TEST_F(SupervisorTest, AnAdoptedInstanceIsFollowedByProcessEventsNotTableReads) {
   with_events_ = true;
   const std::string tag = FormatInstanceTag("a", DaemonId(dir_.string()), 0x78);
-  const pid_t main = world_.Fork(1, tag);
-  InstanceRecord rec{.service = "a", .tag = tag, .pid = main};
-  rec.start_time = world_.Find(main)->start_time;
-  ASSERT_TRUE(store_.PutInstance(rec));
+  const pid_t main = LeftRunning("a", tag);
   Boot({Svc("a")});
   ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
   ASSERT_EQ(Pid("a"), main);
@@ -519,10 +525,7 @@ TEST_F(SupervisorTest, AnAdoptedInstanceIsFollowedByProcessEventsNotTableReads) 
 TEST_F(SupervisorTest, LostProcessEventsCostOneTableRead) {
   with_events_ = true;
   const std::string tag = FormatInstanceTag("a", DaemonId(dir_.string()), 0x79);
-  const pid_t main = world_.Fork(1, tag);
-  InstanceRecord rec{.service = "a", .tag = tag, .pid = main};
-  rec.start_time = world_.Find(main)->start_time;
-  ASSERT_TRUE(store_.PutInstance(rec));
+  const pid_t main = LeftRunning("a", tag);
   Boot({Svc("a")});
   ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
   const pid_t worker = world_.Fork(main, std::string());
@@ -543,10 +546,7 @@ TEST_F(SupervisorTest, WithoutProcessEventsStraysAreFoundByTableReads) {
   with_events_ = true;
   world_.refuse_events = true;
   const std::string tag = FormatInstanceTag("a", DaemonId(dir_.string()), 0x7a);
-  const pid_t main = world_.Fork(1, tag);
-  InstanceRecord rec{.service = "a", .tag = tag, .pid = main};
-  rec.start_time = world_.Find(main)->start_time;
-  ASSERT_TRUE(store_.PutInstance(rec));
+  const pid_t main = LeftRunning("a", tag);
   Boot({Svc("a")});
   ASSERT_TRUE(RunUntil([&] { return State("a") == "running"; }));
   const pid_t escapee = world_.Fork(1, tag);  // tagged: the table read finds it
