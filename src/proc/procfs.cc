@@ -25,11 +25,85 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 
 #include "util/unique_fd.h"
 
 namespace vg {
+
+// What a process's files said beyond its stat, kept while the process (pid, start time, comm)
+// lives: owner, NSpid and argv (Detail::kBasic), and cwd and the instance tag (kFull).
+struct ProcfsSource::Known {
+  std::uint64_t start_time = 0;
+  std::string comm;
+  Detail detail = Detail::kTree;
+  uid_t uid = 0;
+  std::string user;
+  std::vector<pid_t> nspid;
+  std::vector<std::string> argv;
+  std::optional<std::string> cwd;
+  std::optional<std::string> instance_tag;
+};
+
+class ProcfsSource::KnownTable {
+ public:
+  // Past this many, a Get that adds one starts the table afresh (a whole-table List keeps only
+  // what it saw anyway): the memory stays bounded however many processes come and go.
+  static constexpr std::size_t kMaxEntries = 1 << 16;
+
+  // Fills the fields of `detail` beyond the stat into *info when pid was read before as the same
+  // process (info's start time and comm, from the stat just read) at least in that detail.
+  bool Fill(Detail detail, ProcessInfo* info) const {
+    const auto it = map_.find(info->pid);
+    if (it == map_.end()) return false;
+    const Known& k = it->second;
+    if (k.start_time != info->start_time || k.comm != info->comm ||
+        static_cast<int>(k.detail) < static_cast<int>(detail)) {
+      return false;
+    }
+    info->uid = k.uid;
+    info->user = k.user;
+    info->nspid = k.nspid;
+    info->argv = k.argv;
+    if (detail == Detail::kFull) {
+      info->cwd = k.cwd;
+      info->instance_tag = k.instance_tag;
+    }
+    return true;
+  }
+
+  void Keep(const ProcessInfo& info, Detail detail) {
+    if (map_.size() >= kMaxEntries && !map_.contains(info.pid)) map_.clear();
+    map_[info.pid] = KnownOf(info, detail);
+  }
+
+  // After a whole-table read: exactly the processes it saw.
+  void Replace(const std::vector<ProcessInfo>& table, Detail detail) {
+    std::unordered_map<pid_t, Known> next;
+    next.reserve(table.size());
+    for (const ProcessInfo& info : table) next.emplace(info.pid, KnownOf(info, detail));
+    map_ = std::move(next);
+  }
+
+  std::size_t size() const { return map_.size(); }
+
+ private:
+  static Known KnownOf(const ProcessInfo& info, Detail detail) {
+    return Known{.start_time = info.start_time,
+                 .comm = info.comm,
+                 .detail = detail,
+                 .uid = info.uid,
+                 .user = info.user,
+                 .nspid = info.nspid,
+                 .argv = info.argv,
+                 .cwd = info.cwd,
+                 .instance_tag = info.instance_tag};
+  }
+
+  std::unordered_map<pid_t, Known> map_;
+};
+
 namespace {
 
 void SortUnique(std::vector<unsigned>* v) {
@@ -185,8 +259,10 @@ void FillFromStat(pid_t pid, procfs::StatFields&& stat, ProcessInfo* info) {
 
 // Fills *info from the files of /proc/<pid>. Returns 0, or the errno that stopped it (EINVAL
 // when a file is malformed).
+// `known` (may be null) holds what earlier calls read: a process found there as the same one
+// costs its stat only.
 int ReadProcess(int proc_fd, pid_t pid, Detail detail, ReadBuffer* buf, UserNames* users,
-                ProcessInfo* info) {
+                const ProcfsSource::KnownTable* known, ProcessInfo* info) {
   std::array<char, 16> name;
   PidToName(pid, &name);
   // Everything is read relative to this directory: if the pid is recycled meanwhile, the reads
@@ -198,6 +274,7 @@ int ReadProcess(int proc_fd, pid_t pid, Detail detail, ReadBuffer* buf, UserName
   std::optional<procfs::StatFields> stat = procfs::ParseStat(buf->view());
   if (!stat) return EINVAL;
   FillFromStat(pid, std::move(*stat), info);
+  if (known != nullptr && known->Fill(detail, info)) return 0;
 
   if (const int err = buf->Read(dir.get(), "status", true)) return err;
   std::optional<procfs::StatusFields> status = procfs::ParseStatus(buf->view());
@@ -690,7 +767,15 @@ Result<procfs::StatusFields> ReadProcStatus(const std::string& proc_root, pid_t 
 }
 
 ProcfsSource::ProcfsSource(std::string proc_root, const std::string& device_dir)
-    : proc_root_(std::move(proc_root)), device_dir_(Canonical(device_dir)) {}
+    : proc_root_(std::move(proc_root)),
+      device_dir_(Canonical(device_dir)),
+      known_(std::make_unique<KnownTable>()) {}
+
+ProcfsSource::~ProcfsSource() = default;
+ProcfsSource::ProcfsSource(ProcfsSource&&) noexcept = default;
+ProcfsSource& ProcfsSource::operator=(ProcfsSource&&) noexcept = default;
+
+std::size_t ProcfsSource::KnownProcesses() const { return known_ ? known_->size() : 0; }
 
 Result<std::vector<ProcessInfo>> ProcfsSource::List(Detail detail) {
   if (detail == Detail::kTree) {
@@ -710,7 +795,8 @@ Result<std::vector<ProcessInfo>> ProcfsSource::List(Detail detail) {
     UserNames users;
     for (const pid_t pid : chunk) {
       ProcessInfo& info = out.emplace_back();
-      const int err = ReadProcess(proc.get(), pid, detail, &buf, &users, &info);
+      // Chunks read concurrently; the table is only read until every chunk is back.
+      const int err = ReadProcess(proc.get(), pid, detail, &buf, &users, known_.get(), &info);
       if (err == 0) continue;
       out.pop_back();
       if (SkipProcess(err)) continue;
@@ -720,13 +806,18 @@ Result<std::vector<ProcessInfo>> ProcfsSource::List(Detail detail) {
   };
   std::vector<Result<std::vector<ProcessInfo>>> chunks =
       ReadInChunks<Result<std::vector<ProcessInfo>>>(*pids, read_chunk);
-  if (chunks.size() == 1) return std::move(chunks.front());
   std::vector<ProcessInfo> out;
-  out.reserve(pids->size());
-  for (Result<std::vector<ProcessInfo>>& chunk : chunks) {
-    if (!chunk) return std::unexpected(std::move(chunk.error()));
-    std::move(chunk->begin(), chunk->end(), std::back_inserter(out));
+  if (chunks.size() == 1) {
+    if (!chunks.front()) return std::move(chunks.front());
+    out = std::move(*chunks.front());
+  } else {
+    out.reserve(pids->size());
+    for (Result<std::vector<ProcessInfo>>& chunk : chunks) {
+      if (!chunk) return std::unexpected(std::move(chunk.error()));
+      std::move(chunk->begin(), chunk->end(), std::back_inserter(out));
+    }
   }
+  if (known_) known_->Replace(out, detail);
   return out;
 }
 
@@ -737,8 +828,11 @@ Result<ProcessInfo> ProcfsSource::Get(pid_t pid) {
   ReadBuffer buf;
   UserNames users;
   ProcessInfo info;
-  const int err = ReadProcess(proc.get(), pid, Detail::kFull, &buf, &users, &info);
-  if (err == 0) return info;
+  const int err = ReadProcess(proc.get(), pid, Detail::kFull, &buf, &users, known_.get(), &info);
+  if (err == 0) {
+    if (known_) known_->Keep(info, Detail::kFull);
+    return info;
+  }
   if (Vanished(err)) {
     return Fail(ErrorCode::kNotFound, "no process with pid " + std::to_string(pid),
                 "it has exited; list processes again");

@@ -22,12 +22,20 @@
 //  - `device_dir` is canonicalised (realpath) at construction when it exists, because the kernel
 //    shows resolved paths in fd links and maps. The calling process itself is reported like any
 //    other.
+//  - What a process's files say beyond its stat (owner, NSpid, argv; for kFull also cwd and the
+//    instance tag) is kept between calls, keyed by pid, start time and comm: List(kBasic/kFull)
+//    and Get read only the stat of a process they have read before, and the rest only for new
+//    processes — a whole-table read of a machine whose processes did not change costs one file
+//    per process, not five. An exec changes comm (and so is read afresh); what is given up is a
+//    process that rewrites its own argv or cwd or changes its uid without changing comm: it shows
+//    what it had when first read. Each whole-table List keeps only the processes it saw.
 //  - Not thread-safe; a ProcfsSource holds no descriptors between calls.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "proc/process.h"
@@ -39,6 +47,9 @@ namespace vg {
 class ProcfsSource final : public ProcessSource {
  public:
   explicit ProcfsSource(std::string proc_root = "/proc", const std::string& device_dir = "/dev");
+  ~ProcfsSource() override;
+  ProcfsSource(ProcfsSource&&) noexcept;
+  ProcfsSource& operator=(ProcfsSource&&) noexcept;
 
   Result<std::vector<ProcessInfo>> List(Detail detail) override;
   Result<ProcessInfo> Get(pid_t pid) override;
@@ -51,10 +62,17 @@ class ProcfsSource final : public ProcessSource {
   // The (canonical) directory searched for nvidia<N> / nvidiactl, for messages.
   const std::string& device_dir() const { return device_dir_; }
   const std::string& proc_root() const { return proc_root_; }
+  // How many processes' details are kept (see the contract above): for tests.
+  std::size_t KnownProcesses() const;
+
+  // What is kept of one process between calls (procfs.cc).
+  struct Known;
+  class KnownTable;
 
  private:
   std::string proc_root_;
   std::string device_dir_;
+  std::unique_ptr<KnownTable> known_;
 };
 
 // Reads <proc_root>/<pid>/stat. kNotFound when the process does not exist.

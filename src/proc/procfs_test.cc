@@ -274,6 +274,56 @@ TEST_F(ProcfsFixtureTest, GetOneProcess) {
   EXPECT_EQ(source.Get(0).error().code, ErrorCode::kInvalidArgument);
 }
 
+// A process read before costs its stat only: what its other files said is kept, keyed by pid,
+// start time and comm. The fixture's cmdline and environ are rewritten behind the source's
+// back, so a row that still shows the old ones came from what was kept.
+TEST_F(ProcfsFixtureTest, ProcessesReadBeforeCostTheirStatOnly) {
+  ProcfsSource source(f_.proc(), f_.dev());
+  Result<std::vector<ProcessInfo>> first = source.List(Detail::kFull);
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  EXPECT_EQ(source.KnownProcesses(), first->size());
+
+  const std::string root = f_.proc() + "/200";
+  WriteFile(root + "/cmdline", Joined({"python3", "other.py"}));
+  WriteFile(root + "/environ", Joined({"VRAMGUARD_INSTANCE=i2v@2"}));
+  // Its stat changed state and parent (reparented): those are read every time.
+  WriteFile(root + "/stat", StatLine(200, "python3", 'R', 1, 200, 200, 5000));
+
+  Result<std::vector<ProcessInfo>> again = source.List(Detail::kFull);
+  ASSERT_TRUE(again.has_value()) << again.error().message;
+  const ProcessInfo* kept = Find(*again, 200);
+  ASSERT_NE(kept, nullptr);
+  EXPECT_EQ(kept->CommandLine(), "python3 main.py --port 7860");
+  EXPECT_EQ(kept->instance_tag, "i2v@1");
+  EXPECT_EQ(kept->state, 'R');
+  EXPECT_EQ(kept->ppid, 1);
+  EXPECT_EQ(source.Get(200)->instance_tag, "i2v@1");
+
+  // An exec (comm changes) is a new process to read.
+  WriteFile(root + "/stat", StatLine(200, "python3.11", 'S', 1, 200, 200, 5000));
+  EXPECT_EQ(source.Get(200)->CommandLine(), "python3 other.py");
+  EXPECT_EQ(source.Get(200)->instance_tag, "i2v@2");
+
+  // So is a recycled pid (another start time).
+  WriteFile(root + "/cmdline", Joined({"bash"}));
+  WriteFile(root + "/stat", StatLine(200, "python3.11", 'S', 1, 200, 200, 9000));
+  Result<std::vector<ProcessInfo>> recycled = source.List(Detail::kBasic);
+  ASSERT_TRUE(recycled.has_value());
+  EXPECT_EQ(Find(*recycled, 200)->CommandLine(), "bash");
+  // kBasic leaves cwd and the tag out even where they were kept.
+  EXPECT_EQ(Find(*recycled, 1)->cwd, std::nullopt);
+  EXPECT_EQ(Find(*recycled, 200)->instance_tag, std::nullopt);
+
+  // A whole-table read keeps only the processes it saw.
+  fs::remove_all(f_.proc() + "/201");
+  ASSERT_TRUE(source.List(Detail::kBasic).has_value());
+  EXPECT_EQ(source.KnownProcesses(), recycled->size() - 1);
+
+  // What was kept at kBasic is not enough for kFull: read again.
+  WriteFile(root + "/environ", Joined({"VRAMGUARD_INSTANCE=i2v@3"}));
+  EXPECT_EQ(Find(*source.List(Detail::kFull), 200)->instance_tag, "i2v@3");
+}
+
 TEST_F(ProcfsFixtureTest, ScanTellsMonitorsFromContextHolders) {
   ProcfsSource source(f_.proc(), f_.dev());
   Result<HolderScan> scan = source.ScanDeviceHolders();
