@@ -716,5 +716,52 @@ TEST(ClassifierFieldsTest, ExactBytesBesideARoundedSize) {
   EXPECT_EQ(jax[0].incident.fields.gpu, 0);
 }
 
+// Forms written with the reader's eyes in mind: thousands separators, NCCL's device in its
+// prefix, and the sticky errors every CUDA wrapper spells its own way.
+TEST(ClassifierFieldsTest, GroupedBytesNcclDeviceAndStickySpellings) {
+  std::vector<Found> cupy = Classify(
+      "Exception in main training loop: Out of memory allocating 25,600,000 bytes (allocated so "
+      "far: 3,635,267,072 bytes).");
+  ASSERT_EQ(cupy.size(), 1u);
+  EXPECT_EQ(cupy[0].incident.kind, IncidentKind::kOom);
+  EXPECT_EQ(cupy[0].incident.fields.requested, Bytes(25600000));
+  // Not a grouped number: a comma list, a group of four.
+  EXPECT_FALSE(Classify("Out of memory allocating 25,6000 bytes (allocated so far: 1 bytes)")
+                   .at(0)
+                   .incident.fields.requested);
+
+  std::vector<Found> nccl =
+      Classify("node-7:3018451:3018451 [3] enqueue.cc:1085 NCCL WARN Cuda failure 'out of memory'");
+  ASSERT_EQ(nccl.size(), 1u);
+  EXPECT_EQ(nccl[0].incident.fields.gpu, 3);
+
+  for (const char* line : {
+           "CUDA error 716 [/usr/local/cuda/include/cub/util_device.cuh, 351]: misaligned address",
+           "  what():  after reduction step 1: cudaErrorMisalignedAddress: misaligned address",
+           "RuntimeError: CUDA error: uncorrectable ECC error encountered",
+           "failed call to cuDevicePrimaryCtxRetain: CUDA_ERROR_ECC_UNCORRECTABLE: uncorrectable",
+           "ERROR --> Error while invoking session: CUDA error: the launch timed out and was "
+           "terminated",
+       }) {
+    std::vector<Found> found = Classify(line);
+    ASSERT_EQ(found.size(), 1u) << line;
+    EXPECT_EQ(found[0].incident.kind, IncidentKind::kSticky) << line;
+  }
+  for (const char* line : {
+           "[FT][ERROR] CUDA runtime error: out of memory /workspace/ft/src/utils/allocator.h:220",
+           "[E] [defaultAllocator.cpp::allocate::19] Error code 1: Cuda Runtime (out of memory)",
+           "DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")",
+       }) {
+    std::vector<Found> found = Classify(line);
+    ASSERT_EQ(found.size(), 1u) << line;
+    EXPECT_EQ(found[0].incident.kind, IncidentKind::kOom) << line;
+  }
+  EXPECT_EQ(Classify("[E] [virtualMemoryBuffer.cpp::resizePhysical::140] Error code 2: out of "
+                     "Memory (Requested size was 22942842880 bytes.)")
+                .at(0)
+                .incident.fields.requested,
+            Bytes(22942842880));
+}
+
 }  // namespace
 }  // namespace vg

@@ -94,8 +94,25 @@ std::vector<Signature> MakeCatalogue() {
       Lit("tvm-cuda-oom", K::kOom, "tvm", "CUDA: out of memory", "CUDA out of memory"),
       // TensorRT-LLM: "[TensorRT-LLM][ERROR] CUDA runtime error in ::cudaMallocAsync(ptr, n, …):
       // out of memory (…/ipcUtils.cpp:48)".
-      Re("cuda-runtime-error-oom", K::kOom, "tensorrt-llm", "CUDA runtime error in ",
-         "CUDA runtime error in .{0,300}: out of memory", "CUDA out of memory"),
+      // FasterTransformer's check says the same without the call: "[FT][ERROR] CUDA runtime
+      // error: out of memory /workspace/…/allocator.h:220".
+      Re("cuda-runtime-error-oom", K::kOom, "tensorrt-llm", "CUDA runtime error",
+         "CUDA runtime error( in .{0,300})?: out of memory", "CUDA out of memory"),
+      // TensorRT's allocator and builder: "[defaultAllocator.cpp::allocate::19] Error code 1:
+      // Cuda Runtime (out of memory)", "Error code 2: OutOfMemory (no further information)",
+      // "Error code 2: out of Memory (Requested size was 22942842880 bytes.)".
+      Re("tensorrt-error-code-oom", K::kOom, "tensorrt", "Error code ",
+         "Error code [0-9]+: ([Cc]uda [Rr]untime \\(out of memory\\)|[Oo]ut ?[Oo]f ?[Mm]emory)",
+         "could not allocate GPU memory"),
+      // CuPy (and Chainer on it): "Out of memory allocating 25,600,000 bytes (allocated so far:
+      // 3,635,267,072 bytes)".
+      Re("cupy-oom", K::kOom, "cupy", "Out of memory allocating ",
+         "Out of memory allocating [0-9,]+ bytes \\(allocated so far: ", "CUDA out of memory"),
+      // cudarc, the CUDA binding of Rust engines (candle, mistral.rs): the driver's error value
+      // and its description, "DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")"; the
+      // description alone decides (a paste can break the constant's name).
+      Re("cudarc-driver-oom", K::kOom, "candle", "DriverError(",
+         "DriverError\\(CUDA_ERROR_[A-Z_ ]{1,40}, \"out of memory\"\\)", "CUDA out of memory"),
       // ComfyUI's error report (markdown): "- **Exception Type:** torch.OutOfMemoryError".
       Re("comfyui-report-oom", K::kOom, "comfyui", "OutOfMemoryError",
          "Exception Type:\\W{0,6}torch(\\.cuda)?\\.OutOfMemoryError", "out of memory"),
@@ -183,8 +200,29 @@ std::vector<Signature> MakeCatalogue() {
           "unspecified launch failure"),
       Lit("cuda-device-assert", K::kSticky, "cuda", "device-side assert triggered",
           "device-side assert"),
-      Lit("cuda-misaligned-address", K::kSticky, "cuda", "CUDA error: misaligned address",
+      // cudaErrorMisalignedAddress in every wrapper: "CUDA error: misaligned address", CUB's
+      // "CUDA error 716 [.../util_device.cuh, 351]: misaligned address", Thrust's
+      // "cudaErrorMisalignedAddress: misaligned address", the driver API's constant.
+      Re("cuda-misaligned-address", K::kSticky, "cuda", "misaligned address",
+         "CUDA error.{0,300}: misaligned address", "misaligned address"),
+      Lit("cuda-misaligned-address-runtime", K::kSticky, "cuda", "cudaErrorMisalignedAddress",
           "misaligned address"),
+      Lit("cuda-misaligned-address-driver", K::kSticky, "cuda", "CUDA_ERROR_MISALIGNED_ADDRESS",
+          "misaligned address"),
+      // cudaErrorECCUncorrectable: the context is lost with the memory it trusted.
+      Lit("cuda-ecc-uncorrectable", K::kSticky, "cuda", "uncorrectable ECC error encountered",
+          "uncorrectable ECC error"),
+      Lit("cuda-ecc-uncorrectable-runtime", K::kSticky, "cuda", "cudaErrorECCUncorrectable",
+          "uncorrectable ECC error"),
+      Lit("cuda-ecc-uncorrectable-driver", K::kSticky, "cuda", "CUDA_ERROR_ECC_UNCORRECTABLE",
+          "uncorrectable ECC error"),
+      // cudaErrorLaunchTimeout: a kernel ran past the display watchdog; the context is unusable.
+      Lit("cuda-launch-timeout", K::kSticky, "cuda", "the launch timed out and was terminated",
+          "kernel launch timed out"),
+      Lit("cuda-launch-timeout-runtime", K::kSticky, "cuda", "cudaErrorLaunchTimeout",
+          "kernel launch timed out"),
+      Lit("cuda-launch-timeout-driver", K::kSticky, "cuda", "CUDA_ERROR_LAUNCH_TIMEOUT",
+          "kernel launch timed out"),
       Lit("cuda-illegal-instruction", K::kSticky, "cuda",
           "CUDA error: an illegal instruction was encountered", "illegal instruction"),
       Lit("thc-misaligned-address", K::kSticky, "cuda", "error=74 : misaligned address",

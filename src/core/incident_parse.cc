@@ -97,6 +97,34 @@ std::optional<Bytes> SizeAfter(std::string_view s, std::string_view phrase, bool
   return r->first;
 }
 
+// A byte count written with thousands separators right after `phrase`, as CuPy prints it:
+// "allocating 25,600,000 bytes". Groups of exactly three digits after the first (1–3 digits), at
+// most 19 digits in all.
+std::optional<Bytes> GroupedBytesAfter(std::string_view s, std::string_view phrase) {
+  std::size_t p = s.find(phrase);
+  if (p == std::string_view::npos) return std::nullopt;
+  std::size_t i = p + phrase.size();
+  std::uint64_t v = 0;
+  int digits = 0;
+  int group = 0;
+  bool grouped = false;
+  for (; i < s.size(); ++i) {
+    if (IsDigit(s[i])) {
+      if (++digits > 19 || group == 3) return std::nullopt;
+      v = v * 10 + static_cast<std::uint64_t>(s[i] - '0');
+      ++group;
+    } else if (s[i] == ',' && group > 0 && (!grouped || group == 3) && i + 1 < s.size() &&
+               IsDigit(s[i + 1])) {
+      grouped = true;
+      group = 0;
+    } else {
+      break;
+    }
+  }
+  if (!grouped || group != 3 || !s.substr(i).starts_with(" bytes")) return std::nullopt;
+  return Bytes(v);
+}
+
 // A size that ends right before `phrase` ("13.44 MiB free").
 std::optional<Bytes> SizeBefore(std::string_view s, std::string_view phrase) {
   std::size_t p = s.find(phrase);
@@ -212,6 +240,31 @@ std::optional<Bytes> ExactBytesInParens(std::string_view s) {
   return std::nullopt;
 }
 
+// NCCL's log prefix names the CUDA device: "<host>:<pid>:<tid> [<dev>] <file>:<line> NCCL WARN …".
+std::optional<int> NcclDevice(std::string_view s) {
+  std::size_t nccl = s.find(" NCCL WARN ");
+  if (nccl == std::string_view::npos) nccl = s.find(" NCCL INFO ");
+  if (nccl == std::string_view::npos) return std::nullopt;
+  std::size_t close = s.rfind("] ", nccl);
+  if (close == std::string_view::npos || nccl - close > 80) return std::nullopt;
+  std::size_t open = s.rfind(" [", close);
+  if (open == std::string_view::npos || close - open < 3 || close - open > 5) return std::nullopt;
+  int dev = 0;
+  for (std::size_t i = open + 2; i < close; ++i) {
+    if (!IsDigit(s[i])) return std::nullopt;
+    dev = dev * 10 + (s[i] - '0');
+  }
+  // Before the bracket: ":<pid>:<tid>", digits after each colon.
+  std::size_t i = open;
+  for (int colons = 0; colons < 2; ++colons) {
+    std::size_t digits_end = i;
+    while (i > 0 && IsDigit(s[i - 1]) && digits_end - i < 10) --i;
+    if (i == digits_end || i == 0 || s[i - 1] != ':') return std::nullopt;
+    --i;
+  }
+  return dev;
+}
+
 std::optional<int> ParseGpu(std::string_view s) {
   constexpr std::string_view kEnders = " ;),.:";
   if (auto v = IntAfter(s, "GPU ", " ;),.")) return static_cast<int>(*v);
@@ -223,7 +276,7 @@ std::optional<int> ParseGpu(std::string_view s) {
   if (auto v = IntAfter(s, "current device: ", kEnders)) return static_cast<int>(*v);  // ggml
   if (auto v = IntAfter(s, "device ordinal ", kEnders)) return static_cast<int>(*v);   // XLA
   if (auto v = IntAfter(s, "GPU=", " ;,)")) return static_cast<int>(*v);  // ONNX Runtime
-  return std::nullopt;
+  return NcclDevice(s);
 }
 
 std::optional<int> ValidPort(std::optional<long> v) {
@@ -342,8 +395,10 @@ IncidentFields ParseIncidentFields(std::string_view s, IncidentKind kind) {
   if (s.find("llocate") != std::string_view::npos) take(ExactBytesInParens(s), "");
   take(SizeAfter(s, "allocating "), "allocating ");  // llama.cpp, XLA
   take(SizeAfter(s, "buffer of size ", /*bare_ok=*/true), "buffer of size ");
-  take(SizeAfter(s, "trying to allocate "), "trying to allocate ");               // XLA
-  if (!f.requested) f.requested = LetterSizeAfter(s, "Attempting to allocate ");  // XLA
+  take(SizeAfter(s, "trying to allocate "), "trying to allocate ");                    // XLA
+  take(GroupedBytesAfter(s, "allocating "), "");                                       // CuPy
+  take(SizeAfter(s, "Requested size was ", /*bare_ok=*/true), "Requested size was ");  // TensorRT
+  if (!f.requested) f.requested = LetterSizeAfter(s, "Attempting to allocate ");       // XLA
   if (!f.free && s.find(" free.") != std::string_view::npos)
     f.free = LetterSizeAfter(s, "There are ");  // XLA: "There are 11.08G free."
   if (!f.requested) f.requested = SizeBefore(s, " KV cache is needed");  // vLLM V1
