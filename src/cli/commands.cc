@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -77,10 +78,18 @@ Result<int> RunPs(const PsOptions& o) {
   Machine m;
   auto obs = m.Look(TableRows::kHolders);
   if (!obs) return std::unexpected(obs.error());
+  // Which supervised service each process belongs to, when a daemon answers (briefly: `ps`
+  // never waits on a daemon that does not; without one there is no SERVICE column).
+  ServiceOwners owners;
+  if (auto st =
+          DaemonApi().Request("GET", "/v1/status", std::nullopt, std::chrono::milliseconds(500));
+      st && st->status == 200) {
+    owners = OwnersFromStatus(st->json);
+  }
   if (o.json) {
-    PrintJson(PsJson(obs->view, o.all));
+    PrintJson(PsJson(obs->view, o.all, owners));
   } else {
-    std::cout << RenderPs(obs->view, o.all, TerminalWidth());
+    std::cout << RenderPs(obs->view, o.all, TerminalWidth(), owners);
   }
   return 0;
 }

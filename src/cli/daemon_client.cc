@@ -17,6 +17,7 @@
 #include "api/client.h"
 #include "api/http.h"
 #include "cli/progress.h"
+#include "cli/render.h"
 #include "config/config.h"
 #include "util/units.h"
 
@@ -92,13 +93,13 @@ Result<json> CallDaemon(std::string_view method, const std::string& target,
   return r->json;
 }
 
-// "oom 03:10:22" (kind and UTC time of the service's last incident), or "-".
+// "oom 03:10:22" (kind and local time of the service's last incident), or "-".
 static std::string IncidentCell(const json& service) {
   if (!service.contains("last_incident") || !service["last_incident"].is_object()) return "-";
   const json& li = service["last_incident"];
-  std::string time = li.value("time", "");
-  if (time.size() >= 19) time = time.substr(11, 8);
-  return li.value("kind", "") + " " + time;
+  const json& ms = li.contains("time_unix_ms") ? li["time_unix_ms"] : json();
+  return li.value("kind", "") + " " +
+         (ms.is_number_integer() ? LocalTime(ms.get<std::int64_t>(), true) : std::string("?"));
 }
 
 namespace {
@@ -347,6 +348,20 @@ Result<int> RunLogs(const std::string& service, bool follow, int lines, const Cl
   return 0;
 }
 
+std::string EventLine(const json& e) {
+  const json& ms = e.contains("time_unix_ms") ? e["time_unix_ms"] : json();
+  std::string out =
+      (ms.is_number_integer() ? LocalTime(ms.get<std::int64_t>()) : e.value("time", "")) + "  " +
+      (e.value("service", "").empty() ? "daemon" : e.value("service", "")) + "  " +
+      e.value("kind", "") + "  " + e.value("message", "") + "\n";
+  // What the policy did (or will do) about an incident: the line a user reads events for.
+  if (e.contains("data") && e["data"].is_object() && e["data"].contains("action") &&
+      e["data"]["action"].is_string() && !e["data"]["action"].get<std::string>().empty()) {
+    out += "    action: " + e["data"]["action"].get<std::string>() + "\n";
+  }
+  return out;
+}
+
 Result<int> RunEvents(bool follow, const std::string& service, const std::string& kind, int limit,
                       const ClientOptions& o) {
   std::string target = "/v1/events?limit=" + std::to_string(limit);
@@ -356,10 +371,7 @@ Result<int> RunEvents(bool follow, const std::string& service, const std::string
     if (o.json && follow) {
       std::cout << e.dump() << "\n" << std::flush;
     } else if (!o.json) {
-      std::cout << e.value("time", "") << "  "
-                << (e.value("service", "").empty() ? "daemon" : e.value("service", "")) << "  "
-                << e.value("kind", "") << "  " << e.value("message", "") << "\n"
-                << std::flush;
+      std::cout << EventLine(e) << std::flush;
     }
   };
   if (!follow) {

@@ -41,6 +41,9 @@ Result<int> RunStatus(const std::string& service, const ClientOptions& o);
 Result<int> RunServiceOp(const std::string& op, const std::string& service, bool wait,
                          const std::string& timeout, const ClientOptions& o);
 Result<int> RunLogs(const std::string& service, bool follow, int lines, const ClientOptions& o);
+// One event as `vramguard events` prints it: local time, service, kind, message, and on a second
+// line what the policy did about it (`data.action`), when it says.
+std::string EventLine(const nlohmann::json& e);
 Result<int> RunEvents(bool follow, const std::string& service, const std::string& kind, int limit,
                       const ClientOptions& o);
 Result<int> RunReload(const ClientOptions& o);

@@ -109,11 +109,18 @@ void PrintJob(const json& j) {
   std::printf("job %lld  %s  %s\n", j.value("id", 0LL), j.value("service", "").c_str(),
               j.value("state", "").c_str());
   std::printf("  params:    %s\n", Params(j["params"]).c_str());
-  std::string observed = Bytes_(j["observed_peak_bytes"]);
-  if (j["observation"] == "at-most") observed = "<= " + observed;
-  if (j["observation"] == "at-least") observed = ">= " + observed + " (out of memory)";
-  std::printf("  estimate:  %s   observed peak: %s\n", Bytes_(j["estimate_bytes"]).c_str(),
-              observed.c_str());
+  std::printf("  estimate:  %s\n", Bytes_(j["estimate_bytes"]).c_str());
+  if (j["observed_peak_bytes"].is_number()) {
+    // What the job itself took, over what the loaded service held (docs/admission.md): the
+    // same number as observed_peak_bytes, said with what kind of bound it is.
+    const std::string bytes = Bytes_(j["observed_peak_bytes"]);
+    std::string observed = bytes + " over the loaded service";
+    if (j["observation"] == "at-most")
+      observed = "at most " + observed + " (memory the service had cached hid the job's own rise)";
+    if (j["observation"] == "at-least")
+      observed = "more than " + observed + " (it ran out of memory)";
+    std::printf("  observed:  %s\n", observed.c_str());
+  }
   if (j["position"].is_number())
     std::printf("  position:  %lld in its service's queue\n", j["position"].get<long long>());
   if (j.contains("waiting_for") && j["waiting_for"].is_string())

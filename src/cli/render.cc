@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <algorithm>
+#include <ctime>
 
 namespace vg {
 namespace {
@@ -106,7 +107,31 @@ json GpusJson(const GpuSnapshot& s, const std::string& library) {
   return {{"driver_version", s.driver_version}, {"library", library}, {"gpus", gpus}};
 }
 
-std::string RenderPs(const VramView& v, bool all, unsigned width) {
+ServiceOwners OwnersFromStatus(const json& status) {
+  ServiceOwners out;
+  if (!status.is_object() || !status.contains("services") || !status["services"].is_array())
+    return out;
+  for (const json& s : status["services"]) {
+    if (!s.is_object() || !s.contains("members") || !s["members"].is_array()) continue;
+    for (const json& p : s["members"]) {
+      if (p.is_number_integer()) out[p.get<pid_t>()] = s.value("name", "");
+    }
+  }
+  return out;
+}
+
+std::string ServiceOf(const VramEntry& e, const ServiceOwners& owners) {
+  if (auto it = owners.find(e.pid); it != owners.end()) return it->second;
+  for (pid_t h : e.holders) {
+    if (auto it = owners.find(h); it != owners.end()) return it->second;
+  }
+  if (e.holds_for) {
+    if (auto it = owners.find(*e.holds_for); it != owners.end()) return it->second;
+  }
+  return "";
+}
+
+std::string RenderPs(const VramView& v, bool all, unsigned width, const ServiceOwners& owners) {
   std::string out;
   Bytes ghost_bytes;
   int ghosts = 0, hidden_monitors = 0;
@@ -117,6 +142,8 @@ std::string RenderPs(const VramView& v, bool all, unsigned width) {
                        FormatBytes(gi.free));
     std::vector<std::vector<std::string>> rows = {
         {"PID", "STATE", "USER", "MEMORY", "PPID", "COMMAND"}};
+    // A daemon answered: which of its services each process belongs to, before the command.
+    if (!owners.empty()) rows[0].insert(rows[0].end() - 1, "SERVICE");
     for (const VramEntry& e : g.entries) {
       if (!Shown(e, all)) {
         if (!e.is_self) ++hidden_monitors;
@@ -156,6 +183,10 @@ std::string RenderPs(const VramView& v, bool all, unsigned width) {
           cmd = CommandOf(v, e.pid);
       }
       rows.push_back({Pid(e.pid), RoleName(e.role), user, mem, ppid, cmd});
+      if (!owners.empty()) {
+        const std::string service = ServiceOf(e, owners);
+        rows.back().insert(rows.back().end() - 1, service.empty() ? "-" : service);
+      }
     }
     if (rows.size() == 1) {
       out += "  no processes hold memory on this GPU\n";
@@ -177,7 +208,7 @@ std::string RenderPs(const VramView& v, bool all, unsigned width) {
   return out;
 }
 
-json PsJson(const VramView& v, bool all) {
+json PsJson(const VramView& v, bool all, const ServiceOwners& owners) {
   json gpus = json::array();
   for (const GpuView& g : v.gpus) {
     json procs = json::array();
@@ -195,6 +226,9 @@ json PsJson(const VramView& v, bool all) {
                 {"holds_for", e.holds_for ? json(*e.holds_for) : json(nullptr)}};
       if (e.role == Role::kGhost) j["holders"] = e.holders;
       if (e.is_self) j["self"] = true;
+      // The supervised service it belongs to; null when none is or no daemon answered.
+      const std::string service = ServiceOf(e, owners);
+      j["service"] = service.empty() ? json(nullptr) : json(service);
       procs.push_back(std::move(j));
     }
     json gj = {{"index", g.gpu.index},
@@ -303,6 +337,15 @@ json ReapJson(const std::string& mode, bool dry_run, const ReapPlan& plan, const
                    {"verified", o->verified}};
   }
   return j;
+}
+
+std::string LocalTime(std::int64_t unix_ms, bool clock_only) {
+  const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  if (localtime_r(&t, &tm) == nullptr) return std::to_string(unix_ms);
+  char buf[32];
+  std::strftime(buf, sizeof buf, clock_only ? "%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
 }
 
 }  // namespace vg

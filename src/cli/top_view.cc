@@ -84,29 +84,15 @@ std::string ServiceJobs(const json& s) {
 }
 
 // The service each live pid belongs to (the daemon's `members`).
-std::map<pid_t, std::string> Owners(const TopData& d) {
-  std::map<pid_t, std::string> out;
-  if (!d.status || !(*d.status).contains("services")) return out;
-  for (const json& s : (*d.status)["services"]) {
-    if (!s.contains("members") || !s["members"].is_array()) continue;
-    for (const json& p : s["members"]) {
-      if (p.is_number_integer()) out[p.get<pid_t>()] = s.value("name", "");
-    }
-  }
-  return out;
+ServiceOwners Owners(const TopData& d) {
+  return d.status ? OwnersFromStatus(*d.status) : ServiceOwners{};
 }
 
 bool ShownInTop(const VramEntry& e) { return e.role != Role::kMonitor && !e.is_self; }
 
-std::string OwnerOf(const VramEntry& e, const std::map<pid_t, std::string>& owners) {
-  if (auto it = owners.find(e.pid); it != owners.end()) return it->second;
-  for (pid_t h : e.holders) {
-    if (auto it = owners.find(h); it != owners.end()) return it->second;
-  }
-  if (e.holds_for) {
-    if (auto it = owners.find(*e.holds_for); it != owners.end()) return it->second;
-  }
-  return "foreign";
+std::string OwnerOf(const VramEntry& e, const ServiceOwners& owners) {
+  std::string service = ServiceOf(e, owners);
+  return service.empty() ? "foreign" : service;
 }
 
 Look BarLook(Bytes used, Bytes total) {

@@ -238,11 +238,13 @@ Decision Evaluate(Ledger& ledger, const ServiceSnapshot* svc, const QueuedJob& j
   // Fits now? Best fit: the GPU it leaves least room on.
   std::optional<unsigned> best;
   Bytes best_left, best_plannable, best_extra;
+  std::optional<Bytes> least_extra;  // the least new memory the job takes on any of its GPUs
   bool any_unreserved = false;
   for (unsigned g : svc->gpus) {
     if (ctx.reserved->contains(g)) continue;
     any_unreserved = true;
     Bytes extra = ledger.ExtraFor(svc->name, g, job.estimate);
+    if (!least_extra || extra < *least_extra) least_extra = extra;
     Bytes plan = ledger.Plannable(g);
     d.plannable = std::max(d.plannable, plan);
     if (extra <= plan && (!best || plan - extra < best_left)) {
@@ -310,9 +312,18 @@ Decision Evaluate(Ledger& ledger, const ServiceSnapshot* svc, const QueuedJob& j
   d.verdict = Verdict::kWait;
   *cause = WaitCause::kMemory;
   if (apply) return d;  // Plan drops waiting decisions: no text for them
-  d.reason = any_unreserved ? "needs ~" + FormatBytes(job.estimate) + ", " +
-                                  FormatBytes(d.plannable) + " plannable now"
-                            : "its GPUs are held for an earlier job that waited longer";
+  if (!any_unreserved) {
+    d.reason = "its GPUs are held for an earlier job that waited longer";
+  } else if (least_extra && *least_extra > job.estimate) {
+    // The service is not loaded there: its start-up memory comes first, and is what waits.
+    d.reason = "needs ~" + FormatBytes(job.estimate) + " and ~" +
+               FormatBytes(*least_extra - job.estimate) + " to " + (stopped ? "start " : "load ") +
+               svc->name + " first (~" + FormatBytes(*least_extra) + " in all), " +
+               FormatBytes(d.plannable) + " plannable now";
+  } else {
+    d.reason =
+        "needs ~" + FormatBytes(job.estimate) + ", " + FormatBytes(d.plannable) + " plannable now";
+  }
   return d;
 }
 

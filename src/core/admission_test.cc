@@ -192,6 +192,19 @@ TEST(Admission, StoppedServiceWithRoomIsStarted) {
   EXPECT_EQ(d.new_bytes, GiBf(12.5));
 }
 
+// A job that waits for its stopped service's start-up memory says so: not "needs ~3 GiB, 10 GiB
+// plannable now", which reads as if it should fit.
+TEST(Admission, WaitingOnAStoppedServicesStartUpSaysSo) {
+  ServiceSnapshot busy = Svc("other", GiB(12));
+  busy.running.push_back({"r", 0, GiB(1), false, kT0});
+  ClusterSnapshot c = Cluster(GiB(24), {Stopped("video", GiB(9)), busy});
+  JobQueue empty;
+  Decision d = DecideJob(c, empty, {"j", "video", 0, 1, kT0, GiB(3)}, {}, kT0);
+  ASSERT_EQ(d.verdict, Verdict::kWait) << d.reason;
+  EXPECT_EQ(d.reason, "needs ~3.0 GiB and ~9.0 GiB to start video first (~12.0 GiB in all), " +
+                          FormatBytes(d.plannable) + " plannable now");
+}
+
 TEST(Admission, OneServiceAtItsLimitDoesNotHoldUpAnother) {
   ServiceSnapshot a = Svc("a", GiB(4), 1);
   a.running.push_back({"r", 0, GiB(1), true, kT0});

@@ -5,7 +5,9 @@
 namespace vg {
 namespace {
 
-// Two decimals, as the engines print their numbers: "2.10 GiB", "235.06 MiB", "0 bytes".
+// Two decimals, as the engines print their numbers: "2.10 GiB", "235.06 MiB", "0 bytes". Every
+// size in one sentence uses it, the snapshot's as well as the message's, so no sentence mixes
+// "9.08 GiB" with "16.2 GiB".
 std::string FormatBytes2(Bytes b) {
   struct Unit {
     unsigned shift;
@@ -36,14 +38,14 @@ const GpuMemoryLine* FindGpu(const std::vector<GpuMemoryLine>& vram, std::option
   return vram.size() == 1 ? &vram[0] : nullptr;
 }
 
-// "; comfyui (pid 4242) holds 9.8 GiB, python3 (pid 77) holds 1.0 GiB": the snapshot's top
+// "; comfyui (pid 4242) holds 9.80 GiB, python3 (pid 77) holds 1.00 GiB": the snapshot's top
 // holders, else the processes the message named.
 std::string Holders(const Incident& incident, const GpuMemoryLine* gpu) {
   constexpr std::size_t kMax = 3;
   std::string out;
   auto add = [&](const std::string& who, Bytes used) {
     out += out.empty() ? "; " : ", ";
-    out += who + " holds " + FormatBytes(used);
+    out += who + " holds " + FormatBytes2(used);
   };
   if (gpu && !gpu->top.empty()) {
     for (std::size_t i = 0; i < gpu->top.size() && i < kMax; ++i) {
@@ -86,7 +88,7 @@ std::string ExplainOom(const Incident& incident, const std::string& who,
     free_text = FormatBytes2(*free) + " free";
     if (total) free_text += " of " + FormatBytes2(*total);
   } else if (gpu) {
-    free_text = FormatBytes(gpu->free) + " free of " + FormatBytes(gpu->total);
+    free_text = FormatBytes2(gpu->free) + " free of " + FormatBytes2(gpu->total);
   }
   std::string s;
   if (incident.kind == IncidentKind::kOomProbable) {

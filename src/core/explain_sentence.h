@@ -30,7 +30,7 @@ struct GpuMemoryLine {
   std::vector<Holder> top;
 };
 
-// "i2v asked for 2.10 GiB on GPU 0 with 1.20 GiB free; comfyui (pid 4242) holds 9.8 GiB".
+// "i2v asked for 2.10 GiB on GPU 0 with 1.20 GiB free; comfyui (pid 4242) holds 9.80 GiB".
 // `service` may be empty ("the service").
 std::string ExplainIncident(const Incident& incident, std::string_view service,
                             const std::vector<GpuMemoryLine>& vram);

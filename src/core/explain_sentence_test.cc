@@ -20,8 +20,9 @@ TEST(ExplainIncidentTest, OomWithSnapshot) {
       {1, Bytes::GiB(24), Bytes::GiB(20), {}},
       {0, Bytes::GiB(24), Bytes::GiB(1), {{4242, "comfyui", Bytes((98ull << 30) / 10)}}},
   };
-  EXPECT_EQ(ExplainIncident(Oom(), "i2v", vram),
-            "i2v asked for 2.10 GiB on GPU 0 with 1.20 GiB free; comfyui (pid 4242) holds 9.8 GiB");
+  EXPECT_EQ(
+      ExplainIncident(Oom(), "i2v", vram),
+      "i2v asked for 2.10 GiB on GPU 0 with 1.20 GiB free; comfyui (pid 4242) holds 9.80 GiB");
 }
 
 TEST(ExplainIncidentTest, OomWithoutSnapshotUsesTheMessagesProcesses) {
@@ -30,7 +31,7 @@ TEST(ExplainIncidentTest, OomWithoutSnapshotUsesTheMessagesProcesses) {
   i.fields.processes = {{597, Bytes::GiB(20)}};
   EXPECT_EQ(ExplainIncident(i, "i2v", {}),
             "i2v asked for 2.10 GiB on GPU 0 with 1.20 GiB free of 24.00 GiB; process 597 holds "
-            "20.0 GiB");
+            "20.00 GiB");
 }
 
 TEST(ExplainIncidentTest, OomWithoutNumbersSaysWhatIsKnown) {
@@ -41,7 +42,7 @@ TEST(ExplainIncidentTest, OomWithoutNumbersSaysWhatIsKnown) {
             "llm ran out of GPU memory (could not allocate the KV cache)");
   EXPECT_EQ(ExplainIncident(i, "", {{0, Bytes::GiB(8), Bytes::MiB(512), {}}}),
             "the service ran out of GPU memory on GPU 0 (could not allocate the KV cache) with "
-            "512.0 MiB free of 8.0 GiB");
+            "512.00 MiB free of 8.00 GiB");
 }
 
 TEST(ExplainIncidentTest, EveryKind) {

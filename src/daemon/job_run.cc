@@ -354,7 +354,7 @@ void JobManager::Impl::Finish(ActiveJob& job, const DispatchResult& r) {
     data["observed_peak_bytes"] = obs->first.count();
     data["observation"] = obs->second == PeakKind::kExact ? "exact" : "at-most";
     message += " (estimate ~" + FormatBytes(job.estimate) + ", observed " +
-               (obs->second == PeakKind::kExact ? "" : "≤ ") + FormatBytes(obs->first) + ")";
+               (obs->second == PeakKind::kExact ? "" : "at most ") + FormatBytes(obs->first) + ")";
   }
   if (change.reason) data["reason"] = *change.reason;
   auto t = store.Transition(job.id, {JobState::kRunning}, to, change);

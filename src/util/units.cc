@@ -106,8 +106,19 @@ std::string FormatSeconds(std::chrono::nanoseconds d) {
     std::snprintf(buf, sizeof buf, "%.0f µs", s * 1e6);
   } else if (s < 0.1) {
     std::snprintf(buf, sizeof buf, "%.1f ms", s * 1e3);
-  } else {
+  } else if (s < 60) {
     std::snprintf(buf, sizeof buf, "%.2f s", s);
+  } else {
+    // A minute and more in whole units, as a person writes it: "1h", "1m 30s", "2h 5m".
+    const long long total = std::llround(s);
+    const long long h = total / 3600;
+    const long long m = total % 3600 / 60;
+    const long long sec = total % 60;
+    std::string out;
+    if (h > 0) out += std::to_string(h) + "h";
+    if (m > 0) out += (out.empty() ? "" : " ") + std::to_string(m) + "m";
+    if (sec > 0 && h == 0) out += (out.empty() ? "" : " ") + std::to_string(sec) + "s";
+    return out;
   }
   return buf;
 }

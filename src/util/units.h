@@ -50,7 +50,8 @@ using Millis = std::chrono::milliseconds;
 // "10s", "100ms", "1.5s", "2m", "1h", "250us" is rejected (too fine for any vramguard knob).
 Result<Millis> ParseDuration(std::string_view text);
 
-// For human output: "0.12 s", or milliseconds below 0.1 s ("3.4 ms").
+// For human output: "0.12 s", milliseconds below 0.1 s ("3.4 ms"), whole units from a minute
+// ("1m 30s", "1h", "2h 5m").
 std::string FormatSeconds(std::chrono::nanoseconds d);
 
 // Seconds as a double, for JSON fields ending in _s.

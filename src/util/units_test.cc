@@ -43,6 +43,14 @@ TEST(Units, FormatsSecondsAndMilliseconds) {
   EXPECT_EQ(FormatSeconds(std::chrono::milliseconds(120)), "0.12 s");
   EXPECT_EQ(FormatSeconds(std::chrono::microseconds(3400)), "3.4 ms");
   EXPECT_EQ(FormatSeconds(std::chrono::microseconds(42)), "42 µs");
+  // From a minute on, whole units as a person writes them: never "3600.00 s".
+  EXPECT_EQ(FormatSeconds(std::chrono::milliseconds(59'990)), "59.99 s");
+  EXPECT_EQ(FormatSeconds(std::chrono::seconds(60)), "1m");
+  EXPECT_EQ(FormatSeconds(std::chrono::seconds(90)), "1m 30s");
+  EXPECT_EQ(FormatSeconds(std::chrono::seconds(3600)), "1h");
+  EXPECT_EQ(FormatSeconds(std::chrono::milliseconds(3'599'700)), "1h");
+  EXPECT_EQ(FormatSeconds(std::chrono::seconds(2 * 3600 + 5 * 60 + 30)), "2h 5m");
+  EXPECT_EQ(FormatSeconds(std::chrono::hours(48)), "48h");
 }
 
 TEST(Units, BytesSubtractionSaturates) { EXPECT_EQ(Bytes(5) - Bytes(9), Bytes(0)); }

@@ -27,6 +27,13 @@ tr '\0' '\n' <"/proc/$pid1/environ" | grep -q '^VRAMGUARD_INSTANCE=i2v\.' || fai
 tr '\0' '\n' <"/proc/$pid1/environ" | grep -q '^CUDA_VISIBLE_DEVICES=GPU-' || fail "no CUDA_VISIBLE_DEVICES"
 [ "$(awk '{print $6}' "/proc/$pid1/stat")" == "$pid1" ] || fail "service is not a session leader"
 
+# `ps` names the service each process belongs to when the daemon answers.
+vg ps --json
+expect_rc 0
+expect_eq "$(jq -r --argjson p "$pid1" '.gpus[0].processes[] | select(.pid == $p) | .service' <<<"$OUT")" i2v "ps service"
+vg ps
+expect_contains "$OUT" "SERVICE"
+
 # A job leaves cached memory behind (like PyTorch); the release hook gives it back before TERM.
 curl -sf -X POST -H 'Content-Type: application/json' -d '{"resolution":768,"frames":24,"steps":5}' \
   "http://127.0.0.1:$PORT/generate" >/dev/null || fail "generate failed"

@@ -32,6 +32,9 @@ vg events --json --service llm-sticky --kind sticky
 expect_eq "$(jqo '.events[0].data.incident.kind')" sticky "incident kind"
 expect_contains "$(jqo '.events[0].data.incident.line')" "illegal memory access"
 expect_contains "$(jqo '.events[0].data.action')" "restart"
+# The human view says what the policy did, under the incident's line.
+vg events --service llm-sticky --kind sticky
+expect_contains "$OUT" "    action: restart"
 expect_eq "$(event_count llm-sticky unhealthy)" 0 "unhealthy events (the probe kept passing)"
 # Restarted: a second spawn with a new pid.
 for ((i = 0; i < 250; i++)); do [ "$(event_count llm-sticky spawned)" -ge 2 ] && break; sleep 0.02; done

@@ -14,7 +14,7 @@ note "human output"
 vg explain "$LOG" --service i2v
 expect_rc 0
 expect_contains "$OUT" "line 20: oom torch-oom (pytorch): CUDA out of memory"
-expect_contains "$OUT" "i2v asked for 2.10 GiB on GPU 0 with 1.20 GiB free of 23.65 GiB; process 4242 holds 9.8 GiB"
+expect_contains "$OUT" "i2v asked for 2.10 GiB on GPU 0 with 1.20 GiB free of 23.65 GiB; process 4242 holds 9.80 GiB"
 expect_contains "$OUT" "requested 2.1 GiB · GPU 0"
 expect_contains "$OUT" "i2v hit a sticky CUDA error (illegal memory access); the process must restart"
 expect_contains "$OUT" "i2v could not listen on port 7860: another process holds it"

@@ -29,7 +29,7 @@ obs=$(jqo .observed_peak_bytes)
   fail "observed peak $obs is not the 768p job's ~7.7 GiB"
 vg job "$J2"
 expect_contains "$OUT" "estimate:"
-expect_contains "$OUT" "observed peak:"
+expect_contains "$OUT" "observed:  "
 
 note "what was observed replaces the prior; an idempotency key deduplicates"
 prior=$("$VG_BIN" job "$J2" --json | jq .estimate_bytes)
