@@ -179,7 +179,8 @@ void ParseUrl(TableReader& r, ServiceConfig* s) {
 
 constexpr std::string_view kProxyExample = R"({ listen = "0.0.0.0:7860" })";
 
-// [service.proxy]: listen (required), upstream_port (default: the service's first port).
+// [service.proxy]: listen (required), upstream_port (default: the service's first port),
+// start_on_demand (default true), hold_timeout (default 5m).
 void ParseProxy(TableReader& service, ServiceConfig* s) {
   const toml::table* table = service.Table("proxy", kProxyExample);
   if (table == nullptr) return;
@@ -211,6 +212,16 @@ void ParseProxy(TableReader& service, ServiceConfig* s) {
                     "it listens, on 127.0.0.1) or proxy.upstream_port");
     } else {
       proxy.upstream_port = s->ports.front();
+    }
+  }
+  if (std::optional<bool> on_demand = r.Bool("start_on_demand")) proxy.start_on_demand = *on_demand;
+  if (std::optional<Millis> hold = r.Duration("hold_timeout")) {
+    if (hold->count() <= 0) {
+      r.diags().Add(r.Node("hold_timeout")->source(),
+                    "'proxy.hold_timeout' must be more than 0, like \"5m\": how long a request "
+                    "may wait for its service to start");
+    } else {
+      proxy.hold_timeout = *hold;
     }
   }
   // The proxy and the service cannot both listen on one port (nor may the proxy call itself).

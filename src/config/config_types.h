@@ -96,7 +96,11 @@ struct ProxySpec {
   bool enabled = false;
   std::string listen;     // "HOST:PORT" as written ("0.0.0.0:7860", "[::1]:7860")
   int upstream_port = 0;  // default: the service's first port
-  ConfigLocation where;   // the [service.proxy] table
+  // A request while the service is stopped (by a user, idle_unload, a swap) or starting starts
+  // it and waits until it is ready, at most hold_timeout; false: answered 503 at once.
+  bool start_on_demand = true;
+  Millis hold_timeout = std::chrono::minutes(5);
+  ConfigLocation where;  // the [service.proxy] table
 };
 
 // One GPU, by NVML index or by UUID ("GPU-…"): exactly one of the two is set.

@@ -19,11 +19,13 @@
 #include "clock/clock.h"
 #include "config/config.h"
 #include "daemon/api_routes.h"
+#include "daemon/door.h"
 #include "daemon/event_hub.h"
 #include "daemon/job_manager.h"
 #include "daemon/kernel_log_watch.h"
 #include "daemon/metrics.h"
 #include "daemon/sd_notify.h"
+#include "daemon/service_port.h"
 #include "daemon/supervisor.h"
 #include "daemon/telemetry.h"
 #include "daemon/web_routes.h"
@@ -244,14 +246,18 @@ Result<int> RunUp(const UpOptions& options) {
   }
 
   // The reverse proxies ([service.proxy], docs/proxy.md): listening from the start, also while
-  // their service is stopped (a client then gets a 502 that names it). One that cannot listen is
-  // a warning: the service itself still runs. Changed by a restart of the daemon, not by reload.
+  // their service is stopped. Each is its service's front door (daemon/door.h): a request starts
+  // a stopped service and waits until it is ready; requests count as work for idle_unload. One
+  // that cannot listen is a warning: the service itself still runs. Changed by a restart of the
+  // daemon, not by reload.
+  std::unique_ptr<ServicePort> door_port = MakeServicePort(supervisor);
   std::vector<std::unique_ptr<ReverseProxy>> proxies;
   std::string proxy_list;  // "webui on 0.0.0.0:7860, …" for the start-up event
   for (const ServiceConfig& service : config->services) {
     if (!service.proxy.enabled) continue;
     auto proxy = std::make_unique<ReverseProxy>(
-        io, ProxyOptions{.service = service.name, .upstream_port = service.proxy.upstream_port});
+        io, ProxyOptions{.service = service.name, .upstream_port = service.proxy.upstream_port},
+        std::make_shared<DoorPolicy>(io, *door_port, events, service.name, service.proxy));
     if (auto r = proxy->Listen(service.proxy.listen); !r) {
       events.Emit(service.name, "", "warning",
                   r.error().message + (r.error().hint.empty() ? "" : " (" + r.error().hint + ")"));

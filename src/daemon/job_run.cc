@@ -73,7 +73,12 @@ void JobManager::Impl::Spawn(JobTask t) { SpawnLogged(io, std::move(t), events, 
 
 void JobManager::Impl::OnEvent(const EventRecord& e) {
   if (shutting_down || e.service.empty()) return;
-  if (!JobService(e.service)) return;
+  if (!JobService(e.service)) {
+    // A service without jobs may still be unloaded when idle (its proxy's requests are its work):
+    // once it runs, its idle clock needs the short tick.
+    if (e.kind == "ready" || e.kind == "adopted") asio::post(io, [this] { RetuneTick(); });
+    return;
+  }
   ServiceJobs& sj = svcs[e.service];
   if (e.kind == "job-done") ++sj.done_since_start;
   if (e.kind == "job-failed") ++sj.failed_since_start;
@@ -406,7 +411,13 @@ void JobManager::Impl::CheckIdle() {
     auto v = port.Look(name);
     if (!cfg || !v || !cfg->idle_unload || v->state != ServicePort::State::kRunning) continue;
     ServiceJobs& sj = svcs[name];
-    if (sj.stopping || sj.queued > 0 || v->active_jobs > 0 || HasJobs(name)) continue;
+    if (v->active_jobs > 0) {
+      // Work counted on it (a job, or a request through its proxy, daemon/door.h): the idle
+      // clock starts again when the last of it ends.
+      sj.idle_since = now;
+      continue;
+    }
+    if (sj.stopping || sj.queued > 0 || HasJobs(name)) continue;
     if (!sj.idle_since) {
       sj.idle_since = now;
       continue;
