@@ -10,7 +10,7 @@ ASAN_BUILD ?= build-asan
 BENCH_BUILD ?= build-bench
 
 .PHONY: all setup setup-deb setup-test build up demo test test-unit test-e2e test-gpu fuzz bench \
-	format format-check tidy build-asan test-asan clean
+	format format-check tidy build-asan test-asan deb check-deb clean
 
 all: build
 
@@ -88,6 +88,17 @@ chaos: build
 CHAOS_BUILD ?= $(if $(wildcard build-asan/vramguard),build-asan,$(BUILD))
 chaos-ci:
 	@python3 tests/chaos/soak.py --build $(CHAOS_BUILD) --seed 1 --faults 40 --duration 75
+
+# The .deb (CPack, cmake/install.cmake) in $(BUILD)/package/: installs files only, enables and
+# starts nothing (`sudo systemctl enable --now vramguard` is the user's step).
+deb: setup-deb build
+	@rm -rf $(BUILD)/package
+	@cmake --build $(BUILD) --target package >/dev/null
+	@ls $(BUILD)/package/*.deb
+
+# What CI checks about it (tests/package/check_deb.sh): installed with dpkg into a throwaway root.
+check-deb: setup-test build
+	@BUILD=$(BUILD) bash tests/package/check_deb.sh
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i

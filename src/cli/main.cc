@@ -9,6 +9,7 @@
 
 #include "cli/check_config.h"
 #include "cli/commands.h"
+#include "cli/completion.h"
 #include "cli/daemon_client.h"
 #include "cli/explain.h"
 #include "cli/jobs_client.h"
@@ -48,6 +49,28 @@ vg::UsageShape ShapeOf(CLI::App& app) {
   return shape;
 }
 
+// The command table as cli/completion.h describes it: every command, its options and their help.
+std::vector<vg::CompletionCommand> CompletionSpecOf(CLI::App& app) {
+  std::vector<vg::CompletionCommand> out;
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    vg::CompletionCommand c{.name = sub->get_name(), .help = sub->get_description()};
+    for (const CLI::Option* o : sub->get_options()) {
+      if (!o->nonpositional()) {
+        if (o->get_name() == "file") c.takes_file = true;
+        continue;
+      }
+      if (o->get_lnames() == std::vector<std::string>{"help"}) continue;
+      vg::CompletionOption opt{.help = o->get_description(),
+                               .takes_value = !o->get_type_name().empty()};
+      for (const std::string& n : o->get_lnames()) opt.names.push_back("--" + n);
+      for (const std::string& n : o->get_snames()) opt.names.push_back("-" + n);
+      c.options.push_back(std::move(opt));
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 // One example per command, under its --help.
 const std::pair<const char*, const char*> kExamples[] = {
     {"gpus", "vramguard gpus --json"},
@@ -68,6 +91,7 @@ const std::pair<const char*, const char*> kExamples[] = {
     {"jobs", "vramguard jobs --state queued,running"},
     {"job", "vramguard job 42"},
     {"cancel", "vramguard cancel 42"},
+    {"completion", "source <(vramguard completion bash)"},
 };
 
 }  // namespace
@@ -196,6 +220,19 @@ int main(int argc, char** argv) {
   c_reload->callback([&] { run = [&] { return vg::RunReload(client); }; });
 
   vg::AddJobCommands(app, run);  // submit, jobs, job, cancel (cli/jobs_client.cc)
+
+  std::string shell;
+  auto* c_completion = app.add_subcommand(
+      "completion", "Print the shell completion script for bash, zsh or fish (from this table)");
+  c_completion->add_option("shell", shell, "bash, zsh or fish")->required();
+  c_completion->callback([&] {
+    run = [&]() -> vg::Result<int> {
+      auto script = vg::CompletionScript(shell, CompletionSpecOf(app));
+      if (!script) return std::unexpected(script.error());
+      std::fputs(script->c_str(), stdout);
+      return 0;
+    };
+  });
 
   for (const auto& [name, example] : kExamples) {
     for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
