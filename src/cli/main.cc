@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <functional>
+#include <set>
 #include <string>
 
 #include "cli/check_config.h"
@@ -221,6 +222,19 @@ int main(int argc, char** argv) {
 
   vg::AddJobCommands(app, run);  // submit, jobs, job, cancel (cli/jobs_client.cc)
 
+  // Every command that talks to the daemon: which one (cli/socket_discovery.h).
+  vg::DaemonAddress address;
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    static const std::set<std::string> kClients = {"status", "start",  "stop",   "restart", "logs",
+                                                   "events", "reload", "submit", "jobs",    "job",
+                                                   "cancel", "top",    "reap"};
+    if (!kClients.contains(sub->get_name())) continue;
+    sub->add_option("--socket", address.socket,
+                    "The daemon's control socket (default: found, see `man vramguard`)");
+    sub->add_option("--config", address.config,
+                    "Talk to the daemon started with this config file (its [daemon] socket)");
+  }
+
   std::string shell;
   auto* c_completion = app.add_subcommand(
       "completion", "Print the shell completion script for bash, zsh or fish (from this table)");
@@ -255,6 +269,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  vg::SetDaemonAddress(address);
   // Third-party exceptions stop here, as one line, never a stack trace.
   try {
     vg::Result<int> result = run();
