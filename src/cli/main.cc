@@ -13,6 +13,7 @@
 #include "cli/completion.h"
 #include "cli/daemon_client.h"
 #include "cli/explain.h"
+#include "cli/init.h"
 #include "cli/jobs_client.h"
 #include "cli/top.h"
 #include "cli/usage_errors.h"
@@ -93,6 +94,7 @@ const std::pair<const char*, const char*> kExamples[] = {
     {"job", "vramguard job 42"},
     {"cancel", "vramguard cancel 42"},
     {"completion", "source <(vramguard completion bash)"},
+    {"init", "vramguard init --template comfyui -o ~/.config/vramguard/vramguard.toml"},
 };
 
 }  // namespace
@@ -161,6 +163,15 @@ int main(int argc, char** argv) {
   c_check->add_option("file", check_file, "The config file")->required();
   c_check->add_flag("--json", check_json, "One JSON document on stdout");
   c_check->callback([&] { run = [&] { return vg::RunCheckConfig(check_file, check_json); }; });
+
+  vg::InitOptions init;
+  auto* c_init = app.add_subcommand(
+      "init", "Write a commented starter config for this machine (GPUs found, a service)");
+  c_init->add_option("-o,--output", init.output, "Write to this file (default: stdout)");
+  c_init->add_flag("--force", init.force, "Replace the file if it exists");
+  c_init->add_option("--template", init.template_name,
+                     "A service for: comfyui, gradio (A1111/Forge WebUI), llm (vLLM, llama.cpp)");
+  c_init->callback([&] { run = [&] { return vg::RunInit(init); }; });
 
   vg::ExplainOptions explain;
   auto* c_explain =
