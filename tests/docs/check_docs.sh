@@ -24,6 +24,14 @@ blocks() {
   ' "$repo/$1"
 }
 
+# The guide's service listens where a real one would (17860, the proxy on 7860): say so plainly
+# when something else (`make up`'s demo) holds them.
+for port in 7860 17860; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    fail "port $port is in use (is \`make up\` running?); the guide's commands need it free"
+  fi
+done
+
 for doc in README.md docs/getting-started.md; do
   work=$(mktemp -d "${TMPDIR:-/tmp}/vg-docs.XXXXXX")
   script=$work/script.sh
