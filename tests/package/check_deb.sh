@@ -6,16 +6,16 @@
 # is enabled or started), its Depends are met here and its libraries resolve, and
 # `systemd-analyze verify` accepts the installed units.
 # BUILD: the build directory (default build/, already built); DEB: an already built .deb to check
-# instead. Needs root (CI runs as root): dpkg
-# --root writes files owned by root.
+# instead. The install runs as root (through sudo when not root): dpkg --root writes files owned
+# by root.
 set -euo pipefail
+self=$(realpath "$0")
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 fail() {
   echo "FAIL: $*" >&2
   exit 1
 }
-[ "$(id -u)" -eq 0 ] || fail "dpkg --root needs root (run as root, or with sudo)"
 
 if [ -z "${DEB:-}" ]; then  # DEB: check this .deb instead of building one
   rm -rf "$BUILD/package"
@@ -26,6 +26,10 @@ else
 fi
 [ ${#debs[@]} -eq 1 ] && [ -f "${debs[0]}" ] || fail "expected one vramguard_*.deb in $BUILD/package"
 deb=${debs[0]}
+if [ "$(id -u)" -ne 0 ]; then  # dpkg --root writes root-owned files: the rest as root
+  command -v sudo >/dev/null || fail "installing with dpkg --root needs root or sudo"
+  exec sudo DEB="$deb" BUILD="$BUILD" bash "$self"
+fi
 echo "check_deb: $deb ($(du -h "$deb" | cut -f1))"
 
 root=$(mktemp -d "${TMPDIR:-/tmp}/vg-deb-root.XXXXXX")
