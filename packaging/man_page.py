@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""vramguard.1 from the docs, at build time: docs/cli.md (every command, the exit statuses) and
-the README's Environment table, converted from their Markdown to man(7) roff.
+"""vramguard.1 from the docs, at build time: the README's command tables (a line per command) and
+Environment table, and docs/cli.md (each command in full, the exit statuses), converted from
+their Markdown to man(7) roff.
 
 Usage: man_page.py VERSION OUT CLI_MD README_MD
 
@@ -103,6 +104,21 @@ def section(markdown, title):
     return m.group(1)
 
 
+def command_tables(markdown):
+    """Every row of the README's '| command | what |' tables: the one-line summary of each command."""
+    rows = []
+    lines = markdown.splitlines()
+    for i, line in enumerate(lines):
+        if re.match(r"^\|\s*command\s*\|\s*what\s*\|", line):
+            j = i + 2
+            while j < len(lines) and lines[j].startswith("|"):
+                rows.append(lines[j])
+                j += 1
+    if not rows:
+        sys.exit("man_page.py: the README has no '| command | what |' table")
+    return "| command | what |\n|---|---|\n" + "\n".join(rows) + "\n"
+
+
 def main():
     if len(sys.argv) != 5:
         sys.exit("usage: man_page.py VERSION OUT CLI_MD README_MD")
@@ -120,6 +136,8 @@ def main():
         ".br",
         ".B vramguard",
         "\\fB\\-\\-help\\fR | \\fB\\-\\-version\\fR",
+        ".SH COMMANDS",
+        convert(command_tables(readme)),
         ".SH DESCRIPTION",
         convert(cli),
         ".SH ENVIRONMENT",
