@@ -38,17 +38,24 @@ std::string Bash(const std::vector<CompletionCommand>& commands) {
   std::vector<std::string> names;
   std::vector<std::string> value_options;
   std::string cases;
+  std::string choice_cases;
   for (const CompletionCommand& c : commands) {
     names.push_back(c.name);
     std::vector<std::string> opts;
     for (const CompletionOption& o : c.options) {
       for (const std::string& n : o.names) {
         opts.push_back(n);
-        if (o.takes_value) value_options.push_back(c.name + ":" + n);
+        if (!o.choices.empty()) {
+          choice_cases +=
+              fmt::format("    {}:{}) words={} ;;\n", c.name, n, Quote(Join(o.choices)));
+        } else if (o.takes_value) {
+          value_options.push_back(c.name + ":" + n);
+        }
       }
     }
     opts.push_back("--help");
-    cases += fmt::format("    {}) opts={} ;;\n", c.name, Quote(Join(opts)));
+    const std::string args = c.arg_choices.empty() ? "" : " args=" + Quote(Join(c.arg_choices));
+    cases += fmt::format("    {}) opts={}{} ;;\n", c.name, Quote(Join(opts)), args);
   }
   std::string value_cases;
   for (const std::string& v : value_options) value_cases += (value_cases.empty() ? "" : "|") + v;
@@ -67,21 +74,30 @@ _vramguard() {{
     mapfile -t COMPREPLY < <(compgen -W {} -- "$cur")
     return 0
   fi
-  # After an option that takes a value: the shell's default (file names).
+  # After an option that takes one of a few values: those; any other value: the shell's default
+  # (file names).
+  local words=""
   case "$cmd:$prev" in
-    {}) return 0 ;;
+{}    {}) return 0 ;;
   esac
-  local opts=""
+  if [[ -n $words ]]; then
+    mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
+    return 0
+  fi
+  local opts="" args=""
   case $cmd in
 {}  esac
   if [[ $cur == -* ]]; then
     mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
+  elif [[ -n $args ]]; then
+    mapfile -t COMPREPLY < <(compgen -W "$args" -- "$cur")
   fi
   return 0
 }}
 complete -o default -F _vramguard vramguard
 )",
-      Quote(Join(names) + " --help --version"), value_cases.empty() ? "''" : value_cases, cases);
+      Quote(Join(names) + " --help --version"), choice_cases,
+      value_cases.empty() ? "''" : value_cases, cases);
 }
 
 std::string Zsh(const std::vector<CompletionCommand>& commands) {
@@ -92,11 +108,17 @@ std::string Zsh(const std::vector<CompletionCommand>& commands) {
     std::string specs;
     for (const CompletionOption& o : c.options) {
       for (const std::string& n : o.names) {
-        specs +=
-            " " + Quote(n + "[" + ZshText(o.help) + "]" + (o.takes_value ? ":value:_files" : ""));
+        std::string value;
+        if (!o.choices.empty()) {
+          value = ":value:(" + Join(o.choices) + ")";
+        } else if (o.takes_value) {
+          value = ":value:_files";
+        }
+        specs += " " + Quote(n + "[" + ZshText(o.help) + "]" + value);
       }
     }
     if (c.takes_file) specs += " '*:file:_files'";
+    if (!c.arg_choices.empty()) specs += " " + Quote("1:value:(" + Join(c.arg_choices) + ")");
     cases += fmt::format("    {}) _arguments -s{} ;;\n", c.name, specs);
   }
   return fmt::format(
@@ -134,19 +156,30 @@ std::string Fish(const std::vector<CompletionCommand>& commands) {
   for (const CompletionCommand& c : commands) {
     const std::string cond = Quote("__fish_seen_subcommand_from " + c.name);
     if (c.takes_file) out += fmt::format("complete -c vramguard -n {} -F\n", cond);
+    if (!c.arg_choices.empty()) {
+      out += fmt::format("complete -c vramguard -n {} -a {}\n", cond, Quote(Join(c.arg_choices)));
+    }
     for (const CompletionOption& o : c.options) {
       std::string names;
       for (const std::string& n : o.names) {
         names += n.starts_with("--") ? " -l " + n.substr(2) : " -s " + n.substr(1);
       }
-      out += fmt::format("complete -c vramguard -n {}{}{} -d {}\n", cond, names,
-                         o.takes_value ? " -r -F" : "", Quote(o.help));
+      std::string value;
+      if (!o.choices.empty()) {
+        value = " -r -f -a " + Quote(Join(o.choices));
+      } else if (o.takes_value) {
+        value = " -r -F";
+      }
+      out +=
+          fmt::format("complete -c vramguard -n {}{}{} -d {}\n", cond, names, value, Quote(o.help));
     }
   }
   return out;
 }
 
 }  // namespace
+
+std::vector<std::string> CompletionShells() { return {"bash", "zsh", "fish"}; }
 
 Result<std::string> CompletionScript(std::string_view shell,
                                      const std::vector<CompletionCommand>& commands) {

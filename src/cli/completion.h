@@ -17,7 +17,8 @@ namespace vg {
 struct CompletionOption {
   std::vector<std::string> names;  // "--json", "-n"
   std::string help;
-  bool takes_value = false;  // false: a flag
+  bool takes_value = false;          // false: a flag
+  std::vector<std::string> choices;  // the values it takes, when there are few (init --template)
 };
 
 struct CompletionCommand {
@@ -25,7 +26,11 @@ struct CompletionCommand {
   std::string help;
   std::vector<CompletionOption> options;
   bool takes_file = false;  // a positional argument that is a file (check-config, explain)
+  std::vector<std::string> arg_choices;  // the values of its positional argument (completion)
 };
+
+// The shells CompletionScript knows.
+std::vector<std::string> CompletionShells();
 
 // The script for `shell` ("bash", "zsh" or "fish"); any other name is kInvalidArgument naming
 // the three.

@@ -50,6 +50,36 @@ TEST(Completion, FishNamesLongAndShortOptionsAndQuotesHelp) {
   EXPECT_NE(s->find("'__fish_seen_subcommand_from explain' -F"), std::string::npos);
 }
 
+std::vector<CompletionCommand> WithChoices() {
+  return {{.name = "init",
+           .help = "A starter config",
+           .options = {{.names = {"--template"},
+                        .help = "A service",
+                        .takes_value = true,
+                        .choices = {"comfyui", "gradio", "llm"}}}},
+          {.name = "completion", .help = "The script", .arg_choices = {"bash", "zsh", "fish"}}};
+}
+
+TEST(Completion, EachShellOffersAnOptionsOrAnArgumentsFewValues) {
+  auto bash = CompletionScript("bash", WithChoices());
+  ASSERT_TRUE(bash.has_value());
+  EXPECT_NE(bash->find("init:--template) words='comfyui gradio llm' ;;"), std::string::npos)
+      << *bash;
+  EXPECT_NE(bash->find("completion) opts='--help' args='bash zsh fish' ;;"), std::string::npos)
+      << *bash;
+  auto zsh = CompletionScript("zsh", WithChoices());
+  ASSERT_TRUE(zsh.has_value());
+  EXPECT_NE(zsh->find("'--template[A service]:value:(comfyui gradio llm)'"), std::string::npos)
+      << *zsh;
+  EXPECT_NE(zsh->find("'1:value:(bash zsh fish)'"), std::string::npos) << *zsh;
+  auto fish = CompletionScript("fish", WithChoices());
+  ASSERT_TRUE(fish.has_value());
+  EXPECT_NE(fish->find("-l template -r -f -a 'comfyui gradio llm'"), std::string::npos) << *fish;
+  EXPECT_NE(fish->find("'__fish_seen_subcommand_from completion' -a 'bash zsh fish'"),
+            std::string::npos)
+      << *fish;
+}
+
 TEST(Completion, QuotesASingleQuoteInHelp) {
   auto s = CompletionScript("fish", {{.name = "x", .help = "the daemon's view"}});
   ASSERT_TRUE(s.has_value());

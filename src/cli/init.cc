@@ -194,6 +194,8 @@ std::string Llm(const GpuSnapshot* snapshot) {
 
 }  // namespace
 
+std::vector<std::string> InitTemplates() { return {"comfyui", "gradio", "llm"}; }
+
 Result<std::string> StarterConfig(std::string_view template_name, const GpuSnapshot* snapshot,
                                   std::string_view no_gpu_reason) {
   std::string service;

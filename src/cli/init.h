@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gpu/gpu_probe.h"
 #include "util/error.h"
@@ -18,6 +19,9 @@ namespace vg {
 // naming them).
 Result<std::string> StarterConfig(std::string_view template_name, const GpuSnapshot* snapshot,
                                   std::string_view no_gpu_reason);
+
+// The --template choices: comfyui, gradio, llm.
+std::vector<std::string> InitTemplates();
 
 struct InitOptions {
   std::string output;  // "" or "-": stdout

@@ -59,11 +59,15 @@ std::vector<vg::CompletionCommand> CompletionSpecOf(CLI::App& app) {
     for (const CLI::Option* o : sub->get_options()) {
       if (!o->nonpositional()) {
         if (o->get_name() == "file") c.takes_file = true;
+        if (sub->get_name() == "completion") c.arg_choices = vg::CompletionShells();
         continue;
       }
       if (o->get_lnames() == std::vector<std::string>{"help"}) continue;
       vg::CompletionOption opt{.help = o->get_description(),
                                .takes_value = !o->get_type_name().empty()};
+      if (sub->get_name() == "init" && o->check_lname("template")) {
+        opt.choices = vg::InitTemplates();
+      }
       for (const std::string& n : o->get_lnames()) opt.names.push_back("--" + n);
       for (const std::string& n : o->get_snames()) opt.names.push_back("-" + n);
       c.options.push_back(std::move(opt));
