@@ -1,5 +1,6 @@
 #include "cli/init.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "config/config.h"

@@ -9,7 +9,7 @@ namespace vg {
 namespace {
 
 // Config files by path → the socket a daemon started with it listens on.
-SocketInputs Inputs(std::map<std::string, std::string> configs = {}) {
+SocketInputs Inputs(const std::map<std::string, std::string>& configs = {}) {
   SocketInputs in;
   in.default_config = "/home/u/.config/vramguard/vramguard.toml";
   in.user_socket = "/run/user/1000/vramguard.sock";
