@@ -32,12 +32,16 @@ if [ "$(id -u)" -ne 0 ]; then  # dpkg --root writes root-owned files: the rest a
 fi
 echo "check_deb: $deb ($(du -h "$deb" | cut -f1))"
 
+# Before installing: a maintainer script would run at install time (and could enable a unit).
+scripts=$(dpkg-deb -I "$deb" | grep -E '^ +[0-9]+ bytes, +[0-9]+ lines? .*(preinst|postinst|prerm|postrm)' || true)
+[ -z "$scripts" ] || fail "the package has maintainer scripts (it must enable nothing): $scripts"
+
 root=$(mktemp -d "${TMPDIR:-/tmp}/vg-deb-root.XXXXXX")
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates"
 touch "$root/var/lib/dpkg/status" "$root/var/lib/dpkg/available"
 # The empty database knows none of the Depends: they are checked against this machine below.
-dpkg --root="$root" --force-depends --force-script-chrootless -i "$deb" >/dev/null 2>"$root.err" ||
+dpkg --root="$root" --force-depends -i "$deb" >/dev/null 2>"$root.err" ||
   fail "dpkg -i: $(cat "$root.err")"
 rm -f "$root.err"
 [ "$(dpkg --root="$root" -s vramguard | sed -n 's/^Status: //p')" == "install ok installed" ] ||
@@ -52,8 +56,6 @@ done
 if dpkg-deb -c "$deb" | grep -E 'libnvidia-ml|vg-simgpu|vg-demo'; then
   fail "the package ships a simulated-GPU or demo file (it could shadow the real NVML library)"
 fi
-scripts=$(dpkg-deb -I "$deb" | grep -E '^ +[0-9]+ bytes, +[0-9]+ lines? .*(preinst|postinst|prerm|postrm)' || true)
-[ -z "$scripts" ] || fail "the package has maintainer scripts (it must enable nothing): $scripts"
 
 out=$("$root/usr/bin/vramguard" --version) || fail "the installed vramguard --version failed"
 case "$out" in "vramguard "*) ;; *) fail "vramguard --version said: $out" ;; esac
