@@ -114,7 +114,7 @@ std::string Zsh(const std::vector<CompletionCommand>& commands) {
         } else if (o.takes_value) {
           value = ":value:_files";
         }
-        specs += " " + Quote(n + "[" + ZshText(o.help) + "]" + value);
+        specs += " " + Quote(fmt::format("{}[{}]{}", n, ZshText(o.help), value));
       }
     }
     if (c.takes_file) specs += " '*:file:_files'";
