@@ -78,6 +78,9 @@ bool Terminal(const std::string& op, const std::string& kind, bool* ok) {
 namespace {
 
 DaemonAddress g_address;  // set once by main (SetDaemonAddress)
+// The socket found by the first ResolveSocket that found one: a command that calls the daemon
+// many times (a start's progress, 4 times a second) neither re-reads the config nor probes again.
+std::optional<std::string> g_resolved;
 
 SocketProbe ProbeSocket(const std::string& path) {
   sockaddr_un addr{};
@@ -110,9 +113,13 @@ Result<std::string> ConfigSocket(const std::string& path) {
 
 }  // namespace
 
-void SetDaemonAddress(DaemonAddress address) { g_address = std::move(address); }
+void SetDaemonAddress(DaemonAddress address) {
+  g_address = std::move(address);
+  g_resolved.reset();
+}
 
 Result<std::string> ResolveSocket() {
+  if (g_resolved) return *g_resolved;
   const EnvLookup env = ProcessEnv();
   const bool root = geteuid() == 0;
   SocketInputs in{
@@ -127,7 +134,9 @@ Result<std::string> ResolveSocket() {
   };
   auto candidates = SocketCandidates(in);
   if (!candidates) return std::unexpected(candidates.error());
-  return ChooseSocket(*candidates, ProbeSocket);
+  auto chosen = ChooseSocket(*candidates, ProbeSocket);
+  if (chosen) g_resolved = *chosen;
+  return chosen;
 }
 
 Result<ApiClient> DaemonApi() {

@@ -29,6 +29,7 @@ void SetDaemonAddress(DaemonAddress address);
 
 // The daemon's socket, found as cli/socket_discovery.h says (flags, environment, config files,
 // the user's and the system's defaults); none answering is an error naming each socket tried.
+// Once found, the same socket for the rest of the process.
 Result<std::string> ResolveSocket();
 
 // A client of the daemon at ResolveSocket().
