@@ -15,8 +15,6 @@
 namespace vg {
 namespace {
 
-constexpr std::uint64_t kGiB = 1024ULL * 1024 * 1024;
-
 std::string Header(const GpuSnapshot* snapshot, std::string_view no_gpu_reason) {
   std::string out = fmt::format(
       "# vramguard config, written by `vramguard init` (vramguard {}).\n"
@@ -164,7 +162,7 @@ std::string Llm(const GpuSnapshot* snapshot) {
   std::string vram = "20GiB";
   std::string why = "vLLM: --gpu-memory-utilization × the GPU's memory";
   if (snapshot != nullptr && !snapshot->gpus.empty()) {
-    const std::uint64_t gib = snapshot->gpus[0].total.count() * 85 / 100 / kGiB;
+    const std::uint64_t gib = snapshot->gpus[0].total.count() * 85 / 100 / Bytes::GiB(1).count();
     vram = fmt::format("{}GiB", std::max<std::uint64_t>(1, gib));
     why = fmt::format("vLLM: 0.85 × GPU 0's {}", FormatBytes(snapshot->gpus[0].total));
   }
