@@ -36,7 +36,7 @@ EVENTS=${EVENTS:-200}
 GAP_US=${GAP_US:-2000}
 [ -x "$VG" ] || { echo "missing $VG (build it first)" >&2; exit 2; }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$NGINX" ] || { echo "nginx is not installed (scripts/setup.sh installs it)" >&2; exit 2; }
+[ -x "$NGINX" ] || { echo "nginx is not installed (scripts/setup.sh --test installs it)" >&2; exit 2; }
 WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/vg-proxy-bench.XXXXXX")
 DAEMON="" NGINX_PID=""
 cleanup() {

@@ -18,7 +18,7 @@ SIMGPU="$PWD/$BUILD/vg-simgpu"
 RUNS=${RUNS:-30}
 SIZES=${SIZES:-200 1000 3000}
 for tool in jq fuser python3; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool missing (scripts/setup.sh installs it)" >&2; exit 1; }
+  command -v "$tool" >/dev/null || { echo "bench: $tool missing (scripts/setup.sh --test installs it)" >&2; exit 1; }
 done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vg-bench.XXXXXX")

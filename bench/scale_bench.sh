@@ -27,7 +27,7 @@ N_RESTART=${N_RESTART:-5}
 N_REAP=${N_REAP:-10}
 N_OOM=${N_OOM:-200}
 for t in jq curl python3; do
-  command -v "$t" >/dev/null || { echo "bench: $t missing (scripts/setup.sh installs it)" >&2; exit 1; }
+  command -v "$t" >/dev/null || { echo "bench: $t missing (scripts/setup.sh --test installs it)" >&2; exit 1; }
 done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vg-scale.XXXXXX")

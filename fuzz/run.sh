@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 cxx=${CXX_FUZZ:-clang++}
-command -v "$cxx" >/dev/null || { echo "fuzz: $cxx not found; run scripts/setup.sh" >&2; exit 1; }
+command -v "$cxx" >/dev/null || { echo "fuzz: $cxx not found; run scripts/setup.sh --test" >&2; exit 1; }
 
 targets=(classifier pattern config http)
 cmake -S fuzz -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER="$cxx" >/dev/null

@@ -1,23 +1,51 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages vramguard needs to build, test and benchmark, then the web
-# dashboard's npm packages (web/package-lock.json: uPlot, embedded into the binary at build time,
-# and playwright-core for the browser tests).
+# Installs the Debian 12 packages vramguard needs, then the web dashboard's npm packages
+# (web/package-lock.json: uPlot, embedded into the binary at build time, and playwright-core for
+# the browser tests).
+#   scripts/setup.sh          what building and running it need (`make build`, `make up`, `make demo`)
+#   scripts/setup.sh --deb    that, and dpkg-dev for `make deb` (CPack's dpkg-shlibdeps)
+#   scripts/setup.sh --test   everything: tests, CI checks, benchmarks, fuzzing, `make deb`
 # Idempotent: installs only what is missing. Works as root; uses sudo otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(
-  # build
+mode=build
+case "${1:-}" in
+  "") ;;
+  --deb) mode=deb ;;
+  --test) mode="test" ;;
+  *)
+    echo "setup: unknown option '$1'; use no option (build), --deb or --test" >&2
+    exit 2
+    ;;
+esac
+
+build_packages=(
   g++ cmake ninja-build make pkg-config
   # libraries (ARCHITECTURE.md: each layer and what it uses)
-  libboost-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
+  libboost-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libfmt-dev
   libsqlite3-dev libhiredis-dev libre2-dev
-  # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev hyperfine procps psmisc jq curl supervisor tmux
-  # the e2e webhook receiver (tests/e2e/webhook_receiver.py) and bench/oom_latency.sh
+  # the man page is generated at build time (packaging/man_page.py); scripts/up.sh
   python3
-  # `promtool check metrics` in tests/e2e/metrics_prometheus.sh (test-only; its server is
-  # stopped and disabled below, never left running)
+  # scripts/demo.sh, and the commands `make up` suggests
+  jq curl
+)
+
+deb_packages=(
+  # `make deb`: CPack's CPACK_DEBIAN_PACKAGE_SHLIBDEPS runs dpkg-shlibdeps
+  dpkg-dev
+)
+
+# Tests, CI checks, benchmarks and fuzzing only; one package per line, with who needs it.
+test_packages=(
+  libgtest-dev libgmock-dev  # unit tests (without them the build leaves the tests out)
+  libbenchmark-dev hyperfine # make bench
+  procps psmisc tmux         # e2e scenarios (tests/e2e/top_tmux.sh: tmux)
+  # bench/supervisor_bench.sh compares against supervisord (its service is stopped and disabled
+  # below, never left running)
+  supervisor
+  # `promtool check metrics` in tests/e2e/metrics_prometheus.sh (its server is stopped and
+  # disabled below)
   prometheus
   # bench/proxy_bench.sh: nginx as a plain reverse proxy beside vramguard's, started by the script
   # with its own config in a temporary directory (its Debian service is stopped and disabled below)
@@ -31,6 +59,13 @@ packages=(
   # browser of its own; the daemon does not need it
   chromium
 )
+# Test-only packages whose Debian install enables and starts a system service: stopped and
+# disabled right after they are installed.
+test_services=(supervisor prometheus nginx)
+
+packages=("${build_packages[@]}")
+[ "$mode" == build ] || packages+=("${deb_packages[@]}")
+[ "$mode" != test ] || packages+=("${test_packages[@]}")
 # npm for web/ (the build embeds uPlot from web/node_modules). Only when there is none: a Node.js
 # from elsewhere (NodeSource) ships its own npm, and Debian's npm package conflicts with it.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
@@ -43,7 +78,7 @@ for p in "${packages[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: all ${#packages[@]} packages present"
+  echo "setup: all ${#packages[@]} packages present ($mode)"
 else
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then
@@ -59,7 +94,7 @@ else
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Test-only packages whose Debian install enables a system service: never leave it running.
-  for unit in prometheus nginx; do
+  for unit in "${test_services[@]}"; do
     [[ " ${missing[*]} " == *" $unit "* ]] || continue
     if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
       $sudo systemctl disable --now "$unit" >/dev/null 2>&1 || true

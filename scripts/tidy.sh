@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # clang-tidy with the repository's .clang-tidy on the C++ files changed since a base commit; any
 # finding fails (WarningsAsErrors). clang-tidy-19 because Debian 12's default clang-tidy (14)
-# cannot parse -std=c++23; scripts/setup.sh installs it.
+# cannot parse -std=c++23; scripts/setup.sh --test installs it.
 #
 # The base: $TIDY_BASE when set (a commit, or "all" for every file). Otherwise the merge-base of
 # HEAD with main (origin/main in a clone, else main); where HEAD is on main itself (CI on main, or
@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 TIDY=${CLANG_TIDY:-clang-tidy-19}
 TIDY_BUILD=${TIDY_BUILD:-build-tidy}
 JOBS=${JOBS:-$(nproc)}
-command -v "$TIDY" >/dev/null || { echo "tidy: $TIDY not found; run scripts/setup.sh" >&2; exit 1; }
+command -v "$TIDY" >/dev/null || { echo "tidy: $TIDY not found; run scripts/setup.sh --test" >&2; exit 1; }
 
 base=${TIDY_BASE:-}
 if [ -z "$base" ]; then

@@ -1,6 +1,10 @@
 #include "cli/daemon_client.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <chrono>
@@ -18,7 +22,9 @@
 #include "api/http.h"
 #include "cli/progress.h"
 #include "cli/render.h"
+#include "cli/socket_discovery.h"
 #include "config/config.h"
+#include "util/unique_fd.h"
 #include "util/units.h"
 
 namespace vg {
@@ -70,23 +76,81 @@ bool Terminal(const std::string& op, const std::string& kind, bool* ok) {
 
 }  // namespace
 
-std::string ResolveSocketPath() {
-  if (const char* s = std::getenv("VRAMGUARD_SOCKET"); s && *s) return s;
-  std::string config = DefaultConfigPath();
-  if (::access(config.c_str(), R_OK) == 0) {
-    if (auto cfg = LoadConfig(config)) {
-      ApplyDefaults(&*cfg, DefaultPathsForCurrentUser());
-      if (!cfg->daemon.socket.empty()) return cfg->daemon.socket;
-    }
+namespace {
+
+DaemonAddress g_address;  // set once by main (SetDaemonAddress)
+// The socket found by the first ResolveSocket that found one: a command that calls the daemon
+// many times (a start's progress, 4 times a second) neither re-reads the config nor probes again.
+std::optional<std::string> g_resolved;
+
+SocketProbe ProbeSocket(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr.sun_path) return SocketProbe::kAbsent;
+  std::copy(path.begin(), path.end(), addr.sun_path);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.ok()) return SocketProbe::kAbsent;
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    return SocketProbe::kAnswers;
   }
-  return DefaultPathsForCurrentUser().socket;
+  if (errno == EACCES || errno == EPERM) return SocketProbe::kDenied;
+  if (errno == EAGAIN) return SocketProbe::kAnswers;  // listening, its backlog full
+  return SocketProbe::kAbsent;
 }
 
-ApiClient DaemonApi() { return ApiClient::ForUnixSocket(ResolveSocketPath()); }
+Result<std::string> ConfigSocket(const std::string& path) {
+  if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
+    return std::unexpected(
+        Error{ErrorCode::kNotFound, "no such file", "name the config the daemon was started with"});
+  }
+  auto cfg = LoadConfig(path);
+  if (!cfg) {
+    return std::unexpected(Error{ErrorCode::kInvalidArgument, cfg.error().front().ToString(),
+                                 "`vramguard check-config " + path + "` lists every error"});
+  }
+  ApplyDefaults(&*cfg, DefaultPathsForCurrentUser());
+  return cfg->daemon.socket;
+}
+
+}  // namespace
+
+void SetDaemonAddress(DaemonAddress address) {
+  g_address = std::move(address);
+  g_resolved.reset();
+}
+
+Result<std::string> ResolveSocket() {
+  if (g_resolved) return *g_resolved;
+  const EnvLookup env = ProcessEnv();
+  const bool root = geteuid() == 0;
+  SocketInputs in{
+      .flag_socket = g_address.socket,
+      .env_socket = env("VRAMGUARD_SOCKET").value_or(""),
+      .flag_config = g_address.config,
+      .env_config = env("VRAMGUARD_CONFIG").value_or(""),
+      .default_config = DefaultConfigPathFor(root, env),
+      .config_socket = ConfigSocket,
+      .user_socket = root ? "" : DefaultPathsFor(false, env).socket,  // root: the system one
+      .system_socket = DefaultPathsFor(true, env).socket,
+  };
+  auto candidates = SocketCandidates(in);
+  if (!candidates) return std::unexpected(candidates.error());
+  auto chosen = ChooseSocket(*candidates, ProbeSocket);
+  if (chosen) g_resolved = *chosen;
+  return chosen;
+}
+
+Result<ApiClient> DaemonApi() {
+  auto socket = ResolveSocket();
+  if (!socket) return std::unexpected(socket.error());
+  return ApiClient::ForUnixSocket(*socket);
+}
 
 Result<json> CallDaemon(std::string_view method, const std::string& target,
                         const std::optional<json>& body) {
-  auto r = DaemonApi().Request(method, target, body);
+  auto api = DaemonApi();
+  if (!api) return std::unexpected(api.error());
+  auto r = api->Request(method, target, body);
   if (!r) return std::unexpected(r.error());
   if (r->status < 200 || r->status >= 300)
     return std::unexpected(ErrorFromResponse(r->status, r->json));
@@ -335,7 +399,9 @@ Result<int> RunLogs(const std::string& service, bool follow, int lines, const Cl
     }
     return 0;
   }
-  auto r = DaemonApi().Stream(target + "&follow=1", [&](std::string_view line) {
+  auto api = DaemonApi();
+  if (!api) return std::unexpected(api.error());
+  auto r = api->Stream(target + "&follow=1", [&](std::string_view line) {
     if (o.json) {
       std::cout << json{{"service", service}, {"line", std::string(line)}}.dump() << "\n"
                 << std::flush;
@@ -384,7 +450,9 @@ Result<int> RunEvents(bool follow, const std::string& service, const std::string
     }
     return 0;
   }
-  auto r = DaemonApi().Stream(target + "&follow=1", [&](std::string_view line) {
+  auto api = DaemonApi();
+  if (!api) return std::unexpected(api.error());
+  auto r = api->Stream(target + "&follow=1", [&](std::string_view line) {
     json e = json::parse(line, nullptr, false);
     if (!e.is_discarded()) print(e);
     return true;

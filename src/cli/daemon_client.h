@@ -19,12 +19,21 @@ struct ClientOptions {
   bool json = false;
 };
 
-// Where the daemon listens: $VRAMGUARD_SOCKET, else [daemon] socket of the config file
-// ($VRAMGUARD_CONFIG or the default path) when it exists, else the per-user default.
-std::string ResolveSocketPath();
+// What the command line named: --socket and --config (empty: not given).
+struct DaemonAddress {
+  std::string socket;
+  std::string config;
+};
+// main, once, before it runs a command.
+void SetDaemonAddress(DaemonAddress address);
 
-// A client of the daemon at ResolveSocketPath().
-ApiClient DaemonApi();
+// The daemon's socket, found as cli/socket_discovery.h says (flags, environment, config files,
+// the user's and the system's defaults); none answering is an error naming each socket tried.
+// Once found, the same socket for the rest of the process.
+Result<std::string> ResolveSocket();
+
+// A client of the daemon at ResolveSocket().
+Result<ApiClient> DaemonApi();
 
 // One request to the daemon; a non-2xx answer becomes the daemon's {"error","hint"} as an Error.
 Result<nlohmann::json> CallDaemon(std::string_view method, const std::string& target,

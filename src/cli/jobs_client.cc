@@ -160,7 +160,9 @@ Result<int> RunSubmit(const SubmitOptions& o) {
     json p = json::parse(ss.str(), nullptr, false);
     body["payload"] = p.is_discarded() ? json(ss.str()) : p;
   }
-  auto r = DaemonApi().Request("POST", "/v1/jobs", body);
+  auto api = DaemonApi();
+  if (!api) return std::unexpected(api.error());
+  auto r = api->Request("POST", "/v1/jobs", body);
   if (!r) return std::unexpected(r.error());
   if (r->status == 422) {
     if (o.json) {

@@ -5,12 +5,15 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <functional>
+#include <set>
 #include <string>
 
 #include "cli/check_config.h"
 #include "cli/commands.h"
+#include "cli/completion.h"
 #include "cli/daemon_client.h"
 #include "cli/explain.h"
+#include "cli/init.h"
 #include "cli/jobs_client.h"
 #include "cli/top.h"
 #include "cli/usage_errors.h"
@@ -48,6 +51,32 @@ vg::UsageShape ShapeOf(CLI::App& app) {
   return shape;
 }
 
+// The command table as cli/completion.h describes it: every command, its options and their help.
+std::vector<vg::CompletionCommand> CompletionSpecOf(CLI::App& app) {
+  std::vector<vg::CompletionCommand> out;
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    vg::CompletionCommand c{.name = sub->get_name(), .help = sub->get_description()};
+    for (const CLI::Option* o : sub->get_options()) {
+      if (!o->nonpositional()) {
+        if (o->get_name() == "file") c.takes_file = true;
+        if (sub->get_name() == "completion") c.arg_choices = vg::CompletionShells();
+        continue;
+      }
+      if (o->get_lnames() == std::vector<std::string>{"help"}) continue;
+      vg::CompletionOption opt{.help = o->get_description(),
+                               .takes_value = !o->get_type_name().empty()};
+      if (sub->get_name() == "init" && o->check_lname("template")) {
+        opt.choices = vg::InitTemplates();
+      }
+      for (const std::string& n : o->get_lnames()) opt.names.push_back("--" + n);
+      for (const std::string& n : o->get_snames()) opt.names.push_back("-" + n);
+      c.options.push_back(std::move(opt));
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 // One example per command, under its --help.
 const std::pair<const char*, const char*> kExamples[] = {
     {"gpus", "vramguard gpus --json"},
@@ -68,6 +97,8 @@ const std::pair<const char*, const char*> kExamples[] = {
     {"jobs", "vramguard jobs --state queued,running"},
     {"job", "vramguard job 42"},
     {"cancel", "vramguard cancel 42"},
+    {"completion", "source <(vramguard completion bash)"},
+    {"init", "vramguard init --template comfyui -o ~/.config/vramguard/vramguard.toml"},
 };
 
 }  // namespace
@@ -137,6 +168,15 @@ int main(int argc, char** argv) {
   c_check->add_flag("--json", check_json, "One JSON document on stdout");
   c_check->callback([&] { run = [&] { return vg::RunCheckConfig(check_file, check_json); }; });
 
+  vg::InitOptions init;
+  auto* c_init = app.add_subcommand(
+      "init", "Write a commented starter config for this machine (GPUs found, a service)");
+  c_init->add_option("-o,--output", init.output, "Write to this file (default: stdout)");
+  c_init->add_flag("--force", init.force, "Replace the file if it exists");
+  c_init->add_option("--template", init.template_name,
+                     "A service for: comfyui, gradio (A1111/Forge WebUI), llm (vLLM, llama.cpp)");
+  c_init->callback([&] { run = [&] { return vg::RunInit(init); }; });
+
   vg::ExplainOptions explain;
   auto* c_explain =
       app.add_subcommand("explain", "Find OOMs and other GPU incidents in a log file");
@@ -197,6 +237,32 @@ int main(int argc, char** argv) {
 
   vg::AddJobCommands(app, run);  // submit, jobs, job, cancel (cli/jobs_client.cc)
 
+  // Every command that talks to the daemon: which one (cli/socket_discovery.h).
+  vg::DaemonAddress address;
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    static const std::set<std::string> kClients = {"status", "start",  "stop",   "restart", "logs",
+                                                   "events", "reload", "submit", "jobs",    "job",
+                                                   "cancel", "top",    "reap"};
+    if (!kClients.contains(sub->get_name())) continue;
+    sub->add_option("--socket", address.socket,
+                    "The daemon's control socket (default: found, see `man vramguard`)");
+    sub->add_option("--config", address.config,
+                    "Talk to the daemon started with this config file (its [daemon] socket)");
+  }
+
+  std::string shell;
+  auto* c_completion = app.add_subcommand(
+      "completion", "Print the shell completion script for bash, zsh or fish (from this table)");
+  c_completion->add_option("shell", shell, "bash, zsh or fish")->required();
+  c_completion->callback([&] {
+    run = [&]() -> vg::Result<int> {
+      auto script = vg::CompletionScript(shell, CompletionSpecOf(app));
+      if (!script) return std::unexpected(script.error());
+      std::fputs(script->c_str(), stdout);
+      return 0;
+    };
+  });
+
   for (const auto& [name, example] : kExamples) {
     for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
       if (sub->get_name() == name) sub->footer(std::string("Example:\n  ") + example);
@@ -218,6 +284,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  vg::SetDaemonAddress(address);
   // Third-party exceptions stop here, as one line, never a stack trace.
   try {
     vg::Result<int> result = run();

@@ -120,7 +120,12 @@ Result<TopData> Collect(Machine& m) {
   TopData d;
   d.view = std::move(look->view);
   d.clock = Clock();
-  ApiClient api = DaemonApi();
+  auto found = DaemonApi();
+  if (!found) {
+    d.daemon_note = found.error().message + " (services appear under `vramguard up`)";
+    return d;
+  }
+  ApiClient& api = *found;
   auto st = api.Request("GET", "/v1/status", std::nullopt, std::chrono::seconds(2));
   if (st && st->status == 200) {
     d.status = st->json;
@@ -136,8 +141,8 @@ Result<TopData> Collect(Machine& m) {
       if (one && one->status == 200) j = one->json;
     }
   } else {
-    d.daemon_note =
-        "no daemon at " + ResolveSocketPath() + " (services appear under `vramguard up`)";
+    d.daemon_note = "the daemon did not answer: " +
+                    (st ? "HTTP " + std::to_string(st->status) : st.error().message);
   }
   return d;
 }

@@ -5,15 +5,15 @@
 # screenshots go to $VG_ARTIFACTS (CTest: build/browser-artifacts/).
 #
 # Skips (77) only where the browser or web/node_modules is missing, and never under CI ($CI set):
-# scripts/setup.sh installs both, so CI without them is a broken setup, not a reason to skip.
+# scripts/setup.sh --test installs both, so CI without them is a broken setup, not a reason to skip.
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CHROMIUM=${VG_CHROMIUM:-/usr/bin/chromium}
 missing() {
   if [ -n "${CI:-}" ]; then
-    echo "FAIL: $1; CI must run the browser tests (scripts/setup.sh installs what they need)" >&2
+    echo "FAIL: $1; CI must run the browser tests (scripts/setup.sh --test installs what they need)" >&2
     exit 1
   fi
-  echo "SKIP: $1 (run scripts/setup.sh)"
+  echo "SKIP: $1 (run scripts/setup.sh --test)"
   exit 77
 }
 [ -x "$CHROMIUM" ] || missing "no browser at $CHROMIUM (Debian package chromium)"

@@ -7,8 +7,8 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/jobs_lib.bash"
 [ -n "${VG_DEMO:-}" ] || { echo "SKIP: vg-demo-service not built"; exit 0; }
 if ! command -v promtool >/dev/null; then
-  [ -z "${CI:-}" ] || fail "promtool missing in CI: scripts/setup.sh installs Debian's prometheus"
-  echo "SKIP: promtool not installed (scripts/setup.sh installs Debian's prometheus package)"
+  [ -z "${CI:-}" ] || fail "promtool missing in CI: scripts/setup.sh --test installs Debian's prometheus"
+  echo "SKIP: promtool not installed (scripts/setup.sh --test installs Debian's prometheus package)"
   exit 0
 fi
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"

@@ -4,7 +4,7 @@
 # selected service through the daemon; `K` then `y` reaps the ghost's holder and the driver gives
 # the memory back; `q` leaves and the terminal is as it was (the shell's prompt, its settings).
 source "$(dirname "$0")/lib.sh"
-command -v tmux >/dev/null || fail "tmux is needed for this scenario (scripts/setup.sh installs it)"
+command -v tmux >/dev/null || fail "tmux is needed for this scenario (scripts/setup.sh --test installs it)"
 make_gpus --total 24GiB --overhead 500MiB
 write_config <<EOF2
 [[service]]
