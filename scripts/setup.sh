@@ -22,6 +22,9 @@ packages=(
   # bench/proxy_bench.sh: nginx as a plain reverse proxy beside vramguard's, started by the script
   # with its own config in a temporary directory (its Debian service is stopped and disabled below)
   nginx
+  # test-only: the fleet scenarios (tests/e2e/fleet_*.sh, src/fleet/*_test.cc) start their own
+  # redis-server on a free loopback port; Debian's redis-server service is stopped and disabled below
+  redis-server
   # fuzzing (fuzz/run.sh): clang with libFuzzer and the sanitizer runtimes
   clang libclang-rt-14-dev
   # checks in CI: make format-check (clang-format), make tidy (clang-tidy-19: Debian 12's default
@@ -59,7 +62,7 @@ else
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Test-only packages whose Debian install enables a system service: never leave it running.
-  for unit in prometheus nginx; do
+  for unit in prometheus nginx redis-server; do
     [[ " ${missing[*]} " == *" $unit "* ]] || continue
     if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
       $sudo systemctl disable --now "$unit" >/dev/null 2>&1 || true
