@@ -34,6 +34,13 @@ std::optional<SizeClass> ClassFor(Bytes estimate) {
   return std::nullopt;
 }
 
+Bytes ReadableLimit(Bytes capacity) {
+  Bytes out;
+  for (const SizeClass& c : SizeClasses())
+    if (c.limit <= capacity) out = c.limit;
+  return out;
+}
+
 std::string StreamName(std::string_view service, const SizeClass& c) {
   return "vg:jobs:" + std::string(service) + ":" + std::string(c.name);
 }

@@ -35,6 +35,9 @@ struct SizeClass {
 const std::vector<SizeClass>& SizeClasses();  // ascending limits, 1 GiB … 256 GiB
 // The smallest class that holds `estimate`; nullopt over the largest (256 GiB).
 std::optional<SizeClass> ClassFor(Bytes estimate);
+// The largest class limit within `capacity`: the largest job a host of that capacity ever reads
+// (0: none). What a submission is checked against, so that an accepted job has a reader.
+Bytes ReadableLimit(Bytes capacity);
 std::string StreamName(std::string_view service, const SizeClass& c);
 std::string HostKey(std::string_view host);      // "vg:host:<host>"
 std::string IdemKey(std::string_view key);       // "vg:idem:<key>"

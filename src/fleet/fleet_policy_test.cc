@@ -23,6 +23,10 @@ TEST(FleetPolicy, AJobGoesToTheSmallestClassThatHoldsIt) {
   EXPECT_EQ(ClassFor(Bytes(0))->name, "le1g");
   EXPECT_EQ(ClassFor(Bytes::GiB(70))->name, "le80g");
   EXPECT_FALSE(ClassFor(Bytes::GiB(257)));
+  // A host that can hold 21 GiB reads classes up to le20g: a 20.5 GiB job (le24g) is not for it.
+  EXPECT_EQ(ReadableLimit(Bytes::GiB(21)), Bytes::GiB(20));
+  EXPECT_EQ(ReadableLimit(Bytes::GiB(24)), Bytes::GiB(24));
+  EXPECT_EQ(ReadableLimit(Bytes::MiB(900)), Bytes());
   EXPECT_EQ(StreamName("video", *ClassFor(Bytes::GiB(30))), "vg:jobs:video:le32g");
   auto parsed = ParseStreamName("vg:jobs:my:svc:le32g");
   ASSERT_TRUE(parsed);
