@@ -42,7 +42,16 @@ struct ToRun {
   std::string why;  // "new", "recovered", "taken over from …"
 };
 
+// A local job of a fleet entry ended: its record and the XACK, kept until Redis takes them.
+struct Ending {
+  std::string stream;
+  std::string entry;
+  std::string job;
+  fleet::Fields record;
+};
+
 struct CyclePlan {
+  std::vector<Ending> endings;
   bool recover = false;
   std::vector<std::string> recover_streams;
   std::optional<fleet::HostInfo> beat;
@@ -53,6 +62,7 @@ struct CyclePlan {
 
 struct CycleResult {
   std::optional<Error> error;
+  std::vector<Ending> unacked;  // Redis went away before these were written: next cycle
   bool recovered = false;
   std::optional<std::vector<fleet::HostInfo>> hosts;
   std::vector<std::pair<std::string, std::string>> lost;  // (stream, id) no longer ours
@@ -126,6 +136,7 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
   };
   std::map<std::int64_t, Taken> taken;  // local job id → its entry
   std::map<std::string, int> inflight;  // service → entries handed to SubmitLocal, unanswered
+  std::vector<Ending> unacked;          // ended here, not yet acknowledged on Redis
   std::vector<fleet::HostInfo> hosts;   // the registry as last read
   std::int64_t seq = 0;
   int subscription = 0;
@@ -170,6 +181,8 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
     const SteadyTime now = std::chrono::steady_clock::now();
     const auto third = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.lease / 3);
     CyclePlan plan;
+    plan.endings = std::move(unacked);
+    unacked.clear();
     const std::vector<std::string> services = jobs.JobServiceNames();
     std::map<std::string, std::uint64_t> capacity;
     for (const std::string& s : services) capacity[s] = jobs.Capacity(s);
@@ -219,6 +232,16 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
       r.error = e;
       return e.code == ErrorCode::kUnavailable;  // Redis is gone: stop this cycle
     };
+    for (std::size_t i = 0; i < plan.endings.size(); ++i) {
+      const Ending& end = plan.endings[i];
+      auto put = st.PutHash(fleet::JobKey(end.job), end.record, kRecordTtl);
+      auto ack = put ? st.Ack(end.stream, end.entry) : Result<void>(std::unexpected(put.error()));
+      if (!ack && ack.error().code == ErrorCode::kUnavailable) {
+        r.unacked.assign(plan.endings.begin() + static_cast<std::ptrdiff_t>(i), plan.endings.end());
+        failed(ack.error());
+        return r;
+      }
+    }
     auto decode_or_dead = [&](fleet::StreamEntry& e) -> std::optional<fleet::JobEntry> {
       auto j = fleet::DecodeEntry(e.fields);
       if (!j) {
@@ -291,6 +314,11 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
       for (fleet::StreamEntry& e : *got) {
         auto j = decode_or_dead(e);
         if (!j) continue;
+        if (e.previous_consumer == cfg.host) {
+          // Our own entry, idle because Redis was away: the local record knows what became of it.
+          r.run.push_back(ToRun{e, *j, "recovered"});
+          continue;
+        }
         fleet::TakeoverDecision d = fleet::DecideTakeover(e.deliveries, cfg.max_deliveries,
                                                           j->idempotent, e.previous_consumer);
         switch (d.action) {
@@ -348,6 +376,8 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
   // ---- Back on the io thread ----
   void Apply(CycleResult r) {
     cycle_busy = false;
+    unacked.insert(unacked.end(), std::make_move_iterator(r.unacked.begin()),
+                   std::make_move_iterator(r.unacked.end()));
     if (stopping) return;
     if (r.error && r.error->code == ErrorCode::kUnavailable) {
       if (connected || failures == 0) Log("Redis unreachable: " + r.error->message);
@@ -380,6 +410,8 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void RunHere(ToRun t) {
+    for (const auto& [id, held] : taken)
+      if (held.stream == t.entry.stream && held.entry == t.entry.id) return;  // running here
     if (t.why == "new")
       ++pulled;
     else if (t.why != "recovered")
@@ -453,15 +485,16 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
 
   void Finished(const std::string& stream, const std::string& entry, const std::string& job,
                 std::int64_t local, const std::string& state, const std::string& reason) {
-    fleet::Fields f = {{"state", state},
-                       {"host", cfg.host},
-                       {"local_id", std::to_string(local)},
-                       {"reason", reason},
-                       {"updated_unix_ms", std::to_string(UnixNowMs())}};
-    OnWorker([self = shared_from_this(), stream, entry, job, f] {
-      (void)self->store->PutHash(fleet::JobKey(job), f, kRecordTtl);
-      (void)self->store->Ack(stream, entry);
-    });
+    // Written by the next cycle (within 100 ms), and again after it while Redis is away: an
+    // acknowledgement lost here would leave the entry for a takeover.
+    unacked.push_back(Ending{stream,
+                             entry,
+                             job,
+                             {{"state", state},
+                              {"host", cfg.host},
+                              {"local_id", std::to_string(local)},
+                              {"reason", reason},
+                              {"updated_unix_ms", std::to_string(UnixNowMs())}}});
   }
 
   void OnEvent(const EventRecord& e) {
@@ -544,9 +577,10 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
         asio::post(self->io, [self, s, je, stream, fresh = std::move(fresh),
                               respond = std::move(respond)]() mutable {
           if (!fresh) {
-            respond(HttpResponse::Error(
-                503, "the fleet's Redis (" + self->cfg.redis + "): " + fresh.error().message,
-                "submit again once Redis is back (docs/fleet.md)"));
+            respond(HttpResponse::Error(503,
+                                        "the fleet's Redis (" + self->cfg.redis +
+                                            ") is unreachable: " + fresh.error().message,
+                                        "submit again once Redis is back (docs/fleet.md)"));
             return;
           }
           self->hosts = std::move(*fresh);
@@ -583,8 +617,9 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
   HttpResponse Enqueue(const fleet::JobEntry& je, const std::string& stream) {
     fleet::FleetStore& st = *store;
     auto unavailable = [&](const Error& e) {
-      return HttpResponse::Error(503, "the fleet's Redis (" + cfg.redis + "): " + e.message,
-                                 "jobs already here keep running; submit again (docs/fleet.md)");
+      return HttpResponse::Error(
+          503, "the fleet's Redis (" + cfg.redis + ") is unreachable: " + e.message,
+          "jobs already here keep running; submit again (docs/fleet.md)");
     };
     if (!je.idempotency_key.empty()) {
       auto k = st.ClaimKey(fleet::IdemKey(je.idempotency_key), je.job, kIdemTtl);

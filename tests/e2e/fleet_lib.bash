@@ -17,10 +17,12 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# start_redis [ARGS…]: on REDIS_PORT when set (a restart), else a free port; ARGS override the
+# defaults (no persistence), e.g. --appendonly yes --dir DIR.
 start_redis() {
-  REDIS_PORT=$(free_port)
+  REDIS_PORT=${REDIS_PORT:-$(free_port)}
   "$REDIS_BIN" --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-    --logfile "$WORK/redis.log" &
+    --logfile "$WORK/redis.log" "$@" &
   REDIS_PID=$!
   local i
   for ((i = 0; i < 250; i++)); do
