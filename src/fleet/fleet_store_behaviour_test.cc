@@ -99,7 +99,7 @@ class FleetStoreBehaviour : public ::testing::TestWithParam<bool> {
   std::unique_ptr<FleetStore> other_;  // host "b"
 };
 
-Fields JobFields(const std::string& job) {
+Fields FleetTestJobFields(const std::string& job) {
   JobEntry e;
   e.job = job;
   e.service = "svc";
@@ -108,49 +108,49 @@ Fields JobFields(const std::string& job) {
   return EncodeEntry(e);
 }
 
-const std::string kStream = "vg:jobs:svc:le4g";
+const std::string kBehaviourStream = "vg:jobs:svc:le4g";
 
 TEST_P(FleetStoreBehaviour, EachEntryGoesToOneHostInOrder) {
-  ASSERT_TRUE(store_->EnsureGroup(kStream));
-  ASSERT_TRUE(store_->EnsureGroup(kStream));  // twice is fine
-  ASSERT_TRUE(store_->Add(kStream, JobFields("j1")));
-  ASSERT_TRUE(store_->Add(kStream, JobFields("j2")));
-  auto a = store_->ReadNew(kStream, "a");
-  auto b = other_->ReadNew(kStream, "b");
-  auto none = other_->ReadNew(kStream, "b");
+  ASSERT_TRUE(store_->EnsureGroup(kBehaviourStream));
+  ASSERT_TRUE(store_->EnsureGroup(kBehaviourStream));  // twice is fine
+  ASSERT_TRUE(store_->Add(kBehaviourStream, FleetTestJobFields("j1")));
+  ASSERT_TRUE(store_->Add(kBehaviourStream, FleetTestJobFields("j2")));
+  auto a = store_->ReadNew(kBehaviourStream, "a");
+  auto b = other_->ReadNew(kBehaviourStream, "b");
+  auto none = other_->ReadNew(kBehaviourStream, "b");
   ASSERT_TRUE(a && *a && b && *b && none);
   EXPECT_EQ(FieldOf((*a)->fields, "job"), "j1");
   EXPECT_EQ(FieldOf((*b)->fields, "job"), "j2");
   EXPECT_EQ((*a)->deliveries, 1);
   EXPECT_FALSE(none->has_value());
-  auto stats = store_->Stats(kStream);
+  auto stats = store_->Stats(kBehaviourStream);
   ASSERT_TRUE(stats);
   EXPECT_EQ(stats->pending, 2);
   EXPECT_EQ(stats->waiting, 0);
-  ASSERT_TRUE(store_->Ack(kStream, (*a)->id));
-  stats = store_->Stats(kStream);
+  ASSERT_TRUE(store_->Ack(kBehaviourStream, (*a)->id));
+  stats = store_->Stats(kBehaviourStream);
   EXPECT_EQ(stats->pending, 1);
-  EXPECT_EQ(*store_->Length(kStream), 1);  // acknowledged entries leave the stream
+  EXPECT_EQ(*store_->Length(kBehaviourStream), 1);  // acknowledged entries leave the stream
 }
 
 TEST_P(FleetStoreBehaviour, RenewKeepsTheLeaseWithoutCountingADelivery) {
-  ASSERT_TRUE(store_->EnsureGroup(kStream));
-  ASSERT_TRUE(store_->Add(kStream, JobFields("j1")));
-  auto a = store_->ReadNew(kStream, "a");
+  ASSERT_TRUE(store_->EnsureGroup(kBehaviourStream));
+  ASSERT_TRUE(store_->Add(kBehaviourStream, FleetTestJobFields("j1")));
+  auto a = store_->ReadNew(kBehaviourStream, "a");
   ASSERT_TRUE(a && *a);
   const std::string id = (*a)->id;
   for (int i = 0; i < 3; ++i) {
     Wait(Millis(120));
-    auto renewed = store_->Renew(kStream, "a", {id});
+    auto renewed = store_->Renew(kBehaviourStream, "a", {id});
     ASSERT_TRUE(renewed);
     EXPECT_EQ(*renewed, std::vector<std::string>{id});
   }
   // Renewed within 200 ms each time: nothing to take over.
-  auto taken = other_->TakeOver(kStream, "b", Millis(200), 10);
+  auto taken = other_->TakeOver(kBehaviourStream, "b", Millis(200), 10);
   ASSERT_TRUE(taken);
   EXPECT_TRUE(taken->empty());
   // After a restart "a" finds it again with its one delivery.
-  auto own = store_->ReadOwnPending(kStream, "a", 10);
+  auto own = store_->ReadOwnPending(kBehaviourStream, "a", 10);
   ASSERT_TRUE(own);
   ASSERT_EQ(own->size(), 1u);
   EXPECT_EQ((*own)[0].deliveries, 1);
@@ -158,39 +158,39 @@ TEST_P(FleetStoreBehaviour, RenewKeepsTheLeaseWithoutCountingADelivery) {
 }
 
 TEST_P(FleetStoreBehaviour, ALapsedLeaseIsTakenOverOnceWithTheDeliveryCounted) {
-  ASSERT_TRUE(store_->EnsureGroup(kStream));
-  ASSERT_TRUE(store_->Add(kStream, JobFields("j1")));
-  auto a = store_->ReadNew(kStream, "a");
+  ASSERT_TRUE(store_->EnsureGroup(kBehaviourStream));
+  ASSERT_TRUE(store_->Add(kBehaviourStream, FleetTestJobFields("j1")));
+  auto a = store_->ReadNew(kBehaviourStream, "a");
   ASSERT_TRUE(a && *a);
   Wait(Millis(250));
-  auto taken = other_->TakeOver(kStream, "b", Millis(200), 10);
+  auto taken = other_->TakeOver(kBehaviourStream, "b", Millis(200), 10);
   ASSERT_TRUE(taken);
   ASSERT_EQ(taken->size(), 1u);
   EXPECT_EQ((*taken)[0].deliveries, 2);
   EXPECT_EQ((*taken)[0].previous_consumer, "a");
   EXPECT_EQ(FieldOf((*taken)[0].fields, "job"), "j1");
   // Now b's: a third host finds nothing idle, and a's renewal learns it lost the entry.
-  auto again = store_->TakeOver(kStream, "c", Millis(200), 10);
+  auto again = store_->TakeOver(kBehaviourStream, "c", Millis(200), 10);
   ASSERT_TRUE(again);
   EXPECT_TRUE(again->empty());
-  auto renewed = store_->Renew(kStream, "a", {(*a)->id});
+  auto renewed = store_->Renew(kBehaviourStream, "a", {(*a)->id});
   ASSERT_TRUE(renewed);
   EXPECT_TRUE(renewed->empty());
 }
 
 TEST_P(FleetStoreBehaviour, DeadLetterKeepsTheEntryAndTheReason) {
-  ASSERT_TRUE(store_->EnsureGroup(kStream));
-  ASSERT_TRUE(store_->Add(kStream, JobFields("j9")));
-  auto a = store_->ReadNew(kStream, "a");
+  ASSERT_TRUE(store_->EnsureGroup(kBehaviourStream));
+  ASSERT_TRUE(store_->Add(kBehaviourStream, FleetTestJobFields("j9")));
+  auto a = store_->ReadNew(kBehaviourStream, "a");
   ASSERT_TRUE(a && *a);
   ASSERT_TRUE(store_->DeadLetter(**a, "delivered 4 times"));
-  EXPECT_EQ(*store_->Length(kStream), 0);
+  EXPECT_EQ(*store_->Length(kBehaviourStream), 0);
   auto dead = store_->Recent(std::string(kDeadStream), 5);
   ASSERT_TRUE(dead);
   ASSERT_EQ(dead->size(), 1u);
   EXPECT_EQ(FieldOf((*dead)[0].fields, "job"), "j9");
   EXPECT_EQ(FieldOf((*dead)[0].fields, "dead_reason"), "delivered 4 times");
-  EXPECT_EQ(FieldOf((*dead)[0].fields, "dead_stream"), kStream);
+  EXPECT_EQ(FieldOf((*dead)[0].fields, "dead_stream"), kBehaviourStream);
 }
 
 TEST_P(FleetStoreBehaviour, AnIdempotencyKeyIsClaimedOnceFleetWide) {
