@@ -62,7 +62,8 @@ struct CyclePlan {
 
 struct CycleResult {
   std::optional<Error> error;
-  std::vector<Ending> unacked;  // Redis went away before these were written: next cycle
+  std::vector<Ending> unacked;         // Redis went away before these were written: next cycle
+  std::vector<std::string> lost_ends;  // ended here after another host took the entry over
   bool recovered = false;
   std::optional<std::vector<fleet::HostInfo>> hosts;
   std::vector<std::pair<std::string, std::string>> lost;  // (stream, id) no longer ours
@@ -234,6 +235,18 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
     };
     for (std::size_t i = 0; i < plan.endings.size(); ++i) {
       const Ending& end = plan.endings[i];
+      // Still ours? A host that was paused past its lease finds its entry taken over: the host
+      // that has it now writes the record and acknowledges, not this one.
+      auto mine = st.Renew(end.stream, cfg.host, {end.entry});
+      if (!mine && mine.error().code == ErrorCode::kUnavailable) {
+        r.unacked.assign(plan.endings.begin() + static_cast<std::ptrdiff_t>(i), plan.endings.end());
+        failed(mine.error());
+        return r;
+      }
+      if (mine && mine->empty()) {
+        r.lost_ends.push_back(end.job);
+        continue;
+      }
       auto put = st.PutHash(fleet::JobKey(end.job), end.record, kRecordTtl);
       auto ack = put ? st.Ack(end.stream, end.entry) : Result<void>(std::unexpected(put.error()));
       if (!ack && ack.error().code == ErrorCode::kUnavailable) {
@@ -390,6 +403,9 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
       failures = 0;
       if (r.error) last_error = r.error->message;
     }
+    for (const std::string& job : r.lost_ends)
+      Log("fleet job " + job + " ended here after another host took it over (this host was " +
+          "away past its lease): its record and acknowledgement are that host's");
     if (r.recovered) recovered = true;
     if (r.hosts) hosts = std::move(*r.hosts);
     host_lost += r.host_lost;

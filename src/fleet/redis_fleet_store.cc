@@ -230,17 +230,12 @@ Result<std::vector<std::string>> RedisFleetStore::Renew(const std::string& strea
   std::vector<std::string> out;
   if (ids.empty()) return out;
   // Only entries this consumer still holds may be renewed: XCLAIM would take another's.
-  auto p = conn_->Cmd({"XPENDING", stream, std::string(kGroup), "-", "+",
-                       std::to_string(std::max<std::size_t>(ids.size() * 4, 64)), consumer});
-  if (!p) return std::unexpected(p.error());
   std::vector<std::string> mine;
-  if (IsArray(p->get()))
-    for (std::size_t i = 0; i < (*p)->elements; ++i) {
-      const redisReply* row = (*p)->element[i];
-      if (!IsArray(row) || row->elements < 1) continue;
-      std::string id = Str(row->element[0]);
-      if (std::find(ids.begin(), ids.end(), id) != ids.end()) mine.push_back(id);
-    }
+  for (const std::string& id : ids) {
+    auto p = conn_->Cmd({"XPENDING", stream, std::string(kGroup), id, id, "1", consumer});
+    if (!p) return std::unexpected(p.error());
+    if (IsArray(p->get()) && (*p)->elements == 1) mine.push_back(id);
+  }
   if (mine.empty()) return out;
   std::vector<std::string> args = {"XCLAIM", stream, std::string(kGroup), consumer, "0"};
   args.insert(args.end(), mine.begin(), mine.end());
