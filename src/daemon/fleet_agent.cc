@@ -141,7 +141,7 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
   std::vector<fleet::HostInfo> hosts;   // the registry as last read
   std::int64_t seq = 0;
   int subscription = 0;
-  std::int64_t pulled = 0, taken_over = 0, host_lost = 0, dead = 0, submitted = 0;
+  std::int64_t pulled = 0, taken_over = 0, host_lost = 0, dead = 0, submitted = 0, rerouted = 0;
 
   void Log(const std::string& line) { events.Log("fleet: " + line); }
 
@@ -478,8 +478,38 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
                          {"why", t.why}});
       return;
     }
-    // This host cannot take it after all (it validates or sizes it otherwise): give it up with
-    // the reason rather than loop on it.
+    // Sized larger here than by its submitter (each host's estimator learns on its own): move
+    // it up to the class of this host's estimate, which this host does not read, once per class
+    // at most (a class only grows), instead of giving it up.
+    if (resp.status == 422 && j.is_object() && j.contains("estimate_bytes") &&
+        j["estimate_bytes"].is_number_unsigned()) {
+      const Bytes here(j["estimate_bytes"].get<std::uint64_t>());
+      auto now_in = fleet::ParseStreamName(t.entry.stream);
+      auto up = fleet::ClassFor(here);
+      std::optional<Bytes> current;
+      for (const fleet::SizeClass& c : fleet::SizeClasses())
+        if (now_in && c.name == now_in->second) current = c.limit;
+      if (up && current && up->limit > *current) {
+        fleet::JobEntry moved = t.job;
+        moved.estimate = here;
+        const std::string to = fleet::StreamName(t.job.service, *up);
+        const std::string why = "sized " + FormatBytes(here) + " on " + cfg.host + ": moved from " +
+                                t.entry.stream + " to " + to;
+        Log("fleet job " + t.job.job + " " + why);
+        ++rerouted;
+        OnWorker([self = shared_from_this(), e = t.entry, moved, to, why] {
+          if (!self->Group(to)) return;  // Redis away: the entry lapses and is read again
+          if (!self->store->Add(to, fleet::EncodeEntry(moved))) return;
+          (void)self->store->Ack(e.stream, e.id);
+          (void)self->store->PutHash(fleet::JobKey(moved.job),
+                                     {{"state", "queued"}, {"stream", to}, {"reason", why}},
+                                     kRecordTtl);
+        });
+        return;
+      }
+    }
+    // This host cannot take it after all (it validates it otherwise): give it up with the
+    // reason rather than loop on it.
     std::string why =
         "refused on " + cfg.host + ": " + (j.is_object() ? j.value("error", resp.body) : resp.body);
     Log("fleet job " + t.job.job + " " + why);
@@ -725,6 +755,7 @@ nlohmann::json FleetAgent::Status() const {
             {"taken_over", m.taken_over},
             {"host_lost", m.host_lost},
             {"dead", m.dead},
+            {"rerouted", m.rerouted},
             {"submitted", m.submitted}}}};
 }
 

@@ -107,6 +107,7 @@ wait_fleet_job() {
   for ((i = 0; i < ${3:-30} * 20; i++)); do
     st=$(fleet_job_field "$1" state)
     [ "$st" == "$2" ] && return 0
+    case "$st" in done | failed | cancelled | refused | dead) break ;; esac  # ended otherwise
     sleep 0.05
   done
   fail "fleet job $1 did not reach $2 (is '$st'): $(fleet_json --job "$1" 2>&1); $(fleet_json 2>&1)"
