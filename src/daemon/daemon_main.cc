@@ -220,6 +220,7 @@ Result<int> RunUp(const UpOptions& options) {
     in.version = VRAMGUARD_VERSION;
     in.started_unix_ms = info.started_unix_ms;
     in.now_unix_ms = UnixNowMs();
+    if (fleet) in.fleet = fleet->Counts();
     return metrics.Render(in);
   };
   AddHistoryRoute(router, telemetry);

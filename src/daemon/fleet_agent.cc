@@ -732,6 +732,20 @@ void FleetAgent::Stop() {
   impl_->subscription = 0;
 }
 
+FleetAgent::Figures FleetAgent::Counts() const {
+  const Impl& m = *impl_;
+  return Figures{m.connected,
+                 static_cast<std::int64_t>(m.hosts.size()),
+                 static_cast<std::int64_t>(m.taken.size()),
+                 static_cast<std::int64_t>(m.unacked.size()),
+                 m.pulled,
+                 m.taken_over,
+                 m.host_lost,
+                 m.dead,
+                 m.rerouted,
+                 m.submitted};
+}
+
 nlohmann::json FleetAgent::Status() const {
   const Impl& m = *impl_;
   json taken = json::array();

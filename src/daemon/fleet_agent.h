@@ -57,6 +57,16 @@ class FleetAgent {
   void Stop();
   // GET /v1/fleet: this host, Redis reachable or not, the entries it holds.
   nlohmann::json Status() const;
+  // For /metrics (daemon/metrics.h), from memory.
+  struct Figures {
+    bool connected = false;
+    std::int64_t hosts = 0;    // in the registry as last read (this one included)
+    std::int64_t held = 0;     // entries of local jobs this host holds
+    std::int64_t unacked = 0;  // ends not yet written to Redis
+    std::int64_t pulled = 0, taken_over = 0, host_lost = 0, dead = 0, rerouted = 0;
+    std::int64_t submitted = 0;
+  };
+  Figures Counts() const;
 
   struct Impl;
 

@@ -52,4 +52,8 @@ host_no_oom big
 fleet_json | jq -c '{waiting, pending, dead_letters}'
 expect_eq "$(fleet_json | jq '.waiting + .pending')" 0 "entries left in the queues"
 expect_eq "$(fleet_json | jq '.dead_letters')" 0 "dead letters"
+hapi big GET /metrics
+expect_contains "$BODY" "vramguard_fleet_connected 1" "big's metrics"
+expect_contains "$BODY" "vramguard_fleet_hosts 2" "big's metrics"
+printf '%s\n' "$BODY" | grep '^vramguard_fleet_entries_total' | sed 's/^/  big: /'
 echo "PASS"
