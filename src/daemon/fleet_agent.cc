@@ -124,6 +124,7 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
   std::unique_ptr<asio::steady_timer> timer;
   bool stopping = false;
   bool cycle_busy = false;
+  bool kicked = false;  // Kick() while a cycle ran: the next one at once
   bool recovered = false;
   bool connected = false;
   int failures = 0;
@@ -175,6 +176,18 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
     });
   }
 
+  // A job was just queued on the fleet from here: pull now rather than at the next tick (this
+  // host only; the others find it within their cycle).
+  void Kick() {
+    if (stopping) return;
+    if (cycle_busy) {
+      kicked = true;
+      return;
+    }
+    timer->cancel();
+    Cycle();
+  }
+
   void Cycle() {
     if (stopping) return;
     if (cycle_busy) return Arm(kCycle);
@@ -218,6 +231,14 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
           streams.push_back(fleet::StreamName(s, c));
         if (!streams.empty()) plan.pulls.push_back(std::move(streams));
       }
+    }
+    if (plan.endings.empty() && !plan.recover && !plan.beat && plan.renew.empty() &&
+        plan.takeover_streams.empty() && plan.pulls.empty()) {
+      // Nothing to ask Redis: no answer either, so what we know of its reachability stands.
+      cycle_busy = false;
+      const bool now = kicked;
+      kicked = false;
+      return Arm(now ? std::chrono::milliseconds(0) : kCycle);
     }
     OnWorker([self = shared_from_this(), plan = std::move(plan)] {
       CycleResult r = self->RunCycle(plan);
@@ -422,7 +443,10 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
       }
     }
     for (ToRun& t : r.run) RunHere(std::move(t));
-    Arm(failures > 0 ? fleet::ReconnectDelay(failures - 1) : kCycle);
+    Arm(failures > 0 ? fleet::ReconnectDelay(failures - 1)
+        : kicked     ? std::chrono::milliseconds(0)
+                     : kCycle);
+    kicked = false;
   }
 
   void RunHere(ToRun t) {
@@ -610,8 +634,10 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
       return DeferredResponse{[self, je, stream](Responder respond) {
         self->OnWorker([self, je, stream, respond = std::move(respond)]() mutable {
           HttpResponse out = self->Enqueue(je, stream);
-          asio::post(self->io,
-                     [respond = std::move(respond), out = std::move(out)] { respond(out); });
+          asio::post(self->io, [self, respond = std::move(respond), out = std::move(out)] {
+            respond(out);
+            self->Kick();
+          });
         });
       }};
     }
@@ -638,8 +664,10 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
           ++self->submitted;
           self->OnWorker([self, je, stream, respond = std::move(respond)]() mutable {
             HttpResponse out = self->Enqueue(je, stream);
-            asio::post(self->io,
-                       [respond = std::move(respond), out = std::move(out)] { respond(out); });
+            asio::post(self->io, [self, respond = std::move(respond), out = std::move(out)] {
+              respond(out);
+              self->Kick();
+            });
           });
         });
       });
