@@ -50,6 +50,9 @@ test_packages=(
   # bench/proxy_bench.sh: nginx as a plain reverse proxy beside vramguard's, started by the script
   # with its own config in a temporary directory (its Debian service is stopped and disabled below)
   nginx
+  # test-only: the fleet scenarios (tests/e2e/fleet_*.sh, src/fleet/*_test.cc) start their own
+  # redis-server on a free loopback port; Debian's redis-server service is stopped and disabled below
+  redis-server
   # fuzzing (fuzz/run.sh): clang with libFuzzer and the sanitizer runtimes
   clang libclang-rt-14-dev
   # checks in CI: make format-check (clang-format), make tidy (clang-tidy-19: Debian 12's default
@@ -61,7 +64,7 @@ test_packages=(
 )
 # Test-only packages whose Debian install enables and starts a system service: stopped and
 # disabled right after they are installed.
-test_services=(supervisor prometheus nginx)
+test_services=(supervisor prometheus nginx redis-server)
 
 packages=("${build_packages[@]}")
 [ "$mode" == build ] || packages+=("${deb_packages[@]}")

@@ -14,6 +14,7 @@
 #include "cli/daemon_client.h"
 #include "cli/explain.h"
 #include "cli/init.h"
+#include "cli/fleet_client.h"
 #include "cli/jobs_client.h"
 #include "cli/top.h"
 #include "cli/usage_errors.h"
@@ -85,6 +86,7 @@ const std::pair<const char*, const char*> kExamples[] = {
     {"top", "vramguard top          # q quits; --once for one frame"},
     {"up", "vramguard up --config /etc/vramguard/vramguard.toml"},
     {"check-config", "vramguard check-config vramguard.toml"},
+    {"fleet", "vramguard fleet --json"},
     {"explain", "vramguard explain service.log"},
     {"status", "vramguard status i2v --json"},
     {"start", "vramguard start i2v"},
@@ -262,6 +264,14 @@ int main(int argc, char** argv) {
       return 0;
     };
   });
+  vg::FleetOptions fleet;
+  auto* c_fleet = app.add_subcommand(
+      "fleet", "The fleet on Redis: hosts, queues, pending entries, dead letters (docs/fleet.md)");
+  c_fleet->add_option("--config,-c", fleet.config,
+                      "Config file with [fleet] (default: $VRAMGUARD_CONFIG or the per-user path)");
+  c_fleet->add_option("--job", fleet.job, "One fleet job: where it is and how it ended");
+  c_fleet->add_flag("--json", fleet.json, "One JSON document on stdout");
+  c_fleet->callback([&] { run = [&] { return vg::RunFleet(fleet); }; });
 
   for (const auto& [name, example] : kExamples) {
     for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -135,6 +136,84 @@ void ParseGpuKnobs(TableReader& r, DaemonConfig* d, std::map<std::string, bool>*
   if (r.Node("poll") != nullptr) (*seen)["poll"] = true;
 }
 
+// [fleet] (docs/fleet.md): the Redis URL and this host's name are required; the rest defaults.
+void ParseFleet(TableReader& r, FleetConfig* f) {
+  Diagnostics& diags = r.diags();
+  f->enabled = true;
+  const toml::node* url_node = r.Node("redis");
+  if (std::optional<std::string> url = r.String("redis")) {
+    Result<RedisUrl> parsed = ParseRedisUrl(*url);
+    if (!parsed) {
+      diags.Add(url_node->source(), "fleet.redis", parsed.error());
+    } else {
+      f->redis = *url;
+      f->redis_host = parsed->host;
+      f->redis_port = parsed->port;
+      f->redis_db = parsed->db;
+      f->user = parsed->user;
+      f->password = parsed->password;
+    }
+  } else if (url_node == nullptr) {
+    diags.Add(
+        r.table().source(),
+        "[fleet] needs 'redis' (the shared queue), e.g. redis = \"redis://127.0.0.1:6379/0\"");
+  }
+  const toml::node* host_node = r.Node("host");
+  if (std::optional<std::string> host = r.String("host")) {
+    bool ok = !host->empty() && host->size() <= 64;
+    for (char c : *host)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_')
+        ok = false;
+    if (!ok) {
+      diags.Add(host_node->source(),
+                "'fleet.host' must be 1 to 64 letters, digits, '.', '-' or '_' (a stable name "
+                "of this host, unique in the fleet)");
+    } else {
+      f->host = *host;
+    }
+  } else if (host_node == nullptr) {
+    diags.Add(r.table().source(),
+              "[fleet] needs 'host', this host's stable name in the fleet, e.g. host = \"gpu-a\"");
+  }
+  for (const char* key : {"user", "password"}) {
+    const toml::node* node = r.Node(key);
+    std::optional<std::string> value = r.String(key);
+    if (!value) continue;
+    const bool in_url = std::string_view(key) == "user" ? !f->user.empty() : !f->password.empty();
+    if (in_url) {
+      diags.Add(node->source(),
+                "'fleet." + std::string(key) + "' is also in the redis URL; keep one of them");
+    } else if (value->empty() || value->size() > 512) {
+      diags.Add(node->source(), "'fleet." + std::string(key) + "' must be 1 to 512 bytes");
+    } else if (std::string_view(key) == "user") {
+      f->user = *value;
+    } else {
+      f->password = *value;
+    }
+  }
+  if (!f->user.empty() && f->password.empty() && r.Node("user") != nullptr) {
+    diags.Add(r.Node("user")->source(), "'fleet.user' needs 'fleet.password' (Redis ACL AUTH)");
+  }
+  if (std::optional<Millis> lease = r.Duration("lease")) {
+    if (*lease < Millis(1000) || *lease > Millis(3600000)) {
+      diags.Add(r.Node("lease")->source(), "'fleet.lease' must be between 1s and 1h");
+    } else {
+      f->lease = *lease;
+    }
+  }
+  if (std::optional<std::int64_t> n = r.Integer("max_deliveries", 1, 100)) {
+    f->max_deliveries = static_cast<int>(*n);
+  }
+  if (std::optional<Millis> t = r.Duration("connect_timeout")) {
+    if (*t < Millis(100) || *t > Millis(60000)) {
+      diags.Add(r.Node("connect_timeout")->source(),
+                "'fleet.connect_timeout' must be between 100ms and 1m");
+    } else {
+      f->connect_timeout = *t;
+    }
+  }
+}
+
 void ParseServices(const toml::node& node, const std::string& base_dir, Diagnostics* diags,
                    Config* config) {
   if (node.is_table()) {
@@ -216,6 +295,11 @@ ConfigResult ParseConfig(std::string_view text, const std::string& file_name) {
   if (const toml::table* gpu = top.Table("gpu", "[gpu]")) {
     TableReader r(*gpu, "gpu.", "in [gpu]", &diags);
     ParseGpuKnobs(r, &config.daemon, &seen);
+    r.RejectUnknownKeys();
+  }
+  if (const toml::table* fleet = top.Table("fleet", "[fleet]")) {
+    TableReader r(*fleet, "fleet.", "in [fleet]", &diags);
+    ParseFleet(r, &config.fleet);
     r.RejectUnknownKeys();
   }
   if (const toml::node* services = top.Node("service")) {

@@ -161,8 +161,25 @@ struct DaemonConfig {
   Millis history_interval{2000};
 };
 
+// [fleet] (docs/fleet.md): this daemon is one host of a fleet sharing job queues on Redis
+// Streams. Absent table: `enabled` false and the daemon is an island, as before.
+struct FleetConfig {
+  bool enabled = false;
+  std::string redis;  // the URL as written ("redis://127.0.0.1:6379/0"), for messages
+  std::string redis_host = "127.0.0.1";
+  int redis_port = 6379;
+  int redis_db = 0;
+  std::string host;        // this host's stable name: the consumer name and vg:host:<host>
+  std::string user;        // ACL user (AUTH user password); empty: the default user
+  std::string password;    // empty: no AUTH
+  Millis lease{30000};     // a taken entry not renewed for this long may be taken over
+  int max_deliveries = 3;  // delivered more often than this: moved to vg:dead
+  Millis connect_timeout{2000};
+};
+
 struct Config {
   DaemonConfig daemon;
+  FleetConfig fleet;
   std::vector<ServiceConfig> services;  // in file order
   GlobalIncidentSpec incidents;         // [[pattern]] and [[alert]]
   std::string file;                     // the path it was read from, as given

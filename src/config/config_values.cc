@@ -225,4 +225,83 @@ std::optional<std::string> NearestKey(std::string_view key,
   return best;
 }
 
+Result<RedisUrl> ParseRedisUrl(std::string_view text) {
+  auto bad = [&](const std::string& why) {
+    return Fail(ErrorCode::kInvalidArgument, "'" + std::string(text) + "': " + why,
+                "write redis://HOST:PORT/DB, e.g. redis://127.0.0.1:6379/0");
+  };
+  if (text.size() > 512) return Fail(ErrorCode::kInvalidArgument, "the URL is over 512 bytes");
+  if (text.starts_with("rediss://"))
+    return Fail(ErrorCode::kInvalidArgument, "TLS (rediss://) is not supported",
+                "reach a TLS Redis through a local tunnel (stunnel, ssh -L) and write "
+                "redis://127.0.0.1:PORT (docs/fleet.md)");
+  if (!text.starts_with("redis://")) return bad("not a redis:// URL");
+  std::string_view rest = text.substr(8);
+  RedisUrl out;
+  if (std::size_t at = rest.rfind('@'); at != std::string_view::npos) {
+    std::string_view auth = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    std::size_t colon = auth.find(':');
+    if (colon == std::string_view::npos) return bad("write user:password@ or :password@");
+    out.user = std::string(auth.substr(0, colon));
+    out.password = std::string(auth.substr(colon + 1));
+    if (out.password.empty()) return bad("the password after ':' is empty");
+  }
+  std::string_view hostport = rest;
+  std::string_view db;
+  if (std::size_t slash = rest.find('/'); slash != std::string_view::npos) {
+    hostport = rest.substr(0, slash);
+    db = rest.substr(slash + 1);
+    if (db.empty()) return bad("nothing after '/': give the database number or drop the '/'");
+  }
+  std::string_view port;
+  if (hostport.starts_with('[')) {
+    std::size_t close = hostport.find(']');
+    if (close == std::string_view::npos) return bad("'[' without ']'");
+    out.host = std::string(hostport.substr(1, close - 1));
+    std::string_view after = hostport.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') return bad("expected ':PORT' after ']'");
+      port = after.substr(1);
+      if (port.empty()) return bad("empty port");
+    }
+    for (char c : out.host)
+      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.')
+        return bad("not an IPv6 address inside [ ]");
+  } else {
+    std::size_t colon = hostport.find(':');
+    out.host = std::string(hostport.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      port = hostport.substr(colon + 1);
+      if (port.empty()) return bad("empty port");
+    }
+    for (char c : out.host)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_')
+        return bad("the host may hold letters, digits, '.', '-' and '_' only");
+  }
+  if (out.host.empty()) return bad("no host");
+  if (out.host.size() > 253) return bad("the host is over 253 bytes");
+  auto number = [](std::string_view s, int max) -> std::optional<int> {
+    if (s.empty() || s.size() > 5) return std::nullopt;
+    int v = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9') return std::nullopt;
+      v = v * 10 + (c - '0');
+    }
+    if (v > max) return std::nullopt;
+    return v;
+  };
+  if (!port.empty()) {
+    auto p = number(port, 65535);
+    if (!p || *p == 0) return bad("the port must be a number from 1 to 65535");
+    out.port = *p;
+  }
+  if (!db.empty()) {
+    auto d = number(db, 9999);
+    if (!d) return bad("the database must be a number from 0 to 9999 (no path, no query)");
+    out.db = *d;
+  }
+  return out;
+}
+
 }  // namespace vg

@@ -49,6 +49,18 @@ struct ListenAddress {
 };
 Result<ListenAddress> ParseListenAddress(std::string_view text);
 
+// "redis://[[user]:password@]host[:port][/db]" ([fleet] redis, docs/fleet.md): host a name or
+// IPv4 address (or [IPv6]), port 1–65535 (default 6379), db 0–9999 (default 0); nothing after the
+// db. "rediss://" (TLS) and "unix://" are refused with the way round (a local tunnel).
+struct RedisUrl {
+  std::string host;
+  int port = 6379;
+  int db = 0;
+  std::string user;
+  std::string password;
+};
+Result<RedisUrl> ParseRedisUrl(std::string_view text);
+
 // "http://host[:port][/path]" with a non-empty host. https is not accepted: the probes and hooks
 // speak plain HTTP to local services.
 bool IsHttpUrl(std::string_view url);

@@ -114,6 +114,11 @@ HandlerResult JobManager::Submit(const HttpRequest& request) {
     return unless_known(std::move(r));
   }
   PlanEstimate est = m.planner.Estimate(service, *valid);
+  if (m.fleet_submit && !m.local_submit) {
+    // Fleet mode: the job goes to the fleet's queue; the host whose ledger admits it runs it.
+    return m.fleet_submit(FleetSubmission{service, *valid, payload, priority, key,
+                                          est.bytes.count(), cfg->jobs.idempotent});
+  }
   const SteadyTime now = m.clock.Now();
   PlanCluster cluster = m.Cluster(false);
 
@@ -177,6 +182,67 @@ HandlerResult JobManager::Submit(const HttpRequest& request) {
       asio::post(im->io, [im] { im->FlushSubmits(); });
     }
   }};
+}
+
+HandlerResult JobManager::SubmitLocal(const HttpRequest& request) {
+  impl_->local_submit = true;
+  HandlerResult r = Submit(request);
+  impl_->local_submit = false;
+  return r;
+}
+
+void JobManager::SetFleetSubmit(FleetSubmit submit) { impl_->fleet_submit = std::move(submit); }
+
+bool JobManager::CouldAdmitNow(const std::string& service, std::uint64_t bytes) {
+  Impl& m = *impl_;
+  if (m.shutting_down || !m.JobService(service) || !m.planner.Has(service)) return false;
+  PlanCluster c = m.Cluster(false);
+  if (c.gpus.empty()) return false;
+  const SteadyTime now = m.clock.Now();
+  Decision d = m.planner.Decide(c, "", service, 0, ~std::uint64_t{0}, now, Bytes(bytes), now);
+  return d.verdict == Verdict::kAdmit || d.verdict == Verdict::kStartService;
+}
+
+std::uint64_t JobManager::Capacity(const std::string& service) {
+  Impl& m = *impl_;
+  if (!m.JobService(service) || !m.planner.Has(service)) return 0;
+  PlanCluster c = m.Cluster(false);
+  if (c.gpus.empty()) return 0;
+  const SteadyTime now = m.clock.Now();
+  // A job larger than any card: core refuses it and says what the largest could hold.
+  Decision d =
+      m.planner.Decide(c, "", service, 0, ~std::uint64_t{0}, now, Bytes::GiB(1 << 20), now);
+  return d.verdict == Verdict::kRefuse ? d.capacity.count() : 0;
+}
+
+HttpResponse JobManager::RefuseForFleet(const FleetSubmission& s, std::uint64_t capacity,
+                                        const std::string& where) {
+  Impl& m = *impl_;
+  auto sugg = m.planner.Suggest(s.service, s.params, Bytes(capacity), kMaxSuggestions);
+  std::string why = m.planner.DescribeRefusal(s.service, s.params, Bytes(s.estimate_bytes),
+                                              Bytes(capacity), sugg);
+  if (why.empty()) why = "the job needs " + FormatBytes(Bytes(s.estimate_bytes));
+  why += " (no host of the fleet can hold it: the largest, " + where + ", takes jobs up to " +
+         FormatBytes(Bytes(capacity)) + ")";
+  json list = json::array();
+  for (const PlanSuggestion& p : sugg)
+    list.push_back({{"params", p.params}, {"estimate_bytes", p.estimate.count()}});
+  return HttpResponse::Json(422, {{"error", why},
+                                  {"state", "refused"},
+                                  {"estimate_bytes", s.estimate_bytes},
+                                  {"capacity_bytes", capacity},
+                                  {"largest_host", where},
+                                  {"suggestions", list}});
+}
+
+std::vector<std::string> JobManager::JobServiceNames() const { return impl_->JobServices(); }
+
+std::vector<JobManager::GpuBrief> JobManager::Gpus() {
+  std::vector<GpuBrief> out;
+  if (const vg::GpuSnapshot* sn = impl_->Snapshot(false))
+    for (const GpuInfo& g : sn->gpus)
+      if (!g.problem) out.push_back(GpuBrief{g.index, g.total.count(), g.free.count()});
+  return out;
 }
 
 HttpResponse JobManager::Get(const std::string& id_text) {

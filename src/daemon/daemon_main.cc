@@ -21,6 +21,7 @@
 #include "daemon/api_routes.h"
 #include "daemon/door.h"
 #include "daemon/event_hub.h"
+#include "daemon/fleet_agent.h"
 #include "daemon/job_manager.h"
 #include "daemon/kernel_log_watch.h"
 #include "daemon/metrics.h"
@@ -29,6 +30,7 @@
 #include "daemon/supervisor.h"
 #include "daemon/telemetry.h"
 #include "daemon/web_routes.h"
+#include "fleet/redis_fleet_store.h"
 #include "gpu/nvml_probe.h"
 #include "ops/observe.h"
 #include "proc/cgroup.h"
@@ -185,6 +187,21 @@ Result<int> RunUp(const UpOptions& options) {
   };
   AddApiRoutes(router, supervisor, events, info, reload);
   AddJobRoutes(router, jobs);
+  // Fleet mode (docs/fleet.md): one host of a fleet sharing job queues on Redis Streams.
+  std::unique_ptr<FleetAgent> fleet;
+  if (config->fleet.enabled) {
+    const FleetConfig& f = config->fleet;
+    fleet::RedisEndpoint ep{f.redis_host, f.redis_port,      f.redis_db,  f.user,
+                            f.password,   f.connect_timeout, Millis(2000)};
+    fleet = std::make_unique<FleetAgent>(io, f, jobs, events,
+                                         std::make_unique<fleet::RedisFleetStore>(ep));
+  }
+  router.Add("GET", "/v1/fleet", [&fleet](const HttpRequest&, const PathParams&) -> HandlerResult {
+    if (!fleet)
+      return HttpResponse::Error(404, "this daemon is not in a fleet",
+                                 "add a [fleet] table to the config (docs/fleet.md)");
+    return HttpResponse::Json(200, fleet->Status());
+  });
   // The last hour of who held VRAM (the dashboard) and the Prometheus metrics: sampled on the
   // loop, so that neither a page load nor a scrape reads the machine (docs/metrics.md).
   Telemetry telemetry(
@@ -205,6 +222,7 @@ Result<int> RunUp(const UpOptions& options) {
     in.version = VRAMGUARD_VERSION;
     in.started_unix_ms = info.started_unix_ms;
     in.now_unix_ms = UnixNowMs();
+    if (fleet) in.fleet = fleet->Counts();
     return metrics.Render(in);
   };
   AddHistoryRoute(router, telemetry);
@@ -290,6 +308,7 @@ Result<int> RunUp(const UpOptions& options) {
       events.Log(std::string("received SIG") + sigabbrev_np(sig) +
                  (keep_services ? ": exiting, services keep running"
                                 : ": stopping every service (again to skip the grace periods)"));
+      if (fleet) fleet->Stop();
       jobs.Shutdown();
       supervisor.Shutdown(keep_services, [&](const ShutdownReport& report) {
         for (const std::string& line : report.incomplete)
@@ -327,6 +346,7 @@ Result<int> RunUp(const UpOptions& options) {
   // 8. Re-adopt what an earlier daemon left running, start the rest, and say we are ready.
   supervisor.Boot();
   jobs.Boot();
+  if (fleet) fleet->Start();
   // The kernel log, for device-lost (Xid 79) and other driver errors; a notice when unreadable.
   KernelLogWatch kernel_log(io, supervisor, nvml.get(), events, config->daemon.kernel_log);
   telemetry.Start();

@@ -10,9 +10,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -69,6 +72,41 @@ class JobManager {
   HttpResponse List(const HttpRequest& request);
   HttpResponse Cancel(const std::string& id);
   HttpResponse ResultOf(const std::string& id);
+
+  // ---- Fleet mode (daemon/fleet_agent.h, docs/fleet.md) --------------------------------------
+  // A submission that passed validation and was sized here, for the fleet's queue.
+  struct FleetSubmission {
+    std::string service;
+    nlohmann::json params;  // validated, complete
+    std::string payload;    // JSON text, or ""
+    int priority = 0;
+    std::optional<std::string> idempotency_key;
+    std::uint64_t estimate_bytes = 0;
+    bool idempotent = false;  // the service's jobs.idempotent here
+  };
+  using FleetSubmit = std::function<HandlerResult(FleetSubmission)>;
+  // Set: POST /v1/jobs hands each valid submission to `submit` instead of queueing it here.
+  void SetFleetSubmit(FleetSubmit submit);
+  // A job the fleet gave this host: Submit as the API's, queued here whatever SetFleetSubmit says.
+  HandlerResult SubmitLocal(const HttpRequest& request);
+  // Would this host's ledger admit a job of `service` needing `bytes` now (admit, or start the
+  // service)? False without a driver reading or for a service that takes no jobs.
+  bool CouldAdmitNow(const std::string& service, std::uint64_t bytes);
+  // The most a job of `service` may need on this host (core's capacity: its largest GPU less the
+  // reserve and the service's own memory); 0: it cannot run here.
+  std::uint64_t Capacity(const std::string& service);
+  // The 422 for a job that fits no host of the fleet, with suggestions against `capacity` (the
+  // largest host's, named by `where`).
+  HttpResponse RefuseForFleet(const FleetSubmission& s, std::uint64_t capacity,
+                              const std::string& where);
+  // Services that take jobs now, in name order.
+  std::vector<std::string> JobServiceNames() const;
+  struct GpuBrief {
+    unsigned index = 0;
+    std::uint64_t total = 0;
+    std::uint64_t free = 0;
+  };
+  std::vector<GpuBrief> Gpus();  // the driver's last reading (≤ 20 ms old, or read now)
 
   struct Impl;
 

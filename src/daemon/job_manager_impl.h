@@ -107,6 +107,8 @@ struct JobManager::Impl {
   std::set<JobId> admit_failures_logged;  // a store refusal said once per job
   std::map<std::string, ServiceJobs> svcs;
   bool shutting_down = false;
+  JobManager::FleetSubmit fleet_submit;  // fleet mode: where valid submissions go
+  bool local_submit = false;             // SubmitLocal runs: queue here
   bool replan_posted = false;
   // Group commit: submissions read together share one transaction (FlushSubmits).
   std::vector<std::shared_ptr<PendingSubmit>> pending;

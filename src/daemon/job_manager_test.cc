@@ -215,6 +215,57 @@ TEST_F(JobManagerTest, AdmitsDispatchesAndFinishesAJob) {
   EXPECT_EQ(port.begins_refused, 0);
 }
 
+// Fleet mode's seams (daemon/fleet_agent.h): the budget a host pulls by is the ledger's own
+// answer; a submission goes to the fleet hook; SubmitLocal queues here whatever the hook says.
+TEST_F(JobManagerTest, FleetSeamsAskTheLedgerAndRouteSubmissions) {
+  AddService("svc");
+  Boot();
+  // 24 GiB card, no reserve, the service's 2 GiB: 22 GiB for a job.
+  EXPECT_EQ(jobs->Capacity("svc"), Bytes::GiB(22).count());
+  EXPECT_EQ(jobs->Capacity("nope"), 0u);
+  EXPECT_TRUE(jobs->CouldAdmitNow("svc", Bytes::GiB(20).count()));
+  EXPECT_FALSE(jobs->CouldAdmitNow("svc", Bytes::GiB(23).count()));
+  // A job holding 16 GiB runs: 6 GiB left now, though the capacity is unchanged.
+  endpoint.hold = true;
+  JobId running = SubmitJob("svc", 16);
+  ASSERT_TRUE(Reaches(running, JobState::kRunning));
+  Hold(101, Bytes::GiB(18));
+  EXPECT_FALSE(jobs->CouldAdmitNow("svc", Bytes::GiB(8).count()));
+  EXPECT_EQ(jobs->Capacity("svc"), Bytes::GiB(22).count());
+
+  std::optional<JobManager::FleetSubmission> handed;
+  jobs->SetFleetSubmit([&](JobManager::FleetSubmission s) -> HandlerResult {
+    handed = s;
+    return HttpResponse::Json(202, {{"fleet_job", "h-1"}});
+  });
+  HttpResponse r = Submit({{"service", "svc"}, {"params", {{"size", 2}}}, {"priority", 3}});
+  EXPECT_EQ(r.status, 202);
+  ASSERT_TRUE(handed);
+  EXPECT_EQ(handed->service, "svc");
+  EXPECT_EQ(handed->params, json({{"size", 2}}));
+  EXPECT_EQ(handed->priority, 3);
+  EXPECT_GE(handed->estimate_bytes, Bytes::GiB(2).count());
+  // Invalid params never reach the fleet.
+  handed.reset();
+  EXPECT_EQ(Submit({{"service", "svc"}, {"params", {{"size", 99}}}}).status, 400);
+  EXPECT_FALSE(handed);
+
+  HttpRequest local;
+  local.method = "POST";
+  local.path = local.target = "/v1/jobs";
+  local.headers["content-type"] = "application/json";
+  local.body =
+      json({{"service", "svc"}, {"params", {{"size", 1}}}, {"idempotency_key", "fleet:h-1"}})
+          .dump();
+  HandlerResult h = jobs->SubmitLocal(local);
+  std::optional<HttpResponse> out;
+  std::get<DeferredResponse>(h).start([&](HttpResponse a) { out = std::move(a); });
+  ASSERT_TRUE(Run([&] { return out.has_value(); }));
+  EXPECT_EQ(out->status, 202) << out->body;
+  EXPECT_FALSE(handed);
+  endpoint.hold = false;
+}
+
 // The chaos soak's disk-full finding: a job that ended while the state directory was full stayed
 // `running` for good (the store refused the write once and it was never tried again).
 TEST_F(JobManagerTest, AnEndTheStoreRefusedIsWrittenOnceItCan) {

@@ -275,6 +275,33 @@ std::string DaemonMetrics::Render(const MetricsInputs& in) const {
     if (ps.estimate.count())
       w.Histogram("vramguard_job_estimate_ratio", {{"service", name}}, ps.estimate);
 
+  // The fleet (docs/fleet.md).
+  if (in.fleet) {
+    const FleetAgent::Figures& f = *in.fleet;
+    w.Begin("vramguard_fleet_connected", "gauge", "1 while the fleet's Redis answers.");
+    w.Sample("vramguard_fleet_connected", {}, f.connected ? 1 : 0);
+    w.Begin("vramguard_fleet_hosts", "gauge", "Hosts in the fleet's registry as last read.");
+    w.Sample("vramguard_fleet_hosts", {}, double(f.hosts));
+    w.Begin("vramguard_fleet_entries_held", "gauge",
+            "Fleet entries this host holds for its local jobs (renewed every lease/3).");
+    w.Sample("vramguard_fleet_entries_held", {}, double(f.held));
+    w.Begin("vramguard_fleet_ends_unwritten", "gauge",
+            "Ends of fleet jobs not yet written to Redis (it did not answer).");
+    w.Sample("vramguard_fleet_ends_unwritten", {}, double(f.unacked));
+    w.Begin("vramguard_fleet_entries_total", "counter",
+            "Fleet entries this host handled, by how: pulled (new), taken_over (a lapsed lease), "
+            "host_lost (not idempotent: failed), dead (to vg:dead), rerouted (moved up a class).");
+    for (const auto& [how, n] : {std::pair<const char*, std::int64_t>{"pulled", f.pulled},
+                                 {"taken_over", f.taken_over},
+                                 {"host_lost", f.host_lost},
+                                 {"dead", f.dead},
+                                 {"rerouted", f.rerouted}})
+      w.Sample("vramguard_fleet_entries_total", {{"how", how}}, double(n));
+    w.Begin("vramguard_fleet_submitted_total", "counter",
+            "Jobs submitted on this host into the fleet's queue.");
+    w.Sample("vramguard_fleet_submitted_total", {}, double(f.submitted));
+  }
+
   // Alerts and events.
   w.Begin("vramguard_alerts_delivered_total", "counter",
           "Alerts the receivers took (webhook 2xx, command exit 0).");

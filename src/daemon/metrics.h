@@ -14,11 +14,13 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "daemon/fleet_agent.h"
 #include "daemon/job_manager.h"
 #include "daemon/supervisor.h"
 #include "util/prom_text.h"
@@ -41,6 +43,7 @@ struct MetricsInputs {
   std::string version;
   std::int64_t started_unix_ms = 0;
   std::int64_t now_unix_ms = 0;
+  std::optional<FleetAgent::Figures> fleet;  // fleet mode only (docs/fleet.md)
 };
 
 class DaemonMetrics {

@@ -143,6 +143,28 @@ TEST(DaemonMetrics, EveryFamilyHasHelpAndTypeOnceEvenWithoutSamples) {
   EXPECT_GE(types.size(), 30u);
 }
 
+TEST(DaemonMetrics, FleetFiguresOnlyInFleetMode) {
+  DaemonMetrics m;
+  MetricsInputs in;
+  EXPECT_EQ(m.Render(in).find("vramguard_fleet_"), std::string::npos);
+  FleetAgent::Figures f;
+  f.connected = true;
+  f.hosts = 3;
+  f.held = 1;
+  f.pulled = 40;
+  f.rerouted = 2;
+  f.submitted = 30;
+  in.fleet = f;
+  const std::string text = m.Render(in);
+  EXPECT_TRUE(HasLine(text, "vramguard_fleet_connected 1"));
+  EXPECT_TRUE(HasLine(text, "vramguard_fleet_hosts 3"));
+  EXPECT_TRUE(HasLine(text, "vramguard_fleet_entries_held 1"));
+  EXPECT_TRUE(HasLine(text, "vramguard_fleet_entries_total{how=\"pulled\"} 40"));
+  EXPECT_TRUE(HasLine(text, "vramguard_fleet_entries_total{how=\"rerouted\"} 2"));
+  EXPECT_TRUE(HasLine(text, "vramguard_fleet_entries_total{how=\"host_lost\"} 0"));
+  EXPECT_TRUE(HasLine(text, "vramguard_fleet_submitted_total 30"));
+}
+
 TEST(DaemonMetrics, SubscribesToTheEventHubAndLeavesIt) {
   MemoryStore store;
   EventHub hub(store, false);

@@ -1,0 +1,804 @@
+#include "daemon/fleet_agent.h"
+
+#include <utility>  // before asio: Boost 1.74's awaitable.hpp needs std::exchange
+
+#include <boost/asio.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "api/http.h"
+#include "clock/clock.h"
+#include "daemon/event_hub.h"
+#include "fleet/fleet_policy.h"
+
+namespace vg {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::chrono::milliseconds kCycle{100};
+constexpr Millis kRecordTtl{7LL * 24 * 3600 * 1000};  // vg:job:<id>
+constexpr Millis kIdemTtl{24LL * 3600 * 1000};        // vg:idem:<key>
+constexpr std::size_t kTakeOverBatch = 4;
+
+bool TerminalState(const std::string& s) {
+  return s == "done" || s == "failed" || s == "cancelled" || s == "refused" || s == "interrupted";
+}
+
+// A stream entry to run here, and why it came.
+struct ToRun {
+  fleet::StreamEntry entry;
+  fleet::JobEntry job;
+  std::string why;  // "new", "recovered", "taken over from …"
+};
+
+// A local job of a fleet entry ended: its record and the XACK, kept until Redis takes them.
+struct Ending {
+  std::string stream;
+  std::string entry;
+  std::string job;
+  fleet::Fields record;
+};
+
+struct CyclePlan {
+  std::vector<Ending> endings;
+  bool recover = false;
+  std::vector<std::string> recover_streams;
+  std::optional<fleet::HostInfo> beat;
+  std::map<std::string, std::vector<std::string>> renew;  // stream → entry ids
+  std::vector<std::string> takeover_streams;
+  std::vector<std::vector<std::string>> pulls;  // per service: streams, largest class first
+};
+
+struct CycleResult {
+  std::optional<Error> error;
+  std::vector<Ending> unacked;         // Redis went away before these were written: next cycle
+  std::vector<std::string> lost_ends;  // ended here after another host took the entry over
+  bool recovered = false;
+  std::optional<std::vector<fleet::HostInfo>> hosts;
+  std::vector<std::pair<std::string, std::string>> lost;  // (stream, id) no longer ours
+  std::vector<ToRun> run;
+  std::int64_t host_lost = 0;
+  std::int64_t dead = 0;
+};
+
+}  // namespace
+
+struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::io_context& io_, const FleetConfig& cfg_, JobManager& jobs_, EventHub& events_,
+       std::unique_ptr<fleet::FleetStore> store_)
+      : io(io_), cfg(cfg_), jobs(jobs_), events(events_), store(std::move(store_)) {}
+
+  asio::io_context& io;
+  FleetConfig cfg;
+  JobManager& jobs;
+  EventHub& events;
+  std::unique_ptr<fleet::FleetStore> store;  // the worker's only
+
+  // ---- The worker thread: blocking Redis calls, one task at a time ----
+  std::thread worker;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::function<void()>> tasks;
+  bool quit = false;
+  std::set<std::string> groups;  // streams whose group exists (worker only)
+
+  void Work() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return quit || !tasks.empty(); });
+        if (quit) return;
+        task = std::move(tasks.front());
+        tasks.pop_front();
+      }
+      task();
+    }
+  }
+  void OnWorker(std::function<void()> task) {
+    {
+      std::lock_guard lock(mu);
+      tasks.push_back(std::move(task));
+    }
+    cv.notify_one();
+  }
+  Result<void> Group(const std::string& stream) {
+    if (groups.count(stream)) return {};
+    auto r = store->EnsureGroup(stream);
+    if (r) groups.insert(stream);
+    return r;
+  }
+
+  // ---- io thread state ----
+  std::unique_ptr<asio::steady_timer> timer;
+  bool stopping = false;
+  bool cycle_busy = false;
+  bool kicked = false;  // Kick() while a cycle ran: the next one at once
+  bool recovered = false;
+  bool connected = false;
+  int failures = 0;
+  std::string last_error;
+  SteadyTime next_beat{}, next_renew{}, next_takeover{};
+  struct Taken {
+    std::string stream;
+    std::string entry;
+    std::string job;
+    bool idempotent = false;
+  };
+  std::map<std::int64_t, Taken> taken;  // local job id → its entry
+  std::map<std::string, int> inflight;  // service → entries handed to SubmitLocal, unanswered
+  std::vector<Ending> unacked;          // ended here, not yet acknowledged on Redis
+  std::vector<fleet::HostInfo> hosts;   // the registry as last read
+  std::int64_t seq = 0;
+  int subscription = 0;
+  std::int64_t pulled = 0, taken_over = 0, host_lost = 0, dead = 0, submitted = 0, rerouted = 0;
+
+  void Log(const std::string& line) { events.Log("fleet: " + line); }
+
+  fleet::HostInfo SelfInfo() {
+    fleet::HostInfo h;
+    h.host = cfg.host;
+    h.seen_unix_ms = UnixNowMs();
+    for (const JobManager::GpuBrief& g : jobs.Gpus())
+      h.gpus.push_back({g.index, Bytes(g.total), Bytes(g.free)});
+    for (const std::string& s : jobs.JobServiceNames())
+      if (std::uint64_t c = jobs.Capacity(s); c > 0) h.capacity[s] = Bytes(c);
+    for (const auto& [s, n] : jobs.Live()) {
+      h.running += n.running + n.starting;
+      h.queued += n.queued;
+    }
+    return h;
+  }
+
+  std::vector<std::string> StreamsUpTo(const std::string& service, std::uint64_t capacity) {
+    std::vector<std::string> out;
+    for (const fleet::SizeClass& c : fleet::SizeClasses())
+      if (c.limit.count() <= capacity) out.push_back(fleet::StreamName(service, c));
+    return out;
+  }
+
+  void Arm(std::chrono::milliseconds in) {
+    if (stopping) return;
+    timer->expires_after(in);
+    timer->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->Cycle();
+    });
+  }
+
+  // A job was just queued on the fleet from here: pull now rather than at the next tick (this
+  // host only; the others find it within their cycle).
+  void Kick() {
+    if (stopping) return;
+    if (cycle_busy) {
+      kicked = true;
+      return;
+    }
+    timer->cancel();
+    Cycle();
+  }
+
+  void Cycle() {
+    if (stopping) return;
+    if (cycle_busy) return Arm(kCycle);
+    cycle_busy = true;
+    const SteadyTime now = std::chrono::steady_clock::now();
+    const auto third = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.lease / 3);
+    CyclePlan plan;
+    plan.endings = std::move(unacked);
+    unacked.clear();
+    const std::vector<std::string> services = jobs.JobServiceNames();
+    std::map<std::string, std::uint64_t> capacity;
+    for (const std::string& s : services) capacity[s] = jobs.Capacity(s);
+    if (!recovered) {
+      plan.recover = true;
+      for (const std::string& s : services)
+        for (const fleet::SizeClass& c : fleet::SizeClasses())
+          plan.recover_streams.push_back(fleet::StreamName(s, c));
+    }
+    if (now >= next_beat) {
+      plan.beat = SelfInfo();
+      next_beat = now + third;
+    }
+    if (now >= next_renew) {
+      for (const auto& [id, t] : taken) plan.renew[t.stream].push_back(t.entry);
+      next_renew = now + third;
+    }
+    if (now >= next_takeover) {
+      for (const std::string& s : services)
+        for (std::string& st : StreamsUpTo(s, capacity[s])) plan.takeover_streams.push_back(st);
+      next_takeover = now + std::chrono::duration_cast<std::chrono::milliseconds>(cfg.lease / 2);
+    }
+    if (recovered) {
+      const auto live = jobs.Live();
+      for (const std::string& s : services) {
+        auto it = live.find(s);
+        const bool empty = (it == live.end() || it->second.queued == 0) && inflight[s] == 0;
+        std::vector<std::string> streams;
+        for (const fleet::SizeClass& c :
+             fleet::ClassesToRead(Bytes(capacity[s]), empty,
+                                  [&](Bytes b) { return jobs.CouldAdmitNow(s, b.count()); }))
+          streams.push_back(fleet::StreamName(s, c));
+        if (!streams.empty()) plan.pulls.push_back(std::move(streams));
+      }
+    }
+    if (plan.endings.empty() && !plan.recover && !plan.beat && plan.renew.empty() &&
+        plan.takeover_streams.empty() && plan.pulls.empty()) {
+      // Nothing to ask Redis: no answer either, so what we know of its reachability stands.
+      cycle_busy = false;
+      const bool now = kicked;
+      kicked = false;
+      return Arm(now ? std::chrono::milliseconds(0) : kCycle);
+    }
+    OnWorker([self = shared_from_this(), plan = std::move(plan)] {
+      CycleResult r = self->RunCycle(plan);
+      asio::post(self->io, [self, r = std::move(r)]() mutable { self->Apply(std::move(r)); });
+    });
+  }
+
+  // ---- On the worker ----
+  CycleResult RunCycle(const CyclePlan& plan) {
+    CycleResult r;
+    fleet::FleetStore& st = *store;
+    auto failed = [&](const Error& e) {
+      r.error = e;
+      return e.code == ErrorCode::kUnavailable;  // Redis is gone: stop this cycle
+    };
+    for (std::size_t i = 0; i < plan.endings.size(); ++i) {
+      const Ending& end = plan.endings[i];
+      // Still ours? A host that was paused past its lease finds its entry taken over: the host
+      // that has it now writes the record and acknowledges, not this one.
+      auto mine = st.Renew(end.stream, cfg.host, {end.entry});
+      if (!mine && mine.error().code == ErrorCode::kUnavailable) {
+        r.unacked.assign(plan.endings.begin() + static_cast<std::ptrdiff_t>(i), plan.endings.end());
+        failed(mine.error());
+        return r;
+      }
+      if (mine && mine->empty()) {
+        r.lost_ends.push_back(end.job);
+        continue;
+      }
+      auto put = st.PutHash(fleet::JobKey(end.job), end.record, kRecordTtl);
+      auto ack = put ? st.Ack(end.stream, end.entry) : Result<void>(std::unexpected(put.error()));
+      if (!ack && ack.error().code == ErrorCode::kUnavailable) {
+        r.unacked.assign(plan.endings.begin() + static_cast<std::ptrdiff_t>(i), plan.endings.end());
+        failed(ack.error());
+        return r;
+      }
+    }
+    auto decode_or_dead = [&](fleet::StreamEntry& e) -> std::optional<fleet::JobEntry> {
+      auto j = fleet::DecodeEntry(e.fields);
+      if (!j) {
+        if (auto d = st.DeadLetter(e, "malformed entry: " + j.error().message); d) ++r.dead;
+        return std::nullopt;
+      }
+      return *j;
+    };
+    if (plan.recover) {
+      // Done unless Redis is unreachable (an early return): another error on one stream is not
+      // worth holding every pull back for.
+      for (const std::string& s : plan.recover_streams) {
+        auto len = st.Length(s);
+        if (!len) {
+          if (failed(len.error())) return r;
+          continue;
+        }
+        if (*len == 0) continue;
+        if (auto g = Group(s); !g) {
+          if (failed(g.error())) return r;
+          continue;
+        }
+        auto own = st.ReadOwnPending(s, cfg.host, 64);
+        if (!own) {
+          if (failed(own.error())) return r;
+          continue;
+        }
+        for (fleet::StreamEntry& e : *own)
+          if (auto j = decode_or_dead(e)) r.run.push_back(ToRun{e, *j, "recovered"});
+      }
+      r.recovered = true;
+    }
+    if (plan.beat) {
+      auto put = st.PutHash(fleet::HostKey(cfg.host),
+                            {{"info", fleet::HostInfoJson(*plan.beat).dump()}}, cfg.lease);
+      if (!put && failed(put.error())) return r;
+      auto hs = ReadHosts();
+      if (!hs) {
+        if (failed(hs.error())) return r;
+      } else {
+        r.hosts = std::move(*hs);
+      }
+    }
+    for (const auto& [stream, ids] : plan.renew) {
+      auto mine = st.Renew(stream, cfg.host, ids);
+      if (!mine) {
+        if (failed(mine.error())) return r;
+        continue;
+      }
+      for (const std::string& id : ids)
+        if (std::find(mine->begin(), mine->end(), id) == mine->end())
+          r.lost.emplace_back(stream, id);
+    }
+    for (const std::string& s : plan.takeover_streams) {
+      auto len = st.Length(s);
+      if (!len) {
+        if (failed(len.error())) return r;
+        continue;
+      }
+      if (*len == 0) continue;
+      if (auto g = Group(s); !g) {
+        if (failed(g.error())) return r;
+        continue;
+      }
+      auto got = st.TakeOver(s, cfg.host, cfg.lease, kTakeOverBatch);
+      if (!got) {
+        if (failed(got.error())) return r;
+        continue;
+      }
+      for (fleet::StreamEntry& e : *got) {
+        auto j = decode_or_dead(e);
+        if (!j) continue;
+        if (e.previous_consumer == cfg.host) {
+          // Our own entry, idle because Redis was away: the local record knows what became of it.
+          r.run.push_back(ToRun{e, *j, "recovered"});
+          continue;
+        }
+        fleet::TakeoverDecision d = fleet::DecideTakeover(e.deliveries, cfg.max_deliveries,
+                                                          j->idempotent, e.previous_consumer);
+        switch (d.action) {
+          case fleet::TakeoverAction::kRun:
+            r.run.push_back(ToRun{e, *j, d.reason});
+            break;
+          case fleet::TakeoverAction::kHostLost:
+            (void)st.PutHash(fleet::JobKey(j->job),
+                             {{"state", "failed"},
+                              {"reason", d.reason},
+                              {"host", e.previous_consumer},
+                              {"decided_by", cfg.host},
+                              {"updated_unix_ms", std::to_string(UnixNowMs())}},
+                             kRecordTtl);
+            if (auto a = st.Ack(s, e.id); a) ++r.host_lost;
+            break;
+          case fleet::TakeoverAction::kDead:
+            (void)st.PutHash(fleet::JobKey(j->job),
+                             {{"state", "dead"},
+                              {"reason", d.reason},
+                              {"updated_unix_ms", std::to_string(UnixNowMs())}},
+                             kRecordTtl);
+            if (auto a = st.DeadLetter(e, d.reason); a) ++r.dead;
+            break;
+        }
+      }
+    }
+    for (const std::vector<std::string>& streams : plan.pulls) {
+      for (const std::string& s : streams) {
+        auto len = st.Length(s);
+        if (!len) {
+          if (failed(len.error())) return r;
+          continue;
+        }
+        if (*len == 0) continue;
+        if (auto g = Group(s); !g) {
+          if (failed(g.error())) return r;
+          continue;
+        }
+        auto got = st.ReadNew(s, cfg.host);
+        if (!got) {
+          if (failed(got.error())) return r;
+          continue;
+        }
+        if (!*got) continue;
+        if (auto j = decode_or_dead(**got)) {
+          r.run.push_back(ToRun{**got, *j, "new"});
+          break;  // one new entry per service per cycle: the ledger decides again next time
+        }
+      }
+    }
+    return r;
+  }
+
+  // ---- Back on the io thread ----
+  void Apply(CycleResult r) {
+    cycle_busy = false;
+    unacked.insert(unacked.end(), std::make_move_iterator(r.unacked.begin()),
+                   std::make_move_iterator(r.unacked.end()));
+    if (stopping) return;
+    if (r.error && r.error->code == ErrorCode::kUnavailable) {
+      if (connected || failures == 0) Log("Redis unreachable: " + r.error->message);
+      connected = false;
+      last_error = r.error->message;
+      ++failures;
+    } else {
+      if (!connected && failures > 0) Log("Redis reachable again");
+      connected = true;
+      failures = 0;
+      if (r.error) last_error = r.error->message;
+    }
+    for (const std::string& job : r.lost_ends)
+      Log("fleet job " + job + " ended here after another host took it over (this host was " +
+          "away past its lease): its record and acknowledgement are that host's");
+    if (r.recovered) recovered = true;
+    if (r.hosts) hosts = std::move(*r.hosts);
+    host_lost += r.host_lost;
+    dead += r.dead;
+    for (const auto& [stream, id] : r.lost) {
+      for (auto it = taken.begin(); it != taken.end(); ++it) {
+        if (it->second.stream != stream || it->second.entry != id) continue;
+        const std::int64_t local = it->first;
+        Log("lost the lease of fleet job " + it->second.job + " (local job " +
+            std::to_string(local) + "): another host has it now; cancelling it here");
+        taken.erase(it);
+        jobs.Cancel(std::to_string(local));
+        break;
+      }
+    }
+    for (ToRun& t : r.run) RunHere(std::move(t));
+    Arm(failures > 0 ? fleet::ReconnectDelay(failures - 1)
+        : kicked     ? std::chrono::milliseconds(0)
+                     : kCycle);
+    kicked = false;
+  }
+
+  void RunHere(ToRun t) {
+    for (const auto& [id, held] : taken)
+      if (held.stream == t.entry.stream && held.entry == t.entry.id) return;  // running here
+    if (t.why == "new")
+      ++pulled;
+    else if (t.why != "recovered")
+      ++taken_over;
+    json body = {{"service", t.job.service},
+                 {"params", t.job.params},
+                 {"priority", t.job.priority},
+                 {"idempotency_key", "fleet:" + t.job.job}};
+    if (!t.job.payload.empty()) body["payload"] = json::parse(t.job.payload, nullptr, false);
+    HttpRequest req;
+    req.method = "POST";
+    req.target = req.path = "/v1/jobs";
+    req.headers["content-type"] = "application/json";
+    req.body = body.dump();
+    req.trusted_transport = true;
+    const std::string service = t.job.service;
+    ++inflight[service];
+    auto answered = [self = shared_from_this(), t = std::move(t)](HttpResponse resp) {
+      --self->inflight[t.job.service];
+      self->OnLocalAnswer(t, resp);
+    };
+    HandlerResult hr = jobs.SubmitLocal(req);
+    if (auto* resp = std::get_if<HttpResponse>(&hr)) {
+      answered(std::move(*resp));
+    } else if (auto* d = std::get_if<DeferredResponse>(&hr)) {
+      d->start(std::move(answered));
+    } else {
+      answered(HttpResponse::Error(500, "unexpected streamed answer"));
+    }
+  }
+
+  void OnLocalAnswer(const ToRun& t, const HttpResponse& resp) {
+    json j = json::parse(resp.body, nullptr, false);
+    const bool ok = (resp.status == 202 || resp.status == 200) && j.is_object() &&
+                    j.contains("id") && j["id"].is_number_integer();
+    if (ok) {
+      const std::int64_t id = j["id"].get<std::int64_t>();
+      const std::string state = j.value("state", "");
+      if (resp.status == 200 && TerminalState(state)) {  // a recovered entry that ended here
+        Finished(t.entry.stream, t.entry.id, t.job.job, id, state, j.value("reason", ""));
+        return;
+      }
+      taken[id] = Taken{t.entry.stream, t.entry.id, t.job.job, t.job.idempotent};
+      Log("fleet job " + t.job.job + " is local job " + std::to_string(id) + " (" + t.why + ")");
+      Record(t.job.job, {{"state", "taken"},
+                         {"host", cfg.host},
+                         {"local_id", std::to_string(id)},
+                         {"why", t.why}});
+      return;
+    }
+    // Sized larger here than by its submitter (each host's estimator learns on its own): move
+    // it up to the class of this host's estimate, which this host does not read, once per class
+    // at most (a class only grows), instead of giving it up.
+    if (resp.status == 422 && j.is_object() && j.contains("estimate_bytes") &&
+        j["estimate_bytes"].is_number_unsigned()) {
+      const Bytes here(j["estimate_bytes"].get<std::uint64_t>());
+      auto now_in = fleet::ParseStreamName(t.entry.stream);
+      auto up = fleet::ClassFor(here);
+      std::optional<Bytes> current;
+      for (const fleet::SizeClass& c : fleet::SizeClasses())
+        if (now_in && c.name == now_in->second) current = c.limit;
+      if (up && current && up->limit > *current) {
+        fleet::JobEntry moved = t.job;
+        moved.estimate = here;
+        const std::string to = fleet::StreamName(t.job.service, *up);
+        const std::string why = "sized " + FormatBytes(here) + " on " + cfg.host + ": moved from " +
+                                t.entry.stream + " to " + to;
+        Log("fleet job " + t.job.job + " " + why);
+        ++rerouted;
+        OnWorker([self = shared_from_this(), e = t.entry, moved, to, why] {
+          if (!self->Group(to)) return;  // Redis away: the entry lapses and is read again
+          if (!self->store->Add(to, fleet::EncodeEntry(moved))) return;
+          (void)self->store->Ack(e.stream, e.id);
+          (void)self->store->PutHash(fleet::JobKey(moved.job),
+                                     {{"state", "queued"}, {"stream", to}, {"reason", why}},
+                                     kRecordTtl);
+        });
+        return;
+      }
+    }
+    // This host cannot take it after all (it validates it otherwise): give it up with the
+    // reason rather than loop on it.
+    std::string why =
+        "refused on " + cfg.host + ": " + (j.is_object() ? j.value("error", resp.body) : resp.body);
+    Log("fleet job " + t.job.job + " " + why);
+    OnWorker([self = shared_from_this(), e = t.entry, job = t.job.job, why] {
+      (void)self->store->DeadLetter(e, why);
+      (void)self->store->PutHash(fleet::JobKey(job),
+                                 {{"state", "refused"}, {"reason", why}, {"host", self->cfg.host}},
+                                 kRecordTtl);
+    });
+    ++dead;
+  }
+
+  void Record(const std::string& job, fleet::Fields fields) {
+    fields.emplace_back("updated_unix_ms", std::to_string(UnixNowMs()));
+    OnWorker([self = shared_from_this(), job, fields = std::move(fields)] {
+      (void)self->store->PutHash(fleet::JobKey(job), fields, kRecordTtl);
+    });
+  }
+
+  void Finished(const std::string& stream, const std::string& entry, const std::string& job,
+                std::int64_t local, const std::string& state, const std::string& reason) {
+    // Written by the next cycle (within 100 ms), and again after it while Redis is away: an
+    // acknowledgement lost here would leave the entry for a takeover.
+    unacked.push_back(Ending{stream,
+                             entry,
+                             job,
+                             {{"state", state},
+                              {"host", cfg.host},
+                              {"local_id", std::to_string(local)},
+                              {"reason", reason},
+                              {"updated_unix_ms", std::to_string(UnixNowMs())}}});
+  }
+
+  void OnEvent(const EventRecord& e) {
+    static const std::map<std::string, std::string> kEnds = {{"job-done", "done"},
+                                                             {"job-failed", "failed"},
+                                                             {"job-cancelled", "cancelled"},
+                                                             {"job-refused", "refused"}};
+    auto k = kEnds.find(e.kind);
+    if (k == kEnds.end() || !e.data.is_object() || !e.data.contains("job") ||
+        !e.data["job"].is_number_integer())
+      return;
+    auto it = taken.find(e.data["job"].get<std::int64_t>());
+    if (it == taken.end()) return;
+    Taken t = it->second;
+    taken.erase(it);
+    Finished(t.stream, t.entry, t.job, e.data["job"].get<std::int64_t>(), k->second, e.message);
+  }
+
+  // The largest job of `service` a host reads (fleet::ReadableLimit of its capacity) over
+  // `registry` and this host as it is now, and that host's name.
+  std::pair<std::optional<Bytes>, std::string> Largest(const std::vector<fleet::HostInfo>& registry,
+                                                       const std::string& service) {
+    std::vector<fleet::HostInfo> hs;
+    for (const fleet::HostInfo& h : registry)
+      if (h.host != cfg.host) hs.push_back(h);
+    hs.push_back(SelfInfo());
+    std::optional<Bytes> largest;
+    std::string where = "none";
+    for (const fleet::HostInfo& h : hs) {
+      auto it = h.capacity.find(service);
+      if (it == h.capacity.end()) continue;
+      // What it reads, not what it could hold: a job between the two would wait for no one.
+      const Bytes readable = fleet::ReadableLimit(it->second);
+      if (!largest || readable > *largest) {
+        largest = readable;
+        where = h.host;
+      }
+    }
+    return {largest, where};
+  }
+
+  HandlerResult Submit(JobManager::FleetSubmission s) {
+    if (stopping)
+      return HttpResponse::Error(503, "the daemon is shutting down: not accepting jobs");
+    if (!connected && failures > 0)
+      return HttpResponse::Error(
+          503, "the fleet's Redis (" + cfg.redis + ") is unreachable: " + last_error,
+          "jobs already here keep running; submit again once Redis is back (docs/fleet.md)");
+    auto cls = fleet::ClassFor(Bytes(s.estimate_bytes));
+    fleet::JobEntry je;
+    je.job = cfg.host + "-" + std::to_string(UnixNowMs()) + "-" + std::to_string(++seq);
+    je.service = s.service;
+    je.params = s.params;
+    je.payload = s.payload;
+    je.priority = s.priority;
+    je.estimate = Bytes(s.estimate_bytes);
+    je.idempotent = s.idempotent;
+    je.idempotency_key = s.idempotency_key.value_or("");
+    je.submitted_by = cfg.host;
+    je.submitted_unix_ms = UnixNowMs();
+    const std::string stream = cls ? fleet::StreamName(s.service, *cls) : "";
+    auto [largest, where] = Largest(hosts, s.service);
+    const bool fits = cls && largest && *largest >= Bytes(s.estimate_bytes);
+    auto self = shared_from_this();
+    if (fits) {
+      ++submitted;
+      return DeferredResponse{[self, je, stream](Responder respond) {
+        self->OnWorker([self, je, stream, respond = std::move(respond)]() mutable {
+          HttpResponse out = self->Enqueue(je, stream);
+          asio::post(self->io, [self, respond = std::move(respond), out = std::move(out)] {
+            respond(out);
+            self->Kick();
+          });
+        });
+      }};
+    }
+    // Too big for every host this one knows of: read the registry again before refusing (a host
+    // may have joined since the last heartbeat).
+    return DeferredResponse{[self, s, je, stream](Responder respond) {
+      self->OnWorker([self, s, je, stream, respond = std::move(respond)]() mutable {
+        auto fresh = self->ReadHosts();
+        asio::post(self->io, [self, s, je, stream, fresh = std::move(fresh),
+                              respond = std::move(respond)]() mutable {
+          if (!fresh) {
+            respond(HttpResponse::Error(503,
+                                        "the fleet's Redis (" + self->cfg.redis +
+                                            ") is unreachable: " + fresh.error().message,
+                                        "submit again once Redis is back (docs/fleet.md)"));
+            return;
+          }
+          self->hosts = std::move(*fresh);
+          auto [largest, where] = self->Largest(self->hosts, s.service);
+          if (stream.empty() || !largest || *largest < Bytes(s.estimate_bytes)) {
+            respond(self->jobs.RefuseForFleet(s, largest ? largest->count() : 0, where));
+            return;
+          }
+          ++self->submitted;
+          self->OnWorker([self, je, stream, respond = std::move(respond)]() mutable {
+            HttpResponse out = self->Enqueue(je, stream);
+            asio::post(self->io, [self, respond = std::move(respond), out = std::move(out)] {
+              respond(out);
+              self->Kick();
+            });
+          });
+        });
+      });
+    }};
+  }
+
+  // On the worker: the registry (vg:host:*) as Redis has it now.
+  Result<std::vector<fleet::HostInfo>> ReadHosts() {
+    auto keys = store->Keys("vg:host:*", fleet::kMaxHosts);
+    if (!keys) return std::unexpected(keys.error());
+    std::vector<fleet::HostInfo> hs;
+    for (const std::string& k : *keys) {
+      auto h = store->GetHash(k);
+      if (!h) return std::unexpected(h.error());
+      if (auto info = fleet::ParseHostInfo(fleet::FieldOf(*h, "info"))) hs.push_back(*info);
+    }
+    return hs;
+  }
+
+  // On the worker: the fleet-wide idempotency key, then the entry and its record.
+  HttpResponse Enqueue(const fleet::JobEntry& je, const std::string& stream) {
+    fleet::FleetStore& st = *store;
+    auto unavailable = [&](const Error& e) {
+      return HttpResponse::Error(
+          503, "the fleet's Redis (" + cfg.redis + ") is unreachable: " + e.message,
+          "jobs already here keep running; submit again (docs/fleet.md)");
+    };
+    if (!je.idempotency_key.empty()) {
+      auto k = st.ClaimKey(fleet::IdemKey(je.idempotency_key), je.job, kIdemTtl);
+      if (!k) return unavailable(k.error());
+      if (k->has_value()) return HttpResponse::Json(200, {{"fleet_job", **k}, {"duplicate", true}});
+    }
+    if (auto g = Group(stream); !g) return unavailable(g.error());
+    auto id = st.Add(stream, fleet::EncodeEntry(je));
+    if (!id) return unavailable(id.error());
+    (void)st.PutHash(fleet::JobKey(je.job),
+                     {{"state", "queued"},
+                      {"stream", stream},
+                      {"entry", *id},
+                      {"submitted_by", je.submitted_by},
+                      {"updated_unix_ms", std::to_string(UnixNowMs())}},
+                     kRecordTtl);
+    return HttpResponse::Json(202, {{"fleet_job", je.job},
+                                    {"state", "queued"},
+                                    {"stream", stream},
+                                    {"entry", *id},
+                                    {"service", je.service},
+                                    {"estimate_bytes", je.estimate.count()}});
+  }
+};
+
+FleetAgent::FleetAgent(asio::io_context& io, const FleetConfig& config, JobManager& jobs,
+                       EventHub& events, std::unique_ptr<fleet::FleetStore> store)
+    : impl_(std::make_shared<Impl>(io, config, jobs, events, std::move(store))) {
+  impl_->timer = std::make_unique<asio::steady_timer>(io);
+}
+
+FleetAgent::~FleetAgent() {
+  Stop();
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->quit = true;
+  }
+  impl_->cv.notify_one();
+  if (impl_->worker.joinable()) impl_->worker.join();
+}
+
+void FleetAgent::Start() {
+  Impl* im = impl_.get();
+  im->worker = std::thread([im] { im->Work(); });
+  std::weak_ptr<Impl> weak = impl_;
+  im->subscription = im->events.Subscribe([weak](const EventRecord& e) {
+    if (auto self = weak.lock()) self->OnEvent(e);
+  });
+  im->jobs.SetFleetSubmit([weak](JobManager::FleetSubmission s) -> HandlerResult {
+    auto self = weak.lock();
+    if (!self) return HttpResponse::Error(503, "the fleet agent has stopped");
+    return self->Submit(std::move(s));
+  });
+  im->Log("host " + im->cfg.host + " of the fleet on " + im->cfg.redis + " (lease " +
+          FormatSeconds(im->cfg.lease) + ")");
+  im->Cycle();
+}
+
+void FleetAgent::Stop() {
+  if (impl_->stopping) return;
+  impl_->stopping = true;
+  if (impl_->timer) impl_->timer->cancel();
+  if (impl_->subscription) impl_->events.Unsubscribe(impl_->subscription);
+  impl_->subscription = 0;
+}
+
+FleetAgent::Figures FleetAgent::Counts() const {
+  const Impl& m = *impl_;
+  return Figures{m.connected,
+                 static_cast<std::int64_t>(m.hosts.size()),
+                 static_cast<std::int64_t>(m.taken.size()),
+                 static_cast<std::int64_t>(m.unacked.size()),
+                 m.pulled,
+                 m.taken_over,
+                 m.host_lost,
+                 m.dead,
+                 m.rerouted,
+                 m.submitted};
+}
+
+nlohmann::json FleetAgent::Status() const {
+  const Impl& m = *impl_;
+  json taken = json::array();
+  for (const auto& [id, t] : m.taken)
+    taken.push_back({{"local_id", id},
+                     {"fleet_job", t.job},
+                     {"stream", t.stream},
+                     {"entry", t.entry},
+                     {"idempotent", t.idempotent}});
+  json hosts = json::array();
+  for (const fleet::HostInfo& h : m.hosts) hosts.push_back(fleet::HostInfoJson(h));
+  return {{"host", m.cfg.host},
+          {"redis", m.cfg.redis},
+          {"connected", m.connected},
+          {"last_error", m.last_error},
+          {"lease_s", m.cfg.lease.count() / 1000.0},
+          {"taken", taken},
+          {"hosts", hosts},
+          {"counts",
+           {{"pulled", m.pulled},
+            {"taken_over", m.taken_over},
+            {"host_lost", m.host_lost},
+            {"dead", m.dead},
+            {"rerouted", m.rerouted},
+            {"submitted", m.submitted}}}};
+}
+
+}  // namespace vg

@@ -1,0 +1,134 @@
+// The fleet's pure decisions (docs/fleet.md): the Redis key layout, the size classes that keep a
+// job away from hosts that cannot hold it, which classes a host may read now, what becomes of an
+// entry taken over from a lost host, and a job entry's fields as a plain producer writes them.
+//
+// No Redis, no clock reads, no syscalls: time and every figure are arguments. Thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "util/error.h"
+#include "util/units.h"
+
+namespace vg::fleet {
+
+// ---- Layout ----------------------------------------------------------------------------------
+inline constexpr std::string_view kGroup = "vg";            // the one consumer group
+inline constexpr std::string_view kDeadStream = "vg:dead";  // entries given up, with the reason
+inline constexpr std::size_t kMaxEntryFields = 16;
+inline constexpr std::size_t kMaxFieldBytes = 1 << 20;  // params JSON included
+inline constexpr std::size_t kMaxHosts = 256;           // vg:host:* read at most
+
+// A job's size class: jobs whose estimate is at most `limit` go to stream "vg:jobs:<service>:
+// <name>". Classes are few and fixed so a plain producer can pick one from its own estimate.
+struct SizeClass {
+  std::string_view name;  // "le16g"
+  Bytes limit;
+};
+const std::vector<SizeClass>& SizeClasses();  // ascending limits, 1 GiB … 256 GiB
+// The smallest class that holds `estimate`; nullopt over the largest (256 GiB).
+std::optional<SizeClass> ClassFor(Bytes estimate);
+// The largest class limit within `capacity`: the largest job a host of that capacity ever reads
+// (0: none). What a submission is checked against, so that an accepted job has a reader.
+Bytes ReadableLimit(Bytes capacity);
+std::string StreamName(std::string_view service, const SizeClass& c);
+std::string HostKey(std::string_view host);      // "vg:host:<host>"
+std::string IdemKey(std::string_view key);       // "vg:idem:<key>"
+std::string JobKey(std::string_view fleet_job);  // "vg:job:<id>": where a job is and how it ended
+// "vg:jobs:<service>:<class>" → service and class name; nullopt: not a job stream.
+std::optional<std::pair<std::string, std::string>> ParseStreamName(std::string_view stream);
+
+// ---- Pull by budget --------------------------------------------------------------------------
+// What the host's own admission answers for a hypothetical job of `bytes` of a service now:
+// `could_admit(bytes)` is the local planner's Decide (admit or start the service) for a job of
+// that estimate. The classes to read, largest first (the jobs only this host may hold go first),
+// limited to those whose whole range fits `capacity` (the largest GPU the service may use, less
+// the reserve and the service's own baseline) and the local ledger would admit now.
+template <class CouldAdmit>
+std::vector<SizeClass> ClassesToRead(Bytes capacity, bool local_queue_empty,
+                                     CouldAdmit could_admit) {
+  std::vector<SizeClass> out;
+  if (!local_queue_empty) return out;  // local work first: take nothing new while jobs wait here
+  const auto& all = SizeClasses();
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    if (it->limit > capacity) continue;
+    if (!could_admit(it->limit)) continue;
+    out.push_back(*it);
+  }
+  return out;
+}
+
+// ---- Entries ---------------------------------------------------------------------------------
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+// A job as it travels in a stream entry (docs/fleet.md, "Entry fields").
+struct JobEntry {
+  std::string job;        // fleet-wide id, unique ("<host>-<unix ms>-<n>" from vramguard)
+  std::string service;    // must match the stream's service
+  nlohmann::json params;  // a JSON object; validated again by the host that takes it
+  std::string payload;    // JSON text passed to the service as the API's "payload", or ""
+  int priority = 0;
+  Bytes estimate;           // the submitter's estimate (its class); 0: unknown (class le1g … )
+  bool idempotent = false;  // may run again after its host was lost
+  std::string idempotency_key;
+  std::string submitted_by;  // host or "producer"
+  std::int64_t submitted_unix_ms = 0;
+};
+Fields EncodeEntry(const JobEntry& e);
+// Bounded and strict: unknown fields are ignored (a newer producer), missing job/service/params
+// or malformed numbers are errors (the entry goes to vg:dead with this message).
+Result<JobEntry> DecodeEntry(const Fields& fields);
+
+// ---- Takeover --------------------------------------------------------------------------------
+// An entry whose host stopped renewing its lease was claimed here (XAUTOCLAIM, which counts one
+// more delivery). What to do with it:
+enum class TakeoverAction {
+  kRun,       // idempotent: run it here
+  kHostLost,  // not idempotent: it may have run (part of it) on the lost host; end it failed
+  kDead,      // delivered more than max_deliveries times: to vg:dead
+};
+struct TakeoverDecision {
+  TakeoverAction action = TakeoverAction::kRun;
+  std::string reason;
+};
+TakeoverDecision DecideTakeover(std::int64_t deliveries, int max_deliveries, bool idempotent,
+                                std::string_view previous_host);
+
+// A new entry read here whose delivery count is already above the limit (an entry read again
+// after a restart): dead; else run.
+bool OverDelivered(std::int64_t deliveries, int max_deliveries);
+
+// ---- Hosts -----------------------------------------------------------------------------------
+// What a host publishes in vg:host:<host> (field "info", JSON) and reads of the others.
+struct HostInfo {
+  std::string host;
+  std::int64_t seen_unix_ms = 0;
+  struct Gpu {
+    unsigned index = 0;
+    Bytes total;
+    Bytes free;
+  };
+  std::vector<Gpu> gpus;
+  // Per service it runs: the largest job estimate it can ever hold (capacity).
+  std::map<std::string, Bytes> capacity;
+  std::int64_t running = 0;
+  std::int64_t queued = 0;
+};
+nlohmann::json HostInfoJson(const HostInfo& h);
+Result<HostInfo> ParseHostInfo(std::string_view text);
+
+// The largest capacity for `service` over the hosts; nullopt: no host runs it.
+std::optional<Bytes> LargestCapacity(const std::vector<HostInfo>& hosts, std::string_view service);
+
+// ---- Redis down ------------------------------------------------------------------------------
+// The wait before reconnect attempt `attempt` (0-based): 100 ms doubling, at most 5 s.
+Millis ReconnectDelay(int attempt);
+
+}  // namespace vg::fleet

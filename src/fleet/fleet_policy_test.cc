@@ -1,0 +1,195 @@
+// The fleet's pure decisions: size classes, which classes a host reads by its budget, takeover,
+// entry fields, host info, and the [fleet] config table.
+#include "fleet/fleet_policy.h"
+
+#include <gtest/gtest.h>
+
+#include "config/config.h"
+#include "config/config_values.h"
+
+namespace vg::fleet {
+namespace {
+
+std::vector<std::string> FleetClassNames(const std::vector<SizeClass>& classes) {
+  std::vector<std::string> out;
+  for (const SizeClass& c : classes) out.emplace_back(c.name);
+  return out;
+}
+
+TEST(FleetPolicy, AJobGoesToTheSmallestClassThatHoldsIt) {
+  EXPECT_EQ(ClassFor(Bytes::GiB(3))->name, "le4g");
+  EXPECT_EQ(ClassFor(Bytes::GiB(4))->name, "le4g");
+  EXPECT_EQ(ClassFor(Bytes::GiB(4) + Bytes(1))->name, "le8g");
+  EXPECT_EQ(ClassFor(Bytes(0))->name, "le1g");
+  EXPECT_EQ(ClassFor(Bytes::GiB(70))->name, "le80g");
+  EXPECT_FALSE(ClassFor(Bytes::GiB(257)));
+  // A host that can hold 21 GiB reads classes up to le20g: a 20.5 GiB job (le24g) is not for it.
+  EXPECT_EQ(ReadableLimit(Bytes::GiB(21)), Bytes::GiB(20));
+  EXPECT_EQ(ReadableLimit(Bytes::GiB(24)), Bytes::GiB(24));
+  EXPECT_EQ(ReadableLimit(Bytes::MiB(900)), Bytes());
+  EXPECT_EQ(StreamName("video", *ClassFor(Bytes::GiB(30))), "vg:jobs:video:le32g");
+  auto parsed = ParseStreamName("vg:jobs:my:svc:le32g");
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->first, "my:svc");
+  EXPECT_EQ(parsed->second, "le32g");
+  EXPECT_FALSE(ParseStreamName("vg:jobs:svc:le33g"));
+  EXPECT_FALSE(ParseStreamName("vg:dead"));
+}
+
+TEST(FleetPolicy, AHostReadsOnlyClassesItCanHoldAndItsLedgerAdmitsNow) {
+  // A 24 GiB card with 1 GiB reserve and a 2 GiB service baseline: 21 GiB for a job.
+  const Bytes capacity = Bytes::GiB(21);
+  // Its ledger admits up to 9 GiB now (another job runs).
+  auto could = [](Bytes b) { return b <= Bytes::GiB(9); };
+  EXPECT_EQ(FleetClassNames(ClassesToRead(capacity, true, could)),
+            (std::vector<std::string>{"le8g", "le4g", "le2g", "le1g"}));
+  // Everything free: up to its capacity's class, never le24g (a 22 GiB job would not fit).
+  auto all = [](Bytes) { return true; };
+  auto classes = ClassesToRead(capacity, true, all);
+  ASSERT_FALSE(classes.empty());
+  EXPECT_EQ(classes.front().name, "le20g");
+  // An 80 GiB host reads le80g first: the jobs only it can hold.
+  EXPECT_EQ(ClassesToRead(Bytes::GiB(80), true, all).front().name, "le80g");
+  // Jobs waiting here already: take nothing new.
+  EXPECT_TRUE(ClassesToRead(capacity, false, all).empty());
+  // The ledger admits nothing: read nothing.
+  EXPECT_TRUE(ClassesToRead(capacity, true, [](Bytes) { return false; }).empty());
+}
+
+TEST(FleetPolicy, TakeoverRunsIdempotentJobsAgainAndFailsTheOthers) {
+  auto run = DecideTakeover(2, 3, true, "gpu-a");
+  EXPECT_EQ(run.action, TakeoverAction::kRun);
+  auto lost = DecideTakeover(2, 3, false, "gpu-a");
+  EXPECT_EQ(lost.action, TakeoverAction::kHostLost);
+  EXPECT_NE(lost.reason.find("host lost: gpu-a"), std::string::npos);
+  auto dead = DecideTakeover(4, 3, true, "gpu-b");
+  EXPECT_EQ(dead.action, TakeoverAction::kDead);
+  EXPECT_NE(dead.reason.find("delivered 4 times"), std::string::npos);
+  EXPECT_TRUE(OverDelivered(4, 3));
+  EXPECT_FALSE(OverDelivered(3, 3));
+}
+
+TEST(FleetPolicy, EntriesRoundTripAndMalformedOnesSayWhy) {
+  JobEntry e;
+  e.job = "gpu-a-1733250000000-1";
+  e.service = "video";
+  e.params = {{"resolution", 1024}, {"frames", 16}};
+  e.priority = 5;
+  e.estimate = Bytes::GiB(30);
+  e.idempotent = true;
+  e.idempotency_key = "user-42";
+  e.submitted_by = "gpu-a";
+  e.submitted_unix_ms = 1733250000000;
+  auto back = DecodeEntry(EncodeEntry(e));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->job, e.job);
+  EXPECT_EQ(back->params, e.params);
+  EXPECT_EQ(back->priority, 5);
+  EXPECT_EQ(back->estimate, Bytes::GiB(30));
+  EXPECT_TRUE(back->idempotent);
+  EXPECT_EQ(back->idempotency_key, "user-42");
+
+  // What a plain producer writes: job, service, params; the rest defaults.
+  auto plain = DecodeEntry({{"job", "p-1"}, {"service", "video"}, {"params", "{}"}, {"x", "y"}});
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->idempotent);
+  EXPECT_EQ(plain->priority, 0);
+
+  EXPECT_FALSE(DecodeEntry({{"service", "video"}}));
+  EXPECT_FALSE(DecodeEntry({{"job", "p"}, {"service", "v"}, {"params", "[1]"}}));
+  EXPECT_FALSE(DecodeEntry({{"job", "p"}, {"service", "v"}, {"priority", "high"}}));
+  EXPECT_FALSE(DecodeEntry({{"job", "p"}, {"service", "v"}, {"idempotent", "yes"}}));
+  Fields many;
+  for (int i = 0; i < 17; ++i) many.emplace_back("f" + std::to_string(i), "v");
+  EXPECT_FALSE(DecodeEntry(many));
+}
+
+TEST(FleetPolicy, TheLargestRegisteredHostSetsTheFleetsLimit) {
+  HostInfo a;
+  a.host = "a";
+  a.capacity["video"] = Bytes::GiB(21);
+  a.gpus.push_back({0, Bytes::GiB(24), Bytes::GiB(20)});
+  HostInfo b;
+  b.host = "b";
+  b.capacity["video"] = Bytes::GiB(77);
+  b.capacity["llm"] = Bytes::GiB(77);
+  auto parsed = ParseHostInfo(HostInfoJson(a).dump());
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->capacity.at("video"), Bytes::GiB(21));
+  EXPECT_EQ(parsed->gpus.at(0).total, Bytes::GiB(24));
+  EXPECT_EQ(*LargestCapacity({*parsed, b}, "video"), Bytes::GiB(77));
+  EXPECT_FALSE(LargestCapacity({*parsed}, "llm"));
+  EXPECT_FALSE(ParseHostInfo("[]"));
+  EXPECT_FALSE(ParseHostInfo("{\"gpus\":[]}"));
+}
+
+TEST(FleetPolicy, ReconnectBacksOffToFiveSeconds) {
+  EXPECT_EQ(ReconnectDelay(0), Millis(100));
+  EXPECT_EQ(ReconnectDelay(1), Millis(200));
+  EXPECT_EQ(ReconnectDelay(5), Millis(3200));
+  EXPECT_EQ(ReconnectDelay(6), Millis(5000));
+  EXPECT_EQ(ReconnectDelay(100), Millis(5000));
+}
+
+TEST(FleetConfig, RedisUrlsAreReadStrictly) {
+  auto full = ParseRedisUrl("redis://app:s3cret@redis.lan:6380/2");
+  ASSERT_TRUE(full) << full.error().message;
+  EXPECT_EQ(full->host, "redis.lan");
+  EXPECT_EQ(full->port, 6380);
+  EXPECT_EQ(full->db, 2);
+  EXPECT_EQ(full->user, "app");
+  EXPECT_EQ(full->password, "s3cret");
+  auto bare = ParseRedisUrl("redis://127.0.0.1");
+  ASSERT_TRUE(bare);
+  EXPECT_EQ(bare->port, 6379);
+  EXPECT_EQ(bare->db, 0);
+  auto v6 = ParseRedisUrl("redis://[::1]:7000/0");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->host, "::1");
+  auto tls = ParseRedisUrl("rediss://redis.lan:6380");
+  ASSERT_FALSE(tls);
+  EXPECT_NE(tls.error().hint.find("tunnel"), std::string::npos);
+  for (const char* bad :
+       {"http://x", "redis://", "redis://h:0", "redis://h:70000", "redis://h:/0", "redis://h/",
+        "redis://h/db", "redis://h/0?x=1", "redis://user@h", "redis://h h", "redis://[::1"}) {
+    EXPECT_FALSE(ParseRedisUrl(bad)) << bad;
+  }
+}
+
+TEST(FleetConfig, TheFleetTableNeedsRedisAndHostAndSaysWhere) {
+  auto ok = ParseConfig(
+      "[fleet]\nredis = \"redis://127.0.0.1:6390/1\"\nhost = \"gpu-a\"\nlease = \"10s\"\n"
+      "max_deliveries = 5\n",
+      "/tmp/vg.toml");
+  ASSERT_TRUE(ok);
+  EXPECT_TRUE(ok->fleet.enabled);
+  EXPECT_EQ(ok->fleet.redis_port, 6390);
+  EXPECT_EQ(ok->fleet.redis_db, 1);
+  EXPECT_EQ(ok->fleet.host, "gpu-a");
+  EXPECT_EQ(ok->fleet.lease, Millis(10000));
+  EXPECT_EQ(ok->fleet.max_deliveries, 5);
+
+  auto none = ParseConfig("", "/tmp/vg.toml");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none->fleet.enabled);
+
+  auto bad = ParseConfig(
+      "[fleet]\nredis = \"rediss://r:1\"\nhost = \"a b\"\nlease = \"1ms\"\n"
+      "colour = 1\n",
+      "/tmp/vg.toml");
+  ASSERT_FALSE(bad);
+  std::vector<std::string> lines;
+  for (const ConfigDiagnostic& d : bad.error()) lines.push_back(d.ToString());
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_NE(lines[0].find("/tmp/vg.toml:2:9: 'fleet.redis'"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("/tmp/vg.toml:3:8: 'fleet.host'"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[2].find("/tmp/vg.toml:4:9: 'fleet.lease'"), std::string::npos) << lines[2];
+  EXPECT_NE(lines[3].find("colour"), std::string::npos) << lines[3];
+
+  auto missing = ParseConfig("[fleet]\n", "/tmp/vg.toml");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().size(), 2u);
+}
+
+}  // namespace
+}  // namespace vg::fleet
