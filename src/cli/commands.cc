@@ -81,10 +81,11 @@ Result<int> RunPs(const PsOptions& o) {
   // Which supervised service each process belongs to, when a daemon answers (briefly: `ps`
   // never waits on a daemon that does not; without one there is no SERVICE column).
   ServiceOwners owners;
-  if (auto st =
-          DaemonApi().Request("GET", "/v1/status", std::nullopt, std::chrono::milliseconds(500));
-      st && st->status == 200) {
-    owners = OwnersFromStatus(st->json);
+  if (auto api = DaemonApi()) {
+    if (auto st = api->Request("GET", "/v1/status", std::nullopt, std::chrono::milliseconds(500));
+        st && st->status == 200) {
+      owners = OwnersFromStatus(st->json);
+    }
   }
   if (o.json) {
     PrintJson(PsJson(obs->view, o.all, owners));

@@ -30,13 +30,13 @@ constexpr std::string_view kPatternExample =
 // Event kinds an [[alert]] may name: the incident kinds, the watchdog's, and the lifecycle's.
 const std::set<std::string>& KnownEventKinds() {
   static const std::set<std::string> kinds = {
-      "oom",         "oom-probable",    "sticky",       "device-lost",      "port-clash",
-      "stuck",       "failed",          "crashed",      "exited",           "unhealthy",
-      "ready",       "ready-timeout",   "start-failed", "stop-incomplete",  "stopped",
-      "spawned",     "port-held",       "vram-timeout", "waiting-for-vram", "backoff",
-      "job-queued",  "job-started",     "job-done",     "job-failed",       "job-cancelled",
-      "job-refused", "idle-unload",     "swap-out",     "warning",          "gpu-error",
-      "host-oom",    "incident-updated"};
+      "oom",         "oom-probable",     "sticky",         "device-lost",      "port-clash",
+      "stuck",       "failed",           "crashed",        "exited",           "unhealthy",
+      "ready",       "ready-timeout",    "start-failed",   "stop-incomplete",  "stopped",
+      "spawned",     "port-held",        "vram-timeout",   "waiting-for-vram", "backoff",
+      "job-queued",  "job-started",      "job-done",       "job-failed",       "job-cancelled",
+      "job-refused", "idle-unload",      "swap-out",       "warning",          "gpu-error",
+      "host-oom",    "incident-updated", "start-on-demand"};
   return kinds;
 }
 

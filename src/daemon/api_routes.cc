@@ -46,31 +46,17 @@ std::string EventLine(const EventRecord& e) {
 // The kinds of event the daemon records (docs/daemon.md); a filter naming another kind is a
 // typo unless the store holds such events (a user pattern's own kind, an older daemon's).
 const std::vector<std::string>& KnownEventKinds() {
-  static const std::vector<std::string> kinds = {"adopted",        "alert-failed",
-                                                 "backoff",        "config-error",
-                                                 "crashed",        "daemon-started",
-                                                 "device-lost",    "exited",
-                                                 "failed",         "gpu-error",
-                                                 "host-oom",       "idle-unload",
-                                                 "incident",       "incident-updated",
-                                                 "job-cancelled",  "job-done",
-                                                 "job-failed",     "job-queued",
-                                                 "job-refused",    "job-started",
-                                                 "noop",           "oom",
-                                                 "oom-probable",   "port-clash",
-                                                 "port-free",      "port-held",
-                                                 "port-timeout",   "ready",
-                                                 "ready-timeout",  "reaped",
-                                                 "release-hook",   "shutdown",
-                                                 "spawned",        "start-failed",
-                                                 "starting",       "sticky",
-                                                 "stop-escalated", "stop-incomplete",
-                                                 "stopped",        "stopping",
-                                                 "stuck",          "swap-out",
-                                                 "sweeping",       "swept",
-                                                 "unhealthy",      "vram-free",
-                                                 "vram-timeout",   "waiting-for-vram",
-                                                 "warning"};
+  static const std::vector<std::string> kinds = {
+      "adopted",        "alert-failed", "backoff",        "config-error",     "crashed",
+      "daemon-started", "device-lost",  "exited",         "failed",           "gpu-error",
+      "host-oom",       "idle-unload",  "incident",       "incident-updated", "job-cancelled",
+      "job-done",       "job-failed",   "job-queued",     "job-refused",      "job-started",
+      "noop",           "oom",          "oom-probable",   "port-clash",       "port-free",
+      "port-held",      "port-timeout", "ready",          "ready-timeout",    "reaped",
+      "release-hook",   "shutdown",     "spawned",        "start-failed",     "start-on-demand",
+      "starting",       "sticky",       "stop-escalated", "stop-incomplete",  "stopped",
+      "stopping",       "stuck",        "swap-out",       "sweeping",         "swept",
+      "unhealthy",      "vram-free",    "vram-timeout",   "waiting-for-vram", "warning"};
   return kinds;
 }
 

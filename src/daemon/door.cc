@@ -44,7 +44,11 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
 
   State(asio::io_context& io_, ServicePort& port_, EventHub& events_, std::string service_,
         const ProxySpec& spec_)
-      : io(io_), port(port_), events(events_), service(std::move(service_)), spec(spec_),
+      : io(io_),
+        port(port_),
+        events(events_),
+        service(std::move(service_)),
+        spec(spec_),
         timer(io_) {}
 
   asio::io_context& io;
@@ -96,18 +100,17 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
     ++starts_this_wait;
     ++starts;
     start_pending = true;
-    std::string shown = target.size() > kMaxTargetInEvent
-                            ? target.substr(0, kMaxTargetInEvent) + "…"
-                            : target;
+    std::string shown =
+        target.size() > kMaxTargetInEvent ? target.substr(0, kMaxTargetInEvent) + "…" : target;
     events.Emit(service, "", "start-on-demand",
                 "a request through the proxy starts " + service +
                     " (held until it is ready, at most " + FormatSeconds(spec.hold_timeout) + ")",
                 {{"client", client}, {"target", shown}, {"held", held.size()}});
     if (auto r = port.Start(service); !r) {
       start_pending = false;
-      AnswerAll(Unavailable(kRetryAfterFailedS, service + " could not be started: " + r.error().message,
-                            r.error().hint.empty() ? "see `vramguard status " + service + "`"
-                                                   : r.error().hint));
+      AnswerAll(Unavailable(
+          kRetryAfterFailedS, service + " could not be started: " + r.error().message,
+          r.error().hint.empty() ? "see `vramguard status " + service + "`" : r.error().hint));
     }
   }
 
@@ -220,29 +223,30 @@ ProxyVerdict DoorPolicy::Decide(const ProxyRequestHead& head, ProxyRelease relea
   State& s = *state_;
   const auto v = s.Look();
   if (!v) {
-    return ProxyVerdict::Answer(Unavailable(kRetryAfterFailedS, s.service + " is no longer configured",
+    return ProxyVerdict::Answer(Unavailable(kRetryAfterFailedS,
+                                            s.service + " is no longer configured",
                                             "the daemon's config was reloaded without it"));
   }
   // Nothing waits ahead of it: straight through while the service runs.
   if (s.held.empty() && v->state == ServicePort::State::kRunning && s.Admit(head.id, head.upgrade))
     return ProxyVerdict::Forward();
   if (!s.spec.start_on_demand) {
-    return ProxyVerdict::Answer(Unavailable(
-        kRetryAfterFailedS,
-        s.service + " is " + ServiceStateName(v->state) +
-            (v->detail.empty() ? std::string() : ": " + v->detail),
-        "start it with `vramguard start " + s.service +
-            "` (or set start_on_demand = true in its [service.proxy])"));
+    return ProxyVerdict::Answer(
+        Unavailable(kRetryAfterFailedS,
+                    s.service + " is " + ServiceStateName(v->state) +
+                        (v->detail.empty() ? std::string() : ": " + v->detail),
+                    "start it with `vramguard start " + s.service +
+                        "` (or set start_on_demand = true in its [service.proxy])"));
   }
-  s.held.emplace(head.id, State::Held{std::move(release),
-                                      std::chrono::steady_clock::now() + s.spec.hold_timeout,
-                                      head.upgrade});
+  s.held.emplace(head.id,
+                 State::Held{std::move(release),
+                             std::chrono::steady_clock::now() + s.spec.hold_timeout, head.upgrade});
   s.ArmTimer();
   // Settled after this head is held (a release never resumes inside Decide's caller).
-  asio::post(s.io, [weak = std::weak_ptr<State>(state_), client = head.client,
-                    target = head.target] {
-    if (auto self = weak.lock()) self->Settle(client, target);
-  });
+  asio::post(s.io,
+             [weak = std::weak_ptr<State>(state_), client = head.client, target = head.target] {
+               if (auto self = weak.lock()) self->Settle(client, target);
+             });
   return ProxyVerdict::Hold();
 }
 

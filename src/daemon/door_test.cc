@@ -33,8 +33,7 @@ struct DoorWorld {
   std::unique_ptr<DoorPolicy> door;
   std::uint64_t next_id = 1;
 
-  explicit DoorWorld(State initial, bool on_demand = true,
-                     Millis hold = std::chrono::minutes(5)) {
+  explicit DoorWorld(State initial, bool on_demand = true, Millis hold = std::chrono::minutes(5)) {
     ServiceConfig cfg;
     cfg.name = "webui";
     port.Add(cfg);

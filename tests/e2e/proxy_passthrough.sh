@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # [service.proxy] with the real daemon, the demo service and the simulated GPU: the proxy listens
-# from the daemon's start; while the service is stopped a client gets a 502 naming it; once it
-# runs, the demo's API (GET /health, POST /generate, keep-alive) works through the proxy with the
-# forwarding headers; the daemon's SIGTERM closes the proxy's port.
+# from the daemon's start; a request while the service is stopped starts it and is answered once
+# it is ready (start on demand); the demo's API (GET /health, POST /generate, keep-alive) works
+# through the proxy with the forwarding headers; with idle_unload the service is unloaded after
+# the last request and the next request loads it again; the daemon's SIGTERM closes the port.
 source "$(dirname "$0")/lib.sh"
 [ -n "${VG_DEMO:-}" ] || { echo "SKIP: vg-demo-service not built"; exit 0; }
 make_gpus --total 24GiB --overhead 500MiB
@@ -15,6 +16,7 @@ gpus = [0]
 vram = "4GiB"
 port = $PORT
 autostart = false
+idle_unload = "2s"
 ready = { log = "Running on local URL", timeout = "20s" }
 
 [service.proxy]
@@ -23,19 +25,18 @@ EOF2
 vg check-config "$WORK/vramguard.toml"
 expect_rc 0
 start_daemon
+event_count() { "$VG_BIN" events --json --service "$1" --kind "$2" --limit 1000 | jq '.events | length'; }
 URL="http://127.0.0.1:$PROXY_PORT"
 grep -q "proxy: i2v on 127.0.0.1:$PROXY_PORT" "$WORK/daemon.log" || fail "start-up does not name the proxy: $(cat "$WORK/daemon.log")"
 
-note "stopped service: the proxy answers 502 naming it"
-code=$(curl -s -o "$WORK/body" -w '%{http_code}' "$URL/health")
-expect_eq "$code" 502 "status while stopped"
-expect_contains "$(cat "$WORK/body")" "the service 'i2v' is not answering on 127.0.0.1:$PORT" "502 body"
-expect_contains "$(jq -r .hint "$WORK/body")" "vramguard start i2v" "502 hint"
+note "stopped service: a request through the proxy starts it and is answered when it is ready"
+expect_eq "$("$VG_BIN" status i2v --json | jq -r .state)" stopped "state before the request"
+code=$(curl -s --max-time 30 -o "$WORK/body" -w '%{http_code}' "$URL/health")
+expect_eq "$code" 200 "status of the request that started it"
+expect_eq "$(jq -r .status "$WORK/body")" ok "health answer after start on demand"
+expect_eq "$(event_count i2v start-on-demand)" 1 "start-on-demand events"
+wait_state i2v running 5
 
-note "running service: its API through the proxy"
-vg start i2v
-expect_rc 0
-wait_state i2v running 20
 curl -sf -D "$WORK/headers" -o "$WORK/body" "$URL/health" || fail "GET /health through the proxy failed"
 expect_eq "$(jq -r .status "$WORK/body")" ok "health through the proxy"
 grep -qi '^via: 1.1 vramguard' "$WORK/headers" || fail "no Via header: $(cat "$WORK/headers")"
@@ -52,6 +53,13 @@ expect_eq "$(printf '%s\n' "$out" | awk '{s += $1} END {print s}')" 1 "client co
 code=$(curl -s -o "$WORK/body" -w '%{http_code}' "$URL/nope")
 expect_eq "$code" 404 "the service's 404 through the proxy"
 expect_contains "$(cat "$WORK/body")" "no such endpoint" "the service's own error"
+
+note "idle_unload counts proxy traffic: unloaded after the last request, loaded by the next"
+wait_event i2v idle-unload 15
+wait_state i2v stopped 10
+code=$(curl -s --max-time 30 -o /dev/null -w '%{http_code}' "$URL/health")
+expect_eq "$code" 200 "request after the idle unload"
+expect_eq "$(event_count i2v start-on-demand)" 2 "start-on-demand events after the unload"
 
 note "daemon stop closes the proxy"
 stop_daemon
