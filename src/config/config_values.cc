@@ -103,7 +103,7 @@ std::string_view RestartWhenName(RestartWhen when) {
 }
 
 Result<Backoff> ParseBackoff(std::string_view text) {
-  auto bad = [&](std::string why) {
+  auto bad = [&](const std::string& why) {
     return Fail(ErrorCode::kInvalidArgument, "invalid backoff '" + std::string(text) + "'" + why,
                 "write the first delay and the cap, like \"1s..60s\", or one fixed delay");
   };
@@ -119,7 +119,7 @@ Result<Backoff> ParseBackoff(std::string_view text) {
 }
 
 Result<StartLimit> ParseStartLimit(std::string_view text) {
-  auto bad = [&](std::string why) {
+  auto bad = [&](const std::string& why) {
     return Fail(ErrorCode::kInvalidArgument,
                 "invalid start limit '" + std::string(text) + "'" + why,
                 "write how many starts within how long, like \"5 in 10m\"");
@@ -138,7 +138,7 @@ Result<StartLimit> ParseStartLimit(std::string_view text) {
 }
 
 Result<ListenAddress> ParseListenAddress(std::string_view text) {
-  auto bad = [&](std::string why) {
+  auto bad = [&](const std::string& why) {
     return Fail(ErrorCode::kInvalidArgument,
                 "invalid listen address '" + std::string(text) + "'" + why,
                 "write host:port, like \"127.0.0.1:7861\" or \"[::1]:7861\"");

@@ -64,7 +64,7 @@ struct DoorWorld {
   }
 
   // The supervisor moved the service on and said so.
-  void Becomes(State state, const std::string& kind, std::string detail = {}) {
+  void Becomes(State state, const std::string& kind, const std::string& detail = {}) {
     port.Set("webui", state, detail);
     events.Emit("webui", "", kind, kind + " " + detail);
     Drain();

@@ -469,7 +469,7 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
     req.trusted_transport = true;
     const std::string service = t.job.service;
     ++inflight[service];
-    auto answered = [self = shared_from_this(), t = std::move(t)](HttpResponse resp) {
+    auto answered = [self = shared_from_this(), t = std::move(t)](const HttpResponse& resp) {
       --self->inflight[t.job.service];
       self->OnLocalAnswer(t, resp);
     };
@@ -606,7 +606,7 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
     return {largest, where};
   }
 
-  HandlerResult Submit(JobManager::FleetSubmission s) {
+  HandlerResult Submit(const JobManager::FleetSubmission& s) {
     if (stopping)
       return HttpResponse::Error(503, "the daemon is shutting down: not accepting jobs");
     if (!connected && failures > 0)

@@ -234,7 +234,7 @@ TEST_F(JobManagerTest, FleetSeamsAskTheLedgerAndRouteSubmissions) {
   EXPECT_EQ(jobs->Capacity("svc"), Bytes::GiB(22).count());
 
   std::optional<JobManager::FleetSubmission> handed;
-  jobs->SetFleetSubmit([&](JobManager::FleetSubmission s) -> HandlerResult {
+  jobs->SetFleetSubmit([&](const JobManager::FleetSubmission& s) -> HandlerResult {
     handed = s;
     return HttpResponse::Json(202, {{"fleet_job", "h-1"}});
   });
