@@ -475,7 +475,7 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
     };
     HandlerResult hr = jobs.SubmitLocal(req);
     if (auto* resp = std::get_if<HttpResponse>(&hr)) {
-      answered(std::move(*resp));
+      answered(*resp);
     } else if (auto* d = std::get_if<DeferredResponse>(&hr)) {
       d->start(std::move(answered));
     } else {
@@ -742,10 +742,10 @@ void FleetAgent::Start() {
   im->subscription = im->events.Subscribe([weak](const EventRecord& e) {
     if (auto self = weak.lock()) self->OnEvent(e);
   });
-  im->jobs.SetFleetSubmit([weak](JobManager::FleetSubmission s) -> HandlerResult {
+  im->jobs.SetFleetSubmit([weak](const JobManager::FleetSubmission& s) -> HandlerResult {
     auto self = weak.lock();
     if (!self) return HttpResponse::Error(503, "the fleet agent has stopped");
-    return self->Submit(std::move(s));
+    return self->Submit(s);
   });
   im->Log("host " + im->cfg.host + " of the fleet on " + im->cfg.redis + " (lease " +
           FormatSeconds(im->cfg.lease) + ")");
