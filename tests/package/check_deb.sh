@@ -69,8 +69,15 @@ grep -q "^ExecStart=/usr/bin/vramguard up " "$root/usr/lib/systemd/user/vramguar
 
 # Depends (from dpkg-shlibdeps): each group, "a (>= v) | b", has an installed alternative here.
 depends=$(dpkg-deb -f "$deb" Depends)
-for lib in libc6 libstdc++6 libsqlite3 libre2 libfmt; do
-  case "$depends" in *"$lib"*) ;; *) fail "Depends does not name $lib: $depends" ;; esac
+# Every shared library the binary needs (its NEEDED entries: libc and libm, and libhiredis; C++
+# libraries are linked in, CMakeLists.txt VRAMGUARD_STATIC_DEPS) comes from a package Depends names.
+for needed in $(readelf -d "$root/usr/bin/vramguard" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+  path=$(ldconfig -p | awk -v n="$needed" '$1 == n {print $NF; exit}')
+  [ -n "$path" ] || fail "the binary needs $needed, which this machine does not have"
+  pkg=$(dpkg -S "$path" 2>/dev/null || dpkg -S "$(realpath "$path")" 2>/dev/null || true)
+  pkg=${pkg%%:*}
+  [ -n "$pkg" ] || fail "no installed package provides $path ($needed)"
+  case ",$depends" in *[,\ ]"$pkg"[\ ,]* | *[,\ ]"$pkg") ;; *) fail "Depends does not name $pkg (for $needed): $depends" ;; esac
 done
 IFS=',' read -ra groups <<<"$depends"
 for group in "${groups[@]}"; do
