@@ -269,13 +269,24 @@ Result<int> RunUp(const UpOptions& options) {
   // that cannot listen is a warning: the service itself still runs. Changed by a restart of the
   // daemon, not by reload.
   std::unique_ptr<ServicePort> door_port = MakeServicePort(supervisor);
+  // The doors let go of door_port and the event hub when this scope ends: a proxy's state can
+  // outlive both in the io_context's pending handlers, destroyed with it last.
+  std::vector<std::shared_ptr<DoorPolicy>> doors;
+  struct CloseDoors {
+    std::vector<std::shared_ptr<DoorPolicy>>& doors;
+    ~CloseDoors() {
+      for (const auto& d : doors) d->Close();
+    }
+  } close_doors{doors};
   std::vector<std::unique_ptr<ReverseProxy>> proxies;
   std::string proxy_list;  // "webui on 0.0.0.0:7860, …" for the start-up event
   for (const ServiceConfig& service : config->services) {
     if (!service.proxy.enabled) continue;
+    doors.push_back(
+        std::make_shared<DoorPolicy>(io, *door_port, events, service.name, service.proxy));
     auto proxy = std::make_unique<ReverseProxy>(
         io, ProxyOptions{.service = service.name, .upstream_port = service.proxy.upstream_port},
-        std::make_shared<DoorPolicy>(io, *door_port, events, service.name, service.proxy));
+        doors.back());
     if (auto r = proxy->Listen(service.proxy.listen); !r) {
       events.Emit(service.name, "", "warning",
                   r.error().message + (r.error().hint.empty() ? "" : " (" + r.error().hint + ")"));

@@ -64,6 +64,7 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
   bool start_pending = false;  // asked for, and the service has not left stopped/failed since
   std::uint64_t starts = 0;
   bool timer_armed = false;
+  bool closed = false;  // Close(): the port and the hub may be gone
 
   std::optional<ServicePort::View> Look() const { return port.Look(service); }
 
@@ -116,7 +117,7 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
 
   // Moves the held requests on by the service's state now.
   void Settle(const std::string& client = {}, const std::string& target = {}) {
-    if (held.empty()) return;
+    if (closed || held.empty()) return;
     const auto v = Look();
     if (!v) {
       AnswerAll(Unavailable(kRetryAfterFailedS, service + " is no longer configured",
@@ -169,7 +170,7 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
       auto self = weak.lock();
       if (!self) return;
       self->timer_armed = false;
-      if (ec) return;
+      if (ec || self->closed) return;
       self->Expire();
     });
   }
@@ -209,18 +210,25 @@ DoorPolicy::DoorPolicy(asio::io_context& io, ServicePort& port, EventHub& events
       });
 }
 
-DoorPolicy::~DoorPolicy() {
-  state_->events.Unsubscribe(state_->subscription);
-  state_->timer.cancel();
-  for (std::uint64_t id : state_->counted) {
-    (void)id;
-    state_->port.EndJob(state_->service);
-  }
-  state_->counted.clear();
+DoorPolicy::~DoorPolicy() { Close(); }
+
+void DoorPolicy::Close() {
+  State& s = *state_;
+  if (s.closed) return;
+  s.closed = true;
+  s.events.Unsubscribe(s.subscription);
+  s.timer.cancel();
+  for (std::size_t i = 0; i < s.counted.size(); ++i) s.port.EndJob(s.service);
+  s.counted.clear();
+  s.held.clear();  // their connections end with the proxy
 }
 
 ProxyVerdict DoorPolicy::Decide(const ProxyRequestHead& head, ProxyRelease release) {
   State& s = *state_;
+  if (s.closed) {
+    return ProxyVerdict::Answer(
+        Unavailable(kRetryAfterFailedS, "the daemon is stopping", "try again once it is back"));
+  }
   const auto v = s.Look();
   if (!v) {
     return ProxyVerdict::Answer(Unavailable(kRetryAfterFailedS,
@@ -252,6 +260,7 @@ ProxyVerdict DoorPolicy::Decide(const ProxyRequestHead& head, ProxyRelease relea
 
 void DoorPolicy::OnRequestEnd(const ProxyRequestHead& head, const ProxyRequestEnd& /*end*/) {
   State& s = *state_;
+  if (s.closed) return;
   s.held.erase(head.id);  // a client that left while held
   if (s.counted.erase(head.id) > 0) s.port.EndJob(s.service);
   if (s.held.empty()) s.starts_this_wait = 0;

@@ -45,6 +45,11 @@ class DoorPolicy final : public ProxyPolicy {
   DoorPolicy(const DoorPolicy&) = delete;
   DoorPolicy& operator=(const DoorPolicy&) = delete;
 
+  // Lets go of the port and the event hub: ends the counted work, unsubscribes, answers nothing
+  // more (the proxy that holds the policy may outlive them: its pending handlers die with the
+  // io_context). Call it before the port or the hub is destroyed; the destructor does the same.
+  void Close();
+
   ProxyVerdict Decide(const ProxyRequestHead& head, ProxyRelease release) override;
   void OnRequestEnd(const ProxyRequestHead& head, const ProxyRequestEnd& end) override;
 
