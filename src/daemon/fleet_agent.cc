@@ -254,6 +254,16 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
       r.error = e;
       return e.code == ErrorCode::kUnavailable;  // Redis is gone: stop this cycle
     };
+    // Whether stream s is worth reading: it has entries and its consumer group exists. nullopt:
+    // Redis is gone, stop this cycle; false: skip this stream (empty, or another error noted).
+    auto worth_reading = [&](const std::string& s) -> std::optional<bool> {
+      auto len = st.Length(s);
+      if (!len) return failed(len.error()) ? std::nullopt : std::optional<bool>(false);
+      if (*len == 0) return false;
+      if (auto g = Group(s); !g)
+        return failed(g.error()) ? std::nullopt : std::optional<bool>(false);
+      return true;
+    };
     for (std::size_t i = 0; i < plan.endings.size(); ++i) {
       const Ending& end = plan.endings[i];
       // Still ours? A host that was paused past its lease finds its entry taken over: the host
@@ -288,16 +298,9 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
       // Done unless Redis is unreachable (an early return): another error on one stream is not
       // worth holding every pull back for.
       for (const std::string& s : plan.recover_streams) {
-        auto len = st.Length(s);
-        if (!len) {
-          if (failed(len.error())) return r;
-          continue;
-        }
-        if (*len == 0) continue;
-        if (auto g = Group(s); !g) {
-          if (failed(g.error())) return r;
-          continue;
-        }
+        const std::optional<bool> worth = worth_reading(s);
+        if (!worth) return r;
+        if (!*worth) continue;
         auto own = st.ReadOwnPending(s, cfg.host, 64);
         if (!own) {
           if (failed(own.error())) return r;
@@ -330,16 +333,9 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
           r.lost.emplace_back(stream, id);
     }
     for (const std::string& s : plan.takeover_streams) {
-      auto len = st.Length(s);
-      if (!len) {
-        if (failed(len.error())) return r;
-        continue;
-      }
-      if (*len == 0) continue;
-      if (auto g = Group(s); !g) {
-        if (failed(g.error())) return r;
-        continue;
-      }
+      const std::optional<bool> worth = worth_reading(s);
+      if (!worth) return r;
+      if (!*worth) continue;
       auto got = st.TakeOver(s, cfg.host, cfg.lease, kTakeOverBatch);
       if (!got) {
         if (failed(got.error())) return r;
@@ -382,16 +378,9 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
     }
     for (const std::vector<std::string>& streams : plan.pulls) {
       for (const std::string& s : streams) {
-        auto len = st.Length(s);
-        if (!len) {
-          if (failed(len.error())) return r;
-          continue;
-        }
-        if (*len == 0) continue;
-        if (auto g = Group(s); !g) {
-          if (failed(g.error())) return r;
-          continue;
-        }
+        const std::optional<bool> worth = worth_reading(s);
+        if (!worth) return r;
+        if (!*worth) continue;
         auto got = st.ReadNew(s, cfg.host);
         if (!got) {
           if (failed(got.error())) return r;
