@@ -129,7 +129,9 @@ void HttpServer::Shutdown() {
     stopping_ = true;
     for (const auto& [fd, deadline] : queue_) ::close(fd);
     queue_.clear();
-    for (int fd : active_) ::shutdown(fd, SHUT_RDWR);  // wakes a read; closed by its worker
+    // Wakes a worker waiting to read a request; one whose handler has already answered still writes
+    // the answer (bounded by its write deadline), as a server that shuts down gracefully does.
+    for (int fd : active_) ::shutdown(fd, SHUT_RD);
   }
   queue_cv_.notify_all();
   for (std::thread& t : workers_) t.join();

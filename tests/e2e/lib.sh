@@ -106,7 +106,23 @@ gpu_used() {
 # Services are found on PATH next to vramguard (vg-demo-service, vg-simgpu).
 export PATH="$(dirname "$VG_BIN"):$(dirname "$VG_SIMGPU"):${VG_DEMO:+$(dirname "$VG_DEMO"):}$PATH"
 export VRAMGUARD_SOCKET="$WORK/vramguard.sock"
-PORT=$((20000 + RANDOM % 20000))
+# A base port for the scenario's services (PORT and PORT+1 are used): below the kernel's ephemeral
+# range, so no outgoing connection of a test running beside this one can take it before the service
+# binds, and with nothing listening on either port now. Scenarios run in parallel under CTest.
+pick_port() {
+  local lo hi base try listening
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+  [ "$lo" -gt 12000 ] || lo=32768  # an unusual range: stay in the usual free band
+  # Local ports in LISTEN state (0A), as the 4-digit hex /proc/net/tcp writes them.
+  listening=$(awk 'NR > 1 && $4 == "0A" { n = split($2, a, ":"); print a[n] }' \
+    /proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -u)
+  for ((try = 0; try < 50; try++)); do
+    base=$((10000 + (RANDOM * 32768 + RANDOM) % (lo - 10000 - 2)))
+    grep -qxE "$(printf '%04X|%04X' "$base" $((base + 1)))" <<<"$listening" || { echo "$base"; return 0; }
+  done
+  echo "$base"
+}
+PORT=$(pick_port)
 DAEMON_PID=""
 
 # write_config: stdin → $WORK/vramguard.toml with a [daemon] section pointing into $WORK.
