@@ -26,16 +26,16 @@ namespace {
 namespace net = boost::asio;
 namespace http = boost::beast::http;
 using boost::system::error_code;
-using Clock = std::chrono::steady_clock;
-using Deadline = std::optional<Clock::time_point>;
+using ClientClock = std::chrono::steady_clock;
+using Deadline = std::optional<ClientClock::time_point>;
 
 constexpr auto kStreamSetupTimeout = std::chrono::seconds(30);
 // Beast 1.74 treats an unset body limit as 0 when a Content-Length is present: give a number.
 constexpr std::uint64_t kNoBodyLimit = std::numeric_limits<std::uint64_t>::max();
 
-class Connection {
+class ClientConnection {
  public:
-  explicit Connection(const std::string& path) : socket_(io_), path_(path) {}
+  explicit ClientConnection(const std::string& path) : socket_(io_), path_(path) {}
 
   Result<void> Connect(Deadline deadline) {
     error_code ec = Run(deadline, [&](auto handler) {
@@ -121,8 +121,8 @@ ApiClient ApiClient::ForUnixSocket(std::string path) { return ApiClient(std::mov
 Result<ClientResponse> ApiClient::Request(std::string_view method, std::string_view target,
                                           const std::optional<nlohmann::json>& body,
                                           std::chrono::milliseconds timeout) {
-  Deadline deadline = Clock::now() + timeout;
-  Connection connection(path_);
+  Deadline deadline = ClientClock::now() + timeout;
+  ClientConnection connection(path_);
   if (Result<void> connected = connection.Connect(deadline); !connected) {
     return std::unexpected(connected.error());
   }
@@ -160,8 +160,8 @@ Result<ClientResponse> ApiClient::Request(std::string_view method, std::string_v
 
 Result<void> ApiClient::Stream(std::string_view target,
                                const std::function<bool(std::string_view line)>& on_line) {
-  Deadline setup_deadline = Clock::now() + kStreamSetupTimeout;
-  Connection connection(path_);
+  Deadline setup_deadline = ClientClock::now() + kStreamSetupTimeout;
+  ClientConnection connection(path_);
   if (Result<void> connected = connection.Connect(setup_deadline); !connected) {
     return std::unexpected(connected.error());
   }

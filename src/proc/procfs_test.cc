@@ -655,7 +655,9 @@ TEST(ProcfsRealTest, FindsItself) {
   EXPECT_EQ(self->user, UserNameForUid(::getuid()));
   EXPECT_EQ(self->pgid, ::getpgrp());
   EXPECT_EQ(self->sid, ::getsid(0));
-  EXPECT_EQ(self->state, 'R');
+  // Running, or sleeping: a large table is read by worker threads while this (main) thread
+  // waits for them, and /proc/<pid>/stat shows the main thread's state.
+  EXPECT_TRUE(self->state == 'R' || self->state == 'S') << self->state;
   EXPECT_THAT(self->argv, ::testing::ContainerEq(::testing::internal::GetArgvs()));
   EXPECT_GT(self->start_time, 0u);
   EXPECT_LE(self->start_time, UptimeTicks());
