@@ -1,5 +1,6 @@
 // One [[service]] table: its top-level keys. The sub-tables are in config_service_parts.cc.
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "config/config_jobs_parse.h"
@@ -181,6 +182,121 @@ constexpr std::string_view kProxyExample = R"({ listen = "0.0.0.0:7860" })";
 
 // [service.proxy]: listen (required), upstream_port (default: the service's first port),
 // start_on_demand (default true), hold_timeout (default 5m).
+constexpr std::string_view kRouteExample =
+    R"([[service.proxy.route]] match = "POST /generate", params = { resolution = "/resolution" })";
+
+// A TOML scalar as JSON (a `when` value); nullopt for tables, arrays and dates.
+std::optional<nlohmann::json> ScalarJson(const toml::node& n) {
+  if (const auto* v = n.as_string()) return nlohmann::json(v->get());
+  if (const auto* v = n.as_integer()) return nlohmann::json(v->get());
+  if (const auto* v = n.as_floating_point()) return nlohmann::json(v->get());
+  if (const auto* v = n.as_boolean()) return nlohmann::json(v->get());
+  return std::nullopt;
+}
+
+// [[service.proxy.route]]: match (required), protocol, params (name → JSON pointer), when
+// (pointer → value). Every parameter a route's jobs need comes from the body or has a default.
+void ParseRoutes(const toml::node& node, const ServiceConfig& s, Diagnostics* diags,
+                 ProxySpec* proxy) {
+  const auto* array = node.as_array();
+  if (array == nullptr) {
+    diags->Add(node.source(), "'proxy.route' must be an array of tables: write each as " +
+                                  std::string(kRouteExample));
+    return;
+  }
+  if (!s.jobs.enabled) {
+    diags->Add(node.source(),
+               "[[service.proxy.route]] makes requests jobs of the service: it also needs its job "
+               "interface (jobs = { … }, [[service.param]], [[service.sizing]]; docs/jobs.md)");
+    return;
+  }
+  std::map<std::string, const JobParamConfig*> declared;
+  for (const JobParamConfig& p : s.jobs.params) declared[p.name] = &p;
+  for (const toml::node& e : *array) {
+    const toml::table* t = e.as_table();
+    if (t == nullptr) {
+      diags->Add(e.source(),
+                 "each 'proxy.route' must be a table, like " + std::string(kRouteExample));
+      continue;
+    }
+    TableReader r(*t, "proxy.route.", "in [[service.proxy.route]]", diags);
+    DoorRoute route;
+    const toml::node* match_node = r.Node("match");
+    std::optional<std::string> match = r.String("match");
+    if (match_node == nullptr) {
+      diags->Add(t->source(), "[[service.proxy.route]] needs 'match', like \"POST /generate\"");
+    } else if (match) {
+      auto m = ParseDoorMatch(*match);
+      if (!m) {
+        diags->Add(match_node->source(), "proxy.route.match", m.error());
+      } else {
+        route.method = m->first;
+        route.path = m->second;
+        route.text = *match;
+      }
+    }
+    if (std::optional<std::string> protocol = r.String("protocol")) {
+      if (auto p = ParseDoorProtocol(*protocol)) {
+        route.protocol = *p;
+      } else {
+        diags->Add(r.Node("protocol")->source(),
+                   "unknown 'proxy.route.protocol' \"" + *protocol +
+                       "\": use \"generic\", \"openai\" or \"gradio\" (how refusals are written)");
+      }
+    }
+    std::set<std::string> sourced;
+    if (const toml::table* params = r.Table("params", R"({ resolution = "/data/1" })")) {
+      for (const auto& [key, value] : *params) {
+        const std::string name(key.str());
+        const auto* text = value.as_string();
+        if (text == nullptr) {
+          diags->Add(value.source(), "'proxy.route.params." + name +
+                                         "' must be a JSON pointer string, like \"/data/1\"");
+          continue;
+        }
+        if (!declared.count(name)) {
+          diags->Add(value.source(), "'proxy.route.params." + name +
+                                         "' names no [[service.param]] of this service");
+          continue;
+        }
+        auto src = ParseDoorSource(name, text->get());
+        if (!src) {
+          diags->Add(value.source(), "proxy.route.params." + name, src.error());
+          continue;
+        }
+        sourced.insert(name);
+        route.params.push_back(std::move(*src));
+      }
+    }
+    if (const toml::table* when = r.Table("when", R"({ "/fn_index" = 2 })")) {
+      for (const auto& [key, value] : *when) {
+        const std::string ptr(key.str());
+        auto segs = ParseDoorPointer(ptr);
+        if (!segs) {
+          diags->Add(value.source(), "proxy.route.when", segs.error());
+          continue;
+        }
+        std::optional<nlohmann::json> v = ScalarJson(value);
+        if (!v) {
+          diags->Add(value.source(), "'proxy.route.when' values are strings, numbers or booleans");
+          continue;
+        }
+        route.when.push_back(DoorCondition{std::move(*segs), std::move(*v), ptr});
+      }
+    }
+    r.RejectUnknownKeys();
+    for (const JobParamConfig& p : s.jobs.params) {
+      const bool has_default = p.default_number || p.default_bool || p.default_text;
+      if (!has_default && !sourced.count(p.name) && !route.text.empty())
+        diags->Add(t->source(), "route '" + route.text + "' gives no value for parameter '" +
+                                    p.name +
+                                    "', which has no default: add it to the route's "
+                                    "params (a JSON pointer into the body) or give it a default");
+    }
+    if (!route.text.empty()) proxy->routes.push_back(std::move(route));
+  }
+}
+
 void ParseProxy(TableReader& service, ServiceConfig* s) {
   const toml::table* table = service.Table("proxy", kProxyExample);
   if (table == nullptr) return;
@@ -233,6 +349,7 @@ void ParseProxy(TableReader& service, ServiceConfig* s) {
                       "and keep " +
                       std::to_string(address->port) + " for the proxy");
   }
+  if (const toml::node* routes = r.Node("route")) ParseRoutes(*routes, *s, &r.diags(), &proxy);
   r.RejectUnknownKeys();
   proxy.enabled = !proxy.listen.empty() && proxy.upstream_port != 0;
   s->proxy = std::move(proxy);

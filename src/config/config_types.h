@@ -14,6 +14,7 @@
 
 #include "config/config_incidents.h"
 #include "config/config_jobs.h"
+#include "core/door_route.h"
 #include "util/units.h"
 
 namespace vg {
@@ -100,6 +101,9 @@ struct ProxySpec {
   // it and waits until it is ready, at most hold_timeout; false: answered 503 at once.
   bool start_on_demand = true;
   Millis hold_timeout = std::chrono::minutes(5);
+  // [[service.proxy.route]]: requests that are jobs of the service (docs/proxy.md, "Routes that
+  // are jobs"), admitted by VRAM like submitted ones; in order, the first match wins.
+  std::vector<DoorRoute> routes;
   ConfigLocation where;  // the [service.proxy] table
 };
 

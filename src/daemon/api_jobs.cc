@@ -114,7 +114,7 @@ HandlerResult JobManager::Submit(const HttpRequest& request) {
     return unless_known(std::move(r));
   }
   PlanEstimate est = m.planner.Estimate(service, *valid);
-  if (m.fleet_submit && !m.local_submit) {
+  if (m.fleet_submit && !m.local_submit && !m.door_submit) {
     // Fleet mode: the job goes to the fleet's queue; the host whose ledger admits it runs it.
     return m.fleet_submit(FleetSubmission{service, *valid, payload, priority, key,
                                           est.bytes.count(), cfg->jobs.idempotent});
@@ -130,7 +130,8 @@ HandlerResult JobManager::Submit(const HttpRequest& request) {
   rec.idempotency_key = key;
   rec.submitted_unix_ms = m.NowMs();
   rec.estimate_bytes = est.bytes;
-  rec.idempotent = cfg->jobs.idempotent;
+  rec.idempotent = cfg->jobs.idempotent && !m.door_submit;
+  if (m.door_submit) rec.origin = JobOrigin::kDoor;
 
   std::optional<Decision> decision;
   if (!cluster.gpus.empty())
@@ -171,6 +172,7 @@ HandlerResult JobManager::Submit(const HttpRequest& request) {
   p->decision = decision;
   p->now = now;
   if (auto v = m.port.Look(service)) p->instance = v->instance;
+  p->door = m.door_submit;
   Impl* im = impl_.get();
   return DeferredResponse{[im, p](Responder respond) {
     p->respond = std::move(respond);
@@ -311,6 +313,12 @@ HttpResponse JobManager::Cancel(const std::string& id_text) {
     return HttpResponse::Error(
         409, "job " + id_text + " is already " + std::string(JobStateName(rec->state)), "");
   auto it = m.active.find(id);
+  if (it != m.active.end() && it->second->dispatched && it->second->door) {
+    return HttpResponse::Error(409,
+                               "job " + id_text + " is a request through " + rec->service +
+                                   "'s proxy and runs until the service answers it",
+                               "its client ends it by closing its connection");
+  }
   if (it != m.active.end() && it->second->dispatched) {
     // Running: close the connection; RunJob records the cancellation.
     it->second->cancel_requested = true;

@@ -269,6 +269,8 @@ Result<int> RunUp(const UpOptions& options) {
   // that cannot listen is a warning: the service itself still runs. Changed by a restart of the
   // daemon, not by reload.
   std::unique_ptr<ServicePort> door_port = MakeServicePort(supervisor);
+  // Routes that are jobs ([[service.proxy.route]]) go through the job queue.
+  JobManagerDoorJobs door_jobs(jobs);
   // The doors let go of door_port and the event hub when this scope ends: a proxy's state can
   // outlive both in the io_context's pending handlers, destroyed with it last.
   std::vector<std::shared_ptr<DoorPolicy>> doors;
@@ -282,8 +284,9 @@ Result<int> RunUp(const UpOptions& options) {
   std::string proxy_list;  // "webui on 0.0.0.0:7860, …" for the start-up event
   for (const ServiceConfig& service : config->services) {
     if (!service.proxy.enabled) continue;
-    doors.push_back(
-        std::make_shared<DoorPolicy>(io, *door_port, events, service.name, service.proxy));
+    doors.push_back(std::make_shared<DoorPolicy>(io, *door_port, events, service.name,
+                                                 service.proxy, &door_jobs,
+                                                 service.jobs.max_payload.count()));
     auto proxy = std::make_unique<ReverseProxy>(
         io, ProxyOptions{.service = service.name, .upstream_port = service.proxy.upstream_port},
         doors.back());

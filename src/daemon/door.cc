@@ -33,7 +33,60 @@ HttpResponse Unavailable(int retry_after_s, std::string error, std::string hint)
   return r;
 }
 
+// What the API's answer to a door job says, for the client in its protocol: the message, the
+// hint, and the numbers worth passing on.
+HttpResponse FromJobAnswer(DoorProtocol protocol, const HttpResponse& api) {
+  const nlohmann::json body = nlohmann::json::parse(api.body, nullptr, false);
+  std::string message = "HTTP " + std::to_string(api.status);
+  std::string hint;
+  nlohmann::json extra = nlohmann::json::object();
+  if (body.is_object()) {
+    if (body.contains("error") && body["error"].is_string()) message = body["error"];
+    if (body.contains("hint") && body["hint"].is_string()) hint = body["hint"];
+    for (const char* key : {"estimate_bytes", "capacity_bytes", "suggestions", "parameter", "id"})
+      if (body.contains(key)) extra[key == std::string("id") ? "job" : key] = body[key];
+  }
+  return DoorAnswer(protocol, api.status, message, hint, extra, kRetryAfterFailedS);
+}
+
 }  // namespace
+
+HttpResponse DoorAnswer(DoorProtocol protocol, int status, const std::string& message,
+                        const std::string& hint, const nlohmann::json& extra, int retry_after_s) {
+  nlohmann::json body;
+  int code = status;
+  switch (protocol) {
+    case DoorProtocol::kOpenAi: {
+      // OpenAI's error object; a request too large for the card is the client's to change, like
+      // a prompt over the context length (400).
+      const bool client_side = status >= 400 && status < 500;
+      if (status == 422) code = 400;
+      body = {{"error",
+               {{"message", hint.empty() ? message : message + " (" + hint + ")"},
+                {"type", client_side ? "invalid_request_error" : "server_error"},
+                {"param", extra.contains("parameter") ? extra["parameter"] : nlohmann::json()},
+                {"code", status == 422 ? "insufficient_vram"
+                         : client_side ? "invalid_request"
+                                       : "service_unavailable"}}}};
+      if (!extra.empty()) body["vramguard"] = extra;
+      break;
+    }
+    case DoorProtocol::kGradio:
+      // FastAPI's {"detail"} beside the generic fields: what a Gradio client reads from an
+      // error answer.
+      body = {{"error", message}, {"detail", hint.empty() ? message : message + " (" + hint + ")"}};
+      for (auto it = extra.begin(); it != extra.end(); ++it) body[it.key()] = it.value();
+      break;
+    case DoorProtocol::kGeneric:
+      body = {{"error", message}};
+      if (!hint.empty()) body["hint"] = hint;
+      for (auto it = extra.begin(); it != extra.end(); ++it) body[it.key()] = it.value();
+      break;
+  }
+  HttpResponse r = HttpResponse::Json(code, body);
+  if (code >= 500) r.headers["Retry-After"] = std::to_string(retry_after_s);
+  return r;
+}
 
 struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
   struct Held {
@@ -42,13 +95,28 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
     bool upgrade = false;
   };
 
+  // A request submitted as a job (a route that is a job).
+  struct Job {
+    ProxyRelease release;
+    DoorProtocol protocol = DoorProtocol::kGeneric;
+    std::int64_t id = 0;        // the job's, once known (the 202, or the forward)
+    std::int64_t position = 0;  // in the queue at submission; 0: it went at once
+    std::chrono::steady_clock::time_point held_at;
+    std::int64_t queued_ms = 0;  // held for this long before it went
+    bool forwarded = false;
+    bool submitted = false;  // the queue's answer to the submission came
+    bool ended = false;      // the request ended (OnRequestEnd) before that answer
+  };
+
   State(asio::io_context& io_, ServicePort& port_, EventHub& events_, std::string service_,
-        const ProxySpec& spec_)
+        const ProxySpec& spec_, DoorJobs* jobs_, std::size_t route_body_limit_)
       : io(io_),
         port(port_),
         events(events_),
         service(std::move(service_)),
         spec(spec_),
+        jobs(jobs_),
+        route_body_limit(route_body_limit_),
         timer(io_) {}
 
   asio::io_context& io;
@@ -56,6 +124,9 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
   EventHub& events;
   std::string service;
   ProxySpec spec;
+  DoorJobs* jobs;
+  std::size_t route_body_limit;
+  std::map<std::uint64_t, Job> door_jobs;  // by request id
   asio::steady_timer timer;
   std::map<std::uint64_t, Held> held;
   std::set<std::uint64_t> counted;
@@ -159,6 +230,68 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
     }
   }
 
+  // Submits a request as a job; the queue decides when it goes (Forward) or why it ends (Fail).
+  ProxyVerdict HoldAsJob(const ProxyRequestHead& head, const DoorRoute& route,
+                         nlohmann::json params, ProxyRelease release) {
+    const std::uint64_t rid = head.id;
+    door_jobs.emplace(rid, Job{.release = std::move(release),
+                               .protocol = route.protocol,
+                               .held_at = std::chrono::steady_clock::now()});
+    std::weak_ptr<State> weak = weak_from_this();
+    auto ticket = std::make_shared<JobManager::DoorTicket>();
+    ticket->forward = [weak, rid](std::int64_t job) {
+      if (auto self = weak.lock()) self->Forward(rid, job);
+    };
+    ticket->fail = [weak, rid](int status, const std::string& why) {
+      if (auto self = weak.lock()) self->Fail(rid, status, why);
+    };
+    jobs->Submit(service, std::move(params), std::move(ticket), [weak, rid](HttpResponse answer) {
+      if (auto self = weak.lock()) self->Submitted(rid, answer);
+    });
+    return ProxyVerdict::Hold();
+  }
+
+  void Forward(std::uint64_t rid, std::int64_t job) {
+    auto it = door_jobs.find(rid);
+    if (closed || it == door_jobs.end() || it->second.forwarded) return;
+    Job& j = it->second;
+    j.id = job;
+    j.forwarded = true;
+    j.queued_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - j.held_at)
+                      .count();
+    j.release(std::nullopt);
+  }
+
+  void Fail(std::uint64_t rid, int status, const std::string& why) {
+    auto it = door_jobs.find(rid);
+    if (closed || it == door_jobs.end() || it->second.forwarded) return;
+    it->second.release(DoorAnswer(it->second.protocol, status, why,
+                                  "see `vramguard events --service " + service + "`",
+                                  {{"job", it->second.id}}, kRetryAfterFailedS));
+  }
+
+  void Submitted(std::uint64_t rid, const HttpResponse& answer) {
+    auto it = door_jobs.find(rid);
+    if (closed || it == door_jobs.end()) return;
+    Job& j = it->second;
+    j.submitted = true;
+    if (answer.status != 202) {  // refused, invalid, or the queue cannot take it
+      if (!j.ended) j.release(FromJobAnswer(j.protocol, answer));
+      if (j.ended) door_jobs.erase(it);
+      return;
+    }
+    const nlohmann::json body = nlohmann::json::parse(answer.body, nullptr, false);
+    if (body.is_object() && body.contains("id") && body["id"].is_number_integer())
+      j.id = body["id"].get<std::int64_t>();
+    if (body.is_object() && body.contains("position") && body["position"].is_number_integer())
+      j.position = body["position"].get<std::int64_t>();
+    if (j.ended) {  // the client left while the submission was being stored
+      if (j.id != 0) jobs->Gone(j.id);
+      door_jobs.erase(it);
+    }
+  }
+
   void ArmTimer() {
     if (held.empty() || timer_armed) return;
     auto first = std::min_element(held.begin(), held.end(), [](const auto& a, const auto& b) {
@@ -197,8 +330,10 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
 };
 
 DoorPolicy::DoorPolicy(asio::io_context& io, ServicePort& port, EventHub& events,
-                       std::string service, const ProxySpec& spec)
-    : state_(std::make_shared<State>(io, port, events, std::move(service), spec)) {
+                       std::string service, const ProxySpec& spec, DoorJobs* jobs,
+                       std::size_t route_body_limit)
+    : state_(std::make_shared<State>(io, port, events, std::move(service), spec, jobs,
+                                     route_body_limit)) {
   state_->subscription =
       events.Subscribe([weak = std::weak_ptr<State>(state_)](const EventRecord& e) {
         auto self = weak.lock();
@@ -221,6 +356,23 @@ void DoorPolicy::Close() {
   for (std::size_t i = 0; i < s.counted.size(); ++i) s.port.EndJob(s.service);
   s.counted.clear();
   s.held.clear();  // their connections end with the proxy
+  s.door_jobs.clear();
+}
+
+std::size_t DoorPolicy::InspectBody(const ProxyRequestHead& head) {
+  const State& s = *state_;
+  if (s.closed || s.jobs == nullptr) return 0;
+  return MatchDoorRoute(s.spec.routes, head.method, head.target) ? s.route_body_limit : 0;
+}
+
+std::vector<std::pair<std::string, std::string>> DoorPolicy::ResponseHeaders(
+    const ProxyRequestHead& head) {
+  auto it = state_->door_jobs.find(head.id);
+  if (it == state_->door_jobs.end() || !it->second.forwarded) return {};
+  const State::Job& j = it->second;
+  return {{"X-Vramguard-Job", std::to_string(j.id)},
+          {"X-Vramguard-Queue-Position", std::to_string(j.position)},
+          {"X-Vramguard-Queued-Ms", std::to_string(j.queued_ms)}};
 }
 
 ProxyVerdict DoorPolicy::Decide(const ProxyRequestHead& head, ProxyRelease release) {
@@ -234,6 +386,18 @@ ProxyVerdict DoorPolicy::Decide(const ProxyRequestHead& head, ProxyRelease relea
     return ProxyVerdict::Answer(Unavailable(kRetryAfterFailedS,
                                             s.service + " is no longer configured",
                                             "the daemon's config was reloaded without it"));
+  }
+  // A route that is a job: admitted by the job queue, not by the service's state alone.
+  if (s.jobs != nullptr && head.body_read) {
+    if (const DoorRoute* route = MatchDoorRoute(s.spec.routes, head.method, head.target)) {
+      Result<DoorExtract> x = ExtractDoorParams(*route, head.body);
+      if (!x) {
+        return ProxyVerdict::Answer(DoorAnswer(route->protocol, 400, x.error().message,
+                                               x.error().hint, nlohmann::json::object(),
+                                               kRetryAfterFailedS));
+      }
+      if (x->is_job) return s.HoldAsJob(head, *route, std::move(x->params), std::move(release));
+    }
   }
   // Nothing waits ahead of it: straight through while the service runs.
   if (s.held.empty() && v->state == ServicePort::State::kRunning && s.Admit(head.id, head.upgrade))
@@ -258,9 +422,22 @@ ProxyVerdict DoorPolicy::Decide(const ProxyRequestHead& head, ProxyRelease relea
   return ProxyVerdict::Hold();
 }
 
-void DoorPolicy::OnRequestEnd(const ProxyRequestHead& head, const ProxyRequestEnd& /*end*/) {
+void DoorPolicy::OnRequestEnd(const ProxyRequestHead& head, const ProxyRequestEnd& end) {
   State& s = *state_;
   if (s.closed) return;
+  if (auto it = s.door_jobs.find(head.id); it != s.door_jobs.end()) {
+    State::Job& j = it->second;
+    if (j.forwarded) {
+      s.jobs->Ended(j.id, end.status, end.error);
+    } else if (j.id != 0) {
+      s.jobs->Gone(j.id);  // left while queued (or answered: then the job has ended already)
+    } else if (!j.submitted) {
+      j.ended = true;  // the submission's answer is still to come: Submitted finishes this
+      return;
+    }
+    s.door_jobs.erase(it);
+    return;
+  }
   s.held.erase(head.id);  // a client that left while held
   if (s.counted.erase(head.id) > 0) s.port.EndJob(s.service);
   if (s.held.empty()) s.starts_this_wait = 0;
@@ -269,5 +446,10 @@ void DoorPolicy::OnRequestEnd(const ProxyRequestHead& head, const ProxyRequestEn
 std::size_t DoorPolicy::held() const { return state_->held.size(); }
 std::size_t DoorPolicy::counted() const { return state_->counted.size(); }
 std::uint64_t DoorPolicy::starts() const { return state_->starts; }
+std::size_t DoorPolicy::jobs_waiting() const {
+  std::size_t n = 0;
+  for (const auto& [id, j] : state_->door_jobs) n += j.forwarded ? 0 : 1;
+  return n;
+}
 
 }  // namespace vg

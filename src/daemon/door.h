@@ -14,6 +14,15 @@
 //    With start_on_demand = false such a request is answered 503 at once, naming the state.
 //  - Every answer of its own is the proxy's one-line JSON error ({"error", "hint"}) with
 //    `Retry-After`, so a client (or a person with curl) knows what happened and when to retry.
+//  - Routes that are jobs ([[service.proxy.route]], core/door_route.h): such a request's body is
+//    read whole (at most `route_body_limit` bytes), its parameters taken from it, and it is
+//    submitted to the job queue (DoorJobs) as a job: refused at once when it can never fit (in
+//    the route's protocol: generic, OpenAI or Gradio, with the suggested parameters), else held
+//    until the queue dispatches it, then forwarded; its end is the job's end. The job queue
+//    counts it as work and starts the service when needed. A body that does not satisfy the
+//    route's `when` passes through as any request; one that is not JSON is answered 400.
+//    Answered requests carry `X-Vramguard-Job` (its id), `X-Vramguard-Queue-Position` (at
+//    submission; 0: it went at once) and `X-Vramguard-Queued-Ms`.
 //
 // Single-threaded: the daemon's io_context; the port and the event hub outlive it. Asio stays
 // out of this header.
@@ -24,7 +33,15 @@
 #include <memory>
 #include <string>
 
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
 #include "config/config.h"
+#include "core/door_route.h"
+#include "daemon/job_manager.h"
 #include "proxy/proxy.h"
 
 namespace boost::asio {
@@ -37,10 +54,48 @@ class ServicePort;
 class EventHub;
 struct EventRecord;
 
+// What the door needs of the job queue (JobManager's door API; a fake in door_test.cc).
+class DoorJobs {
+ public:
+  virtual ~DoorJobs() = default;
+  virtual void Submit(const std::string& service, nlohmann::json params,
+                      std::shared_ptr<JobManager::DoorTicket> ticket,
+                      std::function<void(HttpResponse)> done) = 0;
+  virtual void Ended(std::int64_t job, int status, const std::string& error) = 0;
+  virtual void Gone(std::int64_t job) = 0;
+};
+
+// The production DoorJobs: the daemon's JobManager.
+class JobManagerDoorJobs final : public DoorJobs {
+ public:
+  explicit JobManagerDoorJobs(JobManager& jobs) : jobs_(jobs) {}
+  void Submit(const std::string& service, nlohmann::json params,
+              std::shared_ptr<JobManager::DoorTicket> ticket,
+              std::function<void(HttpResponse)> done) override {
+    jobs_.SubmitDoor(service, std::move(params), std::move(ticket), std::move(done));
+  }
+  void Ended(std::int64_t job, int status, const std::string& error) override {
+    jobs_.DoorJobEnded(job, status, error);
+  }
+  void Gone(std::int64_t job) override { jobs_.DoorJobGone(job); }
+
+ private:
+  JobManager& jobs_;
+};
+
+// The door's own answer for a request of `protocol` (docs/proxy.md, "Answers"): generic
+// {"error", "hint", …extra}; OpenAI {"error": {"message", "type", "code", "param"}} (a refusal is
+// 400, like a context-length error); Gradio {"error", "detail", …extra}. Statuses ≥ 500 carry
+// Retry-After (`retry_after_s`).
+HttpResponse DoorAnswer(DoorProtocol protocol, int status, const std::string& message,
+                        const std::string& hint, const nlohmann::json& extra, int retry_after_s);
+
 class DoorPolicy final : public ProxyPolicy {
  public:
+  // `jobs` null: no routes are jobs (the routes are then ignored).
   DoorPolicy(boost::asio::io_context& io, ServicePort& port, EventHub& events, std::string service,
-             const ProxySpec& spec);
+             const ProxySpec& spec, DoorJobs* jobs = nullptr,
+             std::size_t route_body_limit = std::size_t{1} << 20);
   ~DoorPolicy() override;
   DoorPolicy(const DoorPolicy&) = delete;
   DoorPolicy& operator=(const DoorPolicy&) = delete;
@@ -52,10 +107,14 @@ class DoorPolicy final : public ProxyPolicy {
 
   ProxyVerdict Decide(const ProxyRequestHead& head, ProxyRelease release) override;
   void OnRequestEnd(const ProxyRequestHead& head, const ProxyRequestEnd& end) override;
+  std::size_t InspectBody(const ProxyRequestHead& head) override;
+  std::vector<std::pair<std::string, std::string>> ResponseHeaders(
+      const ProxyRequestHead& head) override;
 
-  std::size_t held() const;      // requests waiting for the service now
-  std::size_t counted() const;   // forwarded requests counted as work on it now
-  std::uint64_t starts() const;  // starts the door asked for since it was made
+  std::size_t held() const;          // requests waiting for the service now
+  std::size_t counted() const;       // forwarded requests counted as work on it now
+  std::uint64_t starts() const;      // starts the door asked for since it was made
+  std::size_t jobs_waiting() const;  // requests submitted as jobs and not forwarded yet
 
   struct State;
 

@@ -68,6 +68,12 @@ ServicePort::State JobManager::Impl::StateOf(const std::string& name) const {
 
 std::int64_t JobManager::Impl::Emit(const std::string& service, const std::string& kind,
                                     const std::string& message, json data) {
+  // A door job that ends before its request went on: the held request is answered with why.
+  if (!door_waiting.empty() && data.is_object() &&
+      (kind == "job-failed" || kind == "job-cancelled" || kind == "job-refused")) {
+    if (auto it = data.find("job"); it != data.end() && it->is_number_integer())
+      EndDoorTicket(it->get<JobId>(), 503, message);
+  }
   auto v = port.Look(service);
   return events.Emit(service, v ? v->instance : "", kind, message, std::move(data));
 }
@@ -81,6 +87,7 @@ json JobManager::Impl::JobJson(const JobRecord& j) {
               {"priority", j.priority},
               {"idempotency_key", j.idempotency_key ? json(*j.idempotency_key) : json(nullptr)},
               {"payload_bytes", j.payload_bytes},
+              {"origin", JobOriginName(j.origin)},
               {"submitted_unix_ms", j.submitted_unix_ms},
               {"started_unix_ms", Ms(j.started_unix_ms)},
               {"finished_unix_ms", Ms(j.finished_unix_ms)},
@@ -189,7 +196,13 @@ void JobManager::Boot() {
 void JobManager::Shutdown() {
   Impl& m = *impl_;
   m.shutting_down = true;
+  // Requests held by the services' proxies: answered now (the daemon will not run them).
+  std::map<JobId, std::shared_ptr<DoorTicket>> waiting;
+  waiting.swap(m.door_waiting);
+  for (auto& [id, t] : waiting)
+    t->fail(503, "the daemon is shutting down; send the request again once it is back");
   for (auto& [id, j] : m.active) {
+    if (j->door_wait) j->door_wait->cancel();  // RunDoorJob ends the job as interrupted
     JobChange change;
     change.reason = "the daemon stopped while it ran";
     auto marked = m.store.Transition(id, {JobState::kStarting, JobState::kRunning},
@@ -262,6 +275,7 @@ void JobManager::Impl::FlushSubmits() {
       continue;
     }
     const JobRecord& job = results[i]->job;
+    if (p.door && !results[i]->duplicate) door_waiting[job.id] = p.door;
     if (results[i]->duplicate) {
       json j = JobJson(job);
       j["duplicate"] = true;

@@ -108,6 +108,26 @@ class JobManager {
   };
   std::vector<GpuBrief> Gpus();  // the driver's last reading (≤ 20 ms old, or read now)
 
+  // ---- The front door (daemon/door.h; docs/proxy.md, "Routes that are jobs") ---------------
+  // A request a service's proxy holds as a job. The job manager calls exactly one of the two,
+  // at most once: `forward` when the job is admitted and dispatched (the held request goes to
+  // the service now), `fail` when it ends before that (cancelled, failed, the daemon stopping).
+  struct DoorTicket {
+    std::function<void(std::int64_t job)> forward;
+    std::function<void(int status, const std::string& why)> fail;
+  };
+  // Validates, estimates and decides exactly as POST /v1/jobs does, as a job of origin "door"
+  // (never idempotent, never handed to the fleet: its client is connected here). `done` gets
+  // Submit's answer: 202 (queued or about to run; JSON with id and position), or 400/404/422
+  // (with suggestions)/503 — called at once or after the group commit.
+  void SubmitDoor(const std::string& service, nlohmann::json params,
+                  std::shared_ptr<DoorTicket> ticket, std::function<void(HttpResponse)> done);
+  // The forwarded request ended: the service's status (0: none; `error` says why). The job ends
+  // done (2xx) or failed, and its observation teaches the estimator as a submitted job's does.
+  void DoorJobEnded(std::int64_t id, int status, const std::string& error);
+  // The client left before its request was forwarded: the job is cancelled.
+  void DoorJobGone(std::int64_t id);
+
   struct Impl;
 
  private:

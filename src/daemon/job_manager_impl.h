@@ -56,6 +56,12 @@ struct ActiveJob {
   bool overlapped = false;  // another job of the service ran meanwhile: attribution unsure
   bool at_peak = false;
   std::optional<std::string> oom;  // the OOM event's explanation, when one came
+  // A request the service's proxy holds (origin "door"): forwarded instead of dispatched; its
+  // end comes from DoorJobEnded (door_result) and wakes door_wait.
+  JobOrigin origin = JobOrigin::kApi;
+  std::shared_ptr<JobManager::DoorTicket> door;
+  std::optional<DispatchResult> door_result;
+  std::unique_ptr<asio::steady_timer> door_wait;
 };
 
 struct ServiceJobs {
@@ -82,6 +88,7 @@ struct PendingSubmit {
   std::string instance;
   std::size_t ahead = 0;  // queued jobs of its priority and above when it joined
   Responder respond;
+  std::shared_ptr<JobManager::DoorTicket> door;  // a request the proxy holds (SubmitDoor)
 };
 
 // A job id as the API and the planner write it ("42"); nullopt: not one.
@@ -109,6 +116,10 @@ struct JobManager::Impl {
   bool shutting_down = false;
   JobManager::FleetSubmit fleet_submit;  // fleet mode: where valid submissions go
   bool local_submit = false;             // SubmitLocal runs: queue here
+  // SubmitDoor runs: the submission is the door's (origin "door", this ticket).
+  std::shared_ptr<JobManager::DoorTicket> door_submit;
+  // Door jobs not yet forwarded, by id: told when they end before that (EndDoorTicket).
+  std::map<JobId, std::shared_ptr<JobManager::DoorTicket>> door_waiting;
   bool replan_posted = false;
   // Group commit: submissions read together share one transaction (FlushSubmits).
   std::vector<std::shared_ptr<PendingSubmit>> pending;
@@ -164,6 +175,10 @@ struct JobManager::Impl {
   std::pair<std::string, nlohmann::json> QueuedEvent(const JobRecord& j, const PendingSubmit& p);
   HttpResponse Accepted(const PendingSubmit& p, const JobRecord& job);
   void ReplayObservations();
+
+  // A door job that ends before it was forwarded: its held request is answered (job_door.cc).
+  void EndDoorTicket(JobId id, int status, const std::string& why);
+  asio::awaitable<DispatchResult> RunDoorJob(std::shared_ptr<ActiveJob> job, Millis timeout);
 
   // Running (job_run.cc).
   void OnEvent(const EventRecord& e);

@@ -227,6 +227,7 @@ void JobManager::Impl::Admit(JobId id, unsigned gpu_index, Bytes estimate, bool 
   job->id = id;
   job->service = rec->service;
   job->params = rec->params;
+  job->origin = rec->origin;
   json payload = rec->payload.empty() ? json(nullptr) : json::parse(rec->payload, nullptr, false);
   json body;
   if (payload.is_object()) {

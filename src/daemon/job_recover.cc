@@ -36,6 +36,11 @@ void JobManager::Impl::Recover() {
   }
   const SteadyTime now = clock.Now();
   for (const JobRecord& j : *queued) {
+    if (j.origin == JobOrigin::kDoor) {  // its client's connection ended with the daemon
+      FailQueued(j.id, "its request through " + j.service +
+                           "'s proxy ended when the daemon stopped; the client may send it again");
+      continue;
+    }
     if (!planner.Has(j.service)) {
       FailQueued(j.id, "service '" + j.service + "' no longer takes jobs");
       continue;

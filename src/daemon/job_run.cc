@@ -235,10 +235,21 @@ JobTask JobManager::Impl::RunJob(std::shared_ptr<ActiveJob> job) {
         {"waited_s", static_cast<double>(std::max<std::int64_t>(
                          0, *change.started_unix_ms - t->job.submitted_unix_ms)) /
                          1000.0}});
-  job->dispatch = std::make_shared<JobDispatch>(io);
   Spawn(Sample(job));
-  DispatchResult r = co_await job->dispatch->Send(jobs_cfg.method, jobs_cfg.url, job->body,
-                                                  jobs_cfg.timeout, kMaxAnswer);
+  DispatchResult r;
+  if (auto d = door_waiting.find(job->id); d != door_waiting.end()) {
+    // A request the service's proxy holds: it goes now, and its end is the job's.
+    job->door = d->second;
+    door_waiting.erase(d);
+    r = co_await RunDoorJob(job, jobs_cfg.timeout);
+  } else if (job->origin == JobOrigin::kDoor) {
+    // Its client is gone (the ticket was dropped): nothing to forward, nothing to POST.
+    r.error = "its client left before it could run";
+  } else {
+    job->dispatch = std::make_shared<JobDispatch>(io);
+    r = co_await job->dispatch->Send(jobs_cfg.method, jobs_cfg.url, job->body, jobs_cfg.timeout,
+                                     kMaxAnswer);
+  }
   job->finished = true;
   // One last sample: the peak may have come just before the answer.
   if (const vg::GpuSnapshot* sn = Snapshot(true))

@@ -386,6 +386,17 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
     client_keep_alive_ = parser_->keep_alive();
     client_version_ = request.version();
     state_->policy->OnRequestStart(head_);
+    if (head_.has_body && !head_.upgrade) {
+      const std::size_t limit = state_->policy->InspectBody(head_);
+      if (limit > 0) {
+        std::optional<HttpResponse> refused = co_await ReadWholeBody(limit);
+        if (closed_) co_return false;
+        if (refused) {
+          co_await WriteAnswer(*refused, false);
+          co_return false;
+        }
+      }
+    }
 
     std::optional<HttpResponse> answer;
     const bool decided = co_await Decide(&answer);
@@ -426,15 +437,90 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
       held->released = true;
       co_return true;
     }
+    WatchWhileHeld(held);
     while (!held->result && !closed_) {
       wake_.expires_at(ProxyClock::time_point::max());
       error_code ec;
       co_await wake_.async_wait(Redirect(ec));
     }
     held->released = true;
+    if (!closed_) {
+      error_code ignored;
+      client_.cancel(ignored);  // the watch (WatchWhileHeld): nothing else waits on it now
+    }
     if (closed_ || !held->result) co_return false;
     *answer = std::move(*held->result);
     co_return true;
+  }
+
+  // Reads the request's body whole into head_.body (InspectBody). An answer for the client when
+  // it is larger than `limit`; nullopt when read (or the connection ended: closed_).
+  net::awaitable<std::optional<HttpResponse>> ReadWholeBody(std::size_t limit) {
+    auto& request = parser_->get();
+    const auto too_large = [&] {
+      return HttpResponse::Error(413,
+                                 "the request body is larger than " + std::to_string(limit) +
+                                     " bytes, the most this route's requests may carry",
+                                 "send a smaller request, or raise the service's jobs.max_payload");
+    };
+    if (auto length = parser_->content_length(); length && *length > limit) co_return too_large();
+    error_code ec;
+    if (AsciiLower(ProxySv(request[http::field::expect])) == "100-continue") {
+      request.erase(http::field::expect);  // answered here: the service never sees it
+      if (client_version_ >= 11) {
+        client_deadline_.Arm(state_->options.idle_timeout);
+        co_await net::async_write(client_, net::buffer("HTTP/1.1 100 Continue\r\n\r\n", 25),
+                                  Redirect(ec));
+        client_deadline_.Disarm();
+        if (ec || closed_) {
+          Close();
+          co_return std::nullopt;
+        }
+      }
+    }
+    while (!parser_->is_done()) {
+      EnsureChunk();
+      request.body().data = chunk_.get();
+      request.body().size = kProxyChunkBytes;
+      client_deadline_.Arm(state_->options.idle_timeout);
+      co_await http::async_read_some(client_, client_buf_, *parser_, Redirect(ec));
+      client_deadline_.Disarm();
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec || closed_) {
+        closing_reason_ = "the client stopped sending its body (" + ec.message() + ")";
+        Close();
+        co_return std::nullopt;
+      }
+      const std::size_t n = kProxyChunkBytes - request.body().size;
+      if (head_.body.size() + n > limit) co_return too_large();
+      head_.body.append(chunk_.get(), n);
+    }
+    head_.body_read = true;
+    co_return std::nullopt;
+  }
+
+  // While a request is held nothing is read from its client, but a client that leaves must not
+  // stay queued (its request would run for no one): the socket is watched, and its end (EOF or
+  // an error; a peek sees it) closes the connection, which ends the request. Bytes the client
+  // sends meanwhile (a pipelined request) stop the watch: they are read after the release.
+  void WatchWhileHeld(const std::shared_ptr<Held>& held) {
+    std::weak_ptr<ProxySession> weak = weak_from_this();
+    client_.async_wait(tcp::socket::wait_read, [weak, held](const error_code& ec) {
+      auto self = weak.lock();
+      if (!self || self->closed_ || held->released) return;
+      if (!ec) {
+        char byte = 0;
+        const ssize_t n = ::recv(self->client_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))) {
+          if (n < 0) self->WatchWhileHeld(held);  // woken without data: watch on
+          return;
+        }
+      } else if (ec == net::error::operation_aborted) {
+        return;
+      }
+      self->closing_reason_ = "the client left while its request was held";
+      self->Close();
+    });
   }
 
   // Reports the request's end to the policy, once.
@@ -554,6 +640,10 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
     if (request.find("X-Forwarded-Proto") == request.end())
       request.set("X-Forwarded-Proto", "http");
     AppendVia(request);
+    if (head_.body_read) {  // sent whole (SendBody), framed by its length
+      request.chunked(false);
+      request.content_length(head_.body.size());
+    }
     request.version(11);
   }
 
@@ -623,6 +713,18 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
   net::awaitable<BodySent> SendBody(http::request_serializer<http::buffer_body>& serializer) {
     auto& request = parser_->get();
     error_code ec;
+    if (head_.body_read) {
+      request.body().data = head_.body.data();
+      request.body().size = head_.body.size();
+      request.body().more = false;
+      upstream_deadline_.Arm(state_->options.upstream_timeout);
+      co_await http::async_write(up_->socket, serializer, Redirect(ec));
+      upstream_deadline_.Disarm();
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) co_return BodySent::kUpstreamFailed;
+      end_.bytes_up += head_.body.size();
+      co_return BodySent::kAll;
+    }
     if (!parser_->is_done()) client_buf_.reserve(kProxyChunkBytes);  // reads of a whole piece
     while (!parser_->is_done()) {
       EnsureChunk();
@@ -750,6 +852,7 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
       }
     }
     AppendVia(response);
+    for (auto& [name, value] : state_->policy->ResponseHeaders(head_)) response.set(name, value);
     response.version(11);
     if (!client_keep && !upgraded) response.set(http::field::connection, "close");
     if (client_keep && client_version_ < 11) response.set(http::field::connection, "keep-alive");

@@ -41,6 +41,10 @@
 //    the connection reads nothing and no idle timeout applies (the policy bounds its own wait).
 //    OnRequestStart/OnRequestEnd bracket every request whose head was read (exactly one end per
 //    start, also when the client left or the proxy stopped), for idle tracking.
+//  - A policy may ask to see a request's body before deciding (InspectBody): the proxy then
+//    reads it whole, bounded by the policy's limit (413 beyond it), answering `Expect:
+//    100-continue` first, and sends it to the service with a Content-Length (chunked framing
+//    from the client is dropped). Only such requests are buffered; every other body streams.
 //  - Stop() closes the listener, every client and upstream connection; held requests end. The
 //    destructor calls it. Call every method on the io_context's thread, or while it is not
 //    running; policies are called on that thread.
@@ -95,6 +99,10 @@ struct ProxyRequestHead {
   std::string client;                                        // the client's IP address
   bool upgrade = false;                                      // asks for a protocol switch
   bool has_body = false;                                     // a body follows the head
+  // The whole body, read before Decide when the policy asked for it (InspectBody); it goes to
+  // the service as read, with a Content-Length.
+  std::string body;
+  bool body_read = false;
 
   // The first header of that name (case-insensitive), or "".
   std::string_view Header(std::string_view name) const;
@@ -134,6 +142,15 @@ class ProxyPolicy {
   // Called once per request head, after OnRequestStart. `release` matters only for kHold.
   virtual ProxyVerdict Decide(const ProxyRequestHead& head, ProxyRelease release) = 0;
   virtual void OnRequestStart(const ProxyRequestHead& /*head*/) {}
+  // Called after OnRequestStart for a request with a body (not an upgrade): above 0, the proxy
+  // reads the whole body (at most that many bytes: more is answered 413 and the connection
+  // closed, the service not contacted) before Decide, which finds it in head.body.
+  virtual std::size_t InspectBody(const ProxyRequestHead& /*head*/) { return 0; }
+  // Fields added to the head of the service's answer to this request (e.g. the job it was).
+  virtual std::vector<std::pair<std::string, std::string>> ResponseHeaders(
+      const ProxyRequestHead& /*head*/) {
+    return {};
+  }
   virtual void OnRequestEnd(const ProxyRequestHead& /*head*/, const ProxyRequestEnd& /*end*/) {}
 };
 

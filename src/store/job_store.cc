@@ -24,6 +24,12 @@ bool IsTerminal(JobState state) {
   return false;
 }
 
+const char* JobOriginName(JobOrigin o) { return o == JobOrigin::kDoor ? "door" : "api"; }
+
+JobOrigin ParseJobOrigin(std::string_view text) {
+  return text == "door" ? JobOrigin::kDoor : JobOrigin::kApi;
+}
+
 std::string_view JobStateName(JobState state) {
   switch (state) {
     case JobState::kQueued:

@@ -104,6 +104,12 @@ enum class PeakObservation {
 std::string_view PeakObservationName(PeakObservation kind);  // "exact", "at-most", "at-least"
 std::optional<PeakObservation> ParsePeakObservation(std::string_view name);
 
+// Where a job came from: the job API (and the fleet), or a request a service's proxy holds
+// (docs/proxy.md, "Routes that are jobs"), whose client does not outlive the daemon.
+enum class JobOrigin { kApi, kDoor };
+const char* JobOriginName(JobOrigin o);           // "api", "door"
+JobOrigin ParseJobOrigin(std::string_view text);  // anything else: kApi
+
 struct JobRecord {
   JobId id = 0;  // assigned by Submit
   std::string service;
@@ -124,6 +130,7 @@ struct JobRecord {
   int attempts = 0;                                 // runs begun (entries into starting)
   nlohmann::json result;    // the service's answer body; null until set; null in summaries
   bool idempotent = false;  // from the service's config at submit: may it be re-run after a crash
+  JobOrigin origin = JobOrigin::kApi;
 
   bool operator==(const JobRecord&) const = default;
 };

@@ -18,7 +18,7 @@ namespace {
 constexpr std::string_view kColumns =
     "id, service, params, priority, idempotency_key, idempotent, state, reason, "
     "submitted_unix_ms, started_unix_ms, finished_unix_ms, gpu, estimate_bytes, "
-    "observed_peak_bytes, observation_kind, attempts, payload_bytes";
+    "observed_peak_bytes, observation_kind, attempts, payload_bytes, origin";
 constexpr std::string_view kWhole = ", result, payload FROM jobs ";
 constexpr std::string_view kSummary = ", NULL, NULL FROM jobs ";
 
@@ -165,8 +165,9 @@ JobRecord ReadJob(const SqliteQuery& q) {
   }
   job.attempts = static_cast<int>(q.Int(15));
   job.payload_bytes = static_cast<std::uint64_t>(q.Int(16));
-  if (!q.IsNull(17)) job.result = ParseStored(q.Text(17));
-  job.payload = q.Blob(18);
+  job.origin = ParseJobOrigin(q.Text(17));
+  if (!q.IsNull(18)) job.result = ParseStored(q.Text(18));
+  job.payload = q.Blob(19);
   return job;
 }
 
@@ -270,8 +271,8 @@ Result<SubmitOutcome> SqliteJobStore::SubmitLocked(JobRecord job, const std::str
   auto q = db_.Prepare(
       "INSERT INTO jobs (service, params, priority, idempotency_key, idempotent, state, reason, "
       "submitted_unix_ms, started_unix_ms, finished_unix_ms, gpu, estimate_bytes, attempts, "
-      "payload_bytes, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?12, ?13, ?14, ?9, 0, ?10, "
-      "?11) "
+      "payload_bytes, payload, origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?12, ?13, ?14, ?9, "
+      "0, ?10, ?11, ?15) "
       "ON CONFLICT (service, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING");
   if (!q) return std::unexpected(q.error());
   q->Bind(1, job.service)
@@ -287,7 +288,8 @@ Result<SubmitOutcome> SqliteJobStore::SubmitLocked(JobRecord job, const std::str
       .BindBlob(11, job.payload)
       .BindOptional(12, job.started_unix_ms)
       .BindOptional(13, job.finished_unix_ms)
-      .BindOptional(14, gpu);
+      .BindOptional(14, gpu)
+      .Bind(15, JobOriginName(job.origin));
   if (auto ok = q->Run("submit job for " + job.service); !ok) return std::unexpected(ok.error());
   if (db_.Changes() == 0) {
     auto existing = Select(

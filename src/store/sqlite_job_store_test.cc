@@ -186,7 +186,7 @@ TEST(JobStoreSqlite, MigratesAVersion1File) {
   auto state = SqliteStore::Open(path);
   ASSERT_TRUE(state.has_value());
   EXPECT_EQ((*state)->GetValue("k").value(), "v");
-  EXPECT_EQ(LatestSchemaVersion(), 3);
+  EXPECT_EQ(LatestSchemaVersion(), 4);
 }
 
 // Version 3 drops the index of jobs by state (issue 12): the queue a version 2 file holds is
@@ -218,8 +218,14 @@ TEST(JobStoreSqlite, MigratesAVersion2FileAndItsQueueKeepsItsOrder) {
   const std::vector<JobRecord> queued = jobs->Queued("").value();
   for (const JobRecord& j : queued) order.push_back(j.id);
   EXPECT_EQ(order, (std::vector<JobId>{2, 1}));
+  // Version 4's column: jobs from before it came from the API; a door job reads back as one.
+  EXPECT_EQ(queued[0].origin, JobOrigin::kApi);
+  JobRecord door = Job("a");
+  door.origin = JobOrigin::kDoor;
+  const JobId door_id = jobs->Submit(door).value().job.id;
+  EXPECT_EQ(jobs->Get(door_id).value().origin, JobOrigin::kDoor);
   EXPECT_EQ(jobs->Counts("").value()[JobState::kDone], 1);
-  EXPECT_EQ(jobs->Submit(Job("a")).value().job.id, 4);
+  EXPECT_EQ(jobs->Submit(Job("a")).value().job.id, 5);
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   sqlite3_stmt* q = nullptr;

@@ -13,7 +13,7 @@ namespace vg {
 namespace {
 
 // One entry per schema version. Append only; never edit an entry that has been released.
-constexpr std::array<std::string_view, 3> kMigrations = {
+constexpr std::array<std::string_view, 4> kMigrations = {
     // 1: instances, events, key/value settings.
     R"sql(
 CREATE TABLE instances (
@@ -74,6 +74,11 @@ CREATE INDEX jobs_by_state ON jobs (state, priority DESC, id);
     // on a status or list (Counts) and every ten minutes (Prune): table scans now.
     R"sql(
 DROP INDEX jobs_by_state;
+)sql",
+    // 4: where a job came from: "api" (POST /v1/jobs, the fleet) or "door" (a request held by a
+    // service's proxy, docs/proxy.md): a door job's client does not outlive the daemon.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN origin TEXT NOT NULL DEFAULT 'api';
 )sql",
 };
 

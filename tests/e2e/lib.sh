@@ -106,7 +106,7 @@ gpu_used() {
 # Services are found on PATH next to vramguard (vg-demo-service, vg-simgpu).
 export PATH="$(dirname "$VG_BIN"):$(dirname "$VG_SIMGPU"):${VG_DEMO:+$(dirname "$VG_DEMO"):}$PATH"
 export VRAMGUARD_SOCKET="$WORK/vramguard.sock"
-# A base port for the scenario's services (PORT and PORT+1 are used): below the kernel's ephemeral
+# A base port for the scenario's services (PORT to PORT+3 may be used): below the kernel's ephemeral
 # range, so no outgoing connection of a test running beside this one can take it before the service
 # binds, and with nothing listening on either port now. Scenarios run in parallel under CTest.
 pick_port() {
@@ -117,8 +117,9 @@ pick_port() {
   listening=$(awk 'NR > 1 && $4 == "0A" { n = split($2, a, ":"); print a[n] }' \
     /proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -u)
   for ((try = 0; try < 50; try++)); do
-    base=$((10000 + (RANDOM * 32768 + RANDOM) % (lo - 10000 - 2)))
-    grep -qxE "$(printf '%04X|%04X' "$base" $((base + 1)))" <<<"$listening" || { echo "$base"; return 0; }
+    base=$((10000 + (RANDOM * 32768 + RANDOM) % (lo - 10000 - 4)))
+    grep -qxE "$(printf '%04X|%04X|%04X|%04X' "$base" $((base + 1)) $((base + 2)) $((base + 3)))" \
+      <<<"$listening" || { echo "$base"; return 0; }
   done
   echo "$base"
 }
