@@ -314,5 +314,101 @@ cwd = "apps/a/"
   EXPECT_EQ(parsed->services[0].command[0], "./bin/server");  // argv is never rewritten
 }
 
+// Routes that are jobs: in order, params by JSON pointer, a condition; and what is refused.
+constexpr std::string_view kRouteService = R"([[service]]
+name = "webui"
+command = ["python", "app.py"]
+port = 17860
+gpus = [0]
+vram = "9GiB"
+jobs = { endpoint = "POST http://127.0.0.1:17860/generate" }
+
+[service.proxy]
+listen = "127.0.0.1:7860"
+)";
+constexpr std::string_view kRouteParams = R"(
+[[service.param]]
+name = "resolution"
+type = "int"
+min = 64
+max = 2048
+memory_exponent = 2
+
+[[service.param]]
+name = "frames"
+type = "int"
+min = 1
+max = 64
+default = 16
+)";
+
+TEST(ConfigParse, ProxyRoutesThatAreJobs) {
+  const std::string text = std::string(kRouteService) + R"(
+[[service.proxy.route]]
+match = "POST /gradio_api/queue/join"
+protocol = "gradio"
+params = { resolution = "/data/1" }
+when = { "/fn_index" = 2 }
+
+[[service.proxy.route]]
+match = "POST /v1/*"
+protocol = "openai"
+params = { resolution = "/size", frames = "count:/messages" }
+)" + std::string(kRouteParams);
+  ConfigResult parsed = ParseConfig(text, "/x/c.toml");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().front().ToString();
+  const std::vector<DoorRoute>& routes = parsed->services[0].proxy.routes;
+  ASSERT_EQ(routes.size(), 2u);
+  EXPECT_EQ(routes[0].method, "POST");
+  EXPECT_EQ(routes[0].path, "/gradio_api/queue/join");
+  EXPECT_EQ(routes[0].protocol, DoorProtocol::kGradio);
+  ASSERT_EQ(routes[0].params.size(), 1u);
+  EXPECT_EQ(routes[0].params[0].segments, (std::vector<std::string>{"data", "1"}));
+  ASSERT_EQ(routes[0].when.size(), 1u);
+  EXPECT_EQ(routes[0].when[0].value, 2);
+  EXPECT_EQ(routes[1].protocol, DoorProtocol::kOpenAi);
+  ASSERT_EQ(routes[1].params.size(), 2u);  // by name: frames, resolution
+  EXPECT_EQ(routes[1].params[0].param, "frames");
+  EXPECT_EQ(routes[1].params[0].take, DoorParamSource::Take::kCount);
+}
+
+TEST(ConfigParse, ProxyRouteMistakesNameTheFix) {
+  auto errors = [](const std::string& text) {
+    ConfigResult parsed = ParseConfig(text, "c.toml");
+    std::string all;
+    if (!parsed)
+      for (const ConfigDiagnostic& d : parsed.error()) all += d.message + "\n";
+    return all;
+  };
+  const std::string head = std::string(kRouteService);
+  EXPECT_NE(
+      errors(head + "[[service.proxy.route]]\nmatch = \"POST /g\"\n" + std::string(kRouteParams))
+          .find("gives no value for parameter 'resolution', which has no default"),
+      std::string::npos);
+  EXPECT_NE(errors(head +
+                   "[[service.proxy.route]]\nmatch = \"POST /g\"\n"
+                   "params = { resolution = \"/r\", width = \"/w\" }\n" +
+                   std::string(kRouteParams))
+                .find("names no [[service.param]]"),
+            std::string::npos);
+  EXPECT_NE(errors(head +
+                   "[[service.proxy.route]]\nmatch = \"POST /g\"\n"
+                   "params = { resolution = \"r\" }\n" +
+                   std::string(kRouteParams))
+                .find("RFC 6901"),
+            std::string::npos);
+  EXPECT_NE(errors(head +
+                   "[[service.proxy.route]]\nmatch = \"/g\"\nprotocol = \"grpc\"\n"
+                   "params = { resolution = \"/r\" }\n" +
+                   std::string(kRouteParams))
+                .find("use \"generic\", \"openai\" or \"gradio\""),
+            std::string::npos);
+  EXPECT_NE(errors("[[service]]\nname = \"w\"\ncommand = [\"w\"]\nport = 17861\n"
+                   "[service.proxy]\nlisten = \"127.0.0.1:7861\"\n"
+                   "[[service.proxy.route]]\nmatch = \"POST /g\"\n")
+                .find("it also needs its job interface"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace vg

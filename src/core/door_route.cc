@@ -25,7 +25,8 @@ Result<std::vector<std::string>> SplitPointer(std::string_view text) {
   std::size_t pos = 1;
   for (;;) {
     const std::size_t slash = text.find('/', pos);
-    std::string_view raw = text.substr(pos, slash == std::string_view::npos ? text.npos : slash - pos);
+    std::string_view raw =
+        text.substr(pos, slash == std::string_view::npos ? text.npos : slash - pos);
     std::string seg;
     for (std::size_t i = 0; i < raw.size(); ++i) {
       if (raw[i] != '~') {
@@ -196,8 +197,7 @@ Result<DoorExtract> ExtractDoorParams(const DoorRoute& route, std::string_view b
   DoorExtract out;
   for (const DoorCondition& c : route.when) {
     std::vector<const json*> found;
-    if (!Walk(doc, c.segments, &found))
-      return Invalid("the request body is too large to walk");
+    if (!Walk(doc, c.segments, &found)) return Invalid("the request body is too large to walk");
     if (found.empty() || *found.front() != c.value) {
       out.is_job = false;
       return out;
@@ -211,8 +211,8 @@ Result<DoorExtract> ExtractDoorParams(const DoorRoute& route, std::string_view b
     if (found.empty()) continue;
     switch (s.take) {
       case DoorParamSource::Take::kValue: {
-        const bool all_numbers = std::all_of(found.begin(), found.end(),
-                                             [](const json* v) { return v->is_number(); });
+        const bool all_numbers =
+            std::all_of(found.begin(), found.end(), [](const json* v) { return v->is_number(); });
         const json* pick = found.front();
         if (all_numbers) {
           for (const json* v : found)

@@ -87,7 +87,7 @@ const DoorRoute* MatchDoorRoute(const std::vector<DoorRoute>& routes, std::strin
                                 std::string_view target);
 
 struct DoorExtract {
-  bool is_job = true;                               // false: a `when` condition did not hold
+  bool is_job = true;                                // false: a `when` condition did not hold
   nlohmann::json params = nlohmann::json::object();  // the values found, by parameter name
 };
 

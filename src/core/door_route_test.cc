@@ -80,16 +80,15 @@ TEST(DoorRouteTest, TokensAndCountsAddUpOverEveryMatch) {
   DoorRoute r = Route("POST /v1/chat/completions", {{"prompt_tokens", "tokens:/messages/*/content"},
                                                     {"messages", "count:/messages"},
                                                     {"max_tokens", "/max_tokens"}});
-  auto x = ExtractDoorParams(
-      r, R"({"messages": [{"role": "system", "content": "12345678"},
+  auto x = ExtractDoorParams(r, R"({"messages": [{"role": "system", "content": "12345678"},
                           {"role": "user", "content": "123456789"}], "max_tokens": 256})");
   ASSERT_TRUE(x.has_value());
   EXPECT_EQ(x->params, json({{"prompt_tokens", 2 + 3}, {"messages", 2}, {"max_tokens", 256}}));
 }
 
 TEST(DoorRouteTest, AnUnmetConditionMakesTheRequestNoJob) {
-  DoorRoute r = Route("POST /gradio_api/queue/join", {{"resolution", "/data/1"}},
-                      {{"/fn_index", 2}});
+  DoorRoute r =
+      Route("POST /gradio_api/queue/join", {{"resolution", "/data/1"}}, {{"/fn_index", 2}});
   auto job = ExtractDoorParams(r, R"({"fn_index": 2, "data": ["x", 512]})");
   ASSERT_TRUE(job.has_value());
   EXPECT_TRUE(job->is_job);
@@ -105,7 +104,8 @@ TEST(DoorRouteTest, HostileBodiesAreErrorsNotCrashesOrPartialResults) {
   DoorRoute r = Route("POST /x", {{"n", "count:/*/*/*"}});
   EXPECT_FALSE(ExtractDoorParams(r, "not json").has_value());
   EXPECT_FALSE(ExtractDoorParams(r, "42").has_value());
-  EXPECT_FALSE(ExtractDoorParams(r, std::string(10'000, '[') + std::string(10'000, ']')).has_value());
+  EXPECT_FALSE(
+      ExtractDoorParams(r, std::string(10'000, '[') + std::string(10'000, ']')).has_value());
   // 400 × 400 values under a doubled star: past the walk's bound.
   std::string wide = "[";
   for (int i = 0; i < 400; ++i) {

@@ -104,6 +104,7 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
     std::chrono::steady_clock::time_point held_at;
     std::int64_t queued_ms = 0;  // held for this long before it went
     bool forwarded = false;
+    bool answered = false;   // the door answered it (refused, or its job ended first)
     bool submitted = false;  // the queue's answer to the submission came
     bool ended = false;      // the request ended (OnRequestEnd) before that answer
   };
@@ -253,7 +254,7 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
 
   void Forward(std::uint64_t rid, std::int64_t job) {
     auto it = door_jobs.find(rid);
-    if (closed || it == door_jobs.end() || it->second.forwarded) return;
+    if (closed || it == door_jobs.end() || it->second.forwarded || it->second.answered) return;
     Job& j = it->second;
     j.id = job;
     j.forwarded = true;
@@ -265,7 +266,8 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
 
   void Fail(std::uint64_t rid, int status, const std::string& why) {
     auto it = door_jobs.find(rid);
-    if (closed || it == door_jobs.end() || it->second.forwarded) return;
+    if (closed || it == door_jobs.end() || it->second.forwarded || it->second.answered) return;
+    it->second.answered = true;
     it->second.release(DoorAnswer(it->second.protocol, status, why,
                                   "see `vramguard events --service " + service + "`",
                                   {{"job", it->second.id}}, kRetryAfterFailedS));
@@ -277,6 +279,7 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
     Job& j = it->second;
     j.submitted = true;
     if (answer.status != 202) {  // refused, invalid, or the queue cannot take it
+      j.answered = true;
       if (!j.ended) j.release(FromJobAnswer(j.protocol, answer));
       if (j.ended) door_jobs.erase(it);
       return;

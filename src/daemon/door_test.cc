@@ -198,5 +198,139 @@ TEST(DoorPolicyTest, AClientThatLeavesWhileHeldIsDropped) {
   EXPECT_EQ(w.port.Look("webui")->active_jobs, 0);
 }
 
+// The job queue as the door sees it: records submissions; the test answers and dispatches.
+struct FakeDoorJobs : DoorJobs {
+  struct Submission {
+    std::string service;
+    nlohmann::json params;
+    std::shared_ptr<JobManager::DoorTicket> ticket;
+    std::function<void(HttpResponse)> done;
+  };
+  std::vector<Submission> submitted;
+  std::vector<std::pair<std::int64_t, int>> ended;
+  std::vector<std::int64_t> gone;
+  void Submit(const std::string& service, nlohmann::json params,
+              std::shared_ptr<JobManager::DoorTicket> ticket,
+              std::function<void(HttpResponse)> done) override {
+    submitted.push_back({service, std::move(params), std::move(ticket), std::move(done)});
+  }
+  void Ended(std::int64_t job, int status, const std::string&) override {
+    ended.emplace_back(job, status);
+  }
+  void Gone(std::int64_t job) override { gone.push_back(job); }
+};
+
+struct RouteWorld : DoorWorld {
+  FakeDoorJobs jobs;
+  explicit RouteWorld(DoorProtocol protocol) : DoorWorld(State::kRunning) {
+    DoorRoute r;
+    r.method = "POST";
+    r.path = "/generate";
+    r.text = "POST /generate";
+    r.protocol = protocol;
+    r.params.push_back(*ParseDoorSource("resolution", "/resolution"));
+    spec.routes = {r};
+    door = std::make_unique<DoorPolicy>(io, port, events, "webui", spec, &jobs, 1024);
+  }
+  ProxyRequestHead Job(const std::string& body) {
+    ProxyRequestHead h = Head();
+    h.target = "/generate";
+    h.has_body = true;
+    EXPECT_EQ(door->InspectBody(h), 1024u);
+    h.body = body;
+    h.body_read = true;
+    return h;
+  }
+};
+
+TEST(DoorPolicyTest, ARouteThatIsAJobIsSubmittedHeldAndForwardedWhenDispatched) {
+  RouteWorld w(DoorProtocol::kGeneric);
+  ProxyRequestHead other = w.Head();
+  EXPECT_EQ(w.door->InspectBody(other), 0u);  // not a job route: its body streams
+  Fate fate;
+  ProxyRequestHead h = w.Job(R"({"resolution": 768})");
+  EXPECT_EQ(w.Send(h, &fate).kind, ProxyVerdict::Kind::kHold);
+  ASSERT_EQ(w.jobs.submitted.size(), 1u);
+  EXPECT_EQ(w.jobs.submitted[0].params, nlohmann::json({{"resolution", 768}}));
+  EXPECT_EQ(w.door->counted(), 0u);  // the job queue counts it as work, not the door
+  w.jobs.submitted[0].done(HttpResponse::Json(202, {{"id", 7}, {"position", 2}}));
+  EXPECT_FALSE(fate.released);
+  EXPECT_EQ(w.door->jobs_waiting(), 1u);
+  w.jobs.submitted[0].ticket->forward(7);
+  EXPECT_TRUE(fate.released);
+  auto headers = w.door->ResponseHeaders(h);
+  ASSERT_EQ(headers.size(), 3u);
+  EXPECT_EQ(headers[0], (std::pair<std::string, std::string>{"X-Vramguard-Job", "7"}));
+  EXPECT_EQ(headers[1].second, "2");
+  w.door->OnRequestEnd(h, ProxyRequestEnd{.status = 200, .forwarded = true});
+  EXPECT_EQ(w.jobs.ended, (std::vector<std::pair<std::int64_t, int>>{{7, 200}}));
+  EXPECT_EQ(w.door->jobs_waiting(), 0u);
+}
+
+TEST(DoorPolicyTest, ARefusedJobIsAnsweredInItsRoutesProtocol) {
+  RouteWorld w(DoorProtocol::kOpenAi);
+  Fate fate;
+  ProxyRequestHead h = w.Job(R"({"resolution": 4096})");
+  EXPECT_EQ(w.Send(h, &fate).kind, ProxyVerdict::Kind::kHold);
+  w.jobs.submitted[0].done(
+      HttpResponse::Json(422, {{"error", "needs ~30 GiB, 13 GiB plannable"},
+                               {"id", 9},
+                               {"suggestions", {{{"params", {{"resolution", 768}}}}}}}));
+  ASSERT_TRUE(fate.answer);
+  EXPECT_EQ(fate.answer->status, 400);
+  auto body = nlohmann::json::parse(fate.answer->body);
+  EXPECT_EQ(body["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(body["error"]["code"], "insufficient_vram");
+  EXPECT_EQ(body["vramguard"]["suggestions"][0]["params"]["resolution"], 768);
+  EXPECT_FALSE(fate.released);
+}
+
+TEST(DoorPolicyTest, AJobThatEndsBeforeItWentAnswersWithRetryAfter) {
+  RouteWorld w(DoorProtocol::kGradio);
+  Fate fate;
+  ProxyRequestHead h = w.Job(R"({"resolution": 512})");
+  w.Send(h, &fate);
+  w.jobs.submitted[0].done(HttpResponse::Json(202, {{"id", 3}}));
+  w.jobs.submitted[0].ticket->fail(503, "job 3 failed: webui failed to start");
+  ASSERT_TRUE(fate.answer);
+  EXPECT_EQ(fate.answer->status, 503);
+  EXPECT_FALSE(fate.answer->headers["Retry-After"].empty());
+  EXPECT_EQ(nlohmann::json::parse(fate.answer->body)["detail"].get<std::string>().rfind("job 3", 0),
+            0u);
+  w.jobs.submitted[0].ticket->forward(3);  // too late: nothing more happens
+  EXPECT_FALSE(fate.released);
+}
+
+TEST(DoorPolicyTest, AClientThatLeavesWhileQueuedTakesItsJobOutOfTheQueue) {
+  RouteWorld w(DoorProtocol::kGeneric);
+  Fate a, b;
+  ProxyRequestHead ha = w.Job(R"({"resolution": 512})");
+  ProxyRequestHead hb = w.Job(R"({"resolution": 512})");
+  w.Send(ha, &a);
+  w.Send(hb, &b);
+  w.jobs.submitted[0].done(HttpResponse::Json(202, {{"id", 1}}));
+  w.door->OnRequestEnd(ha, ProxyRequestEnd{});  // left after its job was stored
+  EXPECT_EQ(w.jobs.gone, (std::vector<std::int64_t>{1}));
+  w.door->OnRequestEnd(hb, ProxyRequestEnd{});  // left before the queue answered
+  EXPECT_EQ(w.jobs.gone.size(), 1u);
+  w.jobs.submitted[1].done(HttpResponse::Json(202, {{"id", 2}}));
+  EXPECT_EQ(w.jobs.gone, (std::vector<std::int64_t>{1, 2}));
+  EXPECT_EQ(w.door->jobs_waiting(), 0u);
+}
+
+TEST(DoorPolicyTest, ABodyThatIsNotJsonIs400AndOneOutsideTheRouteConditionPassesThrough) {
+  RouteWorld w(DoorProtocol::kGeneric);
+  Fate fate;
+  ProxyVerdict v = w.Send(w.Job("resolution=512"), &fate);
+  ASSERT_EQ(v.kind, ProxyVerdict::Kind::kAnswer);
+  EXPECT_EQ(v.answer.status, 400);
+  EXPECT_TRUE(w.jobs.submitted.empty());
+  w.spec.routes[0].when.push_back({{"fn_index"}, 2, "/fn_index"});
+  w.door = std::make_unique<DoorPolicy>(w.io, w.port, w.events, "webui", w.spec, &w.jobs, 1024);
+  EXPECT_EQ(w.Send(w.Job(R"({"fn_index": 5, "resolution": 512})"), &fate).kind,
+            ProxyVerdict::Kind::kForward);
+  EXPECT_TRUE(w.jobs.submitted.empty());
+}
+
 }  // namespace
 }  // namespace vg

@@ -897,14 +897,123 @@ TEST_F(ProxyTest, PolicySeesTheEndWhenAHeldClientLeaves) {
     ASSERT_TRUE(client.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
     ASSERT_TRUE(policy->WaitHeld(1));
   }
-  OnLoop([this] {
-    proxy_->Stop();
-    return 0;
-  });
+  // Noticed while held (the socket is watched), not only when the proxy stops: a queued request
+  // whose client left must not be released to the service later.
+  PxEventually([&] { return policy->ends().size(); }, std::size_t{1});
   auto ends = OnLoop([&] { return policy->ends(); });
   ASSERT_EQ(ends.size(), 1u);
   EXPECT_EQ(ends[0].status, 0);
-  EXPECT_EQ(ends[0].error, "the proxy stopped");
+  EXPECT_FALSE(ends[0].forwarded);
+  EXPECT_EQ(ends[0].error, "the client left while its request was held");
+  EXPECT_EQ(service.accepted(), 0);
+}
+
+// A client that pipelines its next request while the first is held is not taken for one that
+// left: both are answered once released.
+TEST_F(ProxyTest, AHeldClientThatSendsMoreIsNotTakenForGone) {
+  PxUpstream service(PxEchoService);
+  auto policy = std::make_shared<PxFakePolicy>(PxFakePolicy::Mode::kHold);
+  StartProxy(service.port(), policy);
+  RawConnection client = Client();
+  ASSERT_TRUE(client.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ProxyRelease first_release = policy->WaitHeld(1);
+  ASSERT_TRUE(first_release);
+  ASSERT_TRUE(client.Send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(policy->ends().empty());
+  boost::asio::post(io_, [first_release] { first_release(std::nullopt); });
+  ProxyRelease second_release = policy->WaitHeld(2);
+  ASSERT_TRUE(second_release);
+  boost::asio::post(io_, [second_release] { second_release(std::nullopt); });
+  auto first = client.ReadResponse();
+  auto second = client.ReadResponse();
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->status, 200);
+  EXPECT_EQ(second->status, 200);
+}
+
+}  // namespace
+}  // namespace vg
+
+namespace vg {
+namespace {
+
+// Asks to see bodies of up to `limit` bytes; records what Decide saw; forwards, adding a header.
+class PxInspectPolicy : public ProxyPolicy {
+ public:
+  explicit PxInspectPolicy(std::size_t limit) : limit_(limit) {}
+  std::size_t InspectBody(const ProxyRequestHead&) override { return limit_; }
+  ProxyVerdict Decide(const ProxyRequestHead& head, ProxyRelease) override {
+    std::lock_guard lock(mutex_);
+    seen_.push_back(head.body_read ? head.body : "(not read)");
+    return ProxyVerdict::Forward();
+  }
+  std::vector<std::pair<std::string, std::string>> ResponseHeaders(
+      const ProxyRequestHead& head) override {
+    return {{"X-Seen-Bytes", std::to_string(head.body.size())}};
+  }
+  std::vector<std::string> seen() {
+    std::lock_guard lock(mutex_);
+    return seen_;
+  }
+
+ private:
+  std::size_t limit_;
+  std::mutex mutex_;
+  std::vector<std::string> seen_;
+};
+
+TEST_F(ProxyTest, AnInspectedBodyIsReadWholeAndSentOnWithItsLength) {
+  PxUpstream service(PxEchoService);
+  auto policy = std::make_shared<PxInspectPolicy>(64);
+  StartProxy(service.port(), policy);
+  RawConnection client = Client();
+  // Chunked from the client, with 100-continue: the service gets the body whole, by length.
+  ASSERT_TRUE(
+      client.Send("POST /generate HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                  "Expect: 100-continue\r\n\r\n"));
+  auto interim = client.ReadResponse();
+  ASSERT_TRUE(interim);
+  EXPECT_EQ(interim->status, 100);
+  ASSERT_TRUE(client.Send("7\r\n{\"a\":1,\r\n5\r\n\"b\":2\r\n1\r\n}\r\n0\r\n\r\n"));
+  auto answer = client.ReadResponse();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_NE(answer->body.find("POST /generate body={\"a\":1,\"b\":2}"), std::string::npos)
+      << answer->body;
+  EXPECT_EQ(answer->body.find("expect="), std::string::npos) << answer->body;
+  EXPECT_EQ(answer->headers["x-seen-bytes"], "13");
+  EXPECT_EQ(policy->seen(), (std::vector<std::string>{"{\"a\":1,\"b\":2}"}));
+  // The connection goes on: a second request with a Content-Length.
+  ASSERT_TRUE(client.Send("POST /again HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"));
+  auto again = client.ReadResponse();
+  ASSERT_TRUE(again);
+  EXPECT_NE(again->body.find("POST /again body={}"), std::string::npos) << again->body;
+}
+
+TEST_F(ProxyTest, AnInspectedBodyOverTheLimitIs413AndNeverReachesTheService) {
+  PxUpstream service(PxEchoService);
+  auto policy = std::make_shared<PxInspectPolicy>(16);
+  StartProxy(service.port(), policy);
+  {  // Announced too large: answered before it is sent.
+    RawConnection client = Client();
+    ASSERT_TRUE(client.Send("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n"));
+    auto answer = client.ReadResponse();
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(answer->status, 413);
+    EXPECT_NE(answer->body.find("larger than 16 bytes"), std::string::npos) << answer->body;
+  }
+  {  // Chunked, growing past the limit while read.
+    RawConnection client = Client();
+    ASSERT_TRUE(
+        client.Send("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "a\r\n0123456789\r\na\r\n0123456789\r\n0\r\n\r\n"));
+    auto answer = client.ReadResponse();
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(answer->status, 413);
+  }
+  EXPECT_EQ(service.accepted(), 0);
+  EXPECT_TRUE(policy->seen().empty());
 }
 
 }  // namespace
