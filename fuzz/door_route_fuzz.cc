@@ -1,0 +1,69 @@
+// libFuzzer target: routes that are jobs (core/door_route.h), what a client controls through a
+// service's proxy. Input: lines of parameter sources ("/data/1", "tokens:/messages/*/content",
+// "count:/prompt/*"), a NUL byte, then a request body. Every source either parses or is refused
+// with a one-line message and a hint; extraction from any body either gives values only for the
+// declared parameters (token and element counts as non-negative integers) or a one-line error,
+// within the walk's bounds (libFuzzer's -timeout and -rss_limit_mb catch the rest).
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "core/door_route.h"
+
+namespace {
+void Check(bool ok) {
+  if (!ok) std::abort();
+}
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view input(reinterpret_cast<const char*>(data), size);
+  const std::size_t nul = input.find('\0');
+  std::string_view spec = input.substr(0, nul);
+  std::string_view body = nul == std::string_view::npos ? std::string_view() : input.substr(nul + 1);
+  vg::DoorRoute route;
+  route.method = "POST";
+  route.path = "/x";
+  std::set<std::string> names;
+  int n = 0;
+  while (!spec.empty() && n < 16) {
+    const std::size_t eol = spec.find('\n');
+    std::string_view line = spec.substr(0, eol);
+    spec = eol == std::string_view::npos ? std::string_view() : spec.substr(eol + 1);
+    const std::string name = "p" + std::to_string(n++);
+    if (line.starts_with("when ")) {
+      auto segs = vg::ParseDoorPointer(line.substr(5));
+      if (segs) route.when.push_back({*segs, nlohmann::json(1), std::string(line.substr(5))});
+      continue;
+    }
+    auto source = vg::ParseDoorSource(name, line);
+    if (!source) {
+      Check(source.error().message.find('\n') == std::string::npos || line.find('\n') != line.npos);
+      Check(!source.error().hint.empty() ||
+            source.error().message.find("segments") != std::string::npos);
+      continue;
+    }
+    Check(source->segments.size() <= vg::kMaxDoorPointerSegments);
+    names.insert(name);
+    route.params.push_back(std::move(*source));
+  }
+  vg::Result<vg::DoorExtract> x = vg::ExtractDoorParams(route, body);
+  if (!x) {
+    Check(!x.error().message.empty());
+    return 0;
+  }
+  Check(x->params.is_object());
+  if (!x->is_job) Check(x->params.empty());
+  for (auto it = x->params.begin(); it != x->params.end(); ++it) {
+    Check(names.count(it.key()) == 1);
+  }
+  for (const vg::DoorParamSource& s : route.params) {
+    if (s.take == vg::DoorParamSource::Take::kValue || !x->params.contains(s.param)) continue;
+    Check(x->params[s.param].is_number_unsigned());
+  }
+  (void)vg::MatchDoorRoute({route}, "POST", body.substr(0, 256));
+  return 0;
+}
