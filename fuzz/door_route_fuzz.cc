@@ -23,7 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view input(reinterpret_cast<const char*>(data), size);
   const std::size_t nul = input.find('\0');
   std::string_view spec = input.substr(0, nul);
-  std::string_view body = nul == std::string_view::npos ? std::string_view() : input.substr(nul + 1);
+  std::string_view body =
+      nul == std::string_view::npos ? std::string_view() : input.substr(nul + 1);
   vg::DoorRoute route;
   route.method = "POST";
   route.path = "/x";

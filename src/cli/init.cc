@@ -81,7 +81,7 @@ std::string VramLine(const GpuSnapshot* snapshot, std::string_view value,
 std::string Skeleton() {
   return R"(
 # One [[service]] per GPU program; uncomment and fill in (or start again from
-# `vramguard init --template comfyui|gradio|llm`).
+# `vramguard init --template comfyui|gradio|llama-server|vllm`).
 # [[service]]
 # name = "webui"
 # command = ["python", "launch.py", "--port", "7860"]   # argv, no shell; command[0] from PATH or a path
@@ -152,12 +152,117 @@ std::string Gradio(const GpuSnapshot* snapshot) {
          "on_oom = \"restart\"\n"
          "# env = { GRADIO_SERVER_PORT = \"17860\", GRADIO_SERVER_NAME = \"127.0.0.1\" }\n" +
          std::string(kCommonServiceKeys).substr(std::string(kCommonServiceKeys).find('\n') + 1) +
+         "# AUTOMATIC1111/Forge's API (--api): a txt2img call is a job, admitted by its size "
+         "(below).\n"
+         "jobs = { endpoint = \"POST http://127.0.0.1:17860/sdapi/v1/txt2img\", concurrency = 1, "
+         "max_payload = \"8MiB\" }\n"
          "\n[service.proxy]\n"
          "listen = \"0.0.0.0:7860\"              # browsers and API clients use this\n"
-         "# upstream_port = 17860             # default: the service's port\n";
+         "# upstream_port = 17860             # default: the service's port\n"
+         "\n# Requests to the API are jobs (docs/proxy.md, \"Routes that are jobs\"): refused at "
+         "once with\n# sizes that fit, or queued until they do. The browser UI's own clicks go "
+         "through Gradio's\n# queue, which answers at once and works afterwards: not a route "
+         "(yet); they pass through.\n"
+         "[[service.proxy.route]]\n"
+         "match = \"POST /sdapi/v1/txt2img\"\n"
+         "params = { width = \"/width\", height = \"/height\", batch = \"/batch_size\" }\n"
+         "\n[[service.param]]\n"
+         "name = \"width\"\n"
+         "type = \"int\"\n"
+         "min = 64\n"
+         "max = 4096\n"
+         "default = 512\n"
+         "memory_exponent = 1                  # activations grow with the pixels: width × height\n"
+         "\n[[service.param]]\n"
+         "name = \"height\"\n"
+         "type = \"int\"\n"
+         "min = 64\n"
+         "max = 4096\n"
+         "default = 512\n"
+         "memory_exponent = 1\n"
+         "\n[[service.param]]\n"
+         "name = \"batch\"\n"
+         "type = \"int\"\n"
+         "min = 1\n"
+         "max = 64\n"
+         "default = 1\n"
+         "memory_exponent = 1\n"
+         "\n# What one call adds on top of the loaded checkpoint: placeholders to measure "
+         "(observed "
+         "calls\n# replace them; `vramguard job ID` shows estimate and observed).\n"
+         "[[service.sizing]]\n"
+         "width = 512\n"
+         "height = 512\n"
+         "batch = 1\n"
+         "vram = \"1.5GiB\"\n"
+         "\n[[service.sizing]]\n"
+         "width = 1024\n"
+         "height = 1024\n"
+         "batch = 1\n"
+         "vram = \"4GiB\"\n";
 }
 
-std::string Llm(const GpuSnapshot* snapshot) {
+// The job interface both LLM servers' templates share: a chat completion is a job of the
+// service, admitted by its size; the numbers are placeholders the observations replace.
+std::string LlmJobs(int port, int concurrency, std::string_view why_concurrency) {
+  const std::string p = std::to_string(port);
+  return "# Each chat completion through the proxy is a job (docs/proxy.md, \"Routes that are "
+         "jobs\"):\n"
+         "# refused at once when it can never fit, queued while the server is busy.\n"
+         "jobs = { endpoint = \"POST http://127.0.0.1:" +
+         p + "/v1/chat/completions\", concurrency = " + std::to_string(concurrency) +
+         ", max_payload = \"4MiB\" }   # " + std::string(why_concurrency) + "\n" +
+         std::string(kCommonServiceKeys) +
+         "\n[service.proxy]\n"
+         "listen = \"0.0.0.0:8000\"              # API clients use this\n"
+         "# upstream_port = " +
+         p + "             # default: the service's port\n" +
+         "\n[[service.proxy.route]]\n"
+         "match = \"POST /v1/chat/completions\"\n"
+         "protocol = \"openai\"                  # refusals in OpenAI's error format\n"
+         "params = { prompt_tokens = \"tokens:/messages/*/content\", max_tokens = "
+         "\"/max_tokens\", n = \"/n\" }\n"
+         "\n[[service.proxy.route]]\n"
+         "match = \"POST /v1/completions\"\n"
+         "protocol = \"openai\"\n"
+         "params = { prompt_tokens = \"tokens:/prompt\", max_tokens = \"/max_tokens\", n = "
+         "\"/n\" }\n"
+         "\n[[service.param]]\n"
+         "name = \"prompt_tokens\"               # estimated from the prompt's bytes / 4\n"
+         "type = \"int\"\n"
+         "min = 0\n"
+         "max = 1048576\n"
+         "default = 0\n"
+         "memory_exponent = 1                  # the KV cache grows with the tokens\n"
+         "\n[[service.param]]\n"
+         "name = \"max_tokens\"\n"
+         "type = \"int\"\n"
+         "min = 1\n"
+         "max = 1048576\n"
+         "default = 512\n"
+         "memory_exponent = 1\n"
+         "\n[[service.param]]\n"
+         "name = \"n\"                           # completions per request\n"
+         "type = \"int\"\n"
+         "min = 1\n"
+         "max = 16\n"
+         "default = 1\n"
+         "memory_exponent = 1\n"
+         "\n# What one request adds on top of the loaded server, by size: placeholders to measure "
+         "(the\n# observations of real requests replace them; `vramguard job ID` shows both).\n"
+         "[[service.sizing]]\n"
+         "prompt_tokens = 1000\n"
+         "max_tokens = 512\n"
+         "n = 1\n"
+         "vram = \"256MiB\"\n"
+         "\n[[service.sizing]]\n"
+         "prompt_tokens = 32000\n"
+         "max_tokens = 2048\n"
+         "n = 1\n"
+         "vram = \"4GiB\"\n";
+}
+
+std::string Vllm(const GpuSnapshot* snapshot) {
   // vLLM takes --gpu-memory-utilization of the whole GPU at start: that is its vram.
   std::string vram = "20GiB";
   std::string why = "vLLM: --gpu-memory-utilization × the GPU's memory";
@@ -166,17 +271,14 @@ std::string Llm(const GpuSnapshot* snapshot) {
     vram = fmt::format("{}GiB", std::max<std::uint64_t>(1, gib));
     why = fmt::format("vLLM: 0.85 × GPU 0's {}", FormatBytes(snapshot->gpus[0].total));
   }
-  return "\n# An OpenAI-compatible LLM server (vLLM; llama.cpp's llama-server below) on an "
-         "internal "
-         "port,\n# reached through the proxy on 8000 (/v1/chat/completions, streamed answers "
-         "included).\n"
+  return "\n# vLLM's OpenAI-compatible server on an internal port, reached through the proxy on "
+         "8000\n# (/v1/chat/completions, streamed answers included). vLLM reserves its KV cache "
+         "at start\n# (--gpu-memory-utilization): requests then grow nothing, and the routes below "
+         "queue them\n# by size and refuse the ones that cannot fit.\n"
          "[[service]]\n"
          "name = \"llm\"\n"
          "command = [\"vllm\", \"serve\", \"Qwen/Qwen2.5-7B-Instruct\", \"--host\", \"127.0.0.1\", "
-         "\"--port\", \"18000\", \"--gpu-memory-utilization\", \"0.85\"]\n"
-         "# command = [\"llama-server\", \"-m\", \"/models/model.gguf\", \"--host\", "
-         "\"127.0.0.1\", "
-         "\"--port\", \"18000\", \"-ngl\", \"99\"]\n" +
+         "\"--port\", \"18000\", \"--gpu-memory-utilization\", \"0.85\"]\n" +
          GpusLine(snapshot) + VramLine(snapshot, vram, why) +
          "port = 18000\n"
          "ready = { http = \"/health\", timeout = \"600s\" }   # loading the weights takes a "
@@ -184,15 +286,31 @@ std::string Llm(const GpuSnapshot* snapshot) {
          "liveness = { http = \"/health\", interval = \"15s\", failures = 3 }\n"
          "stop = { grace = \"30s\" }\n"
          "on_oom = \"restart\"\n" +
-         kCommonServiceKeys +
-         "\n[service.proxy]\n"
-         "listen = \"0.0.0.0:8000\"              # API clients use this\n"
-         "# upstream_port = 18000             # default: the service's port\n";
+         LlmJobs(18000, 16, "vLLM batches requests: at most 16 at once here");
+}
+
+std::string LlamaServer(const GpuSnapshot* snapshot) {
+  return "\n# llama.cpp's llama-server on an internal port, reached through the proxy on 8000\n"
+         "# (OpenAI-compatible: /v1/chat/completions, streamed answers included).\n"
+         "[[service]]\n"
+         "name = \"llm\"\n"
+         "command = [\"llama-server\", \"-m\", \"/models/model.gguf\", \"--host\", \"127.0.0.1\", "
+         "\"--port\", \"18000\", \"-ngl\", \"99\", \"-c\", \"32768\", \"--parallel\", \"4\"]\n" +
+         GpusLine(snapshot) +
+         VramLine(snapshot, "8GiB", "the model's weights and its KV cache (-c), with the context") +
+         "port = 18000\n"
+         "ready = { http = \"/health\", timeout = \"300s\" }\n"
+         "liveness = { http = \"/health\", interval = \"15s\", failures = 3 }\n"
+         "stop = { grace = \"15s\" }\n"
+         "on_oom = \"restart\"\n" +
+         LlmJobs(18000, 4, "llama-server's --parallel slots");
 }
 
 }  // namespace
 
-std::vector<std::string> InitTemplates() { return {"comfyui", "gradio", "llm"}; }
+std::vector<std::string> InitTemplates() {
+  return {"comfyui", "gradio", "llama-server", "vllm", "llm"};
+}
 
 Result<std::string> StarterConfig(std::string_view template_name, const GpuSnapshot* snapshot,
                                   std::string_view no_gpu_reason) {
@@ -203,12 +321,14 @@ Result<std::string> StarterConfig(std::string_view template_name, const GpuSnaps
     service = ComfyUi(snapshot);
   } else if (template_name == "gradio") {
     service = Gradio(snapshot);
-  } else if (template_name == "llm") {
-    service = Llm(snapshot);
+  } else if (template_name == "vllm" || template_name == "llm") {  // llm: the earlier name
+    service = Vllm(snapshot);
+  } else if (template_name == "llama-server") {
+    service = LlamaServer(snapshot);
   } else {
-    return std::unexpected(Error{ErrorCode::kInvalidArgument,
-                                 fmt::format("--template: no template '{}'", template_name),
-                                 "choose comfyui, gradio or llm (or none for a skeleton)"});
+    return std::unexpected(Error{
+        ErrorCode::kInvalidArgument, fmt::format("--template: no template '{}'", template_name),
+        "choose comfyui, gradio, llama-server or vllm (or none for a skeleton)"});
   }
   return Header(snapshot, no_gpu_reason) + kDaemonAndGpu + service;
 }

@@ -33,7 +33,7 @@ std::string Parsed(const std::string& text) {
 
 TEST(Init, EveryTemplateParsesWithAndWithoutGpus) {
   const GpuSnapshot gpus = TwoGpus();
-  for (const char* t : {"", "comfyui", "gradio", "llm"}) {
+  for (const char* t : {"", "comfyui", "gradio", "llama-server", "vllm", "llm"}) {
     for (const GpuSnapshot* snap : {&gpus, static_cast<const GpuSnapshot*>(nullptr)}) {
       auto text = StarterConfig(t, snap, "no NVIDIA driver found");
       ASSERT_TRUE(text.has_value()) << t;
@@ -105,7 +105,38 @@ TEST(Init, AnUnknownTemplateNamesTheChoices) {
   ASSERT_FALSE(text.has_value());
   EXPECT_EQ(text.error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(text.error().message, "--template: no template 'a1111'");
-  EXPECT_EQ(text.error().hint, "choose comfyui, gradio or llm (or none for a skeleton)");
+  EXPECT_EQ(text.error().hint,
+            "choose comfyui, gradio, llama-server or vllm (or none for a skeleton)");
+}
+
+// The templates' routes take a real client's request apart: an OpenAI chat completion, an
+// AUTOMATIC1111 txt2img call.
+TEST(Init, TemplateRoutesReadRealRequests) {
+  auto route_of = [](const char* t) {
+    auto text = StarterConfig(t, nullptr, "");
+    EXPECT_TRUE(text.has_value());
+    ConfigResult c = ParseConfig(*text, "/tmp/vramguard-init-test/vramguard.toml");
+    EXPECT_TRUE(c.has_value());
+    EXPECT_FALSE(c->services.at(0).proxy.routes.empty()) << t;
+    return c->services.at(0).proxy.routes;
+  };
+  for (const char* t : {"vllm", "llama-server"}) {
+    auto routes = route_of(t);
+    const DoorRoute* chat = MatchDoorRoute(routes, "POST", "/v1/chat/completions");
+    ASSERT_NE(chat, nullptr) << t;
+    EXPECT_EQ(chat->protocol, DoorProtocol::kOpenAi);
+    auto x = ExtractDoorParams(*chat, R"({"model": "m", "stream": true, "max_tokens": 300,
+        "messages": [{"role": "user", "content": "Write a haiku about GPUs."}]})");
+    ASSERT_TRUE(x.has_value());
+    EXPECT_EQ(x->params, nlohmann::json({{"prompt_tokens", 7}, {"max_tokens", 300}}));
+  }
+  auto routes = route_of("gradio");
+  const DoorRoute* txt2img = MatchDoorRoute(routes, "POST", "/sdapi/v1/txt2img");
+  ASSERT_NE(txt2img, nullptr);
+  auto x = ExtractDoorParams(*txt2img, R"({"prompt": "a cat", "width": 768, "height": 512,
+      "batch_size": 2, "steps": 20})");
+  ASSERT_TRUE(x.has_value());
+  EXPECT_EQ(x->params, nlohmann::json({{"width", 768}, {"height", 512}, {"batch", 2}}));
 }
 
 }  // namespace

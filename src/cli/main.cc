@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
   c_init->add_option("-o,--output", init.output, "Write to this file (default: stdout)");
   c_init->add_flag("--force", init.force, "Replace the file if it exists");
   c_init->add_option("--template", init.template_name,
-                     "A service for: comfyui, gradio (A1111/Forge WebUI), llm (vLLM, llama.cpp)");
+                     "A service for: comfyui, gradio (A1111/Forge WebUI), llama-server, vllm");
   c_init->callback([&] { run = [&] { return vg::RunInit(init); }; });
 
   vg::ExplainOptions explain;
