@@ -23,7 +23,7 @@ expect_eq "$bash_commands" "$help_commands" "bash completion's commands vs --hel
 expect_eq "$(complete_words st | sort | tr '\n' ' ')" "start status stop " "bash: st<TAB>"
 expect_eq "$(complete_words reap --g | sort | tr '\n' ' ')" "--ghosts --grace " "bash: reap --g<TAB>"
 expect_eq "$(complete_words reap --grace "" | wc -w)" 0 "bash: a value after --grace is left to the shell"
-expect_eq "$(complete_words init --template "" | sort | tr '\n' ' ')" "comfyui gradio llm " "bash: init --template <TAB>"
+expect_eq "$(complete_words init --template "" | sort | tr '\n' ' ')" "comfyui gradio llama-server llm vllm " "bash: init --template <TAB>"
 expect_eq "$(complete_words completion "" | sort | tr '\n' ' ')" "bash fish zsh " "bash: completion <TAB>"
 
 # zsh and fish: their command lists (syntax-checked where the shell is installed).

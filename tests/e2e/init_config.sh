@@ -22,19 +22,19 @@ expect_one_line_error
 expect_contains "$ERR" "$WORK/conf/vramguard.toml exists; not overwriting it; add --force"
 expect_eq "$(sha256sum <"$WORK/conf/vramguard.toml")" "$before" "the refused file is unchanged"
 
-for t in comfyui gradio llm; do
+for t in comfyui gradio llama-server vllm llm; do
   vg init --template "$t" --force -o "$WORK/conf/vramguard.toml"
   expect_rc 0
   vg check-config "$WORK/conf/vramguard.toml" --json
   expect_rc 0
   expect_eq "$(jqo '.services | length')" 1 "services in the $t template"
 done
-expect_contains "$(cat "$WORK/conf/vramguard.toml")" 'vram = "20GiB"'  # llm: 0.85 × 24 GiB
+expect_contains "$(cat "$WORK/conf/vramguard.toml")" 'vram = "20GiB"'  # llm (vllm): 0.85 × 24 GiB
 
 vg init --template a1111
 expect_rc 2
 expect_one_line_error
-expect_contains "$ERR" "--template: no template 'a1111'; choose comfyui, gradio or llm"
+expect_contains "$ERR" "--template: no template 'a1111'; choose comfyui, gradio, llama-server or vllm"
 
 # To stdout, and without a driver.
 VRAMGUARD_NVML_LIBRARY="$WORK/no-such-libnvidia-ml.so.1" vg init --template gradio
