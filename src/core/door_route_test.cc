@@ -9,20 +9,21 @@ namespace {
 
 using nlohmann::json;
 
-DoorRoute Route(const std::string& match, std::vector<std::pair<std::string, std::string>> params,
-                std::vector<std::pair<std::string, json>> when = {}) {
+DoorRoute Route(const std::string& match,
+                const std::vector<std::pair<std::string, std::string>>& params,
+                const std::vector<std::pair<std::string, json>>& when = {}) {
   DoorRoute r;
   auto m = ParseDoorMatch(match);
   EXPECT_TRUE(m.has_value()) << match;
   r.method = m->first;
   r.path = m->second;
   r.text = match;
-  for (auto& [name, text] : params) {
+  for (const auto& [name, text] : params) {
     auto s = ParseDoorSource(name, text);
     EXPECT_TRUE(s.has_value()) << text;
     r.params.push_back(*s);
   }
-  for (auto& [ptr, value] : when) {
+  for (const auto& [ptr, value] : when) {
     auto segs = ParseDoorPointer(ptr);
     EXPECT_TRUE(segs.has_value()) << ptr;
     r.when.push_back({*segs, value, ptr});

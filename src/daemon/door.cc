@@ -246,9 +246,10 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
     ticket->fail = [weak, rid](int status, const std::string& why) {
       if (auto self = weak.lock()) self->Fail(rid, status, why);
     };
-    jobs->Submit(service, std::move(params), std::move(ticket), [weak, rid](HttpResponse answer) {
-      if (auto self = weak.lock()) self->Submitted(rid, answer);
-    });
+    jobs->Submit(service, std::move(params), std::move(ticket),
+                 [weak, rid](const HttpResponse& answer) {
+                   if (auto self = weak.lock()) self->Submitted(rid, answer);
+                 });
     return ProxyVerdict::Hold();
   }
 
