@@ -3,9 +3,9 @@
 # what it buys, measured side by side in one run on the simulated GPU; figures go to
 # bench/results/door.md and are printed. Timings are reported, never asserted.
 #
-# Two demo services (vg-demo-service, 4 GiB models, 0 ms steps) on one simulated 24 GiB GPU:
-# `a` behind a proxy whose POST /generate is a route that is a job, `b` behind a proxy without
-# routes. Each round sends COUNT small jobs (256p, 1 frame, 1 step) one at a time over one
+# Two demo services (vg-demo-service, 4 GiB models, 0 ms steps) on one simulated 24 GiB GPU,
+# each behind a proxy whose POST /generate is a route that is a job — for `b` only when the body
+# asks for 24 frames (`when`), so its small requests pass through. Each round sends COUNT small jobs (256p, 1 frame, 1 step) one at a time over one
 # keep-alive connection three ways, in an order that rotates from round to round: straight to
 # `a`, through `b`'s proxy (pass-through), through `a`'s route (estimate, decision, a durable
 # job record, dispatch, observation); reported: p50/p99 per way and the latency the route adds
@@ -32,12 +32,13 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+[ -n "${KEEP_LOG:-}" ] && trap 'cp "$WORK/daemon.log" "$KEEP_LOG"; cleanup' EXIT
 export VRAMGUARD_FAKE_GPU_DIR="$WORK/gpu" VRAMGUARD_NVML_LIBRARY="$BUILD/sim/libnvidia-ml.so.1"
 export VRAMGUARD_SOCKET="$WORK/vg.sock" PATH="$BUILD:$BUILD/examples:$PATH"
 "$BUILD/vg-simgpu" create --total 24GiB >/dev/null
 BASE=$((10000 + RANDOM % 20000))
 A=$BASE B=$((BASE + 1)) PA=$((BASE + 2)) PB=$((BASE + 3))
-service() {  # NAME PORT PROXY_PORT ROUTE(0/1)
+service() {  # NAME PORT PROXY_PORT all|24 (every POST /generate is a job, or only 24-frame ones)
   cat <<EOF
 [[service]]
 name = "$1"
@@ -52,15 +53,16 @@ jobs = { endpoint = "POST http://127.0.0.1:$2/generate", concurrency = 1 }
 [service.proxy]
 listen = "127.0.0.1:$3"
 EOF
-  [ "$4" = 1 ] && printf '\n[[service.proxy.route]]\nmatch = "POST /generate"\nparams = { resolution = "/resolution", frames = "/frames", steps = "/steps" }\n'
+  printf '\n[[service.proxy.route]]\nmatch = "POST /generate"\nparams = { resolution = "/resolution", frames = "/frames", steps = "/steps" }\n'
+  [ "$4" = 24 ] && printf 'when = { "/frames" = 24 }\n'
   echo
   awk '/^\[\[service\.param\]\]/ { p = 1 } p' "$ROOT/examples/demo.toml"
 }
 {
   printf '[daemon]\nstate_dir = "%s"\nsocket = "%s"\nkernel_log = ""\n\n[gpu]\nreserve = "1GiB"\n\n' \
     "$WORK/state" "$VRAMGUARD_SOCKET"
-  service a "$A" "$PA" 1
-  service b "$B" "$PB" 0
+  service a "$A" "$PA" all
+  service b "$B" "$PB" 24
 } >"$WORK/vg.toml"
 "$VG" up --config "$WORK/vg.toml" >"$WORK/daemon.log" 2>&1 &
 DAEMON=$!
