@@ -72,7 +72,8 @@ depends=$(dpkg-deb -f "$deb" Depends)
 # Every shared library the binary needs (its NEEDED entries: libc and libm, and libhiredis; C++
 # libraries are linked in, CMakeLists.txt VRAMGUARD_STATIC_DEPS) comes from a package Depends names.
 for needed in $(readelf -d "$root/usr/bin/vramguard" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-  path=$(ldconfig -p | awk -v n="$needed" '$1 == n {print $NF; exit}')
+  # awk reads to the end: an early exit would SIGPIPE ldconfig, a failure under pipefail (141).
+  path=$(ldconfig -p | awk -v n="$needed" '$1 == n && !found {print $NF; found = 1}')
   [ -n "$path" ] || fail "the binary needs $needed, which this machine does not have"
   pkg=$(dpkg -S "$path" 2>/dev/null || dpkg -S "$(realpath "$path")" 2>/dev/null || true)
   pkg=${pkg%%:*}
@@ -85,7 +86,7 @@ for group in "${groups[@]}"; do
   IFS='|' read -ra alts <<<"$group"
   for alt in "${alts[@]}"; do
     name=$(echo "$alt" | sed 's/(.*)//; s/ //g')
-    dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q "install ok installed" && ok=1
+    [ "$(dpkg-query -W -f='${Status}' "$name" 2>/dev/null || true)" == "install ok installed" ] && ok=1
   done
   [ $ok -eq 1 ] || fail "Depends: nothing installed here satisfies '$group'"
 done
