@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "core/incident_kernel.h"
+#include "core/log_time.h"
 #include "util/pattern.h"
 
 namespace vg {
@@ -305,12 +306,22 @@ struct Classifier::State {
     long last = 0;       // flow count at the last match of this family (0: none yet)
     long last_line = 0;  // its line number: a window never spans more than kMergeMaxLines
     IncidentKind kind = IncidentKind::kOom;
-    bool attached = false;  // the open traceback began within kMergeLines of `last`
-    IncidentFields where;   // the GPU (index, bus) the family's incident names
-    std::uint64_t seq = 0;  // the incident's Incident::seq
+    bool attached = false;        // the open traceback began within kMergeLines of `last`
+    IncidentFields where;         // the GPU (index, bus) the family's incident names
+    std::uint64_t seq = 0;        // the incident's Incident::seq
+    std::optional<LogTime> time;  // the log's own time on its last line, when it had one
   };
+  // The time the matching line states (set before the marks are consulted).
+  std::optional<LogTime> match_time;
   bool Near(const Mark& m) const {
-    return m.last != 0 && flow - m.last <= kMergeLines && line_no - m.last_line <= kMergeMaxLines;
+    if (m.last == 0) return false;
+    std::optional<double> gap;
+    if (m.time && match_time) gap = SecondsBetween(*m.time, *match_time);
+    if (gap && (*gap > kMergeSeconds || *gap < -kMergeSeconds)) return false;
+    if (gap && *gap >= 0 && *gap <= kBurstSeconds && line_no - m.last_line <= kBurstMaxLines) {
+      return true;  // one burst of output: an allocator's dump, a kernel report
+    }
+    return flow - m.last <= kMergeLines && line_no - m.last_line <= kMergeMaxLines;
   }
   std::array<Mark, kFamilies> marks{};
   // Each family's marks of other GPUs' open causes (at most kParked): errors on two GPUs that
@@ -469,6 +480,7 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
   };
   if (id) {
     const Signature& sig = s.sigs[*id];
+    s.match_time = ParseLogTime(head);
     IncidentFields fields = ParseIncidentFields(CollapseSpaces(match_text), sig.kind);
     if (continues && match_text.data() == head.data() && head.front() >= 'a' &&
         head.front() <= 'z') {
@@ -530,6 +542,7 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
       mark.where = IncidentFields{};
       mark.where.gpu = incident.fields.gpu;
       mark.where.pci_bus = incident.fields.pci_bus;
+      mark.time = s.match_time;
       if (sig.kind == IncidentKind::kReady) {
         s.follow = State::Follow{};
       } else {
@@ -552,6 +565,7 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
     }
     mark.last = s.flow;
     mark.last_line = s.line_no;
+    if (s.match_time) mark.time = s.match_time;
     if (in_traceback) mark.attached = true;
   } else if (s.follow.incident && s.follow.until >= s.line_no) {
     if (tb != std::string_view::npos || (line.empty() && s.follow.after_blank)) {

@@ -19,6 +19,12 @@
 // lines of it. A folded match is not returned; it extends the window. The one exception: an `oom`
 // after an `oom-probable` is returned (it upgrades a guess to a certainty).
 //
+// The log's own clock (core/log_time.h), when both lines state one: two matches more than
+// kMergeSeconds apart are two causes however few lines lie between them (two kernel OOM kills
+// hours apart); a match within kBurstSeconds of the family's last one is the same cause however
+// many lines lie between them (at most kBurstMaxLines: an allocator's chunk dump, a kernel OOM
+// report's process table).
+//
 // A GPU boundary: a match that names another GPU (index or PCI bus) than its family's incident is
 // a new incident, never folded; a ready line (the service started again) ends every open cause.
 //
@@ -54,6 +60,9 @@ class Classifier {
   static constexpr std::size_t kPlainContextLines = 5;  // before a match outside a traceback
   static constexpr long kMergeLines = 10;               // lines that are not indented
   static constexpr long kMergeMaxLines = 100;           // lines of any kind
+  static constexpr double kMergeSeconds = 60;           // by the log's clock: never one cause
+  static constexpr double kBurstSeconds = 2;            // by the log's clock: one burst of output
+  static constexpr long kBurstMaxLines = 20000;
   // Lines after an incident's decisive line that may still complete its fields (an update).
   static constexpr long kFollowLines = 8;
 
