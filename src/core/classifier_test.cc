@@ -765,3 +765,133 @@ TEST(ClassifierFieldsTest, GroupedBytesNcclDeviceAndStickySpellings) {
 
 }  // namespace
 }  // namespace vg
+
+namespace vg {
+namespace {
+
+// The log's own clock (core/log_time.h) splits and joins what line counts alone cannot.
+TEST(ClassifierLogClockTest, TwoKernelOomKillsHoursApartAreTwoIncidents) {
+  auto found = Classify(
+      "[441280.839852] Out of memory: Killed process 698405 (python) total-vm:49978204kB\n"
+      "[441281.626336] oom_reaper: reaped process 698405 (python), now anon-rss:0kB\n"
+      "[448212.100902] sunloginclient invoked oom-killer: gfp_mask=0x100cca, order=0\n");
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kHostOom);
+  EXPECT_EQ(found[0].incident.signature, "kernel-oom-killed-process");
+  EXPECT_EQ(found[1].incident.signature, "kernel-oom-killer");
+  // Without the clock the same three lines are one cause (near by lines).
+  auto untimed = Classify(
+      "Out of memory: Killed process 698405 (python) total-vm:49978204kB\n"
+      "oom_reaper: reaped process 698405 (python), now anon-rss:0kB\n"
+      "sunloginclient invoked oom-killer: gfp_mask=0x100cca, order=0\n");
+  EXPECT_EQ(untimed.size(), 1u);
+}
+
+TEST(ClassifierLogClockTest, OneKernelOomReportIsOneIncidentHoweverLong) {
+  std::string log = "[594646.252242] python invoked oom-killer: gfp_mask=0x14200ca, order=0\n";
+  for (int pid = 1000; pid < 1600; ++pid) {  // the report's task table: 600 lines
+    log += "[594646.2530" + std::to_string(pid % 100) + "] [ " + std::to_string(pid) + "]  1000 " +
+           std::to_string(pid) + "  12345  678  0 python\n";
+  }
+  log += "[594646.260000] Out of memory: Killed process 29918 (python) total-vm:1kB\n";
+  auto found = Classify(log);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.signature, "kernel-oom-killer");
+}
+
+TEST(ClassifierLogClockTest, BfcFailureItsChunkDumpAndTheErrorAreOneIncident) {
+  std::string log =
+      "2019-08-18 03:55:10.593121: W tensorflow/core/common_runtime/bfc_allocator.cc:419] "
+      "Allocator (GPU_0_bfc) ran out of memory trying to allocate 1.25TiB (rounded to "
+      "1374521760000)requested by op Conv2D\n";
+  for (int i = 0; i < 400; ++i) {
+    log += "2019-08-18 03:55:10.6" + std::to_string(10000 + i) +
+           ": I tensorflow/core/common_runtime/bfc_allocator.cc:905] Chunk at 0x7f0 of size 256\n";
+  }
+  log +=
+      "2019-08-18 03:55:10.901000: W tensorflow/core/framework/op_kernel.cc:1502] OP_REQUIRES "
+      "failed at conv_ops.cc:486 : Resource exhausted: OOM when allocating tensor with "
+      "shape[8,64,512,512] and type float on /job:localhost/replica:0/task:0/device:GPU:0 by "
+      "allocator GPU_0_bfc\n";
+  auto found = Classify(log);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.signature, "bfc-allocator-oom");
+  EXPECT_EQ(found[0].incident.fields.requested, Bytes{1374521760000});
+  EXPECT_TRUE(found[0].incident.fields.requested_exact);
+  EXPECT_EQ(found[0].incident.fields.gpu, 0);
+  // The warning form is not a failure.
+  EXPECT_TRUE(Classify("2019-08-18 03:55:10.593121: W bfc_allocator.cc:237] Allocator (GPU_0_bfc) "
+                       "ran out of memory trying to allocate 2.14GiB with freed_by_count=0. The "
+                       "caller indicates that this is not a failure\n")
+                  .empty());
+}
+
+TEST(ClassifierLogClockTest, TheClockNeverMergesAcrossGpusOrLongGaps) {
+  // Same second, two GPUs: two incidents (the GPU boundary comes first).
+  auto found = Classify(
+      "2024-01-01 10:00:00.1 torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 "
+      "GiB. GPU 0 has a total capacity of 79.18 GiB\n"
+      "2024-01-01 10:00:00.2 torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 "
+      "GiB. GPU 1 has a total capacity of 79.18 GiB\n");
+  EXPECT_EQ(found.size(), 2u);
+  // Adjacent lines a day apart: two causes.
+  found = Classify(
+      "2024-01-01 10:00:00 RuntimeError: CUDA error: an illegal memory access was encountered\n"
+      "2024-01-02 10:00:00 RuntimeError: CUDA error: an illegal memory access was encountered\n");
+  EXPECT_EQ(found.size(), 2u);
+}
+
+TEST(ClassifierProseTest, FallenOffTheBusQuotedInASentenceIsNotTheGpuFalling) {
+  for (const char* line :
+       {"Addresses XID 79 (GPU has fallen off the bus) scenarios by changing the severity",
+        "Does dmesg -T contain the infamous message \"GPU has fallen off the bus\"?",
+        "search for `GPU has fallen off the bus` in the journal"}) {
+    EXPECT_TRUE(Classify(line).empty()) << line;
+  }
+  auto found = Classify("[ 1234.5] NVRM: GPU 0000:3b:00.0: GPU has fallen off the bus.");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kDeviceLost);
+}
+
+TEST(ClassifierFieldsTest, OtherBackendsAndLibrariesStateTheirNumbers) {
+  // Apple's MPS writes binary sizes as "GB".
+  auto mps = Classify(
+      "RuntimeError: MPS backend out of memory (MPS allocated: 12.74 GB, other allocations: "
+      "4.39 GB, max allowed: 18.13 GB). Tried to allocate 1.02 GB on private pool.");
+  ASSERT_EQ(mps.size(), 1u);
+  EXPECT_EQ(mps[0].incident.fields.requested, Bytes{1095216660});
+  // XGBoost's table after the decisive line, in bytes.
+  auto xgb = Classify(
+      "Memory allocation error on worker 0: std::bad_alloc: cudaErrorMemoryAllocation: out of "
+      "memory\n- Free memory: 8126464\n- Requested memory: 33554432\n");
+  ASSERT_EQ(xgb.size(), 1u);
+  EXPECT_EQ(xgb[0].incident.fields.requested, Bytes{33554432});
+  EXPECT_EQ(xgb[0].incident.fields.free, Bytes{8126464});
+  // CatBoost's MiB written "MB".
+  auto cb = Classify(
+      "(NCudaLib::TOutOfMemoryError) stack_like_memory_pool.h:303: Error: Out of memory. "
+      "Requested 776.3222656 MB; Free 676.4537106 MB");
+  ASSERT_EQ(cb.size(), 1u);
+  EXPECT_EQ(cb[0].incident.fields.requested, Bytes{814032896});
+  EXPECT_EQ(cb[0].incident.fields.free, Bytes{709313126});
+  // NCCL's calloc size two lines after its CUDA failure.
+  auto nccl = Classify(
+      "ng30903:3063028:3066152 [3] include/alloc.h:178 NCCL WARN Cuda failure 'out of memory'\n"
+      "ng30903:3063028:3066152 [3] NCCL INFO include/alloc.h:185 -> 1\n"
+      "ng30903:3063028:3066152 [3] include/alloc.h:185 NCCL WARN Failed to CUDA calloc 6291456 "
+      "bytes\n");
+  ASSERT_EQ(nccl.size(), 1u);
+  EXPECT_EQ(nccl[0].incident.fields.requested, Bytes{6291456});
+}
+
+TEST(ClassifierProseTest, ACudaCallNamedInASentenceIsNotAFailure) {
+  EXPECT_TRUE(Classify("The error is exactly what it says, a call to `cudaMalloc` failed with an "
+                       "\"out of memory\" error, which is something outside our control.")
+                  .empty());
+  auto found = Classify("MXNetError: cudaMalloc retry failed: out of memory");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.signature, "cuda-call-failed-oom");
+}
+
+}  // namespace
+}  // namespace vg

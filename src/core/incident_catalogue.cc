@@ -31,6 +31,20 @@ std::vector<Signature> MakeCatalogue() {
           "out of host memory (RAM)"),
       Lit("torch-cpu-alloc-windows", K::kHostOom, "pytorch",
           "DefaultCPUAllocator: not enough memory", "out of host memory (RAM)"),
+      // The kernel's OOM killer (dmesg, journalctl -k): its report opens with "<task> invoked
+      // oom-killer: gfp_mask=…" and closes with "Out of memory: Killed process <pid> (<name)"
+      // ("Kill process … score …" on older kernels, "Memory cgroup out of memory: …" for a
+      // container); one report is one incident (the log's clock merges its hundreds of lines).
+      Lit("kernel-oom-killer", K::kHostOom, "linux",
+          "invoked oom-killer: ", "the kernel's OOM killer ran: host memory (RAM) exhausted"),
+      Re("kernel-oom-killed-process", K::kHostOom, "linux", "of memory: Kill",
+         "[Oo]ut of memory: Kill(ed)? process [0-9]+", "the kernel's OOM killer killed a process"),
+      // A memory cgroup's OOM report (a container at its limit) without its first lines.
+      Lit("memcg-oom-report", K::kHostOom, "linux", "Memory cgroup stats for /",
+          "a container (memory cgroup) ran out of its memory limit"),
+      // Kubernetes: the container was killed at its memory limit ("Reason: OOMKilled").
+      Re("k8s-oomkilled", K::kHostOom, "kubernetes", "OOMKilled", "[Rr]eason\"?:\\s*\"?OOMKilled",
+         "the container was OOM-killed at its memory limit"),
       // PyTorch, three generations of the caching allocator's message, then the generic phrase.
       Lit("torch-oom-2.4", K::kOom, "pytorch",
           "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate", "CUDA out of memory"),
@@ -41,6 +55,14 @@ std::vector<Signature> MakeCatalogue() {
           "RuntimeError: CUDA out of memory. Tried to allocate", "CUDA out of memory"),
       Lit("torch-oom", K::kOom, "pytorch", "CUDA out of memory. Tried to allocate",
           "CUDA out of memory"),
+      // The same allocator on the other back-ends PyTorch builds for: ROCm ("HIP out of memory.
+      // Tried to allocate 2.00 GiB. GPU 0 has a total capacity of …"), Intel ("XPU out of
+      // memory."), Apple ("MPS backend out of memory (MPS allocated: 16.00 GB, other allocations:
+      // 3.31 GB, max allowed: 18.13 GB). Tried to allocate 256 bytes on shared pool.").
+      Re("torch-oom-other-backend", K::kOom, "pytorch", " out of memory",
+         "(HIP|XPU|NPU|MUSA) out of memory\\. Tried to allocate", "out of device memory"),
+      Lit("torch-mps-oom", K::kOom, "pytorch", "MPS backend out of memory (",
+          "out of GPU memory (Apple MPS)"),
       // The message without its first words, as pasted: "Tried to allocate 20.00 MiB (GPU 0; …".
       Re("torch-oom-tried-to-allocate", K::kOom, "pytorch", "Tried to allocate ",
          "Tried to allocate [0-9.]+ ?[KMGT]i?B \\(GPU [0-9]+; ", "CUDA out of memory"),
@@ -101,13 +123,36 @@ std::vector<Signature> MakeCatalogue() {
       // TensorRT's allocator and builder: "[defaultAllocator.cpp::allocate::19] Error code 1:
       // Cuda Runtime (out of memory)", "Error code 2: OutOfMemory (no further information)",
       // "Error code 2: out of Memory (Requested size was 22942842880 bytes.)".
+      // TensorRT 8 spells it "Error Code 1: Cuda Runtime (out of memory)".
       Re("tensorrt-error-code-oom", K::kOom, "tensorrt", "Error code ",
          "Error code [0-9]+: ([Cc]uda [Rr]untime \\(out of memory\\)|[Oo]ut ?[Oo]f ?[Mm]emory)",
+         "could not allocate GPU memory"),
+      Re("tensorrt-error-code-oom-8", K::kOom, "tensorrt", "Error Code ",
+         "Error Code [0-9]+: ([Cc]uda [Rr]untime \\(out of memory\\)|[Oo]ut ?[Oo]f ?[Mm]emory)",
+         "could not allocate GPU memory"),
+      // TensorRT 7's safe runtime: "Cuda Error in allocate: 2 (out of memory)" (2 is
+      // cudaErrorMemoryAllocation, whichever call it names).
+      Re("tensorrt-cuda-error-in-oom", K::kOom, "tensorrt", "(out of memory)",
+         "[Cc]uda [Ee]rror in [A-Za-z_:]{1,60}: 2 \\(out of memory\\)",
          "could not allocate GPU memory"),
       // CuPy (and Chainer on it): "Out of memory allocating 25,600,000 bytes (allocated so far:
       // 3,635,267,072 bytes)".
       Re("cupy-oom", K::kOom, "cupy", "Out of memory allocating ",
          "Out of memory allocating [0-9,]+ bytes \\(allocated so far: ", "CUDA out of memory"),
+      // CuPy before v4 (Chainer 2–3): "out of memory to allocate 163840000 bytes (total
+      // 1673061376 bytes)" — the total is the pool's, not the device's.
+      Re("cupy-oom-old", K::kOom, "cupy", "out of memory to allocate ",
+         "out of memory to allocate [0-9,]+ bytes \\(total [0-9,]+ bytes\\)", "CUDA out of memory"),
+      // Julia's CUDA.jl: "ERROR: Out of GPU memory trying to allocate 2.000 GiB", or the driver's
+      // CUDA_ERROR_OUT_OF_MEMORY in its words ("ERROR: Out of GPU memory"). A record of its own
+      // (start of the line or after an error label): not a sentence that mentions it.
+      Re("julia-out-of-gpu-memory", K::kOom, "julia", "Out of GPU memory",
+         "(^\\s*|ERROR: |Error: |LoadError: |OutOfGPUMemoryError\\(?\\)?:? ?)Out of GPU memory",
+         "out of GPU memory"),
+      // The raw driver result 2 (CUDA_ERROR_OUT_OF_MEMORY) as torch_memory_saver prints it:
+      // "[torch_memory_saver.cpp] CUresult error  result=2 file=… func=cu_mem_create".
+      Re("curesult-2", K::kOom, "cuda", "CUresult error", "CUresult error +result=2( |$)",
+         "CUDA out of memory (CUresult 2)"),
       // cudarc, the CUDA binding of Rust engines (candle, mistral.rs): the driver's error value
       // and its description, "DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")"; the
       // description alone decides (a paste can break the constant's name).
@@ -167,6 +212,16 @@ std::vector<Signature> MakeCatalogue() {
       // Attempting to allocate 15.65G. That was not possible. There are 11.08G free."
       Lit("xla-error-allocating-device-buffer", K::kOom, "jax", "Error allocating device buffer",
           "XLA out of memory"),
+      // XLA's and TensorFlow's BFC allocator when the allocation failed (the "(rounded to N)"
+      // form; "… with freed_by_count=0. The caller indicates that this is not a failure" is a
+      // warning, not this): "Allocator (GPU_0_bfc) ran out of memory trying to allocate 1.25TiB
+      // (rounded to 1374521760000)requested by op …". Its chunk dump and the error that ends it
+      // are the same burst of output (one incident).
+      Re("bfc-allocator-oom", K::kOom, "jax", "ran out of memory trying to allocate ",
+         "Allocator \\((GPU_[0-9]+_bfc|DmlAllocator)\\) ran out of memory trying to allocate "
+         "[0-9.]+ ?[KMGTP]?i?B "
+         "\\(rounded to [0-9]+\\)",
+         "out of GPU memory (BFC allocator)"),
       Lit("xla-failed-to-allocate-request-new", K::kOom, "jax",
           "RESOURCE_EXHAUSTED: Failed to allocate request for", "XLA out of memory"),
       // Old jaxlib: "Resource exhausted: Failed to allocate request for 32.00MiB (33554432B) on
@@ -176,6 +231,57 @@ std::vector<Signature> MakeCatalogue() {
       // ComfyUI recovers by itself after this line (it unloads its models).
       Lit("comfyui-oom", K::kOom, "comfyui", "Got an OOM, unloading all loaded models.",
           "out of memory, models unloaded"),
+      // Other engines and libraries (after the specific ones above: the call-named form is
+      // generic).
+      // The runtime's name for error 2 in any wrapper: XGBoost's "std::bad_alloc:
+      // cudaErrorMemoryAllocation: out of memory", Thrust's system_error.
+      Lit("cuda-error-memory-allocation", K::kOom, "cuda",
+          "cudaErrorMemoryAllocation: out of memory", "CUDA out of memory"),
+      // RAPIDS (cuDF, cuML) through RMM: "MemoryError: std::bad_alloc: out_of_memory: CUDA error
+      // at: …/cuda_memory_resource.hpp".
+      Lit("rmm-out-of-memory", K::kOom, "rapids", "out_of_memory: CUDA error",
+          "CUDA out of memory (RMM)"),
+      // A CUDA call named with its failure (MXNet's "cudaMalloc retry failed: out of memory",
+      // MindSpore's "The cudaStreamCreateWithFlags failed, ret[2], out of memory", Thrust's
+      // "parallel_for failed: out of memory"); Blender Cycles' "Out of memory in
+      // cuStreamCreate(&cuda_stream_, …)".
+      Re("cuda-call-failed-oom", K::kOom, "cuda", "out of memory",
+         "\\b(cuda[A-Z][A-Za-z0-9_]*|cu[A-Z][A-Za-z0-9_]*|parallel_for)\\b[^()\"'`]{0,40}"
+         "\\bfailed\\b"
+         "[^()\"'`]{0,20}\\bout of memory",
+         "a CUDA call ran out of memory"),
+      Re("cuda-call-oom-in", K::kOom, "cuda", "ut of memory in cu",
+         "[Oo]ut of memory in cu[A-Z][A-Za-z0-9_]*\\(", "a CUDA call ran out of memory"),
+      // ROCm's spellings of error 2 (TensorFlow/XLA on ROCm: "failed to allocate 127.99TiB
+      // (140729850295296 bytes) from device: HIP_ERROR_OutOfMemory"; the HIP runtime's name).
+      Lit("hip-error-oom", K::kOom, "rocm", "HIP_ERROR_OutOfMemory", "out of GPU memory (ROCm)"),
+      Lit("hip-error-oom-runtime", K::kOom, "rocm", "hipErrorOutOfMemory",
+          "out of GPU memory (ROCm)"),
+      // Blender Cycles: "System is out of GPU memory", "System is out of GPU and shared host
+      // memory".
+      Lit("blender-cycles-oom", K::kOom, "blender", "System is out of GPU ",
+          "out of GPU memory (Cycles)"),
+      // CatBoost's GPU memory pool: "(NCudaLib::TOutOfMemoryError) …/stack_like_memory_pool.h:303:
+      // Error: Out of memory. Requested 776.3222656 MB; Free 676.4537106 MB".
+      Re("catboost-oom", K::kOom, "catboost", "Out of memory. Requested ",
+         "Error: Out of memory\\. Requested [0-9.]+", "out of GPU memory (CatBoost pool)"),
+      // NVENC's NV_ENC_ERR_OUT_OF_MEMORY (10), as FFmpeg and NVEncC report it (also what a
+      // GeForce prints past its concurrent-session limit).
+      Re("nvenc-oom", K::kOom, "nvenc", "EncodeSessionEx",
+         "EncodeSessionEx( failed: out of memory \\(10\\)|[^:]{0,80}: 10 \\(NVENC indicates that "
+         "the "
+         "API call failed because it was unable to allocate enough memory)",
+         "the video encoder could not allocate memory (NVENC)"),
+      // DirectML (torch-directml, tensorflow-directml): "DML allocator out of memory!", "Could not
+      // allocate tensor with 81544192 bytes. There is not enough GPU video memory available!"
+      Lit("directml-oom", K::kOom, "directml", "DML allocator out of memory",
+          "out of GPU memory (DirectML)"),
+      Lit("directml-not-enough-video-memory", K::kOom, "directml",
+          "There is not enough GPU video memory available", "out of GPU memory (DirectML)"),
+      // MindSpore's dynamic allocator (GPU and Ascend): "… plus alloc size : 100555779072 is more
+      // than total mem size : 61079552000."
+      Lit("mindspore-oom", K::kOom, "mindspore", "is more than total mem size",
+          "out of device memory (MindSpore)"),
       // Errors that out-of-memory usually causes.
       Lit("torch-nvml-assert", K::kOomProbable, "pytorch",
           "NVML_SUCCESS == r INTERNAL ASSERT FAILED", "NVML assert in the CUDA caching allocator"),
@@ -204,7 +310,7 @@ std::vector<Signature> MakeCatalogue() {
       // "CUDA error 716 [.../util_device.cuh, 351]: misaligned address", Thrust's
       // "cudaErrorMisalignedAddress: misaligned address", the driver API's constant.
       Re("cuda-misaligned-address", K::kSticky, "cuda", "misaligned address",
-         "CUDA error.{0,300}: misaligned address", "misaligned address"),
+         "CUDA [Ee]rror.{0,300}: misaligned address", "misaligned address"),
       Lit("cuda-misaligned-address-runtime", K::kSticky, "cuda", "cudaErrorMisalignedAddress",
           "misaligned address"),
       Lit("cuda-misaligned-address-driver", K::kSticky, "cuda", "CUDA_ERROR_MISALIGNED_ADDRESS",
@@ -234,11 +340,20 @@ std::vector<Signature> MakeCatalogue() {
       // NCCL wraps a CUDA failure inside a collective in this: the process must restart.
       Lit("nccl-unhandled-cuda-error", K::kSticky, "nccl", "unhandled cuda error",
           "CUDA error inside NCCL"),
+      // PyTorch's NCCL watchdog: a collective never finished (a peer died or hung); the process
+      // group is torn down and PyTorch takes the process down with it.
+      Lit("nccl-watchdog-timeout", K::kSticky, "pytorch",
+          "Watchdog caught collective operation timeout", "a NCCL collective timed out"),
       // The GPU is gone (kernel log).
       Re("xid-79", K::kDeviceLost, "nvidia-driver", "NVRM: Xid", "NVRM: Xid \\([^)]*\\): 79\\b",
          "GPU fell off the bus (Xid 79)"),
-      Lit("gpu-fallen-off-bus", K::kDeviceLost, "nvidia-driver", "GPU has fallen off the bus",
-          "GPU fell off the bus"),
+      // The driver's record names itself or the device before the phrase (NVRM, an Xid, a PCI
+      // address): "(GPU has fallen off the bus)" or "the message \"GPU has fallen off the bus\""
+      // in a sentence about it is not the GPU falling.
+      Re("gpu-fallen-off-bus", K::kDeviceLost, "nvidia-driver", "GPU has fallen off the bus",
+         "(NVRM|Xid|[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}[.:][0-9A-Fa-f])[^\"'`(]{0,200}GPU has fallen off "
+         "the bus",
+         "GPU fell off the bus"),
       // Older drivers: "NVRM: GPU at 0000:01:00.0 has fallen off the bus."
       Re("gpu-at-bus-fallen-off-bus", K::kDeviceLost, "nvidia-driver", "has fallen off the bus",
          "NVRM: GPU at [0-9A-Fa-f:.]+ has fallen off the bus", "GPU fell off the bus"),
@@ -249,6 +364,11 @@ std::vector<Signature> MakeCatalogue() {
       // lost. Reboot the system to recover this GPU".
       Lit("nvml-gpu-is-lost", K::kDeviceLost, "nvidia-driver", "GPU is lost",
           "the GPU is lost (NVML)"),
+      // nvidia-smi cannot reach a GPU the driver still lists: "Unable to determine the device
+      // handle for GPU0000:03:00.0: Unknown Error" (usually with PCIe AER errors in dmesg).
+      Re("nvml-device-handle-unknown-error", K::kDeviceLost, "nvidia-driver",
+         "device handle for GPU", "device handle for GPU ?[0-9A-Fa-f:.]+: Unknown Error",
+         "the driver cannot reach the GPU (NVML: Unknown Error)"),
       // The driver could not initialise the GPU: unusable until a reset or reboot.
       Lit("rm-init-adapter-failed", K::kDeviceLost, "nvidia-driver", "RmInitAdapter failed!",
           "the GPU failed to initialise (RmInitAdapter)"),

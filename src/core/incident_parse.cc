@@ -237,6 +237,11 @@ std::optional<Bytes> ExactBytesInParens(std::string_view s) {
       return Scale(*n, Unit{});
     }
   }
+  // BFC: "1.25TiB (rounded to 1374521760000)".
+  if (std::size_t p = s.find("(rounded to "); p != std::string_view::npos) {
+    auto n = NumberAt(s, p + 12);
+    if (n && n->frac.empty() && s.substr(n->end).starts_with(")")) return Scale(*n, Unit{});
+  }
   return std::nullopt;
 }
 
@@ -275,7 +280,9 @@ std::optional<int> ParseGpu(std::string_view s) {
   if (auto v = IntAfter(s, "device cuda:", " ,;)")) return static_cast<int>(*v);  // vLLM
   if (auto v = IntAfter(s, "current device: ", kEnders)) return static_cast<int>(*v);  // ggml
   if (auto v = IntAfter(s, "device ordinal ", kEnders)) return static_cast<int>(*v);   // XLA
-  if (auto v = IntAfter(s, "GPU=", " ;,)")) return static_cast<int>(*v);  // ONNX Runtime
+  if (auto v = IntAfter(s, "GPU=", " ;,)")) return static_cast<int>(*v);   // ONNX Runtime
+  if (auto v = IntAfter(s, " gpu=", " ;,)")) return static_cast<int>(*v);  // "using Nvidia gpu=0"
+  if (auto v = IntAfter(s, "(GPU_", "_")) return static_cast<int>(*v);     // BFC "(GPU_0_bfc)"
   return NcclDevice(s);
 }
 
@@ -390,6 +397,11 @@ IncidentFields ParseIncidentFields(std::string_view s, IncidentKind kind) {
     f.requested = size;
     f.requested_exact = phrase.empty() || BytesAfter(s, phrase);
   };
+  // Apple's MPS allocator divides by 2^30 and writes "GB": "MPS backend out of memory (MPS
+  // allocated: 12.74 GB, …). Tried to allocate 1.02 GB on private pool."
+  if (s.find("MPS backend out of memory") != std::string_view::npos) {
+    take(BinarySizeAfter(s, "Tried to allocate "), "Tried to allocate ");
+  }
   take(SizeAfter(s, "Tried to allocate "), "Tried to allocate ");
   // TensorFlow, old jaxlib: the exact count beside a rounded size.
   if (s.find("llocate") != std::string_view::npos) take(ExactBytesInParens(s), "");
@@ -398,7 +410,10 @@ IncidentFields ParseIncidentFields(std::string_view s, IncidentKind kind) {
   take(SizeAfter(s, "trying to allocate "), "trying to allocate ");                    // XLA
   take(GroupedBytesAfter(s, "allocating "), "");                                       // CuPy
   take(SizeAfter(s, "Requested size was ", /*bare_ok=*/true), "Requested size was ");  // TensorRT
-  if (!f.requested) f.requested = LetterSizeAfter(s, "Attempting to allocate ");       // XLA
+  take(SizeAfter(s, "calloc ", /*bare_ok=*/true),
+       "calloc ");  // NCCL "Failed to CUDA calloc N bytes"
+  take(SizeAfter(s, "out of memory to allocate "), "out of memory to allocate ");  // old CuPy
+  if (!f.requested) f.requested = LetterSizeAfter(s, "Attempting to allocate ");   // XLA
   if (!f.free && s.find(" free.") != std::string_view::npos)
     f.free = LetterSizeAfter(s, "There are ");  // XLA: "There are 11.08G free."
   if (!f.requested) f.requested = SizeBefore(s, " KV cache is needed");  // vLLM V1
@@ -438,6 +453,21 @@ IncidentFields ParseIncidentFields(std::string_view s, IncidentKind kind) {
   if (!f.capacity) f.capacity = KeyedSize(s, "Device limit");
   if (!f.free) f.free = KeyedSize(s, "Free (according to CUDA)");
   if (!f.allocated) f.allocated = KeyedSize(s, "Currently allocated");
+  // XGBoost's dh::detail::ThrowOOMError table: "- Free memory: 8126464", "- Requested memory:
+  // 33554432" (bytes).
+  take(SizeAfter(s, "Requested memory: ", /*bare_ok=*/true), "Requested memory: ");
+  if (!f.free) f.free = SizeAfter(s, "Free memory: ", /*bare_ok=*/true);
+  // DirectML: "Could not allocate tensor with 81544192 bytes."
+  take(SizeAfter(s, "allocate tensor with "), "allocate tensor with ");
+  // MindSpore: "… plus alloc size : 100555779072 is more than total mem size : 61079552000."
+  take(SizeAfter(s, "alloc size : ", /*bare_ok=*/true), "alloc size : ");
+  if (!f.capacity) f.capacity = SizeAfter(s, "total mem size : ", /*bare_ok=*/true);
+  // CatBoost divides by 2^20 and writes "MB": "Out of memory. Requested 776.3222656 MB; Free
+  // 676.4537106 MB".
+  if (s.find("Out of memory. Requested ") != std::string_view::npos) {
+    if (!f.requested) f.requested = BinarySizeAfter(s, "Out of memory. Requested ");
+    if (!f.free) f.free = BinarySizeAfter(s, "; Free ");
+  }
   if (kind == IncidentKind::kHostOom) {
     // PyTorch: "DefaultCPUAllocator: can't allocate memory: you tried to allocate 1073741824
     // bytes."

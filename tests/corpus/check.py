@@ -10,6 +10,11 @@ Each case is <name>.log (the text as a user pasted it) and <name>.json ({"source
 order and list only the numbers the text states. `ready` incidents are not compared. The whole
 corpus is also run as one log (every case after a blank line and 11 separator lines, so no
 merge window spans two cases) and must give the same incidents in the same order.
+
+A case whose expectation has "known_miss": "<why>" is one the classifier gets wrong today, kept so
+that the miss stays visible: it counts in the report's measures like any case, is left out of the
+whole-corpus run, and does not fail the check while it still differs; once it comes out right the
+check fails until the marker is removed (a fixed miss must become an ordinary case).
 """
 import argparse
 import json
@@ -79,6 +84,7 @@ def main():
         print("no cases under " + args.corpus)
         return 1
     failed = 0
+    known = []  # (name, why, still wrong)
     expected_total = found = false_pos = numbers = exact = 0
     positives = negatives = clean_negatives = 0
     texts, all_expected = [], []
@@ -94,7 +100,14 @@ def main():
         name = os.path.relpath(base, args.corpus)
         eng = per_engine.setdefault(name.split(os.sep)[0], [0, 0])
         eng[0] += 1
-        if problems:
+        if spec.get("known_miss"):
+            known.append((name, spec["known_miss"], bool(problems)))
+            if problems:
+                eng[1] += 1
+            elif not args.report:
+                failed += 1
+                print("FIXED %s: a known_miss that now comes out right; remove the marker" % name)
+        elif problems:
             failed += 1
             eng[1] += 1
             if not args.report:
@@ -114,8 +127,9 @@ def main():
         else:
             negatives += 1
             clean_negatives += not actual
-        texts.append(text.rstrip("\n"))
-        all_expected.extend(expected)
+        if not spec.get("known_miss"):
+            texts.append(text.rstrip("\n"))
+            all_expected.extend(expected)
 
     whole = explain(args.bin, SEPARATOR.join(texts) + "\n")
     whole_problems, _ = compare(all_expected, whole)
@@ -131,7 +145,9 @@ def main():
               (false_pos, clean_negatives, negatives))
         print("| stated numbers exact | %d / %d = %.1f %% |" %
               (exact, numbers, 100.0 * exact / max(1, numbers)))
-        print("| cases exactly right | %d / %d |" % (len(all_cases) - failed, len(all_cases)))
+        still = sum(1 for _, _, wrong in known if wrong)
+        print("| cases exactly right | %d / %d (known misses: %d) |" %
+              (len(all_cases) - failed - still, len(all_cases), still))
         print("| the whole corpus as one log | %s |" %
               ("same incidents" if not whole_problems else "%d differences" % len(whole_problems)))
         print()
@@ -140,6 +156,9 @@ def main():
         for e in sorted(per_engine):
             print("| %s | %d | %d |" % (e, per_engine[e][0], per_engine[e][1]))
         return 0
+    for name, why, wrong in known:
+        if wrong:
+            print("known miss %s: %s" % (name, why))
     if whole_problems:
         print("FAIL the whole corpus as one log:")
         for p in whole_problems[:20]:
