@@ -1,9 +1,10 @@
 // libFuzzer target: routes that are jobs (core/door_route.h), what a client controls through a
-// service's proxy. Input: lines of parameter sources ("/data/1", "tokens:/messages/*/content",
-// "count:/prompt/*"), a NUL byte, then a request body. Every source either parses or is refused
-// with a one-line message and a hint; extraction from any body either gives values only for the
-// declared parameters (token and element counts as non-negative integers) or a one-line error,
-// within the walk's bounds (libFuzzer's -timeout and -rss_limit_mb catch the rest).
+// service's proxy, and Gradio's queue messages (core/gradio_events.h), what the service sends back.
+// Input: lines of parameter sources ("/data/1", "tokens:/messages/*/content", "count:/prompt/*"), a
+// NUL byte, then a request body. Every source either parses or is refused with a one-line message
+// and a hint; extraction from any body either gives values only for the declared parameters (token
+// and element counts as non-negative integers) or a one-line error, within the walk's bounds
+// (libFuzzer's -timeout and -rss_limit_mb catch the rest).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -12,6 +13,7 @@
 #include <string_view>
 
 #include "core/door_route.h"
+#include "core/gradio_events.h"
 
 namespace {
 void Check(bool ok) {
@@ -50,6 +52,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Check(source->segments.size() <= vg::kMaxDoorPointerSegments);
     names.insert(name);
     route.params.push_back(std::move(*source));
+  }
+  // The same body as a service's answer the door reads: a Gradio event stream in pieces of any
+  // size, and a join's answer. Every event names at most what one line's kept prefix holds.
+  {
+    vg::GradioEventScanner scanner;
+    const std::size_t piece = 1 + (size % 97);
+    for (std::size_t i = 0; i < body.size(); i += piece) {
+      for (const vg::GradioEvent& e : scanner.Feed(body.substr(i, piece))) {
+        Check(!e.msg.empty() && e.msg.size() < vg::kGradioLinePrefix);
+        Check(e.event_id.size() < vg::kGradioLinePrefix);
+      }
+    }
+    if (auto id = vg::GradioJoinEventId(body)) Check(!id->empty());
+    (void)vg::QueryParam(body.substr(0, 512), "session_hash");
   }
   vg::Result<vg::DoorExtract> x = vg::ExtractDoorParams(route, body);
   if (!x) {

@@ -25,6 +25,7 @@
 #include "demo_app.h"
 #include "device_select.h"
 #include "flags.h"
+#include "gradio_queue.h"
 #include "http_server.h"
 #include "sim_memory.h"
 #include "torch_oom.h"
@@ -181,12 +182,19 @@ int main(int argc, char** argv) {
   });
   std::optional<vg::demo::HttpServer::TimePoint> crash_at;
   if (flags->crash_after) crash_at = std::chrono::steady_clock::now() + *flags->crash_after;
-  auto wake = (*server)->AcceptUntil([&app](const auto& request) { return app.Handle(request); },
-                                     signal_fd, crash_at);
+  // Gradio's queue API beside the plain endpoints (gradio_queue.h).
+  vg::demo::GradioQueue queue(app);
+  auto wake = (*server)->AcceptUntil(
+      [&app, &queue](const auto& request) {
+        return vg::demo::GradioQueue::Handles(request) ? queue.Handle(request)
+                                                       : app.Handle(request);
+      },
+      signal_fd, crash_at);
   if (wake == vg::demo::HttpServer::Wake::kDeadline) Crash();
 
   // 7. Graceful shutdown: end the running job, close connections, end the worker, free the GPU.
   app.Stop();
+  queue.Stop();
   (*server)->Shutdown();
   StopWorker(worker);
   memory->reset();

@@ -347,6 +347,7 @@ TEST(ConfigParse, ProxyRoutesThatAreJobs) {
 [[service.proxy.route]]
 match = "POST /gradio_api/queue/join"
 protocol = "gradio"
+ends = "gradio-queue"
 params = { resolution = "/data/1" }
 when = { "/fn_index" = 2 }
 
@@ -362,6 +363,8 @@ params = { resolution = "/size", frames = "count:/messages" }
   EXPECT_EQ(routes[0].method, "POST");
   EXPECT_EQ(routes[0].path, "/gradio_api/queue/join");
   EXPECT_EQ(routes[0].protocol, DoorProtocol::kGradio);
+  EXPECT_EQ(routes[0].ends, DoorEnds::kGradioQueue);
+  EXPECT_EQ(routes[1].ends, DoorEnds::kAnswer);  // the default
   ASSERT_EQ(routes[0].params.size(), 1u);
   EXPECT_EQ(routes[0].params[0].segments, (std::vector<std::string>{"data", "1"}));
   ASSERT_EQ(routes[0].when.size(), 1u);
@@ -403,6 +406,13 @@ TEST(ConfigParse, ProxyRouteMistakesNameTheFix) {
                    std::string(kRouteParams))
                 .find("use \"generic\", \"openai\" or \"gradio\""),
             std::string::npos);
+  EXPECT_NE(
+      errors(head +
+             "[[service.proxy.route]]\nmatch = \"POST /g\"\nends = \"sse\"\n"
+             "params = { resolution = \"/r\" }\n" +
+             std::string(kRouteParams))
+          .find("use \"answer\" (the job ends with the request's answer) or \"gradio-queue\""),
+      std::string::npos);
   EXPECT_NE(errors("[[service]]\nname = \"w\"\ncommand = [\"w\"]\nport = 17861\n"
                    "[service.proxy]\nlisten = \"127.0.0.1:7861\"\n"
                    "[[service.proxy.route]]\nmatch = \"POST /g\"\n")

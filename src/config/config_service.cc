@@ -244,6 +244,16 @@ void ParseRoutes(const toml::node& node, const ServiceConfig& s, Diagnostics* di
                        "\": use \"generic\", \"openai\" or \"gradio\" (how refusals are written)");
       }
     }
+    if (std::optional<std::string> ends = r.String("ends")) {
+      if (auto e = ParseDoorEnds(*ends)) {
+        route.ends = *e;
+      } else {
+        diags->Add(r.Node("ends")->source(),
+                   "unknown 'proxy.route.ends' \"" + *ends +
+                       "\": use \"answer\" (the job ends with the request's answer) or "
+                       "\"gradio-queue\" (it ends with its event on Gradio's /queue/data stream)");
+      }
+    }
     std::set<std::string> sourced;
     if (const toml::table* params = r.Table("params", R"({ resolution = "/data/1" })")) {
       for (const auto& [key, value] : *params) {

@@ -104,6 +104,9 @@ struct ProxySpec {
   // [[service.proxy.route]]: requests that are jobs of the service (docs/proxy.md, "Routes that
   // are jobs"), admitted by VRAM like submitted ones; in order, the first match wins.
   std::vector<DoorRoute> routes;
+  // A Gradio queue job (ends = "gradio-queue") whose session has no event stream open through
+  // the proxy for this long is no longer followed (not a config key: tests shorten it).
+  Millis gradio_stream_grace = std::chrono::seconds(60);
   ConfigLocation where;  // the [service.proxy] table
 };
 

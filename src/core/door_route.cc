@@ -124,6 +124,16 @@ std::optional<DoorProtocol> ParseDoorProtocol(std::string_view text) {
   return std::nullopt;
 }
 
+const char* DoorEndsName(DoorEnds e) {
+  return e == DoorEnds::kGradioQueue ? "gradio-queue" : "answer";
+}
+
+std::optional<DoorEnds> ParseDoorEnds(std::string_view text) {
+  for (DoorEnds e : {DoorEnds::kAnswer, DoorEnds::kGradioQueue})
+    if (text == DoorEndsName(e)) return e;
+  return std::nullopt;
+}
+
 Result<std::pair<std::string, std::string>> ParseDoorMatch(std::string_view text) {
   const std::size_t space = text.find(' ');
   const std::string hint = "write it like \"POST /generate\" (a method, one space, a path)";

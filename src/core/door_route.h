@@ -41,6 +41,14 @@ enum class DoorProtocol { kGeneric, kOpenAi, kGradio };
 const char* DoorProtocolName(DoorProtocol p);
 std::optional<DoorProtocol> ParseDoorProtocol(std::string_view text);
 
+// When a route's job ends: with the request's answer ("answer": engines that work inside the
+// request), or when the service's Gradio event stream reports the event the answer named
+// ("gradio-queue": `POST …/queue/join` answers {"event_id"} at once; the work streams on
+// `GET …/queue/data?session_hash=…` until that event's `process_completed`).
+enum class DoorEnds { kAnswer, kGradioQueue };
+const char* DoorEndsName(DoorEnds e);
+std::optional<DoorEnds> ParseDoorEnds(std::string_view text);
+
 inline constexpr std::size_t kMaxDoorPointerSegments = 32;
 inline constexpr std::size_t kMaxDoorVisits = 100'000;
 
@@ -68,6 +76,7 @@ struct DoorRoute {
   std::string method;  // "POST"
   std::string path;    // "/generate"; "/v1/*": a prefix
   DoorProtocol protocol = DoorProtocol::kGeneric;
+  DoorEnds ends = DoorEnds::kAnswer;
   std::vector<DoorParamSource> params;
   std::vector<DoorCondition> when;
   std::string text;  // "POST /generate", as written

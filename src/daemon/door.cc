@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <set>
 
+#include "core/gradio_events.h"
 #include "daemon/event_hub.h"
 #include "daemon/service_port.h"
 #include "util/units.h"
@@ -26,6 +28,12 @@ constexpr int kRetryAfterTimeoutS = 30;
 constexpr int kMaxStartsPerWait = 2;
 // The request target as events show it (a client chooses it: bounded).
 constexpr std::size_t kMaxTargetInEvent = 200;
+// Gradio queue jobs (DoorEnds::kGradioQueue): how many events the door follows at once; how many
+// completions it remembers that came before their join's answer was seen.
+constexpr std::size_t kMaxGradioAwaiting = 10'000;
+constexpr std::size_t kGradioRecentCompleted = 256;
+
+std::string_view TargetPath(std::string_view target) { return target.substr(0, target.find('?')); }
 
 HttpResponse Unavailable(int retry_after_s, std::string error, std::string hint) {
   HttpResponse r = HttpResponse::Error(503, std::move(error), std::move(hint));
@@ -107,6 +115,16 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
     bool answered = false;   // the door answered it (refused, or its job ended first)
     bool submitted = false;  // the queue's answer to the submission came
     bool ended = false;      // the request ended (OnRequestEnd) before that answer
+    DoorEnds ends = DoorEnds::kAnswer;
+    std::string session;      // Gradio: the join's session_hash
+    std::string answer_body;  // Gradio: the join's answer (its first kGradioLinePrefix bytes)
+  };
+  // A Gradio event whose job ends with its process_completed.
+  struct Awaiting {
+    std::int64_t job = 0;
+    std::string session;
+    // Since when no event stream of its session is open (epoch: one is open).
+    std::chrono::steady_clock::time_point orphan_since{};
   };
 
   State(asio::io_context& io_, ServicePort& port_, EventHub& events_, std::string service_,
@@ -118,7 +136,8 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
         spec(spec_),
         jobs(jobs_),
         route_body_limit(route_body_limit_),
-        timer(io_) {}
+        timer(io_),
+        end_timer(io_) {}
 
   asio::io_context& io;
   ServicePort& port;
@@ -137,6 +156,108 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
   std::uint64_t starts = 0;
   bool timer_armed = false;
   bool closed = false;  // Close(): the port and the hub may be gone
+  // Gradio queue jobs: by event id; open /queue/data streams by session; completions seen
+  // before their join's answer (bounded, oldest first).
+  std::map<std::string, Awaiting> awaiting;
+  std::map<std::string, int> streams;
+  std::deque<std::string> recent_completed;
+  asio::steady_timer end_timer;
+  bool end_timer_armed = false;
+
+  bool FollowsGradio() const {
+    return std::any_of(spec.routes.begin(), spec.routes.end(),
+                       [](const DoorRoute& r) { return r.ends == DoorEnds::kGradioQueue; });
+  }
+
+  // The join's answer ended: follow its event, or end the job now.
+  void FollowEvent(Job& j, const ProxyRequestEnd& end) {
+    std::optional<std::string> event =
+        end.status == 200 ? GradioJoinEventId(j.answer_body) : std::nullopt;
+    if (!event || awaiting.size() >= kMaxGradioAwaiting) {
+      jobs->Ended(j.id, end.status, end.error);
+      return;
+    }
+    if (std::find(recent_completed.begin(), recent_completed.end(), *event) !=
+        recent_completed.end()) {
+      jobs->Ended(j.id, 200, "");  // it finished before its answer was seen
+      return;
+    }
+    Awaiting a{.job = j.id, .session = j.session, .orphan_since = {}};
+    if (streams[j.session] == 0) a.orphan_since = std::chrono::steady_clock::now();
+    if (streams[j.session] == 0) streams.erase(j.session);
+    awaiting[*event] = std::move(a);
+    ArmEndTimer();
+  }
+
+  void Completed(const std::string& event, bool success) {
+    auto it = awaiting.find(event);
+    if (it == awaiting.end()) {
+      if (event.empty()) return;
+      recent_completed.push_back(event);
+      if (recent_completed.size() > kGradioRecentCompleted) recent_completed.pop_front();
+      return;
+    }
+    const std::int64_t job = it->second.job;
+    awaiting.erase(it);
+    jobs->Ended(job, success ? 200 : 500, "");
+  }
+
+  void StreamOpened(const std::string& session) {
+    ++streams[session];
+    for (auto& [event, a] : awaiting) {
+      if (a.session == session) a.orphan_since = {};
+    }
+  }
+
+  void StreamEnded(const std::string& session) {
+    auto it = streams.find(session);
+    if (it == streams.end() || --it->second > 0) return;
+    streams.erase(it);
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& [event, a] : awaiting) {
+      if (a.session == session) a.orphan_since = now;
+    }
+    ArmEndTimer();
+  }
+
+  void ArmEndTimer() {
+    if (end_timer_armed || closed) return;
+    std::optional<std::chrono::steady_clock::time_point> first;
+    for (const auto& [event, a] : awaiting) {
+      if (a.orphan_since == std::chrono::steady_clock::time_point{}) continue;
+      if (!first || a.orphan_since < *first) first = a.orphan_since;
+    }
+    if (!first) return;
+    end_timer_armed = true;
+    end_timer.expires_at(*first + spec.gradio_stream_grace);
+    end_timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (!self) return;
+      self->end_timer_armed = false;
+      if (ec || self->closed) return;
+      self->EndOrphans();
+    });
+  }
+
+  // Events no stream of their session has shown for gradio_stream_grace: the browser left, or
+  // the service no longer reports them; the door stops counting them as work.
+  void EndOrphans() {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = awaiting.begin(); it != awaiting.end();) {
+      const auto since = it->second.orphan_since;
+      if (since != std::chrono::steady_clock::time_point{} &&
+          since + spec.gradio_stream_grace <= now) {
+        const std::int64_t job = it->second.job;
+        it = awaiting.erase(it);
+        jobs->Ended(job, 0,
+                    "no Gradio event stream of its session followed the event for " +
+                        FormatSeconds(spec.gradio_stream_grace));
+      } else {
+        ++it;
+      }
+    }
+    ArmEndTimer();
+  }
 
   std::optional<ServicePort::View> Look() const { return port.Look(service); }
 
@@ -235,9 +356,16 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
   ProxyVerdict HoldAsJob(const ProxyRequestHead& head, const DoorRoute& route,
                          nlohmann::json params, ProxyRelease release) {
     const std::uint64_t rid = head.id;
-    door_jobs.emplace(rid, Job{.release = std::move(release),
-                               .protocol = route.protocol,
-                               .held_at = std::chrono::steady_clock::now()});
+    Job job{.release = std::move(release),
+            .protocol = route.protocol,
+            .held_at = std::chrono::steady_clock::now()};
+    job.ends = route.ends;
+    if (route.ends == DoorEnds::kGradioQueue) {
+      const nlohmann::json body = nlohmann::json::parse(head.body, nullptr, false);
+      if (body.is_object() && body.contains("session_hash") && body["session_hash"].is_string())
+        job.session = body["session_hash"].get<std::string>();
+    }
+    door_jobs.emplace(rid, std::move(job));
     std::weak_ptr<State> weak = weak_from_this();
     auto ticket = std::make_shared<JobManager::DoorTicket>();
     ticket->forward = [weak, rid](std::int64_t job) {
@@ -357,6 +485,9 @@ void DoorPolicy::Close() {
   s.closed = true;
   s.events.Unsubscribe(s.subscription);
   s.timer.cancel();
+  s.end_timer.cancel();
+  for (auto& [event, a] : s.awaiting) s.jobs->Ended(a.job, 0, "the proxy stopped while it ran");
+  s.awaiting.clear();
   for (std::size_t i = 0; i < s.counted.size(); ++i) s.port.EndJob(s.service);
   s.counted.clear();
   s.held.clear();  // their connections end with the proxy
@@ -431,7 +562,9 @@ void DoorPolicy::OnRequestEnd(const ProxyRequestHead& head, const ProxyRequestEn
   if (s.closed) return;
   if (auto it = s.door_jobs.find(head.id); it != s.door_jobs.end()) {
     State::Job& j = it->second;
-    if (j.forwarded) {
+    if (j.forwarded && j.ends == DoorEnds::kGradioQueue) {
+      s.FollowEvent(j, end);
+    } else if (j.forwarded) {
       s.jobs->Ended(j.id, end.status, end.error);
     } else if (j.id != 0) {
       s.jobs->Gone(j.id);  // left while queued (or answered: then the job has ended already)
@@ -446,6 +579,46 @@ void DoorPolicy::OnRequestEnd(const ProxyRequestHead& head, const ProxyRequestEn
   if (s.counted.erase(head.id) > 0) s.port.EndJob(s.service);
   if (s.held.empty()) s.starts_this_wait = 0;
 }
+
+ProxyBodySink DoorPolicy::WatchResponse(const ProxyRequestHead& head, int status) {
+  State& s = *state_;
+  if (s.closed || s.jobs == nullptr) return nullptr;
+  std::weak_ptr<State> weak = state_;
+  if (auto it = s.door_jobs.find(head.id); it != s.door_jobs.end()) {
+    if (!it->second.forwarded || it->second.ends != DoorEnds::kGradioQueue || status != 200)
+      return nullptr;
+    // The join's answer: {"event_id": …}, kept up to its first kGradioLinePrefix bytes.
+    return [weak, rid = head.id](std::string_view piece, bool end) {
+      auto self = weak.lock();
+      if (!self || end) return;
+      auto it = self->door_jobs.find(rid);
+      if (it == self->door_jobs.end()) return;
+      std::string& body = it->second.answer_body;
+      body.append(piece.substr(0, kGradioLinePrefix - std::min(body.size(), kGradioLinePrefix)));
+    };
+  }
+  if (head.method != "GET" || !TargetPath(head.target).ends_with("/queue/data") ||
+      !s.FollowsGradio()) {
+    return nullptr;
+  }
+  std::optional<std::string> session = QueryParam(head.target, "session_hash");
+  if (!session) return nullptr;
+  s.StreamOpened(*session);
+  auto scanner = std::make_shared<GradioEventScanner>();
+  return [weak, scanner, session = *session](std::string_view piece, bool end) {
+    auto self = weak.lock();
+    if (!self || self->closed) return;
+    if (end) {
+      self->StreamEnded(session);
+      return;
+    }
+    for (const GradioEvent& e : scanner->Feed(piece)) {
+      if (e.msg == "process_completed") self->Completed(e.event_id, e.success.value_or(true));
+    }
+  };
+}
+
+std::size_t DoorPolicy::gradio_events_followed() const { return state_->awaiting.size(); }
 
 std::size_t DoorPolicy::held() const { return state_->held.size(); }
 std::size_t DoorPolicy::counted() const { return state_->counted.size(); }

@@ -23,6 +23,11 @@
 //    route's `when` passes through as any request; one that is not JSON is answered 400.
 //    Answered requests carry `X-Vramguard-Job` (its id), `X-Vramguard-Queue-Position` (at
 //    submission; 0: it went at once) and `X-Vramguard-Queued-Ms`.
+//  - A route with ends = "gradio-queue" (Gradio's `…/queue/join`): its job does not end with the
+//    answer (which only names the event) but when a `…/queue/data?session_hash=…` stream through
+//    the proxy carries that event's `process_completed` (core/gradio_events.h); an event that no
+//    stream of its session follows for a minute ends then (the browser left), and a join answered
+//    without an event id ends with its answer.
 //
 // Single-threaded: the daemon's io_context; the port and the event hub outlive it. Asio stays
 // out of this header.
@@ -110,11 +115,13 @@ class DoorPolicy final : public ProxyPolicy {
   std::size_t InspectBody(const ProxyRequestHead& head) override;
   std::vector<std::pair<std::string, std::string>> ResponseHeaders(
       const ProxyRequestHead& head) override;
+  ProxyBodySink WatchResponse(const ProxyRequestHead& head, int status) override;
 
-  std::size_t held() const;          // requests waiting for the service now
-  std::size_t counted() const;       // forwarded requests counted as work on it now
-  std::uint64_t starts() const;      // starts the door asked for since it was made
-  std::size_t jobs_waiting() const;  // requests submitted as jobs and not forwarded yet
+  std::size_t held() const;                    // requests waiting for the service now
+  std::size_t counted() const;                 // forwarded requests counted as work on it now
+  std::uint64_t starts() const;                // starts the door asked for since it was made
+  std::size_t jobs_waiting() const;            // requests submitted as jobs and not forwarded yet
+  std::size_t gradio_events_followed() const;  // Gradio queue jobs running after their answer
 
   struct State;
 

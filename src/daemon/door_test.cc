@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "daemon/event_hub.h"
@@ -330,6 +331,137 @@ TEST(DoorPolicyTest, ABodyThatIsNotJsonIs400AndOneOutsideTheRouteConditionPasses
   EXPECT_EQ(w.Send(w.Job(R"({"fn_index": 5, "resolution": 512})"), &fate).kind,
             ProxyVerdict::Kind::kForward);
   EXPECT_TRUE(w.jobs.submitted.empty());
+}
+
+}  // namespace
+}  // namespace vg
+
+namespace vg {
+namespace {
+
+// Gradio's queue: the join answers an event id at once; the job runs until that event's
+// process_completed passes through the proxy on the session's /queue/data stream.
+struct GradioWorld : DoorWorld {
+  FakeDoorJobs jobs;
+  explicit GradioWorld(Millis grace = std::chrono::seconds(60)) : DoorWorld(State::kRunning) {
+    DoorRoute r;
+    r.method = "POST";
+    r.path = "/gradio_api/queue/join";
+    r.text = "POST /gradio_api/queue/join";
+    r.protocol = DoorProtocol::kGradio;
+    r.ends = DoorEnds::kGradioQueue;
+    r.params.push_back(*ParseDoorSource("resolution", "/data/0"));
+    spec.routes = {r};
+    spec.gradio_stream_grace = grace;
+    door = std::make_unique<DoorPolicy>(io, port, events, "webui", spec, &jobs, 4096);
+  }
+  // A join that was admitted as job `id` and answered with `event`; returns its head.
+  ProxyRequestHead Join(std::int64_t id, const std::string& event, const std::string& session) {
+    ProxyRequestHead h = Head();
+    h.target = "/gradio_api/queue/join?";
+    h.has_body = true;
+    EXPECT_GT(door->InspectBody(h), 0u);
+    h.body = R"({"data": [768], "fn_index": 0, "session_hash": ")" + session + R"("})";
+    h.body_read = true;
+    Fate fate;
+    EXPECT_EQ(Send(h, &fate).kind, ProxyVerdict::Kind::kHold);
+    jobs.submitted.back().done(HttpResponse::Json(202, {{"id", id}}));
+    jobs.submitted.back().ticket->forward(id);
+    EXPECT_TRUE(fate.released);
+    ProxyBodySink sink = door->WatchResponse(h, 200);
+    EXPECT_TRUE(sink);
+    const std::string answer = R"({"event_id": ")" + event + R"("})";
+    sink(std::string_view(answer).substr(0, 5), false);  // in pieces, as bodies come
+    sink(std::string_view(answer).substr(5), false);
+    sink({}, true);
+    door->OnRequestEnd(h, ProxyRequestEnd{.status = 200, .forwarded = true});
+    return h;
+  }
+  ProxyBodySink Stream(const std::string& session) {
+    ProxyRequestHead h = Head();
+    h.method = "GET";
+    h.target = "/gradio_api/queue/data?session_hash=" + session;
+    return door->WatchResponse(h, 200);
+  }
+};
+
+TEST(DoorGradioQueueTest, TheJobEndsWithItsEventNotWithTheJoinsAnswer) {
+  GradioWorld w;
+  ProxyBodySink stream = w.Stream("s1");
+  ASSERT_TRUE(stream);
+  w.Join(5, "ev-a", "s1");
+  EXPECT_TRUE(w.jobs.ended.empty());  // the answer only named the event
+  EXPECT_EQ(w.door->gradio_events_followed(), 1u);
+  stream("data: {\"msg\": \"process_starts\", \"event_id\": \"ev-a\"}\n\n", false);
+  stream("data: {\"msg\": \"process_completed\", \"event_id\": \"ev-b\", \"success\": true}\n\n",
+         false);  // another tab's event: not this job
+  EXPECT_TRUE(w.jobs.ended.empty());
+  stream(
+      "data: {\"msg\": \"process_completed\", \"event_id\": \"ev-a\", \"success\": false, "
+      "\"output\": {\"error\": \"CUDA out of memory\"}}\n\n",
+      false);
+  EXPECT_EQ(w.jobs.ended, (std::vector<std::pair<std::int64_t, int>>{{5, 500}}));
+  EXPECT_EQ(w.door->gradio_events_followed(), 0u);
+  stream({}, true);
+}
+
+TEST(DoorGradioQueueTest, ACompletionSeenBeforeTheAnswerEndsTheJobAtOnce) {
+  GradioWorld w;
+  ProxyBodySink stream = w.Stream("s1");
+  stream("data: {\"msg\":\"process_completed\",\"event_id\":\"fast\",\"success\":true}\n", false);
+  w.Join(6, "fast", "s1");
+  EXPECT_EQ(w.jobs.ended, (std::vector<std::pair<std::int64_t, int>>{{6, 200}}));
+  EXPECT_EQ(w.door->gradio_events_followed(), 0u);
+}
+
+TEST(DoorGradioQueueTest, AJoinWithoutAnEventIdEndsWithItsAnswer) {
+  GradioWorld w;
+  ProxyRequestHead h = w.Head();
+  h.target = "/gradio_api/queue/join";
+  h.body = R"({"data": [512], "session_hash": "s2"})";
+  h.has_body = h.body_read = true;
+  Fate fate;
+  w.Send(h, &fate);
+  w.jobs.submitted[0].done(HttpResponse::Json(202, {{"id", 8}}));
+  w.jobs.submitted[0].ticket->forward(8);
+  EXPECT_EQ(w.door->WatchResponse(h, 404), nullptr);  // an error answer: nothing to follow
+  w.door->OnRequestEnd(h, ProxyRequestEnd{.status = 404, .forwarded = true});
+  EXPECT_EQ(w.jobs.ended, (std::vector<std::pair<std::int64_t, int>>{{8, 404}}));
+}
+
+TEST(DoorGradioQueueTest, AnEventNoStreamFollowsEndsAfterTheGrace) {
+  GradioWorld w(std::chrono::milliseconds(30));
+  ProxyBodySink stream = w.Stream("s3");
+  w.Join(9, "ev-c", "s3");
+  stream({}, true);  // the tab closed its stream before the event finished
+  w.Drain();
+  EXPECT_TRUE(w.jobs.ended.empty());
+  // A new stream of the session adopts the event again before the grace ends.
+  ProxyBodySink again = w.Stream("s3");
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  w.Drain();
+  EXPECT_TRUE(w.jobs.ended.empty());
+  again({}, true);
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  w.io.restart();
+  w.io.run_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(w.jobs.ended, (std::vector<std::pair<std::int64_t, int>>{{9, 0}}));
+  EXPECT_EQ(w.door->gradio_events_followed(), 0u);
+}
+
+TEST(DoorGradioQueueTest, StreamsOfOtherPathsAndRoutesWithoutGradioAreNotWatched) {
+  RouteWorld plain(DoorProtocol::kGradio);  // ends = "answer"
+  ProxyRequestHead h = plain.Head();
+  h.method = "GET";
+  h.target = "/gradio_api/queue/data?session_hash=x";
+  EXPECT_EQ(plain.door->WatchResponse(h, 200), nullptr);
+  GradioWorld w;
+  ProxyRequestHead other = w.Head();
+  other.method = "GET";
+  other.target = "/file=/tmp/out.png";
+  EXPECT_EQ(w.door->WatchResponse(other, 200), nullptr);
+  other.target = "/gradio_api/queue/data";  // no session: nothing to match events to
+  EXPECT_EQ(w.door->WatchResponse(other, 200), nullptr);
 }
 
 }  // namespace

@@ -828,6 +828,13 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
     end_.status = static_cast<int>(status);
     const bool upgraded = head_.upgrade && status == 101;
     const bool no_body = head_request || status == 204 || status == 304 || upgraded;
+    // The policy's view of the body, ended exactly once however this function returns.
+    struct SinkEnd {
+      ProxyBodySink sink;
+      ~SinkEnd() {
+        if (sink) sink({}, true);
+      }
+    } watch{upgraded ? nullptr : state_->policy->WatchResponse(head_, static_cast<int>(status))};
     bool upstream_reusable = response_->keep_alive() && !head_.upgrade;
     bool client_keep = client_keep_alive_ && parser_->is_done() && !upgraded;
     std::string upgrade(ProxySv(response[http::field::upgrade]));
@@ -911,6 +918,7 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
       if (ec == http::error::need_buffer) ec = {};
       if (ec || closed_) co_return false;
       end_.bytes_down += n;
+      if (watch.sink && n > 0) watch.sink(std::string_view(chunk_.get(), n), false);
     }
     if (!no_body && !serializer.is_done()) {
       response.body().data = nullptr;

@@ -45,6 +45,9 @@
 //    reads it whole, bounded by the policy's limit (413 beyond it), answering `Expect:
 //    100-continue` first, and sends it to the service with a Content-Length (chunked framing
 //    from the client is dropped). Only such requests are buffered; every other body streams.
+//  - A policy may watch a forwarded request's response body (WatchResponse): it is given each
+//    payload piece after the piece was written to the client, and an end call before
+//    OnRequestEnd; the stream is never slowed or buffered for it.
 //  - Stop() closes the listener, every client and upstream connection; held requests end. The
 //    destructor calls it. Call every method on the io_context's thread, or while it is not
 //    running; policies are called on that thread.
@@ -57,6 +60,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/http.h"
@@ -131,6 +135,11 @@ struct ProxyVerdict {
   static ProxyVerdict Hold() { return {.kind = Kind::kHold, .answer = {}}; }
 };
 
+// Sees a response body as it goes to the client (ProxyPolicy::WatchResponse): each piece of the
+// payload (chunked framing removed) as it was written, then once with `end` set — also when the
+// body broke off or the proxy stopped. It must not block and must not call into the proxy.
+using ProxyBodySink = std::function<void(std::string_view piece, bool end)>;
+
 // Continues a held request: nullopt forwards it, a response answers it without contacting the
 // service. The first call counts; later calls, and calls after the request ended, do nothing.
 // Call it on the io_context's thread (it never resumes the request inside the call).
@@ -150,6 +159,12 @@ class ProxyPolicy {
   virtual std::vector<std::pair<std::string, std::string>> ResponseHeaders(
       const ProxyRequestHead& /*head*/) {
     return {};
+  }
+  // Called when the service's answer head to a forwarded request arrives (not for an upgrade
+  // that became a tunnel): a sink to see its body (nullptr: none, the usual case). The sink's
+  // end call comes before OnRequestEnd.
+  virtual ProxyBodySink WatchResponse(const ProxyRequestHead& /*head*/, int /*status*/) {
+    return nullptr;
   }
   virtual void OnRequestEnd(const ProxyRequestHead& /*head*/, const ProxyRequestEnd& /*end*/) {}
 };

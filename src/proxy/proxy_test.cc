@@ -1018,3 +1018,79 @@ TEST_F(ProxyTest, AnInspectedBodyOverTheLimitIs413AndNeverReachesTheService) {
 
 }  // namespace
 }  // namespace vg
+
+namespace vg {
+namespace {
+
+// Records what WatchResponse's sink sees, and whether its end came before OnRequestEnd.
+class PxWatchPolicy : public ProxyPolicy {
+ public:
+  ProxyVerdict Decide(const ProxyRequestHead&, ProxyRelease) override {
+    return ProxyVerdict::Forward();
+  }
+  ProxyBodySink WatchResponse(const ProxyRequestHead& head, int status) override {
+    std::lock_guard lock(mutex_);
+    statuses_.push_back(head.target + " " + std::to_string(status));
+    return [this](std::string_view piece, bool end) {
+      std::lock_guard lock(mutex_);
+      if (end) {
+        ++sink_ends_;
+      } else {
+        seen_.append(piece);
+      }
+    };
+  }
+  void OnRequestEnd(const ProxyRequestHead&, const ProxyRequestEnd&) override {
+    std::lock_guard lock(mutex_);
+    ends_before_request_end_.push_back(sink_ends_);
+    done_.notify_all();
+  }
+  bool WaitEnds(std::size_t n) {
+    std::unique_lock lock(mutex_);
+    return done_.wait_for(lock, 5s, [&] { return ends_before_request_end_.size() >= n; });
+  }
+  std::string seen() {
+    std::lock_guard lock(mutex_);
+    return seen_;
+  }
+  std::vector<int> ends_before_request_end() {
+    std::lock_guard lock(mutex_);
+    return ends_before_request_end_;
+  }
+  std::vector<std::string> statuses() {
+    std::lock_guard lock(mutex_);
+    return statuses_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable done_;
+  std::string seen_;
+  int sink_ends_ = 0;
+  std::vector<int> ends_before_request_end_;
+  std::vector<std::string> statuses_;
+};
+
+TEST_F(ProxyTest, APolicyWatchesAResponseBodyDecodedAndEndedBeforeTheRequestEnds) {
+  PxUpstream service([&](PxPeer& peer) {
+    PxRequest request;
+    if (!peer.ReadHead(&request)) return;
+    peer.Write(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "14\r\ndata: {\"msg\": \"a\"}\n\n\r\n14\r\ndata: {\"msg\": \"b\"}\n\n\r\n0\r\n\r\n");
+  });
+  auto policy = std::make_shared<PxWatchPolicy>();
+  StartProxy(service.port(), policy);
+  RawConnection client = Client();
+  ASSERT_TRUE(client.Send("GET /queue/data?session_hash=s HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto answer = client.ReadResponse();
+  ASSERT_TRUE(answer);
+  ASSERT_TRUE(policy->WaitEnds(1));
+  // The payload without the chunk framing, whole; the sink ended once, before OnRequestEnd.
+  EXPECT_EQ(policy->seen(), "data: {\"msg\": \"a\"}\n\ndata: {\"msg\": \"b\"}\n\n");
+  EXPECT_EQ(policy->ends_before_request_end(), (std::vector<int>{1}));
+  EXPECT_EQ(policy->statuses(), (std::vector<std::string>{"/queue/data?session_hash=s 200"}));
+}
+
+}  // namespace
+}  // namespace vg

@@ -1,0 +1,153 @@
+#include "gradio_queue.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+namespace vg::demo {
+namespace {
+
+using Json = nlohmann::json;
+
+std::string SessionOf(std::string_view target) {
+  constexpr std::string_view kKey = "session_hash=";
+  const std::size_t q = target.find('?');
+  if (q == std::string_view::npos) return "";
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    std::string_view pair = query.substr(0, query.find('&'));
+    if (pair.starts_with(kKey)) return std::string(pair.substr(kKey.size()));
+    if (pair.size() == query.size()) break;
+    query.remove_prefix(pair.size() + 1);
+  }
+  return "";
+}
+
+}  // namespace
+
+GradioQueue::GradioQueue(DemoApp& app, std::chrono::milliseconds wait) : app_(app), wait_(wait) {}
+
+GradioQueue::~GradioQueue() {
+  Stop();
+  for (Runner& r : threads_) {
+    if (r.thread.joinable()) r.thread.join();
+  }
+}
+
+bool GradioQueue::Handles(const HttpRequest& request) {
+  std::string_view path = request.Path();
+  return path == "/gradio_api/queue/join" || path == "/gradio_api/queue/data";
+}
+
+HttpResponse GradioQueue::Handle(const HttpRequest& request) {
+  if (request.Path() == "/gradio_api/queue/join") {
+    if (request.method != "POST") return ErrorResponse(405, "use POST /gradio_api/queue/join");
+    return Join(request);
+  }
+  if (request.method != "GET") return ErrorResponse(405, "use GET /gradio_api/queue/data");
+  return Data(request);
+}
+
+void GradioQueue::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+}
+
+HttpResponse GradioQueue::Join(const HttpRequest& request) {
+  const Json body = Json::parse(request.body, nullptr, false);
+  if (!body.is_object() || !body.contains("data") || !body["data"].is_array() ||
+      body["data"].size() < 3 || !body.contains("session_hash") ||
+      !body["session_hash"].is_string()) {
+    return JsonResponse(422, {{"detail",
+                               "expected {\"data\": [resolution, frames, steps], "
+                               "\"session_hash\": \"…\"}"}});
+  }
+  HttpRequest generate;
+  generate.method = "POST";
+  generate.target = "/generate";
+  generate.body =
+      Json{{"resolution", body["data"][0]}, {"frames", body["data"][1]}, {"steps", body["data"][2]}}
+          .dump();
+  std::string id;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return ErrorResponse(503, "shutting down");
+    const auto pending =
+        std::count_if(events_.begin(), events_.end(), [](const Event& e) { return !e.done; });
+    if (static_cast<std::size_t>(pending) >= kMaxPending) {
+      return ErrorResponse(503, "the queue is full: try again later");
+    }
+    id = "ev" + std::to_string(next_++);
+    events_.push_back(Event{id, body["session_hash"].get<std::string>(), false, 0, ""});
+    for (auto it = threads_.begin(); it != threads_.end();) {
+      if (it->finished->load()) {
+        it->thread.join();
+        it = threads_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    auto finished = std::make_shared<std::atomic<bool>>(false);
+    std::thread runner([this, id, finished, generate = std::move(generate)] {
+      HttpResponse r = app_.Handle(generate);
+      {
+        std::lock_guard lock(mutex_);
+        for (Event& e : events_) {
+          if (e.id != id) continue;
+          e.done = true;
+          e.status = r.status;
+          e.output = r.body;
+        }
+      }
+      changed_.notify_all();
+      finished->store(true);
+    });
+    threads_.push_back(Runner{std::move(runner), std::move(finished)});
+  }
+  return JsonResponse(200, {{"event_id", id}});
+}
+
+HttpResponse GradioQueue::Data(const HttpRequest& request) {
+  const std::string session = SessionOf(request.target);
+  if (session.empty()) return JsonResponse(422, {{"detail", "session_hash is required"}});
+  std::vector<Event> finished;
+  {
+    std::unique_lock lock(mutex_);
+    const bool idle = changed_.wait_for(lock, wait_, [&] {
+      return stopping_ || std::none_of(events_.begin(), events_.end(), [&](const Event& e) {
+               return e.session == session && !e.done;
+             });
+    });
+    if (!idle || stopping_) return ErrorResponse(503, "shutting down or still running");
+    for (auto it = events_.begin(); it != events_.end();) {
+      if (it->session == session) {
+        finished.push_back(std::move(*it));
+        it = events_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  HttpResponse r;
+  r.content_type = "text/event-stream";
+  for (const Event& e : finished) {
+    const Json output = Json::parse(e.output, nullptr, false);
+    r.body +=
+        "data: " + Json{{"msg", "estimation"}, {"event_id", e.id}, {"rank", 0}}.dump() + "\n\n";
+    r.body += "data: " + Json{{"msg", "process_starts"}, {"event_id", e.id}}.dump() + "\n\n";
+    r.body += "data: " +
+              Json{{"msg", "process_completed"},
+                   {"event_id", e.id},
+                   {"success", e.status == 200},
+                   {"output", output.is_discarded() ? Json(e.output) : output}}
+                  .dump() +
+              "\n\n";
+  }
+  r.body += "data: " + Json{{"msg", "close_stream"}, {"event_id", nullptr}}.dump() + "\n\n";
+  return r;
+}
+
+}  // namespace vg::demo
