@@ -272,6 +272,13 @@ void BusFromBefore(const LineRing& recent, IncidentFields* fields) {
   }
 }
 
+// "## Title" … "###### Title": two to six '#' and a space at the start of the line.
+bool IsMarkdownHeading(std::string_view line) {
+  std::size_t n = 0;
+  while (n < line.size() && n < 7 && line[n] == '#') ++n;
+  return n >= 2 && n <= 6 && n < line.size() && line[n] == ' ';
+}
+
 std::string_view TrimRight(std::string_view s) {
   while (!s.empty() &&
          (s.back() == '\r' || s.back() == ' ' || s.back() == '\t' || s.back() == '\n')) {
@@ -431,6 +438,9 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
   // ("…\rTraceback"): the header counts only after the line's last '\r'.
   std::size_t tb = std::string_view::npos;
   std::optional<std::size_t> id = s.Match(head, tb);
+  // A markdown section heading ("## CUDA error: an illegal memory access …" in a troubleshooting
+  // page) names an error; it is not one. Log lines and shell comments ("# …") are not headings.
+  if (id && IsMarkdownHeading(head)) id.reset();
   // The text the fields come from: the line, or the previous line's end joined to it when only
   // the two together say the decisive phrase (a terminal wrap).
   std::string_view match_text = head;

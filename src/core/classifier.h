@@ -8,7 +8,8 @@
 // Matching: each line (ANSI escapes, trailing CR and spaces removed; at most kMatchBytes of it) is
 // checked against the user's signatures first, then the built-in catalogue; the first match wins.
 // Literals are found in one pass over the line by a 4-byte anchor filter, so ordinary lines cost
-// about one hash lookup per byte and never reach a regex.
+// about one hash lookup per byte and never reach a regex. A markdown section heading ("## …")
+// is never a match: it names an error, as a troubleshooting page does.
 //
 // Merging (docs/oom.md): one cause yields one incident. A match is folded into the previous
 // incident of the same family (oom and oom-probable are one family; every other kind its own) when

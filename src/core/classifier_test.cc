@@ -196,7 +196,7 @@ TEST(ClassifierTest, EveryRealMessageAtEveryAlignment) {
   for (const Case& c : kRealMessages) {
     for (std::size_t pad = 0; pad < 8; ++pad) {
       for (const char* suffix : {"", " (more text)"}) {
-        std::string line = std::string(pad, '#') + " " + c.line + suffix;
+        std::string line = std::string(pad, '>') + " " + c.line + suffix;
         auto found = Classify(line);
         ASSERT_EQ(found.size(), 1u) << "pad " << pad << ": " << line;
         EXPECT_EQ(found[0].incident.signature, c.signature) << "pad " << pad << ": " << line;
@@ -891,6 +891,76 @@ TEST(ClassifierProseTest, ACudaCallNamedInASentenceIsNotAFailure) {
   auto found = Classify("MXNetError: cudaMalloc retry failed: out of memory");
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0].incident.signature, "cuda-call-failed-oom");
+}
+
+}  // namespace
+}  // namespace vg
+
+namespace vg {
+namespace {
+
+TEST(ClassifierProseTest, AMarkdownHeadingNamesAnErrorWithoutBeingOne) {
+  EXPECT_TRUE(Classify("## CUDA error: an illegal memory access was encountered\n"
+                       "This usually means a kernel read out of bounds; try --disable-cuda-graph.")
+                  .empty());
+  // A shell comment or a one-hash line is not a heading.
+  auto found = Classify("# RuntimeError: CUDA error: an illegal memory access was encountered");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kSticky);
+}
+
+TEST(ClassifierKernelTest, AnXid154AskingForAResetIsTheGpuLost) {
+  auto found = Classify(
+      "NVRM: Xid (PCI:0000:01:00): 62, 323f0f30 0000c3d8 00000000 206dae68\n"
+      "NVRM: Xid (PCI:0000:01:00): 154, GPU recovery action changed from 0x0 (None) to 0x1 (GPU "
+      "Reset Required)\n"
+      "NVRM: Xid (PCI:0000:02:00): 154, GPU recovery action changed from 0x0 (None) to 0x3 "
+      "(Drain P2P)\n");
+  ASSERT_EQ(found.size(), 3u);
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kGpuError);  // the firmware watchdog
+  EXPECT_EQ(found[1].incident.kind, IncidentKind::kDeviceLost);
+  EXPECT_EQ(found[1].incident.signature, "xid-154-reset-required");
+  EXPECT_EQ(found[1].incident.fields.xid, 154);
+  EXPECT_EQ(found[2].incident.kind, IncidentKind::kGpuError);  // an action short of a reset
+}
+
+TEST(ClassifierFieldsTest, ForgesMemoryManagerStatesTheFreeMemory) {
+  auto found = Classify(
+      "[Memory Management] Target: KModel, Free GPU: 3232.70 MB, Model Require: 11350.07 MB, "
+      "Previously Loaded: 0.00 MB, Inference Require: 189.00 MB, Remaining: -8306.37 MB, CUDA "
+      "error: out of memory");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.fields.free, Bytes{3389731635});
+}
+
+}  // namespace
+}  // namespace vg
+
+namespace vg {
+namespace {
+
+TEST(ClassifierHostMemoryTest, SystemdAndOllamaSayTheHostRanOutOfRam) {
+  auto found = Classify(
+      "Feb 24 11:16:31 adl systemd[1]: ollama.service: A process of this unit has been killed by "
+      "the OOM killer.\n"
+      "Feb 24 11:16:32 adl systemd[1]: ollama.service: Failed with result 'oom-kill'.\n");
+  ASSERT_EQ(found.size(), 1u);  // one cause, said twice
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kHostOom);
+  found = Classify(
+      "ollama._types.ResponseError: model requires more system memory (44.7 GiB) than is "
+      "available (10.7 GiB)");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kHostOom);
+  EXPECT_EQ(found[0].incident.fields.requested, Bytes{47996259533});
+  EXPECT_EQ(found[0].incident.fields.free, Bytes{11489037517});
+}
+
+TEST(ClassifierTest, AMessageRetypedWithoutItsFullStopIsStillAnOom) {
+  auto found =
+      Classify("I encounter OutOfCacheError: CUDA out of memory Tried to allocate 256.00 MiB GPU");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kOom);
+  EXPECT_EQ(found[0].incident.fields.requested, Bytes{268435456});
 }
 
 }  // namespace

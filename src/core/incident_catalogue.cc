@@ -39,6 +39,16 @@ std::vector<Signature> MakeCatalogue() {
           "invoked oom-killer: ", "the kernel's OOM killer ran: host memory (RAM) exhausted"),
       Re("kernel-oom-killed-process", K::kHostOom, "linux", "of memory: Kill",
          "[Oo]ut of memory: Kill(ed)? process [0-9]+", "the kernel's OOM killer killed a process"),
+      // systemd: "ollama.service: A process of this unit has been killed by the OOM killer.",
+      // then "Failed with result 'oom-kill'." (one incident: the same cause, adjacent lines).
+      Lit("systemd-oom-killed", K::kHostOom, "systemd", "has been killed by the OOM killer",
+          "the kernel's OOM killer killed the unit's process"),
+      Lit("systemd-result-oom-kill", K::kHostOom, "systemd", "Failed with result 'oom-kill'",
+          "the kernel's OOM killer killed the unit's process"),
+      // Ollama refusing to load: "model requires more system memory (44.7 GiB) than is available
+      // (10.7 GiB)".
+      Lit("ollama-system-memory", K::kHostOom, "ollama", "requires more system memory (",
+          "not enough host memory (RAM) for the model"),
       // A memory cgroup's OOM report (a container at its limit) without its first lines.
       Lit("memcg-oom-report", K::kHostOom, "linux", "Memory cgroup stats for /",
           "a container (memory cgroup) ran out of its memory limit"),
@@ -54,6 +64,9 @@ std::vector<Signature> MakeCatalogue() {
       Lit("torch-oom-2.0", K::kOom, "pytorch",
           "RuntimeError: CUDA out of memory. Tried to allocate", "CUDA out of memory"),
       Lit("torch-oom", K::kOom, "pytorch", "CUDA out of memory. Tried to allocate",
+          "CUDA out of memory"),
+      // Retyped or re-wrapped without the full stop (Forge's OutOfCacheError as users paste it).
+      Lit("torch-oom-unpunctuated", K::kOom, "pytorch", "CUDA out of memory Tried to allocate",
           "CUDA out of memory"),
       // The same allocator on the other back-ends PyTorch builds for: ROCm ("HIP out of memory.
       // Tried to allocate 2.00 GiB. GPU 0 has a total capacity of …"), Intel ("XPU out of
@@ -384,6 +397,11 @@ std::vector<Signature> MakeCatalogue() {
       Re("xid-firmware", K::kGpuError, "nvidia-driver", "NVRM: Xid",
          "NVRM: Xid \\([^)]*\\): (61|62|109|110|119|120|143|158)\\b",
          "GPU firmware (GSP / micro-controller) error or timeout"),
+      // 154 naming a reset or a reboot: the GPU is unusable until then (restarting the service
+      // will not help), as lost as after an Xid 79.
+      Re("xid-154-reset-required", K::kDeviceLost, "nvidia-driver", "NVRM: Xid",
+         "NVRM: Xid \\([^)]*\\): 154\\b.{0,200}\\((GPU Reset|Node Reboot) Required\\)",
+         "the GPU needs a reset or a reboot (Xid 154)"),
       Re("xid-recovery-action", K::kGpuError, "nvidia-driver", "NVRM: Xid",
          "NVRM: Xid \\([^)]*\\): 154\\b", "the GPU needs a recovery action"),
       // Port clashes.

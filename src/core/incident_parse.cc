@@ -462,6 +462,9 @@ IncidentFields ParseIncidentFields(std::string_view s, IncidentKind kind) {
   // MindSpore: "… plus alloc size : 100555779072 is more than total mem size : 61079552000."
   take(SizeAfter(s, "alloc size : ", /*bare_ok=*/true), "alloc size : ");
   if (!f.capacity) f.capacity = SizeAfter(s, "total mem size : ", /*bare_ok=*/true);
+  // Forge's memory manager: "[Memory Management] Target: KModel, Free GPU: 3232.70 MB, Model
+  // Require: 11350.07 MB, …" (MB of 2^20 bytes).
+  if (!f.free) f.free = BinarySizeAfter(s, "Free GPU: ");
   // CatBoost divides by 2^20 and writes "MB": "Out of memory. Requested 776.3222656 MB; Free
   // 676.4537106 MB".
   if (s.find("Out of memory. Requested ") != std::string_view::npos) {
@@ -473,6 +476,9 @@ IncidentFields ParseIncidentFields(std::string_view s, IncidentKind kind) {
     // bytes."
     take(SizeAfter(s, "you tried to allocate ", /*bare_ok=*/true), "you tried to allocate ");
     take(SizeAfter(s, "buffer of size ", /*bare_ok=*/true), "buffer of size ");
+    // Ollama: "model requires more system memory (44.7 GiB) than is available (10.7 GiB)".
+    take(SizeAfter(s, "requires more system memory ("), "requires more system memory (");
+    if (!f.free) f.free = SizeAfter(s, "than is available (");
     return f;  // host memory: no GPU, no GPU processes
   }
   // PaddlePaddle prints binary sizes with decimal labels ("98.000244MB", "6.000000GB").
