@@ -10,14 +10,13 @@
 #include <string_view>
 #include <vector>
 
+#include "check.h"
 #include "core/classifier.h"
 #include "core/explain_sentence.h"
 
 namespace {
 
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
+using vg_fuzz::Check;
 
 void Use(const vg::Incident& incident, const std::vector<vg::GpuMemoryLine>& vram) {
   Check(incident.line.size() <= vg::Classifier::kLineBytes);

@@ -12,13 +12,12 @@
 #include <string>
 #include <string_view>
 
+#include "check.h"
 #include "core/door_route.h"
 #include "core/gradio_events.h"
 
 namespace {
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
+using vg_fuzz::Check;
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

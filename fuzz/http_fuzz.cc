@@ -17,14 +17,13 @@
 #include <boost/asio/io_context.hpp>
 
 #include "api/server.h"
+#include "check.h"
 
 namespace {
 
 namespace net = boost::asio;
 
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
+using vg_fuzz::Check;
 
 struct Fixture {
   Fixture() {

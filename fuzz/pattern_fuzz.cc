@@ -7,13 +7,12 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "check.h"
 #include "core/classifier.h"
 #include "util/pattern.h"
 
 namespace {
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
+using vg_fuzz::Check;
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

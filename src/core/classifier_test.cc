@@ -965,3 +965,29 @@ TEST(ClassifierTest, AMessageRetypedWithoutItsFullStopIsStillAnOom) {
 
 }  // namespace
 }  // namespace vg
+
+namespace vg {
+namespace {
+
+TEST(ClassifierTest, DockerLlamafileCudnnAndMmapSpellings) {
+  auto found = Classify(
+      "Error response from daemon: driver failed programming external connectivity on endpoint "
+      "webui-docker-auto-1: Bind for 0.0.0.0:7860 failed: port is already allocated");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kPortClash);
+  EXPECT_EQ(found[0].incident.fields.port, 7860);
+  found = Classify("couldn't bind to server socket: hostname=33.206.101.72 port=8898");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.fields.port, 8898);
+  found =
+      Classify("!!! Exception during processing !!! cuDNN error: CUDNN_STATUS_EXECUTION_FAILED");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kSticky);
+  found = Classify("unable to mmap 23782506688 bytes from file : Cannot allocate memory (12)");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kHostOom);
+  EXPECT_EQ(found[0].incident.fields.requested, Bytes{23782506688});
+}
+
+}  // namespace
+}  // namespace vg

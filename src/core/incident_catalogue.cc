@@ -27,6 +27,10 @@ std::vector<Signature> MakeCatalogue() {
          "(failed|unable) to allocate CPU buffer", "out of host memory (RAM) for a CPU buffer"),
       Lit("errno-12", K::kHostOom, "python", "[Errno 12] Cannot allocate memory",
           "out of host memory (RAM)"),
+      // strerror(ENOMEM) with its number after it, as C libraries print it (safetensors'
+      // "unable to mmap 23782506688 bytes from file : Cannot allocate memory (12)").
+      Lit("enomem-12", K::kHostOom, "libc", "Cannot allocate memory (12)",
+          "out of host memory (RAM)"),
       Lit("torch-cpu-alloc", K::kHostOom, "pytorch", "DefaultCPUAllocator: can't allocate memory",
           "out of host memory (RAM)"),
       Lit("torch-cpu-alloc-windows", K::kHostOom, "pytorch",
@@ -309,6 +313,8 @@ std::vector<Signature> MakeCatalogue() {
       // cuBLAS failed inside a kernel: the same poisoned context (usually an illegal access).
       Lit("cublas-execution-failed", K::kSticky, "cublas", "CUBLAS_STATUS_EXECUTION_FAILED",
           "cuBLAS kernel failed"),
+      Lit("cudnn-execution-failed", K::kSticky, "cudnn", "CUDNN_STATUS_EXECUTION_FAILED",
+          "cuDNN kernel failed"),
       Lit("cuda-illegal-address", K::kSticky, "cuda", "an illegal memory access was encountered",
           "illegal memory access"),
       // cudaErrorLaunchFailure's text in every wrapper: "CUDA error: …", old THC's
@@ -438,6 +444,13 @@ std::vector<Signature> MakeCatalogue() {
           "could not bind its HTTP port"),
       Lit("llama-bind-failed-capital", K::kPortClash, "llama.cpp",
           "Couldn't bind HTTP server socket", "could not bind its HTTP port"),
+      // Older llama.cpp server and llamafile: "couldn't bind to server socket: hostname=… port=…".
+      Lit("llama-bind-failed-old", K::kPortClash, "llama.cpp", "couldn't bind to server socket",
+          "could not bind its HTTP port"),
+      // Docker publishing a container's port: "Bind for 0.0.0.0:7860 failed: port is already
+      // allocated".
+      Lit("docker-port-allocated", K::kPortClash, "docker", "failed: port is already allocated",
+          "the published port is taken"),
       // Last, so the specific signatures above name a line first. strerror(EADDRINUSE) in any
       // wrapper: Apache's "(48)Address already in use: AH00072",
       // Rust's "kind: AddrInUse, message: \"Address already in use\"", C++ "errno=98 'Address

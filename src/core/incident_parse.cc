@@ -306,6 +306,7 @@ std::optional<int> ParsePort(std::string_view s) {
   }
   if (auto v = ValidPort(IntAfter(s, "', ", ")"))) return v;  // Python ('0.0.0.0', 8188)
   if (auto v = ValidPort(IntAfter(s, "port: ", " ,;)."))) return v;
+  if (auto v = ValidPort(IntAfter(s, "port=", " ,;)."))) return v;  // llama.cpp "… port=8898"
   if (auto v = ValidPort(IntAfter(s, "port ", " ,;)."))) return v;
   if (auto v = ValidPort(IntAfter(s, "Port ", " ,;)."))) return v;    // Gradio 3.x
   if (auto v = ValidPort(IntAfter(s, "ports from ", " "))) return v;  // Gradio 3.x
@@ -476,6 +477,8 @@ IncidentFields ParseIncidentFields(std::string_view s, IncidentKind kind) {
     // bytes."
     take(SizeAfter(s, "you tried to allocate ", /*bare_ok=*/true), "you tried to allocate ");
     take(SizeAfter(s, "buffer of size ", /*bare_ok=*/true), "buffer of size ");
+    // safetensors: "unable to mmap 23782506688 bytes from file".
+    take(SizeAfter(s, "unable to mmap "), "unable to mmap ");
     // Ollama: "model requires more system memory (44.7 GiB) than is available (10.7 GiB)".
     take(SizeAfter(s, "requires more system memory ("), "requires more system memory (");
     if (!f.free) f.free = SizeAfter(s, "than is available (");

@@ -479,21 +479,14 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
       }
     }
     while (!parser_->is_done()) {
-      EnsureChunk();
-      request.body().data = chunk_.get();
-      request.body().size = kProxyChunkBytes;
-      client_deadline_.Arm(state_->options.idle_timeout);
-      co_await http::async_read_some(client_, client_buf_, *parser_, Redirect(ec));
-      client_deadline_.Disarm();
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec || closed_) {
+      const std::optional<std::size_t> n = co_await ReadBodyPiece(ec);
+      if (!n) {
         closing_reason_ = "the client stopped sending its body (" + ec.message() + ")";
         Close();
         co_return std::nullopt;
       }
-      const std::size_t n = kProxyChunkBytes - request.body().size;
-      if (head_.body.size() + n > limit) co_return too_large();
-      head_.body.append(chunk_.get(), n);
+      if (head_.body.size() + *n > limit) co_return too_large();
+      head_.body.append(chunk_.get(), *n);
     }
     head_.body_read = true;
     co_return std::nullopt;
@@ -727,18 +720,12 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
     }
     if (!parser_->is_done()) client_buf_.reserve(kProxyChunkBytes);  // reads of a whole piece
     while (!parser_->is_done()) {
-      EnsureChunk();
-      request.body().data = chunk_.get();
-      request.body().size = kProxyChunkBytes;
-      client_deadline_.Arm(state_->options.idle_timeout);
-      co_await http::async_read_some(client_, client_buf_, *parser_, Redirect(ec));
-      client_deadline_.Disarm();
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec || closed_) {
+      const std::optional<std::size_t> piece = co_await ReadBodyPiece(ec);
+      if (!piece) {
         end_.error = "the client stopped sending its body (" + ec.message() + ")";
         co_return BodySent::kClientFailed;
       }
-      std::size_t n = kProxyChunkBytes - request.body().size;
+      const std::size_t n = *piece;
       if (n == 0 && !parser_->is_done()) continue;  // framing only (a chunk header): read on
       request.body().data = chunk_.get();
       request.body().size = n;
@@ -761,6 +748,22 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
       if (ec) co_return BodySent::kUpstreamFailed;
     }
     co_return BodySent::kAll;
+  }
+
+  // Reads the next piece of the client's request body into chunk_ (bounded by the idle
+  // timeout): its size (0: only framing was read), or nullopt when the client failed or the
+  // connection closed (`ec` says why).
+  net::awaitable<std::optional<std::size_t>> ReadBodyPiece(error_code& ec) {
+    auto& request = parser_->get();
+    EnsureChunk();
+    request.body().data = chunk_.get();
+    request.body().size = kProxyChunkBytes;
+    client_deadline_.Arm(state_->options.idle_timeout);
+    co_await http::async_read_some(client_, client_buf_, *parser_, Redirect(ec));
+    client_deadline_.Disarm();
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec || closed_) co_return std::nullopt;
+    co_return kProxyChunkBytes - request.body().size;
   }
 
   void EnsureChunk() {
