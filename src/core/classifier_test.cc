@@ -740,8 +740,7 @@ TEST(ClassifierFieldsTest, GroupedBytesNcclDeviceAndStickySpellings) {
            "  what():  after reduction step 1: cudaErrorMisalignedAddress: misaligned address",
            "RuntimeError: CUDA error: uncorrectable ECC error encountered",
            "failed call to cuDevicePrimaryCtxRetain: CUDA_ERROR_ECC_UNCORRECTABLE: uncorrectable",
-           "ERROR --> Error while invoking session: CUDA error: the launch timed out and was "
-           "terminated",
+           "Error while invoking session: CUDA error: the launch timed out and was terminated",
        }) {
     std::vector<Found> found = Classify(line);
     ASSERT_EQ(found.size(), 1u) << line;
