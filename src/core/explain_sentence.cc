@@ -118,6 +118,10 @@ std::string ExplainIncident(const Incident& incident, std::string_view service,
       return who + " hit a sticky CUDA error (" + incident.what + ")" + OnGpu(f.gpu) +
              "; the process must restart";
     case IncidentKind::kHostOom:
+      if (incident.signature == "kernel-oom-killed-process") {
+        // The kernel's own report (the daemon's kernel-log watch names the process).
+        return who + ": " + incident.what + ", not GPU memory: more VRAM will not help";
+      }
       return who + " ran out of host memory (RAM), not GPU memory" +
              (f.requested ? " asking for " + FormatBytes2(*f.requested) : std::string()) +
              ": more VRAM will not help";

@@ -42,7 +42,8 @@ std::vector<Signature> MakeCatalogue() {
       Lit("kernel-oom-killer", K::kHostOom, "linux",
           "invoked oom-killer: ", "the kernel's OOM killer ran: host memory (RAM) exhausted"),
       Re("kernel-oom-killed-process", K::kHostOom, "linux", "of memory: Kill",
-         "[Oo]ut of memory: Kill(ed)? process [0-9]+", "the kernel's OOM killer killed a process"),
+         "[Oo]ut of memory: Kill(ed)? process [0-9]+",
+         "the kernel's OOM killer killed a process for host memory (RAM)"),
       // systemd: "ollama.service: A process of this unit has been killed by the OOM killer.",
       // then "Failed with result 'oom-kill'." (one incident: the same cause, adjacent lines).
       Lit("systemd-oom-killed", K::kHostOom, "systemd", "has been killed by the OOM killer",

@@ -148,4 +148,29 @@ std::optional<std::string> NormalizePciBusId(std::string_view id) {
   return std::string(buf);
 }
 
+std::optional<KernelOomKill> MatchKernelOomKill(std::string_view message) {
+  for (std::string_view marker : {std::string_view("ut of memory: Killed process "),
+                                  std::string_view("ut of memory: Kill process ")}) {
+    const std::size_t at = message.find(marker);
+    if (at == std::string_view::npos || at == 0) continue;
+    if (message[at - 1] != 'O' && message[at - 1] != 'o') continue;
+    std::size_t i = at + marker.size();
+    long pid = 0;
+    std::size_t digits = 0;
+    while (i < message.size() && message[i] >= '0' && message[i] <= '9' && digits < 10) {
+      pid = pid * 10 + (message[i++] - '0');
+      ++digits;
+    }
+    if (digits == 0 || pid <= 0) return std::nullopt;
+    KernelOomKill kill{.pid = pid, .name = {}};
+    if (message.substr(i).starts_with(" (")) {
+      const std::size_t close = message.find(')', i + 2);
+      if (close != std::string_view::npos)
+        kill.name = std::string(message.substr(i + 2, std::min<std::size_t>(close - i - 2, 64)));
+    }
+    return kill;
+  }
+  return std::nullopt;
+}
+
 }  // namespace vg

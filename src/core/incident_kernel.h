@@ -26,6 +26,15 @@ const char* XidMeaning(int xid);
 // ParseIncidentFields; `what` names the Xid's meaning when the table knows it.
 std::optional<Incident> MatchKernelMessage(std::string_view message);
 
+// The kernel's OOM killer killing a process for host RAM: "Out of memory: Killed process 1234
+// (python) total-vm:…", "Memory cgroup out of memory: Killed process 1234 (python) …", older
+// kernels' "Out of memory: Kill process 1234 (python) score 905 or sacrifice child".
+struct KernelOomKill {
+  long pid = 0;
+  std::string name;  // the process's name as the kernel gives it (at most 64 bytes kept)
+};
+std::optional<KernelOomKill> MatchKernelOomKill(std::string_view message);
+
 // "0000:3b:00" for every spelling of one PCI device: NVML's "00000000:3B:00.0", the kernel's
 // "PCI:0000:3b:00" and "0000:3b:00.0", or a bare "3b:00.0" (domain 0). Domain, bus and device
 // only (the function is dropped: a GPU is one device). nullopt when it is not a PCI address.

@@ -124,3 +124,26 @@ TEST(PciBusIdTest, NotAnAddress) {
 
 }  // namespace
 }  // namespace vg
+
+namespace vg {
+namespace {
+
+TEST(KernelOomKillTest, EveryKernelsWordingGivesThePidAndName) {
+  auto k = MatchKernelOomKill(
+      "Out of memory: Killed process 1440763 (perl) total-vm:87033376kB, anon-rss:60356340kB");
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->pid, 1440763);
+  EXPECT_EQ(k->name, "perl");
+  k = MatchKernelOomKill("Memory cgroup out of memory: Killed process 4242 (python3) total-vm:1kB");
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->pid, 4242);
+  k = MatchKernelOomKill("Out of memory: Kill process 25315 (python) score 905 or sacrifice child");
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->name, "python");
+  EXPECT_FALSE(MatchKernelOomKill("python invoked oom-killer: gfp_mask=0x14200ca, order=0"));
+  EXPECT_FALSE(MatchKernelOomKill("Out of memory: Killed process (python)"));
+  EXPECT_FALSE(MatchKernelOomKill("NVRM: Xid (PCI:0000:01:00): 79, pid=4242, name=python3"));
+}
+
+}  // namespace
+}  // namespace vg

@@ -6,6 +6,7 @@
 #include "clock/clock.h"
 #include "config/config_values.h"
 #include "config/user_signatures.h"
+#include "core/classifier.h"
 #include "core/explain_sentence.h"
 #include "daemon/alerts.h"
 #include "daemon/http_probe.h"
@@ -271,10 +272,12 @@ std::vector<GpuMemoryLine> SnapshotLines(Impl& im) {
 // `lines` is the VRAM snapshot taken for this incident; `note` (kernel log incidents) is added
 // to the action.
 void OnIncident(Impl& im, ServiceRt& s, const Incident& inc,
-                const std::vector<GpuMemoryLine>& lines, const std::string& note = "") {
+                const std::vector<GpuMemoryLine>& lines, const std::string& note = "",
+                const std::string& action = "") {
   if (inc.kind == IncidentKind::kReady) return;
   const std::string sentence = ExplainIncident(inc, s.cfg.name, lines);
   Plan plan = PlanFor(s, inc);  // while an incident is handled the state is stopping: none
+  if (!action.empty()) plan = Plan{.act = Plan::Act::kNone, .action = action};
   plan.action += note;
   nlohmann::json data = {{"incident", IncidentJson(inc)},
                          {"vram", MemoryJson(lines)},
@@ -442,6 +445,35 @@ void OnKernelIncident(Impl& im, Incident inc, const KernelGpu& gpu) {
                          {"explanation", sentence},
                          {"action", action}};
   im.deps.events->Emit("", "", IncidentKindName(inc.kind), sentence, std::move(data));
+}
+
+void OnKernelOomKill(Impl& im, const KernelOomKill& kill, const std::string& line) {
+  const auto pid = static_cast<pid_t>(kill.pid);
+  const SteadyTime now = im.clock.Now();
+  for (auto& [name, sp] : im.services) {
+    ServiceRt& s = *sp;
+    if (s.removed) continue;
+    bool ours = s.inst && s.inst->pid == pid;
+    for (const auto& [gone, when] : s.forgotten_pids) {
+      if (gone == pid && now - when <= std::chrono::minutes(1)) ours = true;
+    }
+    if (!ours && s.inst) {
+      const std::vector<pid_t> members = im.Members(s);
+      ours = std::find(members.begin(), members.end(), pid) != members.end();
+    }
+    if (!ours) continue;
+    Incident inc;
+    inc.kind = IncidentKind::kHostOom;
+    inc.signature = "kernel-oom-killed-process";
+    inc.engine = "linux";
+    inc.line = line.substr(0, Classifier::kLineBytes);
+    inc.what = "the kernel's OOM killer killed " + (kill.name.empty() ? "a process" : kill.name) +
+               " (pid " + std::to_string(kill.pid) + ") for host memory (RAM)";
+    OnIncident(im, s, inc, SnapshotLines(im), "",
+               "none: the kernel killed it for host memory (RAM), so no VRAM action; its exit is "
+               "handled as any exit");
+    return;
+  }
 }
 
 void ApplyIncidentConfig(Impl& im) {

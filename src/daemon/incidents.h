@@ -23,6 +23,11 @@ void StartWatchdog(Supervisor::Impl& im, ServiceRt& s, std::uint64_t gen);
 // (its `gpus` names it), with that service's policy (device-lost: stop, fail, no restart); one
 // daemon-wide event when no service is pinned to it.
 void OnKernelIncident(Supervisor::Impl& im, Incident inc, const KernelGpu& gpu);
+// The kernel's OOM killer killed process `kill.pid` for host RAM (kernel log): a host-oom event
+// on the service the process belonged to (its main process, a member now, or a main process it
+// had within the last minute), so a death that looks like a crash says what it was; the exit
+// itself is handled as any exit. Processes of no service: nothing.
+void OnKernelOomKill(Supervisor::Impl& im, const KernelOomKill& kill, const std::string& line);
 // The service's last incident for status: {kind, time, time_unix_ms, sentence, action,
 // event_id}, or null.
 nlohmann::json LastIncidentJson(Supervisor::Impl& im, ServiceRt& s);

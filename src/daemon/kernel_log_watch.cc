@@ -164,6 +164,12 @@ struct KernelLogWatch::Impl {
   void Handle(const KmsgRecord& r) {
     std::optional<Incident> inc = MatchKernelMessage(r.message);
     const bool nvrm = r.message.find("NVRM: ") != std::string::npos;
+    if (!inc && !nvrm) {
+      if (std::optional<KernelOomKill> kill = MatchKernelOomKill(r.message)) {
+        sup.KernelOomKill(*kill, r.message);
+        return;
+      }
+    }
     if (!inc) {
       // Recent drivers split "fallen off the bus" over three records, the bus on the first:
       // remember the bus an NVRM record names for the next two.

@@ -1,7 +1,8 @@
 // KernelLogWatch: follows the kernel log ([daemon] kernel_log, default /dev/kmsg) for the NVIDIA
 // driver's Xid messages and hands each one the catalogue recognises (device-lost: Xid 79 / "GPU
 // has fallen off the bus"; gpu-error: Xid 48, 6x, 74, 9x, 119, 120 …) to the incident policies
-// (daemon/incidents.h OnKernelIncident) with the GPU its PCI bus id names.
+// (daemon/incidents.h OnKernelIncident) with the GPU its PCI bus id names, and the kernel OOM
+// killer's kills to OnKernelOomKill (a host-oom event for the service the process belonged to).
 //
 // Non-blocking on the daemon's io_context: /dev/kmsg and FIFOs are watched for readability
 // (stream_descriptor::async_wait), a regular file is polled every 200 ms. Lost records (EPIPE:

@@ -740,6 +740,8 @@ void Supervisor::Impl::ForgetInstance(ServiceRt& s) {
   if (!s.inst) return;
   if (s.inst->exit_watch) s.inst->exit_watch->cancel();
   if (!s.inst->cgroup.empty() && deps.cgroups) (void)deps.cgroups->Remove(s.inst->cgroup);
+  s.forgotten_pids.emplace_back(s.inst->pid, clock.Now());
+  if (s.forgotten_pids.size() > 8) s.forgotten_pids.pop_front();
   s.inst.reset();
   (void)deps.store->RemoveInstance(s.cfg.name);
 }

@@ -641,6 +641,10 @@ void Supervisor::KernelIncident(Incident inc, const KernelGpu& gpu) {
   OnKernelIncident(*impl_, std::move(inc), gpu);
 }
 
+void Supervisor::KernelOomKill(const vg::KernelOomKill& kill, const std::string& line) {
+  OnKernelOomKill(*impl_, kill, line);
+}
+
 namespace {
 
 nlohmann::json ServiceJson(Supervisor::Impl& im, ServiceRt& s, const VramView* view,

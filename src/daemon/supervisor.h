@@ -21,6 +21,7 @@
 
 #include "config/config.h"
 #include "core/incident.h"
+#include "core/incident_kernel.h"
 #include "gpu/gpu_probe.h"
 #include "util/error.h"
 
@@ -149,6 +150,8 @@ class Supervisor {
   // A kernel log incident (device-lost, gpu-error) about `gpu`: one event per service pinned to
   // it, with that service's policy; one daemon-wide event when no service is pinned to it.
   void KernelIncident(Incident inc, const KernelGpu& gpu);
+  // The kernel's OOM killer killed a process (daemon/incidents.h OnKernelOomKill).
+  void KernelOomKill(const KernelOomKill& kill, const std::string& line);
 
   struct Impl;
 

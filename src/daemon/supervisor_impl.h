@@ -112,6 +112,9 @@ struct ServiceRt {
   int active_jobs = 0;  // vramguard jobs running now (the job manager counts); > 0: busy
   IncidentRt incident;  // classifier, last output, last incident (daemon/incidents.h)
   std::optional<WaitState> waiting;  // what the operation in progress waits for now
+  // Main processes of instances forgotten lately (at most 8): a kernel OOM kill read after the
+  // exit was handled still names its service (OnKernelOomKill).
+  std::deque<std::pair<pid_t, SteadyTime>> forgotten_pids;
 };
 
 // Clears a service's `waiting` when the wait that set it ends, however it ends (not once the
