@@ -228,15 +228,8 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
       if (!first || a.orphan_since < *first) first = a.orphan_since;
     }
     if (!first) return;
-    end_timer_armed = true;
-    end_timer.expires_at(*first + spec.gradio_stream_grace);
-    end_timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
-      auto self = weak.lock();
-      if (!self) return;
-      self->end_timer_armed = false;
-      if (ec || self->closed) return;
-      self->EndOrphans();
-    });
+    ArmAt(end_timer, &State::end_timer_armed, *first + spec.gradio_stream_grace,
+          &State::EndOrphans);
   }
 
   // Events no stream of their session has shown for gradio_stream_grace: the browser left, or
@@ -429,14 +422,21 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
     auto first = std::min_element(held.begin(), held.end(), [](const auto& a, const auto& b) {
       return a.second.deadline < b.second.deadline;
     });
-    timer_armed = true;
-    timer.expires_at(first->second.deadline);
-    timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    ArmAt(timer, &State::timer_armed, first->second.deadline, &State::Expire);
+  }
+
+  // Runs `fire` at `when` on `t`, with `*armed` set while it waits; nothing once the state is
+  // gone or closed.
+  void ArmAt(asio::steady_timer& t, bool State::*armed, std::chrono::steady_clock::time_point when,
+             void (State::*fire)()) {
+    this->*armed = true;
+    t.expires_at(when);
+    t.async_wait([weak = weak_from_this(), armed, fire](const boost::system::error_code& ec) {
       auto self = weak.lock();
       if (!self) return;
-      self->timer_armed = false;
+      (*self).*armed = false;
       if (ec || self->closed) return;
-      self->Expire();
+      ((*self).*fire)();
     });
   }
 

@@ -40,6 +40,23 @@ $(demo_job_interface)
 EOF3
 }
 
+# proxy_route LISTEN_PORT MATCH [KEY = VALUE lines…]: a [service.proxy] on 127.0.0.1:LISTEN_PORT
+# with one job route for MATCH; the demo's parameters from its JSON body ("/resolution", …)
+# unless a `params = …` line is given.
+proxy_route() {
+  local listen=$1 match=$2
+  shift 2
+  printf '[service.proxy]\nlisten = "127.0.0.1:%s"\n\n[[service.proxy.route]]\n' "$listen"
+  printf 'match = "%s"\n' "$match"
+  local line params=0
+  for line in "$@"; do
+    printf '%s\n' "$line"
+    [[ $line == params* ]] && params=1
+  done
+  ((params)) ||
+    printf 'params = { resolution = "/resolution", frames = "/frames", steps = "/steps" }\n'
+}
+
 # api METHOD PATH [BODY]: the control API; sets CODE and BODY.
 api() {
   local method=$1 path=$2 data=${3:-}

@@ -13,19 +13,11 @@ source "$(dirname "$0")/jobs_lib.bash"
 make_gpus --total 24GiB
 PA=$((PORT + 2))
 PB=$((PORT + 3))
-gradio_route() {
-  printf '[service.proxy]\nlisten = "127.0.0.1:%s"\n\n[[service.proxy.route]]\n' "$1"
-  printf 'match = "POST /gradio_api/queue/join"\nprotocol = "gradio"\nends = "gradio-queue"\n'
-  printf 'params = { resolution = "/data/0", frames = "/data/1", steps = "/data/2" }\n'
-}
-plain_route() {
-  printf '[service.proxy]\nlisten = "127.0.0.1:%s"\n\n[[service.proxy.route]]\n' "$1"
-  printf 'match = "POST /generate"\n'
-  printf 'params = { resolution = "/resolution", frames = "/frames", steps = "/steps" }\n'
-}
 {
-  MODEL=4GiB VRAM=5GiB STEP=20ms demo_service a "$PORT" "$(gradio_route "$PA")"
-  MODEL=4GiB VRAM=5GiB STEP=20ms demo_service b "$((PORT + 1))" "$(plain_route "$PB")"
+  MODEL=4GiB VRAM=5GiB STEP=20ms demo_service a "$PORT" "$(proxy_route "$PA" \
+    "POST /gradio_api/queue/join" 'protocol = "gradio"' 'ends = "gradio-queue"' \
+    'params = { resolution = "/data/0", frames = "/data/1", steps = "/data/2" }')"
+  MODEL=4GiB VRAM=5GiB STEP=20ms demo_service b "$((PORT + 1))" "$(proxy_route "$PB" "POST /generate")"
 } | jobs_config
 vg check-config "$WORK/vramguard.toml"
 expect_rc 0

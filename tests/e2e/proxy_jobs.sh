@@ -12,11 +12,7 @@ source "$(dirname "$0")/jobs_lib.bash"
 make_gpus --total 24GiB
 PA=$((PORT + 2))
 PB=$((PORT + 3))
-route() {
-  printf '[service.proxy]\nlisten = "127.0.0.1:%s"\n\n[[service.proxy.route]]\n' "$1"
-  printf 'match = "POST /generate"\nprotocol = "%s"\n' "$2"
-  printf 'params = { resolution = "/resolution", frames = "/frames", steps = "/steps" }\n'
-}
+route() { proxy_route "$1" "POST /generate" "protocol = \"$2\""; }
 {
   MODEL=4GiB VRAM=5GiB STEP=20ms demo_service a "$PORT" "$(route "$PA" generic)"
   MODEL=4GiB VRAM=5GiB STEP=20ms demo_service b "$((PORT + 1))" "$(route "$PB" openai)"
