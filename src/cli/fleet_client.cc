@@ -44,8 +44,9 @@ Result<json> ReadFleet(fleet::FleetStore& store, std::int64_t now_unix_ms) {
     waiting += st->waiting;
     pending += st->pending;
     out["queues"].push_back({{"stream", s},
-                             {"service", parsed->first},
-                             {"size_class", parsed->second},
+                             {"service", parsed->service},
+                             {"size_class", std::string(parsed->size_class.name)},
+                             {"band", std::string(fleet::BandName(parsed->band))},
                              {"waiting", st->waiting},
                              {"pending", st->pending}});
   }
@@ -113,8 +114,7 @@ Result<int> RunFleet(const FleetOptions& options) {
     if (h->empty())
       return Fail(ErrorCode::kNotFound, "no fleet job '" + options.job + "'",
                   "its record expires 7 days after its last change");
-    json j = {{"fleet_job", options.job}};
-    for (const auto& [k, v] : *h) j[k] = v;
+    json j = fleet::JobRecordJson(options.job, *h);
     if (options.json) {
       std::cout << j.dump() << "\n";
     } else {

@@ -16,6 +16,7 @@
 #include "api/http.h"
 #include "cli/daemon_client.h"
 #include "cli/progress.h"
+#include "fleet/fleet_policy.h"
 #include "store/job_store.h"
 #include "util/units.h"
 
@@ -38,6 +39,7 @@ struct ListOptions {
   std::string state;
   std::string service;
   int limit = 50;
+  bool fleet = false;
   bool json = false;
 };
 
@@ -134,6 +136,82 @@ void PrintJob(const json& j) {
               Seconds(j["submitted_unix_ms"], j["finished_unix_ms"]).c_str());
 }
 
+// A fleet job's record (GET /v1/fleet/jobs/ID): where it is or ran, and how it ended.
+void PrintFleetJob(const json& j) {
+  std::printf("fleet job %s  %s  %s\n", j.value("fleet_job", "").c_str(),
+              j.value("service", "").c_str(), j.value("state", "").c_str());
+  if (j.contains("host") && j["host"].is_string()) {
+    const json local_id = j.value("local_id", json());
+    std::string local = local_id.is_number() ? " (local job " + local_id.dump() + ")" : "";
+    std::printf("  host:      %s%s\n", j["host"].get<std::string>().c_str(), local.c_str());
+  }
+  if (j.contains("stream") && j["stream"].is_string())
+    std::printf("  stream:    %s\n", j["stream"].get<std::string>().c_str());
+  if (j.contains("estimate_bytes")) {
+    std::string observed = j.contains("observed_peak_bytes")
+                               ? ", observed " + Bytes_(j["observed_peak_bytes"]) +
+                                     (j.value("observation", "") == "at-most" ? " at most" : "")
+                               : "";
+    std::printf("  estimate:  %s%s\n", Bytes_(j["estimate_bytes"]).c_str(), observed.c_str());
+  }
+  if (j.contains("started_unix_ms") && j.contains("finished_unix_ms"))
+    std::printf("  ran:       %s\n", Seconds(j["started_unix_ms"], j["finished_unix_ms"]).c_str());
+  if (!j.value("reason", "").empty())
+    std::printf("  reason:    %s\n", j["reason"].get<std::string>().c_str());
+  if (j.contains("result_at") && j["result_at"].is_string())
+    std::printf("  result:    %s\n", j["result_at"].get<std::string>().c_str());
+}
+
+// An id `vramguard job` reads as a fleet job's: with a '-' as vramguard's own ids have
+// ("<host>-<unix ms>-<n>"; anything else that is not a number is a usage error), and one the API
+// path carries as it is. Any other id a plain producer chose: `vramguard fleet --job ID`.
+bool FleetJobId(const std::string& id) {
+  if (id.find('-') == std::string::npos) return false;
+  return fleet::ValidJobId(id) &&
+         id.find_first_not_of(
+             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:~-") ==
+             std::string::npos;
+}
+
+// --wait for a job submitted to the fleet: its record until it ends, wherever it runs.
+Result<int> WaitFleetJob(const std::string& id, bool as_json) {
+  ProgressLine progress = ProgressLine::ForStderr(as_json);
+  const auto begin = std::chrono::steady_clock::now();
+  std::string last;
+  for (;;) {
+    auto g = CallDaemon("GET", "/v1/fleet/jobs/" + id);
+    const double waited = ToSeconds(std::chrono::steady_clock::now() - begin);
+    if (!g) {
+      // Redis away for a while: the job goes on; so does the wait (Ctrl-C ends it).
+      if (g.error().code != ErrorCode::kUnavailable) return std::unexpected(g.error());
+      progress.Update("unreachable", fmt::format("fleet job {}: {} (waited {})", id,
+                                                 g.error().message, WaitedText(waited)));
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      continue;
+    }
+    const std::string state = g->value("state", "");
+    std::string where = g->contains("host") && (*g)["host"].is_string()
+                            ? " on " + (*g)["host"].get<std::string>()
+                            : "";
+    const std::string now = state + where;  // "taken on gpu-b"
+    if (now != last && !as_json)
+      progress.Above([&] { std::fprintf(stderr, "fleet job %s: %s\n", id.c_str(), now.c_str()); });
+    last = now;
+    if (fleet::FinalState(state)) {
+      progress.Keep();
+      if (as_json) {
+        std::printf("%s\n", g->dump(2).c_str());
+      } else {
+        PrintFleetJob(*g);
+        if (g->contains("result")) std::printf("%s\n", (*g)["result"].dump(2).c_str());
+      }
+      return state == "done" ? 0 : 1;
+    }
+    progress.Update(now, fmt::format("fleet job {}: {} (waited {})", id, now, WaitedText(waited)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
 // A state name from the API: terminal as the store defines it (store/job_store.h).
 bool IsTerminal(const std::string& s) {
   std::optional<JobState> state = ParseJobState(s);
@@ -178,6 +256,19 @@ Result<int> RunSubmit(const SubmitOptions& o) {
   if (r->status < 200 || r->status >= 300)
     return std::unexpected(ErrorFromResponse(r->status, r->json));
   json j = r->json;
+  if (j.contains("fleet_job") && j["fleet_job"].is_string()) {  // a fleet host: on the shared queue
+    const std::string fid = j["fleet_job"].get<std::string>();
+    if (o.wait) return WaitFleetJob(fid, o.json);
+    if (o.json) {
+      std::printf("%s\n", j.dump(2).c_str());
+    } else if (j.value("duplicate", false)) {
+      std::printf("fleet job %s (already submitted with this key)\n", fid.c_str());
+    } else {
+      std::printf("fleet job %s queued on the fleet (estimate %s, %s)\n", fid.c_str(),
+                  Bytes_(j["estimate_bytes"]).c_str(), j.value("stream", "").c_str());
+    }
+    return 0;
+  }
   const std::string id = std::to_string(j.value("id", 0LL));
   if (!o.wait) {
     if (o.json) {
@@ -226,7 +317,31 @@ Result<int> RunSubmit(const SubmitOptions& o) {
   }
 }
 
+// `jobs --fleet`: the fleet's records changed last, newest first.
+Result<int> RunFleetJobs(const ListOptions& o) {
+  auto r = CallDaemon("GET", "/v1/fleet/jobs?limit=" + std::to_string(o.limit));
+  if (!r) return std::unexpected(r.error());
+  if (o.json) {
+    std::printf("%s\n", r->dump(2).c_str());
+    return 0;
+  }
+  std::printf("%-34s %-12s %-10s %-12s %-6s %-10s %s\n", "FLEET JOB", "SERVICE", "STATE", "HOST",
+              "LOCAL", "ESTIMATE", "OBSERVED");
+  for (const json& j : (*r)["jobs"]) {
+    if (!o.state.empty() && o.state.find(j.value("state", "?")) == std::string::npos) continue;
+    if (!o.service.empty() && j.value("service", "") != o.service) continue;
+    std::printf("%-34s %-12s %-10s %-12s %-6s %-10s %s\n", j.value("fleet_job", "").c_str(),
+                j.value("service", "-").c_str(), j.value("state", "").c_str(),
+                j.value("host", "-").c_str(),
+                j.value("local_id", json()).is_number() ? j["local_id"].dump().c_str() : "-",
+                Bytes_(j.value("estimate_bytes", json())).c_str(),
+                Bytes_(j.value("observed_peak_bytes", json())).c_str());
+  }
+  return 0;
+}
+
 Result<int> RunJobs(const ListOptions& o) {
+  if (o.fleet) return RunFleetJobs(o);
   std::string target = "/v1/jobs?limit=" + std::to_string(o.limit);
   if (!o.state.empty()) target += "&state=" + o.state;
   if (!o.service.empty()) target += "&service=" + o.service;
@@ -254,12 +369,24 @@ Result<void> CheckJobId(const std::string& id) {
       !id.empty() && id.size() <= 19 && id.find_first_not_of("0123456789") == std::string::npos;
   if (!digits) {
     return Fail(ErrorCode::kInvalidArgument, "'" + id + "' is not a job id",
-                "job ids are whole numbers, as `vramguard jobs` lists them");
+                "job ids are whole numbers, as `vramguard jobs` lists them, or a fleet job's "
+                "(gpu-a-1733250000000-1, as `vramguard jobs --fleet` lists them)");
   }
   return {};
 }
 
 Result<int> RunJob(const std::string& id, bool as_json) {
+  if (FleetJobId(id)) {
+    auto r = CallDaemon("GET", "/v1/fleet/jobs/" + id);
+    if (!r) return std::unexpected(r.error());
+    if (as_json) {
+      std::printf("%s\n", r->dump(2).c_str());
+    } else {
+      PrintFleetJob(*r);
+      if (r->contains("result")) std::printf("%s\n", (*r)["result"].dump(2).c_str());
+    }
+    return 0;
+  }
   if (auto ok = CheckJobId(id); !ok) return std::unexpected(ok.error());
   auto r = CallDaemon("GET", "/v1/jobs/" + id);
   if (!r) return std::unexpected(r.error());
@@ -326,12 +453,13 @@ void AddJobCommands(CLI::App& app, std::function<Result<int>()>& run) {
   l->add_option("--state", list->state, "Only these states (queued,running,…)");
   l->add_option("--service", list->service, "Only this service");
   l->add_option("-n,--limit", list->limit, "How many (default 50)");
+  l->add_flag("--fleet", list->fleet, "The fleet's jobs, on every host, changed last first");
   l->add_flag("--json", list->json, "One JSON document on stdout");
   l->callback([&run, list] { run = [list] { return RunJobs(*list); }; });
 
   auto one = std::make_shared<std::pair<std::string, bool>>();
   auto* j = app.add_subcommand("job", "One job: state, estimate vs observed peak, result");
-  j->add_option("id", one->first, "The job id")->required();
+  j->add_option("id", one->first, "The job id (a number, or a fleet job's id)")->required();
   j->add_flag("--json", one->second, "One JSON document on stdout");
   j->callback([&run, one] { run = [one] { return RunJob(one->first, one->second); }; });
 

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include <boost/asio.hpp>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -202,6 +203,29 @@ Result<int> RunUp(const UpOptions& options) {
                                  "add a [fleet] table to the config (docs/fleet.md)");
     return HttpResponse::Json(200, fleet->Status());
   });
+  auto no_fleet = [] {
+    return HttpResponse::Error(404, "this daemon is not in a fleet",
+                               "add a [fleet] table to the config (docs/fleet.md)");
+  };
+  router.Add("GET", "/v1/fleet/jobs",
+             [&fleet, no_fleet](const HttpRequest& r, const PathParams&) -> HandlerResult {
+               if (!fleet) return no_fleet();
+               std::size_t limit = 50;
+               if (auto it = r.query.find("limit"); it != r.query.end()) {
+                 std::size_t v = 0;
+                 const std::string& t = it->second;
+                 auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+                 if (ec != std::errc() || end != t.data() + t.size() || v < 1 || v > 1000)
+                   return HttpResponse::Error(400, "'limit' must be a number from 1 to 1000");
+                 limit = v;
+               }
+               return fleet->RecentJobs(limit);
+             });
+  router.Add("GET", "/v1/fleet/jobs/{id}",
+             [&fleet, no_fleet](const HttpRequest&, const PathParams& p) -> HandlerResult {
+               if (!fleet) return no_fleet();
+               return fleet->Job(p.at("id"));
+             });
   // The last hour of who held VRAM (the dashboard) and the Prometheus metrics: sampled on the
   // loop, so that neither a page load nor a scrape reads the machine (docs/metrics.md).
   Telemetry telemetry(

@@ -57,7 +57,7 @@ struct CyclePlan {
   std::optional<fleet::HostInfo> beat;
   std::map<std::string, std::vector<std::string>> renew;  // stream → entry ids
   std::vector<std::string> takeover_streams;
-  std::vector<std::vector<std::string>> pulls;  // per service: streams, largest class first
+  std::vector<std::vector<std::string>> pulls;  // per service: fleet::PullOrder's streams
 };
 
 struct CycleResult {
@@ -113,6 +113,13 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
     }
     cv.notify_one();
   }
+  // vg:job:<job> gets `fields` (HSET: the others stay) and the job moves to the front of
+  // vg:recent (what `jobs --fleet` lists).
+  Result<void> PutRecord(const std::string& job, const fleet::Fields& fields) {
+    auto put = store->PutHash(fleet::JobKey(job), fields, kRecordTtl);
+    if (!put) return put;
+    return store->NoteRecent(job, UnixNowMs());
+  }
   Result<void> Group(const std::string& stream) {
     if (groups.count(stream)) return {};
     auto r = store->EnsureGroup(stream);
@@ -164,7 +171,8 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
   std::vector<std::string> StreamsUpTo(const std::string& service, std::uint64_t capacity) {
     std::vector<std::string> out;
     for (const fleet::SizeClass& c : fleet::SizeClasses())
-      if (c.limit.count() <= capacity) out.push_back(fleet::StreamName(service, c));
+      if (c.limit.count() <= capacity)
+        for (fleet::Band b : fleet::kBands) out.push_back(fleet::StreamName(service, c, b));
     return out;
   }
 
@@ -204,7 +212,8 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
       plan.recover = true;
       for (const std::string& s : services)
         for (const fleet::SizeClass& c : fleet::SizeClasses())
-          plan.recover_streams.push_back(fleet::StreamName(s, c));
+          for (fleet::Band b : fleet::kBands)
+            plan.recover_streams.push_back(fleet::StreamName(s, c, b));
     }
     if (now >= next_beat) {
       plan.beat = SelfInfo();
@@ -224,11 +233,9 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
       for (const std::string& s : services) {
         auto it = live.find(s);
         const bool empty = (it == live.end() || it->second.queued == 0) && inflight[s] == 0;
-        std::vector<std::string> streams;
-        for (const fleet::SizeClass& c :
-             fleet::ClassesToRead(Bytes(capacity[s]), empty,
-                                  [&](Bytes b) { return jobs.CouldAdmitNow(s, b.count()); }))
-          streams.push_back(fleet::StreamName(s, c));
+        std::vector<std::string> streams = fleet::PullOrder(
+            s, fleet::ClassesToRead(Bytes(capacity[s]), empty,
+                                    [&](Bytes b) { return jobs.CouldAdmitNow(s, b.count()); }));
         if (!streams.empty()) plan.pulls.push_back(std::move(streams));
       }
     }
@@ -278,7 +285,7 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
         r.lost_ends.push_back(end.job);
         continue;
       }
-      auto put = st.PutHash(fleet::JobKey(end.job), end.record, kRecordTtl);
+      auto put = PutRecord(end.job, end.record);
       auto ack = put ? st.Ack(end.stream, end.entry) : Result<void>(std::unexpected(put.error()));
       if (!ack && ack.error().code == ErrorCode::kUnavailable) {
         r.unacked.assign(plan.endings.begin() + static_cast<std::ptrdiff_t>(i), plan.endings.end());
@@ -356,42 +363,32 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
             r.run.push_back(ToRun{e, *j, d.reason});
             break;
           case fleet::TakeoverAction::kHostLost:
-            (void)st.PutHash(fleet::JobKey(j->job),
-                             {{"state", "failed"},
-                              {"reason", d.reason},
-                              {"host", e.previous_consumer},
-                              {"decided_by", cfg.host},
-                              {"updated_unix_ms", std::to_string(UnixNowMs())}},
-                             kRecordTtl);
+            (void)PutRecord(j->job, {{"state", "failed"},
+                                     {"reason", d.reason},
+                                     {"host", e.previous_consumer},
+                                     {"decided_by", cfg.host},
+                                     {"updated_unix_ms", std::to_string(UnixNowMs())}});
             if (auto a = st.Ack(s, e.id); a) ++r.host_lost;
             break;
           case fleet::TakeoverAction::kDead:
-            (void)st.PutHash(fleet::JobKey(j->job),
-                             {{"state", "dead"},
-                              {"reason", d.reason},
-                              {"updated_unix_ms", std::to_string(UnixNowMs())}},
-                             kRecordTtl);
+            (void)PutRecord(j->job, {{"state", "dead"},
+                                     {"reason", d.reason},
+                                     {"updated_unix_ms", std::to_string(UnixNowMs())}});
             if (auto a = st.DeadLetter(e, d.reason); a) ++r.dead;
             break;
         }
       }
     }
+    // One new entry per service per cycle, the first in its pull order (high band first,
+    // largest class first): the ledger decides again next time. One round trip per service.
     for (const std::vector<std::string>& streams : plan.pulls) {
-      for (const std::string& s : streams) {
-        const std::optional<bool> worth = worth_reading(s);
-        if (!worth) return r;
-        if (!*worth) continue;
-        auto got = st.ReadNew(s, cfg.host);
-        if (!got) {
-          if (failed(got.error())) return r;
-          continue;
-        }
-        if (!*got) continue;
-        if (auto j = decode_or_dead(**got)) {
-          r.run.push_back(ToRun{**got, *j, "new"});
-          break;  // one new entry per service per cycle: the ledger decides again next time
-        }
+      auto got = st.ReadFirstNew(streams, cfg.host);
+      if (!got) {
+        if (failed(got.error())) return r;
+        continue;
       }
+      if (!*got) continue;
+      if (auto j = decode_or_dead(**got)) r.run.push_back(ToRun{**got, *j, "new"});
     }
     return r;
   }
@@ -486,6 +483,7 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
       taken[id] = Taken{t.entry.stream, t.entry.id, t.job.job, t.job.idempotent};
       Log("fleet job " + t.job.job + " is local job " + std::to_string(id) + " (" + t.why + ")");
       Record(t.job.job, {{"state", "taken"},
+                         {"service", t.job.service},
                          {"host", cfg.host},
                          {"local_id", std::to_string(id)},
                          {"why", t.why}});
@@ -499,13 +497,10 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
       const Bytes here(j["estimate_bytes"].get<std::uint64_t>());
       auto now_in = fleet::ParseStreamName(t.entry.stream);
       auto up = fleet::ClassFor(here);
-      std::optional<Bytes> current;
-      for (const fleet::SizeClass& c : fleet::SizeClasses())
-        if (now_in && c.name == now_in->second) current = c.limit;
-      if (up && current && up->limit > *current) {
+      if (up && now_in && up->limit > now_in->size_class.limit) {
         fleet::JobEntry moved = t.job;
         moved.estimate = here;
-        const std::string to = fleet::StreamName(t.job.service, *up);
+        const std::string to = fleet::StreamName(t.job.service, *up, now_in->band);
         const std::string why = "sized " + FormatBytes(here) + " on " + cfg.host + ": moved from " +
                                 t.entry.stream + " to " + to;
         Log("fleet job " + t.job.job + " " + why);
@@ -514,9 +509,7 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
           if (!self->Group(to)) return;  // Redis away: the entry lapses and is read again
           if (!self->store->Add(to, fleet::EncodeEntry(moved))) return;
           (void)self->store->Ack(e.stream, e.id);
-          (void)self->store->PutHash(fleet::JobKey(moved.job),
-                                     {{"state", "queued"}, {"stream", to}, {"reason", why}},
-                                     kRecordTtl);
+          (void)self->PutRecord(moved.job, {{"state", "queued"}, {"stream", to}, {"reason", why}});
         });
         return;
       }
@@ -528,9 +521,7 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
     Log("fleet job " + t.job.job + " " + why);
     OnWorker([self = shared_from_this(), e = t.entry, job = t.job.job, why] {
       (void)self->store->DeadLetter(e, why);
-      (void)self->store->PutHash(fleet::JobKey(job),
-                                 {{"state", "refused"}, {"reason", why}, {"host", self->cfg.host}},
-                                 kRecordTtl);
+      (void)self->PutRecord(job, {{"state", "refused"}, {"reason", why}, {"host", self->cfg.host}});
     });
     ++dead;
   }
@@ -538,7 +529,7 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
   void Record(const std::string& job, fleet::Fields fields) {
     fields.emplace_back("updated_unix_ms", std::to_string(UnixNowMs()));
     OnWorker([self = shared_from_this(), job, fields = std::move(fields)] {
-      (void)self->store->PutHash(fleet::JobKey(job), fields, kRecordTtl);
+      (void)self->PutRecord(job, fields);
     });
   }
 
@@ -546,14 +537,86 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
                 std::int64_t local, const std::string& state, const std::string& reason) {
     // Written by the next cycle (within 100 ms), and again after it while Redis is away: an
     // acknowledgement lost here would leave the entry for a takeover.
-    unacked.push_back(Ending{stream,
-                             entry,
-                             job,
-                             {{"state", state},
-                              {"host", cfg.host},
-                              {"local_id", std::to_string(local)},
-                              {"reason", reason},
-                              {"updated_unix_ms", std::to_string(UnixNowMs())}}});
+    fleet::Fields record = {{"state", state},
+                            {"host", cfg.host},
+                            {"local_id", std::to_string(local)},
+                            {"reason", reason},
+                            {"updated_unix_ms", std::to_string(UnixNowMs())}};
+    AddOutcome(local, record);
+    unacked.push_back(Ending{stream, entry, job, std::move(record)});
+  }
+
+  // What the local job's record says of its run, for any host to answer `vramguard job ID`:
+  // the estimate against the observed peak, when it ran, and its result when it is small
+  // (fleet::kMaxRecordResult; a larger one stays here, `result_at` says where).
+  void AddOutcome(std::int64_t local, fleet::Fields& record) {
+    HttpResponse got = jobs.Get(std::to_string(local));
+    if (got.status != 200) return;
+    json j = json::parse(got.body, nullptr, false);
+    if (!j.is_object()) return;
+    for (const char* k : {"estimate_bytes", "observed_peak_bytes", "started_unix_ms",
+                          "finished_unix_ms", "submitted_unix_ms", "gpu"})
+      if (j.contains(k) && j[k].is_number_integer()) record.emplace_back(k, j[k].dump());
+    if (j.contains("observation") && j["observation"].is_string())
+      record.emplace_back("observation", j["observation"].get<std::string>());
+    if (j.contains("result") && !j["result"].is_null()) {
+      std::string text = j["result"].dump();
+      if (text.size() <= fleet::kMaxRecordResult)
+        record.emplace_back("result", std::move(text));
+      else
+        record.emplace_back("result_at", "host " + cfg.host + ": GET /v1/jobs/" +
+                                             std::to_string(local) + "/result (" +
+                                             std::to_string(text.size()) + " bytes)");
+    }
+  }
+
+  // GET /v1/fleet/jobs/{id}: the job's record as Redis has it now.
+  HandlerResult RecordOf(const std::string& job) {
+    if (!fleet::ValidJobId(job))
+      return HttpResponse::Error(
+          400, "'" + job + "' is not a fleet job id",
+          "fleet job ids are as submit printed them, e.g. gpu-a-1733250000000-1");
+    return OnWorkerAnswer([job](Impl& self) -> HttpResponse {
+      auto h = self.store->GetHash(fleet::JobKey(job));
+      if (!h) return self.Unreachable(h.error());
+      if (h->empty())
+        return HttpResponse::Error(404, "no fleet job '" + job + "'",
+                                   "a record expires 7 days after its last change");
+      return HttpResponse::Json(200, fleet::JobRecordJson(job, *h));
+    });
+  }
+
+  // GET /v1/fleet/jobs?limit=N: the records changed last, newest first (vg:recent).
+  HandlerResult Recent(std::size_t limit) {
+    return OnWorkerAnswer([limit](Impl& self) -> HttpResponse {
+      auto ids = self.store->RecentJobs(limit);
+      if (!ids) return self.Unreachable(ids.error());
+      json list = json::array();
+      for (const std::string& id : *ids) {
+        auto h = self.store->GetHash(fleet::JobKey(id));
+        if (!h) return self.Unreachable(h.error());
+        if (!h->empty()) list.push_back(fleet::JobRecordJson(id, *h));  // expired: skipped
+      }
+      return HttpResponse::Json(200, {{"jobs", list}});
+    });
+  }
+
+  HttpResponse Unreachable(const Error& e) const {
+    return HttpResponse::Error(503,
+                               "the fleet's Redis (" + cfg.redis + ") is unreachable: " + e.message,
+                               "ask again once Redis is back (docs/fleet.md)");
+  }
+
+  // An answer computed on the worker (Redis calls), given on the io thread.
+  HandlerResult OnWorkerAnswer(std::function<HttpResponse(Impl&)> work) {
+    auto self = shared_from_this();
+    return DeferredResponse{[self, work = std::move(work)](Responder respond) {
+      self->OnWorker([self, work, respond = std::move(respond)]() mutable {
+        HttpResponse out = work(*self);
+        asio::post(self->io,
+                   [respond = std::move(respond), out = std::move(out)] { respond(out); });
+      });
+    }};
   }
 
   void OnEvent(const EventRecord& e) {
@@ -614,7 +677,8 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
     je.idempotency_key = s.idempotency_key.value_or("");
     je.submitted_by = cfg.host;
     je.submitted_unix_ms = UnixNowMs();
-    const std::string stream = cls ? fleet::StreamName(s.service, *cls) : "";
+    const std::string stream =
+        cls ? fleet::StreamName(s.service, *cls, fleet::BandFor(s.priority)) : "";
     auto [largest, where] = Largest(hosts, s.service);
     const bool fits = cls && largest && *largest >= Bytes(s.estimate_bytes);
     auto self = shared_from_this();
@@ -692,13 +756,12 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
     if (auto g = Group(stream); !g) return unavailable(g.error());
     auto id = st.Add(stream, fleet::EncodeEntry(je));
     if (!id) return unavailable(id.error());
-    (void)st.PutHash(fleet::JobKey(je.job),
-                     {{"state", "queued"},
-                      {"stream", stream},
-                      {"entry", *id},
-                      {"submitted_by", je.submitted_by},
-                      {"updated_unix_ms", std::to_string(UnixNowMs())}},
-                     kRecordTtl);
+    (void)PutRecord(je.job, {{"state", "queued"},
+                             {"service", je.service},
+                             {"stream", stream},
+                             {"entry", *id},
+                             {"submitted_by", je.submitted_by},
+                             {"updated_unix_ms", std::to_string(UnixNowMs())}});
     return HttpResponse::Json(202, {{"fleet_job", je.job},
                                     {"state", "queued"},
                                     {"stream", stream},
@@ -762,6 +825,10 @@ FleetAgent::Figures FleetAgent::Counts() const {
                  m.rerouted,
                  m.submitted};
 }
+
+HandlerResult FleetAgent::Job(const std::string& fleet_job) { return impl_->RecordOf(fleet_job); }
+
+HandlerResult FleetAgent::RecentJobs(std::size_t limit) { return impl_->Recent(limit); }
 
 nlohmann::json FleetAgent::Status() const {
   const Impl& m = *impl_;

@@ -57,6 +57,11 @@ class FleetAgent {
   void Stop();
   // GET /v1/fleet: this host, Redis reachable or not, the entries it holds.
   nlohmann::json Status() const;
+  // GET /v1/fleet/jobs/{id}: where a fleet job is and how it ended (its vg:job record: host,
+  // local id, estimate vs observed, result when small), read from Redis on the agent's thread.
+  HandlerResult Job(const std::string& fleet_job);
+  // GET /v1/fleet/jobs?limit=N: the records changed last, newest first.
+  HandlerResult RecentJobs(std::size_t limit);
   // For /metrics (daemon/metrics.h), from memory.
   struct Figures {
     bool connected = false;

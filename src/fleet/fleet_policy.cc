@@ -41,23 +41,85 @@ Bytes ReadableLimit(Bytes capacity) {
   return out;
 }
 
-std::string StreamName(std::string_view service, const SizeClass& c) {
-  return "vg:jobs:" + std::string(service) + ":" + std::string(c.name);
+Band BandFor(int priority) {
+  return priority > 0 ? Band::kHigh : priority < 0 ? Band::kLow : Band::kNormal;
+}
+
+std::string_view BandName(Band b) {
+  switch (b) {
+    case Band::kHigh:
+      return "high";
+    case Band::kLow:
+      return "low";
+    case Band::kNormal:
+      break;
+  }
+  return "normal";
+}
+
+std::string StreamName(std::string_view service, const SizeClass& c, Band band) {
+  std::string out = "vg:jobs:" + std::string(service) + ":" + std::string(c.name);
+  if (band == Band::kHigh) out += ":hi";
+  if (band == Band::kLow) out += ":lo";
+  return out;
+}
+
+std::vector<std::string> PullOrder(std::string_view service,
+                                   const std::vector<SizeClass>& classes) {
+  std::vector<std::string> out;
+  for (Band b : kBands)
+    for (const SizeClass& c : classes) out.push_back(StreamName(service, c, b));
+  return out;
 }
 std::string HostKey(std::string_view host) { return "vg:host:" + std::string(host); }
 std::string IdemKey(std::string_view key) { return "vg:idem:" + std::string(key); }
 std::string JobKey(std::string_view fleet_job) { return "vg:job:" + std::string(fleet_job); }
 
-std::optional<std::pair<std::string, std::string>> ParseStreamName(std::string_view stream) {
+std::optional<StreamKey> ParseStreamName(std::string_view stream) {
   constexpr std::string_view kPrefix = "vg:jobs:";
   if (!stream.starts_with(kPrefix)) return std::nullopt;
   std::string_view rest = stream.substr(kPrefix.size());
+  Band band = Band::kNormal;
+  if (rest.ends_with(":hi") || rest.ends_with(":lo")) {
+    band = rest.ends_with(":hi") ? Band::kHigh : Band::kLow;
+    rest.remove_suffix(3);
+  }
   std::size_t colon = rest.rfind(':');
   if (colon == std::string_view::npos || colon == 0) return std::nullopt;
   std::string_view cls = rest.substr(colon + 1);
   for (const SizeClass& c : SizeClasses())
-    if (c.name == cls) return std::make_pair(std::string(rest.substr(0, colon)), std::string(cls));
+    if (c.name == cls) return StreamKey{std::string(rest.substr(0, colon)), c, band};
   return std::nullopt;
+}
+
+bool ValidJobId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) { return c > ' ' && c < 0x7f; });
+}
+
+bool FinalState(std::string_view state) {
+  return state == "done" || state == "failed" || state == "cancelled" || state == "refused" ||
+         state == "dead";
+}
+
+nlohmann::json JobRecordJson(std::string_view fleet_job, const Fields& record) {
+  nlohmann::json out = {{"fleet_job", std::string(fleet_job)}};
+  for (const auto& [k, v] : record) {
+    if (k == "result") {
+      nlohmann::json r = nlohmann::json::parse(v, nullptr, false);
+      out[k] = r.is_discarded() ? nlohmann::json(v) : r;
+      continue;
+    }
+    const bool number = k == "local_id" || k == "priority" || k == "gpu" || k.ends_with("_bytes") ||
+                        k.ends_with("_unix_ms") || k.ends_with("_ms");
+    if (number)
+      if (auto n = WholeInt(v)) {
+        out[k] = *n;
+        continue;
+      }
+    out[k] = v;
+  }
+  return out;
 }
 
 Fields EncodeEntry(const JobEntry& e) {

@@ -38,12 +38,26 @@ std::optional<SizeClass> ClassFor(Bytes estimate);
 // The largest class limit within `capacity`: the largest job a host of that capacity ever reads
 // (0: none). What a submission is checked against, so that an accepted job has a reader.
 Bytes ReadableLimit(Bytes capacity);
-std::string StreamName(std::string_view service, const SizeClass& c);
+// A job's priority band: what orders jobs across the fleet. Each class has one stream per band;
+// a host reads the high band of every class it can take before the normal band, and that before
+// the low one. Within a band a stream is FIFO; within a host's own queue the exact priority
+// orders (docs/fleet.md, "Priorities").
+enum class Band { kHigh, kNormal, kLow };
+Band BandFor(int priority);         // > 0 high, 0 normal, < 0 low
+std::string_view BandName(Band b);  // "high", "normal", "low"
+inline constexpr Band kBands[] = {Band::kHigh, Band::kNormal, Band::kLow};  // the order read
+// "vg:jobs:<service>:<class>" (normal band), "…:<class>:hi" (high), "…:<class>:lo" (low).
+std::string StreamName(std::string_view service, const SizeClass& c, Band band = Band::kNormal);
 std::string HostKey(std::string_view host);      // "vg:host:<host>"
 std::string IdemKey(std::string_view key);       // "vg:idem:<key>"
 std::string JobKey(std::string_view fleet_job);  // "vg:job:<id>": where a job is and how it ended
-// "vg:jobs:<service>:<class>" → service and class name; nullopt: not a job stream.
-std::optional<std::pair<std::string, std::string>> ParseStreamName(std::string_view stream);
+// A job stream's name taken apart; nullopt: not a job stream.
+struct StreamKey {
+  std::string service;
+  SizeClass size_class;
+  Band band = Band::kNormal;
+};
+std::optional<StreamKey> ParseStreamName(std::string_view stream);
 
 // ---- Pull by budget --------------------------------------------------------------------------
 // What the host's own admission answers for a hypothetical job of `bytes` of a service now:
@@ -65,6 +79,10 @@ std::vector<SizeClass> ClassesToRead(Bytes capacity, bool local_queue_empty,
   return out;
 }
 
+// The streams a host reads for one service, in the order it reads them: every band's `classes`
+// (as ClassesToRead answers, largest first), the high band first.
+std::vector<std::string> PullOrder(std::string_view service, const std::vector<SizeClass>& classes);
+
 // ---- Entries ---------------------------------------------------------------------------------
 using Fields = std::vector<std::pair<std::string, std::string>>;
 
@@ -85,6 +103,20 @@ Fields EncodeEntry(const JobEntry& e);
 // Bounded and strict: unknown fields are ignored (a newer producer), missing job/service/params
 // or malformed numbers are errors (the entry goes to vg:dead with this message).
 Result<JobEntry> DecodeEntry(const Fields& fields);
+
+// ---- Job records (vg:job:<id>) --------------------------------------------------------------
+inline constexpr std::string_view kRecentKey = "vg:recent";  // sorted set: job → last change (ms)
+inline constexpr std::int64_t kRecentKept = 10000;           // newest records listed by `jobs`
+inline constexpr std::size_t kMaxRecordResult = 64 * 1024;   // a larger result stays on its host
+// A fleet job id as a user types it: 1–128 bytes, printable ASCII without spaces. Ids from
+// vramguard are "<host>-<unix ms>-<n>"; a plain producer's may be anything of that shape.
+bool ValidJobId(std::string_view id);
+// How a job's record ends; a record in any other state ("queued", "taken") may still change.
+bool FinalState(std::string_view state);  // done failed cancelled refused dead
+// The record as the API answers it: {"fleet_job": id, field: value…}, the whole-number fields
+// (local_id, estimate_bytes, observed_peak_bytes, updated_unix_ms, …) as numbers, `result` as
+// the JSON it holds, everything else as text.
+nlohmann::json JobRecordJson(std::string_view fleet_job, const Fields& record);
 
 // ---- Takeover --------------------------------------------------------------------------------
 // An entry whose host stopped renewing its lease was claimed here (XAUTOCLAIM, which counts one

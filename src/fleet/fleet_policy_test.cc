@@ -30,10 +30,71 @@ TEST(FleetPolicy, AJobGoesToTheSmallestClassThatHoldsIt) {
   EXPECT_EQ(StreamName("video", *ClassFor(Bytes::GiB(30))), "vg:jobs:video:le32g");
   auto parsed = ParseStreamName("vg:jobs:my:svc:le32g");
   ASSERT_TRUE(parsed);
-  EXPECT_EQ(parsed->first, "my:svc");
-  EXPECT_EQ(parsed->second, "le32g");
+  EXPECT_EQ(parsed->service, "my:svc");
+  EXPECT_EQ(parsed->size_class.name, "le32g");
+  EXPECT_EQ(parsed->band, Band::kNormal);
   EXPECT_FALSE(ParseStreamName("vg:jobs:svc:le33g"));
+  EXPECT_FALSE(ParseStreamName("vg:jobs:svc:le33g:hi"));
+  EXPECT_FALSE(ParseStreamName("vg:jobs:hi"));
   EXPECT_FALSE(ParseStreamName("vg:dead"));
+}
+
+TEST(FleetPolicy, AJobRecordReadsAsJsonWithItsNumbersAndResult) {
+  nlohmann::json j = JobRecordJson("gpu-a-1-1", {{"state", "done"},
+                                                 {"host", "gpu-b"},
+                                                 {"local_id", "17"},
+                                                 {"estimate_bytes", "4294967296"},
+                                                 {"observed_peak_bytes", "not a number"},
+                                                 {"updated_unix_ms", "1733250000000"},
+                                                 {"result", R"({"frames":16})"},
+                                                 {"reason", "42"}});
+  EXPECT_EQ(j["fleet_job"], "gpu-a-1-1");
+  EXPECT_EQ(j["local_id"], 17);
+  EXPECT_EQ(j["estimate_bytes"], 4294967296LL);
+  EXPECT_EQ(j["observed_peak_bytes"], "not a number");  // kept as written, never a wrong number
+  EXPECT_EQ(j["updated_unix_ms"], 1733250000000LL);
+  EXPECT_EQ(j["result"]["frames"], 16);
+  EXPECT_EQ(j["reason"], "42");  // text fields stay text
+  EXPECT_EQ(JobRecordJson("x", {{"result", "plain text"}})["result"], "plain text");
+  EXPECT_TRUE(FinalState("done"));
+  EXPECT_TRUE(FinalState("dead"));
+  EXPECT_FALSE(FinalState("taken"));
+  EXPECT_FALSE(FinalState("queued"));
+  EXPECT_TRUE(ValidJobId("gpu-a-1733250000000-1"));
+  EXPECT_FALSE(ValidJobId(""));
+  EXPECT_FALSE(ValidJobId("has space"));
+  EXPECT_FALSE(ValidJobId(std::string(129, 'a')));
+  EXPECT_FALSE(ValidJobId("tab\there"));
+}
+
+TEST(FleetPolicy, PriorityBandsHaveStreamsOfTheirOwnReadHighFirst) {
+  EXPECT_EQ(BandFor(1), Band::kHigh);
+  EXPECT_EQ(BandFor(1000), Band::kHigh);
+  EXPECT_EQ(BandFor(0), Band::kNormal);
+  EXPECT_EQ(BandFor(-1), Band::kLow);
+  const SizeClass c16 = *ClassFor(Bytes::GiB(16));
+  const SizeClass c4 = *ClassFor(Bytes::GiB(4));
+  EXPECT_EQ(StreamName("i2v", c16, Band::kHigh), "vg:jobs:i2v:le16g:hi");
+  EXPECT_EQ(StreamName("i2v", c16, Band::kLow), "vg:jobs:i2v:le16g:lo");
+  for (Band b : kBands) {
+    auto back = ParseStreamName(StreamName("a:b", c16, b));
+    ASSERT_TRUE(back) << BandName(b);
+    EXPECT_EQ(back->service, "a:b");
+    EXPECT_EQ(back->size_class.name, "le16g");
+    EXPECT_EQ(back->band, b);
+  }
+  // A service may itself end in ":hi" only if the class follows: "svc:hi" + class parses as such.
+  auto odd = ParseStreamName("vg:jobs:svc:hi:le4g");
+  ASSERT_TRUE(odd);
+  EXPECT_EQ(odd->service, "svc:hi");
+  EXPECT_EQ(odd->band, Band::kNormal);
+  // Every high stream before any normal one, every normal before any low; largest class first
+  // within a band (as ClassesToRead gave them).
+  EXPECT_EQ(PullOrder("i2v", {c16, c4}),
+            (std::vector<std::string>{"vg:jobs:i2v:le16g:hi", "vg:jobs:i2v:le4g:hi",
+                                      "vg:jobs:i2v:le16g", "vg:jobs:i2v:le4g",
+                                      "vg:jobs:i2v:le16g:lo", "vg:jobs:i2v:le4g:lo"}));
+  EXPECT_TRUE(PullOrder("i2v", {}).empty());
 }
 
 TEST(FleetPolicy, AHostReadsOnlyClassesItCanHoldAndItsLedgerAdmitsNow) {

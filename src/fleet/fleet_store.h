@@ -42,9 +42,19 @@ class FleetStore {
   virtual Result<void> EnsureGroup(const std::string& stream) = 0;
   // XADD <stream> * fields…: the new entry's id.
   virtual Result<std::string> Add(const std::string& stream, const Fields& fields) = 0;
-  // XREADGROUP GROUP vg <consumer> COUNT 1 STREAMS <stream> >: the next entry no one took.
-  virtual Result<std::optional<StreamEntry>> ReadNew(const std::string& stream,
-                                                     const std::string& consumer) = 0;
+  // The first of `streams`, in the order given, that has an entry no one took: XREADGROUP GROUP
+  // vg <consumer> COUNT 1 STREAMS <that stream> > — one round trip however many streams (a
+  // script on Redis), so a host asks for its whole pull order (every band and class) at once.
+  // A stream that does not exist is skipped; one a plain producer created without the group gets
+  // it, from its first entry. At most kMaxReadStreams streams.
+  virtual Result<std::optional<StreamEntry>> ReadFirstNew(const std::vector<std::string>& streams,
+                                                          const std::string& consumer) = 0;
+  static constexpr std::size_t kMaxReadStreams = 256;
+  // ReadFirstNew of one stream.
+  Result<std::optional<StreamEntry>> ReadNew(const std::string& stream,
+                                             const std::string& consumer) {
+    return ReadFirstNew({stream}, consumer);
+  }
   // XREADGROUP … 0: entries this consumer took and never acknowledged (a restarted host's own
   // work first), with their delivery counts; at most `count`.
   virtual Result<std::vector<StreamEntry>> ReadOwnPending(const std::string& stream,
@@ -80,6 +90,11 @@ class FleetStore {
   virtual Result<std::vector<StreamEntry>> Recent(const std::string& stream, std::size_t count) = 0;
   // XLEN.
   virtual Result<std::int64_t> Length(const std::string& stream) = 0;
+  // ZADD vg:recent <unix_ms> <job>: the index `vramguard jobs --fleet` lists, newest first;
+  // only the newest kRecentKept stay (trimmed now and then).
+  virtual Result<void> NoteRecent(const std::string& job, std::int64_t unix_ms) = 0;
+  // ZREVRANGE vg:recent 0 <count-1>: the jobs whose records changed last, newest first.
+  virtual Result<std::vector<std::string>> RecentJobs(std::size_t count) = 0;
 };
 
 // The value of `name` in `fields`, or "".

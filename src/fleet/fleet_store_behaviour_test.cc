@@ -49,9 +49,9 @@ class FleetStoreBehaviour : public ::testing::TestWithParam<bool> {
     Result<std::string> Add(const std::string& s, const Fields& f) override {
       return f_->Add(s, f);
     }
-    Result<std::optional<StreamEntry>> ReadNew(const std::string& s,
-                                               const std::string& c) override {
-      return f_->ReadNew(s, c);
+    Result<std::optional<StreamEntry>> ReadFirstNew(const std::vector<std::string>& s,
+                                                    const std::string& c) override {
+      return f_->ReadFirstNew(s, c);
     }
     Result<std::vector<StreamEntry>> ReadOwnPending(const std::string& s, const std::string& c,
                                                     std::size_t n) override {
@@ -87,6 +87,12 @@ class FleetStoreBehaviour : public ::testing::TestWithParam<bool> {
       return f_->Recent(s, n);
     }
     Result<std::int64_t> Length(const std::string& s) override { return f_->Length(s); }
+    Result<void> NoteRecent(const std::string& j, std::int64_t ms) override {
+      return f_->NoteRecent(j, ms);
+    }
+    Result<std::vector<std::string>> RecentJobs(std::size_t n) override {
+      return f_->RecentJobs(n);
+    }
 
    private:
     std::shared_ptr<vg::testing::MemoryFleetStore> f_;
@@ -109,6 +115,60 @@ Fields FleetTestJobFields(const std::string& job) {
 }
 
 const std::string kBehaviourStream = "vg:jobs:svc:le4g";
+
+TEST_P(FleetStoreBehaviour, ReadFirstNewTakesTheFirstStreamWithWorkInTheOrderGiven) {
+  const std::string hi = "vg:jobs:svc:le4g:hi", lo = "vg:jobs:svc:le4g:lo";
+  const std::string missing = "vg:jobs:svc:le8g";
+  const std::vector<std::string> order = {missing, hi, kBehaviourStream, lo};
+  // A plain producer's XADDs: the streams exist, their group does not yet.
+  ASSERT_TRUE(store_->Add(lo, FleetTestJobFields("low")));
+  ASSERT_TRUE(store_->Add(kBehaviourStream, FleetTestJobFields("n1")));
+  auto a = store_->ReadFirstNew(order, "a");
+  ASSERT_TRUE(a && *a);
+  EXPECT_EQ((*a)->stream, kBehaviourStream);
+  EXPECT_EQ(FieldOf((*a)->fields, "job"), "n1");
+  EXPECT_EQ((*a)->deliveries, 1);
+  ASSERT_TRUE(store_->Add(hi, FleetTestJobFields("h1")));  // arrives later, read first
+  auto b = other_->ReadFirstNew(order, "b");
+  ASSERT_TRUE(b && *b);
+  EXPECT_EQ((*b)->stream, hi);
+  EXPECT_EQ(FieldOf((*b)->fields, "job"), "h1");
+  auto c = store_->ReadFirstNew(order, "a");
+  ASSERT_TRUE(c && *c);
+  EXPECT_EQ(FieldOf((*c)->fields, "job"), "low");
+  auto none = other_->ReadFirstNew(order, "b");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none->has_value());
+  // The missing stream was skipped, not created; each read entry is pending with its reader.
+  auto len = store_->Length(missing);
+  ASSERT_TRUE(len);
+  EXPECT_EQ(*len, 0);
+  auto st = store_->Stats(lo);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->pending, 1);
+  auto renewed = store_->Renew(lo, "a", {(*c)->id});
+  ASSERT_TRUE(renewed);
+  EXPECT_EQ(renewed->size(), 1u);
+  auto empty = store_->ReadFirstNew({}, "a");
+  ASSERT_TRUE(empty);
+  EXPECT_FALSE(empty->has_value());
+}
+
+TEST_P(FleetStoreBehaviour, RecentJobsListsTheLatestChangesFirst) {
+  ASSERT_TRUE(store_->NoteRecent("j1", 100));
+  ASSERT_TRUE(other_->NoteRecent("j2", 300));
+  ASSERT_TRUE(store_->NoteRecent("j3", 200));
+  ASSERT_TRUE(store_->NoteRecent("j1", 400));  // changed again: moves to the front
+  auto two = other_->RecentJobs(2);
+  ASSERT_TRUE(two);
+  EXPECT_EQ(*two, (std::vector<std::string>{"j1", "j2"}));
+  auto all = store_->RecentJobs(10);
+  ASSERT_TRUE(all);
+  EXPECT_EQ(*all, (std::vector<std::string>{"j1", "j2", "j3"}));
+  auto none = store_->RecentJobs(0);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+}
 
 TEST_P(FleetStoreBehaviour, EachEntryGoesToOneHostInOrder) {
   ASSERT_TRUE(store_->EnsureGroup(kBehaviourStream));

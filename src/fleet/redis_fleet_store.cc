@@ -165,17 +165,44 @@ Result<std::string> RedisFleetStore::Add(const std::string& stream, const Fields
   return Str(r->get());
 }
 
-Result<std::optional<StreamEntry>> RedisFleetStore::ReadNew(const std::string& stream,
-                                                            const std::string& consumer) {
-  auto r = conn_->Cmd(
-      {"XREADGROUP", "GROUP", std::string(kGroup), consumer, "COUNT", "1", "STREAMS", stream, ">"});
+// KEYS: the streams in order; ARGV: group, consumer. Answers {stream, id, fields} or nil.
+// XLEN first: a missing stream is skipped (XREADGROUP would fail on it), and an empty one costs
+// no read. NOGROUP: a stream a plain producer created; the group starts at its first entry.
+constexpr const char* kReadFirstNewScript = R"lua(
+for _, key in ipairs(KEYS) do
+  if redis.call('XLEN', key) > 0 then
+    local r = redis.pcall('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1, 'STREAMS', key, '>')
+    if type(r) == 'table' and r.err then
+      if not string.find(r.err, 'NOGROUP', 1, true) then return r end
+      redis.call('XGROUP', 'CREATE', key, ARGV[1], '0')
+      r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1, 'STREAMS', key, '>')
+    end
+    if r and r[1] and r[1][2][1] then return {key, r[1][2][1][1], r[1][2][1][2]} end
+  end
+end
+return false
+)lua";
+
+Result<std::optional<StreamEntry>> RedisFleetStore::ReadFirstNew(
+    const std::vector<std::string>& streams, const std::string& consumer) {
+  if (streams.empty()) return std::optional<StreamEntry>();
+  if (streams.size() > kMaxReadStreams)
+    return Fail(ErrorCode::kInvalidArgument,
+                "ReadFirstNew of " + std::to_string(streams.size()) + " streams");
+  std::vector<std::string> args = {"EVAL", kReadFirstNewScript, std::to_string(streams.size())};
+  args.insert(args.end(), streams.begin(), streams.end());
+  args.emplace_back(kGroup);
+  args.push_back(consumer);
+  auto r = conn_->Cmd(args);
   if (!r) return std::unexpected(r.error());
   const redisReply* top = r->get();
-  if (!IsArray(top) || top->elements == 0) return std::optional<StreamEntry>();
-  const redisReply* s = top->element[0];
-  if (!IsArray(s) || s->elements < 2 || !IsArray(s->element[1]) || s->element[1]->elements == 0)
-    return std::optional<StreamEntry>();
-  auto e = EntryOf(stream, s->element[1]->element[0]);
+  if (!IsArray(top) || top->elements < 3) return std::optional<StreamEntry>();
+  // {stream, id, fields} has EntryOf's [id, fields] shape from its second element on.
+  redisReply tail{};
+  tail.type = REDIS_REPLY_ARRAY;
+  tail.elements = 2;
+  tail.element = top->element + 1;
+  auto e = EntryOf(Str(top->element[0]), &tail);
   if (e) e->deliveries = 1;
   return e;
 }
@@ -381,6 +408,29 @@ Result<std::int64_t> RedisFleetStore::Length(const std::string& stream) {
   auto r = conn_->Cmd({"XLEN", stream});
   if (!r) return std::unexpected(r.error());
   return Int(r->get());
+}
+
+Result<void> RedisFleetStore::NoteRecent(const std::string& job, std::int64_t unix_ms) {
+  auto r = conn_->Cmd({"ZADD", std::string(kRecentKey), std::to_string(unix_ms), job});
+  if (!r) return std::unexpected(r.error());
+  // Trimmed every 64 notes: the set holds at most kRecentKept + 64 between trims.
+  if (++recent_notes_ % 64 == 0) {
+    auto t = conn_->Cmd(
+        {"ZREMRANGEBYRANK", std::string(kRecentKey), "0", std::to_string(-kRecentKept - 1)});
+    if (!t) return std::unexpected(t.error());
+  }
+  return {};
+}
+
+Result<std::vector<std::string>> RedisFleetStore::RecentJobs(std::size_t count) {
+  std::vector<std::string> out;
+  if (count == 0) return out;
+  auto r = conn_->Cmd({"ZREVRANGE", std::string(kRecentKey), "0",
+                       std::to_string(std::min(count, kMaxReplyElements) - 1)});
+  if (!r) return std::unexpected(r.error());
+  if (IsArray(r->get()))
+    for (std::size_t i = 0; i < (*r)->elements; ++i) out.push_back(Str((*r)->element[i]));
+  return out;
 }
 
 }  // namespace vg::fleet

@@ -38,8 +38,8 @@ class RedisFleetStore final : public FleetStore {
   Result<void> Ping() override;
   Result<void> EnsureGroup(const std::string& stream) override;
   Result<std::string> Add(const std::string& stream, const Fields& fields) override;
-  Result<std::optional<StreamEntry>> ReadNew(const std::string& stream,
-                                             const std::string& consumer) override;
+  Result<std::optional<StreamEntry>> ReadFirstNew(const std::vector<std::string>& streams,
+                                                  const std::string& consumer) override;
   Result<std::vector<StreamEntry>> ReadOwnPending(const std::string& stream,
                                                   const std::string& consumer,
                                                   std::size_t count) override;
@@ -57,10 +57,13 @@ class RedisFleetStore final : public FleetStore {
   Result<StreamStats> Stats(const std::string& stream) override;
   Result<std::vector<StreamEntry>> Recent(const std::string& stream, std::size_t count) override;
   Result<std::int64_t> Length(const std::string& stream) override;
+  Result<void> NoteRecent(const std::string& job, std::int64_t unix_ms) override;
+  Result<std::vector<std::string>> RecentJobs(std::size_t count) override;
 
  private:
   struct Conn;
   std::unique_ptr<Conn> conn_;
+  std::uint64_t recent_notes_ = 0;  // NoteRecent calls, for its periodic trim
 };
 
 }  // namespace vg::fleet

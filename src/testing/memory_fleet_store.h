@@ -39,16 +39,22 @@ class MemoryFleetStore final : public fleet::FleetStore {
     s.entries.emplace(Key(id), Entry{id, fields});
     return id;
   }
-  Result<std::optional<fleet::StreamEntry>> ReadNew(const std::string& stream,
-                                                    const std::string& consumer) override {
+  Result<std::optional<fleet::StreamEntry>> ReadFirstNew(const std::vector<std::string>& streams,
+                                                         const std::string& consumer) override {
     if (auto d = Down()) return *d;
-    Stream* s = Group(stream);
-    if (!s) return NoGroup(stream);
-    auto it = s->entries.upper_bound(s->last_delivered);
-    if (it == s->entries.end()) return std::optional<fleet::StreamEntry>();
-    s->last_delivered = it->first;
-    s->pel[it->first] = Pending{consumer, now_, 1};
-    return std::optional<fleet::StreamEntry>(Out(stream, it->second, 1, ""));
+    if (streams.size() > kMaxReadStreams) return TooMany(streams.size());
+    for (const std::string& stream : streams) {
+      auto found = streams_.find(stream);
+      if (found == streams_.end() || found->second.entries.empty()) continue;
+      Stream* s = &found->second;
+      s->has_group = true;  // a producer's stream: the script creates the group at 0
+      auto it = s->entries.upper_bound(s->last_delivered);
+      if (it == s->entries.end()) continue;
+      s->last_delivered = it->first;
+      s->pel[it->first] = Pending{consumer, now_, 1};
+      return std::optional<fleet::StreamEntry>(Out(stream, it->second, 1, ""));
+    }
+    return std::optional<fleet::StreamEntry>();
   }
   Result<std::vector<fleet::StreamEntry>> ReadOwnPending(const std::string& stream,
                                                          const std::string& consumer,
@@ -186,6 +192,24 @@ class MemoryFleetStore final : public fleet::FleetStore {
     auto it = streams_.find(stream);
     return it == streams_.end() ? 0 : static_cast<std::int64_t>(it->second.entries.size());
   }
+  Result<void> NoteRecent(const std::string& job, std::int64_t unix_ms) override {
+    if (auto d = Down()) return *d;
+    recent_[job] = unix_ms;
+    while (recent_.size() > static_cast<std::size_t>(fleet::kRecentKept)) {
+      auto oldest = std::min_element(recent_.begin(), recent_.end(), ByTimeThenName);
+      recent_.erase(oldest);
+    }
+    return {};
+  }
+  Result<std::vector<std::string>> RecentJobs(std::size_t count) override {
+    if (auto d = Down()) return *d;
+    std::vector<std::pair<std::string, std::int64_t>> all(recent_.begin(), recent_.end());
+    std::sort(all.begin(), all.end(),
+              [](const auto& a, const auto& b) { return ByTimeThenName(b, a); });
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < all.size() && i < count; ++i) out.push_back(all[i].first);
+    return out;
+  }
 
  private:
   using IdKey = std::pair<std::int64_t, std::int64_t>;
@@ -226,6 +250,9 @@ class MemoryFleetStore final : public fleet::FleetStore {
     auto it = streams_.find(stream);
     return it == streams_.end() || !it->second.has_group ? nullptr : &it->second;
   }
+  static std::unexpected<Error> TooMany(std::size_t n) {
+    return Fail(ErrorCode::kInvalidArgument, "ReadFirstNew of " + std::to_string(n) + " streams");
+  }
   static std::unexpected<Error> NoGroup(const std::string& stream) {
     return Fail(ErrorCode::kIo, "NOGROUP No such key '" + stream + "' or consumer group 'vg'");
   }
@@ -236,6 +263,12 @@ class MemoryFleetStore final : public fleet::FleetStore {
   int calls_ = 0;
   std::map<std::string, Stream> streams_;
   std::map<std::string, Hash> hashes_;
+  std::map<std::string, std::int64_t> recent_;  // vg:recent: job → score
+  // A sorted set's order: by score, then by member.
+  static bool ByTimeThenName(const std::pair<const std::string, std::int64_t>& a,
+                             const std::pair<const std::string, std::int64_t>& b) {
+    return a.second != b.second ? a.second < b.second : a.first < b.first;
+  }
   std::map<std::string, std::pair<std::string, std::int64_t>> strings_;
 };
 
