@@ -139,6 +139,26 @@ const Case kRealMessages[] = {
     {"OSError: [Errno 98] Address already in use", IncidentKind::kPortClash, "errno-98"},
     {"Error: listen EADDRINUSE: address already in use :::3000", IncidentKind::kPortClash,
      "eaddrinuse"},
+    {"RuntimeError: Current platform can NOT allocate memory block with size larger than 4GB! "
+     "Tried to allocate 6.85 GiB (GPU  0; 15.56 GiB total capacity; 0 bytes already allocated; 0 "
+     "bytes reserved in total by PyTorch)",
+     IncidentKind::kOom, "xpu-block-over-4gb"},
+    {"[TRT-LLM] [RANK 1] [E] Failed to initialize executor on rank 1: Executor creation failed "
+     "due to insufficient GPU memory.",
+     IncidentKind::kOom, "trtllm-insufficient-gpu-memory"},
+    {"(raylet) node_manager.cc:3069: 1 Workers (tasks / actors) killed due to memory pressure "
+     "(OOM), 0 Workers crashed due to other reasons at node (ID: 351e, IP: 10.95.143.76)",
+     IncidentKind::kHostOom, "ray-memory-pressure"},
+    {"ray.exceptions.OutOfMemoryError: Task was killed due to the node running low on memory.",
+     IncidentKind::kHostOom, "ray-task-low-memory"},
+    {"NVRM: GPU6 _kgspIsHeartbeatTimedOut: Heartbeat timed out, currentTimeMs 812751949 "
+     "heartbeat 1899482 heartbeatWithOffsetMs 812745879 diff 6070 timeout 5200",
+     IncidentKind::kGpuError, "gsp-fsp-timeout"},
+    {"NVRM: kfspPollForResponse_IMPL: FSP command timed out", IncidentKind::kGpuError,
+     "gsp-fsp-timeout"},
+    {"NVRM: GPU6 _kgspLogRpcTimeout: ********************************* GSP Timeout "
+     "**********************************",
+     IncidentKind::kGpuError, "gsp-fsp-timeout"},
 };
 
 TEST(ClassifierTest, EveryRealMessageIsRecognised) {
@@ -921,6 +941,44 @@ TEST(ClassifierKernelTest, AnXid154AskingForAResetIsTheGpuLost) {
   EXPECT_EQ(found[1].incident.signature, "xid-154-reset-required");
   EXPECT_EQ(found[1].incident.fields.xid, 154);
   EXPECT_EQ(found[2].incident.kind, IncidentKind::kGpuError);  // an action short of a reset
+}
+
+// ComfyUI's older error dialog puts str() of the OOM alone on a line between blank ones; the same
+// words inside a sentence are not that line.
+TEST(ClassifierTest, ComfyUiDialogAllocationLineAlone) {
+  auto found = Classify(
+      "Error occurred when executing CogVideoDecode:\n\nAllocation on device \n\n"
+      "  File \"E:\\ComfyUI\\execution.py\", line 317, in execute\n");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.signature, "comfyui-dialog-allocation");
+  EXPECT_TRUE(Classify("The error says Allocation on device and then it stops").empty());
+}
+
+// The firmware's own timeouts before the driver's 154 asking for a reset: the firmware error,
+// then the GPU lost, as an Xid 62 before a 154 is; a release note naming GSP timeouts is neither.
+TEST(ClassifierKernelTest, AGspHeartbeatTimeoutBeforeAResetIsTwoIncidents) {
+  auto found = Classify(
+      "NVRM: _kgspRpcRecvPoll: GSP RM heartbeat timed out\n"
+      "NVRM: _kgspIsHeartbeatTimedOut: Heartbeat timed out, currentTimeMs 3175895033\n"
+      "NVRM: Xid (PCI:0000:01:00): 154, GPU recovery action changed from 0x0 (None) to 0x1 (GPU "
+      "Reset Required)\n");
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kGpuError);
+  EXPECT_EQ(found[0].incident.signature, "gsp-fsp-timeout");
+  EXPECT_EQ(found[1].incident.kind, IncidentKind::kDeviceLost);
+  EXPECT_TRUE(Classify("Fixed an issue that could lead to GSP heartbeat timed out errors").empty());
+}
+
+// Apple's MPS allocator states what it holds: 2^30 bytes per "GB", and lately "GiB".
+TEST(ClassifierFieldsTest, MpsStatesWhatItHasAllocatedInEitherSpelling) {
+  for (const char* unit : {"GB", "GiB"}) {
+    auto found = Classify(std::string("MPS backend out of memory (MPS allocated: 39.50 ") + unit +
+                          ", other allocations: 141.24 " + unit + ", max allowed: 182.78 " + unit +
+                          "). Tried to allocate 6.15 " + unit + " on private pool.");
+    ASSERT_EQ(found.size(), 1u) << unit;
+    EXPECT_EQ(found[0].incident.fields.allocated, Bytes(42412802048ULL)) << unit;
+    EXPECT_EQ(found[0].incident.fields.requested, Bytes(6603512218ULL)) << unit;
+  }
 }
 
 TEST(ClassifierFieldsTest, ForgesMemoryManagerStatesTheFreeMemory) {

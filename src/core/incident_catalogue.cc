@@ -60,6 +60,13 @@ std::vector<Signature> MakeCatalogue() {
       // Kubernetes: the container was killed at its memory limit ("Reason: OOMKilled").
       Re("k8s-oomkilled", K::kHostOom, "kubernetes", "OOMKilled", "[Rr]eason\"?:\\s*\"?OOMKilled",
          "the container was OOM-killed at its memory limit"),
+      // Ray's memory monitor kills workers before the kernel would: "(raylet) … 1 Workers (tasks /
+      // actors) killed due to memory pressure (OOM)", and the task's own error, "Task was killed
+      // due to the node running low on memory." Host RAM, whatever the workers ran on.
+      Lit("ray-memory-pressure", K::kHostOom, "ray", "killed due to memory pressure (OOM)",
+          "Ray killed workers: host memory (RAM) running out"),
+      Lit("ray-task-low-memory", K::kHostOom, "ray", "due to the node running low on memory",
+          "Ray killed a task: host memory (RAM) running out"),
       // PyTorch, three generations of the caching allocator's message, then the generic phrase.
       Lit("torch-oom-2.4", K::kOom, "pytorch",
           "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate", "CUDA out of memory"),
@@ -103,6 +110,19 @@ std::vector<Signature> MakeCatalogue() {
       // ComfyUI prints str() of torch.OutOfMemoryError first ("Allocation on device ").
       Lit("comfyui-exception-allocation", K::kOom, "comfyui",
           "!!! Exception during processing !!! Allocation on device", "CUDA out of memory"),
+      // ComfyUI's older error dialog: "Error occurred when executing CogVideoDecode:", a blank
+      // line, then str() of torch.OutOfMemoryError alone on its line.
+      Re("comfyui-dialog-allocation", K::kOom, "comfyui", "Allocation on device",
+         "^\\s*Allocation on device\\s*$", "CUDA out of memory"),
+      // Intel XPU (IPEX): one block may not exceed 4 GB on this platform; PyTorch's message
+      // shape follows ("Tried to allocate 6.85 GiB (GPU 0; 15.56 GiB total capacity; …").
+      Lit("xpu-block-over-4gb", K::kOom, "ipex",
+          "can NOT allocate memory block with size larger than 4GB",
+          "an allocation over the XPU's 4 GB block limit"),
+      // TensorRT-LLM's executor: "Executor creation failed due to insufficient GPU memory."
+      // (the KV cache, or another component, with the free memory before it in the lines after).
+      Lit("trtllm-insufficient-gpu-memory", K::kOom, "tensorrt-llm",
+          "failed due to insufficient GPU memory", "not enough GPU memory"),
       // CTranslate2 (faster-whisper, WhisperX).
       Lit("ctranslate2-oom", K::kOom, "ctranslate2", "CUDA failed with error out of memory",
           "CUDA out of memory"),
@@ -404,6 +424,14 @@ std::vector<Signature> MakeCatalogue() {
       Re("xid-firmware", K::kGpuError, "nvidia-driver", "NVRM: Xid",
          "NVRM: Xid \\([^)]*\\): (61|62|109|110|119|120|143|158)\\b",
          "GPU firmware (GSP / micro-controller) error or timeout"),
+      // The same firmware timeouts as the driver logs them without an Xid line: the GSP's
+      // heartbeat ("NVRM: GPU6 _kgspIsHeartbeatTimedOut: Heartbeat timed out, …", "GSP RM
+      // heartbeat timed out"), the RPC-timeout banner ("_kgspLogRpcTimeout: *** GSP Timeout
+      // ***"), the FSP's ("kfspPollForResponse_IMPL: FSP command timed out"). As Xid 119 is.
+      Re("gsp-fsp-timeout", K::kGpuError, "nvidia-driver", "NVRM: ",
+         "NVRM: .{0,120}([Hh]eartbeat timed out|\\*+ GSP Timeout \\*+|Timeout waiting for RPC "
+         "from GSP|FSP command timed out)",
+         "GPU firmware (GSP / FSP) error or timeout"),
       // 154 naming a reset or a reboot: the GPU is unusable until then (restarting the service
       // will not help), as lost as after an Xid 79.
       Re("xid-154-reset-required", K::kDeviceLost, "nvidia-driver", "NVRM: Xid",

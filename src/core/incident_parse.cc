@@ -427,6 +427,8 @@ IncidentFields ParseIncidentFields(std::string_view s, IncidentKind kind) {
   f.process = SizeAfter(s, "this process has ");
   f.allocated = SizeAfter(s, "Of the allocated memory ");
   if (!f.allocated) f.allocated = SizeBefore(s, " already allocated");
+  if (!f.allocated && s.find("MPS backend out of memory") != std::string_view::npos)
+    f.allocated = BinarySizeAfter(s, "MPS allocated: ");  // "GB" (2^30) or, lately, "GiB"
   f.reserved_unallocated = SizeBefore(s, " is reserved by PyTorch but unallocated");
   f.reserved = SizeBefore(s, " reserved in total by PyTorch");
   if (!f.reserved) f.reserved = SizeBefore(s, " cached)");  // PyTorch <= 1.3
