@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Three hosts of different sizes share one Redis: "small" (24 GiB simulated GPU: jobs up to the
-# le12g class), "mid" (32 GiB: le20g), "big" (48 GiB: le32g). 90 mixed jobs submitted round-robin
-# on all three: 1024p/64f (~20.7 GiB, le24g) only on big, 1024p/32f (le16g) never on small, all
-# done, 0 OOMs, each entry read once (or twice when the host that read it sized it into a larger
-# class and moved it up: the reads add up to 90 plus those moves; never back), nothing pending or
-# dead. Prints the spread, the moves and the makespan.
+# le12g class), "mid" (32 GiB: le20g), "big" (80 GiB: le64g). 200 mixed jobs (N) submitted
+# round-robin on all three: 1024p/64f (~20.7 GiB, le24g) only on big, 1024p/32f (le16g) never on
+# small, all done, 0 OOMs, each entry read once (or twice when the host that read it sized it into
+# a larger class and moved it up: the reads add up to N plus those moves; never back), nothing
+# pending or dead. Prints the spread, the moves and the makespan.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/jobs_lib.bash"
 source "$(dirname "$0")/fleet_lib.bash"
 start_redis
 FLEET_CONFIG_HOST=small
 HOSTS=(small mid big)
-declare -A SIZE=([small]=24GiB [mid]=32GiB [big]=48GiB)
+declare -A SIZE=([small]=24GiB [mid]=32GiB [big]=80GiB)
+N=${N:-200}
 for h in "${HOSTS[@]}"; do
   IDEMPOTENT=true STEP=5ms demo_service i2v "$(free_port)" | host_config "$h" "${SIZE[$h]}"
   start_host "$h"
@@ -22,7 +23,7 @@ wait_hosts 3
 declare -A KIND
 JOBS=()
 t0=$(date +%s%N)
-for ((i = 0; i < 90; i++)); do
+for ((i = 0; i < N; i++)); do
   h=${HOSTS[$((i % 3))]}
   case $((i % 6)) in
     0) k=huge; p="1024 64 10" ;;
@@ -58,9 +59,9 @@ for h in "${HOSTS[@]}"; do
 done
 # An entry is read once, or twice when the host that read it sized it into a larger class (each
 # host's estimator learns on its own) and moved it there: never back and forth.
-echo "entries read: $pulled for 90 jobs; moved up a class: $rerouted"
-expect_eq "$pulled" $((90 + rerouted)) "entries read over all hosts"
+echo "entries read: $pulled for $N jobs; moved up a class: $rerouted"
+expect_eq "$pulled" $((N + rerouted)) "entries read over all hosts"
 expect_eq "$(fleet_json | jq '.waiting + .pending')" 0 "entries left"
 expect_eq "$(fleet_json | jq '.dead_letters')" 0 "dead letters"
-echo "90 jobs on 3 hosts: makespan $(((t1 - t0) / 1000000)) ms (submission included)"
+echo "$N jobs on 3 hosts: makespan $(((t1 - t0) / 1000000)) ms (submission included)"
 echo "PASS"
