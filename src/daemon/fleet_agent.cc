@@ -661,10 +661,8 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
   HandlerResult Submit(const JobManager::FleetSubmission& s) {
     if (stopping)
       return HttpResponse::Error(503, "the daemon is shutting down: not accepting jobs");
-    if (!connected && failures > 0)
-      return HttpResponse::Error(
-          503, "the fleet's Redis (" + cfg.redis + ") is unreachable: " + last_error,
-          "jobs already here keep running; submit again once Redis is back (docs/fleet.md)");
+    // Redis was unreachable at the last try: the submission tries again at once (the agent's
+    // own retries back off up to 5 s; a user who just restarted Redis should not wait for them).
     auto cls = fleet::ClassFor(Bytes(s.estimate_bytes));
     fleet::JobEntry je;
     je.job = cfg.host + "-" + std::to_string(UnixNowMs()) + "-" + std::to_string(++seq);
@@ -688,8 +686,8 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
         self->OnWorker([self, je, stream, respond = std::move(respond)]() mutable {
           HttpResponse out = self->Enqueue(je, stream);
           asio::post(self->io, [self, respond = std::move(respond), out = std::move(out)] {
+            self->Enqueued(out);
             respond(out);
-            self->Kick();
           });
         });
       }};
@@ -718,13 +716,24 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
           self->OnWorker([self, je, stream, respond = std::move(respond)]() mutable {
             HttpResponse out = self->Enqueue(je, stream);
             asio::post(self->io, [self, respond = std::move(respond), out = std::move(out)] {
+              self->Enqueued(out);
               respond(out);
-              self->Kick();
             });
           });
         });
       });
     }};
+  }
+
+  // On the io thread, after a submission's Enqueue: Redis took it (so it is reachable again,
+  // whatever the backoff said) or not; either way a cycle now.
+  void Enqueued(const HttpResponse& out) {
+    if (out.status < 300 && !connected && failures > 0) {
+      Log("Redis reachable again (a submission got through)");
+      connected = true;
+      failures = 0;
+    }
+    Kick();
   }
 
   // On the worker: the registry (vg:host:*) as Redis has it now.
