@@ -172,6 +172,7 @@ Result<int> RunUp(const UpOptions& options) {
                   UnixNowMs(),
                   nvml != nullptr,
                   gpu_problem};
+  std::unique_ptr<FleetAgent> fleet;  // [fleet]: made below, once the job routes exist
   auto reload = [&]() -> std::string {
     if (supervisor.shutting_down()) return "the daemon is shutting down";
     auto next = LoadConfig(path);
@@ -182,6 +183,10 @@ Result<int> RunUp(const UpOptions& options) {
       return why;
     }
     ApplyDefaults(&*next, DefaultPathsForCurrentUser());
+    if (fleet)
+      (void)fleet->Reconfigure(next->fleet);  // logs what waits for a restart
+    else if (next->fleet.enabled)
+      events.Log("fleet: [fleet] added: takes effect when the daemon restarts");
     supervisor.Reload(std::move(*next));
     jobs.Reconfigure();
     return "";
@@ -189,7 +194,6 @@ Result<int> RunUp(const UpOptions& options) {
   AddApiRoutes(router, supervisor, events, info, reload);
   AddJobRoutes(router, jobs);
   // Fleet mode (docs/fleet.md): one host of a fleet sharing job queues on Redis Streams.
-  std::unique_ptr<FleetAgent> fleet;
   if (config->fleet.enabled) {
     const FleetConfig& f = config->fleet;
     fleet::RedisEndpoint ep{f.redis_host, f.redis_port,      f.redis_db,  f.user,

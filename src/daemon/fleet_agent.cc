@@ -58,6 +58,8 @@ struct CyclePlan {
   std::map<std::string, std::vector<std::string>> renew;  // stream → entry ids
   std::vector<std::string> takeover_streams;
   std::vector<std::vector<std::string>> pulls;  // per service: fleet::PullOrder's streams
+  Millis lease{30000};  // the settings a reload may change, as they were when it was planned
+  int max_deliveries = 3;
 };
 
 struct CycleResult {
@@ -203,6 +205,8 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
     const SteadyTime now = std::chrono::steady_clock::now();
     const auto third = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.lease / 3);
     CyclePlan plan;
+    plan.lease = cfg.lease;
+    plan.max_deliveries = cfg.max_deliveries;
     plan.endings = std::move(unacked);
     unacked.clear();
     const std::vector<std::string> services = jobs.JobServiceNames();
@@ -320,7 +324,7 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
     }
     if (plan.beat) {
       auto put = st.PutHash(fleet::HostKey(cfg.host),
-                            {{"info", fleet::HostInfoJson(*plan.beat).dump()}}, cfg.lease);
+                            {{"info", fleet::HostInfoJson(*plan.beat).dump()}}, plan.lease);
       if (!put && failed(put.error())) return r;
       auto hs = ReadHosts();
       if (!hs) {
@@ -343,7 +347,7 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
       const std::optional<bool> worth = worth_reading(s);
       if (!worth) return r;
       if (!*worth) continue;
-      auto got = st.TakeOver(s, cfg.host, cfg.lease, kTakeOverBatch);
+      auto got = st.TakeOver(s, cfg.host, plan.lease, kTakeOverBatch);
       if (!got) {
         if (failed(got.error())) return r;
         continue;
@@ -356,7 +360,7 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
           r.run.push_back(ToRun{e, *j, "recovered"});
           continue;
         }
-        fleet::TakeoverDecision d = fleet::DecideTakeover(e.deliveries, cfg.max_deliveries,
+        fleet::TakeoverDecision d = fleet::DecideTakeover(e.deliveries, plan.max_deliveries,
                                                           j->idempotent, e.previous_consumer);
         switch (d.action) {
           case fleet::TakeoverAction::kRun:
@@ -725,6 +729,37 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
     }};
   }
 
+  // A reload's [fleet]: the lease and max_deliveries apply from the next cycle; what names the
+  // connection or this host (redis, host, user, password, connect_timeout) only at the next start
+  // (the entries this host holds are the running connection's consumer's). "" or what waits.
+  std::string Reconfigure(const FleetConfig& next) {
+    std::vector<std::string> later;
+    if (!next.enabled) later.emplace_back("[fleet] removed");
+    if (next.enabled && next.redis != cfg.redis) later.emplace_back("redis");
+    if (next.enabled && next.host != cfg.host) later.emplace_back("host");
+    if (next.enabled && (next.user != cfg.user || next.password != cfg.password))
+      later.emplace_back("user/password");
+    if (next.enabled && next.connect_timeout != cfg.connect_timeout)
+      later.emplace_back("connect_timeout");
+    if (next.enabled && (next.lease != cfg.lease || next.max_deliveries != cfg.max_deliveries)) {
+      cfg.lease = next.lease;
+      cfg.max_deliveries = next.max_deliveries;
+      // The lease's rhythm (heartbeat and renewals every lease/3, takeovers every lease/2)
+      // restarts from now at the new length.
+      next_beat = next_renew = next_takeover = SteadyTime{};
+      Log("lease " + FormatSeconds(cfg.lease) + ", max_deliveries " +
+          std::to_string(cfg.max_deliveries) + " from now (reload)");
+    }
+    if (later.empty()) return "";
+    std::string what;
+    for (const std::string& w : later) what += (what.empty() ? "" : ", ") + w;
+    const std::string note = "[fleet] " + what +
+                             " changed: takes effect when the daemon restarts (this host keeps "
+                             "its Redis connection and name until then)";
+    Log(note);
+    return note;
+  }
+
   // On the io thread, after a submission's Enqueue: Redis took it (so it is reachable again,
   // whatever the backoff said) or not; either way a cycle now.
   void Enqueued(const HttpResponse& out) {
@@ -757,14 +792,39 @@ struct FleetAgent::Impl : std::enable_shared_from_this<Impl> {
           503, "the fleet's Redis (" + cfg.redis + ") is unreachable: " + e.message,
           "jobs already here keep running; submit again (docs/fleet.md)");
     };
-    if (!je.idempotency_key.empty()) {
-      auto k = st.ClaimKey(fleet::IdemKey(je.idempotency_key), je.job, kIdemTtl);
+    const std::string key = je.idempotency_key.empty() ? "" : fleet::IdemKey(je.idempotency_key);
+    const std::string mine = fleet::IdemValue(je.job, UnixNowMs());
+    if (!key.empty()) {
+      auto k = st.ClaimKey(key, mine, kIdemTtl);
       if (!k) return unavailable(k.error());
-      if (k->has_value()) return HttpResponse::Json(200, {{"fleet_job", **k}, {"duplicate", true}});
+      if (k->has_value()) {
+        const fleet::IdemHolder holder = fleet::ParseIdemValue(**k);
+        auto record = st.GetHash(fleet::JobKey(holder.job));
+        if (!record) return unavailable(record.error());
+        if (!fleet::StaleIdemClaim(holder, !record->empty(), UnixNowMs()))
+          return HttpResponse::Json(200, {{"fleet_job", holder.job}, {"duplicate", true}});
+        // Its holder's submission never queued a job: this one takes the key over.
+        auto swapped = st.SwapKey(key, **k, mine, kIdemTtl);
+        if (!swapped) return unavailable(swapped.error());
+        if (!*swapped)
+          return HttpResponse::Error(409, "the idempotency key changed hands just now",
+                                     "submit again: the answer names the job that holds it");
+      }
     }
-    if (auto g = Group(stream); !g) return unavailable(g.error());
+    // Not queued after all: the key is given back (best effort; a key left holding a job that
+    // was never queued is taken over by the next submission after fleet::kIdemGraceMs).
+    auto give_back = [&] {
+      if (!key.empty()) (void)st.SwapKey(key, mine, "", Millis(0));
+    };
+    if (auto g = Group(stream); !g) {
+      give_back();
+      return unavailable(g.error());
+    }
     auto id = st.Add(stream, fleet::EncodeEntry(je));
-    if (!id) return unavailable(id.error());
+    if (!id) {
+      give_back();
+      return unavailable(id.error());
+    }
     (void)PutRecord(je.job, {{"state", "queued"},
                              {"service", je.service},
                              {"stream", stream},
@@ -834,6 +894,8 @@ FleetAgent::Figures FleetAgent::Counts() const {
                  m.rerouted,
                  m.submitted};
 }
+
+std::string FleetAgent::Reconfigure(const FleetConfig& next) { return impl_->Reconfigure(next); }
 
 HandlerResult FleetAgent::Job(const std::string& fleet_job) { return impl_->RecordOf(fleet_job); }
 

@@ -55,6 +55,10 @@ class FleetAgent {
   // The daemon is stopping: no new entries are taken; running jobs keep their entries pending
   // (their lease lapses, or this host recovers them when it comes back).
   void Stop();
+  // A reload's [fleet] (on the io thread): lease and max_deliveries apply from the next cycle;
+  // redis, host, user, password and connect_timeout at the next start. Returns "" or a note
+  // saying what waits for a restart (also logged).
+  std::string Reconfigure(const FleetConfig& next);
   // GET /v1/fleet: this host, Redis reachable or not, the entries it holds.
   nlohmann::json Status() const;
   // GET /v1/fleet/jobs/{id}: where a fleet job is and how it ended (its vg:job record: host,

@@ -122,6 +122,29 @@ nlohmann::json JobRecordJson(std::string_view fleet_job, const Fields& record) {
   return out;
 }
 
+std::string IdemValue(std::string_view job, std::int64_t unix_ms) {
+  return std::string(job) + " " + std::to_string(unix_ms);
+}
+
+IdemHolder ParseIdemValue(std::string_view value) {
+  IdemHolder h;
+  const std::size_t space = value.rfind(' ');
+  if (space != std::string_view::npos) {
+    if (auto ms = WholeInt(value.substr(space + 1))) {
+      h.job = std::string(value.substr(0, space));
+      h.unix_ms = *ms;
+      return h;
+    }
+  }
+  h.job = std::string(value);
+  return h;
+}
+
+bool StaleIdemClaim(const IdemHolder& holder, bool job_has_record, std::int64_t now_unix_ms) {
+  if (job_has_record) return false;
+  return now_unix_ms - holder.unix_ms > kIdemGraceMs;
+}
+
 Fields EncodeEntry(const JobEntry& e) {
   Fields f;
   f.emplace_back("job", e.job);

@@ -118,6 +118,20 @@ bool FinalState(std::string_view state);  // done failed cancelled refused dead
 // the JSON it holds, everything else as text.
 nlohmann::json JobRecordJson(std::string_view fleet_job, const Fields& record);
 
+// ---- Fleet-wide idempotency keys (vg:idem:<key>) -------------------------------------------
+// The key's value: the job that holds it and when it was claimed, "<job> <unix ms>".
+std::string IdemValue(std::string_view job, std::int64_t unix_ms);
+struct IdemHolder {
+  std::string job;
+  std::int64_t unix_ms = 0;  // 0: not stated (a value written by hand or by an older host)
+};
+IdemHolder ParseIdemValue(std::string_view value);
+// A claim whose submission did not queue its job (Redis went away between the claim and the
+// XADD): no record of the job, and claimed longer ago than any submission takes. Such a key is
+// taken over by the next submission that names it, not left taken for its 24 hours.
+inline constexpr std::int64_t kIdemGraceMs = 30000;
+bool StaleIdemClaim(const IdemHolder& holder, bool job_has_record, std::int64_t now_unix_ms);
+
 // ---- Takeover --------------------------------------------------------------------------------
 // An entry whose host stopped renewing its lease was claimed here (XAUTOCLAIM, which counts one
 // more delivery). What to do with it:

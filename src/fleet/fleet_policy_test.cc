@@ -67,6 +67,23 @@ TEST(FleetPolicy, AJobRecordReadsAsJsonWithItsNumbersAndResult) {
   EXPECT_FALSE(ValidJobId("tab\there"));
 }
 
+TEST(FleetPolicy, AnIdempotencyKeyWhoseJobNeverGotQueuedIsStaleAfterTheGrace) {
+  EXPECT_EQ(IdemValue("gpu-a-17-1", 1733250000000), "gpu-a-17-1 1733250000000");
+  IdemHolder h = ParseIdemValue("gpu-a-17-1 1733250000000");
+  EXPECT_EQ(h.job, "gpu-a-17-1");
+  EXPECT_EQ(h.unix_ms, 1733250000000);
+  IdemHolder old = ParseIdemValue("gpu-a-17-1");  // no time: written by hand or an older host
+  EXPECT_EQ(old.job, "gpu-a-17-1");
+  EXPECT_EQ(old.unix_ms, 0);
+  EXPECT_EQ(ParseIdemValue("a job x").job, "a job x");  // a last word that is not a time
+  const std::int64_t t = h.unix_ms;
+  EXPECT_FALSE(StaleIdemClaim(h, true, t + 86400000));          // its job exists: a duplicate
+  EXPECT_FALSE(StaleIdemClaim(h, false, t + 1000));             // being submitted right now
+  EXPECT_FALSE(StaleIdemClaim(h, false, t + kIdemGraceMs));     // … up to the grace
+  EXPECT_TRUE(StaleIdemClaim(h, false, t + kIdemGraceMs + 1));  // its XADD never happened
+  EXPECT_TRUE(StaleIdemClaim(old, false, t));
+}
+
 TEST(FleetPolicy, PriorityBandsHaveStreamsOfTheirOwnReadHighFirst) {
   EXPECT_EQ(BandFor(1), Band::kHigh);
   EXPECT_EQ(BandFor(1000), Band::kHigh);

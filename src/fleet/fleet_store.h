@@ -79,6 +79,10 @@ class FleetStore {
   // SET <key> <value> NX PX <ttl>: nullopt when it was set now, else the value already there.
   virtual Result<std::optional<std::string>> ClaimKey(const std::string& key,
                                                       const std::string& value, Millis ttl) = 0;
+  // Compare and set, atomically (a script on Redis): when <key> holds `expected`, it becomes
+  // `value` (with a TTL of `ttl`), or is deleted when `value` is empty. Whether it was.
+  virtual Result<bool> SwapKey(const std::string& key, const std::string& expected,
+                               const std::string& value, Millis ttl) = 0;
   // HSET <key> fields…; PEXPIRE <key> <ttl>.
   virtual Result<void> PutHash(const std::string& key, const Fields& fields, Millis ttl) = 0;
   // HGETALL (empty: no such key).

@@ -75,6 +75,10 @@ class FleetStoreBehaviour : public ::testing::TestWithParam<bool> {
                                                 Millis ttl) override {
       return f_->ClaimKey(k, v, ttl);
     }
+    Result<bool> SwapKey(const std::string& k, const std::string& e, const std::string& v,
+                         Millis ttl) override {
+      return f_->SwapKey(k, e, v, ttl);
+    }
     Result<void> PutHash(const std::string& k, const Fields& f, Millis ttl) override {
       return f_->PutHash(k, f, ttl);
     }
@@ -260,6 +264,24 @@ TEST_P(FleetStoreBehaviour, AnIdempotencyKeyIsClaimedOnceFleetWide) {
   EXPECT_FALSE(first->has_value());
   ASSERT_TRUE(second->has_value());
   EXPECT_EQ(**second, "a-1");
+  // Compare and set: only over the value expected, deleted with an empty one.
+  auto wrong = other_->SwapKey(IdemKey("k1"), "b-7", "b-8", Millis(60000));
+  ASSERT_TRUE(wrong);
+  EXPECT_FALSE(*wrong);
+  auto swapped = other_->SwapKey(IdemKey("k1"), "a-1", "b-8", Millis(60000));
+  ASSERT_TRUE(swapped);
+  EXPECT_TRUE(*swapped);
+  auto now = store_->ClaimKey(IdemKey("k1"), "a-2", Millis(60000));
+  ASSERT_TRUE(now && now->has_value());
+  EXPECT_EQ(**now, "b-8");
+  auto released = other_->SwapKey(IdemKey("k1"), "b-8", "", Millis(0));
+  ASSERT_TRUE(released && *released);
+  auto again = store_->ClaimKey(IdemKey("k1"), "a-3", Millis(60000));
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(again->has_value());
+  auto missing = store_->SwapKey(IdemKey("nope"), "x", "y", Millis(60000));
+  ASSERT_TRUE(missing);
+  EXPECT_FALSE(*missing);
 }
 
 TEST_P(FleetStoreBehaviour, HostRecordsExpireWithoutAHeartbeat) {

@@ -339,6 +339,19 @@ Result<std::optional<std::string>> RedisFleetStore::ClaimKey(const std::string& 
   return std::optional<std::string>(Str(g->get()));
 }
 
+Result<bool> RedisFleetStore::SwapKey(const std::string& key, const std::string& expected,
+                                      const std::string& value, Millis ttl) {
+  static constexpr const char* kSwap = R"lua(
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1])
+else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+return 1
+)lua";
+  auto r = conn_->Cmd({"EVAL", kSwap, "1", key, expected, value, std::to_string(ttl.count())});
+  if (!r) return std::unexpected(r.error());
+  return Int(r->get()) == 1;
+}
+
 Result<void> RedisFleetStore::PutHash(const std::string& key, const Fields& fields, Millis ttl) {
   std::vector<std::string> args = {"HSET", key};
   for (const auto& [k, v] : fields) {

@@ -51,6 +51,8 @@ class RedisFleetStore final : public FleetStore {
   Result<void> DeadLetter(const StreamEntry& entry, const std::string& reason) override;
   Result<std::optional<std::string>> ClaimKey(const std::string& key, const std::string& value,
                                               Millis ttl) override;
+  Result<bool> SwapKey(const std::string& key, const std::string& expected,
+                       const std::string& value, Millis ttl) override;
   Result<void> PutHash(const std::string& key, const Fields& fields, Millis ttl) override;
   Result<Fields> GetHash(const std::string& key) override;
   Result<std::vector<std::string>> Keys(const std::string& pattern, std::size_t max) override;

@@ -136,6 +136,18 @@ class MemoryFleetStore final : public fleet::FleetStore {
     strings_[key] = {value, now_ + ttl.count()};
     return std::optional<std::string>();
   }
+  Result<bool> SwapKey(const std::string& key, const std::string& expected,
+                       const std::string& value, Millis ttl) override {
+    if (auto d = Down()) return *d;
+    auto it = strings_.find(key);
+    if (it == strings_.end() || it->second.second <= now_ || it->second.first != expected)
+      return false;
+    if (value.empty())
+      strings_.erase(it);
+    else
+      it->second = {value, now_ + ttl.count()};
+    return true;
+  }
   Result<void> PutHash(const std::string& key, const fleet::Fields& fields, Millis ttl) override {
     if (auto d = Down()) return *d;
     Hash& h = hashes_[key];

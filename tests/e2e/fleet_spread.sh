@@ -3,7 +3,9 @@
 # daemon, state dir and demo service. Jobs submitted on the small host spread over both; the
 # 1024p/32f ones (more than the small host can ever hold) run only on the big host, nothing OOMs;
 # a 1024p/64f job, too big for every host, is refused at once with suggestions against the big
-# one. `vramguard fleet` shows both hosts and empty queues at the end.
+# one. `vramguard fleet` shows both hosts and empty queues at the end. A reload applies a new
+# lease at once and says that a new host name waits for a restart. An idempotency key is one job
+# fleet-wide; a key whose job was never queued is taken over after its grace.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/jobs_lib.bash"
 source "$(dirname "$0")/fleet_lib.bash"
@@ -56,4 +58,46 @@ hapi big GET /metrics
 expect_contains "$BODY" "vramguard_fleet_connected 1" "big's metrics"
 expect_contains "$BODY" "vramguard_fleet_hosts 2" "big's metrics"
 printf '%s\n' "$BODY" | grep '^vramguard_fleet_entries_total' | sed 's/^/  big: /'
+
+note "idempotency keys fleet-wide: a second submission on another host names the first job"
+body='{"service":"i2v","params":{"resolution":512,"frames":16,"steps":5},"idempotency_key":"%s"}'
+# shellcheck disable=SC2059
+hapi small POST /v1/jobs "$(printf "$body" k1)"
+expect_eq "$CODE" 202 "k1 first: $BODY"
+K1=$(printf '%s' "$BODY" | jq -r .fleet_job)
+# shellcheck disable=SC2059
+hapi big POST /v1/jobs "$(printf "$body" k1)"
+expect_eq "$CODE" 200 "k1 again on big: $BODY"
+expect_eq "$(printf '%s' "$BODY" | jq -r '.fleet_job + " " + (.duplicate | tostring)')" "$K1 true" "k1 again"
+# A key whose holder never got its job queued (its XADD failed): taken over once past the grace;
+# within it, still the holder's (its submission may be under way).
+redis-cli -p "$REDIS_PORT" SET vg:idem:k2 "ghost-1 1000" >/dev/null
+redis-cli -p "$REDIS_PORT" SET vg:idem:k3 "ghost-2 $(($(date +%s%N) / 1000000))" >/dev/null
+# shellcheck disable=SC2059
+hapi small POST /v1/jobs "$(printf "$body" k2)"
+expect_eq "$CODE" 202 "k2 held by a job never queued: $BODY"
+K2=$(printf '%s' "$BODY" | jq -r .fleet_job)
+expect_eq "$(redis-cli -p "$REDIS_PORT" GET vg:idem:k2 | cut -d' ' -f1)" "$K2" "k2's holder now"
+# shellcheck disable=SC2059
+hapi small POST /v1/jobs "$(printf "$body" k3)"
+expect_eq "$CODE" 200 "k3 claimed just now: $BODY"
+expect_eq "$(printf '%s' "$BODY" | jq -r .fleet_job)" ghost-2 "k3's holder"
+wait_fleet_job "$K1" done 30
+wait_fleet_job "$K2" done 30
+
+note "reload: the lease applies at once; a new host name waits for a restart, said so"
+sed -i "s/^lease = \"$LEASE\"/lease = \"3s\"/" "$WORK/small/vramguard.toml"
+hvg small reload >/dev/null
+hapi small GET /v1/fleet
+expect_eq "$(printf '%s' "$BODY" | jq .lease_s)" 3 "small's lease after the reload"
+sed -i 's/^host = "small"/host = "tiny"/' "$WORK/small/vramguard.toml"
+hvg small reload >/dev/null
+hapi small GET /v1/fleet
+expect_eq "$(printf '%s' "$BODY" | jq -r .host)" small "small's name after a reload naming another"
+for ((i = 0; i < 100; i++)); do
+  grep -q "\[fleet\] host changed: takes effect when the daemon restarts" "$WORK/small/daemon.log" && break
+  sleep 0.02
+done
+expect_contains "$(cat "$WORK/small/daemon.log")" "[fleet] host changed: takes effect when the daemon restarts" \
+  "small's log"
 echo "PASS"
