@@ -156,6 +156,20 @@ const Case kRealMessages[] = {
      IncidentKind::kGpuError, "gsp-fsp-timeout"},
     {"NVRM: kfspPollForResponse_IMPL: FSP command timed out", IncidentKind::kGpuError,
      "gsp-fsp-timeout"},
+    {"[ERROR] ggml_extend.hpp:70   - ROCm error: out of memory", IncidentKind::kOom,
+     "ggml-rocm-error-oom"},
+    {"llm-router[15732]: radv/amdgpu: The CS has been cancelled because the context is lost. This "
+     "context is innocent.",
+     IncidentKind::kSticky, "radv-context-lost"},
+    {"Status Message: D:\\a\\_work\\1\\s\\onnxruntime\\core\\providers\\dml\\"
+     "DmlExecutionProvider\\src\\MLOperatorAuthorImpl.cpp(2557)\\onnxruntime.dll!00007FFB: "
+     "(caller: 00007FFB) Exception(3) tid(1e3c) 887A0005 The GPU device instance has been "
+     "suspended. Use GetDeviceRemovedReason to determine the appropriate action.",
+     IncidentKind::kSticky, "dxgi-device-removed"},
+    {"D3D12 device creation failed: DXGI_ERROR_DEVICE_REMOVED", IncidentKind::kSticky,
+     "dxgi-device-removed-name"},
+    // The report's first line wrapped after the colon (journald, a Kubernetes node's log).
+    {"kernel: pt_nccl_heartbt invoked oom-killer:", IncidentKind::kHostOom, "kernel-oom-killer"},
     {"NVRM: GPU6 _kgspLogRpcTimeout: ********************************* GSP Timeout "
      "**********************************",
      IncidentKind::kGpuError, "gsp-fsp-timeout"},
@@ -967,6 +981,19 @@ TEST(ClassifierKernelTest, AGspHeartbeatTimeoutBeforeAResetIsTwoIncidents) {
   EXPECT_EQ(found[0].incident.signature, "gsp-fsp-timeout");
   EXPECT_EQ(found[1].incident.kind, IncidentKind::kDeviceLost);
   EXPECT_TRUE(Classify("Fixed an issue that could lead to GSP heartbeat timed out errors").empty());
+}
+
+// The Kubernetes device plugin (go-nvml) names the GPU by its NVML index.
+TEST(ClassifierFieldsTest, GoNvmlNamesTheDeviceIndex) {
+  auto found = Classify(
+      "Pod Allocate failed due to device plugin GetPreferredAllocation rpc failed with err: rpc "
+      "error: code = Unknown desc = Unable to retrieve list of available devices: error creating "
+      "nvml.Device 5: nvml: GPU is lost, which is unexpected");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kDeviceLost);
+  EXPECT_EQ(found[0].incident.fields.gpu, 5);
+  // A hex word that only contains the code is not it.
+  EXPECT_TRUE(Classify("checksum 1887A00051 ok").empty());
 }
 
 // Apple's MPS allocator states what it holds: 2^30 bytes per "GB", and lately "GiB".

@@ -40,7 +40,7 @@ std::vector<Signature> MakeCatalogue() {
       // ("Kill process … score …" on older kernels, "Memory cgroup out of memory: …" for a
       // container); one report is one incident (the log's clock merges its hundreds of lines).
       Lit("kernel-oom-killer", K::kHostOom, "linux",
-          "invoked oom-killer: ", "the kernel's OOM killer ran: host memory (RAM) exhausted"),
+          "invoked oom-killer:", "the kernel's OOM killer ran: host memory (RAM) exhausted"),
       Re("kernel-oom-killed-process", K::kHostOom, "linux", "of memory: Kill",
          "[Oo]ut of memory: Kill(ed)? process [0-9]+",
          "the kernel's OOM killer killed a process for host memory (RAM)"),
@@ -206,6 +206,10 @@ std::vector<Signature> MakeCatalogue() {
          "CUDA error [0-9]+ at [^ ]+: out of memory", "CUDA out of memory"),
       Lit("ggml-cudamalloc-failed", K::kOom, "llama.cpp", "cudaMalloc failed: out of memory",
           "cudaMalloc failed"),
+      // ggml's HIP build names ROCm where the CUDA build says CUDA ("ROCm error: out of memory",
+      // "current device: 0, in function alloc at …" after it); stable-diffusion.cpp, llama.cpp.
+      Lit("ggml-rocm-error-oom", K::kOom, "llama.cpp", "ROCm error: out of memory",
+          "ROCm out of memory"),
       // CUDA<N> on NVIDIA builds, ROCm<N> on AMD builds of the same code.
       Re("ggml-unable-to-allocate-buffer", K::kOom, "llama.cpp", "unable to allocate ",
          "unable to allocate (CUDA|ROCm)[0-9]+ buffer", "could not allocate a GPU buffer"),
@@ -384,6 +388,17 @@ std::vector<Signature> MakeCatalogue() {
       // group is torn down and PyTorch takes the process down with it.
       Lit("nccl-watchdog-timeout", K::kSticky, "pytorch",
           "Watchdog caught collective operation timeout", "a NCCL collective timed out"),
+      // The process's GPU context was lost to a GPU reset (a hang elsewhere, Windows' TDR): the
+      // GPU is back, this process's device is not; restarting the process is the cure. AMD's
+      // Vulkan driver: "radv/amdgpu: The CS has been cancelled because the context is lost."
+      // DirectML / D3D12: DXGI_ERROR_DEVICE_REMOVED, 0x887A0005 ("The GPU device instance has
+      // been suspended. Use GetDeviceRemovedReason …").
+      Lit("radv-context-lost", K::kSticky, "radv", "cancelled because the context is lost",
+          "the GPU context was lost (a GPU reset)"),
+      Re("dxgi-device-removed", K::kSticky, "directml", "887A0005", "\\b(0x)?887A0005\\b",
+         "the GPU device was removed or reset (DXGI_ERROR_DEVICE_REMOVED)"),
+      Lit("dxgi-device-removed-name", K::kSticky, "directml", "DXGI_ERROR_DEVICE_REMOVED",
+          "the GPU device was removed or reset (DXGI_ERROR_DEVICE_REMOVED)"),
       // The GPU is gone (kernel log).
       Re("xid-79", K::kDeviceLost, "nvidia-driver", "NVRM: Xid", "NVRM: Xid \\([^)]*\\): 79\\b",
          "GPU fell off the bus (Xid 79)"),

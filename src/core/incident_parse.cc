@@ -283,6 +283,8 @@ std::optional<int> ParseGpu(std::string_view s) {
   if (auto v = IntAfter(s, "GPU=", " ;,)")) return static_cast<int>(*v);   // ONNX Runtime
   if (auto v = IntAfter(s, " gpu=", " ;,)")) return static_cast<int>(*v);  // "using Nvidia gpu=0"
   if (auto v = IntAfter(s, "(GPU_", "_")) return static_cast<int>(*v);     // BFC "(GPU_0_bfc)"
+  // go-nvml (the Kubernetes device plugin): "error creating nvml.Device 5: nvml: GPU is lost".
+  if (auto v = IntAfter(s, "nvml.Device ", ":")) return static_cast<int>(*v);
   return NcclDevice(s);
 }
 
