@@ -39,7 +39,13 @@ HttpResponse DemoApp::Handle(const HttpRequest& request) {
     if (auto r = only("POST")) return *r;
     return Free();
   }
-  return ErrorResponse(404, "no such endpoint: use GET /health, POST /generate or POST /free");
+  if (path == kUploadPath) {  // an image upload's stand-in: what arrived, counted
+    if (auto r = only("POST")) return *r;
+    const UploadDigest d = request.upload.value_or(UploadDigest{});
+    return JsonResponse(200, {{"bytes", d.bytes}, {"adler32", d.adler32}});
+  }
+  return ErrorResponse(
+      404, "no such endpoint: use GET /health, POST /generate, POST /free or POST /upload");
 }
 
 void DemoApp::Stop() {

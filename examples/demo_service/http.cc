@@ -64,6 +64,17 @@ long ReadSome(int fd, std::string* buffer, std::size_t max, Clock::time_point de
 
 }  // namespace
 
+void UploadDigest::Add(std::string_view data) {
+  constexpr std::uint32_t kMod = 65521;
+  std::uint32_t a = adler32 & 0xffff, b = adler32 >> 16;
+  for (unsigned char c : data) {
+    a = (a + c) % kMod;
+    b = (b + a) % kMod;
+  }
+  adler32 = (b << 16) | a;
+  bytes += data.size();
+}
+
 std::string_view HttpRequest::Path() const {
   std::string_view t(target);
   return t.substr(0, t.find('?'));
@@ -121,7 +132,8 @@ std::expected<HttpRequest, HttpError> ParseHead(std::string_view head, const Htt
           (has_length && length != request.content_length)) {
         return bad("invalid Content-Length");
       }
-      if (length > limits.max_body) {
+      const bool upload = request.method == "POST" && request.Path() == kUploadPath;
+      if (length > (upload ? limits.max_upload : limits.max_body)) {
         return std::unexpected(HttpError{
             413, "the body is larger than " + std::to_string(limits.max_body) + " bytes"});
       }
@@ -155,6 +167,27 @@ std::expected<HttpRequest, HttpError> ReadRequest(int fd, const HttpLimits& limi
   auto request = ParseHead(std::string_view(buffer).substr(0, head_end + 4), limits);
   if (!request) return request;
   std::size_t body_start = head_end + 4;
+  if (request->method == "POST" && request->Path() == kUploadPath) {
+    // Counted and checksummed as it arrives, never kept whole.
+    UploadDigest digest;
+    std::size_t left = request->content_length;
+    std::string_view early = std::string_view(buffer).substr(body_start);
+    early = early.substr(0, std::min(early.size(), left));
+    digest.Add(early);
+    left -= early.size();
+    std::string piece;
+    while (left > 0) {
+      piece.clear();
+      bool timed_out = false;
+      long n = ReadSome(fd, &piece, std::min<std::size_t>(left, 64 * 1024), deadline, &timed_out);
+      if (timed_out) return std::unexpected(HttpError{408, "the request took too long to arrive"});
+      if (n <= 0) return std::unexpected(HttpError{0, "the client went away"});
+      digest.Add(piece);
+      left -= static_cast<std::size_t>(n);
+    }
+    request->upload = digest;
+    return request;
+  }
   std::size_t want = body_start + request->content_length;
   while (buffer.size() < want) {
     bool timed_out = false;

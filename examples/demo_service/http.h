@@ -5,13 +5,18 @@
 // most max_body bytes (else 413) announced by Content-Length (Transfer-Encoding is refused with
 // 411: this server reads no chunked bodies), and the whole request within the deadline (else 408),
 // so a slow or silent client cannot hold a worker. Every response says "Connection: close".
+// One exception: `POST /upload` (an image upload's stand-in) may send up to max_upload bytes; they
+// are read in 64 KiB pieces and counted and checksummed (Adler-32, as zlib computes it), never
+// kept — what the proxy's tests need to see that a large body arrived whole.
 //
 // Functions are thread-safe; each socket belongs to one caller at a time.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,6 +29,16 @@ namespace vg::demo {
 struct HttpLimits {
   std::size_t max_head = 8 * 1024;
   std::size_t max_body = 64 * 1024;
+  std::size_t max_upload = std::size_t{256} << 20;  // POST /upload
+};
+
+inline constexpr std::string_view kUploadPath = "/upload";
+
+// What POST /upload received: its size and Adler-32 (zlib's adler32 of the same bytes).
+struct UploadDigest {
+  std::uint64_t bytes = 0;
+  std::uint32_t adler32 = 1;
+  void Add(std::string_view data);
 };
 
 struct HttpRequest {
@@ -32,6 +47,7 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::size_t content_length = 0;
+  std::optional<UploadDigest> upload;  // POST /upload: the body, counted instead of kept
 
   // The path without the query string.
   std::string_view Path() const;

@@ -91,6 +91,37 @@ TEST(DemoHttpTest, ReadsARequestWhoseBodyArrivesLater) {
   EXPECT_EQ(request->body, "{\"frames\":24}");  // what follows the body is not read as it
 }
 
+// POST /upload: a body far over max_body, counted and checksummed as it arrives, never kept;
+// over max_upload it is refused before it is read.
+TEST(DemoHttpTest, AnUploadIsCountedAndChecksummedNotKept) {
+  SocketPair pair;
+  HttpLimits limits;
+  limits.max_upload = 1 << 20;
+  std::string data(300 * 1024, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 7919) % 251);
+  pair.Send("POST /upload HTTP/1.1\r\nContent-Length: " + std::to_string(data.size()) + "\r\n\r\n" +
+            data.substr(0, 1000));
+  std::thread late([&] { pair.Send(data.substr(1000)); });
+  auto request = ReadRequest(pair.server(), limits, Soon());
+  late.join();
+  ASSERT_TRUE(request.has_value()) << request.error().message;
+  ASSERT_TRUE(request->upload.has_value());
+  EXPECT_TRUE(request->body.empty());
+  EXPECT_EQ(request->upload->bytes, data.size());
+  UploadDigest whole;
+  whole.Add(data);
+  EXPECT_EQ(request->upload->adler32, whole.adler32);
+  UploadDigest known;  // zlib: adler32(b"Wikipedia") == 0x11E60398
+  known.Add("Wikipedia");
+  EXPECT_EQ(known.adler32, 0x11E60398u);
+  auto big = ParseHead("POST /upload HTTP/1.1\r\nContent-Length: 1048577\r\n\r\n", limits);
+  ASSERT_FALSE(big.has_value());
+  EXPECT_EQ(big.error().status, 413);
+  auto elsewhere = ParseHead("POST /generate HTTP/1.1\r\nContent-Length: 65537\r\n\r\n", limits);
+  ASSERT_FALSE(elsewhere.has_value());
+  EXPECT_EQ(elsewhere.error().status, 413);
+}
+
 TEST(DemoHttpTest, RefusesAnOversizedHeadWithoutReadingItAll) {
   SocketPair pair;
   HttpLimits limits;
