@@ -36,10 +36,66 @@ GradioQueue::~GradioQueue() {
 
 bool GradioQueue::Handles(const HttpRequest& request) {
   std::string_view path = request.Path();
-  return path == "/gradio_api/queue/join" || path == "/gradio_api/queue/data";
+  return path == "/gradio_api/queue/join" || path == "/gradio_api/queue/data" || path == "/app";
 }
 
+namespace {
+
+// The page a browser gets at /app: what a Gradio app's page does with the queue, in 40 lines.
+constexpr const char* kAppPage = R"html(<!doctype html>
+<html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>vg-demo-service</title></head>
+<body>
+<h1>Image to video (vramguard's demo)</h1>
+<label>resolution <select id="resolution"><option>256</option><option selected>512</option>
+<option>768</option><option>1024</option></select></label>
+<label>frames <input id="frames" type="number" value="16" min="1" max="64"></label>
+<label>steps <input id="steps" type="number" value="10" min="1" max="200"></label>
+<button id="generate">Generate</button>
+<p>status: <span id="status">idle</span></p>
+<pre id="output"></pre>
+<script>
+const $ = (id) => document.getElementById(id);
+$('generate').addEventListener('click', async () => {
+  const session = Math.random().toString(36).slice(2);
+  const data = ['resolution', 'frames', 'steps'].map((k) => Number($(k).value));
+  $('status').textContent = 'joining';
+  $('output').textContent = '';
+  const r = await fetch('gradio_api/queue/join', {method: 'POST',
+    headers: {'Content-Type': 'application/json'},
+    body: JSON.stringify({data, fn_index: 0, session_hash: session})});
+  const join = await r.json().catch(() => ({}));
+  if (!r.ok) {
+    $('status').textContent = 'error';
+    $('output').textContent = join.detail || join.error || ('HTTP ' + r.status);
+    return;
+  }
+  const position = r.headers.get('x-vramguard-queue-position');
+  $('status').textContent = 'queued' + (position ? ' (position ' + position + ')' : '');
+  const events = new EventSource('gradio_api/queue/data?session_hash=' + session);
+  events.onmessage = (m) => {
+    const e = JSON.parse(m.data);
+    if (e.event_id !== join.event_id) return;
+    if (e.msg === 'process_starts') $('status').textContent = 'running';
+    if (e.msg === 'process_completed') {
+      events.close();
+      $('status').textContent = e.success ? 'done' : 'error';
+      $('output').textContent = JSON.stringify(e.output);
+    }
+  };
+});
+</script>
+</body></html>
+)html";
+
+}  // namespace
+
 HttpResponse GradioQueue::Handle(const HttpRequest& request) {
+  if (request.Path() == "/app") {
+    if (request.method != "GET") return ErrorResponse(405, "use GET /app");
+    HttpResponse page{200, kAppPage};
+    page.content_type = "text/html; charset=utf-8";
+    return page;
+  }
   if (request.Path() == "/gradio_api/queue/join") {
     if (request.method != "POST") return ErrorResponse(405, "use POST /gradio_api/queue/join");
     return Join(request);

@@ -11,6 +11,11 @@
 //                                 stream is answered when the session has no event left to run
 //                                 (at most `wait`), every message at once.
 //
+//   GET  /app                     → a minimal Gradio-like page: resolution, frames, steps and a
+//                                 Generate button that joins the queue and follows the event
+//                                 stream, as a Gradio app's page does (relative URLs, so it
+//                                 works behind a proxy); a refusal shows its `detail`.
+//
 // So a front door that ends a queue job with the join's answer would admit the next job while
 // the first still holds VRAM; vramguard's gradio-queue routes follow the stream (docs/proxy.md).
 // Thread-safe; Stop() ends the waits (the app's Stop ends the jobs).
