@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "check.h"
+#include "core/comfy_prompt.h"
 #include "core/door_route.h"
 #include "core/gradio_events.h"
 
@@ -65,6 +66,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (auto id = vg::GradioJoinEventId(body)) Check(!id->empty());
     (void)vg::QueryParam(body.substr(0, 512), "session_hash");
+    // … and as ComfyUI's answers: a prompt id is always one that goes into a path as it is.
+    if (auto id = vg::ComfyPromptId(body)) {
+      Check(!id->empty() && id->size() <= 128 && id->find('/') == std::string::npos);
+      (void)vg::ReadComfyHistory(body, *id, false);
+      (void)vg::ReadComfyHistory(body.substr(0, body.size() / 2), *id, true);
+      (void)vg::ComfyQueueHolds(body, *id);
+    }
+    (void)vg::ReadComfyHistory(body, "p", (body.size() & 1) != 0);
   }
   vg::Result<vg::DoorExtract> x = vg::ExtractDoorParams(route, body);
   if (!x) {

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "comfy_prompt.h"
 #include "cuda_memory.h"
 #include "demo_app.h"
 #include "device_select.h"
@@ -182,12 +183,15 @@ int main(int argc, char** argv) {
   });
   std::optional<vg::demo::HttpServer::TimePoint> crash_at;
   if (flags->crash_after) crash_at = std::chrono::steady_clock::now() + *flags->crash_after;
-  // Gradio's queue API beside the plain endpoints (gradio_queue.h).
+  // Gradio's queue API and ComfyUI's prompt API beside the plain endpoints (gradio_queue.h,
+  // comfy_prompt.h).
   vg::demo::GradioQueue queue(app);
+  vg::demo::ComfyPrompts prompts(app);
   auto wake = (*server)->AcceptUntil(
-      [&app, &queue](const auto& request) {
-        return vg::demo::GradioQueue::Handles(request) ? queue.Handle(request)
-                                                       : app.Handle(request);
+      [&app, &queue, &prompts](const auto& request) {
+        if (vg::demo::GradioQueue::Handles(request)) return queue.Handle(request);
+        if (vg::demo::ComfyPrompts::Handles(request)) return prompts.Handle(request);
+        return app.Handle(request);
       },
       signal_fd, crash_at);
   if (wake == vg::demo::HttpServer::Wake::kDeadline) Crash();
@@ -195,6 +199,7 @@ int main(int argc, char** argv) {
   // 7. Graceful shutdown: end the running job, close connections, end the worker, free the GPU.
   app.Stop();
   queue.Stop();
+  prompts.Stop();
   (*server)->Shutdown();
   StopWorker(worker);
   memory->reset();

@@ -127,7 +127,17 @@ std::string ComfyUi(const GpuSnapshot* snapshot) {
          kCommonServiceKeys +
          "\n[service.proxy]\n"
          "listen = \"0.0.0.0:8188\"              # browsers and API clients use this\n"
-         "# upstream_port = 18188             # default: the service's port\n";
+         "# upstream_port = 18188             # default: the service's port\n"
+         "\n# Workflows as jobs, admitted by their size: a queued prompt's job runs until "
+         "ComfyUI's\n# /history has it (docs/proxy.md, \"Engines that answer at once\"). Needs the "
+         "service's job\n# interface first: [[service.param]] resolution and frames, "
+         "[[service.sizing]] rows (docs/jobs.md).\n"
+         "# [[service.proxy.route]]\n"
+         "# match = \"POST /prompt\"             # the newer frontend posts /api/prompt: a second "
+         "route\n"
+         "# ends = \"comfyui-history\"\n"
+         "# params = { resolution = \"/prompt/*/inputs/width\", frames = "
+         "\"/prompt/*/inputs/length\" }\n";
 }
 
 std::string Gradio(const GpuSnapshot* snapshot) {

@@ -406,13 +406,12 @@ TEST(ConfigParse, ProxyRouteMistakesNameTheFix) {
                    std::string(kRouteParams))
                 .find("use \"generic\", \"openai\" or \"gradio\""),
             std::string::npos);
-  EXPECT_NE(
-      errors(head +
-             "[[service.proxy.route]]\nmatch = \"POST /g\"\nends = \"sse\"\n"
-             "params = { resolution = \"/r\" }\n" +
-             std::string(kRouteParams))
-          .find("use \"answer\" (the job ends with the request's answer) or \"gradio-queue\""),
-      std::string::npos);
+  EXPECT_NE(errors(head +
+                   "[[service.proxy.route]]\nmatch = \"POST /g\"\nends = \"sse\"\n"
+                   "params = { resolution = \"/r\" }\n" +
+                   std::string(kRouteParams))
+                .find("use \"answer\" (the job ends with the request's answer), \"gradio-queue\""),
+            std::string::npos);
   EXPECT_NE(errors("[[service]]\nname = \"w\"\ncommand = [\"w\"]\nport = 17861\n"
                    "[service.proxy]\nlisten = \"127.0.0.1:7861\"\n"
                    "[[service.proxy.route]]\nmatch = \"POST /g\"\n")

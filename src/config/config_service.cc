@@ -250,8 +250,9 @@ void ParseRoutes(const toml::node& node, const ServiceConfig& s, Diagnostics* di
       } else {
         diags->Add(r.Node("ends")->source(),
                    "unknown 'proxy.route.ends' \"" + *ends +
-                       "\": use \"answer\" (the job ends with the request's answer) or "
-                       "\"gradio-queue\" (it ends with its event on Gradio's /queue/data stream)");
+                       "\": use \"answer\" (the job ends with the request's answer), "
+                       "\"gradio-queue\" (it ends with its event on Gradio's /queue/data stream) "
+                       "or \"comfyui-history\" (it ends when ComfyUI's /history has its prompt)");
       }
     }
     std::set<std::string> sourced;

@@ -107,6 +107,9 @@ struct ProxySpec {
   // A Gradio queue job (ends = "gradio-queue") whose session has no event stream open through
   // the proxy for this long is no longer followed (not a config key: tests shorten it).
   Millis gradio_stream_grace = std::chrono::seconds(60);
+  // How often a ComfyUI prompt's job (ends = "comfyui-history") asks the service's /history
+  // (not a config key: tests shorten it).
+  Millis comfy_poll = std::chrono::milliseconds(250);
   ConfigLocation where;  // the [service.proxy] table
 };
 

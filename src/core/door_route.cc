@@ -125,11 +125,19 @@ std::optional<DoorProtocol> ParseDoorProtocol(std::string_view text) {
 }
 
 const char* DoorEndsName(DoorEnds e) {
-  return e == DoorEnds::kGradioQueue ? "gradio-queue" : "answer";
+  switch (e) {
+    case DoorEnds::kGradioQueue:
+      return "gradio-queue";
+    case DoorEnds::kComfyHistory:
+      return "comfyui-history";
+    case DoorEnds::kAnswer:
+      break;
+  }
+  return "answer";
 }
 
 std::optional<DoorEnds> ParseDoorEnds(std::string_view text) {
-  for (DoorEnds e : {DoorEnds::kAnswer, DoorEnds::kGradioQueue})
+  for (DoorEnds e : {DoorEnds::kAnswer, DoorEnds::kGradioQueue, DoorEnds::kComfyHistory})
     if (text == DoorEndsName(e)) return e;
   return std::nullopt;
 }

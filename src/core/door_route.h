@@ -44,8 +44,10 @@ std::optional<DoorProtocol> ParseDoorProtocol(std::string_view text);
 // When a route's job ends: with the request's answer ("answer": engines that work inside the
 // request), or when the service's Gradio event stream reports the event the answer named
 // ("gradio-queue": `POST …/queue/join` answers {"event_id"} at once; the work streams on
-// `GET …/queue/data?session_hash=…` until that event's `process_completed`).
-enum class DoorEnds { kAnswer, kGradioQueue };
+// `GET …/queue/data?session_hash=…` until that event's `process_completed`), or when ComfyUI's
+// history has the prompt the answer named ("comfyui-history": `POST /prompt` answers
+// {"prompt_id"} at once; the door asks `GET /history/<id>` until the prompt ended).
+enum class DoorEnds { kAnswer, kGradioQueue, kComfyHistory };
 const char* DoorEndsName(DoorEnds e);
 std::optional<DoorEnds> ParseDoorEnds(std::string_view text);
 

@@ -9,8 +9,10 @@
 #include <deque>
 #include <set>
 
+#include "core/comfy_prompt.h"
 #include "core/gradio_events.h"
 #include "daemon/event_hub.h"
+#include "daemon/http_probe.h"
 #include "daemon/service_port.h"
 #include "util/units.h"
 
@@ -32,6 +34,14 @@ constexpr std::size_t kMaxTargetInEvent = 200;
 // completions it remembers that came before their join's answer was seen.
 constexpr std::size_t kMaxGradioAwaiting = 10'000;
 constexpr std::size_t kGradioRecentCompleted = 256;
+// ComfyUI prompts (DoorEnds::kComfyHistory): how often the door asks /history, every how many
+// asks it also looks at /queue, how many asks without an answer end the job, how many prompts it
+// follows at once, and what one ask may take.
+constexpr int kComfyQueueEvery = 8;
+constexpr int kComfyMaxFailures = 20;  // 5 s
+constexpr std::size_t kMaxComfyPrompts = 1000;
+constexpr Millis kComfyAskTimeout{2000};
+constexpr std::size_t kComfyAnswerBytes = std::size_t{1} << 20;
 
 std::string_view TargetPath(std::string_view target) { return target.substr(0, target.find('?')); }
 
@@ -117,7 +127,18 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
     bool ended = false;      // the request ended (OnRequestEnd) before that answer
     DoorEnds ends = DoorEnds::kAnswer;
     std::string session;      // Gradio: the join's session_hash
-    std::string answer_body;  // Gradio: the join's answer (its first kGradioLinePrefix bytes)
+    std::string answer_body;  // Gradio, ComfyUI: the answer's first kGradioLinePrefix bytes
+    std::string path;         // the request's path (ComfyUI: where /history is beside it)
+  };
+  // A ComfyUI prompt whose job ends when the service's history has it.
+  struct Prompt {
+    std::int64_t job = 0;
+    std::string history_path;
+    std::string queue_path;
+    bool asking = false;  // a request about it is out
+    int asks = 0;
+    int failures = 0;  // asks in a row without an answer
+    int absent = 0;    // /queue answers in a row without it, while the history had nothing
   };
   // A Gradio event whose job ends with its process_completed.
   struct Awaiting {
@@ -137,7 +158,8 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
         jobs(jobs_),
         route_body_limit(route_body_limit_),
         timer(io_),
-        end_timer(io_) {}
+        end_timer(io_),
+        poll_timer(io_) {}
 
   asio::io_context& io;
   ServicePort& port;
@@ -163,6 +185,119 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
   std::deque<std::string> recent_completed;
   asio::steady_timer end_timer;
   bool end_timer_armed = false;
+  // ComfyUI prompts: by prompt id.
+  std::map<std::string, Prompt> prompts;
+  asio::steady_timer poll_timer;
+  bool poll_timer_armed = false;
+  DoorPolicy::UpstreamGet upstream_get;
+
+  // GET `path` on the service itself (ComfyUI's /history, /queue).
+  void AskUpstream(const std::string& path, DoorPolicy::UpstreamAnswer answer) {
+    if (upstream_get) return upstream_get(path, std::move(answer));
+    const std::string url = "http://127.0.0.1:" + std::to_string(spec.upstream_port) + path;
+    asio::co_spawn(io,
+                   HttpExchangeOnce(io, "GET", url, kComfyAskTimeout, "", "", kComfyAnswerBytes),
+                   [answer = std::move(answer)](std::exception_ptr e, HttpExchange x) {
+                     if (e) return answer(0, "", false);
+                     answer(x.status, std::move(x.body), x.capped);
+                   });
+  }
+
+  // The prompt's answer ended: follow its prompt id, or end the job now.
+  void FollowPrompt(Job& j, const ProxyRequestEnd& end) {
+    std::optional<std::string> id = end.status == 200 ? ComfyPromptId(j.answer_body) : std::nullopt;
+    if (!id || prompts.size() >= kMaxComfyPrompts || prompts.count(*id) > 0) {
+      jobs->Ended(j.id, end.status, end.error);
+      return;
+    }
+    prompts[*id] = Prompt{.job = j.id,
+                          .history_path = ComfyHistoryPath(j.path, *id),
+                          .queue_path = ComfyQueuePath(j.path)};
+    ArmPoll();
+  }
+
+  void ArmPoll() {
+    if (poll_timer_armed || closed || prompts.empty()) return;
+    ArmAt(poll_timer, &State::poll_timer_armed, std::chrono::steady_clock::now() + spec.comfy_poll,
+          &State::Poll);
+  }
+
+  void EndPrompt(const std::string& id, int status, const std::string& why) {
+    auto it = prompts.find(id);
+    if (it == prompts.end()) return;
+    const std::int64_t job = it->second.job;
+    prompts.erase(it);
+    jobs->Ended(job, status, why);
+  }
+
+  // Asks /history about every prompt that has no question out (and /queue now and then).
+  void Poll() {
+    std::weak_ptr<State> weak = weak_from_this();
+    std::vector<std::string> ask;  // an answer may come at once and end a prompt: no iterating
+    for (auto& [id, p] : prompts)
+      if (!p.asking) ask.push_back(id);
+    for (const std::string& id : ask) {
+      auto it = prompts.find(id);
+      if (closed || it == prompts.end()) continue;
+      Prompt& p = it->second;
+      p.asking = true;
+      ++p.asks;
+      const bool look_at_queue = p.asks % kComfyQueueEvery == 0;
+      AskUpstream(p.history_path,
+                  [weak, id, look_at_queue](int status, std::string body, bool capped) {
+                    if (auto self = weak.lock(); self && !self->closed)
+                      self->Heard(id, status, body, capped, look_at_queue);
+                  });
+    }
+    ArmPoll();
+  }
+
+  void Heard(const std::string& id, int status, const std::string& body, bool capped,
+             bool look_at_queue) {
+    auto it = prompts.find(id);
+    if (it == prompts.end()) return;
+    Prompt& p = it->second;
+    if (status != 200) {
+      p.asking = false;
+      if (++p.failures >= kComfyMaxFailures)
+        EndPrompt(id, 0,
+                  "the service did not answer GET " + p.history_path + " for " +
+                      FormatSeconds(spec.comfy_poll * kComfyMaxFailures) +
+                      (status ? " (HTTP " + std::to_string(status) + ")" : std::string()));
+      return;
+    }
+    p.failures = 0;
+    switch (ReadComfyHistory(body, id, capped)) {
+      case ComfyPromptState::kSucceeded:
+        return EndPrompt(id, 200, "");
+      case ComfyPromptState::kFailed:
+        return EndPrompt(id, 500, "ComfyUI's history says the prompt ended in an error");
+      case ComfyPromptState::kPending:
+        break;
+    }
+    if (!look_at_queue) {
+      p.asking = false;
+      return;
+    }
+    // Not in the history: still queued or running, or deleted from the queue before it ran.
+    std::weak_ptr<State> weak = weak_from_this();
+    AskUpstream(p.queue_path, [weak, id](int status, std::string body, bool) {
+      auto self = weak.lock();
+      if (!self || self->closed) return;
+      auto it = self->prompts.find(id);
+      if (it == self->prompts.end()) return;
+      Prompt& p = it->second;
+      p.asking = false;
+      if (status != 200) return;  // counted by the history's asks
+      if (ComfyQueueHolds(body, id)) {
+        p.absent = 0;
+      } else if (++p.absent >= 2) {  // twice: not a prompt that ended between the two asks
+        self->EndPrompt(id, 0,
+                        "the prompt is in neither ComfyUI's queue nor its history "
+                        "(deleted from the queue before it ran)");
+      }
+    });
+  }
 
   bool FollowsGradio() const {
     return std::any_of(spec.routes.begin(), spec.routes.end(),
@@ -353,6 +488,7 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
             .protocol = route.protocol,
             .held_at = std::chrono::steady_clock::now()};
     job.ends = route.ends;
+    job.path = std::string(TargetPath(head.target));
     if (route.ends == DoorEnds::kGradioQueue) {
       const nlohmann::json body = nlohmann::json::parse(head.body, nullptr, false);
       if (body.is_object() && body.contains("session_hash") && body["session_hash"].is_string())
@@ -486,8 +622,11 @@ void DoorPolicy::Close() {
   s.events.Unsubscribe(s.subscription);
   s.timer.cancel();
   s.end_timer.cancel();
+  s.poll_timer.cancel();
   for (auto& [event, a] : s.awaiting) s.jobs->Ended(a.job, 0, "the proxy stopped while it ran");
   s.awaiting.clear();
+  for (auto& [id, p] : s.prompts) s.jobs->Ended(p.job, 0, "the proxy stopped while it ran");
+  s.prompts.clear();
   for (std::size_t i = 0; i < s.counted.size(); ++i) s.port.EndJob(s.service);
   s.counted.clear();
   s.held.clear();  // their connections end with the proxy
@@ -564,6 +703,8 @@ void DoorPolicy::OnRequestEnd(const ProxyRequestHead& head, const ProxyRequestEn
     State::Job& j = it->second;
     if (j.forwarded && j.ends == DoorEnds::kGradioQueue) {
       s.FollowEvent(j, end);
+    } else if (j.forwarded && j.ends == DoorEnds::kComfyHistory) {
+      s.FollowPrompt(j, end);
     } else if (j.forwarded) {
       s.jobs->Ended(j.id, end.status, end.error);
     } else if (j.id != 0) {
@@ -585,9 +726,10 @@ ProxyBodySink DoorPolicy::WatchResponse(const ProxyRequestHead& head, int status
   if (s.closed || s.jobs == nullptr) return nullptr;
   std::weak_ptr<State> weak = state_;
   if (auto it = s.door_jobs.find(head.id); it != s.door_jobs.end()) {
-    if (!it->second.forwarded || it->second.ends != DoorEnds::kGradioQueue || status != 200)
+    if (!it->second.forwarded || it->second.ends == DoorEnds::kAnswer || status != 200)
       return nullptr;
-    // The join's answer: {"event_id": …}, kept up to its first kGradioLinePrefix bytes.
+    // The join's answer ({"event_id": …}) or the prompt's ({"prompt_id": …}), kept up to its
+    // first kGradioLinePrefix bytes.
     return [weak, rid = head.id](std::string_view piece, bool end) {
       auto self = weak.lock();
       if (!self || end) return;
@@ -619,6 +761,8 @@ ProxyBodySink DoorPolicy::WatchResponse(const ProxyRequestHead& head, int status
 }
 
 std::size_t DoorPolicy::gradio_events_followed() const { return state_->awaiting.size(); }
+std::size_t DoorPolicy::comfy_prompts_followed() const { return state_->prompts.size(); }
+void DoorPolicy::SetUpstreamGet(UpstreamGet get) { state_->upstream_get = std::move(get); }
 
 std::size_t DoorPolicy::held() const { return state_->held.size(); }
 std::size_t DoorPolicy::counted() const { return state_->counted.size(); }

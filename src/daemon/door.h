@@ -28,6 +28,11 @@
 //    the proxy carries that event's `process_completed` (core/gradio_events.h); an event that no
 //    stream of its session follows for a minute ends then (the browser left), and a join answered
 //    without an event id ends with its answer.
+//  - A route with ends = "comfyui-history" (ComfyUI's `POST /prompt`): its job does not end with
+//    the answer (which only names the prompt) but when the service's `GET /history/<prompt_id>`
+//    has the prompt (core/comfy_prompt.h), asked every 250 ms: "error" ends it failed; a prompt
+//    in neither the history nor `GET /queue` (deleted before it ran) ends; a service that does
+//    not answer for 5 s ends it failed; an answer without a prompt id ends it with the answer.
 //
 // Single-threaded: the daemon's io_context; the port and the event hub outlive it. Asio stays
 // out of this header.
@@ -117,11 +122,19 @@ class DoorPolicy final : public ProxyPolicy {
       const ProxyRequestHead& head) override;
   ProxyBodySink WatchResponse(const ProxyRequestHead& head, int status) override;
 
+  // How the door asks the service itself (ComfyUI's history): GET `path` on the upstream, the
+  // answer's status (0: none), body and whether the body was cut at its limit. Default: HTTP to
+  // 127.0.0.1:upstream_port (2 s timeout, 1 MiB of body); tests put a fake in.
+  using UpstreamAnswer = std::function<void(int status, std::string body, bool capped)>;
+  using UpstreamGet = std::function<void(const std::string& path, UpstreamAnswer answer)>;
+  void SetUpstreamGet(UpstreamGet get);
+
   std::size_t held() const;                    // requests waiting for the service now
   std::size_t counted() const;                 // forwarded requests counted as work on it now
   std::uint64_t starts() const;                // starts the door asked for since it was made
   std::size_t jobs_waiting() const;            // requests submitted as jobs and not forwarded yet
   std::size_t gradio_events_followed() const;  // Gradio queue jobs running after their answer
+  std::size_t comfy_prompts_followed() const;  // ComfyUI prompts running after their answer
 
   struct State;
 

@@ -464,5 +464,103 @@ TEST(DoorGradioQueueTest, StreamsOfOtherPathsAndRoutesWithoutGradioAreNotWatched
   EXPECT_EQ(w.door->WatchResponse(other, 200), nullptr);
 }
 
+// ComfyUI's prompt: the answer names a prompt id at once; the job runs until the service's
+// /history has the prompt (asked by the door, here of a fake upstream).
+struct ComfyWorld : DoorWorld {
+  FakeDoorJobs jobs;
+  std::map<std::string, std::pair<int, std::string>> answers;  // path → what the service says
+  std::vector<std::string> asked;
+  ComfyWorld() : DoorWorld(State::kRunning) {
+    DoorRoute r;
+    r.method = "POST";
+    r.path = "/api/prompt";
+    r.text = "POST /api/prompt";
+    r.ends = DoorEnds::kComfyHistory;
+    r.params.push_back(*ParseDoorSource("resolution", "/prompt/*/inputs/width"));
+    spec.routes = {r};
+    spec.comfy_poll = std::chrono::milliseconds(2);
+    door = std::make_unique<DoorPolicy>(io, port, events, "webui", spec, &jobs, 4096);
+    door->SetUpstreamGet([this](const std::string& path, DoorPolicy::UpstreamAnswer answer) {
+      asked.push_back(path);
+      auto it = answers.find(path);
+      if (it == answers.end()) return answer(0, "", false);  // no answer (connection refused)
+      answer(it->second.first, it->second.second, false);
+    });
+  }
+  // A prompt admitted as job `id` and answered with `answer`.
+  ProxyRequestHead Prompt(std::int64_t id, const std::string& answer, int status = 200) {
+    ProxyRequestHead h = Head();
+    h.target = "/api/prompt";
+    h.has_body = true;
+    EXPECT_GT(door->InspectBody(h), 0u);
+    h.body = R"({"prompt": {"5": {"inputs": {"width": 768}}}, "client_id": "c"})";
+    h.body_read = true;
+    Fate fate;
+    EXPECT_EQ(Send(h, &fate).kind, ProxyVerdict::Kind::kHold);
+    jobs.submitted.back().done(HttpResponse::Json(202, {{"id", id}}));
+    jobs.submitted.back().ticket->forward(id);
+    EXPECT_TRUE(fate.released);
+    if (ProxyBodySink sink = door->WatchResponse(h, status)) {
+      sink(answer, false);
+      sink({}, true);
+    }
+    door->OnRequestEnd(h, ProxyRequestEnd{.status = status, .forwarded = true});
+    return h;
+  }
+  void RunFor(int ms) {
+    io.restart();
+    io.run_for(std::chrono::milliseconds(ms));
+  }
+};
+
+TEST(DoorComfyPromptTest, TheJobEndsWhenTheHistoryHasThePromptNotWithItsAnswer) {
+  ComfyWorld w;
+  w.answers["/api/history/p-1"] = {200, "{}"};
+  w.answers["/api/queue"] = {200, R"({"queue_running": [[1, "p-1", {}]], "queue_pending": []})"};
+  w.Prompt(5, R"({"prompt_id": "p-1", "number": 1, "node_errors": {}})");
+  EXPECT_EQ(w.door->comfy_prompts_followed(), 1u);
+  w.RunFor(60);  // many asks, the queue looked at too: still running
+  EXPECT_TRUE(w.jobs.ended.empty());
+  EXPECT_GT(w.asked.size(), 8u);
+  EXPECT_NE(std::find(w.asked.begin(), w.asked.end(), "/api/queue"), w.asked.end());
+  w.answers["/api/history/p-1"] = {
+      200, R"({"p-1": {"outputs": {}, "status": {"status_str": "success", "completed": true}}})"};
+  w.RunFor(30);
+  EXPECT_EQ(w.jobs.ended, (std::vector<std::pair<std::int64_t, int>>{{5, 200}}));
+  EXPECT_EQ(w.door->comfy_prompts_followed(), 0u);
+}
+
+TEST(DoorComfyPromptTest, AnErrorInTheHistoryEndsItFailed) {
+  ComfyWorld w;
+  w.answers["/api/history/p-2"] = {
+      200, R"({"p-2": {"outputs": {}, "status": {"status_str": "error", "completed": false}}})"};
+  w.Prompt(6, R"({"prompt_id": "p-2", "number": 2, "node_errors": {}})");
+  w.RunFor(30);
+  EXPECT_EQ(w.jobs.ended, (std::vector<std::pair<std::int64_t, int>>{{6, 500}}));
+}
+
+TEST(DoorComfyPromptTest, APromptDeletedFromTheQueueAndAServiceThatStopsAnsweringEndIt) {
+  ComfyWorld w;
+  w.answers["/api/history/p-3"] = {200, "{}"};
+  w.answers["/api/queue"] = {200, R"({"queue_running": [], "queue_pending": []})"};
+  w.Prompt(7, R"({"prompt_id": "p-3"})");
+  w.Prompt(8, R"({"prompt_id": "p-4"})");  // its history is never answered
+  w.RunFor(200);
+  ASSERT_EQ(w.jobs.ended.size(), 2u);
+  EXPECT_EQ(w.door->comfy_prompts_followed(), 0u);
+  for (const auto& [job, status] : w.jobs.ended) EXPECT_EQ(status, 0) << job;
+}
+
+TEST(DoorComfyPromptTest, AnAnswerWithoutAPromptIdEndsWithItAndCloseEndsTheRest) {
+  ComfyWorld w;
+  w.Prompt(9, R"({"error": {"type": "prompt_outputs_failed_validation"}, "node_errors": {}})", 400);
+  EXPECT_EQ(w.jobs.ended, (std::vector<std::pair<std::int64_t, int>>{{9, 400}}));
+  w.answers["/api/history/p-5"] = {200, "{}"};
+  w.Prompt(10, R"({"prompt_id": "p-5"})");
+  w.door->Close();
+  EXPECT_EQ(w.jobs.ended.back(), (std::pair<std::int64_t, int>{10, 0}));
+  EXPECT_EQ(w.door->comfy_prompts_followed(), 0u);
+}
+
 }  // namespace
 }  // namespace vg
