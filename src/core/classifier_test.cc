@@ -168,6 +168,16 @@ const Case kRealMessages[] = {
      IncidentKind::kSticky, "dxgi-device-removed"},
     {"D3D12 device creation failed: DXGI_ERROR_DEVICE_REMOVED", IncidentKind::kSticky,
      "dxgi-device-removed-name"},
+    {"ggml_backend_cpu_buffer_type_alloc_buffer: failed to allocate buffer of size 137438953504",
+     IncidentKind::kHostOom, "ggml-cpu-buffer-alloc"},
+    {"RuntimeError: Native API failed. Native API returns: 20 (UR_RESULT_ERROR_DEVICE_LOST)",
+     IncidentKind::kSticky, "level-zero-device-lost"},
+    {"ggml_vulkan: Device memory allocation failed: VK_ERROR_DEVICE_LOST", IncidentKind::kSticky,
+     "vulkan-device-lost"},
+    {"terminate called after throwing an instance of 'vk::DeviceLostError'", IncidentKind::kSticky,
+     "vulkan-device-lost-hpp"},
+    {"[ 3578.028727] amdgpu 0000:0b:00.0: amdgpu: GPU reset begin!", IncidentKind::kGpuError,
+     "amdgpu-gpu-reset"},
     // The report's first line wrapped after the colon (journald, a Kubernetes node's log).
     {"kernel: pt_nccl_heartbt invoked oom-killer:", IncidentKind::kHostOom, "kernel-oom-killer"},
     {"NVRM: GPU6 _kgspLogRpcTimeout: ********************************* GSP Timeout "
@@ -981,6 +991,25 @@ TEST(ClassifierKernelTest, AGspHeartbeatTimeoutBeforeAResetIsTwoIncidents) {
   EXPECT_EQ(found[0].incident.signature, "gsp-fsp-timeout");
   EXPECT_EQ(found[1].incident.kind, IncidentKind::kDeviceLost);
   EXPECT_TRUE(Classify("Fixed an issue that could lead to GSP heartbeat timed out errors").empty());
+}
+
+// Python's MemoryError is the exception line itself (bare, qualified, numpy's): a line that only
+// mentions it, or PyTorch's OutOfMemoryError, is not it; cuDF's GPU failure raised as a
+// MemoryError is a GPU oom (its RMM wording comes first in the catalogue).
+TEST(ClassifierTest, PythonsMemoryErrorIsHostMemoryWhenItIsTheExceptionLine) {
+  for (const char* line :
+       {"MemoryError", "  MemoryError: ",
+        "numpy.core._exceptions.MemoryError: Unable to allocate 3.00 GiB for an array with "
+        "shape (1024, 786432) and data type float32",
+        "numpy.core._exceptions._ArrayMemoryError: Unable to allocate 12.0 GiB for an array"}) {
+    auto found = Classify(line);
+    ASSERT_EQ(found.size(), 1u) << line;
+    EXPECT_EQ(found[0].incident.signature, "python-memoryerror") << line;
+  }
+  EXPECT_TRUE(Classify("the script raised a MemoryError after an hour").empty());
+  auto torch = Classify("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.");
+  ASSERT_EQ(torch.size(), 1u);
+  EXPECT_EQ(torch[0].incident.kind, IncidentKind::kOom);
 }
 
 // The Kubernetes device plugin (go-nvml) names the GPU by its NVML index.

@@ -60,6 +60,10 @@ std::vector<Signature> MakeCatalogue() {
       // Kubernetes: the container was killed at its memory limit ("Reason: OOMKilled").
       Re("k8s-oomkilled", K::kHostOom, "kubernetes", "OOMKilled", "[Rr]eason\"?:\\s*\"?OOMKilled",
          "the container was OOM-killed at its memory limit"),
+      // ggml's CPU back-end: the buffer of a model or KV cache kept in host RAM.
+      Lit("ggml-cpu-buffer-alloc", K::kHostOom, "llama.cpp",
+          "ggml_backend_cpu_buffer_type_alloc_buffer: failed to allocate buffer",
+          "not enough host memory (RAM) for a CPU buffer"),
       // Ray's memory monitor kills workers before the kernel would: "(raylet) … 1 Workers (tasks /
       // actors) killed due to memory pressure (OOM)", and the task's own error, "Task was killed
       // due to the node running low on memory." Host RAM, whatever the workers ran on.
@@ -399,6 +403,15 @@ std::vector<Signature> MakeCatalogue() {
          "the GPU device was removed or reset (DXGI_ERROR_DEVICE_REMOVED)"),
       Lit("dxgi-device-removed-name", K::kSticky, "directml", "DXGI_ERROR_DEVICE_REMOVED",
           "the GPU device was removed or reset (DXGI_ERROR_DEVICE_REMOVED)"),
+      // The same for Intel's Level Zero / Unified Runtime (UR_RESULT_ERROR_DEVICE_LOST,
+      // ZE_RESULT_ERROR_DEVICE_LOST: the device hung or was reset) and Vulkan
+      // (VK_ERROR_DEVICE_LOST, vk::DeviceLostError).
+      Lit("level-zero-device-lost", K::kSticky, "level-zero", "_RESULT_ERROR_DEVICE_LOST",
+          "the GPU device was lost to a hang or reset (Level Zero)"),
+      Lit("vulkan-device-lost", K::kSticky, "vulkan", "VK_ERROR_DEVICE_LOST",
+          "the GPU device was lost to a hang or reset (Vulkan)"),
+      Lit("vulkan-device-lost-hpp", K::kSticky, "vulkan", "vk::DeviceLostError",
+          "the GPU device was lost to a hang or reset (Vulkan)"),
       // The GPU is gone (kernel log).
       Re("xid-79", K::kDeviceLost, "nvidia-driver", "NVRM: Xid", "NVRM: Xid \\([^)]*\\): 79\\b",
          "GPU fell off the bus (Xid 79)"),
@@ -439,6 +452,10 @@ std::vector<Signature> MakeCatalogue() {
       Re("xid-firmware", K::kGpuError, "nvidia-driver", "NVRM: Xid",
          "NVRM: Xid \\([^)]*\\): (61|62|109|110|119|120|143|158)\\b",
          "GPU firmware (GSP / micro-controller) error or timeout"),
+      // AMD's kernel driver resetting the GPU after a ring timeout: the GPU comes back, every
+      // context on it is lost (their processes see radv's or HIP's errors).
+      Lit("amdgpu-gpu-reset", K::kGpuError, "amdgpu", "amdgpu: GPU reset begin!",
+          "the driver reset the GPU (amdgpu ring timeout)"),
       // The same firmware timeouts as the driver logs them without an Xid line: the GSP's
       // heartbeat ("NVRM: GPU6 _kgspIsHeartbeatTimedOut: Heartbeat timed out, …", "GSP RM
       // heartbeat timed out"), the RPC-timeout banner ("_kgspLogRpcTimeout: *** GSP Timeout
@@ -454,6 +471,13 @@ std::vector<Signature> MakeCatalogue() {
          "the GPU needs a reset or a reboot (Xid 154)"),
       Re("xid-recovery-action", K::kGpuError, "nvidia-driver", "NVRM: Xid",
          "NVRM: Xid \\([^)]*\\): 154\\b", "the GPU needs a recovery action"),
+      // Python's own exception for a failed allocation, after every GPU wording (cuDF raises it
+      // for RMM's device failures: "MemoryError: std::bad_alloc: out_of_memory: CUDA error …"):
+      // alone on its line (a bare `MemoryError`) or with numpy's "Unable to allocate 3.00 GiB
+      // for an array …" — host RAM.
+      Re("python-memoryerror", K::kHostOom, "python", "MemoryError",
+         "^\\s*([A-Za-z_][A-Za-z0-9_]*\\.)*_?(Array)?MemoryError(:.*)?$",
+         "host memory (RAM) exhausted (Python's MemoryError)"),
       // Port clashes.
       Lit("gradio-no-empty-port", K::kPortClash, "gradio", "Cannot find empty port in range",
           "port in use"),

@@ -197,7 +197,7 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
     const std::string url = "http://127.0.0.1:" + std::to_string(spec.upstream_port) + path;
     asio::co_spawn(io,
                    HttpExchangeOnce(io, "GET", url, kComfyAskTimeout, "", "", kComfyAnswerBytes),
-                   [answer = std::move(answer)](std::exception_ptr e, HttpExchange x) {
+                   [answer = std::move(answer)](const std::exception_ptr& e, HttpExchange x) {
                      if (e) return answer(0, "", false);
                      answer(x.status, std::move(x.body), x.capped);
                    });
@@ -244,7 +244,7 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
       ++p.asks;
       const bool look_at_queue = p.asks % kComfyQueueEvery == 0;
       AskUpstream(p.history_path,
-                  [weak, id, look_at_queue](int status, std::string body, bool capped) {
+                  [weak, id, look_at_queue](int status, const std::string& body, bool capped) {
                     if (auto self = weak.lock(); self && !self->closed)
                       self->Heard(id, status, body, capped, look_at_queue);
                   });
@@ -281,7 +281,7 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
     }
     // Not in the history: still queued or running, or deleted from the queue before it ran.
     std::weak_ptr<State> weak = weak_from_this();
-    AskUpstream(p.queue_path, [weak, id](int status, std::string body, bool) {
+    AskUpstream(p.queue_path, [weak, id](int status, const std::string& body, bool) {
       auto self = weak.lock();
       if (!self || self->closed) return;
       auto it = self->prompts.find(id);

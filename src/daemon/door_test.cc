@@ -480,7 +480,7 @@ struct ComfyWorld : DoorWorld {
     spec.routes = {r};
     spec.comfy_poll = std::chrono::milliseconds(2);
     door = std::make_unique<DoorPolicy>(io, port, events, "webui", spec, &jobs, 4096);
-    door->SetUpstreamGet([this](const std::string& path, DoorPolicy::UpstreamAnswer answer) {
+    door->SetUpstreamGet([this](const std::string& path, const DoorPolicy::UpstreamAnswer& answer) {
       asked.push_back(path);
       auto it = answers.find(path);
       if (it == answers.end()) return answer(0, "", false);  // no answer (connection refused)
