@@ -6,89 +6,63 @@
 
 #include <nlohmann/json.hpp>
 
+#include "roomy_memory_testing.h"
+
 namespace vg::demo {
 namespace {
 
 using Json = nlohmann::json;
 
-// Endless memory: the prompt API is under test, not sizing.
-class RoomyPromptMemory : public GpuMemory {
- public:
-  Result<void> Grow(Bytes target) override {
-    held_ = std::max(held_, target);
-    return {};
-  }
-  Result<void> ReleaseTo(Bytes target) override {
-    held_ = std::min(held_, target);
-    return {};
-  }
-  Bytes Held() const override { return held_; }
-  std::optional<OomReport> LastOom() const override { return std::nullopt; }
-  std::string Describe() const override { return "roomy"; }
-
- private:
-  Bytes held_{0};
-};
-
-HttpRequest PromptRequest(std::string method, std::string target, std::string body = {}) {
-  HttpRequest r;
-  r.method = std::move(method);
-  r.target = std::move(target);
-  r.body = std::move(body);
-  return r;
-}
-
 TEST(ComfyPromptsTest, APromptAnswersAtOnceAndTheHistoryHasItWhenItHasRun) {
-  RoomyPromptMemory memory;
+  RoomyMemory memory;
   DemoApp app(memory, Bytes{1 << 20}, std::chrono::milliseconds(20), [](std::string_view) {});
   ComfyPrompts prompts(app);
   const auto t0 = std::chrono::steady_clock::now();
-  HttpResponse queued = prompts.Handle(PromptRequest("POST", "/api/prompt", R"({"prompt": {
+  HttpResponse queued = prompts.Handle(TestRequest("POST", "/api/prompt", R"({"prompt": {
       "3": {"class_type": "KSampler", "inputs": {"steps": 5, "seed": 1}},
       "5": {"class_type": "EmptyHunyuanLatentVideo", "inputs": {"width": 512, "height": 512,
             "length": 16, "batch_size": 1}}}, "client_id": "c1"})"));
   ASSERT_EQ(queued.status, 200) << queued.body;
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(50));  // not 5 steps
   const std::string id = Json::parse(queued.body)["prompt_id"];
-  EXPECT_EQ(Json::parse(prompts.Handle(PromptRequest("GET", "/history/" + id)).body),
-            Json::object());
+  EXPECT_EQ(Json::parse(prompts.Handle(TestRequest("GET", "/history/" + id)).body), Json::object());
   std::string running;
   for (int i = 0; i < 100 && running.find(id) == std::string::npos; ++i) {
-    running = prompts.Handle(PromptRequest("GET", "/queue")).body;
+    running = prompts.Handle(TestRequest("GET", "/queue")).body;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   EXPECT_NE(running.find(id), std::string::npos) << running;
   Json history;
   for (int i = 0; i < 200 && history.empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    history = Json::parse(prompts.Handle(PromptRequest("GET", "/api/history/" + id)).body);
+    history = Json::parse(prompts.Handle(TestRequest("GET", "/api/history/" + id)).body);
   }
   ASSERT_TRUE(history.contains(id)) << history.dump();
   EXPECT_EQ(history[id]["status"]["status_str"], "success");
   EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(100));  // 5 × 20 ms
-  EXPECT_EQ(
-      Json::parse(prompts.Handle(PromptRequest("GET", "/queue")).body)["queue_running"].size(), 0u);
+  EXPECT_EQ(Json::parse(prompts.Handle(TestRequest("GET", "/queue")).body)["queue_running"].size(),
+            0u);
   prompts.Stop();
 }
 
 TEST(ComfyPromptsTest, AJobTheAppRefusesEndsInTheHistoryAsAnErrorAndBadPromptsAre400) {
-  RoomyPromptMemory memory;
+  RoomyMemory memory;
   DemoApp app(memory, Bytes{1 << 20}, std::chrono::milliseconds(1), [](std::string_view) {});
   ComfyPrompts prompts(app);
-  HttpResponse bad = prompts.Handle(PromptRequest("POST", "/prompt", R"({"no": "prompt"})"));
+  HttpResponse bad = prompts.Handle(TestRequest("POST", "/prompt", R"({"no": "prompt"})"));
   EXPECT_EQ(bad.status, 400);
   HttpResponse queued = prompts.Handle(
-      PromptRequest("POST", "/prompt", R"({"prompt": {"1": {"inputs": {"width": 800}}}})"));
+      TestRequest("POST", "/prompt", R"({"prompt": {"1": {"inputs": {"width": 800}}}})"));
   ASSERT_EQ(queued.status, 200);
   const std::string id = Json::parse(queued.body)["prompt_id"];
   Json history;
   for (int i = 0; i < 200 && history.empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    history = Json::parse(prompts.Handle(PromptRequest("GET", "/history/" + id)).body);
+    history = Json::parse(prompts.Handle(TestRequest("GET", "/history/" + id)).body);
   }
   ASSERT_TRUE(history.contains(id));
   EXPECT_EQ(history[id]["status"]["status_str"], "error");  // 800 is not a resolution it knows
-  EXPECT_EQ(prompts.Handle(PromptRequest("DELETE", "/queue")).status, 405);
+  EXPECT_EQ(prompts.Handle(TestRequest("DELETE", "/queue")).status, 405);
   prompts.Stop();
 }
 

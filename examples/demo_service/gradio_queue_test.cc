@@ -5,49 +5,24 @@
 #include <future>
 #include <nlohmann/json.hpp>
 
+#include "roomy_memory_testing.h"
+
 namespace vg::demo {
 namespace {
 
 using Json = nlohmann::json;
-
-// Endless memory: the queue's protocol is under test, not sizing.
-class RoomyMemory : public GpuMemory {
- public:
-  Result<void> Grow(Bytes target) override {
-    held_ = std::max(held_, target);
-    return {};
-  }
-  Result<void> ReleaseTo(Bytes target) override {
-    held_ = std::min(held_, target);
-    return {};
-  }
-  Bytes Held() const override { return held_; }
-  std::optional<OomReport> LastOom() const override { return std::nullopt; }
-  std::string Describe() const override { return "roomy"; }
-
- private:
-  Bytes held_{0};
-};
-
-HttpRequest Request(std::string method, std::string target, std::string body = {}) {
-  HttpRequest r;
-  r.method = std::move(method);
-  r.target = std::move(target);
-  r.body = std::move(body);
-  return r;
-}
 
 TEST(GradioQueueTest, JoinAnswersAtOnceAndTheStreamCompletesWhenTheJobHasRun) {
   RoomyMemory memory;
   DemoApp app(memory, Bytes{1 << 20}, std::chrono::milliseconds(20), [](std::string_view) {});
   GradioQueue queue(app);
   const auto t0 = std::chrono::steady_clock::now();
-  HttpResponse join = queue.Handle(
-      Request("POST", "/gradio_api/queue/join", R"({"data": [512, 16, 5], "session_hash": "s1"})"));
+  HttpResponse join = queue.Handle(TestRequest("POST", "/gradio_api/queue/join",
+                                               R"({"data": [512, 16, 5], "session_hash": "s1"})"));
   ASSERT_EQ(join.status, 200) << join.body;
   const std::string event = Json::parse(join.body)["event_id"];
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(50));  // not 5 steps
-  HttpResponse data = queue.Handle(Request("GET", "/gradio_api/queue/data?session_hash=s1"));
+  HttpResponse data = queue.Handle(TestRequest("GET", "/gradio_api/queue/data?session_hash=s1"));
   EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(100));  // ran first
   ASSERT_EQ(data.status, 200);
   EXPECT_EQ(data.content_type, "text/event-stream");
@@ -62,11 +37,11 @@ TEST(GradioQueueTest, BadJoinsAndMethodsAreAnswered) {
   RoomyMemory memory;
   DemoApp app(memory, Bytes{1 << 20}, std::chrono::milliseconds(1), [](std::string_view) {});
   GradioQueue queue(app);
-  EXPECT_EQ(queue.Handle(Request("POST", "/gradio_api/queue/join", "{}")).status, 422);
-  EXPECT_EQ(queue.Handle(Request("GET", "/gradio_api/queue/join")).status, 405);
-  EXPECT_EQ(queue.Handle(Request("GET", "/gradio_api/queue/data")).status, 422);
-  EXPECT_TRUE(GradioQueue::Handles(Request("GET", "/gradio_api/queue/data?session_hash=x")));
-  EXPECT_FALSE(GradioQueue::Handles(Request("POST", "/generate")));
+  EXPECT_EQ(queue.Handle(TestRequest("POST", "/gradio_api/queue/join", "{}")).status, 422);
+  EXPECT_EQ(queue.Handle(TestRequest("GET", "/gradio_api/queue/join")).status, 405);
+  EXPECT_EQ(queue.Handle(TestRequest("GET", "/gradio_api/queue/data")).status, 422);
+  EXPECT_TRUE(GradioQueue::Handles(TestRequest("GET", "/gradio_api/queue/data?session_hash=x")));
+  EXPECT_FALSE(GradioQueue::Handles(TestRequest("POST", "/generate")));
   app.Stop();
 }
 

@@ -9,9 +9,9 @@
 // Plain node + playwright-core on the system's chromium: no test runner, no browser download.
 'use strict';
 
-const {chromium} = require('playwright-core');
 const {execFile} = require('node:child_process');
 const path = require('node:path');
+const {check, openPage, run} = require(path.join(__dirname, 'browser_common.js'));
 
 const URL = process.env.VG_URL;
 const TOKEN = process.env.VG_TOKEN;
@@ -36,10 +36,6 @@ async function cliJson(...args) {
   }
 }
 
-function check(condition, what) {
-  if (!condition) throw new Error(what);
-  console.log('ok   ' + what);
-}
 
 const stateCell = (service) => `tr[data-service="${service}"] td[data-field="state"]`;
 
@@ -57,20 +53,11 @@ async function shot(page, name) {
 }
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: process.env.VG_CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox'],
-  });
+  const {browser, page, errors, at} = await openPage({width: 1280, height: 900});
   try {
-    const page = await browser.newPage({viewport: {width: 1280, height: 900}});
-    // Every console error and uncaught exception, with the phase it happened in.
-    const errors = [];
-    let phase = 'load';
-    page.on('console', (m) => { if (m.type() === 'error') errors.push({phase, text: m.text()}); });
-    page.on('pageerror', (e) => errors.push({phase, text: 'uncaught: ' + e.message}));
     page.on('requestfailed', (r) => {
       // The live stream is cut when the page goes away; nothing else may fail.
-      if (!r.url().includes('/v1/events?follow=1')) errors.push({phase, text: 'request failed: ' + r.url()});
+      if (!r.url().includes('/v1/events?follow=1')) errors.push({phase: at.phase, text: 'request failed: ' + r.url()});
     });
 
     // 1. Load: GPU, services, no console errors.
@@ -93,7 +80,7 @@ async function main() {
     await shot(page, 'dashboard.png');
 
     // 2. A stop from the CLI reaches the page within 2 s.
-    phase = 'stop';
+    at.phase = 'stop';
     const t0 = Date.now();
     let cliDone = 0;
     const stop = cli('stop', 'svc-b').then((r) => { cliDone = Date.now(); return r; });
@@ -106,7 +93,7 @@ async function main() {
     check(lag <= STOP_DEADLINE_MS, `the page shows the stop within ${STOP_DEADLINE_MS} ms (${lag} ms)`);
 
     // 3. Restart without the token: refused, and the page says why.
-    phase = 'refused';
+    at.phase = 'refused';
     const pidBefore = (await cliJson('status', 'svc-a')).pid;
     await page.click('tr[data-service="svc-a"] button[data-action="restart"]');
     await page.waitForSelector('#action-message.error', {timeout: 5000});
@@ -118,7 +105,7 @@ async function main() {
     check(pidStill === pidBefore, `svc-a was not restarted (pid ${pidStill})`);
 
     // 4. With the token: accepted, and svc-a comes back as a new process.
-    phase = 'token';
+    at.phase = 'token';
     await page.fill('#token', TOKEN);
     await page.click('#token-form button[type="submit"]');
     await page.waitForSelector('#token-state:text("token set for this tab")', {timeout: 5000});
@@ -149,7 +136,7 @@ async function main() {
           'the page followed the restart live: ' + [...new Set(states)].join(' → '));
 
     // 5. Jobs: one that runs (estimate vs observed), one that cannot fit (suggestions).
-    phase = 'jobs';
+    at.phase = 'jobs';
     const good = await cliJson('submit', 'svc-a', 'resolution=512', 'frames=16', 'steps=5', '--wait');
     check(good.id !== undefined, `a 512p job was submitted (${good.id}, ${good.state})`);
     const refused = await cli('submit', 'svc-a', 'resolution=1024', 'frames=32', 'steps=100', '--json');
@@ -174,7 +161,7 @@ async function main() {
 
     // 6. An incident: a job sent to svc-a past vramguard runs out of memory; the page lists the
     //    `oom` event with its sentence.
-    phase = 'incident';
+    at.phase = 'incident';
     const oom = await fetch(`http://127.0.0.1:${process.env.VG_PORT_A}/generate`, {
       method: 'POST', headers: {'Content-Type': 'application/json'},
       body: JSON.stringify({resolution: 1024, frames: 64, steps: 5}),
@@ -196,7 +183,4 @@ async function main() {
   }
 }
 
-main().catch((err) => {
-  console.error('FAIL: ' + (err && err.stack ? err.stack : err));
-  process.exit(1);
-});
+run(main);

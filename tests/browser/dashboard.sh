@@ -3,29 +3,8 @@
 # devDependency; nothing downloads a browser) against `vramguard up` on the simulated GPU, with
 # the TCP listener, a token and http_public_read = true. The checks are in dashboard.js;
 # screenshots go to $VG_ARTIFACTS (CTest: build/browser-artifacts/).
-#
-# Skips (77) only where the browser or web/node_modules is missing, and never under CI ($CI set):
-# scripts/setup.sh --test installs both, so CI without them is a broken setup, not a reason to skip.
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-CHROMIUM=${VG_CHROMIUM:-/usr/bin/chromium}
-missing() {
-  if [ -n "${CI:-}" ]; then
-    echo "FAIL: $1; CI must run the browser tests (scripts/setup.sh --test installs what they need)" >&2
-    exit 1
-  fi
-  echo "SKIP: $1 (run scripts/setup.sh --test)"
-  exit 77
-}
-[ -x "$CHROMIUM" ] || missing "no browser at $CHROMIUM (Debian package chromium)"
-command -v node >/dev/null || missing "no node"
-[ -f "$ROOT/web/node_modules/playwright-core/package.json" ] ||
-  missing "web/node_modules has no playwright-core (npm ci in web/)"
-
-source "$ROOT/tests/e2e/lib.sh"
-source "$ROOT/tests/e2e/jobs_lib.bash"
-[ -n "${VG_DEMO:-}" ] || fail "vg-demo-service not built"
-ARTIFACTS=${VG_ARTIFACTS:-$WORK/artifacts}
-mkdir -p "$ARTIFACTS"
+# Skips (77) as browser_lib.bash says.
+source "$(dirname "$0")/browser_lib.bash"
 
 # Free ports for the dashboard and the second service (the first uses lib.sh's $PORT).
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

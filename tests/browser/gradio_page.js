@@ -7,16 +7,12 @@
 //     shows the door's Gradio-shaped `detail` with the parameters that would fit.
 'use strict';
 
-const {chromium} = require('playwright-core');
 const path = require('node:path');
+const {check, openPage, run} = require(path.join(__dirname, 'browser_common.js'));
 
 const URL = process.env.VG_URL;
 const ARTIFACTS = process.env.VG_ARTIFACTS;
 
-function check(condition, what) {
-  if (!condition) throw new Error(what);
-  console.log('ok   ' + what);
-}
 
 async function generate(page, resolution, frames, steps) {
   await page.selectOption('#resolution', String(resolution));
@@ -31,17 +27,8 @@ async function generate(page, resolution, frames, steps) {
 }
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: process.env.VG_CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox'],
-  });
+  const {browser, page, errors, at} = await openPage({width: 1000, height: 700});
   try {
-    const page = await browser.newPage({viewport: {width: 1000, height: 700}});
-    const errors = [];
-    let phase = 'load';
-    page.on('console', (m) => { if (m.type() === 'error') errors.push({phase, text: m.text()}); });
-    page.on('pageerror', (e) => errors.push({phase, text: 'uncaught: ' + e.message}));
-
     // 1. The page, through the proxy.
     const response = await page.goto(URL);
     check(response.status() === 200, `GET /app through the proxy: ${response.status()}`);
@@ -50,7 +37,7 @@ async function main() {
     check(errors.length === 0, 'no console errors while loading: ' + JSON.stringify(errors));
 
     // 2. A job that fits: joined, followed on the event stream, done.
-    phase = 'fits';
+    at.phase = 'fits';
     const ok = await generate(page, 512, 16, 10);
     console.log(`     512p/16f: ${ok.status} in ${ok.ms} ms`);
     check(ok.status === 'done', `a job that fits ends done on the page (${ok.status}: ${ok.output.slice(0, 200)})`);
@@ -58,7 +45,7 @@ async function main() {
     await page.screenshot({path: path.join(ARTIFACTS, 'gradio-page-done.png'), fullPage: true});
 
     // 3. A job that can never fit: refused at once with what would fit.
-    phase = 'refused';
+    at.phase = 'refused';
     const no = await generate(page, 1024, 64, 10);
     console.log(`     1024p/64f: ${no.status} in ${no.ms} ms: ${no.output.slice(0, 300)}`);
     check(no.status === 'error', 'a job that can never fit is refused on the page');
@@ -75,7 +62,4 @@ async function main() {
   }
 }
 
-main().catch((err) => {
-  console.error('FAIL: ' + (err && err.stack ? err.stack : err));
-  process.exit(1);
-});
+run(main);

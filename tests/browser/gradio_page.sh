@@ -2,27 +2,8 @@
 # A Gradio-like page in a real browser through the front door: Debian's chromium (playwright-core,
 # no browser download) opens the demo service's /app page via the service's proxy, whose
 # `POST /gradio_api/queue/join` is a job route with ends = "gradio-queue" (docs/proxy.md). The
-# checks are in gradio_page.js; screenshots go to $VG_ARTIFACTS. Skips (77) as dashboard.sh does.
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-CHROMIUM=${VG_CHROMIUM:-/usr/bin/chromium}
-missing() {
-  if [ -n "${CI:-}" ]; then
-    echo "FAIL: $1; CI must run the browser tests (scripts/setup.sh --test installs what they need)" >&2
-    exit 1
-  fi
-  echo "SKIP: $1 (run scripts/setup.sh --test)"
-  exit 77
-}
-[ -x "$CHROMIUM" ] || missing "no browser at $CHROMIUM (Debian package chromium)"
-command -v node >/dev/null || missing "no node"
-[ -f "$ROOT/web/node_modules/playwright-core/package.json" ] ||
-  missing "web/node_modules has no playwright-core (npm ci in web/)"
-
-source "$ROOT/tests/e2e/lib.sh"
-source "$ROOT/tests/e2e/jobs_lib.bash"
-[ -n "${VG_DEMO:-}" ] || fail "vg-demo-service not built"
-ARTIFACTS=${VG_ARTIFACTS:-$WORK/artifacts}
-mkdir -p "$ARTIFACTS"
+# checks are in gradio_page.js; screenshots go to $VG_ARTIFACTS. Skips (77) as browser_lib.bash says.
+source "$(dirname "$0")/browser_lib.bash"
 PROXY=$((PORT + 2))
 make_gpus --total 24GiB
 MODEL=4GiB VRAM=5GiB STEP=20ms demo_service i2v "$PORT" "$(proxy_route "$PROXY" \
