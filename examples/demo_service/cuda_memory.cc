@@ -89,14 +89,20 @@ Result<std::unique_ptr<CudaMemory>> CudaMemory::Open(const std::string& library,
   if (auto r = step(api.primary_ctx_retain(&context, device), "cuDevicePrimaryCtxRetain"); !r) {
     return std::unexpected(r.error());
   }
-  if (auto r = step(api.ctx_set_current(context), "cuCtxSetCurrent"); !r) {
-    return std::unexpected(r.error());
-  }
+  memory->context_ = context;
+  if (auto r = memory->MakeCurrent(); !r) return std::unexpected(r.error());
   return memory;
 }
 
+Result<void> CudaMemory::MakeCurrent() const {
+  CUresult r = api_->ctx_set_current(context_);
+  if (r == kCudaSuccess) return {};
+  return Fail(ErrorCode::kDriverError, "cuCtxSetCurrent failed: " + ErrorText(r),
+              "check nvidia-smi and CUDA_VISIBLE_DEVICES");
+}
+
 CudaMemory::~CudaMemory() {
-  if (api_) FreeFrom(0);
+  if (api_ && context_ != nullptr && MakeCurrent()) FreeFrom(0);
   // The library stays loaded: the driver's threads outlive this object until process exit.
 }
 
@@ -117,6 +123,7 @@ void CudaMemory::FreeFrom(std::size_t first) {
 }
 
 Result<void> CudaMemory::Grow(Bytes target) {
+  if (auto r = MakeCurrent(); !r) return r;
   const Bytes before = held_;
   const std::size_t first_new = chunks_.size();
   while (held_ < target) {
@@ -150,6 +157,7 @@ Result<void> CudaMemory::Grow(Bytes target) {
 }
 
 Result<void> CudaMemory::ReleaseTo(Bytes target) {
+  if (auto r = MakeCurrent(); !r) return r;
   while (!chunks_.empty() && held_ - chunks_.back().size >= target && held_ > target) {
     CUresult r = api_->mem_free(chunks_.back().pointer);
     if (r != kCudaSuccess)

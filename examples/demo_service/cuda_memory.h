@@ -8,7 +8,9 @@
 // others) at what it allocated, without the context's own overhead.
 //
 // Owns the library handle and the buffers (freed on destruction; the primary context stays until
-// process exit, as with PyTorch). Not thread-safe (see gpu_memory.h).
+// process exit, as with PyTorch). Not thread-safe (see gpu_memory.h), but callable from any thread
+// in turn: a CUDA context is current per thread, so every call makes the primary context current
+// on the calling thread first (the demo serves jobs on its HTTP threads, not where Open ran).
 #pragma once
 
 #include <memory>
@@ -47,10 +49,12 @@ class CudaMemory final : public GpuMemory {
   CudaMemory() = default;
   std::string ErrorText(int result) const;
   void FreeFrom(std::size_t first);  // frees chunks_[first..] and drops them
+  Result<void> MakeCurrent() const;  // the primary context, on the calling thread
 
   void* library_ = nullptr;
   std::unique_ptr<Api> api_;
   unsigned ordinal_ = 0;
+  void* context_ = nullptr;  // CUcontext: the device's primary context
   std::vector<Chunk> chunks_;
   Bytes held_;
   std::optional<OomReport> last_oom_;

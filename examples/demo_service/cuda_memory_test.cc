@@ -4,6 +4,8 @@
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace vg::demo {
 namespace {
 
@@ -64,6 +66,24 @@ TEST_F(DemoCudaMemoryTest, OutOfMemoryKeepsWhatWasHeldAndReports) {
   ASSERT_EQ(oom->processes.size(), 1u);
   EXPECT_EQ(oom->processes[0].pid, oom->self_pid);
   EXPECT_EQ(oom->processes[0].used, Bytes::GiB(8));
+}
+
+// A CUDA context is current per thread. The demo opens its memory on the main thread and serves
+// jobs on HTTP threads; on an H200 every job failed with CUDA error 201 (invalid device context)
+// until each call made the context current on its own thread. The fake refuses the same way.
+TEST_F(DemoCudaMemoryTest, GrowsAndReleasesFromThreadsOtherThanTheOpener) {
+  auto memory = CudaMemory::Open(VG_DEMO_FAKE_CUDA_PATH, 0);
+  ASSERT_TRUE(memory.has_value()) << memory.error().message;
+  CudaMemory& m = **memory;
+  Result<void> grown, released;
+  std::thread([&] { grown = m.Grow(Bytes::GiB(3)); }).join();
+  ASSERT_TRUE(grown.has_value()) << grown.error().message;
+  EXPECT_EQ(used_(), Bytes::GiB(3).count());
+  std::thread([&] { released = m.ReleaseTo(Bytes::GiB(1)); }).join();
+  ASSERT_TRUE(released.has_value()) << released.error().message;
+  EXPECT_EQ(used_(), Bytes::GiB(1).count());
+  std::thread([&] { memory->reset(); }).join();  // destruction on yet another thread frees all
+  EXPECT_EQ(used_(), 0u);
 }
 
 TEST_F(DemoCudaMemoryTest, DestructionFreesEverything) {

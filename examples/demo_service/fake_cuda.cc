@@ -4,6 +4,9 @@
 // pointers are counters; fake_cuda_used_bytes() lets a test see what is allocated.
 //
 // State lives in one object inside this library (a C ABI leaves no other place). Thread-safe.
+// Like the real driver, a context is current per thread: memory calls on a thread that never made
+// one current fail with CUDA_ERROR_INVALID_CONTEXT (201), as they did on an H200 when the demo
+// allocated on its HTTP threads after making the context current only on the main thread.
 #include <cstddef>
 #include <cstdlib>
 #include <map>
@@ -16,6 +19,9 @@ constexpr int kInvalidValue = 1;
 constexpr int kOutOfMemory = 2;
 constexpr int kNotInitialized = 3;
 constexpr int kInvalidDevice = 101;
+constexpr int kInvalidContext = 201;
+
+thread_local void* current_context = nullptr;
 
 struct FakeDevice {
   std::mutex mutex;
@@ -59,10 +65,14 @@ __attribute__((visibility("default"))) int cuDevicePrimaryCtxRetain(void** conte
   return kSuccess;
 }
 
-__attribute__((visibility("default"))) int cuCtxSetCurrent(void*) { return kSuccess; }
+__attribute__((visibility("default"))) int cuCtxSetCurrent(void* context) {
+  current_context = context;
+  return kSuccess;
+}
 
 __attribute__((visibility("default"))) int cuMemAlloc_v2(unsigned long long* pointer,
                                                          std::size_t size) {
+  if (current_context == nullptr) return kInvalidContext;
   FakeDevice& d = Device();
   std::lock_guard lock(d.mutex);
   if (size == 0) return kInvalidValue;
@@ -75,6 +85,7 @@ __attribute__((visibility("default"))) int cuMemAlloc_v2(unsigned long long* poi
 }
 
 __attribute__((visibility("default"))) int cuMemFree_v2(unsigned long long pointer) {
+  if (current_context == nullptr) return kInvalidContext;
   FakeDevice& d = Device();
   std::lock_guard lock(d.mutex);
   auto it = d.allocations.find(pointer);
@@ -85,6 +96,7 @@ __attribute__((visibility("default"))) int cuMemFree_v2(unsigned long long point
 }
 
 __attribute__((visibility("default"))) int cuMemGetInfo_v2(std::size_t* free, std::size_t* total) {
+  if (current_context == nullptr) return kInvalidContext;
   FakeDevice& d = Device();
   std::lock_guard lock(d.mutex);
   *free = d.total - d.used;
@@ -102,6 +114,9 @@ __attribute__((visibility("default"))) int cuGetErrorString(int error, const cha
       break;
     case kInvalidDevice:
       *text = "invalid device ordinal";
+      break;
+    case kInvalidContext:
+      *text = "invalid device context";
       break;
     default:
       *text = "unknown error";
