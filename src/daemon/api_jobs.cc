@@ -243,7 +243,7 @@ std::vector<JobManager::GpuBrief> JobManager::Gpus() {
   std::vector<GpuBrief> out;
   if (const vg::GpuSnapshot* sn = impl_->Snapshot(false))
     for (const GpuInfo& g : sn->gpus)
-      if (!g.problem) out.push_back(GpuBrief{g.index, g.total.count(), g.free.count()});
+      if (!g.problem) out.push_back(GpuBrief{g.index, g.usable_total().count(), g.free.count()});
   return out;
 }
 

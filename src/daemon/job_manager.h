@@ -103,7 +103,7 @@ class JobManager {
   std::vector<std::string> JobServiceNames() const;
   struct GpuBrief {
     unsigned index = 0;
-    std::uint64_t total = 0;
+    std::uint64_t total = 0;  // usable: total less driver-reserved memory
     std::uint64_t free = 0;
   };
   std::vector<GpuBrief> Gpus();  // the driver's last reading (≤ 20 ms old, or read now)

@@ -215,6 +215,27 @@ TEST_F(JobManagerTest, AdmitsDispatchesAndFinishesAJob) {
   EXPECT_EQ(port.begins_refused, 0);
 }
 
+// The driver keeps some memory no process can ever hold (615 MiB on an H200 with driver 580):
+// plans use total − reserved. Planned with the bare total, a job that fitted only on paper was
+// admitted on the H200 and waited for memory that could never be free.
+TEST_F(JobManagerTest, PlansWithTotalLessDriverReservedMemory) {
+  GpuInfo& g = gpu.snapshot().gpus[0];
+  g.reserved = Bytes::GiB(1);
+  g.free = g.total - Bytes::GiB(1);
+  AddService("svc");
+  Boot();
+  // 24 GiB card, 1 GiB reserved by the driver, the service's 2 GiB: 21 GiB for a job.
+  EXPECT_EQ(jobs->Capacity("svc"), Bytes::GiB(21).count());
+  EXPECT_FALSE(jobs->CouldAdmitNow("svc", Bytes::GiB(22).count()));
+  HttpResponse refused = Submit({{"service", "svc"}, {"params", {{"size", 18}}}});
+  EXPECT_EQ(refused.status, 422) << refused.body;  // ~22 GiB with the estimate's margin
+  EXPECT_EQ(json::parse(refused.body)["capacity_bytes"], Bytes::GiB(21).count());
+  ASSERT_EQ(jobs->Gpus().size(), 1u);
+  EXPECT_EQ(jobs->Gpus()[0].total, Bytes::GiB(23).count());
+  JobId id = SubmitJob("svc", 17);  // the suggestion: ~20.8 GiB
+  EXPECT_TRUE(Reaches(id, JobState::kDone)) << Job(id).reason;
+}
+
 // Fleet mode's seams (daemon/fleet_agent.h): the budget a host pulls by is the ledger's own
 // answer; a submission goes to the fleet hook; SubmitLocal queues here whatever the hook says.
 TEST_F(JobManagerTest, FleetSeamsAskTheLedgerAndRouteSubmissions) {

@@ -77,7 +77,7 @@ PlanCluster JobManager::Impl::Cluster(bool fresh) {
   if (!sn) return c;
   for (const GpuInfo& g : sn->gpus) {
     if (g.problem) continue;
-    c.gpus.push_back(PlanGpu{g.index, g.total, g.free, port.Daemon().reserve});
+    c.gpus.push_back(PlanGpu{g.index, g.usable_total(), g.free, port.Daemon().reserve});
   }
   RefreshMembers(false);
   for (const std::string& name : JobServices()) {

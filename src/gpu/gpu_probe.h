@@ -36,6 +36,9 @@ struct GpuInfo {
   Bytes used;                     // without driver-reserved memory where the driver separates it
   std::optional<Bytes> reserved;  // driver-reserved memory (memory info v2 only)
   std::optional<unsigned> utilization_percent;
+  // What processes can ever hold: total less driver-reserved memory (615 MiB on an H200 with
+  // driver 580). Plans and capacities use this: a job sized to `total` never fits.
+  Bytes usable_total() const { return total - reserved.value_or(Bytes{}); }
   std::vector<GpuProcess> processes;
   // Set when the driver failed to answer for this GPU (e.g. GPU_IS_LOST); other fields may be
   // partial. The rest of the snapshot is still valid.
