@@ -9,7 +9,10 @@
 #      requests pipelined (in flight at once) and 8 connections (one request in flight each). ROUNDS
 #      rounds, interleaved: each API run (a fresh daemon, COUNT jobs queued behind a running one)
 #      right after a raw SQLite run of COUNT inserts, its ratio taken against that one; medians
-#      are reported. Every answer must be a 202, or the script fails (submit_load exits 1). The
+#      are reported. Beside each API run, the same load against bench/http_floor.cc (a server that
+#      answers every request with a 202 and does nothing else) gives the machine's floor for that
+#      load: API / floor is vramguard's share of a submission, floor / raw what any daemon that
+#      answers over a socket could reach in that round. Every answer must be a 202, or the script fails (submit_load exits 1). The
 #      daemon runs with `request_rate = 0` (no per-connection rate limit: the default, 200/s,
 #      would answer a single connection's 201st request per second with a 429).
 #  (b) a burst of mixed jobs on a simulated 24 GiB GPU shared by three demo services, three ways:
@@ -44,6 +47,7 @@ cleanup() {
 }
 trap cleanup EXIT
 c++ -O2 -std=c++20 -pthread "$ROOT/bench/submit_load.cc" -o "$WORK/submit_load"
+c++ -O2 -std=c++20 -pthread "$ROOT/bench/http_floor.cc" -o "$WORK/http_floor"
 "$BUILD/vg-simgpu" create --dir "$VRAMGUARD_FAKE_GPU_DIR" --total 24GiB >/dev/null
 PORT=$((30000 + RANDOM % 20000))
 
@@ -109,6 +113,14 @@ BODY='{"service":"i2v","params":{"resolution":512,"frames":16,"steps":20}}'
 for round in $(seq "$ROUNDS"); do
   for conc in $CONNS; do
     raw=$("$STORE_BENCH" --dir "$WORK" --count "$COUNT" --rounds 1 --raw-sqlite-rate | jq -c .)
+    "$WORK/http_floor" --socket "$WORK/floor.sock" &
+    floor_pid=$!
+    for _ in $(seq 100); do [ -S "$WORK/floor.sock" ] && break; sleep 0.01; done
+    floor=$("$WORK/submit_load" --socket "$WORK/floor.sock" --count "$COUNT" \
+      --concurrency "${conc%x*}" --pipeline "$(pipeline_of "$conc")" --keys --body "$BODY")
+    kill -KILL "$floor_pid"
+    wait "$floor_pid" 2>/dev/null || true
+    rm -f "$WORK/floor.sock"
     # One long job occupies the service; every submission after it is durably queued.
     service i2v "$PORT" 8GiB 1s true >"$WORK/svc.toml"
     daemon_up <"$WORK/svc.toml"
@@ -121,14 +133,15 @@ for round in $(seq "$ROUNDS"); do
       exit 1
     fi
     daemon_down
-    echo "round $round, $(load_name "$conc"): api $api raw $raw"
-    echo "$conc $(echo "$api" | jq -r '[.per_s, .p50_ms, .p99_ms] | @tsv') $(echo "$raw" | jq -r '[.inserts_per_s, .p99_ms] | @tsv')" >>"$WORK/a.txt"
+    echo "round $round, $(load_name "$conc"): api $api raw $raw floor $floor"
+    echo "$conc $(echo "$api" | jq -r '[.per_s, .p50_ms, .p99_ms] | @tsv') $(echo "$raw" | jq -r '[.inserts_per_s, .p99_ms] | @tsv') $(echo "$floor" | jq -r '[.per_s, .p50_ms] | @tsv')" >>"$WORK/a.txt"
   done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 fi
 
-# One row per load: medians over the rounds (a.txt: load api/s p50 p99 raw/s raw_p99).
+# One row per load: medians over the rounds (a.txt: load api/s p50 p99 raw/s raw_p99 floor/s
+# floor_p50).
 submit_rows() {
   for conc in $CONNS; do
     local f=$WORK/a.txt
@@ -140,16 +153,23 @@ submit_rows() {
     p50=$(awk -v c="$conc" '$1 == c { print $3 }' "$f" | median)
     p99=$(awk -v c="$conc" '$1 == c { print $4 }' "$f" | median)
     rp99=$(awk -v c="$conc" '$1 == c { print $6 }' "$f" | median)
-    printf '| %s | %.0f/s (p50 %s ms, p99 %s ms) | %.0f/s (p99 %s ms) | %.0f %% (rounds: %s %%) |\n' \
-      "$(load_name "$conc")" "$api" "$p50" "$p99" "$raw" "$rp99" "$(awk -v r="$ratio" 'BEGIN { print 100 * r }')" "$ratios"
+    local floor fp50 of ofs fr
+    floor=$(awk -v c="$conc" '$1 == c { print $7 }' "$f" | median)
+    fp50=$(awk -v c="$conc" '$1 == c { print $8 }' "$f" | median)
+    of=$(awk -v c="$conc" '$1 == c { print $2 / $7 }' "$f" | median)
+    ofs=$(awk -v c="$conc" '$1 == c { printf "%s%.0f", (n++ ? " / " : ""), 100 * $2 / $7 }' "$f")
+    fr=$(awk -v c="$conc" '$1 == c { printf "%s%.0f", (n++ ? " / " : ""), 100 * $7 / $5 }' "$f")
+    printf '| %s | %.0f/s (p50 %s ms, p99 %s ms) | %.0f/s (p99 %s ms) | %.0f %% (rounds: %s %%) | %.0f/s (p50 %s ms) | %.0f %% (rounds: %s %%) | %s %% |\n' \
+      "$(load_name "$conc")" "$api" "$p50" "$p99" "$raw" "$rp99" "$(awk -v r="$ratio" 'BEGIN { print 100 * r }')" "$ratios" \
+      "$floor" "$fp50" "$(awk -v r="$of" 'BEGIN { print 100 * r }')" "$ofs" "$fr"
   done
 }
 
 if [ -n "${SKIP_B:-}" ]; then
   [ -z "${SKIP_A:-}" ] || exit 0
   echo "load average before / after: $LOAD_BEFORE / $LOAD_AFTER"
-  echo "| load | API durable submits, median | raw SQLite inserts, median | API / raw, median (≥ 50 %) |"
-  echo "|---|---|---|---|"
+  echo "| load | API durable submits, median | raw SQLite inserts, median | API / raw, median (≥ 50 %) | floor (http_floor), median | API / floor | floor / raw, rounds |"
+  echo "|---|---|---|---|---|---|---|"
   submit_rows
   exit 0
 fi
@@ -259,8 +279,8 @@ mkdir -p "$ROOT/bench/results"
   if [ -z "${SKIP_A:-}" ]; then
     echo "Durable submits, $COUNT per run, $ROUNDS rounds interleaved with raw SQLite (WAL, synchronous=NORMAL); load average before / after: $LOAD_BEFORE / $LOAD_AFTER"
     echo
-    echo "| load | API durable submits, median | raw SQLite inserts, median | API / raw, median (≥ 50 %) |"
-    echo "|---|---|---|---|"
+    echo "| load | API durable submits, median | raw SQLite inserts, median | API / raw, median (≥ 50 %) | floor (http_floor), median | API / floor | floor / raw, rounds |"
+    echo "|---|---|---|---|---|---|---|"
     submit_rows
     echo
   fi
