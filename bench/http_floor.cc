@@ -50,8 +50,9 @@ void Serve(int fd) {
     }
     buf.erase(0, head_end + 4 + body);
     std::string json = "{\"id\":" + std::to_string(next_id++) + ",\"state\":\"queued\"}";
-    std::string out = "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: " +
-                      std::to_string(json.size()) + "\r\n\r\n" + json;
+    std::string out =
+        "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: " +
+        std::to_string(json.size()) + "\r\n\r\n" + json;
     if (::write(fd, out.data(), out.size()) != static_cast<ssize_t>(out.size())) {
       ::close(fd);
       return;
