@@ -32,6 +32,8 @@ if [ "${VG_GPU_REHEARSAL:-0}" = 1 ]; then
   RELEASE_SIZES=${RELEASE_SIZES:-1GiB 16GiB} RELEASE_RUNS=${RELEASE_RUNS:-2}
 fi
 
+PY=${VG_PYTHON:-python3}
+
 if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
   echo "SKIP: no NVIDIA GPU here (nvidia-smi missing or lists no GPU)"
   exit 77
@@ -193,7 +195,6 @@ EOF2
 # 8. A real PyTorch OOM: `explain` must parse what PyTorch printed, and the numbers must agree
 #    with NVML (capacity = total − reserved; this process's use; what was asked).
 s_oom() {
-  PY=${VG_PYTHON:-python3}
   if "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
     cat >"$WORK/oom.py" <<'EOF2'
 import sys, time, traceback, torch
@@ -236,6 +237,91 @@ EOF2
   else
     log "- real PyTorch OOM skipped: no python3 with torch and CUDA here"
   fi
+}
+
+# 11. A supervised service dies of a real PyTorch OOM: the daemon must recognise it in the
+#     service's own output (an `oom` event whose numbers agree with what was asked and with NVML),
+#     stop it with verification and start it again (on_oom = "restart"); the second instance runs.
+#     Rehearsal: no PyTorch, so the script prints PyTorch 2.11's message itself and only the
+#     event and the restart are checked.
+s_service_oom() {
+  local fake=0 port
+  if ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    [ "${VG_GPU_REHEARSAL:-0}" = 1 ] || { log "- service OOM skipped: no python3 with torch and CUDA here"; return 0; }
+    fake=1 PY=python3
+  fi
+  port=$((20000 + RANDOM % 20000))
+  export VRAMGUARD_SOCKET="$WORK/vg11.sock"
+  cat >"$WORK/svc_oom.py" <<'EOF2'
+import os, sys, time
+port, marker, fake = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+if not fake:
+    import torch
+    keep = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")  # the model: 1 GiB
+    free, total = torch.cuda.mem_get_info()
+print(f"Running on local URL:  http://127.0.0.1:{port}", flush=True)
+if os.path.exists(marker):  # the second instance: stays up
+    time.sleep(3600)
+open(marker, "w").write("1")
+time.sleep(1.5)
+if fake:
+    sys.stderr.write("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 80.00 GiB. GPU 0 has a "
+                     "total capacity of 79.19 GiB of which 78.42 GiB is free. Including non-PyTorch memory, this "
+                     "process has 784.00 MiB memory in use. Of the allocated memory 0 bytes is allocated by "
+                     "PyTorch, and 0 bytes is reserved by PyTorch but unallocated.\n")
+    sys.exit(1)
+print(f"asked={total}", flush=True)
+torch.empty(total, dtype=torch.uint8, device="cuda")  # the whole card: an uncaught OOM
+EOF2
+  cat >"$WORK/svc_oom.toml" <<EOF2
+[daemon]
+state_dir = "$WORK/state11"
+socket = "$WORK/vg11.sock"
+
+[[service]]
+name = "torch-svc"
+command = ["$PY", "$WORK/svc_oom.py", "$port", "$WORK/svc_oom.marker", "$fake"]
+gpus = [$GPU]
+vram = "2GiB"
+ready = { log = "Running on local URL", timeout = "120s" }
+stop = { grace = "5s" }
+restart = { when = "on-failure", backoff = "200ms..1s", limit = "3 in 1m" }
+on_oom = "restart"
+EOF2
+  "$VG" up --config "$WORK/svc_oom.toml" >"$WORK/daemon11.log" 2>&1 &
+  local daemon11=$!
+  track "$daemon11"
+  local first="" n=0
+  for _ in $(seq 6000); do  # the first instance runs, then dies of its OOM
+    n=$("$VG" events --kind oom --service torch-svc --json 2>/dev/null | jq '.events | length' 2>/dev/null || echo 0)
+    [ "${n:-0}" -ge 1 ] && break
+    sleep 0.02
+  done
+  [ "${n:-0}" -ge 1 ] || fail "no oom event for torch-svc: $(tail -20 "$WORK/daemon11.log")"
+  "$VG" events --kind oom --service torch-svc --json >"$WORK/oom11.json"
+  local inc='.events[0].data.incident'
+  local req cap
+  req=$(jq "$inc.requested_bytes // 0" "$WORK/oom11.json")
+  cap=$(jq "$inc.capacity_bytes // 0" "$WORK/oom11.json")
+  local state=""
+  for _ in $(seq 6000); do  # restarted: the second instance (the marker exists) stays up
+    state=$("$VG" status torch-svc --json 2>/dev/null | jq -r .state)
+    [ "$state" = running ] && [ "$(grep -c 'torch-svc is ready' "$WORK/daemon11.log")" -ge 2 ] && break
+    sleep 0.02
+  done
+  [ "$state" = running ] || fail "torch-svc not running again after its OOM (state $state): $(tail -20 "$WORK/daemon11.log")"
+  if [ "$fake" = 0 ]; then
+    local asked nv_total nv_res
+    asked=$("$VG" logs torch-svc 2>/dev/null | sed -n 's/.*asked=\([0-9]*\).*/\1/p' | head -1)
+    "$VG" gpus --json >"$WORK/gpus11.json"
+    nv_total=$(jq ".gpus[$GPU].total_bytes" "$WORK/gpus11.json")
+    nv_res=$(jq ".gpus[$GPU].reserved_bytes // 0" "$WORK/gpus11.json")
+    within "$req" "$asked" 5 || fail "service OOM: requested $req B vs asked $asked B"
+    within "$cap" $((nv_total - nv_res)) 10 || fail "service OOM: capacity $cap B vs NVML total−reserved $((nv_total - nv_res)) B"
+  fi
+  log "- supervised service OOM on $ON: oom event ($(jq -r '.events[0].message' "$WORK/oom11.json")); asked $req B, capacity $cap B; restarted and running again"
+  kill -TERM "$daemon11"
+  for _ in $(seq 1000); do kill -0 "$daemon11" 2>/dev/null || break; sleep 0.01; done
 }
 
 # 9. Jobs on real CUDA: the demo service behind the job API on a GPU made to look like a 16 GiB
@@ -368,7 +454,7 @@ s_release() {
 
 # Run each scenario on its own; report them all.
 failed=()
-for s in gpus reap_pid ghost term_ignored dry_run daemon oom jobs bench release; do
+for s in gpus reap_pid ghost term_ignored dry_run daemon oom service_oom jobs bench release; do
   if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $s "* ]]; then continue; fi
   set +e
   (set -e; "s_$s")
