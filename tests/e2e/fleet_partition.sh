@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A host paused (SIGSTOP: as a partition looks from Redis) past its lease, then resumed. Host "a"
-# holds a 6 s idempotent job and a 6 s non-idempotent one; "b" joins; "a" is stopped. "b" takes
+# holds a 6 s idempotent job and a 6 s non-idempotent one (taken while "b" was frozen); "a" is
+# stopped as "b" is thawed. "b" takes
 # both entries over after the lease: the idempotent job runs again on "b" to done, the other ends
 # `failed: host lost` and is not run on "b". Resumed, "a" finds both entries gone: neither its
 # renewal nor the end of its local copies (its services finished them meanwhile) changes the
@@ -19,18 +20,22 @@ done
 start_host a
 hwait_state a idem running 30
 hwait_state a once running 30
+start_host b
+hwait_state b idem running 30
+hwait_state b once running 30
+# b is frozen while a takes both jobs, then thawed as a is paused: the jobs (6 s) are still
+# running on a however long the hosts took to start (a slow machine once let them finish first).
+kill -STOP "${HOST_PID[b]}"
 fleet_submit a idem 512 16 200
 IDEM=$FJOB
 fleet_submit a once 512 16 200
 ONCE=$FJOB
 wait_fleet_job "$IDEM" taken 10
 wait_fleet_job "$ONCE" taken 10
-start_host b
-hwait_state b idem running 30
-hwait_state b once running 30
 
 note "a paused"
 kill -STOP "${HOST_PID[a]}"
+kill -CONT "${HOST_PID[b]}"
 wait_fleet_job "$ONCE" failed 20
 expect_contains "$(fleet_job_field "$ONCE" reason)" "host lost: a" "reason"
 wait_fleet_job "$IDEM" done 30
