@@ -344,7 +344,8 @@ struct Classifier::State {
     long until = 0;                    // last line that may still complete it
     std::string text;   // its message so far: the decisive line and its continuations, joined
     std::string tight;  // the same joined without spaces between the lines
-    bool after_blank = false;  // the line before was blank
+    bool after_blank = false;  // a blank line came, and since then only lines without a size
+    int passed_over = 0;       // lines without a size passed over since the blank line
     std::string first;         // the decisive line's start: the record prefix continuations share
   };
   Follow follow;
@@ -556,7 +557,7 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
       if (sig.kind == IncidentKind::kReady) {
         s.follow = State::Follow{};
       } else {
-        s.follow = State::Follow{incident, s.line_no + kFollowLines, {}, {}, false, {}};
+        s.follow = State::Follow{incident, s.line_no + kFollowLines, {}, {}, false, 0, {}};
         s.follow.first.assign(head.substr(0, kRecordPrefixBytes));
         s.follow.incident->context.clear();  // not needed to complete it; updates stay small
         AppendContinuation(&s.follow.text, match_text, " ");
@@ -587,7 +588,9 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
       // A message whose sentences were put in paragraphs ("RuntimeError: CUDA out of memory." /
       // "" / "Tried to allocate 12.00 GiB (GPU 0; …)"): past a blank line, only a line that states
       // a memory size is taken as part of it (a "using GPU 3" is not), and it starts the text
-      // read from then on.
+      // read from then on. A line without a size is passed over, not taken, while the lines
+      // stay within the follow window and no second blank line came: TensorRT-LLM's report puts
+      // "The following component could not be created: …" between the message and its sizes.
       const IncidentFields more =
           ParseIncidentFields(CollapseSpaces(head), s.follow.incident->kind);
       if (more.requested || more.capacity || more.free || more.allocated || more.reserved) {
@@ -595,7 +598,7 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
         AppendContinuation(&s.follow.text, head, " ");
         AppendContinuation(&s.follow.tight, head, "");
         complete(more);
-      } else {
+      } else if (++s.follow.passed_over > kPassOverLines) {
         s.follow.until = 0;
       }
     } else if (!in_traceback) {

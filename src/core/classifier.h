@@ -66,6 +66,9 @@ class Classifier {
   static constexpr long kBurstMaxLines = 20000;
   // Lines after an incident's decisive line that may still complete its fields (an update).
   static constexpr long kFollowLines = 8;
+  // Past a blank line inside that window, how many lines without a size may be passed over
+  // before a line with one (TensorRT-LLM's "The following component could not be created: …").
+  static constexpr int kPassOverLines = 1;
 
   // User patterns (from the config) are checked before the built-in catalogue. Invalid ones
   // (see ValidateSignature) are skipped: validate them when the config is read.

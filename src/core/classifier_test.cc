@@ -178,6 +178,17 @@ const Case kRealMessages[] = {
      "vulkan-device-lost-hpp"},
     {"[ 3578.028727] amdgpu 0000:0b:00.0: amdgpu: GPU reset begin!", IncidentKind::kGpuError,
      "amdgpu-gpu-reset"},
+    // Held-out set 15.
+    {"Error running job: CUDA error: unknown error", IncidentKind::kSticky, "cuda-unknown-error"},
+    {"Fail to create cublas handle.", IncidentKind::kOomProbable, "deepspeed-cublas-handle"},
+    {"vkQueueSubmit failed -4", IncidentKind::kSticky, "ncnn-vk-device-lost"},
+    {"vkAllocateMemory failed -2", IncidentKind::kOom, "ncnn-vk-out-of-device-memory"},
+    {"vkAllocateMemory failed -1", IncidentKind::kHostOom, "ncnn-vk-out-of-host-memory"},
+    {"NVRM: GPU0 _issueRpcAndWait: rpcSendMessage failed with status 0x0000000f for fn 10 "
+     "sequence 759!",
+     IncidentKind::kDeviceLost, "nvrm-gpu-is-lost"},
+    {"[evhttp_server.cc : 230] NET_LOG: Couldn't bind to port 8501", IncidentKind::kPortClash,
+     "evhttp-bind-failed"},
     // The report's first line wrapped after the colon (journald, a Kubernetes node's log).
     {"kernel: pt_nccl_heartbt invoked oom-killer:", IncidentKind::kHostOom, "kernel-oom-killer"},
     {"NVRM: GPU6 _kgspLogRpcTimeout: ********************************* GSP Timeout "
@@ -349,6 +360,51 @@ TEST(ClassifierTest, LlamaCppThreeLinesOneCause) {
   EXPECT_EQ(found[0].incident.signature, "ggml-cudamalloc-failed");
   EXPECT_EQ(found[0].incident.fields.requested, Bytes(4ull << 30));
   EXPECT_EQ(found[0].incident.fields.gpu, 0);
+}
+
+// TensorRT-LLM's executor report: the message, a blank line, a line naming the component (no
+// size), then the sizes. One line without a size may be passed over after a blank line; the
+// sizes still complete the incident. A second line without one ends the message.
+TEST(ClassifierTest, TrtllmReportSizesAfterABlankLineAndTheComponentLine) {
+  const std::string report =
+      "RuntimeError: Executor creation failed due to insufficient GPU memory.\n"
+      "\n"
+      "The following component could not be created: Additional executor resources\n"
+      "Total GPU memory (GiB): 95.00\n"
+      "Free GPU memory before component creation attempt (GiB): 16.95\n";
+  auto found = Classify(report);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.signature, "trtllm-insufficient-gpu-memory");
+  EXPECT_EQ(found[0].incident.fields.capacity, Bytes(95ull << 30));
+  EXPECT_EQ(found[0].incident.fields.free, Bytes(18199923917ull));  // 16.95 GiB
+  const std::string later =
+      "RuntimeError: Executor creation failed due to insufficient GPU memory.\n"
+      "\n"
+      "using GPU 3\n"
+      "another line\n"
+      "Total GPU memory (GiB): 95.00\n";
+  found = Classify(later);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_FALSE(found[0].incident.fields.capacity.has_value());
+}
+
+// Held-out set 15's new wordings stay specific: wgpu's phrase only on a line of its own, ncnn's
+// codes only after a Vulkan call's name, the GSP status only in a driver line.
+TEST(ClassifierTest, SetFifteenWordingsDoNotMatchProse) {
+  const char* prose[] = {
+      "Not enough memory left to cache the thumbnails; skipping",
+      "the job failed -4 times in a row",
+      "retry vkQueueSubmit failed -42 times",
+      "status 0x0000000f returned by the plugin",
+      "NVRM: loading NVIDIA UNIX x86_64 Kernel Module  580.159.04",
+  };
+  for (const char* line : prose) EXPECT_TRUE(Classify(line).empty()) << line;
+  // wgpu's cause line, as Burn's panic prints it (indented, alone; newer wgpu adds a full stop).
+  for (const char* line : {"    Not enough memory left", "    Not enough memory left."}) {
+    auto found = Classify(line);
+    ASSERT_EQ(found.size(), 1u) << line;
+    EXPECT_EQ(found[0].incident.signature, "wgpu-out-of-memory");
+  }
 }
 
 TEST(ClassifierTest, KernelXidIsOneDeviceLost) {

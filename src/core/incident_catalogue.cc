@@ -71,6 +71,9 @@ std::vector<Signature> MakeCatalogue() {
           "Ray killed workers: host memory (RAM) running out"),
       Lit("ray-task-low-memory", K::kHostOom, "ray", "due to the node running low on memory",
           "Ray killed a task: host memory (RAM) running out"),
+      // ncnn's failed Vulkan call with VK_ERROR_OUT_OF_HOST_MEMORY ("vkAllocateMemory failed -1").
+      Re("ncnn-vk-out-of-host-memory", K::kHostOom, "ncnn", " failed -1",
+         "\\bvk[A-Z][A-Za-z]+ failed -1\\b", "out of host memory (RAM) (Vulkan)"),
       // PyTorch, three generations of the caching allocator's message, then the generic phrase.
       Lit("torch-oom-2.4", K::kOom, "pytorch",
           "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate", "CUDA out of memory"),
@@ -130,6 +133,12 @@ std::vector<Signature> MakeCatalogue() {
       // CTranslate2 (faster-whisper, WhisperX).
       Lit("ctranslate2-oom", K::kOom, "ctranslate2", "CUDA failed with error out of memory",
           "CUDA out of memory"),
+      Re("ncnn-vk-out-of-device-memory", K::kOom, "ncnn", " failed -2",
+         "\\bvk[A-Z][A-Za-z]+ failed -2\\b", "out of GPU memory (Vulkan)"),
+      // wgpu (Burn, candle's and others' WebGPU backends): a validation error whose cause is
+      // "Not enough memory left" on a line of its own, under "In Device::create_buffer" etc.
+      Re("wgpu-out-of-memory", K::kOom, "wgpu", "Not enough memory left",
+         "^\\s*Not enough memory left\\.?\\s*$", "out of GPU memory (wgpu)"),
       // ONNX Runtime's CUDA execution provider: "CUDA failure 2: out of memory ; GPU=0 ; …".
       Lit("onnxruntime-cuda-failure-oom", K::kOom, "onnxruntime", "CUDA failure 2: out of memory",
           "CUDA out of memory"),
@@ -336,6 +345,10 @@ std::vector<Signature> MakeCatalogue() {
           "NVML_SUCCESS == DriverAPI::get()->", "NVML assert in the CUDA caching allocator"),
       Lit("cudnn-internal-error", K::kOomProbable, "cudnn", "CUDNN_STATUS_INTERNAL_ERROR",
           "cuDNN internal error"),
+      // DeepSpeed's own op binding when cublasCreate fails ("Fail to create cublas handle."):
+      // cuBLAS could not allocate its handle's workspace, as CUBLAS_STATUS_NOT_INITIALIZED.
+      Lit("deepspeed-cublas-handle", K::kOomProbable, "deepspeed", "Fail to create cublas handle",
+          "cuBLAS could not create its handle"),
       Lit("cudnn-not-initialized", K::kOomProbable, "cudnn", "CUDNN_STATUS_NOT_INITIALIZED",
           "cuDNN could not initialise"),
       // Sticky CUDA errors: the context is poisoned, only a new process recovers.
@@ -346,6 +359,11 @@ std::vector<Signature> MakeCatalogue() {
           "cuDNN kernel failed"),
       Lit("cuda-illegal-address", K::kSticky, "cuda", "an illegal memory access was encountered",
           "illegal memory access"),
+      // cudaErrorUnknown (999) as PyTorch and others print it ("CUDA error: unknown error",
+      // "CUDA error 999 … unknown error"): the driver lost the context (often after an Xid);
+      // every later call in the process fails.
+      Lit("cuda-unknown-error", K::kSticky, "cuda", "CUDA error: unknown error",
+          "CUDA unknown error (the context is lost)"),
       // cudaErrorLaunchFailure's text in every wrapper: "CUDA error: …", old THC's
       // "THCudaCheck FAIL … error=4 : …", "cudaErrorLaunchFailure: …".
       Lit("cuda-launch-failure", K::kSticky, "cuda", "unspecified launch failure",
@@ -412,7 +430,21 @@ std::vector<Signature> MakeCatalogue() {
           "the GPU device was lost to a hang or reset (Vulkan)"),
       Lit("vulkan-device-lost-hpp", K::kSticky, "vulkan", "vk::DeviceLostError",
           "the GPU device was lost to a hang or reset (Vulkan)"),
+      // ncnn (Real-ESRGAN, RIFE, waifu2x builds and the apps around them) prints a failed Vulkan
+      // call with its VkResult: "vkQueueSubmit failed -4" (VK_ERROR_DEVICE_LOST), "… failed -2"
+      // (VK_ERROR_OUT_OF_DEVICE_MEMORY), "… failed -1" (VK_ERROR_OUT_OF_HOST_MEMORY).
+      Re("ncnn-vk-device-lost", K::kSticky, "ncnn", " failed -4",
+         "\\bvk[A-Z][A-Za-z]+ failed -4\\b", "the GPU device was lost to a hang or reset (Vulkan)"),
       // The GPU is gone (kernel log).
+      // The driver's status NV_ERR_GPU_IS_LOST (0x0000000f) on its RPCs to the GSP ("NVRM: GPU0
+      // _issueRpcAndWait: rpcSendMessage failed with status 0x0000000f …", "GspRmFree failed:
+      // …; status=0x0000000f"): the GPU stopped answering. "GPU0" is the driver's instance, not
+      // an NVML index, so no GPU is named; engine "nvidia-gsp", not "nvidia-driver", keeps it out
+      // of the kernel-log watcher, which would have to stop the services of every GPU for it
+      // (the Xid 79 the driver logs with the PCI address names the GPU there).
+      Re("nvrm-gpu-is-lost", K::kDeviceLost, "nvidia-gsp",
+         "NVRM: ", "NVRM: .*([Ss]tatus[ =]0x0000000[fF]\\b|NV_ERR_GPU_IS_LOST)",
+         "the GPU stopped answering the driver (NV_ERR_GPU_IS_LOST)"),
       Re("xid-79", K::kDeviceLost, "nvidia-driver", "NVRM: Xid", "NVRM: Xid \\([^)]*\\): 79\\b",
          "GPU fell off the bus (Xid 79)"),
       // The driver's record names itself or the device before the phrase (NVRM, an Xid, a PCI
@@ -486,6 +518,9 @@ std::vector<Signature> MakeCatalogue() {
       Re("gradio-port-in-use", K::kPortClash, "gradio", " is in use", "Port [0-9]+ is in use",
          "port in use"),
       Lit("errno-98", K::kPortClash, "python", "[Errno 98]", "address already in use"),
+      // libevent's evhttp (TensorFlow Serving's REST port): "NET_LOG: Couldn't bind to port 8501".
+      Lit("evhttp-bind-failed", K::kPortClash, "libevent", "Couldn't bind to port",
+          "could not bind its port"),
       Lit("errno-10048", K::kPortClash, "python", "[Errno 10048]", "address already in use"),
       Lit("uvicorn-bind-failed", K::kPortClash, "uvicorn",
           "error while attempting to bind on address", "could not bind its port"),

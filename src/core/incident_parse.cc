@@ -89,6 +89,19 @@ std::optional<std::pair<Bytes, std::size_t>> SizeAt(std::string_view s, std::siz
   return std::nullopt;
 }
 
+// A size whose unit is in the label before it, as TensorRT-LLM writes its report: `phrase` ends
+// with "(", then the unit, "): ", the number ("Total GPU memory (GiB): 95.00").
+std::optional<Bytes> UnitLabelledSize(std::string_view s, std::string_view phrase) {
+  std::size_t p = s.find(phrase);
+  if (p == std::string_view::npos) return std::nullopt;
+  p += phrase.size();
+  auto u = UnitAt(s, p);
+  if (!u || s.substr(p + u->len).substr(0, 3) != "): ") return std::nullopt;
+  auto n = NumberAt(s, p + u->len + 3);
+  if (!n) return std::nullopt;
+  return Scale(*n, *u);
+}
+
 std::optional<Bytes> SizeAfter(std::string_view s, std::string_view phrase, bool bare_ok = false) {
   std::size_t p = s.find(phrase);
   if (p == std::string_view::npos) return std::nullopt;
@@ -462,6 +475,10 @@ IncidentFields ParseIncidentFields(std::string_view s, IncidentKind kind) {
   // 33554432" (bytes).
   take(SizeAfter(s, "Requested memory: ", /*bare_ok=*/true), "Requested memory: ");
   if (!f.free) f.free = SizeAfter(s, "Free memory: ", /*bare_ok=*/true);
+  // TensorRT-LLM's executor report, a figure per line after the decisive one: "Total GPU memory
+  // (GiB): 95.00", "Free GPU memory before component creation attempt (GiB): 16.95".
+  if (!f.capacity) f.capacity = UnitLabelledSize(s, "Total GPU memory (");
+  if (!f.free) f.free = UnitLabelledSize(s, "Free GPU memory before component creation attempt (");
   // DirectML: "Could not allocate tensor with 81544192 bytes."
   take(SizeAfter(s, "allocate tensor with "), "allocate tensor with ");
   // MindSpore: "… plus alloc size : 100555779072 is more than total mem size : 61079552000."
