@@ -131,6 +131,45 @@ s_ghost() {
   log "- ghost (4 GiB, forked worker, parent crashed): held by $holders; reap --ghosts freed $(jq .result.freed_bytes "$WORK/r.json") B; back after exit $(jq '.result.gpus[0].back_s' "$WORK/r.json") s"
 }
 
+# 3b. The ghost as PyTorch users meet it: a process with a PyTorch CUDA tensor forks a worker
+#     (as DataLoader workers and multiprocessing do) and is SIGKILLed; the worker keeps the
+#     memory. `ps` must name the worker as the holder and `reap --ghosts` must get it back.
+s_torch_ghost() {
+  if ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    log "- PyTorch ghost skipped: no python3 with torch and CUDA here"
+    return 0
+  fi
+  cat >"$WORK/ghost.py" <<'EOF2'
+import os, sys, time, torch
+x = torch.empty(2 << 30, dtype=torch.uint8, device="cuda")  # 2 GiB through PyTorch's allocator
+torch.cuda.synchronize()
+worker = os.fork()
+if worker == 0:  # makes no CUDA call; holds what it inherited
+    time.sleep(600)
+    os._exit(0)
+open(sys.argv[1], "w").write(f"{os.getpid()} {worker}\n")
+time.sleep(600)
+EOF2
+  "$PY" "$WORK/ghost.py" "$WORK/tghost.ready" >"$WORK/tghost.out" 2>&1 &
+  track $!
+  for _ in $(seq 6000); do [ -s "$WORK/tghost.ready" ] && break; sleep 0.01; done
+  [ -s "$WORK/tghost.ready" ] || fail "PyTorch ghost script did not start: $(tail -3 "$WORK/tghost.out")"
+  local parent worker gstate holders
+  read -r parent worker <"$WORK/tghost.ready"
+  track "$worker"
+  kill -KILL "$parent"
+  for _ in $(seq 500); do alive "$parent" || break; sleep 0.01; done
+  sleep 0.5
+  "$VG" ps --json >"$WORK/ps.json"
+  gstate=$(jq -r ".gpus[$GPU].processes[] | select(.pid == $parent) | .state" "$WORK/ps.json")
+  holders=$(jq -r ".gpus[$GPU].processes[] | select(.pid == $parent) | .holders | join(\",\")" "$WORK/ps.json")
+  [ "$gstate" = exited ] || fail "PyTorch ghost state '$gstate'"
+  [ "$holders" = "$worker" ] || fail "PyTorch ghost holders '$holders', expected $worker"
+  "$VG" reap --ghosts --yes --json >"$WORK/r.json" || fail "reap --ghosts: $(cat "$WORK/r.json")"
+  [ "$(jq .result.verified "$WORK/r.json")" = true ] || fail "PyTorch ghost: not verified"
+  log "- PyTorch ghost (2 GiB tensor, forked worker, parent SIGKILLed): held by $holders; reap --ghosts freed $(jq .result.freed_bytes "$WORK/r.json") B; back after exit $(jq '.result.gpus[0].back_s' "$WORK/r.json") s"
+}
+
 # 4. SIGTERM ignored → SIGKILL after grace.
 s_term_ignored() {
   hold stubborn --alloc 1GiB --ignore-term
@@ -454,7 +493,7 @@ s_release() {
 
 # Run each scenario on its own; report them all.
 failed=()
-for s in gpus reap_pid ghost term_ignored dry_run daemon oom service_oom jobs bench release; do
+for s in gpus reap_pid ghost torch_ghost term_ignored dry_run daemon oom service_oom jobs bench release; do
   if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $s "* ]]; then continue; fi
   set +e
   (set -e; "s_$s")
