@@ -189,6 +189,16 @@ const Case kRealMessages[] = {
      IncidentKind::kDeviceLost, "nvrm-gpu-is-lost"},
     {"[evhttp_server.cc : 230] NET_LOG: Couldn't bind to port 8501", IncidentKind::kPortClash,
      "evhttp-bind-failed"},
+    // Held-out set 16.
+    {"RuntimeError: CUDA Error 2, out of memory", IncidentKind::kOom, "tinygrad-cuda-oom"},
+    {"[METAL] Command buffer execution failed: Insufficient Memory "
+     "(00000008:kIOGPUCommandBufferCallbackErrorOutOfMemory)",
+     IncidentKind::kOom, "metal-command-buffer-oom"},
+    {"[METAL] Command buffer execution failed: Discarded (victim of GPU error/recovery) "
+     "(00000005:kIOGPUCommandBufferCallbackErrorInnocentVictim)",
+     IncidentKind::kSticky, "metal-innocent-victim"},
+    {"amdgpu 0000:c3:00.0: ring comp_1.1.0 timeout, signaled seq=282498, emitted seq=282500",
+     IncidentKind::kGpuError, "amdgpu-ring-timeout"},
     // The report's first line wrapped after the colon (journald, a Kubernetes node's log).
     {"kernel: pt_nccl_heartbt invoked oom-killer:", IncidentKind::kHostOom, "kernel-oom-killer"},
     {"NVRM: GPU6 _kgspLogRpcTimeout: ********************************* GSP Timeout "

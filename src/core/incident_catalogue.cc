@@ -133,6 +133,13 @@ std::vector<Signature> MakeCatalogue() {
       // CTranslate2 (faster-whisper, WhisperX).
       Lit("ctranslate2-oom", K::kOom, "ctranslate2", "CUDA failed with error out of memory",
           "CUDA out of memory"),
+      // tinygrad's CUDA runtime: "RuntimeError: CUDA Error 2, out of memory" (exo, tinygrad).
+      Lit("tinygrad-cuda-oom", K::kOom, "tinygrad", "CUDA Error 2, out of memory",
+          "CUDA out of memory"),
+      // Metal's command buffer failing for memory ("[METAL] Command buffer execution failed:
+      // Insufficient Memory (00000008:kIOGPUCommandBufferCallbackErrorOutOfMemory)"; MLX).
+      Lit("metal-command-buffer-oom", K::kOom, "metal",
+          "kIOGPUCommandBufferCallbackErrorOutOfMemory", "out of GPU memory (Metal)"),
       Re("ncnn-vk-out-of-device-memory", K::kOom, "ncnn", " failed -2",
          "\\bvk[A-Z][A-Za-z]+ failed -2\\b", "out of GPU memory (Vulkan)"),
       // wgpu (Burn, candle's and others' WebGPU backends): a validation error whose cause is
@@ -430,6 +437,12 @@ std::vector<Signature> MakeCatalogue() {
           "the GPU device was lost to a hang or reset (Vulkan)"),
       Lit("vulkan-device-lost-hpp", K::kSticky, "vulkan", "vk::DeviceLostError",
           "the GPU device was lost to a hang or reset (Vulkan)"),
+      // Apple's Metal (MLX, llama.cpp, PyTorch MPS): a command buffer discarded because another
+      // failed and the GPU recovered ("Discarded (victim of GPU error/recovery)
+      // (00000005:kIOGPUCommandBufferCallbackErrorInnocentVictim)").
+      Lit("metal-innocent-victim", K::kSticky, "metal",
+          "kIOGPUCommandBufferCallbackErrorInnocentVictim",
+          "the GPU recovered from an error and discarded this process's work (Metal)"),
       // ncnn (Real-ESRGAN, RIFE, waifu2x builds and the apps around them) prints a failed Vulkan
       // call with its VkResult: "vkQueueSubmit failed -4" (VK_ERROR_DEVICE_LOST), "… failed -2"
       // (VK_ERROR_OUT_OF_DEVICE_MEMORY), "… failed -1" (VK_ERROR_OUT_OF_HOST_MEMORY).
@@ -488,6 +501,12 @@ std::vector<Signature> MakeCatalogue() {
       // context on it is lost (their processes see radv's or HIP's errors).
       Lit("amdgpu-gpu-reset", K::kGpuError, "amdgpu", "amdgpu: GPU reset begin!",
           "the driver reset the GPU (amdgpu ring timeout)"),
+      // The timeout itself, before the reset (or a per-queue reset on newer kernels): "amdgpu
+      // 0000:c3:00.0: ring comp_1.1.0 timeout, signaled seq=282498, emitted seq=282500",
+      // "[drm:amdgpu_job_timedout [amdgpu]] *ERROR* ring gfx timeout, signaled seq=…".
+      Re("amdgpu-ring-timeout", K::kGpuError, "amdgpu",
+         "timeout, signaled seq=", "amdgpu.* ring [A-Za-z0-9_.]+ timeout, signaled seq=[0-9]+",
+         "a GPU ring timed out (amdgpu); the driver resets it"),
       // The same firmware timeouts as the driver logs them without an Xid line: the GSP's
       // heartbeat ("NVRM: GPU6 _kgspIsHeartbeatTimedOut: Heartbeat timed out, …", "GSP RM
       // heartbeat timed out"), the RPC-timeout banner ("_kgspLogRpcTimeout: *** GSP Timeout
