@@ -317,6 +317,7 @@ struct Classifier::State {
     IncidentFields where;         // the GPU (index, bus) the family's incident names
     std::uint64_t seq = 0;        // the incident's Incident::seq
     std::optional<LogTime> time;  // the log's own time on its last line, when it had one
+    std::string signature;        // the incident's signature id
   };
   // The time the matching line states (set before the marks are consulted).
   std::optional<LogTime> match_time;
@@ -442,6 +443,19 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
   // A markdown section heading ("## CUDA error: an illegal memory access …" in a troubleshooting
   // page) names an error; it is not one. Log lines and shell comments ("# …") are not headings.
   if (id && IsMarkdownHeading(head)) id.reset();
+  // llama.cpp's KV-cache failure right after a CPU buffer failure ("ggml_backend_cpu_buffer_type_
+  // alloc_buffer: failed to allocate buffer of size …" / "llama_kv_cache_init: failed to allocate
+  // buffer for kv cache") names no device: the cache was to live in host RAM, the cause the
+  // host-oom incident already stated. One incident, not a GPU OOM beside it.
+  if (id && s.sigs[*id].id == "llama-kv-cache") {
+    s.match_time = ParseLogTime(head);
+    State::Mark& host = s.marks[Family(IncidentKind::kHostOom)];
+    if (host.signature == "ggml-cpu-buffer-alloc" && s.Near(host)) {
+      host.last = s.flow;
+      host.last_line = s.line_no;
+      id.reset();
+    }
+  }
   // The text the fields come from: the line, or the previous line's end joined to it when only
   // the two together say the decisive phrase (a terminal wrap).
   std::string_view match_text = head;
@@ -548,6 +562,7 @@ std::vector<Incident> Classifier::Feed(std::string_view raw) {
       incident.context = in_traceback ? s.traceback.Copy() : s.recent.Copy();
       incident.fields = std::move(fields);
       mark.kind = sig.kind;
+      mark.signature = sig.id;
       mark.seq = incident.seq;
       mark.attached = false;
       mark.where = IncidentFields{};

@@ -199,6 +199,17 @@ const Case kRealMessages[] = {
      IncidentKind::kSticky, "metal-innocent-victim"},
     {"amdgpu 0000:c3:00.0: ring comp_1.1.0 timeout, signaled seq=282498, emitted seq=282500",
      IncidentKind::kGpuError, "amdgpu-ring-timeout"},
+    // Held-out set 17.
+    {"Error running job: CUDA error: CUBLAS_STATUS_NOT_INITIALIZED when calling "
+     "`cublasCreate(handle)`",
+     IncidentKind::kOomProbable, "cublas-not-initialized"},
+    {"UserWarning: CUDA initialization: Unexpected error from cudaGetDeviceCount(). Did you run "
+     "some cuda functions before calling NumCudaDevices() that might have already set an error? "
+     "Error 2: out of memory",
+     IncidentKind::kOom, "torch-cuda-init-oom"},
+    {"Error: listen tcp 127.0.0.1:11434: bind: An attempt was made to access a socket in a way "
+     "forbidden by its access permissions.",
+     IncidentKind::kPortClash, "winsock-10013-bind"},
     // The report's first line wrapped after the colon (journald, a Kubernetes node's log).
     {"kernel: pt_nccl_heartbt invoked oom-killer:", IncidentKind::kHostOom, "kernel-oom-killer"},
     {"NVRM: GPU6 _kgspLogRpcTimeout: ********************************* GSP Timeout "
@@ -415,6 +426,22 @@ TEST(ClassifierTest, SetFifteenWordingsDoNotMatchProse) {
     ASSERT_EQ(found.size(), 1u) << line;
     EXPECT_EQ(found[0].incident.signature, "wgpu-out-of-memory");
   }
+}
+
+// llama.cpp's KV-cache failure right after a CPU buffer failure is the same host-RAM cause; on
+// its own (no CPU buffer line before it) it is a GPU oom.
+TEST(ClassifierTest, KvCacheAfterACpuBufferFailureIsTheSameHostOom) {
+  const std::string log =
+      "ggml_backend_cpu_buffer_type_alloc_buffer: failed to allocate buffer of size 17179869216\n"
+      "llama_kv_cache_init: failed to allocate buffer for kv cache\n"
+      "llama_new_context_with_model: llama_kv_cache_init() failed for self-attention cache\n";
+  auto found = Classify(log);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kHostOom);
+  EXPECT_EQ(found[0].incident.signature, "ggml-cpu-buffer-alloc");
+  found = Classify("llama_kv_cache_init: failed to allocate buffer for kv cache\n");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].incident.kind, IncidentKind::kOom);
 }
 
 TEST(ClassifierTest, KernelXidIsOneDeviceLost) {

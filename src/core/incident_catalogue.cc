@@ -356,6 +356,14 @@ std::vector<Signature> MakeCatalogue() {
       // cuBLAS could not allocate its handle's workspace, as CUBLAS_STATUS_NOT_INITIALIZED.
       Lit("deepspeed-cublas-handle", K::kOomProbable, "deepspeed", "Fail to create cublas handle",
           "cuBLAS could not create its handle"),
+      // cublasCreate failing for its handle's workspace ("CUDA error: CUBLAS_STATUS_NOT_INITIALIZED
+      // when calling `cublasCreate(handle)`"): the GPU's memory is usually full.
+      Lit("cublas-not-initialized", K::kOomProbable, "cublas", "CUBLAS_STATUS_NOT_INITIALIZED",
+          "cuBLAS could not initialise"),
+      // PyTorch's CUDA initialisation failing with cudaErrorMemoryAllocation ("CUDA
+      // initialization: Unexpected error from cudaGetDeviceCount(). … Error 2: out of memory").
+      Re("torch-cuda-init-oom", K::kOom, "pytorch", "Error 2: out of memory",
+         "cudaGetDeviceCount.*Error 2: out of memory", "CUDA could not initialise: out of memory"),
       Lit("cudnn-not-initialized", K::kOomProbable, "cudnn", "CUDNN_STATUS_NOT_INITIALIZED",
           "cuDNN could not initialise"),
       // Sticky CUDA errors: the context is poisoned, only a new process recovers.
@@ -555,6 +563,13 @@ std::vector<Signature> MakeCatalogue() {
       Lit("winsock-10048-de", K::kPortClash, "windows", "Normalerweise darf jede Socketadresse",
           "address already in use"),
       Lit("winerror-10048", K::kPortClash, "python", "[WinError 10048]", "address already in use"),
+      // Windows refusing a bind with WSAEACCES (10013): the port is held exclusively by another
+      // process or inside a range Hyper-V/WinNAT reserved ("listen tcp 127.0.0.1:11434: bind: An
+      // attempt was made to access a socket in a way forbidden by its access permissions.").
+      Re("winsock-10013-bind", K::kPortClash, "windows",
+         "access a socket in a way forbidden by its access permissions",
+         "(bind|listen|Bind|Listen).*access a socket in a way forbidden by its access permissions",
+         "the port is held or reserved by another program (Windows)"),
       // torch.distributed's rendezvous store (MASTER_PORT).
       Lit("torch-store-bind-failed", K::kPortClash, "pytorch",
           "The server socket has failed to bind to", "its rendezvous port is in use"),
