@@ -85,6 +85,9 @@ hold() {  # hold NAME ARGS…: start a real CUDA process; sets NAME_PID, NAME_WO
   track "$p" ${w:+"$w"}
   printf -v "${name}_PID" '%s' "$p"; printf -v "${name}_WORKER" '%s' "${w:-}"
 }
+free_port() { # a port nothing listens on now (the kernel's pick), for a service of a scenario
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
 within() { # within A B PERMILLE: |A − B| ≤ B·PERMILLE/1000
   local d=$(($1 - $2)); d=${d#-}; [ "$d" -le $(($2 * $3 / 1000)) ]
 }
@@ -191,7 +194,7 @@ s_dry_run() {
 #    worker is reaped before the restart.
 s_daemon() {
   if [ -x "$DEMO" ]; then
-    port=$((20000 + RANDOM % 20000))
+    port=$(free_port)
     export VRAMGUARD_SOCKET="$WORK/vg.sock" PATH="$(dirname "$DEMO"):$PATH"
     cat >"$WORK/gpu.toml" <<EOF2
 [daemon]
@@ -289,7 +292,7 @@ s_service_oom() {
     [ "${VG_GPU_REHEARSAL:-0}" = 1 ] || { log "- service OOM skipped: no python3 with torch and CUDA here"; return 0; }
     fake=1 PY=python3
   fi
-  port=$((20000 + RANDOM % 20000))
+  port=$(free_port)
   export VRAMGUARD_SOCKET="$WORK/vg11.sock"
   cat >"$WORK/svc_oom.py" <<'EOF2'
 import os, sys, time
@@ -369,7 +372,7 @@ EOF2
 #    per-process samples) are compared with the demo's memory model.
 s_jobs() {
   if [ -x "$DEMO" ]; then
-    port=$((20000 + RANDOM % 20000))
+    port=$(free_port)
     export VRAMGUARD_SOCKET="$WORK/vg9.sock" PATH="$(dirname "$DEMO"):$PATH"
     "$VG" gpus --json >"$WORK/gpus9.json"
     total_gib=$(( $(jq ".gpus[$GPU].total_bytes" "$WORK/gpus9.json") / 1073741824 ))
