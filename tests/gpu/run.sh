@@ -119,19 +119,26 @@ s_reap_pid() {
   log "- reap --pid (2 GiB): freed $(jq .result.freed_bytes "$WORK/r.json") B; exit $(jq .result.exit_s "$WORK/r.json") s; back after exit $(jq '.result.gpus[0].back_s' "$WORK/r.json") s"
 }
 
+# A ghost after its parent PARENT died: `ps` must still list the dead pid, name WORKER as its
+# holder, and `reap --ghosts` must get the memory back, verified. Logs one line about WHAT.
+expect_ghost_reaped() { # WHAT PARENT WORKER
+  local what=$1 parent=$2 worker=$3 gstate holders
+  for _ in $(seq 500); do alive "$parent" || break; sleep 0.01; done
+  sleep 0.5
+  "$VG" ps --json >"$WORK/ps.json"
+  gstate=$(jq -r ".gpus[$GPU].processes[] | select(.pid == $parent) | .state" "$WORK/ps.json")
+  holders=$(jq -r ".gpus[$GPU].processes[] | select(.pid == $parent) | .holders | join(\",\")" "$WORK/ps.json")
+  [ "$gstate" = exited ] || fail "$what: state '$gstate' (NVML did not keep listing the dead pid?)"
+  [ "$holders" = "$worker" ] || fail "$what: holders '$holders', expected $worker"
+  "$VG" reap --ghosts --yes --json >"$WORK/r.json" || fail "reap --ghosts: $(cat "$WORK/r.json")"
+  [ "$(jq .result.verified "$WORK/r.json")" = true ] || fail "$what: not verified"
+  log "- $what: held by $holders; reap --ghosts freed $(jq .result.freed_bytes "$WORK/r.json") B; back after exit $(jq '.result.gpus[0].back_s' "$WORK/r.json") s"
+}
+
 # 3. The ghost: fork after CUDA init, parent crashes, worker keeps the memory.
 s_ghost() {
   hold ghost --alloc 4GiB --fork-worker --new-session --crash-after 1s
-  for _ in $(seq 500); do alive "$ghost_PID" || break; sleep 0.01; done
-  sleep 0.5
-  "$VG" ps --json >"$WORK/ps.json"
-  gstate=$(jq -r ".gpus[$GPU].processes[] | select(.pid == $ghost_PID) | .state" "$WORK/ps.json")
-  holders=$(jq -r ".gpus[$GPU].processes[] | select(.pid == $ghost_PID) | .holders | join(\",\")" "$WORK/ps.json")
-  [ "$gstate" = exited ] || fail "ghost state '$gstate' (NVML did not keep listing the dead pid?)"
-  [ "$holders" = "$ghost_WORKER" ] || fail "ghost holders '$holders', expected $ghost_WORKER"
-  "$VG" reap --ghosts --yes --json >"$WORK/r.json" || fail "reap --ghosts: $(cat "$WORK/r.json")"
-  [ "$(jq .result.verified "$WORK/r.json")" = true ] || fail "ghost: not verified"
-  log "- ghost (4 GiB, forked worker, parent crashed): held by $holders; reap --ghosts freed $(jq .result.freed_bytes "$WORK/r.json") B; back after exit $(jq '.result.gpus[0].back_s' "$WORK/r.json") s"
+  expect_ghost_reaped "ghost (4 GiB, forked worker, parent crashed)" "$ghost_PID" "$ghost_WORKER"
 }
 
 # 3b. The ghost as PyTorch users meet it: a process with a PyTorch CUDA tensor forks a worker
@@ -157,20 +164,11 @@ EOF2
   track $!
   for _ in $(seq 6000); do [ -s "$WORK/tghost.ready" ] && break; sleep 0.01; done
   [ -s "$WORK/tghost.ready" ] || fail "PyTorch ghost script did not start: $(tail -3 "$WORK/tghost.out")"
-  local parent worker gstate holders
+  local parent worker
   read -r parent worker <"$WORK/tghost.ready"
   track "$worker"
   kill -KILL "$parent"
-  for _ in $(seq 500); do alive "$parent" || break; sleep 0.01; done
-  sleep 0.5
-  "$VG" ps --json >"$WORK/ps.json"
-  gstate=$(jq -r ".gpus[$GPU].processes[] | select(.pid == $parent) | .state" "$WORK/ps.json")
-  holders=$(jq -r ".gpus[$GPU].processes[] | select(.pid == $parent) | .holders | join(\",\")" "$WORK/ps.json")
-  [ "$gstate" = exited ] || fail "PyTorch ghost state '$gstate'"
-  [ "$holders" = "$worker" ] || fail "PyTorch ghost holders '$holders', expected $worker"
-  "$VG" reap --ghosts --yes --json >"$WORK/r.json" || fail "reap --ghosts: $(cat "$WORK/r.json")"
-  [ "$(jq .result.verified "$WORK/r.json")" = true ] || fail "PyTorch ghost: not verified"
-  log "- PyTorch ghost (2 GiB tensor, forked worker, parent SIGKILLed): held by $holders; reap --ghosts freed $(jq .result.freed_bytes "$WORK/r.json") B; back after exit $(jq '.result.gpus[0].back_s' "$WORK/r.json") s"
+  expect_ghost_reaped "PyTorch ghost (2 GiB tensor, forked worker, parent SIGKILLed)" "$parent" "$worker"
 }
 
 # 4. SIGTERM ignored → SIGKILL after grace.
