@@ -2,7 +2,8 @@
 # Builds the libFuzzer targets with clang in build-fuzz/ and runs them one after the other,
 # splitting SECONDS (default 60) among them, each over its committed seed corpus
 # (fuzz/corpus/<target>): classifier (log lines), pattern (user patterns), config (TOML text),
-# http (raw requests to the API server), door_route (routes that are jobs: sources and bodies).
+# http (raw requests to the API server), door_route (routes that are jobs: sources and bodies),
+# ws (WebSocket frames and Gradio 3's queue as the door follows a tunnel).
 # Fails on a crash, a sanitizer report, a leak or an
 # input that takes more than 10 s (a hang). New inputs go to build-fuzz/corpus/<target> (not
 # committed); a failing input is left in build-fuzz/artifacts/ to reproduce with
@@ -13,7 +14,7 @@ seconds=${1:-60}
 cxx=${CXX_FUZZ:-clang++}
 command -v "$cxx" >/dev/null || { echo "fuzz: $cxx not found; run scripts/setup.sh --test" >&2; exit 1; }
 
-targets=(classifier pattern config http door_route)
+targets=(classifier pattern config http door_route ws)
 cmake -S fuzz -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER="$cxx" >/dev/null
 ninja -C build-fuzz "${targets[@]/%/_fuzz}" >/dev/null
 mkdir -p build-fuzz/artifacts

@@ -355,11 +355,18 @@ when = { "/fn_index" = 2 }
 match = "POST /v1/*"
 protocol = "openai"
 params = { resolution = "/size", frames = "count:/messages" }
+
+[[service.proxy.route]]
+match = "GET /queue/join"
+ends = "gradio-ws"
+params = { resolution = "/data/0" }
 )" + std::string(kRouteParams);
   ConfigResult parsed = ParseConfig(text, "/x/c.toml");
   ASSERT_TRUE(parsed.has_value()) << parsed.error().front().ToString();
   const std::vector<DoorRoute>& routes = parsed->services[0].proxy.routes;
-  ASSERT_EQ(routes.size(), 2u);
+  ASSERT_EQ(routes.size(), 3u);
+  EXPECT_EQ(routes[2].ends, DoorEnds::kGradioWs);
+  EXPECT_EQ(routes[2].method, "GET");
   EXPECT_EQ(routes[0].method, "POST");
   EXPECT_EQ(routes[0].path, "/gradio_api/queue/join");
   EXPECT_EQ(routes[0].protocol, DoorProtocol::kGradio);
@@ -411,6 +418,12 @@ TEST(ConfigParse, ProxyRouteMistakesNameTheFix) {
                    "params = { resolution = \"/r\" }\n" +
                    std::string(kRouteParams))
                 .find("use \"answer\" (the job ends with the request's answer), \"gradio-queue\""),
+            std::string::npos);
+  EXPECT_NE(errors(head +
+                   "[[service.proxy.route]]\nmatch = \"POST /queue/join\"\nends = \"gradio-ws\"\n"
+                   "params = { resolution = \"/data/0\" }\n" +
+                   std::string(kRouteParams))
+                .find("follows a WebSocket, opened with GET"),
             std::string::npos);
   EXPECT_NE(errors("[[service]]\nname = \"w\"\ncommand = [\"w\"]\nport = 17861\n"
                    "[service.proxy]\nlisten = \"127.0.0.1:7861\"\n"

@@ -251,8 +251,14 @@ void ParseRoutes(const toml::node& node, const ServiceConfig& s, Diagnostics* di
         diags->Add(r.Node("ends")->source(),
                    "unknown 'proxy.route.ends' \"" + *ends +
                        "\": use \"answer\" (the job ends with the request's answer), "
-                       "\"gradio-queue\" (it ends with its event on Gradio's /queue/data stream) "
-                       "or \"comfyui-history\" (it ends when ComfyUI's /history has its prompt)");
+                       "\"gradio-queue\" (it ends with its event on Gradio's /queue/data stream), "
+                       "\"comfyui-history\" (it ends when ComfyUI's /history has its prompt) "
+                       "or \"gradio-ws\" (Gradio 3's WebSocket queue: GET …/queue/join)");
+      }
+      if (route.ends == DoorEnds::kGradioWs && !route.method.empty() && route.method != "GET") {
+        diags->Add(r.Node("ends")->source(),
+                   "'proxy.route.ends' \"gradio-ws\" follows a WebSocket, opened with GET: "
+                   "write match = \"GET /queue/join\" (Gradio 3's queue)");
       }
     }
     std::set<std::string> sourced;

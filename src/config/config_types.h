@@ -110,6 +110,10 @@ struct ProxySpec {
   // How often a ComfyUI prompt's job (ends = "comfyui-history") asks the service's /history
   // (not a config key: tests shorten it).
   Millis comfy_poll = std::chrono::milliseconds(250);
+  // How long a Gradio 3 WebSocket event (ends = "gradio-ws") waits for VRAM before the door
+  // refuses it: Gradio 3 itself gives up on an event whose data does not come within 60 s of
+  // asking (not a config key: tests shorten it).
+  Millis gradio_ws_hold = std::chrono::seconds(50);
   ConfigLocation where;  // the [service.proxy] table
 };
 

@@ -130,6 +130,8 @@ const char* DoorEndsName(DoorEnds e) {
       return "gradio-queue";
     case DoorEnds::kComfyHistory:
       return "comfyui-history";
+    case DoorEnds::kGradioWs:
+      return "gradio-ws";
     case DoorEnds::kAnswer:
       break;
   }
@@ -137,7 +139,8 @@ const char* DoorEndsName(DoorEnds e) {
 }
 
 std::optional<DoorEnds> ParseDoorEnds(std::string_view text) {
-  for (DoorEnds e : {DoorEnds::kAnswer, DoorEnds::kGradioQueue, DoorEnds::kComfyHistory})
+  for (DoorEnds e :
+       {DoorEnds::kAnswer, DoorEnds::kGradioQueue, DoorEnds::kComfyHistory, DoorEnds::kGradioWs})
     if (text == DoorEndsName(e)) return e;
   return std::nullopt;
 }

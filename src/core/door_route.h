@@ -46,8 +46,11 @@ std::optional<DoorProtocol> ParseDoorProtocol(std::string_view text);
 // ("gradio-queue": `POST …/queue/join` answers {"event_id"} at once; the work streams on
 // `GET …/queue/data?session_hash=…` until that event's `process_completed`), or when ComfyUI's
 // history has the prompt the answer named ("comfyui-history": `POST /prompt` answers
-// {"prompt_id"} at once; the door asks `GET /history/<id>` until the prompt ended).
-enum class DoorEnds { kAnswer, kGradioQueue, kComfyHistory };
+// {"prompt_id"} at once; the door asks `GET /history/<id>` until the prompt ended), or with the
+// Gradio 3 queue's WebSocket ("gradio-ws": `GET …/queue/join` upgraded; the parameters are in
+// the client's data message, the job ends at the service's process_completed or when the
+// WebSocket closes; core/gradio_ws.h).
+enum class DoorEnds { kAnswer, kGradioQueue, kComfyHistory, kGradioWs };
 const char* DoorEndsName(DoorEnds e);
 std::optional<DoorEnds> ParseDoorEnds(std::string_view text);
 

@@ -68,6 +68,19 @@ void GradioEventScanner::Line() {
   out_.push_back(std::move(e));
 }
 
+std::optional<GradioEvent> GradioMessageEvent(std::string_view head, std::string_view tail) {
+  std::optional<std::string> msg = StringField(head.substr(0, kGradioLinePrefix), "msg");
+  if (!msg) return std::nullopt;
+  GradioEvent e;
+  e.msg = std::move(*msg);
+  e.event_id = StringField(head.substr(0, kGradioLinePrefix), "event_id").value_or("");
+  if (e.msg == "process_completed") {
+    e.success = BoolField(tail, "success");
+    if (!e.success) e.success = BoolField(head, "success");
+  }
+  return e;
+}
+
 std::optional<std::string> GradioJoinEventId(std::string_view body) {
   auto id = StringField(body.substr(0, kGradioLinePrefix), "event_id");
   if (!id || id->empty()) return std::nullopt;

@@ -35,6 +35,11 @@ class GradioEventScanner {
   std::vector<GradioEvent> out_;
 };
 
+// One whole message of Gradio 3's WebSocket queue (core/gradio_ws.h) from its first bytes and its
+// last ones: its "msg", "event_id" and, for process_completed, "success" (Gradio writes it last,
+// after an "output" of any size: looked for in the tail first). nullopt: no "msg".
+std::optional<GradioEvent> GradioMessageEvent(std::string_view head, std::string_view tail);
+
 // The "event_id" of a queue/join answer ({"event_id": "…"}), if it names one.
 std::optional<std::string> GradioJoinEventId(std::string_view body);
 

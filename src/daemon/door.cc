@@ -11,6 +11,7 @@
 
 #include "core/comfy_prompt.h"
 #include "core/gradio_events.h"
+#include "core/gradio_ws.h"
 #include "daemon/event_hub.h"
 #include "daemon/http_probe.h"
 #include "daemon/service_port.h"
@@ -106,6 +107,8 @@ HttpResponse DoorAnswer(DoorProtocol protocol, int status, const std::string& me
   return r;
 }
 
+class GradioWsDoorTap;
+
 struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
   struct Held {
     ProxyRelease release;
@@ -190,6 +193,8 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
   asio::steady_timer poll_timer;
   bool poll_timer_armed = false;
   DoorPolicy::UpstreamGet upstream_get;
+  // Gradio 3 WebSocket events (ends = "gradio-ws"): the taps of the tunnels open now.
+  std::vector<std::weak_ptr<GradioWsDoorTap>> ws_taps;
 
   // GET `path` on the service itself (ComfyUI's /history, /queue).
   void AskUpstream(const std::string& path, DoorPolicy::UpstreamAnswer answer) {
@@ -597,6 +602,180 @@ struct DoorPolicy::State : std::enable_shared_from_this<DoorPolicy::State> {
   }
 };
 
+// One Gradio 3 queue WebSocket (ends = "gradio-ws") as the door follows it: the data message is
+// held (core/gradio_ws.h) and submitted as a job; admitted → released to the service, queued →
+// the door's position shown as Gradio's `estimation`, refused or waiting past gradio_ws_hold →
+// a process_completed with the reason (Gradio shows it) and the WebSocket closed, so the service
+// drops the event. The job ends at the service's process_completed or when the tunnel closes.
+class GradioWsDoorTap final : public ProxyTunnelTap,
+                              public std::enable_shared_from_this<GradioWsDoorTap> {
+ public:
+  GradioWsDoorTap(std::weak_ptr<DoorPolicy::State> door, DoorRoute route, std::size_t limit)
+      : door_(std::move(door)), route_(std::move(route)), follower_(limit) {}
+
+  void Start(ProxyTunnelControl control) override { control_ = std::move(control); }
+
+  std::string FromClient(std::string_view bytes) override {
+    GradioWsFollower::Up up = follower_.FromClient(bytes);
+    if (up.error) {
+      Refuse(*up.error + ", so the door cannot size its job", "");
+    } else if (up.data) {
+      OnData(*up.data);
+    }
+    return std::move(up.forward);
+  }
+
+  std::string FromService(std::string_view bytes) override {
+    GradioWsFollower::Down down = follower_.FromService(bytes);
+    if (down.completed) Completed(*down.completed);
+    return std::move(down.forward);
+  }
+
+  void Closed() override {
+    if (timer_) timer_->cancel();
+    End(0, "the WebSocket closed before Gradio's process_completed");
+  }
+
+  // The door closes (`jobs` is still there): the job ends now, nothing more is sent.
+  void Detach(DoorJobs* jobs) {
+    if (timer_) timer_->cancel();
+    EndIn(jobs, 0, "the proxy stopped while it ran");
+    door_.reset();
+  }
+
+  bool following() const { return stage_ != Stage::kNone && stage_ != Stage::kEnded; }
+
+ private:
+  enum class Stage { kNone, kSubmitting, kQueued, kRunning, kEnded };
+
+  std::shared_ptr<DoorPolicy::State> Door() const {
+    auto door = door_.lock();
+    return door && !door->closed && door->jobs != nullptr ? door : nullptr;
+  }
+
+  void OnData(const std::string& text) {
+    auto door = Door();
+    if (!door) return Refuse("the daemon is stopping", "try again once it is back");
+    Result<DoorExtract> x = ExtractDoorParams(route_, text);
+    if (!x) return Refuse(x.error().message, x.error().hint);
+    if (!x->is_job) {  // another function of the app: not a job of this route
+      control_.send(follower_.Release(), "");
+      return;
+    }
+    stage_ = Stage::kSubmitting;
+    std::weak_ptr<GradioWsDoorTap> weak = weak_from_this();
+    auto ticket = std::make_shared<JobManager::DoorTicket>();
+    ticket->forward = [weak](std::int64_t job) {
+      if (auto self = weak.lock()) self->Forward(job);
+    };
+    ticket->fail = [weak](int /*status*/, const std::string& why) {
+      if (auto self = weak.lock()) self->Refuse(why, "");
+    };
+    timer_ = std::make_unique<asio::steady_timer>(door->io);
+    timer_->expires_after(door->spec.gradio_ws_hold);
+    timer_->async_wait([weak](const boost::system::error_code& ec) {
+      if (auto self = weak.lock(); self && !ec) self->HeldTooLong();
+    });
+    door->jobs->Submit(door->service, std::move(x->params), std::move(ticket),
+                       [weak](const HttpResponse& answer) {
+                         if (auto self = weak.lock()) self->Submitted(answer);
+                       });
+  }
+
+  void Submitted(const HttpResponse& answer) {
+    const nlohmann::json body = nlohmann::json::parse(answer.body, nullptr, false);
+    if (answer.status != 202) {
+      std::string why = "HTTP " + std::to_string(answer.status);
+      std::string hint;
+      if (body.is_object() && body.contains("error") && body["error"].is_string())
+        why = body["error"];
+      if (body.is_object() && body.contains("hint") && body["hint"].is_string())
+        hint = body["hint"];
+      if (stage_ == Stage::kSubmitting) stage_ = Stage::kNone;  // refused: no job to end
+      return Refuse(why, hint);
+    }
+    if (body.is_object() && body.contains("id") && body["id"].is_number_integer())
+      job_ = body["id"].get<std::int64_t>();
+    if (stage_ == Stage::kEnded) {  // the client left while the submission was stored
+      if (auto door = Door(); door && job_ != 0) door->jobs->Gone(job_);
+      return;
+    }
+    if (stage_ != Stage::kSubmitting) return;  // forwarded already
+    stage_ = Stage::kQueued;
+    std::int64_t position = 0;
+    if (body.is_object() && body.contains("position") && body["position"].is_number_integer())
+      position = body["position"].get<std::int64_t>();
+    // Gradio's rank counts the events ahead (0: next); the page shows rank + 1.
+    if (position > 0)
+      control_.send("", follower_.Inject(WsTextFrame(GradioWsEstimation(position - 1, position))));
+  }
+
+  void Forward(std::int64_t job) {
+    if (stage_ != Stage::kSubmitting && stage_ != Stage::kQueued) return;
+    job_ = job;
+    stage_ = Stage::kRunning;
+    if (timer_) timer_->cancel();
+    control_.send(follower_.Release(), "");
+  }
+
+  void HeldTooLong() {
+    if (stage_ != Stage::kSubmitting && stage_ != Stage::kQueued) return;
+    auto door = Door();
+    const std::string wait = door ? FormatSeconds(door->spec.gradio_ws_hold) : "too long";
+    Refuse("the job waited " + wait + " for VRAM and was withdrawn (Gradio 3 drops an event " +
+               "whose data does not reach it within 60 s)",
+           "try again when the GPU is less busy; `vramguard jobs` shows what runs");
+  }
+
+  void Completed(bool success) {
+    if (stage_ == Stage::kRunning) {
+      End(success ? 200 : 500, success ? "" : "Gradio's process_completed says the event failed");
+    } else if (stage_ == Stage::kQueued || stage_ == Stage::kSubmitting) {
+      End(0, "Gradio ended the event before the door let its data through");
+    }
+  }
+
+  // Ends the job in the queue (once): forwarded → Ended, waiting → Gone.
+  void End(int status, const std::string& why) {
+    auto door = Door();
+    EndIn(door ? door->jobs : nullptr, status, why);
+  }
+
+  void EndIn(DoorJobs* jobs, int status, const std::string& why) {
+    const Stage was = stage_;
+    if (was == Stage::kEnded || was == Stage::kNone) return;
+    stage_ = Stage::kEnded;
+    if (jobs == nullptr || job_ == 0) return;  // kSubmitting: Submitted() withdraws it
+    if (was == Stage::kRunning) {
+      jobs->Ended(job_, status, why);
+    } else {
+      jobs->Gone(job_);
+    }
+  }
+
+  // The door's answer in Gradio 3's words, then the WebSocket closed (the service drops the
+  // event whose data never came).
+  void Refuse(const std::string& why, const std::string& hint) {
+    if (refused_) return;
+    refused_ = true;
+    if (timer_) timer_->cancel();
+    End(0, why);
+    const std::string text = hint.empty() ? why : why + " (" + hint + ")";
+    control_.send(
+        "", follower_.Inject(WsTextFrame(GradioWsFailure(text)) + WsCloseFrame(1000, "vramguard")));
+    control_.close();
+  }
+
+  std::weak_ptr<DoorPolicy::State> door_;
+  DoorRoute route_;
+  GradioWsFollower follower_;
+  ProxyTunnelControl control_;
+  std::unique_ptr<asio::steady_timer> timer_;
+  Stage stage_ = Stage::kNone;
+  std::int64_t job_ = 0;
+  bool refused_ = false;
+};
+
 DoorPolicy::DoorPolicy(asio::io_context& io, ServicePort& port, EventHub& events,
                        std::string service, const ProxySpec& spec, DoorJobs* jobs,
                        std::size_t route_body_limit)
@@ -627,6 +806,10 @@ void DoorPolicy::Close() {
   s.awaiting.clear();
   for (auto& [id, p] : s.prompts) s.jobs->Ended(p.job, 0, "the proxy stopped while it ran");
   s.prompts.clear();
+  std::vector<std::weak_ptr<GradioWsDoorTap>> taps;
+  taps.swap(s.ws_taps);
+  for (auto& weak : taps)
+    if (auto tap = weak.lock()) tap->Detach(s.jobs);
   for (std::size_t i = 0; i < s.counted.size(); ++i) s.port.EndJob(s.service);
   s.counted.clear();
   s.held.clear();  // their connections end with the proxy
@@ -758,6 +941,24 @@ ProxyBodySink DoorPolicy::WatchResponse(const ProxyRequestHead& head, int status
       if (e.msg == "process_completed") self->Completed(e.event_id, e.success.value_or(true));
     }
   };
+}
+
+std::shared_ptr<ProxyTunnelTap> DoorPolicy::TapTunnel(const ProxyRequestHead& head) {
+  State& s = *state_;
+  if (s.closed || s.jobs == nullptr) return nullptr;
+  const DoorRoute* route = MatchDoorRoute(s.spec.routes, head.method, head.target);
+  if (route == nullptr || route->ends != DoorEnds::kGradioWs) return nullptr;
+  std::erase_if(s.ws_taps, [](const auto& weak) { return weak.expired(); });
+  auto tap = std::make_shared<GradioWsDoorTap>(state_, *route, s.route_body_limit);
+  s.ws_taps.push_back(tap);
+  return tap;
+}
+
+std::size_t DoorPolicy::gradio_ws_followed() const {
+  std::size_t n = 0;
+  for (const auto& weak : state_->ws_taps)
+    if (auto tap = weak.lock(); tap && tap->following()) ++n;
+  return n;
 }
 
 std::size_t DoorPolicy::gradio_events_followed() const { return state_->awaiting.size(); }

@@ -28,6 +28,13 @@
 //    the proxy carries that event's `process_completed` (core/gradio_events.h); an event that no
 //    stream of its session follows for a minute ends then (the browser left), and a join answered
 //    without an event id ends with its answer.
+//  - A route with ends = "gradio-ws" (Gradio 3's `GET …/queue/join` WebSocket, AUTOMATIC1111's
+//    UI): the upgrade goes to the service as any, and the door looks into the tunnel
+//    (core/gradio_ws.h): the client's data message is held and submitted as a job; admitted, it
+//    goes on; queued, the client is shown the door's position as Gradio's `estimation`; refused
+//    (or still waiting after gradio_ws_hold, under Gradio 3's own 60 s for the data), the client
+//    gets a process_completed with the reason and the sizes that fit, and the WebSocket closes.
+//    The job ends at the service's process_completed, or when the WebSocket closes.
 //  - A route with ends = "comfyui-history" (ComfyUI's `POST /prompt`): its job does not end with
 //    the answer (which only names the prompt) but when the service's `GET /history/<prompt_id>`
 //    has the prompt (core/comfy_prompt.h), asked every 250 ms: "error" ends it failed; a prompt
@@ -121,6 +128,7 @@ class DoorPolicy final : public ProxyPolicy {
   std::vector<std::pair<std::string, std::string>> ResponseHeaders(
       const ProxyRequestHead& head) override;
   ProxyBodySink WatchResponse(const ProxyRequestHead& head, int status) override;
+  std::shared_ptr<ProxyTunnelTap> TapTunnel(const ProxyRequestHead& head) override;
 
   // How the door asks the service itself (ComfyUI's history): GET `path` on the upstream, the
   // answer's status (0: none), body and whether the body was cut at its limit. Default: HTTP to
@@ -135,6 +143,7 @@ class DoorPolicy final : public ProxyPolicy {
   std::size_t jobs_waiting() const;            // requests submitted as jobs and not forwarded yet
   std::size_t gradio_events_followed() const;  // Gradio queue jobs running after their answer
   std::size_t comfy_prompts_followed() const;  // ComfyUI prompts running after their answer
+  std::size_t gradio_ws_followed() const;      // Gradio 3 WebSocket events submitted as jobs
 
   struct State;
 

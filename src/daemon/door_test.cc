@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/ws_frames.h"
 #include "daemon/event_hub.h"
 #include "store/memory_store.h"
 #include "testing/fake_service_port.h"
@@ -331,6 +332,181 @@ TEST(DoorPolicyTest, ABodyThatIsNotJsonIs400AndOneOutsideTheRouteConditionPasses
   EXPECT_EQ(w.Send(w.Job(R"({"fn_index": 5, "resolution": 512})"), &fate).kind,
             ProxyVerdict::Kind::kForward);
   EXPECT_TRUE(w.jobs.submitted.empty());
+}
+
+// Gradio 3's WebSocket queue (ends = "gradio-ws"): the door's tap on the tunnel.
+std::string ClientFrame(const std::string& text) {
+  std::string f(1, '\x81');
+  f.push_back(static_cast<char>(0x80 | text.size()));  // tests keep messages under 126 bytes
+  f.append(4, '\0');                                   // a zero mask: the payload as it is
+  return f + text;
+}
+
+struct WsWorld : DoorWorld {
+  FakeDoorJobs jobs;
+  std::string to_service, to_client;
+  int closes = 0;
+  std::shared_ptr<ProxyTunnelTap> tap;
+  ProxyRequestHead head;
+
+  WsWorld() : DoorWorld(State::kRunning) {
+    DoorRoute r;
+    r.method = "GET";
+    r.path = "/queue/join";
+    r.text = "GET /queue/join";
+    r.protocol = DoorProtocol::kGradio;
+    r.ends = DoorEnds::kGradioWs;
+    r.params.push_back(*ParseDoorSource("resolution", "/data/0"));
+    r.params.push_back(*ParseDoorSource("frames", "/data/1"));
+    r.when.push_back({{"fn_index"}, 0, "/fn_index"});
+    spec.routes = {r};
+    spec.gradio_ws_hold = std::chrono::milliseconds(100);
+    door = std::make_unique<DoorPolicy>(io, port, events, "webui", spec, &jobs, 1024);
+    head = Head(/*upgrade=*/true);
+    head.method = "GET";
+    head.target = "/queue/join";
+  }
+
+  // The upgrade goes through as any while the service runs; the proxy asks for the tap.
+  void Open() {
+    Fate fate;
+    ASSERT_EQ(Send(head, &fate).kind, ProxyVerdict::Kind::kForward);
+    tap = door->TapTunnel(head);
+    ASSERT_TRUE(tap);
+    tap->Start(ProxyTunnelControl{.send =
+                                      [this](std::string up, std::string down) {
+                                        to_service += up;
+                                        to_client += down;
+                                      },
+                                  .close = [this] { ++closes; }});
+    EXPECT_EQ(tap->FromService(WsTextFrame(R"({"msg": "send_hash"})")),
+              WsTextFrame(R"({"msg": "send_hash"})"));
+    const std::string hash = ClientFrame(R"({"fn_index": 0, "session_hash": "s"})");
+    EXPECT_EQ(tap->FromClient(hash), hash);
+    tap->FromService(WsTextFrame(R"({"msg": "send_data"})"));
+  }
+
+  std::string Data(int fn = 0) const {
+    return ClientFrame(R"({"data": [768, 24], "event_data": null, "fn_index": )" +
+                       std::to_string(fn) + R"(, "session_hash": "s"})");
+  }
+
+  void End() {
+    door->OnRequestEnd(head, ProxyRequestEnd{.status = 101, .forwarded = true, .upgraded = true});
+  }
+};
+
+TEST(DoorGradioWsTest, TheDataMessageIsHeldUntilTheJobIsAdmittedAndItsEndIsTheEvents) {
+  WsWorld w;
+  w.Open();
+  EXPECT_EQ(w.tap->FromClient(w.Data()), "");  // held
+  ASSERT_EQ(w.jobs.submitted.size(), 1u);
+  EXPECT_EQ(w.jobs.submitted[0].params, nlohmann::json({{"resolution", 768}, {"frames", 24}}));
+  EXPECT_EQ(w.to_service, "");
+  w.jobs.submitted[0].ticket->forward(5);  // admitted at once (before the 202 came)
+  EXPECT_EQ(w.to_service, w.Data());       // exactly its bytes
+  w.jobs.submitted[0].done(HttpResponse::Json(202, {{"id", 5}, {"position", 0}}));
+  EXPECT_EQ(w.to_client, "");
+  EXPECT_EQ(w.door->gradio_ws_followed(), 1u);
+  EXPECT_TRUE(w.jobs.ended.empty());
+  w.tap->FromService(WsTextFrame(R"({"msg": "process_starts"})"));
+  EXPECT_TRUE(w.jobs.ended.empty());
+  w.tap->FromService(
+      WsTextFrame(R"({"msg": "process_completed", "output": {"data": []}, "success": true})"));
+  EXPECT_EQ(w.jobs.ended, (std::vector<std::pair<std::int64_t, int>>{{5, 200}}));
+  w.tap->Closed();
+  w.End();
+  EXPECT_EQ(w.jobs.ended.size(), 1u);  // once
+  EXPECT_EQ(w.door->gradio_ws_followed(), 0u);
+  EXPECT_EQ(w.closes, 0);
+}
+
+TEST(DoorGradioWsTest, AQueuedEventIsShownTheDoorsPositionAndAClosedOneEndsItsJob) {
+  WsWorld w;
+  w.Open();
+  w.tap->FromClient(w.Data());
+  w.jobs.submitted[0].done(HttpResponse::Json(202, {{"id", 6}, {"position", 2}}));
+  WsFrameReader reader(false, 4096);
+  auto fed = reader.Feed(w.to_client);
+  ASSERT_EQ(fed.messages.size(), 1u);
+  auto estimation = nlohmann::json::parse(fed.messages[0].head);
+  EXPECT_EQ(estimation["msg"], "estimation");
+  EXPECT_EQ(estimation["rank"], 1);  // one job ahead of it
+  EXPECT_EQ(w.to_service, "");
+  w.jobs.submitted[0].ticket->forward(6);
+  EXPECT_EQ(w.to_service, w.Data());
+  w.tap->Closed();  // the browser tab closed while it ran
+  EXPECT_EQ(w.jobs.ended, (std::vector<std::pair<std::int64_t, int>>{{6, 0}}));
+}
+
+TEST(DoorGradioWsTest, ARefusalReachesThePageAsAFailedEventAndTheSocketCloses) {
+  WsWorld w;
+  w.Open();
+  w.tap->FromClient(w.Data());
+  w.jobs.submitted[0].done(HttpResponse::Json(
+      422, {{"error", "needs ~90 GiB, 79 GiB plannable; fits: resolution 512"}, {"id", 9}}));
+  WsFrameReader reader(false, 4096);
+  auto fed = reader.Feed(w.to_client);
+  ASSERT_EQ(fed.messages.size(), 2u);
+  auto failed = nlohmann::json::parse(fed.messages[0].head);
+  EXPECT_EQ(failed["msg"], "process_completed");
+  EXPECT_EQ(failed["success"], false);
+  EXPECT_EQ(failed["output"]["error"], "needs ~90 GiB, 79 GiB plannable; fits: resolution 512");
+  EXPECT_EQ(fed.messages[1].opcode, WsOpcode::kClose);
+  EXPECT_EQ(w.closes, 1);
+  EXPECT_EQ(w.to_service, "");  // the service never got the data: it drops the event
+  EXPECT_TRUE(w.jobs.gone.empty());
+  EXPECT_TRUE(w.jobs.ended.empty());
+}
+
+TEST(DoorGradioWsTest, AnEventHeldPastTheHoldIsWithdrawnBeforeGradioGivesUp) {
+  WsWorld w;
+  w.Open();
+  w.tap->FromClient(w.Data());
+  w.jobs.submitted[0].done(HttpResponse::Json(202, {{"id", 8}, {"position", 1}}));
+  w.to_client.clear();
+  w.io.restart();
+  w.io.run_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(w.jobs.gone, (std::vector<std::int64_t>{8}));
+  EXPECT_NE(w.to_client.find("waited 0.10 s for VRAM"), std::string::npos) << w.to_client;
+  EXPECT_EQ(w.closes, 1);
+  w.jobs.submitted[0].ticket->forward(8);  // too late: nothing goes
+  EXPECT_EQ(w.to_service, "");
+}
+
+TEST(DoorGradioWsTest, AnotherFunctionOfTheAppPassesAndAClientGoneBeforeTheAnswerIsWithdrawn) {
+  WsWorld w;
+  w.Open();
+  EXPECT_EQ(w.tap->FromClient(w.Data(/*fn=*/3)), "");
+  EXPECT_EQ(w.to_service, w.Data(3));  // released at once, not a job
+  EXPECT_TRUE(w.jobs.submitted.empty());
+
+  WsWorld v;
+  v.Open();
+  v.tap->FromClient(v.Data());
+  v.tap->Closed();  // left before the queue answered
+  EXPECT_TRUE(v.jobs.gone.empty());
+  v.jobs.submitted[0].done(HttpResponse::Json(202, {{"id", 11}}));
+  EXPECT_EQ(v.jobs.gone, (std::vector<std::int64_t>{11}));
+}
+
+TEST(DoorGradioWsTest, ClosingTheDoorEndsARunningEventsJob) {
+  WsWorld w;
+  w.Open();
+  w.tap->FromClient(w.Data());
+  w.jobs.submitted[0].ticket->forward(4);
+  w.door->Close();
+  EXPECT_EQ(w.jobs.ended, (std::vector<std::pair<std::int64_t, int>>{{4, 0}}));
+  w.tap->Closed();  // the proxy's tunnel ends afterwards: nothing more
+  EXPECT_EQ(w.jobs.ended.size(), 1u);
+}
+
+TEST(DoorGradioWsTest, AnUpgradeOfAnotherRouteIsNotTapped) {
+  WsWorld w;
+  ProxyRequestHead h = w.Head(true);
+  h.method = "GET";
+  h.target = "/ws/other";
+  EXPECT_FALSE(w.door->TapTunnel(h));
 }
 
 }  // namespace

@@ -523,6 +523,11 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
     if (held_) held_->released = true;
     held_.reset();
     if (end_.error.empty()) end_.error = error;
+    if (tap_) {
+      std::shared_ptr<ProxyTunnelTap> tap = std::move(tap_);
+      tap_.reset();
+      tap->Closed();
+    }
     state_->policy->OnRequestEnd(head_, end_);
   }
 
@@ -627,6 +632,8 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
     if (head_.upgrade) {
       request.set(http::field::connection, "upgrade");
       request.set(http::field::upgrade, upgrade);
+      // A tapped tunnel's frames must stay readable: no compression is negotiated.
+      if (tap_) request.erase(http::field::sec_websocket_extensions);
     }
     std::string forwarded(ProxySv(request["X-Forwarded-For"]));
     request.set("X-Forwarded-For", forwarded.empty() ? client_ip_ : forwarded + ", " + client_ip_);
@@ -643,6 +650,7 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
   // Forwards the request and relays the answer; true: the client connection goes on.
   net::awaitable<bool> Forward() {
     auto& request = parser_->get();
+    if (head_.upgrade) tap_ = state_->policy->TapTunnel(head_);
     PrepareRequest(request);
     const bool retryable = !head_.has_body && !head_.upgrade && IdempotentMethod(request.method());
     for (int attempt = 0;; ++attempt) {
@@ -956,13 +964,17 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
     end_.upgraded = true;
     client_deadline_.Arm(state_->options.tunnel_idle_timeout);
     error_code ec;
-    if (client_buf_.size() > 0) {
+    if (tap_) {
+      // What either side sent after the heads goes through the tap in TappedTunnel.
+      tap_up_.idle = std::make_unique<net::steady_timer>(client_.get_executor());
+      tap_down_.idle = std::make_unique<net::steady_timer>(client_.get_executor());
+    } else if (client_buf_.size() > 0) {
       const std::size_t n =
           co_await net::async_write(up_->socket, client_buf_.data(), Redirect(ec));
       end_.bytes_up += n;
       client_buf_.consume(client_buf_.size());
     }
-    if (!ec && up_->buffer.size() > 0) {
+    if (!ec && !tap_ && up_->buffer.size() > 0) {
       const std::size_t n = co_await net::async_write(client_, up_->buffer.data(), Redirect(ec));
       end_.bytes_down += n;
       up_->buffer.consume(up_->buffer.size());
@@ -970,6 +982,10 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
     if (ec || closed_) co_return;
     chunk_.reset();
     tunnel_pending_ = 2;
+    if (tap_) {
+      co_await TappedTunnel();
+      co_return;
+    }
     net::co_spawn(client_.get_executor(),
                   Pump(shared_from_this(), &up_->socket, &client_, &end_.bytes_down),
                   net::detached);
@@ -1005,6 +1021,120 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
     wake_.cancel();
   }
 
+  // A tunnel a tap looks into: both directions read as in Pump, every piece given to the tap,
+  // what it returns written by TapSend (each side's writes in order, one at a time).
+  Awaitable TappedTunnel() {
+    std::weak_ptr<ProxySession> weak = shared_from_this();
+    const auto executor = client_.get_executor();
+    ProxyTunnelControl control;
+    control.send = [weak, executor](std::string to_service, std::string to_client) {
+      net::post(executor, [weak, up = std::move(to_service), down = std::move(to_client)] {
+        auto self = weak.lock();
+        if (!self || self->closed_ || !self->tap_) return;
+        if (!up.empty()) self->TapSend(false, up);
+        if (!down.empty()) self->TapSend(true, down);
+      });
+    };
+    control.close = [weak, executor] {
+      net::post(executor, [weak] {
+        auto self = weak.lock();
+        if (!self || self->closed_ || !self->tap_) return;
+        self->tap_close_ = true;
+        if (!self->tap_down_.busy) self->Close();
+      });
+    };
+    std::shared_ptr<ProxyTunnelTap> tap = tap_;
+    tap->Start(std::move(control));
+    if (client_buf_.size() > 0) {
+      const auto data = client_buf_.data();
+      TapSend(false, tap->FromClient(
+                         std::string_view(static_cast<const char*>(data.data()), data.size())));
+      client_buf_.consume(client_buf_.size());
+    }
+    if (up_->buffer.size() > 0) {
+      const auto data = up_->buffer.data();
+      TapSend(true, tap->FromService(
+                        std::string_view(static_cast<const char*>(data.data()), data.size())));
+      up_->buffer.consume(up_->buffer.size());
+    }
+    net::co_spawn(executor, TapPump(shared_from_this(), false), net::detached);
+    co_await TapPump(shared_from_this(), true);
+    error_code ec;
+    while (tunnel_pending_ > 0 && !closed_) {
+      wake_.expires_at(ProxyClock::time_point::max());
+      co_await wake_.async_wait(Redirect(ec));
+    }
+  }
+
+  // One side's writes from a tapped tunnel.
+  struct TapOut {
+    std::string pending;
+    bool busy = false;                        // a TapFlush runs
+    std::unique_ptr<net::steady_timer> idle;  // woken when it ends
+  };
+
+  void TapSend(bool to_client, std::string_view bytes) {
+    TapOut& out = to_client ? tap_down_ : tap_up_;
+    out.pending.append(bytes);
+    if (out.busy || out.pending.empty() || closed_) return;
+    out.busy = true;
+    net::co_spawn(client_.get_executor(), TapFlush(shared_from_this(), to_client), net::detached);
+  }
+
+  Awaitable TapFlush([[maybe_unused]] std::shared_ptr<ProxySession> self, bool to_client) {
+    TapOut& out = to_client ? tap_down_ : tap_up_;
+    std::uint64_t& count = to_client ? end_.bytes_down : end_.bytes_up;
+    error_code ec;
+    while (!out.pending.empty() && !closed_) {
+      std::string now = std::move(out.pending);
+      out.pending.clear();
+      tcp::socket& socket = to_client ? client_ : up_->socket;
+      co_await net::async_write(socket, net::buffer(now), Redirect(ec));
+      if (ec) break;
+      count += now.size();
+    }
+    out.busy = false;
+    out.idle->cancel();
+    if (!closed_ && (ec || (to_client && tap_close_))) Close();
+  }
+
+  // Until what the tap sent to that side was written.
+  Awaitable TapDrained(TapOut& out) {
+    error_code ec;
+    while (out.busy && !closed_) {
+      out.idle->expires_at(ProxyClock::time_point::max());
+      co_await out.idle->async_wait(Redirect(ec));
+    }
+  }
+
+  // One direction of a tapped tunnel, as Pump.
+  Awaitable TapPump([[maybe_unused]] std::shared_ptr<ProxySession> self, bool from_client) {
+    std::vector<char> buffer(kProxyChunkBytes);
+    error_code ec;
+    TapOut& to = from_client ? tap_up_ : tap_down_;
+    while (!closed_) {
+      tcp::socket& from = from_client ? client_ : up_->socket;
+      std::size_t n = co_await from.async_read_some(net::buffer(buffer), Redirect(ec));
+      if (ec || closed_ || !tap_) break;
+      client_deadline_.Arm(state_->options.tunnel_idle_timeout);
+      std::shared_ptr<ProxyTunnelTap> tap = tap_;
+      const std::string_view piece(buffer.data(), n);
+      TapSend(!from_client, from_client ? tap->FromClient(piece) : tap->FromService(piece));
+      co_await TapDrained(to);
+    }
+    if (ec == net::error::eof && !closed_) {
+      co_await TapDrained(to);
+      if (!closed_) (from_client ? up_->socket : client_).shutdown(tcp::socket::shutdown_send, ec);
+    } else {
+      Close();
+    }
+    if (--tunnel_pending_ == 0) {
+      End("");
+      Close();
+    }
+    wake_.cancel();
+  }
+
   std::shared_ptr<ProxyState> state_;
   tcp::socket client_;
   boost::beast::flat_buffer client_buf_;
@@ -1022,6 +1152,10 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
   std::shared_ptr<Held> held_;
   unsigned client_version_ = 11;
   int tunnel_pending_ = 0;
+  std::shared_ptr<ProxyTunnelTap> tap_;  // an upgrade's, when the policy looks into its tunnel
+  TapOut tap_up_;
+  TapOut tap_down_;
+  bool tap_close_ = false;  // close once what goes to the client was written
   bool client_keep_alive_ = false;
   bool expect_continue_ = false;
   bool in_request_ = false;

@@ -48,6 +48,13 @@
 //  - A policy may watch a forwarded request's response body (WatchResponse): it is given each
 //    payload piece after the piece was written to the client, and an end call before
 //    OnRequestEnd; the stream is never slowed or buffered for it.
+//  - A policy may look into an upgrade's tunnel (TapTunnel, asked before the request goes to the
+//    service; the request then goes without Sec-WebSocket-Extensions, so no compression hides
+//    the frames): once the service answered 101, every byte the client sends goes through the
+//    tap, which says what goes to the service now (it may keep bytes back and send them later),
+//    and every byte the service sends goes through it on its way to the client (it may add
+//    bytes of its own). Writes to each side stay in order, one at a time; a side that does not
+//    take them slows the reading of the other side, as in an untapped tunnel.
 //  - Stop() closes the listener, every client and upstream connection; held requests end. The
 //    destructor calls it. Call every method on the io_context's thread, or while it is not
 //    running; policies are called on that thread.
@@ -145,6 +152,28 @@ using ProxyBodySink = std::function<void(std::string_view piece, bool end)>;
 // Call it on the io_context's thread (it never resumes the request inside the call).
 using ProxyRelease = std::function<void(std::optional<HttpResponse>)>;
 
+// What a tunnel's tap may do later (ProxyTunnelTap::Start): send bytes to either side (after what
+// is already on its way there), and close the tunnel once what was sent reached the client. Call
+// on the io_context's thread; after the tunnel ended, calls do nothing.
+struct ProxyTunnelControl {
+  std::function<void(std::string to_service, std::string to_client)> send;
+  std::function<void()> close;
+};
+
+// A look into one tunnel (ProxyPolicy::TapTunnel). Called on the io_context's thread; it must
+// not block. Exactly one Closed() per tap the proxy asked for, also when the service did not
+// switch protocols (then no other call came).
+class ProxyTunnelTap {
+ public:
+  virtual ~ProxyTunnelTap() = default;
+  virtual void Start(ProxyTunnelControl control) = 0;
+  // The client's next bytes: what goes to the service now.
+  virtual std::string FromClient(std::string_view bytes) = 0;
+  // The service's next bytes: what goes to the client now.
+  virtual std::string FromService(std::string_view bytes) = 0;
+  virtual void Closed() = 0;
+};
+
 class ProxyPolicy {
  public:
   virtual ~ProxyPolicy() = default;
@@ -167,6 +196,11 @@ class ProxyPolicy {
     return nullptr;
   }
   virtual void OnRequestEnd(const ProxyRequestHead& /*head*/, const ProxyRequestEnd& /*end*/) {}
+  // Called for a forwarded upgrade before it goes to the service: a tap to look into the tunnel
+  // it may become (nullptr: bytes are copied as they are, the usual case).
+  virtual std::shared_ptr<ProxyTunnelTap> TapTunnel(const ProxyRequestHead& /*head*/) {
+    return nullptr;
+  }
 };
 
 // Forwards everything (the only policy for now; routes that are jobs come later).

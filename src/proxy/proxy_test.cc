@@ -653,6 +653,141 @@ TEST_F(ProxyTest, WebSocketUpgradeIsSplicedBothWays) {
   EXPECT_EQ(ends[0].bytes_down, 7 + 3 * frame.size());  // the service's hello, then the echoes
 }
 
+// A tap that keeps every client byte until the test sends them on, and tags the service's bytes.
+class PxTap : public ProxyTunnelTap {
+ public:
+  void Start(ProxyTunnelControl control) override {
+    std::lock_guard lock(mutex_);
+    control_ = std::move(control);
+  }
+  std::string FromClient(std::string_view bytes) override {
+    std::lock_guard lock(mutex_);
+    kept_.append(bytes);
+    return {};
+  }
+  std::string FromService(std::string_view bytes) override {
+    return "<" + std::string(bytes) + ">";
+  }
+  void Closed() override {
+    std::lock_guard lock(mutex_);
+    ++closed_;
+  }
+  std::string kept() {
+    std::lock_guard lock(mutex_);
+    return kept_;
+  }
+  ProxyTunnelControl control() {
+    std::lock_guard lock(mutex_);
+    return control_;
+  }
+  int closed() {
+    std::lock_guard lock(mutex_);
+    return closed_;
+  }
+
+ private:
+  std::mutex mutex_;
+  ProxyTunnelControl control_;
+  std::string kept_;
+  int closed_ = 0;
+};
+
+class PxTapPolicy : public PxFakePolicy {
+ public:
+  PxTapPolicy() : PxFakePolicy(Mode::kForward) {}
+  std::shared_ptr<ProxyTunnelTap> TapTunnel(const ProxyRequestHead& head) override {
+    return head.target == "/tapped" ? tap : nullptr;
+  }
+  std::shared_ptr<PxTap> tap = std::make_shared<PxTap>();
+};
+
+TEST_F(ProxyTest, TappedTunnelHoldsBytesSendsItsOwnAndCloses) {
+  std::string upgrade_head;
+  std::string received;
+  std::mutex mutex;
+  PxUpstream service([&](PxPeer& peer) {
+    PxRequest request;
+    if (!peer.ReadHead(&request)) return;
+    {
+      std::lock_guard lock(mutex);
+      upgrade_head = request.head;
+    }
+    peer.Write(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+        "hi");
+    while (peer.Fill(PxClock::now() + 5s)) {
+      std::string bytes = std::move(peer.buffer());
+      peer.buffer().clear();
+      {
+        std::lock_guard lock(mutex);
+        received += bytes;
+      }
+      if (!peer.Write(bytes)) return;  // echoed: the tap tags it on the way back
+    }
+  });
+  auto policy = std::make_shared<PxTapPolicy>();
+  StartProxy(service.port(), policy);
+  RawConnection client = Client();
+  ASSERT_TRUE(
+      client.Send("GET /tapped HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                  "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                  "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"));
+  auto switched = client.ReadResponse();
+  ASSERT_TRUE(switched);
+  EXPECT_EQ(switched->status, 101);
+  ASSERT_TRUE(client.ReadUntil("<hi>", 3000ms));  // the service's bytes through the tap
+  ASSERT_TRUE(client.Send("held-1"));
+  PxEventually([&] { return policy->tap->kept(); }, std::string("held-1"));
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(received, "");  // kept back
+    // No compression offered to the service: the tap must read the frames.
+    EXPECT_EQ(upgrade_head.find("Sec-WebSocket-Extensions"), std::string::npos) << upgrade_head;
+  }
+  // The tap sends the kept bytes on and a message of its own to the client.
+  ProxyTunnelControl control = policy->tap->control();
+  boost::asio::post(io_, [control] { control.send("held-1", "[door]"); });
+  ASSERT_TRUE(client.ReadUntil("[door]", 3000ms));
+  ASSERT_TRUE(client.ReadUntil("<held-1>", 3000ms));  // reached the service, echoed
+  // Then it closes the tunnel after a last message.
+  boost::asio::post(io_, [control] {
+    control.send("", "[bye]");
+    control.close();
+  });
+  ASSERT_TRUE(client.ReadUntil("[bye]", 3000ms));
+  EXPECT_TRUE(client.WaitForClose(3000ms));
+  PxEventually([&] { return policy->ends().size(); }, std::size_t{1});
+  EXPECT_EQ(policy->tap->closed(), 1);
+  auto ends = policy->ends();
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_TRUE(ends[0].upgraded);
+  EXPECT_EQ(ends[0].bytes_up, 6u);
+  EXPECT_EQ(ends[0].bytes_down, 4u + 6u + 8u + 5u);
+  // After the tunnel ended, the control does nothing.
+  boost::asio::post(io_, [control] { control.send("late", "late"); });
+}
+
+TEST_F(ProxyTest, TapOfAnUpgradeTheServiceRefusesIsClosedOnce) {
+  PxUpstream service([&](PxPeer& peer) {
+    PxRequest request;
+    if (!peer.ReadHead(&request)) return;
+    peer.Write("HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno");
+  });
+  auto policy = std::make_shared<PxTapPolicy>();
+  StartProxy(service.port(), policy);
+  RawConnection client = Client();
+  ASSERT_TRUE(
+      client.Send("GET /tapped HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                  "Upgrade: websocket\r\n\r\n"));
+  auto answer = client.ReadResponse();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 403);
+  PxEventually([&] { return policy->ends().size(); }, std::size_t{1});
+  EXPECT_EQ(policy->tap->closed(), 1);
+  EXPECT_FALSE(policy->ends()[0].upgraded);
+}
+
 TEST_F(ProxyTest, ServiceDownIs502NamingTheService) {
   StartProxy(PxClosedPort());
   RawConnection client = Client();
