@@ -25,6 +25,22 @@ std::string SessionOf(std::string_view target) {
 
 }  // namespace
 
+std::optional<HttpRequest> GradioJobRequest(const Json& data) {
+  if (!data.is_array() || data.size() < 3) return std::nullopt;
+  HttpRequest generate;
+  generate.method = "POST";
+  generate.target = "/generate";
+  generate.body = Json{{"resolution", data[0]}, {"frames", data[1]}, {"steps", data[2]}}.dump();
+  return generate;
+}
+
+GradioJobResult RunGradioJob(DemoApp& app, const HttpRequest& generate) {
+  const HttpResponse r = app.Handle(generate);
+  Json output = Json::parse(r.body, nullptr, false);
+  if (output.is_discarded()) output = r.body;
+  return GradioJobResult{r.status == 200, std::move(output)};
+}
+
 GradioQueue::GradioQueue(DemoApp& app, std::chrono::milliseconds wait) : app_(app), wait_(wait) {}
 
 GradioQueue::~GradioQueue() {
@@ -114,19 +130,13 @@ void GradioQueue::Stop() {
 
 HttpResponse GradioQueue::Join(const HttpRequest& request) {
   const Json body = Json::parse(request.body, nullptr, false);
-  if (!body.is_object() || !body.contains("data") || !body["data"].is_array() ||
-      body["data"].size() < 3 || !body.contains("session_hash") ||
-      !body["session_hash"].is_string()) {
+  std::optional<HttpRequest> generate;
+  if (body.is_object() && body.contains("data")) generate = GradioJobRequest(body["data"]);
+  if (!generate || !body.contains("session_hash") || !body["session_hash"].is_string()) {
     return JsonResponse(422, {{"detail",
                                "expected {\"data\": [resolution, frames, steps], "
                                "\"session_hash\": \"…\"}"}});
   }
-  HttpRequest generate;
-  generate.method = "POST";
-  generate.target = "/generate";
-  generate.body =
-      Json{{"resolution", body["data"][0]}, {"frames", body["data"][1]}, {"steps", body["data"][2]}}
-          .dump();
   std::string id;
   {
     std::lock_guard lock(mutex_);
@@ -137,7 +147,7 @@ HttpResponse GradioQueue::Join(const HttpRequest& request) {
       return ErrorResponse(503, "the queue is full: try again later");
     }
     id = "ev" + std::to_string(next_++);
-    events_.push_back(Event{id, body["session_hash"].get<std::string>(), false, 0, ""});
+    events_.push_back(Event{id, body["session_hash"].get<std::string>(), false, {}});
     for (auto it = threads_.begin(); it != threads_.end();) {
       if (it->finished->load()) {
         it->thread.join();
@@ -147,15 +157,14 @@ HttpResponse GradioQueue::Join(const HttpRequest& request) {
       }
     }
     auto finished = std::make_shared<std::atomic<bool>>(false);
-    std::thread runner([this, id, finished, generate = std::move(generate)] {
-      HttpResponse r = app_.Handle(generate);
+    std::thread runner([this, id, finished, generate = std::move(*generate)] {
+      GradioJobResult result = RunGradioJob(app_, generate);
       {
         std::lock_guard lock(mutex_);
         for (Event& e : events_) {
           if (e.id != id) continue;
           e.done = true;
-          e.status = r.status;
-          e.output = r.body;
+          e.result = result;
         }
       }
       changed_.notify_all();
@@ -190,15 +199,14 @@ HttpResponse GradioQueue::Data(const HttpRequest& request) {
   HttpResponse r;
   r.content_type = "text/event-stream";
   for (const Event& e : finished) {
-    const Json output = Json::parse(e.output, nullptr, false);
     r.body +=
         "data: " + Json{{"msg", "estimation"}, {"event_id", e.id}, {"rank", 0}}.dump() + "\n\n";
     r.body += "data: " + Json{{"msg", "process_starts"}, {"event_id", e.id}}.dump() + "\n\n";
     r.body += "data: " +
               Json{{"msg", "process_completed"},
                    {"event_id", e.id},
-                   {"success", e.status == 200},
-                   {"output", output.is_discarded() ? Json(e.output) : output}}
+                   {"success", e.result.success},
+                   {"output", e.result.output}}
                   .dump() +
               "\n\n";
   }

@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,6 +36,20 @@
 #include "http.h"
 
 namespace vg::demo {
+
+// One Gradio event's job, shared by Gradio 4's queue here and Gradio 3's WebSocket queue
+// (gradio_ws.h): the event's `data`, [resolution, frames, steps], is the demo's /generate request.
+// Nullopt when `data` is not an array of at least three values.
+std::optional<HttpRequest> GradioJobRequest(const nlohmann::json& data);
+
+// What a Gradio event's job ended with: whether it succeeded (the app answered 200) and the
+// app's answer as JSON (a body that is not JSON as a string).
+struct GradioJobResult {
+  bool success = false;
+  nlohmann::json output;
+};
+// Runs the job on the app (one at a time, as the app runs jobs: blocks while others run).
+GradioJobResult RunGradioJob(DemoApp& app, const HttpRequest& generate);
 
 class GradioQueue {
  public:
@@ -55,8 +70,7 @@ class GradioQueue {
     std::string id;
     std::string session;
     bool done = false;
-    int status = 0;
-    std::string output;  // the /generate answer's body
+    GradioJobResult result;  // once done
   };
   HttpResponse Join(const HttpRequest& request);
   HttpResponse Data(const HttpRequest& request);

@@ -146,7 +146,7 @@ std::expected<HttpRequest, HttpError> ParseHead(std::string_view head, const Htt
 }
 
 std::expected<HttpRequest, HttpError> ReadRequest(int fd, const HttpLimits& limits,
-                                                  Clock::time_point deadline) {
+                                                  Clock::time_point deadline, std::string* early) {
   std::string buffer;
   std::size_t head_end = std::string::npos;
   const std::size_t max_total = limits.max_head + limits.max_body;
@@ -196,6 +196,7 @@ std::expected<HttpRequest, HttpError> ReadRequest(int fd, const HttpLimits& limi
     if (n <= 0) return std::unexpected(HttpError{0, "the client went away"});
   }
   request->body = buffer.substr(body_start, request->content_length);
+  if (early != nullptr) *early = buffer.substr(want);
   return request;
 }
 

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,10 +57,18 @@ struct HttpRequest {
 };
 
 struct HttpResponse {
+  // A handler that takes the connection over (a WebSocket upgrade) sets `takeover` instead of an
+  // answer: the server writes nothing and calls it on a thread of its own with the connected
+  // socket and the bytes it had read past the request's head. The server keeps the fd: it closes
+  // it when the call returns and shuts it down (both ways) on Shutdown, so the call must not
+  // close it (dup it for a library that wants one of its own) and must return once reads fail.
+  using Takeover = std::function<void(int fd, std::string early)>;
+
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers, e.g. Allow
+  Takeover takeover;
 };
 
 // Why a request could not be read: the status to answer with (0: the peer went away, answer
@@ -74,8 +83,10 @@ struct HttpError {
 std::expected<HttpRequest, HttpError> ParseHead(std::string_view head, const HttpLimits& limits);
 
 // Reads one request from `fd` (a connected stream socket), waiting at most until `deadline`.
+// `early`, when given, receives the bytes read past the request (an upgraded protocol's first).
 std::expected<HttpRequest, HttpError> ReadRequest(int fd, const HttpLimits& limits,
-                                                  std::chrono::steady_clock::time_point deadline);
+                                                  std::chrono::steady_clock::time_point deadline,
+                                                  std::string* early = nullptr);
 
 // "HTTP/1.1 200 OK\r\n…\r\n\r\nbody" with Content-Length and Connection: close.
 std::string SerializeResponse(const HttpResponse& response);

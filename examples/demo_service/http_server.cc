@@ -96,18 +96,24 @@ void HttpServer::WorkerLoop() {
       queue_.pop_front();
       active_.insert(fd);
     }
-    Serve(fd, deadline);
+    auto takeover = Serve(fd, deadline);
     {
       std::lock_guard lock(mutex_);
       active_.erase(fd);
+      if (takeover && !stopping_) {
+        StartTakeover(fd, std::move(takeover->first), std::move(takeover->second));
+        continue;
+      }
     }
     ::close(fd);
   }
 }
 
-void HttpServer::Serve(int fd, TimePoint deadline) {
-  auto request = ReadRequest(fd, options_.limits, deadline);
-  if (!request && request.error().status == 0) return;  // the client went away
+std::optional<std::pair<HttpResponse::Takeover, std::string>> HttpServer::Serve(
+    int fd, TimePoint deadline) {
+  std::string early;
+  auto request = ReadRequest(fd, options_.limits, deadline, &early);
+  if (!request && request.error().status == 0) return std::nullopt;  // the client went away
   HttpResponse response;
   if (!request) {
     response = ErrorResponse(request.error().status, request.error().message);
@@ -118,7 +124,32 @@ void HttpServer::Serve(int fd, TimePoint deadline) {
       response = ErrorResponse(500, std::string("internal error: ") + e.what());
     }
   }
+  if (response.takeover) return std::pair(std::move(response.takeover), std::move(early));
   WriteResponse(fd, response, SteadyClock::now() + options_.read_timeout);
+  return std::nullopt;
+}
+
+void HttpServer::StartTakeover(int fd, HttpResponse::Takeover takeover, std::string early) {
+  for (auto it = upgraded_.begin(); it != upgraded_.end();) {
+    if (it->finished) {
+      it->thread.join();
+      it = upgraded_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  Upgraded& slot = upgraded_.emplace_back();
+  slot.fd = fd;
+  slot.thread = std::thread(
+      [this, &slot, fd, takeover = std::move(takeover), early = std::move(early)]() mutable {
+        try {  // as for a handler: nothing thrown may end the process
+          takeover(fd, std::move(early));
+        } catch (const std::exception&) {
+        }
+        std::lock_guard lock(mutex_);
+        ::close(fd);
+        slot.finished = true;  // std::list: the slot stays where it is until joined
+      });
 }
 
 void HttpServer::Shutdown() {
@@ -136,6 +167,15 @@ void HttpServer::Shutdown() {
   queue_cv_.notify_all();
   for (std::thread& t : workers_) t.join();
   workers_.clear();
+  // No worker is left to start a takeover: wake those running (their reads fail) and join them.
+  {
+    std::lock_guard lock(mutex_);
+    for (const Upgraded& u : upgraded_) {
+      if (!u.finished) ::shutdown(u.fd, SHUT_RDWR);
+    }
+  }
+  for (Upgraded& u : upgraded_) u.thread.join();
+  upgraded_.clear();
 }
 
 }  // namespace vg::demo

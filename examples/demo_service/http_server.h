@@ -2,6 +2,10 @@
 // pool of worker threads (read one request, call the handler, write the response, close), so a
 // slow client or a long job never blocks health checks.
 //
+// A handler may take a connection over instead of answering (HttpResponse::takeover, a WebSocket
+// upgrade): its call then runs on a thread of its own, so long-lived connections never hold a
+// worker; the handler bounds how many it hands out.
+//
 // Owns the listening socket, the accepted sockets and the threads. AcceptUntil runs on the calling
 // thread; Shutdown (also run by the destructor) may be called once from that same thread after it
 // returns. The handler runs on worker threads and must be thread-safe.
@@ -12,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -53,16 +58,26 @@ class HttpServer {
   // `deadline` passes; says which. Call once.
   Wake AcceptUntil(Handler handler, int wake_fd, std::optional<TimePoint> deadline);
 
-  // Closes the listener, drops queued connections, wakes connections being read and joins the
-  // workers (the handler must return promptly: stop the app first).
+  // Closes the listener, drops queued connections, wakes connections being read, joins the
+  // workers, then shuts the taken-over connections down and joins their threads (the handler and
+  // the takeovers must return promptly: stop the app first).
   void Shutdown();
 
  private:
   HttpServer(int listen_fd, std::uint16_t port, Options options)
       : listen_fd_(listen_fd), port_(port), options_(options) {}
+  struct Upgraded {
+    std::thread thread;
+    int fd;                 // closed by the thread when its takeover returns
+    bool finished = false;  // guarded by mutex_
+  };
   void Enqueue(int fd);
   void WorkerLoop();
-  void Serve(int fd, TimePoint deadline);  // one request: read, handle, answer
+  // One request: read, handle, answer; or the handler's takeover, with the bytes read past the
+  // head.
+  std::optional<std::pair<HttpResponse::Takeover, std::string>> Serve(int fd, TimePoint deadline);
+  // Runs `takeover` on a thread of its own, which closes `fd` when it returns. Under mutex_.
+  void StartTakeover(int fd, HttpResponse::Takeover takeover, std::string early);
 
   int listen_fd_;
   std::uint16_t port_;
@@ -74,6 +89,8 @@ class HttpServer {
   std::condition_variable queue_cv_;
   std::deque<std::pair<int, TimePoint>> queue_;  // accepted fd and its read deadline
   std::set<int> active_;                         // fds being served
+  std::list<Upgraded> upgraded_;                 // taken-over connections; finished ones are
+                                                 // joined when the next one starts
   bool stopping_ = false;
 };
 

@@ -27,6 +27,7 @@
 #include "device_select.h"
 #include "flags.h"
 #include "gradio_queue.h"
+#include "gradio_ws.h"
 #include "http_server.h"
 #include "sim_memory.h"
 #include "torch_oom.h"
@@ -183,13 +184,15 @@ int main(int argc, char** argv) {
   });
   std::optional<vg::demo::HttpServer::TimePoint> crash_at;
   if (flags->crash_after) crash_at = std::chrono::steady_clock::now() + *flags->crash_after;
-  // Gradio's queue API and ComfyUI's prompt API beside the plain endpoints (gradio_queue.h,
-  // comfy_prompt.h).
+  // Gradio's queue APIs (4's, 3's WebSocket one) and ComfyUI's prompt API beside the plain
+  // endpoints (gradio_queue.h, gradio_ws.h, comfy_prompt.h).
   vg::demo::GradioQueue queue(app);
+  vg::demo::GradioWsQueue ws_queue(app);
   vg::demo::ComfyPrompts prompts(app);
   auto wake = (*server)->AcceptUntil(
-      [&app, &queue, &prompts](const auto& request) {
+      [&app, &queue, &ws_queue, &prompts](const auto& request) {
         if (vg::demo::GradioQueue::Handles(request)) return queue.Handle(request);
+        if (vg::demo::GradioWsQueue::Handles(request)) return ws_queue.Handle(request);
         if (vg::demo::ComfyPrompts::Handles(request)) return prompts.Handle(request);
         return app.Handle(request);
       },
@@ -199,6 +202,7 @@ int main(int argc, char** argv) {
   // 7. Graceful shutdown: end the running job, close connections, end the worker, free the GPU.
   app.Stop();
   queue.Stop();
+  ws_queue.Stop();
   prompts.Stop();
   (*server)->Shutdown();
   StopWorker(worker);
