@@ -57,7 +57,8 @@ bool GradioQueue::Handles(const HttpRequest& request) {
 
 namespace {
 
-// The page a browser gets at /app: what a Gradio app's page does with the queue, in 40 lines.
+// The page a browser gets at /app: what a Gradio app's page does with the queue, in 40 lines
+// (Gradio 4's join + event stream; with ?queue=ws Gradio 3's WebSocket, gradio_ws.h).
 constexpr const char* kAppPage = R"html(<!doctype html>
 <html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>vg-demo-service</title></head>
 <body>
@@ -76,6 +77,7 @@ $('generate').addEventListener('click', async () => {
   const data = ['resolution', 'frames', 'steps'].map((k) => Number($(k).value));
   $('status').textContent = 'joining';
   $('output').textContent = '';
+  if (new URLSearchParams(location.search).get('queue') === 'ws') return viaWebSocket(data, session);
   const r = await fetch('gradio_api/queue/join', {method: 'POST',
     headers: {'Content-Type': 'application/json'},
     body: JSON.stringify({data, fn_index: 0, session_hash: session})});
@@ -99,6 +101,30 @@ $('generate').addEventListener('click', async () => {
     }
   };
 });
+// Gradio 3.x (/app?queue=ws): one WebSocket per click on queue/join, as AUTOMATIC1111's page.
+function viaWebSocket(data, session) {
+  const base = location.pathname.replace(/app$/, '');
+  const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host +
+                           base + 'queue/join');
+  const send = (m) => ws.send(JSON.stringify(Object.assign({fn_index: 0, session_hash: session}, m)));
+  ws.onmessage = (m) => {
+    const e = JSON.parse(m.data);
+    if (e.msg === 'send_hash') send({});
+    if (e.msg === 'estimation') $('status').textContent = 'queued (position ' + (e.rank + 1) + ')';
+    if (e.msg === 'send_data') send({data, event_data: null});
+    if (e.msg === 'process_starts') $('status').textContent = 'running';
+    if (e.msg === 'process_completed') {
+      $('status').textContent = e.success ? 'done' : 'error';
+      $('output').textContent = e.success ? JSON.stringify(e.output) : e.output.error;
+    }
+  };
+  ws.onclose = () => {
+    if (!['done', 'error'].includes($('status').textContent)) {
+      $('status').textContent = 'error';
+      $('output').textContent = 'the connection closed';
+    }
+  };
+}
 </script>
 </body></html>
 )html";

@@ -5,12 +5,15 @@
 //     the proxy to "done" and shows the output;
 //  3. Generate with 1024p/64f (more than the GPU can ever hold): refused at once, and the page
 //     shows the door's Gradio-shaped `detail` with the parameters that would fit.
+// VG_MODE=ws: the same through the page's Gradio 3 mode (a WebSocket per click; the refusal is
+// the door's failed process_completed).
 'use strict';
 
 const path = require('node:path');
 const {check, openPage, run} = require(path.join(__dirname, 'browser_common.js'));
 
 const URL = process.env.VG_URL;
+const MODE = process.env.VG_MODE || 'sse';  // 'ws': the page speaks Gradio 3's WebSocket queue
 const ARTIFACTS = process.env.VG_ARTIFACTS;
 
 
@@ -39,20 +42,20 @@ async function main() {
     // 2. A job that fits: joined, followed on the event stream, done.
     at.phase = 'fits';
     const ok = await generate(page, 512, 16, 10);
-    console.log(`     512p/16f: ${ok.status} in ${ok.ms} ms`);
+    console.log(`     ${MODE} 512p/16f: ${ok.status} in ${ok.ms} ms`);
     check(ok.status === 'done', `a job that fits ends done on the page (${ok.status}: ${ok.output.slice(0, 200)})`);
     check(/peak_bytes/.test(ok.output), 'the page shows the service\'s output');
-    await page.screenshot({path: path.join(ARTIFACTS, 'gradio-page-done.png'), fullPage: true});
+    await page.screenshot({path: path.join(ARTIFACTS, `gradio-page-${MODE}-done.png`), fullPage: true});
 
     // 3. A job that can never fit: refused at once with what would fit.
     at.phase = 'refused';
     const no = await generate(page, 1024, 64, 10);
-    console.log(`     1024p/64f: ${no.status} in ${no.ms} ms: ${no.output.slice(0, 300)}`);
+    console.log(`     ${MODE} 1024p/64f: ${no.status} in ${no.ms} ms: ${no.output.slice(0, 300)}`);
     check(no.status === 'error', 'a job that can never fit is refused on the page');
     check(/GiB/.test(no.output), `the page shows the door's reason: "${no.output.slice(0, 160)}"`);
     check(/frames|resolution/.test(no.output), 'the reason names parameters that would fit');
     check(no.ms < 5000, `the refusal came at once (${no.ms} ms)`);
-    await page.screenshot({path: path.join(ARTIFACTS, 'gradio-page-refused.png'), fullPage: true});
+    await page.screenshot({path: path.join(ARTIFACTS, `gradio-page-${MODE}-refused.png`), fullPage: true});
 
     // The only console error allowed: the browser's report of the refusal's 4xx.
     const unexpected = errors.filter((e) => !(e.phase === 'refused' && /status of 4\d\d/.test(e.text)));
