@@ -433,6 +433,79 @@ EOF2
   fi
 }
 
+# 10. The front door on real CUDA, as AUTOMATIC1111's page talks to it: Gradio 3's WebSocket queue
+#     (the demo speaks it) through the service's proxy with ends = "gradio-ws", on a GPU made to
+#     look like a 16 GiB card. An event that fits runs and its job's observed peak is what the
+#     demo allocated; one that can never fit is answered by the door as a failed event naming
+#     sizes that fit, and never reaches CUDA; zero OOMs.
+s_door_ws() {
+  if [ -x "$DEMO" ]; then
+    port=$(free_port)
+    listen=$(free_port)
+    [ "$listen" != "$port" ] || listen=$(free_port)
+    export VRAMGUARD_SOCKET="$WORK/vg10.sock" PATH="$(dirname "$DEMO"):$PATH"
+    "$VG" gpus --json >"$WORK/gpus10.json"
+    total_gib=$(( $(jq ".gpus[$GPU].total_bytes" "$WORK/gpus10.json") / 1073741824 ))
+    cat >"$WORK/door.toml" <<EOF2
+[daemon]
+state_dir = "$WORK/state10"
+socket = "$WORK/vg10.sock"
+reserve = "$((total_gib - 16))GiB"
+
+[[service]]
+name = "webui-gpu"
+command = ["vg-demo-service", "--backend", "$BACKEND", "--port", "$port", "--model", "2GiB", "--load-time", "0s", "--step-time", "1ms"]
+gpus = [$GPU]
+vram = "3GiB"
+port = $port
+ready = { log = "Running on local URL", timeout = "60s" }
+stop = { grace = "5s", release = { http = "POST http://127.0.0.1:$port/free" } }
+jobs = { endpoint = "POST http://127.0.0.1:$port/generate" }
+
+[service.proxy]
+listen = "127.0.0.1:$listen"
+
+[[service.proxy.route]]
+match = "GET /queue/join"
+protocol = "gradio"
+ends = "gradio-ws"
+params = { resolution = "/data/0", frames = "/data/1", steps = "/data/2" }
+
+$(awk '/^\[\[service\.param\]\]/ { p = 1 } p' examples/demo.toml)
+EOF2
+    "$VG" up --config "$WORK/door.toml" >"$WORK/daemon10.log" 2>&1 &
+    daemon10=$!
+    track "$daemon10"
+    for _ in $(seq 3000); do
+      [ "$("$VG" status --json 2>/dev/null | jq -r '.services[0].state' 2>/dev/null)" = running ] && break
+      sleep 0.02
+    done
+    client=(python3 tests/e2e/gradio3_ws_client.py --port "$listen" --timeout 120)
+    t0=$(date +%s%N)
+    "${client[@]}" --data '[768,24,3]' --session gpu1 >"$WORK/ws-ok.jsonl" 2>"$WORK/ws-ok.err" ||
+      fail "768p/24f through the door: $(cat "$WORK/ws-ok.jsonl" "$WORK/ws-ok.err"; tail -5 "$WORK/daemon10.log")"
+    t1=$(date +%s%N)
+    job=$("$VG" jobs --json --service webui-gpu | jq '[.jobs[] | select(.state == "done")] | first | .id')
+    "$VG" job "$job" --json >"$WORK/ws-job.json"
+    obs=$(jq '.observed_peak_bytes // 0' "$WORK/ws-job.json")
+    want=$(awk 'BEGIN { b = 2150 * 1024 * 768 * sqrt(24); m = 2097152; printf "%.0f", int((b + m - 1) / m) * m }')
+    within "$obs" "$want" 100 || fail "the door's job: observed peak $obs B, the demo allocated $want B"
+    set +e
+    "${client[@]}" --data '[1024,32,3]' --session gpu2 >"$WORK/ws-no.jsonl" 2>"$WORK/ws-no.err"
+    rc=$?
+    set -e
+    [ "$rc" -eq 1 ] || fail "1024p/32f through the door: exit $rc: $(cat "$WORK/ws-no.jsonl" "$WORK/ws-no.err")"
+    why=$(jq -r 'select(.msg == "process_completed") | .output.error' "$WORK/ws-no.jsonl")
+    [[ $why == *fits:* ]] || fail "the refusal names no size that fits: $why"
+    ! grep -q process_starts "$WORK/ws-no.jsonl" || fail "the refused event reached the service"
+    ooms=$("$VG" events --kind oom --json | jq '.events | length')
+    [ "${ooms:-0}" = 0 ] || fail "$ooms oom events during the door scenario"
+    log "- Gradio 3 WebSocket event through the door on $ON: 768p/24f done in $(( (t1 - t0) / 1000000 )) ms (client start included), observed peak $obs B (demo model $want B); 1024p/32f answered by the door: \"${why:0:120}…\"; oom events: ${ooms:-0}"
+    kill -TERM "$daemon10"
+    for _ in $(seq 1000); do kill -0 "$daemon10" 2>/dev/null || break; sleep 0.01; done
+  fi
+}
+
 # 7. vramguard gpus vs nvidia-smi, side by side.
 s_bench() {
   if command -v hyperfine >/dev/null; then
@@ -494,7 +567,7 @@ s_release() {
 
 # Run each scenario on its own; report them all.
 failed=()
-for s in gpus reap_pid ghost torch_ghost term_ignored dry_run daemon oom service_oom jobs bench release; do
+for s in gpus reap_pid ghost torch_ghost term_ignored dry_run daemon oom service_oom jobs door_ws bench release; do
   if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $s "* ]]; then continue; fi
   set +e
   (set -e; "s_$s")
