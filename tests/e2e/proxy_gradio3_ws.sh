@@ -35,6 +35,13 @@ ws() {
   shift 2
   python3 "$CLIENT" --port "$PA" --data "$data" --session "s$RANDOM" "$@" >"$out" 2>"$out.err"
 }
+b_running() {  # until b's request runs
+  for _ in $(seq 100); do
+    [ "$("$VG_BIN" jobs --json --service b | jq '[.jobs[] | select(.state == "running")] | length')" = 1 ] && return
+    sleep 0.02
+  done
+  fail "b's request is not running"
+}
 b_generate() {  # b's request, its head in $WORK/hb.$1
   curl -s -D "$WORK/hb.$1" -o "$WORK/ab.$1" -w '%{http_code}' -X POST \
     -H 'Content-Type: application/json' -d '{"resolution":768,"frames":24,"steps":40}' \
@@ -79,10 +86,7 @@ obs=$(jqo .observed_peak_bytes)
 note "an event that does not fit beside b's request waits at the door, shown its position"
 ( b_generate 2 >"$WORK/code.2" ) &
 bg=$!
-for _ in $(seq 100); do
-  [ "$("$VG_BIN" jobs --json --service b | jq '[.jobs[] | select(.state == "running")] | length')" = 1 ] && break
-  sleep 0.02
-done
+b_running
 t4=$(date +%s%3N)
 ws '[768,24,10]' "$WORK/held" || fail "the held event failed: $(cat "$WORK/held" "$WORK/held.err")"
 wait "$bg"
@@ -97,10 +101,7 @@ note "held ${held_ms} ms at the door (b's request ran), then ran: $order"
 note "a browser that leaves while its event is held: the job leaves the queue, never runs"
 ( b_generate 3 >"$WORK/code.3" ) &
 bg=$!
-for _ in $(seq 100); do
-  [ "$("$VG_BIN" jobs --json --service b | jq '[.jobs[] | select(.state == "running")] | length')" = 1 ] && break
-  sleep 0.02
-done
+b_running
 rc=0
 ws '[768,24,10]' "$WORK/left" --timeout 0.3 || rc=$?
 expect_eq "$rc" 3 "the client gave up (timeout): $(cat "$WORK/left.err")"

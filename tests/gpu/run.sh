@@ -364,24 +364,24 @@ EOF2
   for _ in $(seq 1000); do kill -0 "$daemon11" 2>/dev/null || break; sleep 0.01; done
 }
 
-# 9. Jobs on real CUDA: the demo service behind the job API on a GPU made to look like a 16 GiB
-#    card (reserve = total − 16 GiB): 512p and 768p run, 1024p/32f is refused at once with
-#    suggestions, a suggestion then runs, and no job OOMs; the observed peaks (real NVML
-#    per-process samples) are compared with the demo's memory model.
-s_jobs() {
-  if [ -x "$DEMO" ]; then
-    port=$(free_port)
-    export VRAMGUARD_SOCKET="$WORK/vg9.sock" PATH="$(dirname "$DEMO"):$PATH"
-    "$VG" gpus --json >"$WORK/gpus9.json"
-    total_gib=$(( $(jq ".gpus[$GPU].total_bytes" "$WORK/gpus9.json") / 1073741824 ))
-    cat >"$WORK/jobs.toml" <<EOF2
+# demo_daemon N NAME [EXTRA]: `vramguard up` (its pid in daemonN) with one service NAME, the demo
+# on this GPU behind the job API, on a card made to look like 16 GiB (reserve = total − 16 GiB);
+# EXTRA (TOML) goes after the service's keys. Its socket is exported; returns once it answers.
+demo_daemon() {
+  local n=$1 name=$2 extra=${3:-} port
+  port=$(free_port)
+  [ "$port" != "${avoid_port:-}" ] || port=$(free_port)  # the scenario's own pick (a proxy's)
+  export VRAMGUARD_SOCKET="$WORK/vg$n.sock" PATH="$(dirname "$DEMO"):$PATH"
+  "$VG" gpus --json >"$WORK/gpus$n.json"
+  total_gib=$(( $(jq ".gpus[$GPU].total_bytes" "$WORK/gpus$n.json") / 1073741824 ))
+  cat >"$WORK/demo$n.toml" <<EOF2
 [daemon]
-state_dir = "$WORK/state9"
-socket = "$WORK/vg9.sock"
+state_dir = "$WORK/state$n"
+socket = "$WORK/vg$n.sock"
 reserve = "$((total_gib - 16))GiB"
 
 [[service]]
-name = "i2v-gpu"
+name = "$name"
 command = ["vg-demo-service", "--backend", "$BACKEND", "--port", "$port", "--model", "2GiB", "--load-time", "0s", "--step-time", "1ms"]
 gpus = [$GPU]
 vram = "3GiB"
@@ -389,16 +389,26 @@ port = $port
 ready = { log = "Running on local URL", timeout = "60s" }
 stop = { grace = "5s", release = { http = "POST http://127.0.0.1:$port/free" } }
 jobs = { endpoint = "POST http://127.0.0.1:$port/generate" }
+$extra
 
 $(awk '/^\[\[service\.param\]\]/ { p = 1 } p' examples/demo.toml)
 EOF2
-    "$VG" up --config "$WORK/jobs.toml" >"$WORK/daemon9.log" 2>&1 &
-    daemon9=$!
-    track "$daemon9"
-    for _ in $(seq 3000); do
-      "$VG" status --json >/dev/null 2>&1 && break
-      sleep 0.02
-    done
+  "$VG" up --config "$WORK/demo$n.toml" >"$WORK/daemon$n.log" 2>&1 &
+  printf -v "daemon$n" '%s' "$!"
+  track "$!"
+  for _ in $(seq 3000); do
+    "$VG" status --json >/dev/null 2>&1 && break
+    sleep 0.02
+  done
+}
+
+# 9. Jobs on real CUDA: the demo service behind the job API on a GPU made to look like a 16 GiB
+#    card (reserve = total − 16 GiB): 512p and 768p run, 1024p/32f is refused at once with
+#    suggestions, a suggestion then runs, and no job OOMs; the observed peaks (real NVML
+#    per-process samples) are compared with the demo's memory model.
+s_jobs() {
+  if [ -x "$DEMO" ]; then
+    demo_daemon 9 i2v-gpu
     model() { # the demo's activations: round_up_2MiB(2150 KiB × resolution × √frames)
       awk -v r="$1" -v f="$2" 'BEGIN { b = 2150 * 1024 * r * sqrt(f); m = 2097152; printf "%.0f", int((b + m - 1) / m) * m }'
     }
@@ -440,42 +450,16 @@ EOF2
 #     sizes that fit, and never reaches CUDA; zero OOMs.
 s_door_ws() {
   if [ -x "$DEMO" ]; then
-    port=$(free_port)
     listen=$(free_port)
-    [ "$listen" != "$port" ] || listen=$(free_port)
-    export VRAMGUARD_SOCKET="$WORK/vg10.sock" PATH="$(dirname "$DEMO"):$PATH"
-    "$VG" gpus --json >"$WORK/gpus10.json"
-    total_gib=$(( $(jq ".gpus[$GPU].total_bytes" "$WORK/gpus10.json") / 1073741824 ))
-    cat >"$WORK/door.toml" <<EOF2
-[daemon]
-state_dir = "$WORK/state10"
-socket = "$WORK/vg10.sock"
-reserve = "$((total_gib - 16))GiB"
-
-[[service]]
-name = "webui-gpu"
-command = ["vg-demo-service", "--backend", "$BACKEND", "--port", "$port", "--model", "2GiB", "--load-time", "0s", "--step-time", "1ms"]
-gpus = [$GPU]
-vram = "3GiB"
-port = $port
-ready = { log = "Running on local URL", timeout = "60s" }
-stop = { grace = "5s", release = { http = "POST http://127.0.0.1:$port/free" } }
-jobs = { endpoint = "POST http://127.0.0.1:$port/generate" }
-
+    avoid_port=$listen demo_daemon 10 webui-gpu "
 [service.proxy]
-listen = "127.0.0.1:$listen"
+listen = \"127.0.0.1:$listen\"
 
 [[service.proxy.route]]
-match = "GET /queue/join"
-protocol = "gradio"
-ends = "gradio-ws"
-params = { resolution = "/data/0", frames = "/data/1", steps = "/data/2" }
-
-$(awk '/^\[\[service\.param\]\]/ { p = 1 } p' examples/demo.toml)
-EOF2
-    "$VG" up --config "$WORK/door.toml" >"$WORK/daemon10.log" 2>&1 &
-    daemon10=$!
-    track "$daemon10"
+match = \"GET /queue/join\"
+protocol = \"gradio\"
+ends = \"gradio-ws\"
+params = { resolution = \"/data/0\", frames = \"/data/1\", steps = \"/data/2\" }"
     for _ in $(seq 3000); do
       [ "$("$VG" status --json 2>/dev/null | jq -r '.services[0].state' 2>/dev/null)" = running ] && break
       sleep 0.02
