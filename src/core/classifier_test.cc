@@ -215,6 +215,22 @@ const Case kRealMessages[] = {
     {"NVRM: GPU6 _kgspLogRpcTimeout: ********************************* GSP Timeout "
      "**********************************",
      IncidentKind::kGpuError, "gsp-fsp-timeout"},
+    // Held-out sets 18 and 19.
+    {"RuntimeError:CUDA error:out of memory", IncidentKind::kOom, "cuda-error-oom-unspaced"},
+    {"slurmstepd: error: Detected 1 oom-kill event(s) in StepId=191.batch cgroup. Some of your "
+     "processes may have been killed by the cgroup out-of-memory handler.",
+     IncidentKind::kHostOom, "slurm-oom-kill"},
+    {"slurmstepd: error: Exceeded job memory limit", IncidentKind::kHostOom, "slurm-memory-limit"},
+    {"> Memory limit exceeded (16Gi)", IncidentKind::kHostOom, "hf-spaces-memory-limit"},
+    {"OutOfMemoryError: CUDA out of memory.", IncidentKind::kOom, "torch-oom-exception-bare"},
+    {"ResourceExhaustedError: failed to allocate memory", IncidentKind::kOom,
+     "tensorflow-failed-to-allocate"},
+    {"  (0) UNKNOWN: Failed to get convolution algorithm. This is probably because cuDNN failed to "
+     "initialize, so try looking to see if a warning log message was printed above.",
+     IncidentKind::kOomProbable, "tensorflow-cudnn-failed-to-initialize"},
+    {"PermissionError: [Errno 13] error while attempting to bind on address ('127.0.0.1', 8188): "
+     "You tried to access a socket in a way that is prohibited by the access permissions.",
+     IncidentKind::kPortClash, "uvicorn-bind-failed"},
 };
 
 TEST(ClassifierTest, EveryRealMessageIsRecognised) {
@@ -268,6 +284,19 @@ TEST(ClassifierTest, XlaDeviceBufferWordingWithLetterSuffixes) {
   EXPECT_FALSE(found[0].incident.fields.gpu.has_value());
 }
 
+// Python's MemoryError closing a line after a colon (AUTOMATIC1111: "loading stable diffusion
+// model: MemoryError"), as at a line's start; a sentence about it is not one.
+TEST(ClassifierTest, PythonMemoryErrorAfterAColonEndsTheLine) {
+  for (const char* line :
+       {"loading stable diffusion model: MemoryError", "MemoryError",
+        "numpy.core._exceptions._ArrayMemoryError: Unable to allocate 3.00 GiB"}) {
+    auto found = Classify(line);
+    ASSERT_EQ(found.size(), 1u) << line;
+    EXPECT_EQ(found[0].incident.kind, IncidentKind::kHostOom) << line;
+  }
+  EXPECT_TRUE(Classify("note: MemoryError is raised when an allocation fails").empty());
+}
+
 TEST(ClassifierTest, EveryRealMessageAtEveryAlignment) {
   for (const Case& c : kRealMessages) {
     for (std::size_t pad = 0; pad < 8; ++pad) {
@@ -296,6 +325,11 @@ TEST(ClassifierTest, ProseThatMentionsOutOfMemoryIsNotAnIncident) {
       "    except torch.cuda.OutOfMemoryError:",
       "INFO:     127.0.0.1:51234 - \"POST /generate HTTP/1.1\" 200 OK",
       "NVRM: Xid (PCI:0000:01:00): 13, Graphics Exception",
+      // A bind that failed for another reason than a port in use (held-out set 19).
+      "ERROR:    [Errno 99] error while attempting to bind on address ('::1', 5173, 0, 0): cannot "
+      "assign requested address",
+      "ERROR:    [Errno 13] error while attempting to bind on address ('0.0.0.0', 80): permission "
+      "denied",
       "",
   };
   for (const char* line : prose) EXPECT_TRUE(Classify(line).empty()) << line;

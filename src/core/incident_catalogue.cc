@@ -60,6 +60,17 @@ std::vector<Signature> MakeCatalogue() {
       // Kubernetes: the container was killed at its memory limit ("Reason: OOMKilled").
       Re("k8s-oomkilled", K::kHostOom, "kubernetes", "OOMKilled", "[Rr]eason\"?:\\s*\"?OOMKilled",
          "the container was OOM-killed at its memory limit"),
+      // Hugging Face Spaces' runtime error page: "Memory limit exceeded (16Gi)" — the Space's
+      // container at its RAM limit.
+      Re("hf-spaces-memory-limit", K::kHostOom, "huggingface", "Memory limit exceeded (",
+         "Memory limit exceeded \\([0-9.]+ ?[KMGTP]i?B?\\)",
+         "the Space's container exceeded its memory limit (host RAM)"),
+      // Slurm's job step in its memory cgroup: "slurmstepd: error: Detected 1 oom-kill event(s)
+      // in StepId=191.batch cgroup", and the older "Exceeded job memory limit".
+      Re("slurm-oom-kill", K::kHostOom, "slurm", "Detected ",
+         "Detected [0-9]+ oom[-_ ]kill events?", "Slurm's memory cgroup killed the job (host RAM)"),
+      Re("slurm-memory-limit", K::kHostOom, "slurm", "memory limit",
+         "Exceeded (job|step) memory limit", "the Slurm job exceeded its memory limit (host RAM)"),
       // ggml's CPU back-end: the buffer of a model or KV cache kept in host RAM.
       Lit("ggml-cpu-buffer-alloc", K::kHostOom, "llama.cpp",
           "ggml_backend_cpu_buffer_type_alloc_buffer: failed to allocate buffer",
@@ -110,6 +121,10 @@ std::vector<Signature> MakeCatalogue() {
           "torch.OutOfMemoryError: ", "CUDA out of memory"),
       Lit("torch-cuda-oom-exception", K::kOom, "pytorch",
           "torch.cuda.OutOfMemoryError: ", "CUDA out of memory"),
+      // The exception's class name alone, as Jupyter, Kaggle and Colab print an uncaught one
+      // ("OutOfMemoryError: CUDA out of memory. " with the sizes on the next line).
+      Lit("torch-oom-exception-bare", K::kOom, "pytorch", "OutOfMemoryError: CUDA out of memory",
+          "CUDA out of memory"),
       // PyTorch 0.4–1.0 (THC).
       Lit("torch-cuda-runtime-oom", K::kOom, "pytorch", "cuda runtime error (2) : out of memory",
           "CUDA out of memory"),
@@ -167,9 +182,18 @@ std::vector<Signature> MakeCatalogue() {
           "cuDNN could not allocate its workspace"),
       Lit("tensorflow-cuda-error-oom", K::kOom, "tensorflow", "CUDA_ERROR_OUT_OF_MEMORY",
           "CUDA out of memory"),
+      // TensorFlow's device allocation failing inside an op ("ResourceExhaustedError: failed to
+      // allocate memory [Op:AddV2]", "[[{{node …}}]]" under it); its host-side failures name
+      // the CPU allocator (tensorflow-host-oom).
+      Re("tensorflow-failed-to-allocate", K::kOom, "tensorflow", "failed to allocate memory",
+         "ResourceExhausted(Error)?:\\s*failed to allocate memory", "out of GPU memory"),
       Lit("nccl-cuda-oom", K::kOom, "nccl", "Cuda failure 'out of memory'",
           "CUDA out of memory (in NCCL)"),
       Lit("cuda-error-oom", K::kOom, "cuda", "CUDA error: out of memory", "CUDA out of memory"),
+      // The same without the space after the colon, as some wrappers and pastes print it
+      // ("RuntimeError:CUDA error:out of memory").
+      Re("cuda-error-oom-unspaced", K::kOom, "cuda", "CUDA error:", "CUDA error:\\s*out of memory",
+         "CUDA out of memory"),
       // TVM / MLC-LLM's runtime check: "… is false: CUDA: out of memory".
       Lit("tvm-cuda-oom", K::kOom, "tvm", "CUDA: out of memory", "CUDA out of memory"),
       // TensorRT-LLM: "[TensorRT-LLM][ERROR] CUDA runtime error in ::cudaMallocAsync(ptr, n, …):
@@ -366,6 +390,10 @@ std::vector<Signature> MakeCatalogue() {
          "cudaGetDeviceCount.*Error 2: out of memory", "CUDA could not initialise: out of memory"),
       Lit("cudnn-not-initialized", K::kOomProbable, "cudnn", "CUDNN_STATUS_NOT_INITIALIZED",
           "cuDNN could not initialise"),
+      // TensorFlow's own words for the same ("Failed to get convolution algorithm. This is
+      // probably because cuDNN failed to initialize, …"): usually the GPU's memory was taken.
+      Lit("tensorflow-cudnn-failed-to-initialize", K::kOomProbable, "tensorflow",
+          "probably because cuDNN failed to initialize", "cuDNN could not initialise"),
       // Sticky CUDA errors: the context is poisoned, only a new process recovers.
       // cuBLAS failed inside a kernel: the same poisoned context (usually an illegal access).
       Lit("cublas-execution-failed", K::kSticky, "cublas", "CUBLAS_STATUS_EXECUTION_FAILED",
@@ -535,7 +563,7 @@ std::vector<Signature> MakeCatalogue() {
       // alone on its line (a bare `MemoryError`) or with numpy's "Unable to allocate 3.00 GiB
       // for an array …" — host RAM.
       Re("python-memoryerror", K::kHostOom, "python", "MemoryError",
-         "^\\s*([A-Za-z_][A-Za-z0-9_]*\\.)*_?(Array)?MemoryError(:.*)?$",
+         "(^\\s*|: )([A-Za-z_][A-Za-z0-9_]*\\.)*_?(Array)?MemoryError(:.*)?$",
          "host memory (RAM) exhausted (Python's MemoryError)"),
       // Port clashes.
       Lit("gradio-no-empty-port", K::kPortClash, "gradio", "Cannot find empty port in range",
@@ -549,8 +577,18 @@ std::vector<Signature> MakeCatalogue() {
       Lit("evhttp-bind-failed", K::kPortClash, "libevent", "Couldn't bind to port",
           "could not bind its port"),
       Lit("errno-10048", K::kPortClash, "python", "[Errno 10048]", "address already in use"),
-      Lit("uvicorn-bind-failed", K::kPortClash, "uvicorn",
-          "error while attempting to bind on address", "could not bind its port"),
+      // asyncio's bind error (uvicorn, aiohttp) names the errno: a port in use (98, 48 on macOS,
+      // 10048) is a clash, and so is 13 on Windows, where asyncio maps WSAEACCES — a port another
+      // process holds exclusively — to it, with Windows' text in the system's language ("You
+      // tried to access a socket in a way that is prohibited…", "der Zugriff auf einen Socket
+      // war…"); Linux's 13 ("permission denied": a port below 1024 without the right) is not,
+      // nor is "[Errno 99] … cannot assign requested address" (no such local address).
+      Re("uvicorn-bind-failed", K::kPortClash, "uvicorn",
+         "error while attempting to bind on address",
+         "\\[Errno (98|48|10048|10013)\\] error while attempting to bind on address|"
+         "\\[Errno 13\\] error while attempting to bind on address \\([^)]*\\): [^p]|"
+         "error while attempting to bind on address .*(in use|usage of each socket address)",
+         "could not bind its port"),
       Lit("eaddrinuse", K::kPortClash, "node", "EADDRINUSE", "address already in use"),
       Lit("winsock-10048", K::kPortClash, "windows", "Only one usage of each socket address",
           "address already in use"),
