@@ -3,10 +3,13 @@
 // coroutine on the io_context. Contract in proxy.h; limits in docs/proxy.md.
 #include "proxy/proxy.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <string>
@@ -36,6 +39,7 @@
 #include "api/access.h"
 #include "api/server.h"
 #include "util/strings.h"
+#include "util/unique_fd.h"
 
 namespace vg {
 namespace proxy_internal {
@@ -53,6 +57,11 @@ constexpr std::string_view kViaToken = "1.1 vramguard";
 // Beast reads as much as a buffer's free capacity (at least 512 bytes): heads are read into this
 // much, bodies into kProxyChunkBytes; an idle connection's buffers go back to this size.
 constexpr std::size_t kProxyHeadReserve = 8 * 1024;
+// Response bodies of a known length from this size on move by splice(2) (kProxySplicePipe bytes
+// of pipe between the sockets); smaller ones are copied in kProxyChunkBytes pieces, as are
+// chunked and watched ones.
+constexpr std::uint64_t kProxySpliceFrom = 256 * 1024;
+constexpr std::size_t kProxySplicePipe = 1024 * 1024;
 
 // An empty buffer that grew for a body back to kProxyHeadReserve.
 void ProxyTrimBuffer(boost::beast::flat_buffer& buffer) {
@@ -889,8 +898,16 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
       co_await Tunnel();
       co_return false;
     }
-    if (!no_body && !response_->is_done()) up_->buffer.reserve(kProxyChunkBytes);
-    while (!no_body && !response_->is_done()) {
+    // A large body of a known length that nobody watches moves socket to socket inside the
+    // kernel (splice(2) through a pipe), never copied through this process.
+    const bool spliced = !no_body && !watch.sink && !response_->is_done() &&
+                         !response_->chunked() && response_->content_length() &&
+                         *response_->content_length() >= kProxySpliceFrom;
+    if (spliced) {
+      if (!co_await SpliceResponseBody(serializer, *response_->content_length())) co_return false;
+    }
+    if (!spliced && !no_body && !response_->is_done()) up_->buffer.reserve(kProxyChunkBytes);
+    while (!spliced && !no_body && !response_->is_done()) {
       EnsureChunk();
       response.body().data = chunk_.get();
       response.body().size = kProxyChunkBytes;
@@ -931,7 +948,7 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
       end_.bytes_down += n;
       if (watch.sink && n > 0) watch.sink(std::string_view(chunk_.get(), n), false);
     }
-    if (!no_body && !serializer.is_done()) {
+    if (!spliced && !no_body && !serializer.is_done()) {
       response.body().data = nullptr;
       response.body().size = 0;
       response.body().more = false;
@@ -956,6 +973,93 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
       DropUpstream();
     }
     co_return client_keep;
+  }
+
+  // The rest of a response body of `length` bytes, the service's socket to the client's: what
+  // came with the head first, then splice(2) through a pipe (pages move; no copy here). False: the
+  // client connection is done (either side failed; end_.error says which).
+  net::awaitable<bool> SpliceResponseBody(http::response_serializer<http::buffer_body>& serializer,
+                                          std::uint64_t length) {
+    error_code ec;
+    if (!serializer.is_header_done()) {
+      client_deadline_.Arm(state_->options.idle_timeout);
+      co_await http::async_write_header(client_, serializer, Redirect(ec));
+      client_deadline_.Disarm();
+      if (ec || closed_) co_return false;
+    }
+    const std::size_t early =
+        static_cast<std::size_t>(std::min<std::uint64_t>(up_->buffer.size(), length));
+    if (early > 0) {
+      client_deadline_.Arm(state_->options.idle_timeout);
+      co_await net::async_write(client_, net::buffer(up_->buffer.data().data(), early),
+                                Redirect(ec));
+      client_deadline_.Disarm();
+      if (ec || closed_) co_return false;
+      up_->buffer.consume(early);
+      end_.bytes_down += early;
+    }
+    std::uint64_t left = length - early;
+    int pipe_fds[2] = {-1, -1};
+    if (left > 0 && ::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+      end_.error = "no pipe for the body: " + std::string(std::strerror(errno));
+      co_return false;
+    }
+    UniqueFd pipe_out(left > 0 ? pipe_fds[0] : -1);
+    UniqueFd pipe_in(left > 0 ? pipe_fds[1] : -1);
+    if (left > 0) ::fcntl(pipe_in.get(), F_SETPIPE_SZ, static_cast<int>(kProxySplicePipe));
+    up_->socket.non_blocking(true, ec);
+    client_.non_blocking(true, ec);
+    std::size_t in_pipe = 0;
+    while ((left > 0 || in_pipe > 0) && !closed_) {
+      bool moved = false;
+      if (left > 0 && in_pipe < kProxySplicePipe) {
+        const ssize_t n = ::splice(
+            up_->socket.native_handle(), nullptr, pipe_in.get(), nullptr,
+            static_cast<std::size_t>(std::min<std::uint64_t>(left, kProxySplicePipe - in_pipe)),
+            SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n == 0) {
+          end_.error = "the service's answer broke off: it closed the connection";
+          co_return false;
+        }
+        if (n > 0) {
+          left -= static_cast<std::uint64_t>(n);
+          in_pipe += static_cast<std::size_t>(n);
+          moved = true;
+        } else if (errno != EAGAIN && errno != EINTR) {
+          end_.error = "the service's answer broke off: " + std::string(std::strerror(errno));
+          co_return false;
+        }
+      }
+      if (in_pipe > 0) {
+        const ssize_t n = ::splice(pipe_out.get(), nullptr, client_.native_handle(), nullptr,
+                                   in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+          in_pipe -= static_cast<std::size_t>(n);
+          end_.bytes_down += static_cast<std::uint64_t>(n);
+          moved = true;
+        } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+          co_return false;  // the client left
+        }
+      }
+      if (moved) continue;
+      // Nothing moved: wait for the side that holds things up (bounded like the copying path).
+      if (in_pipe > 0) {
+        client_deadline_.Arm(state_->options.idle_timeout);
+        co_await client_.async_wait(tcp::socket::wait_write, Redirect(ec));
+        client_deadline_.Disarm();
+      } else {
+        upstream_deadline_.Arm(state_->options.upstream_timeout);
+        co_await up_->socket.async_wait(tcp::socket::wait_read, Redirect(ec));
+        upstream_deadline_.Disarm();
+        if (upstream_deadline_.fired()) {
+          end_.error = "the service sent nothing for " +
+                       ProxyDuration(state_->options.upstream_timeout) +
+                       " in the middle of its answer";
+        }
+      }
+      if (ec) co_return false;
+    }
+    co_return !closed_;
   }
 
   // After a 101: bytes both ways until either side closes (or neither sends for

@@ -436,6 +436,65 @@ TEST_F(ProxyTest, KeepAliveReusesOneUpstreamConnection) {
       1u);
 }
 
+// A large body of a known length moves socket to socket (splice) — every byte, in order, also
+// when the service sends it in uneven pieces with pauses — and the connections go on after it.
+TEST_F(ProxyTest, LargeBodyOfAKnownLengthArrivesWholeAndTheConnectionsGoOn) {
+  const std::size_t size = 3 * 1024 * 1024 + 17;
+  std::string body(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) body[i] = static_cast<char>((i * 2654435761u) >> 24);
+  PxUpstream service([&](PxPeer& peer) {
+    for (int round = 0; round < 2; ++round) {
+      PxRequest request;
+      if (!peer.ReadHead(&request)) return;
+      if (request.head.rfind("GET /big", 0) == 0) {
+        // The head with the first bytes in one write, the rest in pieces, one pause.
+        std::string head =
+            "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(size) + "\r\n\r\n";
+        if (!peer.Write(head + body.substr(0, 1000))) return;
+        for (std::size_t at = 1000; at < size; at += 300'001) {
+          if (at > 2'000'000 && at < 2'300'001) std::this_thread::sleep_for(50ms);
+          if (!peer.Write(std::string_view(body).substr(at, 300'001))) return;
+        }
+      } else {
+        peer.Write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nsmall");
+      }
+    }
+  });
+  StartProxy(service.port());
+  RawConnection client = Client();
+  ASSERT_TRUE(client.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto big = client.ReadResponse(10000ms);
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 200);
+  ASSERT_EQ(big->body.size(), size);
+  EXPECT_TRUE(big->body == body);
+  // The same client connection, and the service's, serve the next request.
+  ASSERT_TRUE(client.Send("GET /small HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto small = client.ReadResponse();
+  ASSERT_TRUE(small);
+  EXPECT_EQ(small->body, "small");
+  EXPECT_EQ(service.accepted(), 1);
+}
+
+TEST_F(ProxyTest, ALargeBodyTheServiceCutsShortClosesTheClient) {
+  PxUpstream service([&](PxPeer& peer) {
+    PxRequest request;
+    if (!peer.ReadHead(&request)) return;
+    peer.Write("HTTP/1.1 200 OK\r\nContent-Length: 4000000\r\n\r\n" + std::string(600'000, 'x'));
+    // and closes: 3.4 MB never come
+  });
+  auto policy = std::make_shared<PxFakePolicy>(PxFakePolicy::Mode::kForward);
+  StartProxy(service.port(), policy);
+  RawConnection client = Client();
+  ASSERT_TRUE(client.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_TRUE(client.WaitForClose(5000ms));  // the client sees the body end early, not a hang
+  PxEventually([&] { return policy->ends().size(); }, std::size_t{1});
+  auto ends = policy->ends();
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_EQ(ends[0].bytes_down, 600'000u);
+  EXPECT_NE(ends[0].error.find("broke off"), std::string::npos) << ends[0].error;
+}
+
 TEST_F(ProxyTest, ChunkedResponseArrivesIncrementally) {
   std::promise<void> client_saw_first;
   auto saw_first = client_saw_first.get_future();
