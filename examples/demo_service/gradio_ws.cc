@@ -302,7 +302,7 @@ HttpResponse GradioWsQueue::Handle(const HttpRequest& request) {
     slot = std::make_shared<Slot>(this);
   }
   HttpResponse r;
-  r.takeover = [this, slot, request](int fd, std::string early) {
+  r.takeover = [this, slot, request](int fd, const std::string& early) {
     std::uint64_t id;
     std::optional<Session> session;
     {

@@ -335,7 +335,7 @@ TEST(GradioWsTest, PlainRequestsAreAnsweredAndTheServerHandsOverTheBytesPastTheH
     (*server)->AcceptUntil(
         [](const HttpRequest&) {
           HttpResponse r;
-          r.takeover = [](int fd, std::string early) {
+          r.takeover = [](int fd, const std::string& early) {
             const std::string answer = "early=" + early;
             EXPECT_EQ(::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL),
                       static_cast<ssize_t>(answer.size()));

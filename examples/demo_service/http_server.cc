@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 namespace vg::demo {
@@ -144,7 +145,8 @@ void HttpServer::StartTakeover(int fd, HttpResponse::Takeover takeover, std::str
       [this, &slot, fd, takeover = std::move(takeover), early = std::move(early)]() mutable {
         try {  // as for a handler: nothing thrown may end the process
           takeover(fd, std::move(early));
-        } catch (const std::exception&) {
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "vg-demo-service: a connection's handler failed: %s\n", e.what());
         }
         std::lock_guard lock(mutex_);
         ::close(fd);

@@ -231,6 +231,22 @@ const Case kRealMessages[] = {
     {"PermissionError: [Errno 13] error while attempting to bind on address ('127.0.0.1', 8188): "
      "You tried to access a socket in a way that is prohibited by the access permissions.",
      IncidentKind::kPortClash, "uvicorn-bind-failed"},
+    // Held-out sets 20 and 21.
+    {"    3 CUDA Error: out of memory", IncidentKind::kOom, "cuda-error-oom-unspaced"},
+    {"[component_container_mt-1] CUDA error at external/libapriltag/april_tagging/"
+     "corner_detection/corner_detector.cpp:97 code=2(cudaErrorMemoryAllocation) "
+     "\"cudaMalloc((void**)&d_gradient_x2, sizeof(float) * gradient_w * gradient_h)\"",
+     IncidentKind::kOom, "cuda-enum-memory-allocation"},
+    {"ERROR: Failed to make stream wait on event, cuda err_no:4, err_str:cudaErrorLaunchFailure",
+     IncidentKind::kSticky, "cuda-enum-sticky"},
+    {"[07/10/2024-14:43:02] [E] Error[1]: [runner.cpp::execute::718] Error Code 1: Myelin (Final "
+     "synchronize failed (700))",
+     IncidentKind::kSticky, "tensorrt-myelin-sticky"},
+    {"Nov 30 23:45:14 S2 kernel: i915 0000:00:02.0: [drm] GPU HANG: ecode 9:1:eed5ef7b, in "
+     "frigate.detecto [14106]",
+     IncidentKind::kGpuError, "i915-gpu-hang"},
+    {"RuntimeError: DataLoader worker (pid 20978) is killed by signal: Killed.",
+     IncidentKind::kHostOom, "torch-dataloader-killed"},
 };
 
 TEST(ClassifierTest, EveryRealMessageIsRecognised) {
@@ -282,6 +298,25 @@ TEST(ClassifierTest, XlaDeviceBufferWordingWithLetterSuffixes) {
   EXPECT_EQ(found[0].incident.fields.requested, Bytes(std::uint64_t{512} << 20));
   EXPECT_EQ(found[0].incident.fields.free, Bytes(std::uint64_t{64} << 10));
   EXPECT_FALSE(found[0].incident.fields.gpu.has_value());
+}
+
+// Failures whose words end their line (held-out sets 19–21): matched there, not inside prose.
+TEST(ClassifierTest, WordingsThatEndTheirLine) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"[06/24/2022-16:29:37] [TRT] [E] 1: Unexpected exception std::bad_alloc", "cpp-bad-alloc"},
+      {"terminate called after throwing an instance of 'std::bad_alloc'", "cpp-bad-alloc"},
+      {"Error in image_to_3d: Allocation on device ", "comfyui-dialog-allocation"},
+  };
+  for (const auto& [line, signature] : cases) {
+    auto found = Classify(line);
+    ASSERT_EQ(found.size(), 1u) << line;
+    EXPECT_EQ(found[0].incident.signature, signature) << line;
+  }
+  // The GPU libraries' own bad_alloc is a GPU failure.
+  auto rmm = Classify("MemoryError: std::bad_alloc: out_of_memory: CUDA error at: rmm.hpp");
+  ASSERT_EQ(rmm.size(), 1u);
+  EXPECT_EQ(rmm[0].incident.kind, IncidentKind::kOom);
+  EXPECT_TRUE(Classify("catch (const std::bad_alloc& e) { retry(); }").empty());
 }
 
 // Python's MemoryError closing a line after a colon (AUTOMATIC1111: "loading stable diffusion

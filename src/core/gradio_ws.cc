@@ -109,7 +109,7 @@ std::string GradioWsFollower::Release() {
   return out;
 }
 
-std::string GradioWsFollower::Inject(std::string frame) {
+std::string GradioWsFollower::Inject(std::string_view frame) {
   if (down_broken_) return {};
   inject_ += frame;
   if (!down_.at_boundary()) return {};

@@ -54,7 +54,7 @@ class GradioWsFollower {
   std::string Release();
   // A frame of the door's own for the client: the bytes to write now (with any that waited),
   // or "" when the service's stream is inside a frame (they go with a later FromService).
-  std::string Inject(std::string frame);
+  std::string Inject(std::string_view frame);
 
   bool holding() const { return state_ == State::kHolding; }
   bool released() const { return state_ == State::kPassing; }

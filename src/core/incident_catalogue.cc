@@ -134,8 +134,10 @@ std::vector<Signature> MakeCatalogue() {
           "!!! Exception during processing !!! Allocation on device", "CUDA out of memory"),
       // ComfyUI's older error dialog: "Error occurred when executing CogVideoDecode:", a blank
       // line, then str() of torch.OutOfMemoryError alone on its line.
+      // Also after a colon, as a node or script prints str() of the exception ("Error in
+      // image_to_3d: Allocation on device ").
       Re("comfyui-dialog-allocation", K::kOom, "comfyui", "Allocation on device",
-         "^\\s*Allocation on device\\s*$", "CUDA out of memory"),
+         "(^\\s*|: )Allocation on device\\s*$", "CUDA out of memory"),
       // Intel XPU (IPEX): one block may not exceed 4 GB on this platform; PyTorch's message
       // shape follows ("Tried to allocate 6.85 GiB (GPU 0; 15.56 GiB total capacity; …").
       Lit("xpu-block-over-4gb", K::kOom, "ipex",
@@ -191,9 +193,10 @@ std::vector<Signature> MakeCatalogue() {
           "CUDA out of memory (in NCCL)"),
       Lit("cuda-error-oom", K::kOom, "cuda", "CUDA error: out of memory", "CUDA out of memory"),
       // The same without the space after the colon, as some wrappers and pastes print it
-      // ("RuntimeError:CUDA error:out of memory").
-      Re("cuda-error-oom-unspaced", K::kOom, "cuda", "CUDA error:", "CUDA error:\\s*out of memory",
-         "CUDA out of memory"),
+      // ("RuntimeError:CUDA error:out of memory"), or with a capital E (Darknet's check_error:
+      // "CUDA Error: out of memory").
+      Re("cuda-error-oom-unspaced", K::kOom, "cuda", "out of memory",
+         "CUDA [Ee]rror:\\s*out of memory", "CUDA out of memory"),
       // TVM / MLC-LLM's runtime check: "… is false: CUDA: out of memory".
       Lit("tvm-cuda-oom", K::kOom, "tvm", "CUDA: out of memory", "CUDA out of memory"),
       // TensorRT-LLM: "[TensorRT-LLM][ERROR] CUDA runtime error in ::cudaMallocAsync(ptr, n, …):
@@ -323,6 +326,11 @@ std::vector<Signature> MakeCatalogue() {
       // cudaErrorMemoryAllocation: out of memory", Thrust's system_error.
       Lit("cuda-error-memory-allocation", K::kOom, "cuda",
           "cudaErrorMemoryAllocation: out of memory", "CUDA out of memory"),
+      // The error's enum name as CUDA samples' checkCudaErrors and DeepStream print it ("CUDA
+      // error at corner_detector.cpp:97 code=2(cudaErrorMemoryAllocation) \"cudaMalloc(…)\"",
+      // "cuda err_no:2, err_str:cudaErrorMemoryAllocation").
+      Re("cuda-enum-memory-allocation", K::kOom, "cuda", "cudaErrorMemoryAllocation",
+         "(code=2\\(|err_str:|: )cudaErrorMemoryAllocation\\b", "CUDA out of memory"),
       // RAPIDS (cuDF, cuML) through RMM: "MemoryError: std::bad_alloc: out_of_memory: CUDA error
       // at: …/cuda_memory_resource.hpp".
       Lit("rmm-out-of-memory", K::kOom, "rapids", "out_of_memory: CUDA error",
@@ -413,6 +421,17 @@ std::vector<Signature> MakeCatalogue() {
           "unspecified launch failure"),
       Lit("cuda-error-launch-failed", K::kSticky, "cuda", "CUDA_ERROR_LAUNCH_FAILED",
           "unspecified launch failure"),
+      // The sticky errors by their runtime enum names (DeepStream's "cuda err_no:4,
+      // err_str:cudaErrorLaunchFailure", checkCudaErrors' "code=700(cudaErrorIllegalAddress)").
+      Re("cuda-enum-sticky", K::kSticky, "cuda", "cudaError",
+         "cudaError(LaunchFailure|IllegalAddress|Assert|IllegalInstruction|HardwareStackError|"
+         "InvalidPc|MisalignedAddress|InvalidAddressSpace)\\b",
+         "a CUDA error that poisons the context"),
+      // TensorRT's Myelin back-end naming the CUDA error it hit by number ("Error Code 1: Myelin
+      // (Final synchronize failed (700))"): 700 illegal address, 710 assert, 716 misaligned,
+      // 717 invalid address space, 718 invalid PC, 719 launch failure.
+      Re("tensorrt-myelin-sticky", K::kSticky, "tensorrt", "Myelin (",
+         "Myelin \\(.*\\((700|710|716|717|718|719)\\)\\)", "a CUDA error that poisons the context"),
       Lit("cuda-device-assert", K::kSticky, "cuda", "device-side assert triggered",
           "device-side assert"),
       // cudaErrorMisalignedAddress in every wrapper: "CUDA error: misaligned address", CUB's
@@ -540,6 +559,10 @@ std::vector<Signature> MakeCatalogue() {
       // The timeout itself, before the reset (or a per-queue reset on newer kernels): "amdgpu
       // 0000:c3:00.0: ring comp_1.1.0 timeout, signaled seq=282498, emitted seq=282500",
       // "[drm:amdgpu_job_timedout [amdgpu]] *ERROR* ring gfx timeout, signaled seq=…".
+      // Intel's i915 resetting a hung GPU context ("i915 0000:00:02.0: [drm] GPU HANG: ecode
+      // 9:1:eed5ef7b, in frigate.detecto [14106]"), the kernel's report as amdgpu's below.
+      Re("i915-gpu-hang", K::kGpuError, "i915", "GPU HANG: ecode", "\\[drm\\] GPU HANG: ecode",
+         "a GPU context hung and was reset (i915)"),
       Re("amdgpu-ring-timeout", K::kGpuError, "amdgpu",
          "timeout, signaled seq=", "amdgpu.* ring [A-Za-z0-9_.]+ timeout, signaled seq=[0-9]+",
          "a GPU ring timed out (amdgpu); the driver resets it"),
@@ -565,6 +588,18 @@ std::vector<Signature> MakeCatalogue() {
       Re("python-memoryerror", K::kHostOom, "python", "MemoryError",
          "(^\\s*|: )([A-Za-z_][A-Za-z0-9_]*\\.)*_?(Array)?MemoryError(:.*)?$",
          "host memory (RAM) exhausted (Python's MemoryError)"),
+      // C++'s failed `new` ending a line ("terminate called after throwing an instance of
+      // 'std::bad_alloc'", "what():  std::bad_alloc", TensorRT's "Unexpected exception
+      // std::bad_alloc"): host RAM; the GPU libraries' own forms (RMM's "std::bad_alloc:
+      // out_of_memory: CUDA error", XGBoost's "std::bad_alloc: cudaErrorMemoryAllocation") are
+      // matched above as GPU failures and do not end with it.
+      Re("cpp-bad-alloc", K::kHostOom, "c++", "std::bad_alloc", "std::bad_alloc'?\\s*$",
+         "host memory (RAM) exhausted (std::bad_alloc)"),
+      // A PyTorch DataLoader worker SIGKILLed while the main process lives ("DataLoader worker
+      // (pid 20978) is killed by signal: Killed."): the kernel's OOM killer, in practice.
+      Re("torch-dataloader-killed", K::kHostOom, "pytorch", "is killed by signal: Killed",
+         "DataLoader worker \\(pid [0-9]+\\) is killed by signal: Killed",
+         "a DataLoader worker was killed (host memory, RAM)"),
       // Port clashes.
       Lit("gradio-no-empty-port", K::kPortClash, "gradio", "Cannot find empty port in range",
           "port in use"),

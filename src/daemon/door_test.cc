@@ -374,7 +374,7 @@ struct WsWorld : DoorWorld {
     tap = door->TapTunnel(head);
     ASSERT_TRUE(tap);
     tap->Start(ProxyTunnelControl{.send =
-                                      [this](std::string up, std::string down) {
+                                      [this](const std::string& up, const std::string& down) {
                                         to_service += up;
                                         to_client += down;
                                       },

@@ -251,7 +251,7 @@ int PxClosedPort() {
 // (The proxy reports a request's end, and pools its upstream connection, just after the
 // response is written: a client may read it first.)
 template <class F, class T>
-T PxEventually(F f, T want) {
+T PxEventually(F f, const T& want) {
   T got = f();
   for (auto deadline = PxClock::now() + 3s; got != want && PxClock::now() < deadline; got = f()) {
     std::this_thread::sleep_for(1ms);
