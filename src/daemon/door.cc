@@ -54,18 +54,27 @@ HttpResponse Unavailable(int retry_after_s, std::string error, std::string hint)
 
 // What the API's answer to a door job says, for the client in its protocol: the message, the
 // hint, and the numbers worth passing on.
-HttpResponse FromJobAnswer(DoorProtocol protocol, const HttpResponse& api) {
-  const nlohmann::json body = nlohmann::json::parse(api.body, nullptr, false);
-  std::string message = "HTTP " + std::to_string(api.status);
+struct JobAnswerWords {
+  std::string message;
   std::string hint;
   nlohmann::json extra = nlohmann::json::object();
+};
+
+JobAnswerWords ReadJobAnswer(const HttpResponse& api) {
+  const nlohmann::json body = nlohmann::json::parse(api.body, nullptr, false);
+  JobAnswerWords w{.message = "HTTP " + std::to_string(api.status), .hint = {}};
   if (body.is_object()) {
-    if (body.contains("error") && body["error"].is_string()) message = body["error"];
-    if (body.contains("hint") && body["hint"].is_string()) hint = body["hint"];
+    if (body.contains("error") && body["error"].is_string()) w.message = body["error"];
+    if (body.contains("hint") && body["hint"].is_string()) w.hint = body["hint"];
     for (const char* key : {"estimate_bytes", "capacity_bytes", "suggestions", "parameter", "id"})
-      if (body.contains(key)) extra[key == std::string("id") ? "job" : key] = body[key];
+      if (body.contains(key)) w.extra[key == std::string("id") ? "job" : key] = body[key];
   }
-  return DoorAnswer(protocol, api.status, message, hint, extra, kRetryAfterFailedS);
+  return w;
+}
+
+HttpResponse FromJobAnswer(DoorProtocol protocol, const HttpResponse& api) {
+  const JobAnswerWords w = ReadJobAnswer(api);
+  return DoorAnswer(protocol, api.status, w.message, w.hint, w.extra, kRetryAfterFailedS);
 }
 
 }  // namespace
@@ -683,17 +692,12 @@ class GradioWsDoorTap final : public ProxyTunnelTap,
   }
 
   void Submitted(const HttpResponse& answer) {
-    const nlohmann::json body = nlohmann::json::parse(answer.body, nullptr, false);
     if (answer.status != 202) {
-      std::string why = "HTTP " + std::to_string(answer.status);
-      std::string hint;
-      if (body.is_object() && body.contains("error") && body["error"].is_string())
-        why = body["error"];
-      if (body.is_object() && body.contains("hint") && body["hint"].is_string())
-        hint = body["hint"];
+      const JobAnswerWords w = ReadJobAnswer(answer);
       if (stage_ == Stage::kSubmitting) stage_ = Stage::kNone;  // refused: no job to end
-      return Refuse(why, hint);
+      return Refuse(w.message, w.hint);
     }
+    const nlohmann::json body = nlohmann::json::parse(answer.body, nullptr, false);
     if (body.is_object() && body.contains("id") && body["id"].is_number_integer())
       job_ = body["id"].get<std::int64_t>();
     if (stage_ == Stage::kEnded) {  // the client left while the submission was stored
